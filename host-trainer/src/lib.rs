@@ -1,0 +1,1 @@
+//! edgeae host side.

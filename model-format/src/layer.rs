@@ -1,0 +1,170 @@
+//! Layers as stored in the file, and the resolved form a runtime executes.
+//!
+//! The wire tag of each [`Layer`] variant is its position (postcard encodes
+//! an enum as a varint of the variant index). Tags 0 and 1 are defined in
+//! format version 1; SPEC.md reserves the next tags for the convolutional,
+//! pooling, upsampling, LSTM, repeat and time-distributed layers, which are
+//! appended (never inserted) when a later format version adds them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::F32s;
+
+/// Most layers a model may have. Fixed so that a decoded model fits in a
+/// known amount of RAM with no allocator.
+pub const MAX_LAYERS: usize = 32;
+
+/// An element-wise activation fused into a layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Activation {
+    /// `y = x` (tag 0).
+    Identity,
+    /// `y = max(x, 0)` (tag 1).
+    Relu,
+    /// Scaled ELU, `λ·x` for `x > 0`, `λ·α·(eˣ − 1)` otherwise, with
+    /// λ = 1.0507009873554805 and α = 1.6732632423543772 (tag 2).
+    Selu,
+    /// `y = 1 / (1 + e⁻ˣ)` (tag 3).
+    Sigmoid,
+    /// `y = tanh(x)` (tag 4).
+    Tanh,
+}
+
+impl Activation {
+    /// Lower-case name, as `edgeae inspect` prints it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Activation::Identity => "identity",
+            Activation::Relu => "relu",
+            Activation::Selu => "selu",
+            Activation::Sigmoid => "sigmoid",
+            Activation::Tanh => "tanh",
+        }
+    }
+}
+
+/// A fully connected layer: `y = act(W·x + b)`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Dense<'a> {
+    /// Input width.
+    pub inputs: u32,
+    /// Output width.
+    pub outputs: u32,
+    /// Fused activation.
+    pub activation: Activation,
+    /// `outputs × inputs` values, row-major: row `o` holds the weights of output `o`.
+    #[serde(borrow)]
+    pub weights: F32s<'a>,
+    /// `outputs` values.
+    #[serde(borrow)]
+    pub bias: F32s<'a>,
+}
+
+/// A dense layer that reuses the transposed weights of an earlier
+/// [`Dense`] layer (tied-weights autoencoder): with the source's `W` of
+/// shape `outputs × inputs`, this layer computes `y = act(Wᵀ·x + b)`, mapping
+/// the source's output width back to its input width. Only the bias is
+/// stored here.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TiedDense<'a> {
+    /// Index of the [`Dense`] layer whose weights are reused; must be earlier.
+    pub source: u16,
+    /// Fused activation.
+    pub activation: Activation,
+    /// One value per output, i.e. the source's `inputs` values.
+    #[serde(borrow)]
+    pub bias: F32s<'a>,
+}
+
+/// One layer of the model, as stored in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Layer<'a> {
+    /// Fully connected (tag 0).
+    #[serde(borrow)]
+    Dense(Dense<'a>),
+    /// Fully connected with the transposed weights of an earlier layer (tag 1).
+    #[serde(borrow)]
+    TiedDense(TiedDense<'a>),
+}
+
+impl Layer<'_> {
+    /// Lower-case name of the layer type.
+    pub const fn type_name(&self) -> &'static str {
+        match self {
+            Layer::Dense(_) => "dense",
+            Layer::TiedDense(_) => "tied_dense",
+        }
+    }
+
+    /// The fused activation.
+    pub const fn activation(&self) -> Activation {
+        match self {
+            Layer::Dense(d) => d.activation,
+            Layer::TiedDense(t) => t.activation,
+        }
+    }
+}
+
+/// How a [`DenseOp`]'s weights are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum WeightLayout {
+    /// `outputs × inputs`, row-major (a [`Dense`] layer).
+    OutputsByInputs,
+    /// `inputs × outputs`, row-major (a [`TiedDense`] layer reading its
+    /// source's weights transposed).
+    InputsByOutputs,
+}
+
+/// A dense computation with every reference resolved and every length
+/// checked: `weights` holds exactly `inputs * outputs` values and `bias`
+/// exactly `outputs`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DenseOp<'a> {
+    /// Input width.
+    pub inputs: usize,
+    /// Output width.
+    pub outputs: usize,
+    /// Fused activation.
+    pub activation: Activation,
+    /// Weight layout.
+    pub layout: WeightLayout,
+    /// `inputs * outputs` values in `layout`.
+    pub weights: F32s<'a>,
+    /// `outputs` values.
+    pub bias: F32s<'a>,
+}
+
+/// One step a runtime executes, produced by [`crate::Model::load`] from the
+/// stored layers. Its shapes are checked, so a runtime may rely on them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum Op<'a> {
+    /// Dense or tied dense.
+    Dense(DenseOp<'a>),
+}
+
+impl Op<'_> {
+    /// Input width.
+    pub const fn inputs(&self) -> usize {
+        match self {
+            Op::Dense(d) => d.inputs,
+        }
+    }
+
+    /// Output width.
+    pub const fn outputs(&self) -> usize {
+        match self {
+            Op::Dense(d) => d.outputs,
+        }
+    }
+
+    /// Multiply-accumulates per inference.
+    pub const fn macs(&self) -> usize {
+        match self {
+            Op::Dense(d) => d.inputs.saturating_mul(d.outputs),
+        }
+    }
+}

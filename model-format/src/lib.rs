@@ -1,0 +1,35 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(not(any(test, feature = "std")), no_std)]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+
+mod error;
+mod header;
+mod layer;
+mod model;
+mod spec;
+mod tensor;
+mod validate;
+
+pub use error::{Field, FormatError, Section};
+pub use header::{crc32, Header, FORMAT_VERSION, HEADER_LEN, MAGIC};
+pub use layer::{
+    Activation, Dense, DenseOp, Layer, Op, TiedDense, WeightLayout, MAX_LAYERS,
+};
+pub use model::Model;
+pub use spec::{
+    Calibration, InputSpec, Layers, Metric, ModelKind, ModelSpec, Provenance, ScoringSpec,
+};
+pub use tensor::F32s;

@@ -1,0 +1,201 @@
+//! The body of a model file: what it is, what it eats, its layers, how it
+//! scores, and where it came from. Field order here is wire order.
+
+use heapless::Vec;
+use serde::{Deserialize, Serialize};
+
+use crate::{F32s, Layer, MAX_LAYERS};
+
+/// Which member of the autoencoder family produced the model. Informational:
+/// the runtime only looks at the layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum ModelKind {
+    /// Built by hand or imported (tag 0).
+    Custom,
+    /// Undercomplete linear autoencoder (PCA subspace) (tag 1).
+    Linear,
+    /// Stacked (deep) symmetric autoencoder (tag 2).
+    Stacked,
+    /// Stacked with tied weights (tag 3).
+    Tied,
+    /// Trained greedily layer by layer, then stacked (tag 4).
+    Greedy,
+    /// Denoising autoencoder (tag 5).
+    Denoising,
+    /// Sparse autoencoder (tag 6).
+    Sparse,
+    /// Variational autoencoder; the encoder stores the mean head only (tag 7).
+    Variational,
+}
+
+impl ModelKind {
+    /// Lower-case name, as the CLI spells it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ModelKind::Custom => "custom",
+            ModelKind::Linear => "linear",
+            ModelKind::Stacked => "stacked",
+            ModelKind::Tied => "tied",
+            ModelKind::Greedy => "greedy",
+            ModelKind::Denoising => "denoising",
+            ModelKind::Sparse => "sparse",
+            ModelKind::Variational => "vae",
+        }
+    }
+}
+
+/// What the model eats: frames of `channels` samples, grouped in windows of
+/// `window` frames taken every `hop` frames, normalised per channel as
+/// `(x - mean[c]) * scale[c]`. A window is fed time-major:
+/// `[t0c0, t0c1, …, t1c0, …]`, `channels * window` values.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct InputSpec<'a> {
+    /// Samples per frame (sensor channels, or pixels of an image).
+    pub channels: u32,
+    /// Frames per window (1 for row vectors and images).
+    pub window: u32,
+    /// Frames between the starts of two windows.
+    pub hop: u32,
+    /// Per-channel mean, `channels` values.
+    #[serde(borrow)]
+    pub mean: F32s<'a>,
+    /// Per-channel scale (1 / standard deviation), `channels` values.
+    #[serde(borrow)]
+    pub scale: F32s<'a>,
+}
+
+/// How reconstruction error is measured over a window (in normalised units).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Metric<'a> {
+    /// Mean squared error (tag 0).
+    Mse,
+    /// Mean absolute error (tag 1).
+    Mae,
+    /// Mean squared error with one weight per channel (tag 2).
+    #[serde(borrow)]
+    WeightedMse(F32s<'a>),
+}
+
+impl Metric<'_> {
+    /// Lower-case name.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Metric::Mse => "mse",
+            Metric::Mae => "mae",
+            Metric::WeightedMse(_) => "weighted_mse",
+        }
+    }
+}
+
+/// Statistics of the error on held-out normal windows, from which the
+/// threshold was set.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Calibration {
+    /// Number of windows the statistics come from.
+    pub windows: u32,
+    /// The quantile of the error the threshold was set at (e.g. 0.99).
+    pub quantile: f32,
+    /// Mean error.
+    pub mean: f32,
+    /// Standard deviation of the error.
+    pub std: f32,
+    /// Median error.
+    pub p50: f32,
+    /// 90th percentile.
+    pub p90: f32,
+    /// 99th percentile.
+    pub p99: f32,
+    /// Largest error seen.
+    pub max: f32,
+}
+
+/// How windows are scored and turned into alarms.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ScoringSpec<'a> {
+    /// Error metric.
+    #[serde(borrow)]
+    pub metric: Metric<'a>,
+    /// Smoothed score above which the alarm is raised. `+inf` means not
+    /// calibrated (never alarms).
+    pub threshold: f32,
+    /// Smoothed score below which a raised alarm clears (hysteresis);
+    /// at most `threshold`.
+    pub clear_threshold: f32,
+    /// Weight of the newest score in the exponential moving average,
+    /// in (0, 1]; 1 means no smoothing.
+    pub smoothing: f32,
+    /// How the threshold was calibrated, if it was.
+    pub calibration: Option<Calibration>,
+}
+
+impl ScoringSpec<'_> {
+    /// MSE, no threshold, no smoothing.
+    pub const UNCALIBRATED: ScoringSpec<'static> = ScoringSpec {
+        metric: Metric::Mse,
+        threshold: f32::INFINITY,
+        clear_threshold: f32::INFINITY,
+        smoothing: 1.0,
+        calibration: None,
+    };
+}
+
+/// Where the model came from. Informational; not checked.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Provenance<'a> {
+    /// Seed of every random number generator used in training.
+    pub seed: u64,
+    /// Epochs trained.
+    pub epochs: u32,
+    /// Final training loss.
+    pub train_loss: Option<f32>,
+    /// Final validation loss.
+    pub val_loss: Option<f32>,
+    /// FNV-1a 64 hash of the training data file, 0 if unknown.
+    pub data_hash: u64,
+    /// The tool and version that wrote the file, e.g. `edgeae 0.1.0`.
+    #[serde(borrow)]
+    pub tool: &'a str,
+}
+
+impl Provenance<'_> {
+    /// Nothing known.
+    pub const UNKNOWN: Provenance<'static> = Provenance {
+        seed: 0,
+        epochs: 0,
+        train_loss: None,
+        val_loss: None,
+        data_hash: 0,
+        tool: "",
+    };
+}
+
+/// The layer list of a model.
+pub type Layers<'a> = Vec<Layer<'a>, MAX_LAYERS>;
+
+/// The whole body of a model file, borrowed from its bytes.
+///
+/// Build one and call `encode` (feature `alloc`) to write a file; read one
+/// back with [`crate::Model::load`], which validates it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelSpec<'a> {
+    /// Autoencoder kind.
+    pub kind: ModelKind,
+    /// Input spec.
+    #[serde(borrow)]
+    pub input: InputSpec<'a>,
+    /// Layers, executed in order.
+    #[serde(borrow)]
+    pub layers: Layers<'a>,
+    /// Index of the layer whose output is the codings (the last encoder layer).
+    pub codings_layer: u16,
+    /// Scoring.
+    #[serde(borrow)]
+    pub scoring: ScoringSpec<'a>,
+    /// Provenance.
+    #[serde(borrow)]
+    pub provenance: Provenance<'a>,
+}

@@ -1,0 +1,191 @@
+//! Every rule a model must satisfy, checked once by [`crate::Model::load`]
+//! (and by the encoder before it writes anything). The output is the list of
+//! resolved [`Op`]s whose shapes a runtime may trust.
+
+use heapless::Vec;
+
+use crate::error::{Field, FormatError};
+use crate::{
+    Calibration, DenseOp, F32s, Layer, Metric, ModelSpec, Op, ScoringSpec, WeightLayout,
+    MAX_LAYERS,
+};
+
+/// Largest width or element count accepted; keeps every byte length within
+/// `u32` (and `usize` on 32-bit targets) with room to spare.
+const MAX_ELEMENTS: u64 = (u32::MAX / 8) as u64;
+
+/// Checks the spec and resolves its layers into ops.
+pub(crate) fn validate<'a>(spec: &ModelSpec<'a>) -> Result<Vec<Op<'a>, MAX_LAYERS>, FormatError> {
+    let input_len = check_input(spec)?;
+    let ops = resolve_layers(spec, input_len)?;
+    let count = u16::try_from(ops.len()).unwrap_or(u16::MAX);
+    if usize::from(spec.codings_layer) + 1 >= ops.len() {
+        return Err(FormatError::BadCodingsLayer {
+            index: spec.codings_layer,
+            layers: count,
+        });
+    }
+    check_scoring(&spec.scoring, spec.input.channels)?;
+    Ok(ops)
+}
+
+fn nonzero(value: u32, field: Field, layer: Option<u16>) -> Result<u64, FormatError> {
+    if value == 0 {
+        return Err(FormatError::ZeroSize { field, layer });
+    }
+    Ok(u64::from(value))
+}
+
+/// `a * b` elements, rejected past [`MAX_ELEMENTS`].
+fn elements(a: u64, b: u64, field: Field, layer: Option<u16>) -> Result<u64, FormatError> {
+    a.checked_mul(b)
+        .filter(|&n| n <= MAX_ELEMENTS)
+        .ok_or(FormatError::TooLarge { field, layer })
+}
+
+/// Checks that `values` holds exactly `count` finite f32s.
+fn check_f32s(
+    values: F32s<'_>,
+    count: u64,
+    field: Field,
+    layer: Option<u16>,
+) -> Result<(), FormatError> {
+    let expected = count * 4;
+    let found = values.as_bytes().len() as u64;
+    if found != expected {
+        return Err(FormatError::LengthMismatch {
+            field,
+            layer,
+            expected: u32::try_from(expected).unwrap_or(u32::MAX),
+            found: u32::try_from(found).unwrap_or(u32::MAX),
+        });
+    }
+    if !values.all_finite() {
+        return Err(FormatError::BadValue { field, layer });
+    }
+    Ok(())
+}
+
+fn check_input(spec: &ModelSpec<'_>) -> Result<u64, FormatError> {
+    let input = &spec.input;
+    let channels = nonzero(input.channels, Field::Channels, None)?;
+    let window = nonzero(input.window, Field::Window, None)?;
+    nonzero(input.hop, Field::Hop, None)?;
+    let input_len = elements(channels, window, Field::Window, None)?;
+    check_f32s(input.mean, channels, Field::Mean, None)?;
+    check_f32s(input.scale, channels, Field::Scale, None)?;
+    Ok(input_len)
+}
+
+fn to_usize(n: u64, field: Field, layer: Option<u16>) -> Result<usize, FormatError> {
+    usize::try_from(n).map_err(|_| FormatError::TooLarge { field, layer })
+}
+
+fn resolve_layers<'a>(
+    spec: &ModelSpec<'a>,
+    input_len: u64,
+) -> Result<Vec<Op<'a>, MAX_LAYERS>, FormatError> {
+    if spec.layers.is_empty() {
+        return Err(FormatError::NoLayers);
+    }
+    let mut ops: Vec<Op<'a>, MAX_LAYERS> = Vec::new();
+    let mut width = input_len;
+    for (i, layer) in spec.layers.iter().enumerate() {
+        let index = u16::try_from(i).unwrap_or(u16::MAX);
+        let at = Some(index);
+        let op = match layer {
+            Layer::Dense(d) => {
+                let inputs = nonzero(d.inputs, Field::Inputs, at)?;
+                let outputs = nonzero(d.outputs, Field::Outputs, at)?;
+                let count = elements(inputs, outputs, Field::Weights, at)?;
+                check_f32s(d.weights, count, Field::Weights, at)?;
+                check_f32s(d.bias, outputs, Field::Bias, at)?;
+                DenseOp {
+                    inputs: to_usize(inputs, Field::Inputs, at)?,
+                    outputs: to_usize(outputs, Field::Outputs, at)?,
+                    activation: d.activation,
+                    layout: WeightLayout::OutputsByInputs,
+                    weights: d.weights,
+                    bias: d.bias,
+                }
+            }
+            Layer::TiedDense(t) => {
+                let bad = FormatError::BadTiedReference {
+                    layer: index,
+                    source: t.source,
+                };
+                let source = usize::from(t.source);
+                if source >= i {
+                    return Err(bad);
+                }
+                let Some(Layer::Dense(src)) = spec.layers.get(source) else {
+                    return Err(bad);
+                };
+                // The source was checked when it was resolved (it is earlier).
+                check_f32s(t.bias, u64::from(src.inputs), Field::Bias, at)?;
+                DenseOp {
+                    inputs: to_usize(u64::from(src.outputs), Field::Inputs, at)?,
+                    outputs: to_usize(u64::from(src.inputs), Field::Outputs, at)?,
+                    activation: t.activation,
+                    layout: WeightLayout::InputsByOutputs,
+                    weights: src.weights,
+                    bias: t.bias,
+                }
+            }
+        };
+        if op.inputs as u64 != width {
+            return Err(FormatError::ShapeMismatch {
+                layer: index,
+                expected: u32::try_from(width).unwrap_or(u32::MAX),
+                found: u32::try_from(op.inputs).unwrap_or(u32::MAX),
+            });
+        }
+        width = op.outputs as u64;
+        ops.push(Op::Dense(op))
+            .map_err(|_| FormatError::TooManyLayers {
+                found: u32::try_from(spec.layers.len()).unwrap_or(u32::MAX),
+                max: MAX_LAYERS as u32,
+            })?;
+    }
+    if width != input_len {
+        return Err(FormatError::OutputMismatch {
+            expected: u32::try_from(input_len).unwrap_or(u32::MAX),
+            found: u32::try_from(width).unwrap_or(u32::MAX),
+        });
+    }
+    Ok(ops)
+}
+
+fn check_scoring(scoring: &ScoringSpec<'_>, channels: u32) -> Result<(), FormatError> {
+    if let Metric::WeightedMse(w) = scoring.metric {
+        check_f32s(w, u64::from(channels), Field::MetricWeights, None)?;
+        if w.iter().any(|v| v < 0.0) {
+            return Err(FormatError::BadValue {
+                field: Field::MetricWeights,
+                layer: None,
+            });
+        }
+    }
+    let bad = |field| FormatError::BadValue { field, layer: None };
+    // NaN fails every comparison, so `!(x >= 0.0)` rejects it too.
+    if !(scoring.threshold >= 0.0) {
+        return Err(bad(Field::Threshold));
+    }
+    if !(scoring.clear_threshold >= 0.0 && scoring.clear_threshold <= scoring.threshold) {
+        return Err(bad(Field::ClearThreshold));
+    }
+    if !(scoring.smoothing > 0.0 && scoring.smoothing <= 1.0) {
+        return Err(bad(Field::Smoothing));
+    }
+    if let Some(c) = &scoring.calibration {
+        if !calibration_ok(c) {
+            return Err(bad(Field::Calibration));
+        }
+    }
+    Ok(())
+}
+
+fn calibration_ok(c: &Calibration) -> bool {
+    let stats = [c.mean, c.std, c.p50, c.p90, c.p99, c.max];
+    stats.iter().all(|v| v.is_finite() && *v >= 0.0) && (0.0..=1.0).contains(&c.quantile)
+}

@@ -1,0 +1,96 @@
+//! Golden files pin the format: every file under tests/data must keep
+//! loading, with the same contents, and the encoder must reproduce it byte
+//! for byte. `EDGEAE_BLESS=1` rewrites them (only when the format version is
+//! bumped on purpose).
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::*;
+use model_format::{Activation, Layer, Metric, Model, ModelKind, Op, WeightLayout};
+
+fn data(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+}
+
+fn check_golden(name: &str, encoded: &[u8]) -> Vec<u8> {
+    let path = data(name);
+    if std::env::var_os("EDGEAE_BLESS").is_some() {
+        std::fs::write(&path, encoded).unwrap();
+    }
+    let golden = std::fs::read(&path).unwrap();
+    assert_eq!(
+        golden, encoded,
+        "{name}: the encoder no longer writes the golden bytes; a layout change needs a FORMAT_VERSION bump"
+    );
+    golden
+}
+
+#[test]
+fn dense_golden_file_loads_and_matches_the_encoder() {
+    let store = dense_store();
+    let spec = dense_spec(&store);
+    let bytes = check_golden("dense_v1.eam", &spec.encode().unwrap());
+    let model = Model::load(&bytes).unwrap();
+    assert_eq!(model.spec(), &spec);
+    assert_eq!(model.kind(), ModelKind::Linear);
+    assert_eq!(model.header().version, 1);
+    assert_eq!(model.input_len(), 4);
+    assert_eq!(model.codings_len(), 2);
+    assert_eq!(model.codings_layer(), 0);
+    assert_eq!(model.param_count(), 8 + 2 + 8 + 4);
+    assert_eq!(model.macs(), 16);
+    assert_eq!(model.file_len(), bytes.len());
+    assert_eq!(model.scoring().threshold, 0.75);
+    assert_eq!(model.scoring().calibration.unwrap().windows, 1000);
+    assert_eq!(model.provenance().tool, "edgeae golden");
+    // Weights are borrowed from the file, not copied.
+    let Layer::Dense(d) = model.layers()[0] else {
+        panic!("layer 0 is dense")
+    };
+    let range = bytes.as_ptr_range();
+    assert!(range.contains(&d.weights.as_bytes().as_ptr()));
+    assert_eq!(d.weights.get(0), Some(-0.75));
+}
+
+#[test]
+fn tied_golden_file_resolves_transposed_weights() {
+    let store = tied_store();
+    let spec = tied_spec(&store);
+    let bytes = check_golden("tied_v1.eam", &spec.encode().unwrap());
+    let model = Model::load(&bytes).unwrap();
+    assert_eq!(model.spec(), &spec);
+    assert_eq!(model.kind(), ModelKind::Tied);
+    assert!(matches!(model.scoring().metric, Metric::Mae));
+    assert_eq!(model.input_len(), 6);
+    assert_eq!(model.codings_len(), 2);
+    // Tied layers store only their biases: 18+3 + 6+2 + 3 + 6.
+    assert_eq!(model.param_count(), 38);
+    let widths: Vec<(usize, usize)> = model.ops().iter().map(|o| (o.inputs(), o.outputs())).collect();
+    assert_eq!(widths, [(6, 3), (3, 2), (2, 3), (3, 6)]);
+    let Op::Dense(last) = model.ops()[3] else {
+        panic!("op 3 is dense")
+    };
+    assert_eq!(last.layout, WeightLayout::InputsByOutputs);
+    assert_eq!(last.activation, Activation::Identity);
+    let Layer::Dense(first) = model.layers()[0] else {
+        panic!("layer 0 is dense")
+    };
+    // Same bytes, not a copy: the tie is by reference.
+    assert!(std::ptr::eq(last.weights.as_bytes(), first.weights.as_bytes()));
+}
+
+#[test]
+fn every_checked_in_file_loads() {
+    let mut seen = 0;
+    for entry in std::fs::read_dir(data("")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "eam") {
+            let bytes = std::fs::read(&path).unwrap();
+            Model::load(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            seen += 1;
+        }
+    }
+    assert!(seen >= 2);
+}

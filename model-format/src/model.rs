@@ -29,14 +29,14 @@ pub struct Model<'a> {
 impl<'a> Model<'a> {
     /// Validates `bytes` as exactly one model file (no trailing bytes).
     pub fn load(bytes: &'a [u8]) -> Result<Model<'a>, FormatError> {
-        let (model, used) = Model::load_prefix(bytes)?;
-        if used != bytes.len() {
+        let stated = Header::parse(bytes)?.file_len();
+        if stated < bytes.len() as u64 {
             return Err(FormatError::TrailingBytes {
-                expected: len_u32(used),
+                expected: u32::try_from(stated).unwrap_or(u32::MAX),
                 found: len_u32(bytes.len()),
             });
         }
-        Ok(model)
+        Model::load_prefix(bytes).map(|(model, _)| model)
     }
 
     /// Validates the model at the start of `region` (for example a flash

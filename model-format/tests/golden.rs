@@ -83,6 +83,9 @@ fn tied_golden_file_resolves_transposed_weights() {
 
 #[test]
 fn every_checked_in_file_loads() {
+    if std::env::var_os("EDGEAE_BLESS").is_some() {
+        return; // the files are being rewritten by the tests above
+    }
     let mut seen = 0;
     for entry in std::fs::read_dir(data("")).unwrap() {
         let path = entry.unwrap().path();

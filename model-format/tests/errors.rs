@@ -1,0 +1,434 @@
+//! Every way a byte string can fail to be a model gets its own error, and
+//! none of them panics.
+
+mod common;
+
+use common::*;
+use model_format::{
+    Activation, Dense, F32s, Field, FormatError, Layer, Layers, Model, ModelSpec, Section,
+    TiedDense, HEADER_LEN, MAX_LAYERS,
+};
+
+fn golden_files() -> Vec<Vec<u8>> {
+    let d = dense_store();
+    let t = tied_store();
+    let files = vec![
+        dense_spec(&d).encode().unwrap(),
+        tied_spec(&t).encode().unwrap(),
+    ];
+    files
+}
+
+#[test]
+fn every_truncation_is_reported_as_truncated() {
+    for bytes in golden_files() {
+        for n in 0..bytes.len() {
+            let err = Model::load(&bytes[..n]).unwrap_err();
+            let needed = if n < HEADER_LEN { HEADER_LEN } else { bytes.len() };
+            assert_eq!(
+                err,
+                FormatError::Truncated {
+                    needed: needed as u32,
+                    available: n as u32
+                },
+                "prefix of {n} bytes"
+            );
+        }
+    }
+}
+
+/// The error a change of byte `at` must produce, by region of the file.
+fn expect_for(at: usize, flipped: &[u8], original_len: usize) -> FormatError {
+    let le32 = |o: usize| u32::from_le_bytes(flipped[o..o + 4].try_into().unwrap());
+    let le16 = |o: usize| u16::from_le_bytes(flipped[o..o + 2].try_into().unwrap());
+    match at {
+        0..4 => FormatError::BadMagic { found: le32(0) },
+        4..6 => FormatError::UnsupportedVersion {
+            found: le16(4),
+            supported: 1,
+        },
+        6..8 => FormatError::ReservedNotZero { found: le16(6) },
+        8..12 => {
+            let stated = HEADER_LEN as u64 + u64::from(le32(8));
+            if stated > original_len as u64 {
+                FormatError::Truncated {
+                    needed: u32::try_from(stated).unwrap_or(u32::MAX),
+                    available: original_len as u32,
+                }
+            } else {
+                FormatError::TrailingBytes {
+                    expected: stated as u32,
+                    found: original_len as u32,
+                }
+            }
+        }
+        _ => FormatError::ChecksumMismatch {
+            stored: le32(12),
+            computed: model_format::crc32(&flipped[HEADER_LEN..]),
+        },
+    }
+}
+
+#[test]
+fn every_single_byte_change_is_caught_with_the_matching_error() {
+    for bytes in golden_files() {
+        for at in 0..bytes.len() {
+            // All eight single-bit flips and the all-bits flip of this byte.
+            for mask in (0..8).map(|b| 1u8 << b).chain([0xFF]) {
+                let mut flipped = bytes.clone();
+                flipped[at] ^= mask;
+                let err = Model::load(&flipped).unwrap_err();
+                let want = expect_for(at, &flipped, bytes.len());
+                if at < 12 || at >= HEADER_LEN || !matches!(want, FormatError::ChecksumMismatch { .. }) {
+                    assert_eq!(err, want, "byte {at} ^ {mask:#04x}");
+                }
+                if (12..16).contains(&at) {
+                    assert!(
+                        matches!(err, FormatError::ChecksumMismatch { stored, computed } if stored != computed),
+                        "byte {at}: {err:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn wrong_magic_and_newer_version() {
+    let mut bytes = golden_files().remove(0);
+    bytes[..4].copy_from_slice(b"GGUF");
+    assert_eq!(
+        Model::load(&bytes).unwrap_err(),
+        FormatError::BadMagic {
+            found: u32::from_le_bytes(*b"GGUF")
+        }
+    );
+    let mut bytes = golden_files().remove(0);
+    bytes[4..6].copy_from_slice(&2u16.to_le_bytes());
+    let err = Model::load(&bytes).unwrap_err();
+    assert_eq!(
+        err,
+        FormatError::UnsupportedVersion {
+            found: 2,
+            supported: 1
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "format version 2 is not supported (this build reads version 1)"
+    );
+}
+
+#[test]
+fn trailing_bytes_are_rejected_by_load_and_ignored_by_load_prefix() {
+    let bytes = golden_files().remove(0);
+    let mut region = bytes.clone();
+    region.extend_from_slice(&[0xFF; 100]); // erased flash after the model
+    assert_eq!(
+        Model::load(&region).unwrap_err(),
+        FormatError::TrailingBytes {
+            expected: bytes.len() as u32,
+            found: region.len() as u32
+        }
+    );
+    let (model, used) = Model::load_prefix(&region).unwrap();
+    assert_eq!(used, bytes.len());
+    assert_eq!(model.input_len(), 4);
+}
+
+#[test]
+fn dense_layer_whose_input_does_not_match_the_previous_output() {
+    let w = ramp(12, 0.0, 0.1);
+    let store = dense_store();
+    let mut spec = dense_spec(&store);
+    let Layer::Dense(d) = &mut spec.layers[1] else {
+        unreachable!()
+    };
+    d.inputs = 3;
+    d.weights = F32s::new(&w);
+    assert_eq!(
+        Model::load(&raw_file(&spec)).unwrap_err(),
+        FormatError::ShapeMismatch {
+            layer: 1,
+            expected: 2,
+            found: 3
+        }
+    );
+    assert_eq!(
+        spec.encode().unwrap_err(),
+        FormatError::ShapeMismatch {
+            layer: 1,
+            expected: 2,
+            found: 3
+        },
+        "the encoder refuses to write an invalid model"
+    );
+}
+
+#[test]
+fn first_layer_must_take_the_whole_window() {
+    let store = dense_store();
+    let mut spec = dense_spec(&store);
+    spec.input.window = 2;
+    assert_eq!(
+        Model::load(&raw_file(&spec)).unwrap_err(),
+        FormatError::ShapeMismatch {
+            layer: 0,
+            expected: 8,
+            found: 4
+        }
+    );
+}
+
+#[test]
+fn tied_reference_to_a_missing_later_or_tied_layer() {
+    let store = tied_store();
+    for (layer, source) in [(3usize, 9u16), (2, 2), (2, 3), (3, 2)] {
+        let mut spec = tied_spec(&store);
+        let Layer::TiedDense(t) = &mut spec.layers[layer] else {
+            unreachable!()
+        };
+        t.source = source;
+        assert_eq!(
+            Model::load(&raw_file(&spec)).unwrap_err(),
+            FormatError::BadTiedReference {
+                layer: layer as u16,
+                source
+            },
+            "layer {layer} tied to {source}"
+        );
+    }
+}
+
+#[test]
+fn lengths_values_and_sizes() {
+    let store = dense_store();
+    let short = ramp(7, 0.0, 0.1);
+    let nan = [f32::NAN.to_le_bytes(), [0; 4], [0; 4], [0; 4]].concat();
+
+    let mut spec = dense_spec(&store);
+    if let Layer::Dense(d) = &mut spec.layers[0] {
+        d.weights = F32s::new(&short);
+    }
+    assert_eq!(
+        Model::load(&raw_file(&spec)).unwrap_err(),
+        FormatError::LengthMismatch {
+            field: Field::Weights,
+            layer: Some(0),
+            expected: 32,
+            found: 28
+        }
+    );
+
+    let mut spec = dense_spec(&store);
+    spec.input.mean = F32s::new(&nan);
+    assert_eq!(
+        Model::load(&raw_file(&spec)).unwrap_err(),
+        FormatError::BadValue {
+            field: Field::Mean,
+            layer: None
+        }
+    );
+
+    let mut spec = dense_spec(&store);
+    spec.input.channels = 0;
+    assert_eq!(
+        Model::load(&raw_file(&spec)).unwrap_err(),
+        FormatError::ZeroSize {
+            field: Field::Channels,
+            layer: None
+        }
+    );
+
+    let mut spec = dense_spec(&store);
+    spec.input.window = u32::MAX;
+    assert_eq!(
+        Model::load(&raw_file(&spec)).unwrap_err(),
+        FormatError::TooLarge {
+            field: Field::Window,
+            layer: None
+        }
+    );
+
+    let mut spec = dense_spec(&store);
+    spec.codings_layer = 1;
+    assert_eq!(
+        Model::load(&raw_file(&spec)).unwrap_err(),
+        FormatError::BadCodingsLayer {
+            index: 1,
+            layers: 2
+        }
+    );
+
+    let mut spec = dense_spec(&store);
+    spec.layers.truncate(1);
+    assert_eq!(
+        Model::load(&raw_file(&spec)).unwrap_err(),
+        FormatError::OutputMismatch {
+            expected: 4,
+            found: 2
+        }
+    );
+
+    let mut spec = dense_spec(&store);
+    spec.layers.clear();
+    assert_eq!(
+        Model::load(&raw_file(&spec)).unwrap_err(),
+        FormatError::NoLayers
+    );
+
+    for (threshold, clear, smoothing, field) in [
+        (f32::NAN, 0.0, 1.0, Field::Threshold),
+        (-1.0, -1.0, 1.0, Field::Threshold),
+        (1.0, 2.0, 1.0, Field::ClearThreshold),
+        (1.0, 0.5, 0.0, Field::Smoothing),
+        (1.0, 0.5, 1.5, Field::Smoothing),
+    ] {
+        let mut spec = dense_spec(&store);
+        spec.scoring.threshold = threshold;
+        spec.scoring.clear_threshold = clear;
+        spec.scoring.smoothing = smoothing;
+        assert_eq!(
+            Model::load(&raw_file(&spec)).unwrap_err(),
+            FormatError::BadValue { field, layer: None }
+        );
+    }
+}
+
+#[test]
+fn too_many_layers() {
+    let w = ramp(16, 0.0, 0.01);
+    let b = ramp(4, 0.0, 0.0);
+    let store = dense_store();
+    let mut spec: ModelSpec<'_> = dense_spec(&store);
+    let mut layers = Layers::new();
+    for _ in 0..MAX_LAYERS {
+        layers
+            .push(Layer::Dense(Dense {
+                inputs: 4,
+                outputs: 4,
+                activation: Activation::Relu,
+                weights: F32s::new(&w),
+                bias: F32s::new(&b),
+            }))
+            .unwrap();
+    }
+    spec.layers = layers;
+    assert!(Model::load(&raw_file(&spec)).is_ok(), "{MAX_LAYERS} layers are fine");
+    // One more layer than the list holds: patch the count in the body.
+    let body = postcard::to_allocvec(&spec).unwrap();
+    let layer_bytes = postcard::to_allocvec(&spec.layers[0]).unwrap();
+    let prefix = postcard::to_allocvec(&(spec.kind, spec.input)).unwrap();
+    let mut patched = prefix.clone();
+    patched.push(MAX_LAYERS as u8 + 1);
+    patched.extend_from_slice(&body[prefix.len() + 1..]);
+    let insert_at = prefix.len() + 1;
+    patched.splice(insert_at..insert_at, layer_bytes);
+    assert_eq!(
+        Model::load(&raw_file_from_body(&patched)).unwrap_err(),
+        FormatError::TooManyLayers {
+            found: MAX_LAYERS as u32 + 1,
+            max: MAX_LAYERS as u32
+        }
+    );
+}
+
+#[test]
+fn malformed_and_unused_body_bytes_name_the_place() {
+    let store = dense_store();
+    let spec = dense_spec(&store);
+    let body = postcard::to_allocvec(&spec).unwrap();
+
+    let mut extra = body.clone();
+    extra.push(0);
+    assert_eq!(
+        Model::load(&raw_file_from_body(&extra)).unwrap_err(),
+        FormatError::UnusedBodyBytes {
+            offset: (HEADER_LEN + body.len()) as u32
+        }
+    );
+
+    // A kind tag no version defines.
+    let mut bad_kind = body.clone();
+    bad_kind[0] = 0x7F;
+    assert_eq!(
+        Model::load(&raw_file_from_body(&bad_kind)).unwrap_err(),
+        FormatError::Malformed {
+            section: Section::Kind,
+            offset: HEADER_LEN as u32
+        }
+    );
+
+    // A layer tag no version defines: the layers section starts after kind and input.
+    let prefix = postcard::to_allocvec(&(spec.kind, spec.input)).unwrap();
+    let mut bad_layer = body.clone();
+    bad_layer[prefix.len() + 1] = 0x3F;
+    assert_eq!(
+        Model::load(&raw_file_from_body(&bad_layer)).unwrap_err(),
+        FormatError::Malformed {
+            section: Section::Layers,
+            offset: (HEADER_LEN + prefix.len()) as u32
+        }
+    );
+
+    // A body cut short (with a matching CRC) fails in the section it ends in.
+    let cut = &body[..body.len() - 3];
+    assert!(matches!(
+        Model::load(&raw_file_from_body(cut)).unwrap_err(),
+        FormatError::Malformed {
+            section: Section::Provenance,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn tied_bias_length_is_checked_against_the_source() {
+    let bias = ramp(5, 0.0, 0.0);
+    let store = tied_store();
+    let mut spec = tied_spec(&store);
+    spec.layers[3] = Layer::TiedDense(TiedDense {
+        source: 0,
+        activation: Activation::Identity,
+        bias: F32s::new(&bias),
+    });
+    assert_eq!(
+        Model::load(&raw_file(&spec)).unwrap_err(),
+        FormatError::LengthMismatch {
+            field: Field::Bias,
+            layer: Some(3),
+            expected: 24,
+            found: 20
+        }
+    );
+}
+
+#[test]
+fn messages_are_one_line() {
+    let errors = [
+        FormatError::Truncated {
+            needed: 100,
+            available: 10,
+        },
+        FormatError::BadMagic { found: 0 },
+        FormatError::ShapeMismatch {
+            layer: 1,
+            expected: 2,
+            found: 3,
+        },
+        FormatError::LengthMismatch {
+            field: Field::Weights,
+            layer: Some(0),
+            expected: 32,
+            found: 28,
+        },
+    ];
+    for e in errors {
+        let s = e.to_string();
+        assert!(!s.contains('\n') && !s.is_empty(), "{s}");
+    }
+    assert_eq!(
+        errors[3].to_string(),
+        "layer 0: weights holds 28 bytes, the shapes need 32"
+    );
+}

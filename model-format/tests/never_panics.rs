@@ -1,0 +1,79 @@
+//! `Model::load` never panics, whatever the bytes. The interesting inputs
+//! are the ones that get past the checksum, so besides arbitrary bytes this
+//! mutates valid files and then fixes their CRC.
+
+mod common;
+
+use common::*;
+use model_format::{Model, HEADER_LEN};
+use proptest::prelude::*;
+
+fn with_fixed_crc(mut bytes: Vec<u8>) -> Vec<u8> {
+    if bytes.len() >= HEADER_LEN {
+        let body_len = (bytes.len() - HEADER_LEN) as u32;
+        bytes[8..12].copy_from_slice(&body_len.to_le_bytes());
+        let crc = model_format::crc32(&bytes[HEADER_LEN..]);
+        bytes[12..16].copy_from_slice(&crc.to_le_bytes());
+    }
+    bytes
+}
+
+fn golden(which: bool) -> Vec<u8> {
+    if which {
+        dense_spec(&dense_store()).encode().unwrap()
+    } else {
+        tied_spec(&tied_store()).encode().unwrap()
+    }
+}
+
+/// Everything a successfully loaded model hands out is usable.
+fn exercise(model: &Model<'_>) {
+    let mut width = model.input_len();
+    for op in model.ops() {
+        assert_eq!(op.inputs(), width);
+        width = op.outputs();
+        let model_format::Op::Dense(d) = op else {
+            unreachable!()
+        };
+        assert_eq!(d.weights.len(), d.inputs * d.outputs);
+        assert_eq!(d.bias.len(), d.outputs);
+    }
+    assert_eq!(width, model.input_len());
+    let _ = (model.param_count(), model.macs(), model.codings_len());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+        if let Ok(m) = Model::load(&bytes) { exercise(&m) };
+        if let Ok((m, _)) = Model::load_prefix(&bytes) { exercise(&m) };
+    }
+
+    #[test]
+    fn arbitrary_body_behind_a_valid_header(body in proptest::collection::vec(any::<u8>(), 0..400)) {
+        let bytes = raw_file_from_body(&body);
+        if let Ok(m) = Model::load(&bytes) { exercise(&m) };
+    }
+
+    #[test]
+    fn mutated_valid_files_with_fixed_crc(
+        which in any::<bool>(),
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+        cut in any::<prop::sample::Index>(),
+        do_cut in any::<bool>(),
+    ) {
+        let mut bytes = golden(which);
+        for (at, value) in edits {
+            let i = HEADER_LEN + at.index(bytes.len() - HEADER_LEN);
+            bytes[i] = value;
+        }
+        if do_cut {
+            let n = HEADER_LEN + cut.index(bytes.len() - HEADER_LEN);
+            bytes.truncate(n);
+        }
+        let bytes = with_fixed_crc(bytes);
+        if let Ok(m) = Model::load(&bytes) { exercise(&m) };
+    }
+}

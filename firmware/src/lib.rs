@@ -1,1 +1,27 @@
-#![no_std]
+#![doc = include_str!("../README.md")]
+#![cfg_attr(not(test), no_std)]
+#![deny(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+// Declared first so its macros are visible in every module below.
+mod fmt;
+
+mod engine;
+mod error;
+pub mod ops;
+mod scratch;
+
+pub use engine::Engine;
+pub use error::ScratchTooSmall;
+pub use model_format;
+pub use model_format::{FormatError, Model};
+pub use scratch::ScratchPlan;

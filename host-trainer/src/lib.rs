@@ -1,1 +1,28 @@
-//! edgeae host side.
+//! The host side of edgeae: the `edgeae` command and the library behind it.
+//!
+//! `main.rs` only parses [`cli::Cli`] and calls [`run`]; every command lives
+//! in its own module and returns `anyhow::Result`, whose message is printed
+//! as one line by `main`.
+#![deny(missing_docs)]
+
+pub mod cli;
+pub mod export;
+pub mod fsx;
+pub mod inspect;
+
+use anyhow::Result;
+
+/// Runs one parsed command.
+pub fn run(cli: cli::Cli) -> Result<()> {
+    match cli.command {
+        cli::Command::Inspect { model, json } => inspect::run(&model, json),
+        cli::Command::Pack { spec, out } => {
+            let def = export::ModelDef::from_json_file(&spec)?;
+            let n = def
+                .write(&out)
+                .map_err(|e| e.context(format!("cannot pack `{}`", spec.display())))?;
+            println!("wrote {} ({n} bytes)", out.display());
+            Ok(())
+        }
+    }
+}

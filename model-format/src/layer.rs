@@ -17,6 +17,7 @@ pub const MAX_LAYERS: usize = 32;
 /// An element-wise activation fused into a layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[serde(rename_all = "snake_case")] // names matter only to self-describing formats (JSON)
 pub enum Activation {
     /// `y = x` (tag 0).
     Identity,
@@ -79,7 +80,6 @@ pub struct TiedDense<'a> {
 
 /// One layer of the model, as stored in the file.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
 pub enum Layer<'a> {
     /// Fully connected (tag 0).
     #[serde(borrow)]
@@ -139,8 +139,9 @@ pub struct DenseOp<'a> {
 
 /// One step a runtime executes, produced by [`crate::Model::load`] from the
 /// stored layers. Its shapes are checked, so a runtime may rely on them.
+/// Deliberately exhaustive: a new op must break every runtime's `match`
+/// until the runtime implements it.
 #[derive(Debug, Clone, Copy, PartialEq)]
-#[non_exhaustive]
 pub enum Op<'a> {
     /// Dense or tied dense.
     Dense(DenseOp<'a>),

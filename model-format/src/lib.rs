@@ -25,9 +25,7 @@ mod validate;
 
 pub use error::{Field, FormatError, Section};
 pub use header::{crc32, Header, FORMAT_VERSION, HEADER_LEN, MAGIC};
-pub use layer::{
-    Activation, Dense, DenseOp, Layer, Op, TiedDense, WeightLayout, MAX_LAYERS,
-};
+pub use layer::{Activation, Dense, DenseOp, Layer, Op, TiedDense, WeightLayout, MAX_LAYERS};
 pub use model::Model;
 pub use spec::{
     Calibration, InputSpec, Layers, Metric, ModelKind, ModelSpec, Provenance, ScoringSpec,

@@ -10,6 +10,7 @@ use crate::{F32s, Layer, MAX_LAYERS};
 /// the runtime only looks at the layers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[serde(rename_all = "snake_case")] // names matter only to self-describing formats (JSON)
 #[non_exhaustive]
 pub enum ModelKind {
     /// Built by hand or imported (tag 0).
@@ -27,6 +28,7 @@ pub enum ModelKind {
     /// Sparse autoencoder (tag 6).
     Sparse,
     /// Variational autoencoder; the encoder stores the mean head only (tag 7).
+    #[serde(rename = "vae")]
     Variational,
 }
 
@@ -68,7 +70,6 @@ pub struct InputSpec<'a> {
 
 /// How reconstruction error is measured over a window (in normalised units).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
 pub enum Metric<'a> {
     /// Mean squared error (tag 0).
     Mse,

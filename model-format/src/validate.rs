@@ -6,8 +6,7 @@ use heapless::Vec;
 
 use crate::error::{Field, FormatError};
 use crate::{
-    Calibration, DenseOp, F32s, Layer, Metric, ModelSpec, Op, ScoringSpec, WeightLayout,
-    MAX_LAYERS,
+    Calibration, DenseOp, F32s, Layer, Metric, ModelSpec, Op, ScoringSpec, WeightLayout, MAX_LAYERS,
 };
 
 /// Largest width or element count accepted; keeps every byte length within

@@ -24,7 +24,11 @@ fn every_truncation_is_reported_as_truncated() {
     for bytes in golden_files() {
         for n in 0..bytes.len() {
             let err = Model::load(&bytes[..n]).unwrap_err();
-            let needed = if n < HEADER_LEN { HEADER_LEN } else { bytes.len() };
+            let needed = if n < HEADER_LEN {
+                HEADER_LEN
+            } else {
+                bytes.len()
+            };
             assert_eq!(
                 err,
                 FormatError::Truncated {
@@ -79,7 +83,10 @@ fn every_single_byte_change_is_caught_with_the_matching_error() {
                 flipped[at] ^= mask;
                 let err = Model::load(&flipped).unwrap_err();
                 let want = expect_for(at, &flipped, bytes.len());
-                if at < 12 || at >= HEADER_LEN || !matches!(want, FormatError::ChecksumMismatch { .. }) {
+                if at < 12
+                    || at >= HEADER_LEN
+                    || !matches!(want, FormatError::ChecksumMismatch { .. })
+                {
                     assert_eq!(err, want, "byte {at} ^ {mask:#04x}");
                 }
                 if (12..16).contains(&at) {
@@ -314,7 +321,10 @@ fn too_many_layers() {
             .unwrap();
     }
     spec.layers = layers;
-    assert!(Model::load(&raw_file(&spec)).is_ok(), "{MAX_LAYERS} layers are fine");
+    assert!(
+        Model::load(&raw_file(&spec)).is_ok(),
+        "{MAX_LAYERS} layers are fine"
+    );
     // One more layer than the list holds: patch the count in the body.
     let body = postcard::to_allocvec(&spec).unwrap();
     let layer_bytes = postcard::to_allocvec(&spec.layers[0]).unwrap();

@@ -11,7 +11,9 @@ use common::*;
 use model_format::{Activation, Layer, Metric, Model, ModelKind, Op, WeightLayout};
 
 fn data(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 fn check_golden(name: &str, encoded: &[u8]) -> Vec<u8> {
@@ -67,7 +69,11 @@ fn tied_golden_file_resolves_transposed_weights() {
     assert_eq!(model.codings_len(), 2);
     // Tied layers store only their biases: 18+3 + 6+2 + 3 + 6.
     assert_eq!(model.param_count(), 38);
-    let widths: Vec<(usize, usize)> = model.ops().iter().map(|o| (o.inputs(), o.outputs())).collect();
+    let widths: Vec<(usize, usize)> = model
+        .ops()
+        .iter()
+        .map(|o| (o.inputs(), o.outputs()))
+        .collect();
     assert_eq!(widths, [(6, 3), (3, 2), (2, 3), (3, 6)]);
     let Op::Dense(last) = model.ops()[3] else {
         panic!("op 3 is dense")
@@ -78,7 +84,10 @@ fn tied_golden_file_resolves_transposed_weights() {
         panic!("layer 0 is dense")
     };
     // Same bytes, not a copy: the tie is by reference.
-    assert!(std::ptr::eq(last.weights.as_bytes(), first.weights.as_bytes()));
+    assert!(std::ptr::eq(
+        last.weights.as_bytes(),
+        first.weights.as_bytes()
+    ));
 }
 
 #[test]

@@ -3,8 +3,8 @@
 #![allow(dead_code)]
 
 use model_format::{
-    Activation, Calibration, Dense, InputSpec, Layer, Layers, Metric, ModelKind, ModelSpec,
-    Provenance, ScoringSpec, TiedDense, F32s,
+    Activation, Calibration, Dense, F32s, InputSpec, Layer, Layers, Metric, ModelKind, ModelSpec,
+    Provenance, ScoringSpec, TiedDense,
 };
 
 /// Little-endian bytes of `n` deterministic values `start + k*step` (wrapping in [-1, 1)).
@@ -100,14 +100,14 @@ pub fn dense_spec(s: &Store) -> ModelSpec<'_> {
 pub fn tied_store() -> Store {
     Store {
         bufs: vec![
-            ramp(2, 0.0, 0.0),     // 0 mean
-            ramp(2, 0.5, 0.5),     // 1 scale
-            ramp(18, -0.9, 0.1),   // 2 w0 (3x6)
-            ramp(3, 0.0, 0.1),     // 3 b0
-            ramp(6, 0.3, -0.2),    // 4 w1 (2x3)
-            ramp(2, 0.05, 0.0),    // 5 b1
-            ramp(3, -0.1, 0.05),   // 6 tied bias for layer 2 (3)
-            ramp(6, 0.2, 0.01),    // 7 tied bias for layer 3 (6)
+            ramp(2, 0.0, 0.0),   // 0 mean
+            ramp(2, 0.5, 0.5),   // 1 scale
+            ramp(18, -0.9, 0.1), // 2 w0 (3x6)
+            ramp(3, 0.0, 0.1),   // 3 b0
+            ramp(6, 0.3, -0.2),  // 4 w1 (2x3)
+            ramp(2, 0.05, 0.0),  // 5 b1
+            ramp(3, -0.1, 0.05), // 6 tied bias for layer 2 (3)
+            ramp(6, 0.2, 0.01),  // 7 tied bias for layer 3 (6)
         ],
     }
 }

@@ -1,0 +1,137 @@
+//! [`Engine`]: runs a validated model over caller-owned scratch memory.
+//!
+//! The engine owns no memory. [`Engine::new`] checks once that the scratch
+//! slice is large enough ([`ScratchPlan`]); after that no method can fail or
+//! panic, because every width it uses comes from a model that passed
+//! [`Model::load`]. The caller writes a normalised window into
+//! [`Engine::input_mut`] and calls [`Engine::reconstruct`],
+//! [`Engine::encode`], or writes codings into [`Engine::codings_mut`] and
+//! calls [`Engine::decode`].
+
+use model_format::{Model, Op};
+
+use crate::ops::dense;
+use crate::{ScratchPlan, ScratchTooSmall};
+
+/// A model bound to its scratch memory.
+#[derive(Debug)]
+pub struct Engine<'m, 's> {
+    model: &'m Model<'m>,
+    input: &'s mut [f32],
+    even: &'s mut [f32],
+    odd: &'s mut [f32],
+}
+
+fn split(buf: &mut [f32], at: usize) -> Option<(&mut [f32], &mut [f32])> {
+    buf.split_at_mut_checked(at)
+}
+
+impl<'m, 's> Engine<'m, 's> {
+    /// f32 slots of scratch `model` needs (see [`ScratchPlan`]).
+    pub fn scratch_len(model: &Model<'_>) -> usize {
+        ScratchPlan::for_model(model).total()
+    }
+
+    /// Binds `model` to `scratch`, which must hold at least
+    /// [`Engine::scratch_len`] values (more is fine; the rest is unused).
+    pub fn new(model: &'m Model<'m>, scratch: &'s mut [f32]) -> Result<Self, ScratchTooSmall> {
+        let plan = ScratchPlan::for_model(model);
+        let too_small = ScratchTooSmall {
+            needed: plan.total(),
+            given: scratch.len(),
+        };
+        let (input, rest) = split(scratch, plan.input).ok_or(too_small)?;
+        let (even, rest) = split(rest, plan.even).ok_or(too_small)?;
+        let (odd, _) = split(rest, plan.odd).ok_or(too_small)?;
+        debug!(
+            "engine: {} ops, {} MACs, scratch {} f32",
+            model.ops().len(),
+            model.macs(),
+            plan.total()
+        );
+        Ok(Engine {
+            model,
+            input,
+            even,
+            odd,
+        })
+    }
+
+    /// The model.
+    pub fn model(&self) -> &'m Model<'m> {
+        self.model
+    }
+
+    /// The input window (normalised), `model.input_len()` values.
+    pub fn input(&self) -> &[f32] {
+        &*self.input
+    }
+
+    /// Where to write the next input window.
+    pub fn input_mut(&mut self) -> &mut [f32] {
+        &mut *self.input
+    }
+
+    /// Runs every op on the input and returns `(input, reconstruction)`.
+    pub fn reconstruct(&mut self) -> (&[f32], &[f32]) {
+        let n = self.model.ops().len();
+        self.run(0, n);
+        let out = self.output_of(n.saturating_sub(1));
+        (&*self.input, out)
+    }
+
+    /// Runs the encoder on the input and returns the codings.
+    pub fn encode(&mut self) -> &[f32] {
+        let last = self.model.codings_layer();
+        self.run(0, last + 1);
+        self.output_of(last)
+    }
+
+    /// Where to write codings for [`Engine::decode`] (`model.codings_len()` values).
+    pub fn codings_mut(&mut self) -> &mut [f32] {
+        let last = self.model.codings_layer();
+        let len = self.model.codings_len();
+        let buf = if last % 2 == 0 {
+            &mut *self.even
+        } else {
+            &mut *self.odd
+        };
+        buf.get_mut(..len).unwrap_or_default()
+    }
+
+    /// Runs the decoder on the codings in [`Engine::codings_mut`] and
+    /// returns the decoded window (normalised units).
+    pub fn decode(&mut self) -> &[f32] {
+        let n = self.model.ops().len();
+        self.run(self.model.codings_layer() + 1, n);
+        self.output_of(n.saturating_sub(1))
+    }
+
+    /// The output of op `index` (in its ping-pong buffer).
+    fn output_of(&self, index: usize) -> &[f32] {
+        let len = self.model.ops().get(index).map_or(0, Op::outputs);
+        let buf = if index % 2 == 0 {
+            &*self.even
+        } else {
+            &*self.odd
+        };
+        buf.get(..len).unwrap_or_default()
+    }
+
+    /// Runs ops `start..end`; op `i` reads op `i - 1`'s buffer (the input for op 0).
+    fn run(&mut self, start: usize, end: usize) {
+        let ops = self.model.ops();
+        for (i, op) in ops.iter().enumerate().take(end).skip(start) {
+            let (src, dst): (&[f32], &mut [f32]) = if i == 0 {
+                (&*self.input, &mut *self.even)
+            } else if i % 2 == 1 {
+                (&*self.even, &mut *self.odd)
+            } else {
+                (&*self.odd, &mut *self.even)
+            };
+            match op {
+                Op::Dense(d) => dense::run(d, src, dst),
+            }
+        }
+    }
+}

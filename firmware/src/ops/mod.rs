@@ -1,0 +1,6 @@
+//! Kernels. Each takes slices whose lengths the caller derived from a
+//! validated model; on shorter slices they compute less, never panic.
+
+pub mod activation;
+pub mod dense;
+pub mod math;

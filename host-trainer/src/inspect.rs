@@ -1,0 +1,307 @@
+//! `edgeae inspect`: what a model file holds and what it costs on a board
+//! (flash bytes, scratch RAM), before anything is flashed.
+
+use std::path::Path;
+
+use anyhow::{anyhow, Result};
+use firmware::{Engine, Model, ScratchPlan};
+use model_format::{Layer, Op};
+use serde::Serialize;
+
+/// Reads and validates a model file; the error is one sentence naming the
+/// file and the problem.
+pub fn read_model_bytes(path: &Path) -> Result<Vec<u8>> {
+    let bytes = crate::fsx::read(path)?;
+    if bytes.is_empty() {
+        return Err(anyhow!(
+            "model `{}` is empty: expected an edgeae model file (.eam)",
+            path.display()
+        ));
+    }
+    if let Err(e) = Model::load(&bytes) {
+        let head = bytes.get(..bytes.len().min(64)).unwrap_or_default();
+        let looks_like_text = head
+            .iter()
+            .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace());
+        let hint = match e {
+            model_format::FormatError::BadMagic { .. } if looks_like_text => {
+                " (it looks like a text file)"
+            }
+            _ => "",
+        };
+        return Err(anyhow!("model `{}`: {e}{hint}", path.display()));
+    }
+    Ok(bytes)
+}
+
+/// Loads bytes that [`read_model_bytes`] returned.
+pub fn load<'a>(path: &Path, bytes: &'a [u8]) -> Result<Model<'a>> {
+    Model::load(bytes).map_err(|e| anyhow!("model `{}`: {e}", path.display()))
+}
+
+/// One layer in the report.
+#[derive(Debug, Serialize)]
+pub struct LayerReport {
+    /// Position.
+    pub index: usize,
+    /// `dense` or `tied_dense`.
+    pub r#type: &'static str,
+    /// Input width.
+    pub inputs: usize,
+    /// Output width.
+    pub outputs: usize,
+    /// Activation name.
+    pub activation: &'static str,
+    /// Parameters stored for this layer.
+    pub params: usize,
+    /// Multiply-accumulates per window.
+    pub macs: usize,
+    /// For tied layers: the layer whose weights are reused.
+    pub tied_to: Option<u16>,
+}
+
+/// Scratch RAM in the report.
+#[derive(Debug, Serialize)]
+pub struct ScratchReport {
+    /// f32 slots.
+    pub f32s: usize,
+    /// Bytes.
+    pub bytes: usize,
+    /// Slots for the input window.
+    pub input: usize,
+    /// Slots of the even ping-pong buffer.
+    pub even: usize,
+    /// Slots of the odd ping-pong buffer.
+    pub odd: usize,
+}
+
+/// Everything `inspect` prints.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    /// File inspected.
+    pub path: String,
+    /// Format version.
+    pub format_version: u16,
+    /// File size, i.e. flash for the model.
+    pub flash_bytes: usize,
+    /// Autoencoder kind.
+    pub kind: &'static str,
+    /// Channels per frame.
+    pub channels: u32,
+    /// Frames per window.
+    pub window: u32,
+    /// Hop between windows.
+    pub hop: u32,
+    /// Values per window.
+    pub input_len: usize,
+    /// Index of the codings layer.
+    pub codings_layer: usize,
+    /// Width of the codings.
+    pub codings_len: usize,
+    /// Layers.
+    pub layers: Vec<LayerReport>,
+    /// Parameters stored.
+    pub params: usize,
+    /// MACs per window.
+    pub macs: usize,
+    /// Scratch RAM.
+    pub scratch: ScratchReport,
+    /// Error metric.
+    pub metric: &'static str,
+    /// Alarm threshold; `null` when not calibrated.
+    pub threshold: Option<f32>,
+    /// Clear threshold; `null` when not calibrated.
+    pub clear_threshold: Option<f32>,
+    /// EWMA weight.
+    pub smoothing: f32,
+    /// Calibration statistics.
+    pub calibration: Option<model_format::Calibration>,
+    /// RNG seed of training.
+    pub seed: u64,
+    /// Epochs trained.
+    pub epochs: u32,
+    /// Final training loss.
+    pub train_loss: Option<f32>,
+    /// Final validation loss.
+    pub val_loss: Option<f32>,
+    /// Writer.
+    pub tool: String,
+}
+
+fn finite(v: f32) -> Option<f32> {
+    v.is_finite().then_some(v)
+}
+
+/// Builds the report of a loaded model.
+pub fn report(path: &Path, model: &Model<'_>) -> Report {
+    let layers = model
+        .layers()
+        .iter()
+        .zip(model.ops())
+        .enumerate()
+        .map(|(index, (layer, op))| LayerReport {
+            index,
+            r#type: layer.type_name(),
+            inputs: op.inputs(),
+            outputs: op.outputs(),
+            activation: layer.activation().name(),
+            params: match layer {
+                Layer::Dense(d) => d.weights.len() + d.bias.len(),
+                Layer::TiedDense(t) => t.bias.len(),
+            },
+            macs: Op::macs(op),
+            tied_to: match layer {
+                Layer::TiedDense(t) => Some(t.source),
+                Layer::Dense(_) => None,
+            },
+        })
+        .collect();
+    let plan = ScratchPlan::for_model(model);
+    debug_assert_eq!(plan.total(), Engine::scratch_len(model));
+    let scoring = model.scoring();
+    let prov = model.provenance();
+    Report {
+        path: path.display().to_string(),
+        format_version: model.header().version,
+        flash_bytes: model.file_len(),
+        kind: model.kind().name(),
+        channels: model.input().channels,
+        window: model.input().window,
+        hop: model.input().hop,
+        input_len: model.input_len(),
+        codings_layer: model.codings_layer(),
+        codings_len: model.codings_len(),
+        layers,
+        params: model.param_count(),
+        macs: model.macs(),
+        scratch: ScratchReport {
+            f32s: plan.total(),
+            bytes: plan.bytes(),
+            input: plan.input,
+            even: plan.even,
+            odd: plan.odd,
+        },
+        metric: scoring.metric.name(),
+        threshold: finite(scoring.threshold),
+        clear_threshold: finite(scoring.clear_threshold),
+        smoothing: scoring.smoothing,
+        calibration: scoring.calibration,
+        seed: prov.seed,
+        epochs: prov.epochs,
+        train_loss: prov.train_loss,
+        val_loss: prov.val_loss,
+        tool: prov.tool.to_string(),
+    }
+}
+
+fn opt(v: Option<f32>) -> String {
+    v.map_or_else(|| "-".to_string(), |v| format!("{v:.6}"))
+}
+
+impl Report {
+    /// The human-readable form.
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let _ = writeln!(s, "model        {}", self.path);
+        let _ = writeln!(
+            s,
+            "format       version {}, {} bytes of flash",
+            self.format_version, self.flash_bytes
+        );
+        let _ = writeln!(s, "kind         {}", self.kind);
+        let _ = writeln!(
+            s,
+            "input        {} channels x window {} (hop {}) = {} values",
+            self.channels, self.window, self.hop, self.input_len
+        );
+        let _ = writeln!(
+            s,
+            "codings      {} values (output of layer {})",
+            self.codings_len, self.codings_layer
+        );
+        let _ = writeln!(
+            s,
+            "layers       #  type         inputs  outputs  activation    params      MACs"
+        );
+        for l in &self.layers {
+            let ty = match l.tied_to {
+                Some(src) => format!("tied({src})"),
+                None => l.r#type.to_string(),
+            };
+            let _ = writeln!(
+                s,
+                "            {:>2}  {:<11} {:>7}  {:>7}  {:<10} {:>9} {:>9}",
+                l.index, ty, l.inputs, l.outputs, l.activation, l.params, l.macs
+            );
+        }
+        let _ = writeln!(
+            s,
+            "parameters   {} ({} bytes of f32 weights)",
+            self.params,
+            self.params * 4
+        );
+        let _ = writeln!(s, "MACs         {} per window", self.macs);
+        let _ = writeln!(
+            s,
+            "scratch RAM  {} bytes ({} f32: input {}, even {}, odd {})",
+            self.scratch.bytes,
+            self.scratch.f32s,
+            self.scratch.input,
+            self.scratch.even,
+            self.scratch.odd
+        );
+        match self.threshold {
+            Some(t) => {
+                let _ = writeln!(
+                    s,
+                    "threshold    {t:.6} (clears below {}), metric {}, smoothing {}",
+                    opt(self.clear_threshold),
+                    self.metric,
+                    self.smoothing
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    s,
+                    "threshold    not calibrated, metric {}, smoothing {}",
+                    self.metric, self.smoothing
+                );
+            }
+        }
+        if let Some(c) = &self.calibration {
+            let _ = writeln!(
+                s,
+                "calibration  {} windows, quantile {}, mean {:.6}, std {:.6}, p50 {:.6}, p90 {:.6}, p99 {:.6}, max {:.6}",
+                c.windows, c.quantile, c.mean, c.std, c.p50, c.p90, c.p99, c.max
+            );
+        }
+        let _ = writeln!(
+            s,
+            "provenance   seed {}, {} epochs, train loss {}, val loss {}, by {}",
+            self.seed,
+            self.epochs,
+            opt(self.train_loss),
+            opt(self.val_loss),
+            if self.tool.is_empty() {
+                "-"
+            } else {
+                &self.tool
+            }
+        );
+        s
+    }
+}
+
+/// `edgeae inspect`.
+pub fn run(path: &Path, json: bool) -> Result<()> {
+    let bytes = read_model_bytes(path)?;
+    let model = load(path, &bytes)?;
+    let report = report(path, &model);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.to_text());
+    }
+    Ok(())
+}

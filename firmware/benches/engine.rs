@@ -1,1 +1,113 @@
-fn main() {}
+//! Host speed of the f32 engine. Throughput is reported in FLOPs (2 per
+//! multiply-accumulate), so criterion's "Gelem/s" reads as GFLOP/s.
+//!
+//! `cargo bench -p firmware --bench engine`
+
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use firmware::{Engine, Model};
+use model_format::{
+    Activation, Dense, F32s, InputSpec, Layer, Layers, ModelKind, ModelSpec, Provenance,
+    ScoringSpec,
+};
+
+/// Encodes a dense autoencoder with the given widths (input first and
+/// last), ReLU hidden layers and deterministic weights.
+fn model_bytes(widths: &[u32]) -> Vec<u8> {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.2
+    };
+    let tensors: Vec<(Vec<u8>, Vec<u8>)> = widths
+        .windows(2)
+        .map(|p| {
+            let w: Vec<u8> = (0..p[0] * p[1])
+                .flat_map(|_| next().to_le_bytes())
+                .collect();
+            let b: Vec<u8> = (0..p[1]).flat_map(|_| next().to_le_bytes()).collect();
+            (w, b)
+        })
+        .collect();
+    let last = widths.len() - 2;
+    let mut layers = Layers::new();
+    for (i, (p, (w, b))) in widths.windows(2).zip(&tensors).enumerate() {
+        layers
+            .push(Layer::Dense(Dense {
+                inputs: p[0],
+                outputs: p[1],
+                activation: if i == last {
+                    Activation::Identity
+                } else {
+                    Activation::Relu
+                },
+                weights: F32s::new(w),
+                bias: F32s::new(b),
+            }))
+            .unwrap();
+    }
+    let bottleneck = widths
+        .iter()
+        .enumerate()
+        .min_by_key(|(_, w)| **w)
+        .map(|(i, _)| i - 1)
+        .unwrap();
+    let mean = vec![0u8; 4 * widths[0] as usize];
+    let scale: Vec<u8> = (0..widths[0]).flat_map(|_| 1.0f32.to_le_bytes()).collect();
+    ModelSpec {
+        kind: ModelKind::Stacked,
+        input: InputSpec {
+            channels: widths[0],
+            window: 1,
+            hop: 1,
+            mean: F32s::new(&mean),
+            scale: F32s::new(&scale),
+        },
+        layers,
+        codings_layer: bottleneck as u16,
+        scoring: ScoringSpec::UNCALIBRATED,
+        provenance: Provenance::UNKNOWN,
+    }
+    .encode()
+    .unwrap()
+}
+
+fn bench(c: &mut Criterion) {
+    let shapes: [(&str, &[u32]); 2] = [
+        (
+            "mlperf_tiny_ad_640x128x4x8",
+            &[640, 128, 128, 128, 128, 8, 128, 128, 128, 128, 640],
+        ),
+        ("small_64x32x8", &[64, 32, 8, 32, 64]),
+    ];
+    let mut group = c.benchmark_group("f32_reconstruct");
+    for (name, widths) in shapes {
+        let bytes = model_bytes(widths);
+        let model = Model::load(&bytes).unwrap();
+        let mut scratch = vec![0.0f32; Engine::scratch_len(&model)];
+        let mut engine = Engine::new(&model, &mut scratch).unwrap();
+        for (i, x) in engine.input_mut().iter_mut().enumerate() {
+            *x = (i as f32 * 0.37).sin();
+        }
+        println!(
+            "{name}: {} MACs, {} parameters, {} bytes of scratch",
+            model.macs(),
+            model.param_count(),
+            Engine::scratch_len(&model) * 4
+        );
+        group.throughput(Throughput::Elements(2 * model.macs() as u64));
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let (_, out) = engine.reconstruct();
+                black_box(out[0]);
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

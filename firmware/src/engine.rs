@@ -91,7 +91,7 @@ impl<'m, 's> Engine<'m, 's> {
     pub fn codings_mut(&mut self) -> &mut [f32] {
         let last = self.model.codings_layer();
         let len = self.model.codings_len();
-        let buf = if last % 2 == 0 {
+        let buf = if last.is_multiple_of(2) {
             &mut *self.even
         } else {
             &mut *self.odd
@@ -110,7 +110,7 @@ impl<'m, 's> Engine<'m, 's> {
     /// The output of op `index` (in its ping-pong buffer).
     fn output_of(&self, index: usize) -> &[f32] {
         let len = self.model.ops().get(index).map_or(0, Op::outputs);
-        let buf = if index % 2 == 0 {
+        let buf = if index.is_multiple_of(2) {
             &*self.even
         } else {
             &*self.odd

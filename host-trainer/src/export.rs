@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use model_format::{
     Activation, Calibration, Dense, F32s, InputSpec, Layer, Layers, Metric, ModelKind, ModelSpec,
     Provenance, ScoringSpec, TiedDense,
@@ -279,7 +279,7 @@ impl ModelDef {
                 tool: &self.provenance.tool,
             },
         };
-        Ok(spec.encode().context("the model is not valid")?)
+        spec.encode().context("the model is not valid")
     }
 
     /// Encodes and writes the model file atomically.

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use anyhow::{anyhow, Result};
+use anyhow::{Result, anyhow};
 use firmware::{Engine, Model, ScratchPlan};
 use model_format::{Layer, Op};
 use serde::Serialize;

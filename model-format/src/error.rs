@@ -295,11 +295,18 @@ impl fmt::Display for FormatError {
             }
             FormatError::BadValue { field, layer } => {
                 layer_prefix(f, layer)?;
-                write!(f, "{} holds a value out of range (NaN, infinite or negative where not allowed)", field.name())
+                write!(
+                    f,
+                    "{} holds a value out of range (NaN, infinite or negative where not allowed)",
+                    field.name()
+                )
             }
             FormatError::NoLayers => write!(f, "the model has no layers"),
             FormatError::TooManyLayers { found, max } => {
-                write!(f, "the model has {found} layers, at most {max} are supported")
+                write!(
+                    f,
+                    "the model has {found} layers, at most {max} are supported"
+                )
             }
             FormatError::ShapeMismatch {
                 layer,

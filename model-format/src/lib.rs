@@ -24,8 +24,8 @@ mod tensor;
 mod validate;
 
 pub use error::{Field, FormatError, Section};
-pub use header::{crc32, Header, FORMAT_VERSION, HEADER_LEN, MAGIC};
-pub use layer::{Activation, Dense, DenseOp, Layer, Op, TiedDense, WeightLayout, MAX_LAYERS};
+pub use header::{FORMAT_VERSION, HEADER_LEN, Header, MAGIC, crc32};
+pub use layer::{Activation, Dense, DenseOp, Layer, MAX_LAYERS, Op, TiedDense, WeightLayout};
 pub use model::Model;
 pub use spec::{
     Calibration, InputSpec, Layers, Metric, ModelKind, ModelSpec, Provenance, ScoringSpec,

@@ -12,10 +12,10 @@ use heapless::Vec;
 use serde::Deserialize;
 
 use crate::error::{FormatError, Section};
-use crate::header::{crc32, len_u32, Header, HEADER_LEN};
+use crate::header::{HEADER_LEN, Header, crc32, len_u32};
 use crate::validate::validate;
 use crate::{
-    InputSpec, Layer, Layers, ModelKind, ModelSpec, Op, Provenance, ScoringSpec, MAX_LAYERS,
+    InputSpec, Layer, Layers, MAX_LAYERS, ModelKind, ModelSpec, Op, Provenance, ScoringSpec,
 };
 
 /// A validated model, borrowing its weights from the bytes it was loaded from.

@@ -6,7 +6,7 @@ use heapless::Vec;
 
 use crate::error::{Field, FormatError};
 use crate::{
-    Calibration, DenseOp, F32s, Layer, Metric, ModelSpec, Op, ScoringSpec, WeightLayout, MAX_LAYERS,
+    Calibration, DenseOp, F32s, Layer, MAX_LAYERS, Metric, ModelSpec, Op, ScoringSpec, WeightLayout,
 };
 
 /// Largest width or element count accepted; keeps every byte length within
@@ -166,20 +166,20 @@ fn check_scoring(scoring: &ScoringSpec<'_>, channels: u32) -> Result<(), FormatE
         }
     }
     let bad = |field| FormatError::BadValue { field, layer: None };
-    // NaN fails every comparison, so `!(x >= 0.0)` rejects it too.
-    if !(scoring.threshold >= 0.0) {
+    // `contains` is false for NaN, so these reject it too.
+    if !(0.0..=f32::INFINITY).contains(&scoring.threshold) {
         return Err(bad(Field::Threshold));
     }
-    if !(scoring.clear_threshold >= 0.0 && scoring.clear_threshold <= scoring.threshold) {
+    if !(0.0..=scoring.threshold).contains(&scoring.clear_threshold) {
         return Err(bad(Field::ClearThreshold));
     }
     if !(scoring.smoothing > 0.0 && scoring.smoothing <= 1.0) {
         return Err(bad(Field::Smoothing));
     }
-    if let Some(c) = &scoring.calibration {
-        if !calibration_ok(c) {
-            return Err(bad(Field::Calibration));
-        }
+    if let Some(c) = &scoring.calibration
+        && !calibration_ok(c)
+    {
+        return Err(bad(Field::Calibration));
     }
     Ok(())
 }

@@ -75,9 +75,7 @@ fn tied_golden_file_resolves_transposed_weights() {
         .map(|o| (o.inputs(), o.outputs()))
         .collect();
     assert_eq!(widths, [(6, 3), (3, 2), (2, 3), (3, 6)]);
-    let Op::Dense(last) = model.ops()[3] else {
-        panic!("op 3 is dense")
-    };
+    let Op::Dense(last) = model.ops()[3];
     assert_eq!(last.layout, WeightLayout::InputsByOutputs);
     assert_eq!(last.activation, Activation::Identity);
     let Layer::Dense(first) = model.layers()[0] else {
@@ -105,4 +103,24 @@ fn every_checked_in_file_loads() {
         }
     }
     assert!(seen >= 2);
+}
+
+#[test]
+fn spec_md_walkthrough_matches_the_golden_file() {
+    // SPEC.md section 5 walks through dense_v1.eam; keep the two in step.
+    let b = std::fs::read(data("dense_v1.eam")).unwrap();
+    assert_eq!(b.len(), 235);
+    assert_eq!(&b[0x00..0x08], b"EAEM\x01\x00\x00\x00");
+    assert_eq!(&b[0x08..0x0c], &219u32.to_le_bytes());
+    assert_eq!(&b[0x0c..0x10], &0x484b_a27fu32.to_le_bytes());
+    assert_eq!(&b[0x10..0x15], &[0x01, 0x04, 0x01, 0x01, 0x10]);
+    assert_eq!(&b[0x36..0x3c], &[0x02, 0x00, 0x04, 0x02, 0x04, 0x20]);
+    assert_eq!(b[0x5c], 0x08);
+    assert_eq!(&b[0x65..0x6a], &[0x00, 0x02, 0x04, 0x00, 0x20]);
+    assert_eq!(&b[0x8a..0x8b], &[0x10]);
+    assert_eq!(&b[0x9b..0x9e], &[0x00, 0x00, 0x00]);
+    assert_eq!(&b[0xa9..0xac], &[0x01, 0xe8, 0x07]);
+    assert_eq!(&b[0xc8..0xcb], &[0x2a, 0x0a, 0x01]);
+    assert_eq!(&b[0xd4..0xdd], &[0xef, 0x9b, 0xaf, 0xcd, 0xf8, 0xac, 0xd1, 0x91, 0x01]);
+    assert_eq!(&b[0xdd..], b"\x0dedgeae golden");
 }

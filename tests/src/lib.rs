@@ -172,9 +172,5 @@ pub fn relative_error(got: &[f32], want: &[f64]) -> f64 {
         .sum::<f64>()
         .sqrt();
     let norm: f64 = want.iter().map(|w| w * w).sum::<f64>().sqrt();
-    if norm > 0.0 {
-        diff / norm
-    } else {
-        diff
-    }
+    if norm > 0.0 { diff / norm } else { diff }
 }

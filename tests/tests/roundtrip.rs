@@ -2,7 +2,7 @@
 //! the outputs of a plain f64 forward pass (relative error under 1e-5), for
 //! random shapes, every activation, plain and tied decoders.
 
-use e2e::{forward_f64, random_autoencoder, relative_error, Rng};
+use e2e::{Rng, forward_f64, random_autoencoder, relative_error};
 use firmware::{Engine, Model};
 use host_trainer::export::InputDef;
 use model_format::Activation;
@@ -47,7 +47,10 @@ fn check(
         let (input, out) = engine.reconstruct();
         assert_eq!(input, &x[..]);
         let err = relative_error(out, want.last().unwrap());
-        assert!(err < 1e-5, "reconstruction: relative error {err:e} (seed {seed}, widths {widths:?}, {hidden:?}/{output:?}, tied {tied})");
+        assert!(
+            err < 1e-5,
+            "reconstruction: relative error {err:e} (seed {seed}, widths {widths:?}, {hidden:?}/{output:?}, tied {tied})"
+        );
         let recon = out.to_vec();
 
         let codings = engine.encode().to_vec();

@@ -48,11 +48,7 @@ mod tests {
             Activation::Relu => x.max(0.0),
             Activation::Selu => {
                 let (l, a) = (1.0507009873554805, 1.6732632423543772);
-                if x > 0.0 {
-                    l * x
-                } else {
-                    l * a * x.exp_m1()
-                }
+                if x > 0.0 { l * x } else { l * a * x.exp_m1() }
             }
             Activation::Sigmoid => 1.0 / (1.0 + (-x).exp()),
             Activation::Tanh => x.tanh(),

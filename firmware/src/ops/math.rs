@@ -43,7 +43,7 @@ fn exp_reduced(r: f32) -> f32 {
     let p = p * r + 8.333_452e-3;
     let p = p * r + 4.166_579_6e-2;
     let p = p * r + 1.666_666_5e-1;
-    let p = p * r + 5.000_000_1e-1;
+    let p = p * r + 0.5;
     p * (r * r) + r + 1.0
 }
 
@@ -96,11 +96,7 @@ pub fn tanh(x: f32) -> f32 {
         let e = expm1(2.0 * a);
         e / (e + 2.0)
     };
-    if x.is_sign_negative() {
-        -t
-    } else {
-        t
-    }
+    if x.is_sign_negative() { -t } else { t }
 }
 
 #[cfg(test)]

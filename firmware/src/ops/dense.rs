@@ -12,33 +12,41 @@ use super::activation;
 
 const LANES: usize = 8;
 
-/// `Σ w[i]·x[i]` over the shorter of the two, `w` as little-endian bytes.
+/// `Σ w[i]·x[i]` over the shorter of the two, `w` as little-endian f32s.
 #[inline]
-pub fn dot(w: &[u8], x: &[f32]) -> f32 {
-    let (w_blocks, w_tail) = w.as_chunks::<{ 4 * LANES }>();
+pub fn dot(w: &[[u8; 4]], x: &[f32]) -> f32 {
+    let (w_blocks, w_tail) = w.as_chunks::<LANES>();
     let (x_blocks, x_tail) = x.as_chunks::<LANES>();
     let mut acc = [0.0f32; LANES];
     for (wb, xb) in w_blocks.iter().zip(x_blocks) {
-        let (wq, _) = wb.as_chunks::<4>();
-        for ((a, wq), xi) in acc.iter_mut().zip(wq).zip(xb) {
+        for ((a, wq), xi) in acc.iter_mut().zip(wb).zip(xb) {
             *a += f32::from_le_bytes(*wq) * *xi;
         }
     }
     let mut tail = 0.0f32;
     // The tails line up only when both slices have the same number of full blocks.
     if w_blocks.len() == x_blocks.len() {
-        for (wq, xi) in w_tail.as_chunks::<4>().0.iter().zip(x_tail) {
+        for (wq, xi) in w_tail.iter().zip(x_tail) {
             tail += f32::from_le_bytes(*wq) * *xi;
         }
     }
-    let [a0, a1, a2, a3, a4, a5, a6, a7] = acc;
-    (((a0 + a4) + (a1 + a5)) + ((a2 + a6) + (a3 + a7))) + tail
+    // Pairwise: lane i += lane i + width/2, halving the width each round.
+    let mut width = LANES;
+    while width > 1 {
+        width /= 2;
+        if let Some((lo, hi)) = acc.split_at_mut_checked(width) {
+            for (l, h) in lo.iter_mut().zip(hi.iter()) {
+                *l += *h;
+            }
+        }
+    }
+    acc.first().copied().unwrap_or(0.0) + tail
 }
 
-/// `y[j] += a · w[j]`, `w` as little-endian bytes.
+/// `y[j] += a · w[j]`, `w` as little-endian f32s.
 #[inline]
-pub fn axpy(a: f32, w: &[u8], y: &mut [f32]) {
-    for (yj, wq) in y.iter_mut().zip(w.as_chunks::<4>().0) {
+pub fn axpy(a: f32, w: &[[u8; 4]], y: &mut [f32]) {
+    for (yj, wq) in y.iter_mut().zip(w) {
         *yj += a * f32::from_le_bytes(*wq);
     }
 }
@@ -50,13 +58,16 @@ pub fn run(op: &DenseOp<'_>, input: &[f32], output: &mut [f32]) {
     let Some(y) = output.get_mut(..op.outputs) else {
         return; // unreachable with buffers sized by `ScratchPlan`
     };
+    // Widths are at least 1 in a validated model; returning on 0 also
+    // lets the compiler drop `chunks_exact`'s panic path.
+    if op.inputs == 0 || op.outputs == 0 {
+        return;
+    }
     let bias = op.bias.iter();
-    let weights = op.weights.as_bytes();
+    let weights = op.weights.chunks();
     match op.layout {
         WeightLayout::OutputsByInputs => {
-            // Validation guarantees inputs > 0; `max(1)` keeps chunks_exact total.
-            let rows = weights.chunks_exact(op.inputs.max(1) * 4);
-            for ((yo, row), b) in y.iter_mut().zip(rows).zip(bias) {
+            for ((yo, row), b) in y.iter_mut().zip(weights.chunks_exact(op.inputs)).zip(bias) {
                 *yo = b + dot(row, x);
             }
         }
@@ -64,8 +75,7 @@ pub fn run(op: &DenseOp<'_>, input: &[f32], output: &mut [f32]) {
             for (yo, b) in y.iter_mut().zip(bias) {
                 *yo = b;
             }
-            let rows = weights.chunks_exact(op.outputs.max(1) * 4);
-            for (xi, row) in x.iter().zip(rows) {
+            for (xi, row) in x.iter().zip(weights.chunks_exact(op.outputs)) {
                 axpy(*xi, row, y);
             }
         }
@@ -82,15 +92,19 @@ mod tests {
         values.iter().flat_map(|v| v.to_le_bytes()).collect()
     }
 
+    fn le4(values: &[f32]) -> Vec<[u8; 4]> {
+        values.iter().map(|v| v.to_le_bytes()).collect()
+    }
+
     #[test]
     fn dot_of_literals_and_odd_lengths() {
-        let w = le(&[1.0, 2.0, 3.0]);
+        let w = le4(&[1.0, 2.0, 3.0]);
         assert_eq!(dot(&w, &[4.0, 5.0, 6.0]), 32.0);
         for n in [0usize, 1, 7, 8, 9, 17, 31] {
             let wv: Vec<f32> = (0..n).map(|i| i as f32 * 0.5 - 2.0).collect();
             let xv: Vec<f32> = (0..n).map(|i| 1.0 - i as f32 * 0.25).collect();
             let want: f32 = wv.iter().zip(&xv).map(|(a, b)| a * b).sum();
-            assert!((dot(&le(&wv), &xv) - want).abs() < 1e-4, "n = {n}");
+            assert!((dot(&le4(&wv), &xv) - want).abs() < 1e-4, "n = {n}");
         }
     }
 

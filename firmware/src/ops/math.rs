@@ -6,9 +6,9 @@
 //! runtime keeps with the trainer. These use Cody–Waite range reduction,
 //! `x = k·ln2 + r` with `|r| ≤ ln2/2`, and a degree-7 polynomial for `eʳ`
 //! (Cephes `expf` coefficients), then scale by `2ᵏ` through the exponent
-//! bits. Measured maximum relative error over [-87, 88]: about 1.2e-7 for
-//! `exp`; `expm1` keeps full relative precision near 0 where `exp(x) - 1`
-//! would cancel. Only `+ - * /`, comparisons and bit casts are used, all
+//! bits. `expm1` keeps full relative precision near 0, where `exp(x) - 1`
+//! would cancel. The tests below measure the worst relative error against
+//! f64 at under 2.3e-7 for `exp` (over [-87, 88]), `expm1` and `tanh`. Only `+ - * /`, comparisons and bit casts are used, all
 //! exactly specified by IEEE 754, so a board and a desktop compute the
 //! same bits.
 

@@ -8,9 +8,9 @@
 //! (Cephes `expf` coefficients), then scale by `2ᵏ` through the exponent
 //! bits. `expm1` keeps full relative precision near 0, where `exp(x) - 1`
 //! would cancel. The tests below measure the worst relative error against
-//! f64 at under 2.3e-7 for `exp` (over [-87, 88]), `expm1` and `tanh`. Only `+ - * /`, comparisons and bit casts are used, all
-//! exactly specified by IEEE 754, so a board and a desktop compute the
-//! same bits.
+//! f64 at under 2.3e-7 for `exp` (over [-87, 88]), `expm1` and `tanh`.
+//! Only `+ - * /`, comparisons and bit casts are used, all exactly specified
+//! by IEEE 754, so a board and a desktop compute the same bits.
 
 const LOG2_E: f32 = core::f32::consts::LOG2_E;
 /// ln 2 split so that `k * LN2_HI` is exact for |k| < 2^15.

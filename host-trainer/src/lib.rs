@@ -26,3 +26,4 @@ pub fn run(cli: cli::Cli) -> Result<()> {
         }
     }
 }
+pub mod nn;

@@ -1,0 +1,53 @@
+//! The networks the trainer optimises, on dfdx tensors.
+//!
+//! Layer widths come from the command line, so tensors use run-time
+//! dimensions (`(usize, usize)` matrices, `(usize,)` vectors): dfdx checks
+//! ranks and axis types at compile time and sizes at run time. dfdx 0.13's
+//! `nn` modules and optimisers only accept compile-time sizes, so this
+//! module holds its own layers ([`net`]), the activations dfdx lacks
+//! ([`act`], SELU), the autoencoder losses ([`loss`]) and an Adam step on
+//! dfdx's fused kernel ([`adam`]).
+//!
+//! Everything is generic over the float type `E` (f32 to train, f64 for the
+//! finite-difference gradient checks) and the device `D` (CPU; CUDA behind
+//! the `cuda` feature).
+
+pub mod act;
+pub mod adam;
+pub mod loss;
+pub mod net;
+
+use dfdx::prelude::*;
+
+/// A batch: `(batch, features)`.
+pub type Mat<E, D, T = NoneTape> = Tensor<(usize, usize), E, D, T>;
+/// A vector, e.g. a bias.
+pub type Vector<E, D, T = NoneTape> = Tensor<(usize,), E, D, T>;
+
+/// The float types the trainer runs in.
+pub trait Real: Dtype + num_traits::Float + Into<f64> {}
+impl Real for f32 {}
+impl Real for f64 {}
+
+/// A constant in `E`.
+pub fn c<E: Real>(x: f64) -> E {
+    <E as num_traits::NumCast>::from(x).unwrap_or_else(E::zero)
+}
+
+/// Devices the trainer runs on: dfdx's `Device` whose errors `anyhow` can carry.
+pub trait Backend<E: Real>:
+    Device<E> + HasErr<Err: std::error::Error + Send + Sync + 'static>
+{
+}
+impl<E: Real, D: Device<E> + HasErr<Err: std::error::Error + Send + Sync + 'static>> Backend<E>
+    for D
+{
+}
+
+/// Builds a `(rows, cols)` matrix from row-major values.
+pub fn mat<E: Real, D: Backend<E>>(dev: &D, values: Vec<E>, rows: usize, cols: usize) -> Mat<E, D> {
+    dev.tensor_from_vec(values, (rows, cols))
+}
+
+#[cfg(test)]
+mod gradcheck;

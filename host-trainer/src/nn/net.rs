@@ -1,0 +1,325 @@
+//! A stack of dense and tied-dense layers with run-time widths, the shape
+//! every dense autoencoder kind shares; plus the optional log-variance head
+//! of a variational autoencoder.
+
+use std::ops::Range;
+
+use anyhow::{Result, bail};
+use dfdx::prelude::*;
+use model_format::Activation;
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use rand_distr::{Distribution, Normal, Uniform};
+use serde::{Deserialize, Serialize};
+
+use super::{Backend, Mat, Real, Vector, act};
+
+/// One layer's structure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LayerSpec {
+    /// `y = act(x·Wᵀ + b)`, `W` of shape `(outputs, inputs)`.
+    Dense {
+        /// Input width.
+        inputs: usize,
+        /// Output width.
+        outputs: usize,
+        /// Activation.
+        activation: Activation,
+    },
+    /// `y = act(x·W_src + b)` with the weights of dense layer `source`.
+    Tied {
+        /// Index of the dense layer whose weights are reused.
+        source: usize,
+        /// Activation.
+        activation: Activation,
+    },
+}
+
+impl LayerSpec {
+    /// The activation.
+    pub fn activation(&self) -> Activation {
+        match *self {
+            LayerSpec::Dense { activation, .. } | LayerSpec::Tied { activation, .. } => activation,
+        }
+    }
+}
+
+/// The structure of a network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetSpec {
+    /// Layers in order, encoder then decoder.
+    pub layers: Vec<LayerSpec>,
+    /// Index of the last encoder layer (the codings; for a VAE, the mean head).
+    pub codings_layer: usize,
+    /// VAE: a log-variance head beside the codings layer, same shape, identity.
+    pub logvar_head: bool,
+}
+
+impl NetSpec {
+    /// `(inputs, outputs)` of layer `i`.
+    pub fn widths(&self, i: usize) -> Option<(usize, usize)> {
+        match *self.layers.get(i)? {
+            LayerSpec::Dense {
+                inputs, outputs, ..
+            } => Some((inputs, outputs)),
+            LayerSpec::Tied { source, .. } => {
+                let (i, o) = self.widths(source)?;
+                Some((o, i))
+            }
+        }
+    }
+
+    /// Checks that layers chain, ties point at earlier dense layers and the
+    /// output width equals the input width.
+    pub fn check(&self) -> Result<()> {
+        let Some((input, _)) = self.widths(0) else {
+            bail!("a network needs at least one layer")
+        };
+        let mut width = input;
+        for (i, l) in self.layers.iter().enumerate() {
+            if let LayerSpec::Tied { source, .. } = l {
+                if *source >= i || !matches!(self.layers[*source], LayerSpec::Dense { .. }) {
+                    bail!(
+                        "layer {i} is tied to layer {source}, which is not an earlier dense layer"
+                    );
+                }
+            }
+            let (inp, out) = self.widths(i).unwrap_or((0, 0));
+            if inp != width || inp == 0 || out == 0 {
+                bail!("layer {i} takes {inp} values but receives {width}");
+            }
+            width = out;
+        }
+        if width != input {
+            bail!("the network outputs {width} values for {input} inputs");
+        }
+        if self.codings_layer + 1 >= self.layers.len() {
+            bail!("codings layer {} leaves no decoder", self.codings_layer);
+        }
+        Ok(())
+    }
+
+    /// Input (and output) width.
+    pub fn input_len(&self) -> usize {
+        self.widths(0).map_or(0, |w| w.0)
+    }
+
+    /// Codings width.
+    pub fn codings_len(&self) -> usize {
+        self.widths(self.codings_layer).map_or(0, |w| w.1)
+    }
+}
+
+/// Names a parameter tensor, stable across runs (checkpoints use it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ParamId {
+    /// Weights of dense layer `i`.
+    Weight(usize),
+    /// Bias of layer `i`.
+    Bias(usize),
+    /// Weights of the VAE log-variance head.
+    LogvarWeight,
+    /// Bias of the VAE log-variance head.
+    LogvarBias,
+}
+
+/// Something that visits parameter tensors (the optimiser, checkpoints).
+pub trait ParamVisitor<E: Real, D: Backend<E>> {
+    /// Called once per parameter.
+    fn visit<S: Shape>(&mut self, id: ParamId, t: &mut Tensor<S, E, D>) -> Result<()>;
+}
+
+/// A network's parameters on a device.
+#[derive(Debug, Clone)]
+pub struct Net<E: Real, D: Backend<E>> {
+    /// Structure.
+    pub spec: NetSpec,
+    /// Per layer: the weights of dense layers, `None` for tied ones.
+    pub weights: Vec<Option<Mat<E, D>>>,
+    /// Per layer: the bias.
+    pub biases: Vec<Vector<E, D>>,
+    /// VAE log-variance head (weights `(codings, inputs)`, bias).
+    pub logvar: Option<(Mat<E, D>, Vector<E, D>)>,
+}
+
+/// Random initial weights: LeCun normal (`N(0, 1/fan_in)`) for SELU layers,
+/// as self-normalising networks need, Glorot uniform for the others; zero biases.
+fn init_weights<E: Real>(
+    rng: &mut StdRng,
+    inputs: usize,
+    outputs: usize,
+    activation: Activation,
+) -> Vec<E> {
+    let n = inputs * outputs;
+    match activation {
+        Activation::Selu => {
+            let normal = Normal::new(0.0, (1.0 / inputs as f64).sqrt())
+                .unwrap_or(Normal::new(0.0, 1.0).unwrap_or_else(|_| unreachable!()));
+            (0..n).map(|_| super::c(normal.sample(rng))).collect()
+        }
+        _ => {
+            let limit = (6.0 / (inputs + outputs) as f64).sqrt();
+            let uniform = Uniform::new_inclusive(-limit, limit);
+            (0..n).map(|_| super::c(uniform.sample(rng))).collect()
+        }
+    }
+}
+
+impl<E: Real, D: Backend<E>> Net<E, D> {
+    /// A network with freshly initialised parameters (deterministic in `seed`).
+    pub fn init(dev: &D, spec: NetSpec, seed: u64) -> Result<Self> {
+        spec.check()?;
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut weights = Vec::new();
+        let mut biases = Vec::new();
+        for (i, l) in spec.layers.iter().enumerate() {
+            let (inp, out) = spec.widths(i).unwrap_or((0, 0));
+            weights.push(match *l {
+                LayerSpec::Dense { activation, .. } => Some(
+                    dev.tensor_from_vec(init_weights(&mut rng, inp, out, activation), (out, inp)),
+                ),
+                LayerSpec::Tied { .. } => None,
+            });
+            biases.push(dev.zeros_like(&(out,)));
+        }
+        let logvar = if spec.logvar_head {
+            let (inp, out) = spec.widths(spec.codings_layer).unwrap_or((0, 0));
+            // Start near log-variance 0 with small weights.
+            let w: Vec<E> = (0..inp * out)
+                .map(|_| super::c(rng.gen_range(-0.01..0.01)))
+                .collect();
+            Some((dev.tensor_from_vec(w, (out, inp)), dev.zeros_like(&(out,))))
+        } else {
+            None
+        };
+        Ok(Net {
+            spec,
+            weights,
+            biases,
+            logvar,
+        })
+    }
+
+    /// Layers `0..n`.
+    pub fn all(&self) -> Range<usize> {
+        0..self.spec.layers.len()
+    }
+
+    /// The encoder layers (through the codings layer).
+    pub fn encoder(&self) -> Range<usize> {
+        0..self.spec.codings_layer + 1
+    }
+
+    /// The decoder layers.
+    pub fn decoder(&self) -> Range<usize> {
+        self.spec.codings_layer + 1..self.spec.layers.len()
+    }
+
+    /// Layer `i` before its activation.
+    pub fn affine<T: Tape<E, D> + Merge<T>>(
+        &self,
+        i: usize,
+        x: Mat<E, D, T>,
+    ) -> Result<Mat<E, D, T>> {
+        let (batch, _) = *x.shape();
+        let (_, out) = self.spec.widths(i).unwrap_or((0, 0));
+        let (Some(layer), Some(b)) = (self.spec.layers.get(i), self.biases.get(i)) else {
+            bail!("no layer {i}")
+        };
+        let y = match *layer {
+            LayerSpec::Dense { .. } => {
+                let Some(Some(w)) = self.weights.get(i) else {
+                    bail!("layer {i} has no weights")
+                };
+                x.try_matmul(w.retaped::<T>().try_permute::<_, Axes2<1, 0>>()?)?
+            }
+            LayerSpec::Tied { source, .. } => {
+                let Some(Some(w)) = self.weights.get(source) else {
+                    bail!("layer {i} is tied to layer {source}, which has no weights")
+                };
+                x.try_matmul(w.retaped::<T>())?
+            }
+        };
+        Ok(y.try_add(
+            b.retaped::<T>()
+                .try_broadcast_like::<_, Axis<0>>(&(batch, out))?,
+        )?)
+    }
+
+    /// Runs the layers in `path` (indices, in order). With `logits` the last
+    /// layer's activation is left out (for losses that take logits).
+    pub fn forward<T: Tape<E, D> + Merge<T>>(
+        &self,
+        x: Mat<E, D, T>,
+        path: impl IntoIterator<Item = usize>,
+        logits: bool,
+    ) -> Result<Mat<E, D, T>> {
+        let path: Vec<usize> = path.into_iter().collect();
+        let mut h = x;
+        for (k, &i) in path.iter().enumerate() {
+            h = self.affine(i, h)?;
+            let last = k + 1 == path.len();
+            if !(logits && last) {
+                h = act::apply(self.spec.layers[i].activation(), h);
+            }
+        }
+        Ok(h)
+    }
+
+    /// VAE: the log-variance head applied to `h` (the codings layer's input).
+    pub fn logvar<T: Tape<E, D> + Merge<T>>(&self, h: Mat<E, D, T>) -> Result<Mat<E, D, T>> {
+        let Some((w, b)) = &self.logvar else {
+            bail!("this network has no log-variance head")
+        };
+        let (batch, _) = *h.shape();
+        let out = b.shape().0;
+        let y = h.try_matmul(w.retaped::<T>().try_permute::<_, Axes2<1, 0>>()?)?;
+        Ok(y.try_add(
+            b.retaped::<T>()
+                .try_broadcast_like::<_, Axis<0>>(&(batch, out))?,
+        )?)
+    }
+
+    /// Visits every parameter that `filter` selects.
+    pub fn visit<V: ParamVisitor<E, D>>(
+        &mut self,
+        filter: impl Fn(ParamId) -> bool,
+        v: &mut V,
+    ) -> Result<()> {
+        for (i, w) in self.weights.iter_mut().enumerate() {
+            if let Some(w) = w {
+                if filter(ParamId::Weight(i)) {
+                    v.visit(ParamId::Weight(i), w)?;
+                }
+            }
+        }
+        for (i, b) in self.biases.iter_mut().enumerate() {
+            if filter(ParamId::Bias(i)) {
+                v.visit(ParamId::Bias(i), b)?;
+            }
+        }
+        if let Some((w, b)) = &mut self.logvar {
+            if filter(ParamId::LogvarWeight) {
+                v.visit(ParamId::LogvarWeight, w)?;
+            }
+            if filter(ParamId::LogvarBias) {
+                v.visit(ParamId::LogvarBias, b)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Number of parameters.
+    pub fn param_count(&self) -> usize {
+        let w: usize = self
+            .weights
+            .iter()
+            .flatten()
+            .map(|w| w.shape().num_elements())
+            .sum();
+        let b: usize = self.biases.iter().map(|b| b.shape().num_elements()).sum();
+        let lv = self.logvar.as_ref().map_or(0, |(w, b)| {
+            w.shape().num_elements() + b.shape().num_elements()
+        });
+        w + b + lv
+    }
+}

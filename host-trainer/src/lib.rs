@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 pub mod cli;
+pub mod data;
 pub mod export;
 pub mod fsx;
 pub mod inspect;

@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+
+use crate::train::config::{DeviceChoice, Kind, LossChoice, Noise, Normalize, Sparsity};
 
 /// edgeae: train autoencoders on the desktop, run them on microcontrollers.
 #[derive(Debug, Parser)]
@@ -27,6 +29,66 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Train an autoencoder on normal data and export it as RUN_DIR/model.eam.
+    ///
+    /// Writes RUN_DIR/model.eam (f32), RUN_DIR/checkpoint.bin after every
+    /// epoch, RUN_DIR/loss.png, and RUN_DIR/reconstructions.png (plus
+    /// generated.png for a VAE on images). Every option has a default chosen
+    /// from the data: `--data --kind --out` is enough.
+    #[command(
+        after_help = "Examples:\n  edgeae train --data normal.csv --kind denoising --out runs/pump --window 32 --hop 8\n  edgeae train --data /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz --kind stacked --hidden 100 --codings 30 --out runs/fmnist\n  edgeae train --out runs/fmnist --resume --lr 3e-4"
+    )]
+    Train(Box<TrainArgs>),
+    /// Write the codings of every window of a data file as CSV, with the firmware engine.
+    #[command(
+        after_help = "Example:\n  edgeae encode --model runs/pump/model.eam --data pump.csv --out codings.csv"
+    )]
+    Encode {
+        /// The model file.
+        #[arg(long)]
+        model: PathBuf,
+        /// Data (CSV or IDX) with the model's channels.
+        #[arg(long)]
+        data: PathBuf,
+        /// Output CSV: `start,end,c0,c1,…` per window.
+        #[arg(long, short)]
+        out: PathBuf,
+    },
+    /// Reconstruct a data file through the model (denoising), with the firmware engine.
+    ///
+    /// Overlapping windows are averaged row by row; rows no window covers are copied unchanged.
+    #[command(
+        after_help = "Example:\n  edgeae denoise --model runs/pump/model.eam --data noisy.csv --out clean.csv"
+    )]
+    Denoise {
+        /// The model file.
+        #[arg(long)]
+        model: PathBuf,
+        /// Data (CSV or IDX) with the model's channels.
+        #[arg(long)]
+        data: PathBuf,
+        /// Output CSV with the model's channel columns (a .png for image data draws a grid too).
+        #[arg(long, short)]
+        out: PathBuf,
+    },
+    /// Decode samples drawn from the prior N(0, I) of a variational model.
+    #[command(
+        after_help = "Examples:\n  edgeae generate --model runs/vae/model.eam --count 16 --out samples.csv\n  edgeae generate --model runs/vae/model.eam --count 16 --out samples.png"
+    )]
+    Generate {
+        /// A model trained with `--kind vae`.
+        #[arg(long)]
+        model: PathBuf,
+        /// Number of samples.
+        #[arg(long, default_value_t = 16)]
+        count: usize,
+        /// Output: .csv (one sample per row) or .png (image grid, square images).
+        #[arg(long, short)]
+        out: PathBuf,
+        /// Seed of the prior samples.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Write a model file from a JSON description with explicit weights.
     ///
     /// The JSON mirrors the model file: `input` (channels, window, hop, mean,
@@ -42,4 +104,75 @@ pub enum Command {
         #[arg(long, short)]
         out: PathBuf,
     },
+}
+
+/// `edgeae train` options.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Training data: CSV (header; optional `timestamp`, `is_anomaly`/`label` columns; the rest are channels) or IDX images (.gz ok).
+    #[arg(long, required_unless_present = "resume")]
+    pub data: Option<PathBuf>,
+    /// Autoencoder kind.
+    #[arg(long, value_enum, required_unless_present = "resume")]
+    pub kind: Option<Kind>,
+    /// Run directory (created if missing).
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// Frames per window (1: each row is one input vector).
+    #[arg(long, default_value_t = 1)]
+    pub window: usize,
+    /// Frames between window starts [default: window / 2, at least 1].
+    #[arg(long)]
+    pub hop: Option<usize>,
+    /// Width of the codings [default: input width / 8, between 1 and 32; x4 for sparse].
+    #[arg(long)]
+    pub codings: Option<usize>,
+    /// Encoder hidden widths, e.g. 100 or 256,64 [default: one layer, the geometric mean of input and codings widths].
+    #[arg(long, value_delimiter = ',')]
+    pub hidden: Option<Vec<usize>>,
+    /// Epochs (per stage for greedy) [default: 20].
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Greedy: epochs of fine-tuning the whole stack after the stages [default: epochs].
+    #[arg(long)]
+    pub fine_tune_epochs: Option<usize>,
+    /// Mini-batch size.
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// Adam learning rate [default: 0.001].
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Seed of every random number generator.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Fraction of windows held out for validation (the end of a time series; a random sample of rows or images).
+    #[arg(long, default_value_t = 0.1)]
+    pub val_split: f64,
+    /// Denoising: gaussian:SIGMA (in normalised units) or dropout:P.
+    #[arg(long, default_value = "gaussian:0.2")]
+    pub noise: Noise,
+    /// Sparse: l1:WEIGHT or kl:TARGET:WEIGHT.
+    #[arg(long, default_value = "kl:0.1:0.05")]
+    pub sparsity: Sparsity,
+    /// VAE: weight of the KL term (1 = the ELBO, per input value).
+    #[arg(long, default_value_t = 1.0)]
+    pub beta: f64,
+    /// Per-channel normalisation.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub normalize: Normalize,
+    /// Reconstruction loss.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub loss: LossChoice,
+    /// Use only the first N windows (quick experiments).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Where to train.
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub device: DeviceChoice,
+    /// Continue the run in --out from its last checkpoint (with its settings; --lr and --epochs may change).
+    #[arg(long)]
+    pub resume: bool,
+    /// No progress output.
+    #[arg(long, short)]
+    pub quiet: bool,
 }

@@ -6,10 +6,14 @@
 #![deny(missing_docs)]
 
 pub mod cli;
+pub mod commands;
 pub mod data;
 pub mod export;
 pub mod fsx;
 pub mod inspect;
+pub mod nn;
+pub mod plots;
+pub mod train;
 
 use anyhow::Result;
 
@@ -17,6 +21,15 @@ use anyhow::Result;
 pub fn run(cli: cli::Cli) -> Result<()> {
     match cli.command {
         cli::Command::Inspect { model, json } => inspect::run(&model, json),
+        cli::Command::Train(args) => commands::train(*args),
+        cli::Command::Encode { model, data, out } => commands::encode(&model, &data, &out),
+        cli::Command::Denoise { model, data, out } => commands::denoise(&model, &data, &out),
+        cli::Command::Generate {
+            model,
+            count,
+            out,
+            seed,
+        } => commands::generate(&model, count, &out, seed),
         cli::Command::Pack { spec, out } => {
             let def = export::ModelDef::from_json_file(&spec)?;
             let n = def
@@ -27,4 +40,3 @@ pub fn run(cli: cli::Cli) -> Result<()> {
         }
     }
 }
-pub mod nn;

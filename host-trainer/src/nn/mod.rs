@@ -44,9 +44,9 @@ impl<E: Real, D: Device<E> + HasErr<Err: std::error::Error + Send + Sync + 'stat
 {
 }
 
-/// Builds a `(rows, cols)` matrix from row-major values.
-pub fn mat<E: Real, D: Backend<E>>(dev: &D, values: Vec<E>, rows: usize, cols: usize) -> Mat<E, D> {
-    dev.tensor_from_vec(values, (rows, cols))
+/// The value of a scalar tensor.
+pub fn scalar<E: Real, D: Backend<E>, T>(t: &Tensor<Rank0, E, D, T>) -> E {
+    t.as_vec().first().copied().unwrap_or_else(E::nan)
 }
 
 #[cfg(test)]

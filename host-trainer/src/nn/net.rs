@@ -323,3 +323,95 @@ impl<E: Real, D: Backend<E>> Net<E, D> {
         w + b + lv
     }
 }
+
+/// A network's parameters in host memory (checkpoints, export, tests).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostNet {
+    /// Structure.
+    pub spec: NetSpec,
+    /// Per layer: row-major `(outputs, inputs)` weights of dense layers.
+    pub weights: Vec<Option<Vec<f32>>>,
+    /// Per layer: bias.
+    pub biases: Vec<Vec<f32>>,
+    /// VAE log-variance head: `(codings, inputs)` weights and bias.
+    pub logvar: Option<(Vec<f32>, Vec<f32>)>,
+}
+
+fn to_f32<E: Real>(v: Vec<E>) -> Vec<f32> {
+    v.into_iter().map(|x| Into::<f64>::into(x) as f32).collect()
+}
+
+fn from_f32<E: Real>(v: &[f32]) -> Vec<E> {
+    v.iter().map(|x| super::c::<E>(f64::from(*x))).collect()
+}
+
+impl<E: Real, D: Backend<E>> Net<E, D> {
+    /// Copies the parameters to the host.
+    pub fn to_host(&self) -> HostNet {
+        HostNet {
+            spec: self.spec.clone(),
+            weights: self
+                .weights
+                .iter()
+                .map(|w| w.as_ref().map(|w| to_f32(w.as_vec())))
+                .collect(),
+            biases: self.biases.iter().map(|b| to_f32(b.as_vec())).collect(),
+            logvar: self
+                .logvar
+                .as_ref()
+                .map(|(w, b)| (to_f32(w.as_vec()), to_f32(b.as_vec()))),
+        }
+    }
+
+    /// Puts host parameters on `dev`, checking every length against the structure.
+    pub fn from_host(dev: &D, host: &HostNet) -> Result<Self> {
+        let spec = host.spec.clone();
+        spec.check()?;
+        let n = spec.layers.len();
+        if host.weights.len() != n || host.biases.len() != n {
+            bail!(
+                "parameters for {} layers, the structure has {n}",
+                host.weights.len()
+            );
+        }
+        let mut weights = Vec::with_capacity(n);
+        let mut biases = Vec::with_capacity(n);
+        for (i, l) in spec.layers.iter().enumerate() {
+            let (inp, out) = spec.widths(i).unwrap_or((0, 0));
+            match (l, &host.weights[i]) {
+                (LayerSpec::Dense { .. }, Some(w)) if w.len() == inp * out => {
+                    weights.push(Some(dev.tensor_from_vec(from_f32(w), (out, inp))))
+                }
+                (LayerSpec::Tied { .. }, None) => weights.push(None),
+                _ => bail!("layer {i}: weights do not match its structure"),
+            }
+            if host.biases[i].len() != out {
+                bail!(
+                    "layer {i}: bias has {} values, expected {out}",
+                    host.biases[i].len()
+                );
+            }
+            biases.push(dev.tensor_from_vec(from_f32(&host.biases[i]), (out,)));
+        }
+        let logvar = match (&host.logvar, spec.logvar_head) {
+            (Some((w, b)), true) => {
+                let (inp, out) = spec.widths(spec.codings_layer).unwrap_or((0, 0));
+                if w.len() != inp * out || b.len() != out {
+                    bail!("the log-variance head does not match the codings layer");
+                }
+                Some((
+                    dev.tensor_from_vec(from_f32(w), (out, inp)),
+                    dev.tensor_from_vec(from_f32(b), (out,)),
+                ))
+            }
+            (None, false) => None,
+            _ => bail!("log-variance head present in one of structure and parameters only"),
+        };
+        Ok(Net {
+            spec,
+            weights,
+            biases,
+            logvar,
+        })
+    }
+}

@@ -1,0 +1,351 @@
+//! The commands that train models and run them on data files: `train`,
+//! `encode`, `denoise`, `generate`. Models run through the firmware engine,
+//! the code a board runs.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result, anyhow, bail};
+use firmware::{Engine, Model, ScratchPlan};
+use model_format::ModelKind;
+
+use crate::cli::TrainArgs;
+use crate::data::{self, LoadOptions, Normalizer, Source, Table};
+use crate::inspect::{load, read_model_bytes};
+use crate::train::config::TrainConfig;
+use crate::train::report::{self, thousands};
+use crate::train::run::{RunOptions, model_path, resume_config};
+use crate::train::{checkpoint, export};
+
+/// `edgeae train`.
+pub fn train(args: TrainArgs) -> Result<()> {
+    let opts = RunOptions { quiet: args.quiet };
+    let (cfg, start) = if args.resume {
+        let (cfg, ck) = resume_config(&args.out, args.lr, args.epochs)?;
+        if let Some(d) = &args.data
+            && d != &cfg.data
+        {
+            bail!(
+                "--resume continues the run in `{}` on `{}`, not `{}`",
+                args.out.display(),
+                cfg.data.display(),
+                d.display()
+            );
+        }
+        if let Some(k) = args.kind
+            && k != cfg.kind
+        {
+            bail!("--resume continues a {} run, not {k}", cfg.kind);
+        }
+        (cfg, Some(ck))
+    } else {
+        if checkpoint::path(&args.out).exists() {
+            bail!(
+                "`{}` already holds a training run; continue it with --resume, or choose another --out",
+                args.out.display()
+            );
+        }
+        let epochs = args.epochs.unwrap_or(20);
+        let cfg = TrainConfig {
+            data: args.data.context("--data is required")?,
+            kind: args.kind.context("--kind is required")?,
+            out: args.out.clone(),
+            window: args.window,
+            hop: args.hop.unwrap_or((args.window / 2).max(1)),
+            codings: args.codings,
+            hidden: args.hidden,
+            epochs,
+            fine_tune_epochs: args.fine_tune_epochs.unwrap_or(epochs),
+            batch: args.batch,
+            lr: args.lr.unwrap_or(1e-3),
+            seed: args.seed,
+            val_split: args.val_split,
+            noise: args.noise,
+            sparsity: args.sparsity,
+            beta: args.beta,
+            normalize: args.normalize,
+            loss: args.loss,
+            limit: args.limit,
+            device: args.device,
+        };
+        (cfg, None)
+    };
+    let t0 = Instant::now();
+    let (trained, data) = crate::train::run(cfg, start, opts)?;
+    let cfg = &trained.config;
+    let bytes = export::model_def(&trained, &data).encode()?;
+    let model_file = model_path(&cfg.out);
+    crate::fsx::write_atomic(&model_file, &bytes)?;
+    let plots = report::sample_plots(
+        &cfg.out,
+        &bytes,
+        &data,
+        cfg.kind == crate::train::Kind::Vae,
+        cfg.seed,
+    );
+
+    let model = Model::load(&bytes)
+        .map_err(|e| anyhow!("internal error: exported model does not load: {e}"))?;
+    let last = trained.history.last();
+    let rate = trained.history.iter().map(|r| r.samples_per_s).sum::<f64>()
+        / trained.history.len().max(1) as f64;
+    println!(
+        "trained {} on `{}`: {} training and {} validation windows of {} values{}",
+        cfg.kind,
+        cfg.data.display(),
+        thousands(data.n_train()),
+        thousands(data.n_val()),
+        data.input_len,
+        if data.excluded_anomalous > 0 {
+            format!(
+                " ({} windows with anomalous rows left out)",
+                data.excluded_anomalous
+            )
+        } else {
+            String::new()
+        }
+    );
+    if let Some(r) = last {
+        println!(
+            "final        loss {:.6}, validation loss {:.6} (reconstruction {:.6}); predicting the mean gives {:.6}",
+            r.train_loss, r.val_loss, r.val_recon, data.baseline
+        );
+    }
+    println!(
+        "time         {:.1} s training ({:.1} s in this run), {:.0} samples/s",
+        trained.elapsed_s,
+        t0.elapsed().as_secs_f64(),
+        rate
+    );
+    println!(
+        "model        {}: {} layers, {} parameters, {} bytes of flash, {} bytes of scratch RAM",
+        model_file.display(),
+        model.layers().len(),
+        thousands(model.param_count()),
+        thousands(model.file_len()),
+        thousands(ScratchPlan::for_model(&model).bytes())
+    );
+    let mut files = vec![cfg.out.join("loss.png").display().to_string()];
+    files.extend(plots.iter().map(|p| p.display().to_string()));
+    println!("plots        {}", files.join(", "));
+    if let Some(note) = report::font_note() {
+        eprintln!("note: {note}");
+    }
+    Ok(())
+}
+
+/// The normalisation stored in a model.
+pub fn normalizer(model: &Model<'_>) -> Normalizer {
+    Normalizer {
+        mean: model.input().mean.iter().collect(),
+        scale: model.input().scale.iter().collect(),
+    }
+}
+
+/// Loads a data file for a model and checks the channel count.
+pub fn load_for_model(
+    model_path: &Path,
+    model: &Model<'_>,
+    data_path: &Path,
+    opts: LoadOptions,
+) -> Result<Table> {
+    let table = data::load(data_path, opts)?;
+    let want = model.input().channels as usize;
+    if table.n_channels() != want {
+        bail!(
+            "`{}` expects {want} channels per row, `{}` has {} ({})",
+            model_path.display(),
+            data_path.display(),
+            table.n_channels(),
+            preview(&table.channels)
+        );
+    }
+    Ok(table)
+}
+
+fn preview(names: &[String]) -> String {
+    let shown: Vec<&str> = names.iter().take(5).map(String::as_str).collect();
+    if names.len() > 5 {
+        format!("{}, …", shown.join(", "))
+    } else {
+        shown.join(", ")
+    }
+}
+
+fn csv_bytes(header: &[String], rows: impl Iterator<Item = Vec<String>>) -> Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(header)?;
+    for r in rows {
+        w.write_record(&r)?;
+    }
+    w.into_inner().map_err(|e| anyhow!("cannot write CSV: {e}"))
+}
+
+/// `edgeae encode`.
+pub fn encode(model_path: &Path, data_path: &Path, out: &Path) -> Result<()> {
+    let bytes = read_model_bytes(model_path)?;
+    let model = load(model_path, &bytes)?;
+    let table = load_for_model(model_path, &model, data_path, LoadOptions::default())?;
+    let window = model.input().window as usize;
+    let starts = data::window_starts(data_path, table.rows(), window, model.input().hop as usize)?;
+    let norm = normalizer(&model);
+    let mut scratch = vec![0.0f32; Engine::scratch_len(&model)];
+    let mut engine = Engine::new(&model, &mut scratch)?;
+    let mut rows = Vec::with_capacity(starts.len());
+    for &s in &starts {
+        let mut w = data::gather(&table, &[s], window);
+        norm.apply(&mut w);
+        engine.input_mut().copy_from_slice(&w);
+        let mut row = vec![s.to_string(), (s + window).to_string()];
+        row.extend(engine.encode().iter().map(|v| v.to_string()));
+        rows.push(row);
+    }
+    let mut header = vec!["start".to_string(), "end".to_string()];
+    header.extend((0..model.codings_len()).map(|i| format!("c{i}")));
+    crate::fsx::write_atomic(out, &csv_bytes(&header, rows.into_iter())?)?;
+    println!(
+        "wrote {}: codings ({} values) of {} windows",
+        out.display(),
+        model.codings_len(),
+        starts.len()
+    );
+    Ok(())
+}
+
+/// `edgeae denoise`.
+pub fn denoise(model_path: &Path, data_path: &Path, out: &Path) -> Result<()> {
+    let bytes = read_model_bytes(model_path)?;
+    let model = load(model_path, &bytes)?;
+    let table = load_for_model(model_path, &model, data_path, LoadOptions::default())?;
+    let channels = table.n_channels();
+    let window = model.input().window as usize;
+    let starts = data::window_starts(data_path, table.rows(), window, model.input().hop as usize)?;
+    let norm = normalizer(&model);
+    let mut scratch = vec![0.0f32; Engine::scratch_len(&model)];
+    let mut engine = Engine::new(&model, &mut scratch)?;
+    // Overlap-add: sum reconstructions per row, then divide by the count.
+    let mut sums = vec![0.0f64; table.values.len()];
+    let mut counts = vec![0u32; table.rows()];
+    for &s in &starts {
+        let mut w = data::gather(&table, &[s], window);
+        norm.apply(&mut w);
+        engine.input_mut().copy_from_slice(&w);
+        let mut r = engine.reconstruct().1.to_vec();
+        norm.invert(&mut r);
+        for (t, frame) in r.chunks_exact(channels).enumerate() {
+            let row = s + t;
+            counts[row] += 1;
+            for (acc, v) in sums[row * channels..(row + 1) * channels]
+                .iter_mut()
+                .zip(frame)
+            {
+                *acc += f64::from(*v);
+            }
+        }
+    }
+    let uncovered = counts.iter().filter(|c| **c == 0).count();
+    let denoised: Vec<f32> = sums
+        .iter()
+        .zip(&table.values)
+        .enumerate()
+        .map(|(i, (s, orig))| match counts[i / channels] {
+            0 => *orig,
+            c => (*s / f64::from(c)) as f32,
+        })
+        .collect();
+    if out
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("png"))
+    {
+        let Source::Idx { width, height } = table.source else {
+            bail!(
+                "a .png output needs image data (IDX); write a .csv for `{}`",
+                data_path.display()
+            );
+        };
+        let n = table.rows().min(16);
+        let top: Vec<&[f32]> = table.values.chunks_exact(channels).take(n).collect();
+        let bottom: Vec<&[f32]> = denoised.chunks_exact(channels).take(n).collect();
+        crate::plots::image_grid(
+            out,
+            "input (top) and denoised (bottom)",
+            &[top, bottom],
+            &["input", "denoised"],
+            width,
+            height,
+            3,
+        )?;
+    } else {
+        let rows = denoised
+            .chunks_exact(channels)
+            .map(|r| r.iter().map(|v| v.to_string()).collect());
+        crate::fsx::write_atomic(out, &csv_bytes(&table.channels, rows)?)?;
+    }
+    println!(
+        "wrote {}: {} rows denoised through {} windows{}",
+        out.display(),
+        table.rows() - uncovered,
+        starts.len(),
+        if uncovered > 0 {
+            format!(", {uncovered} trailing rows no window covers copied unchanged")
+        } else {
+            String::new()
+        }
+    );
+    Ok(())
+}
+
+/// `edgeae generate`.
+pub fn generate(model_path: &Path, count: usize, out: &Path, seed: u64) -> Result<()> {
+    let bytes = read_model_bytes(model_path)?;
+    let model = load(model_path, &bytes)?;
+    if model.kind() != ModelKind::Variational {
+        bail!(
+            "generating needs a variational model (trained with --kind vae); `{}` is {}",
+            model_path.display(),
+            model.kind().name()
+        );
+    }
+    if count == 0 {
+        bail!("--count must be at least 1");
+    }
+    let mut samples = report::generate(&model, count, seed);
+    normalizer(&model).invert(&mut samples);
+    let dim = model.input_len();
+    if out
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("png"))
+    {
+        let side = (dim as f64).sqrt().round() as usize;
+        if side * side != dim || model.input().window != 1 {
+            bail!(
+                "a .png output needs square images; `{}` takes {dim} values",
+                model_path.display()
+            );
+        }
+        let rows: Vec<Vec<&[f32]>> = samples
+            .chunks_exact(dim)
+            .collect::<Vec<_>>()
+            .chunks(8)
+            .map(<[&[f32]]>::to_vec)
+            .collect();
+        let titles = vec![""; rows.len()];
+        crate::plots::image_grid(
+            out,
+            "samples decoded from N(0, I)",
+            &rows,
+            &titles,
+            side,
+            side,
+            3,
+        )?;
+    } else {
+        let header: Vec<String> = (0..dim).map(|i| format!("v{i}")).collect();
+        let rows = samples
+            .chunks_exact(dim)
+            .map(|r| r.iter().map(|v| v.to_string()).collect());
+        crate::fsx::write_atomic(out, &csv_bytes(&header, rows)?)?;
+    }
+    println!("wrote {}: {count} samples", out.display());
+    Ok(())
+}

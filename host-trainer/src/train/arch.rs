@@ -1,0 +1,133 @@
+//! The network of each kind, and the phases it is trained in.
+
+use model_format::Activation;
+
+use super::config::{Kind, TrainConfig};
+use crate::nn::loss::Recon;
+use crate::nn::net::{LayerSpec, NetSpec};
+
+/// The structure of the network for `cfg.kind` on inputs of `input_len`
+/// values, with `output` the activation of the last layer.
+pub fn net_spec(cfg: &TrainConfig, input_len: usize, output: Activation) -> NetSpec {
+    let codings = cfg.codings_for(input_len);
+    let hidden = cfg.hidden_for(input_len);
+    let (hidden_act, codings_act) = match cfg.kind {
+        Kind::Linear => (Activation::Identity, Activation::Identity),
+        Kind::Sparse => (Activation::Selu, Activation::Sigmoid),
+        Kind::Vae => (Activation::Selu, Activation::Identity),
+        Kind::Stacked | Kind::Tied | Kind::Greedy | Kind::Denoising => {
+            (Activation::Selu, Activation::Selu)
+        }
+    };
+    let mut widths = vec![input_len];
+    widths.extend(&hidden);
+    widths.push(codings);
+    let depth = widths.len() - 1; // encoder layers
+    let mut layers = Vec::new();
+    for (k, pair) in widths.windows(2).enumerate() {
+        layers.push(LayerSpec::Dense {
+            inputs: pair[0],
+            outputs: pair[1],
+            activation: if k + 1 == depth {
+                codings_act
+            } else {
+                hidden_act
+            },
+        });
+    }
+    for k in (0..depth).rev() {
+        let activation = if k == 0 { output } else { hidden_act };
+        layers.push(if cfg.kind == Kind::Tied {
+            LayerSpec::Tied {
+                source: k,
+                activation,
+            }
+        } else {
+            LayerSpec::Dense {
+                inputs: widths[k + 1],
+                outputs: widths[k],
+                activation,
+            }
+        });
+    }
+    NetSpec {
+        layers,
+        codings_layer: depth - 1,
+        logvar_head: cfg.kind == Kind::Vae,
+    }
+}
+
+/// What a phase feeds its layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhaseInput {
+    /// The (normalised) data.
+    Data,
+    /// The data encoded by the first `n` layers (frozen).
+    Encoded(usize),
+}
+
+/// One stretch of training.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Phase {
+    /// Shown in progress and history.
+    pub name: String,
+    /// Layers run, in order.
+    pub path: Vec<usize>,
+    /// Layers whose parameters are updated.
+    pub trainable: Vec<usize>,
+    /// Input.
+    pub input: PhaseInput,
+    /// Epochs.
+    pub epochs: usize,
+    /// Reconstruction loss of this phase.
+    pub recon: Recon,
+    /// Whether the kind's extras (noise, sparsity, VAE terms) apply.
+    pub full: bool,
+}
+
+/// The phases of a run: one for every kind but `greedy`, which trains one
+/// shallow autoencoder per encoder layer (layer `k` with its mirror, on the
+/// data encoded by layers `0..k`), then optionally fine-tunes the stack.
+pub fn phases(cfg: &TrainConfig, spec: &NetSpec, recon: Recon) -> Vec<Phase> {
+    let n = spec.layers.len();
+    if cfg.kind != Kind::Greedy {
+        return vec![Phase {
+            name: cfg.kind.to_string(),
+            path: (0..n).collect(),
+            trainable: (0..n).collect(),
+            input: PhaseInput::Data,
+            epochs: cfg.epochs,
+            recon,
+            full: true,
+        }];
+    }
+    let depth = spec.codings_layer + 1;
+    let mut out: Vec<Phase> = (0..depth)
+        .map(|k| Phase {
+            name: format!("greedy stage {}/{depth}", k + 1),
+            path: vec![k, n - 1 - k],
+            trainable: vec![k, n - 1 - k],
+            input: if k == 0 {
+                PhaseInput::Data
+            } else {
+                PhaseInput::Encoded(k)
+            },
+            epochs: cfg.epochs,
+            // Inner stages reconstruct SELU codings: MSE.
+            recon: if k == 0 { recon } else { Recon::Mse },
+            full: false,
+        })
+        .collect();
+    if cfg.fine_tune_epochs > 0 {
+        out.push(Phase {
+            name: "fine-tuning".into(),
+            path: (0..n).collect(),
+            trainable: (0..n).collect(),
+            input: PhaseInput::Data,
+            epochs: cfg.fine_tune_epochs,
+            recon,
+            full: true,
+        });
+    }
+    out
+}

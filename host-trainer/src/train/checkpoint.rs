@@ -1,0 +1,94 @@
+//! Training checkpoints: everything needed to continue a run exactly where
+//! it stopped (structure, parameters, optimiser moments, position, history,
+//! settings), written after every epoch to a temporary name and renamed.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+use super::config::TrainConfig;
+use crate::nn::net::{HostNet, ParamId};
+
+/// Bumped when the layout changes; older checkpoints are refused clearly.
+pub const CHECKPOINT_VERSION: u32 = 1;
+const MAGIC: &[u8; 8] = b"EAECKPT\0";
+
+/// One epoch's figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// Phase index.
+    pub phase: usize,
+    /// Phase name.
+    pub phase_name: String,
+    /// Epoch within the phase (1-based).
+    pub epoch: usize,
+    /// Mean training objective over the epoch's batches.
+    pub train_loss: f64,
+    /// Validation objective (no corruption, no sampling).
+    pub val_loss: f64,
+    /// Validation reconstruction loss alone.
+    pub val_recon: f64,
+    /// Training samples per second.
+    pub samples_per_s: f64,
+}
+
+/// The state of a run between two epochs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// Settings of the run.
+    pub config: TrainConfig,
+    /// Hash of the data file the run trains on.
+    pub data_hash: u64,
+    /// Optimiser steps taken in the phase of the last epoch in `history`
+    /// (where the run continues, unless that phase is complete).
+    pub adam_t: i32,
+    /// Parameters.
+    pub net: HostNet,
+    /// Optimiser moments (first, second) per parameter.
+    pub moments: Vec<(ParamId, Vec<f32>, Vec<f32>)>,
+    /// Every epoch so far; the position to resume from is derived from it.
+    pub history: Vec<EpochRecord>,
+    /// Seconds of training so far.
+    pub elapsed_s: f64,
+}
+
+/// `RUN_DIR/checkpoint.bin`.
+pub fn path(run_dir: &Path) -> PathBuf {
+    run_dir.join("checkpoint.bin")
+}
+
+impl Checkpoint {
+    /// Writes the checkpoint atomically.
+    pub fn save(&self, run_dir: &Path) -> Result<()> {
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&CHECKPOINT_VERSION.to_le_bytes());
+        bytes.extend(postcard::to_allocvec(self).context("cannot encode the checkpoint")?);
+        crate::fsx::write_atomic(&path(run_dir), &bytes)
+    }
+
+    /// Reads `RUN_DIR/checkpoint.bin`.
+    pub fn load(run_dir: &Path) -> Result<Checkpoint> {
+        let p = path(run_dir);
+        if !p.exists() {
+            bail!(
+                "no checkpoint to resume from: `{}` does not exist (was the run started with --out {}?)",
+                p.display(),
+                run_dir.display()
+            );
+        }
+        let bytes = crate::fsx::read(&p)?;
+        let Some(rest) = bytes.strip_prefix(MAGIC.as_slice()) else {
+            bail!("`{}` is not an edgeae checkpoint", p.display());
+        };
+        let (version, body) = rest.split_at_checked(4).context("checkpoint truncated")?;
+        let version = u32::from_le_bytes(version.try_into().unwrap_or_default());
+        if version != CHECKPOINT_VERSION {
+            bail!(
+                "`{}` is a version {version} checkpoint; this edgeae reads version {CHECKPOINT_VERSION}",
+                p.display()
+            );
+        }
+        postcard::from_bytes(body).with_context(|| format!("`{}` is corrupt", p.display()))
+    }
+}

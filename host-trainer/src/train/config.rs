@@ -1,0 +1,338 @@
+//! Training settings: what the user asked for, with every default filled
+//! in, stored in checkpoints so `--resume` continues with the same settings.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use anyhow::{Result, bail};
+use serde::{Deserialize, Serialize};
+
+/// The autoencoder family members `edgeae train` builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+pub enum Kind {
+    /// One linear encoder layer, one linear decoder layer, MSE: finds the PCA subspace.
+    Linear,
+    /// Deep symmetric autoencoder with SELU hidden layers.
+    Stacked,
+    /// Stacked, with each decoder layer reusing its mirror encoder layer's transposed weights.
+    Tied,
+    /// Stacked, trained one shallow autoencoder at a time, then fine-tuned whole.
+    Greedy,
+    /// Stacked, trained to reconstruct clean inputs from corrupted ones.
+    Denoising,
+    /// Sigmoid codings with an L1 or KL-divergence sparsity penalty.
+    Sparse,
+    /// Variational: mean and log-variance codings, reparameterization, KL term.
+    Vae,
+}
+
+impl Kind {
+    /// The model-format kind.
+    pub fn model_kind(self) -> model_format::ModelKind {
+        use model_format::ModelKind as M;
+        match self {
+            Kind::Linear => M::Linear,
+            Kind::Stacked => M::Stacked,
+            Kind::Tied => M::Tied,
+            Kind::Greedy => M::Greedy,
+            Kind::Denoising => M::Denoising,
+            Kind::Sparse => M::Sparse,
+            Kind::Vae => M::Variational,
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.model_kind().name())
+    }
+}
+
+/// Input corruption for the denoising kind (training only).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Noise {
+    /// Add `N(0, σ²)` noise (in normalised units).
+    Gaussian(f64),
+    /// Zero each input with probability `p`, scale the rest by `1/(1−p)` (as a dropout layer does).
+    Dropout(f64),
+}
+
+impl FromStr for Noise {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let (name, value) = s.split_once(':').unwrap_or((s, ""));
+        let v: f64 = value.parse().map_err(|_| {
+            anyhow::anyhow!(
+                "--noise `{s}`: expected gaussian:SIGMA or dropout:P, e.g. gaussian:0.2"
+            )
+        })?;
+        match name {
+            "gaussian" if v > 0.0 && v.is_finite() => Ok(Noise::Gaussian(v)),
+            "gaussian" => bail!("--noise gaussian:SIGMA needs SIGMA > 0, got {value}"),
+            "dropout" if (0.0..1.0).contains(&v) && v > 0.0 => Ok(Noise::Dropout(v)),
+            "dropout" => bail!("--noise dropout:P needs 0 < P < 1, got {value}"),
+            _ => bail!("--noise `{s}`: expected gaussian:SIGMA or dropout:P"),
+        }
+    }
+}
+
+impl fmt::Display for Noise {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Noise::Gaussian(s) => write!(f, "gaussian:{s}"),
+            Noise::Dropout(p) => write!(f, "dropout:{p}"),
+        }
+    }
+}
+
+/// Sparsity penalty for the sparse kind.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Sparsity {
+    /// `weight · mean |codings|`.
+    L1 {
+        /// Penalty weight.
+        weight: f64,
+    },
+    /// `weight · Σ KL(target ‖ mean activation of each coding unit)`.
+    Kl {
+        /// Target mean activation, in (0, 1).
+        target: f64,
+        /// Penalty weight.
+        weight: f64,
+    },
+}
+
+impl FromStr for Sparsity {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let parts: Vec<&str> = s.split(':').collect();
+        let num = |v: &str| -> Result<f64> {
+            v.parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite() && *x >= 0.0)
+                .ok_or_else(|| {
+                    anyhow::anyhow!("--sparsity `{s}`: `{v}` is not a non-negative number")
+                })
+        };
+        match parts.as_slice() {
+            ["l1", w] => Ok(Sparsity::L1 { weight: num(w)? }),
+            ["kl", t, w] => {
+                let target = num(t)?;
+                if !(target > 0.0 && target < 1.0) {
+                    bail!("--sparsity kl:TARGET:WEIGHT needs 0 < TARGET < 1, got {t}");
+                }
+                Ok(Sparsity::Kl {
+                    target,
+                    weight: num(w)?,
+                })
+            }
+            _ => {
+                bail!("--sparsity `{s}`: expected l1:WEIGHT or kl:TARGET:WEIGHT, e.g. kl:0.1:0.05")
+            }
+        }
+    }
+}
+
+impl fmt::Display for Sparsity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Sparsity::L1 { weight } => write!(f, "l1:{weight}"),
+            Sparsity::Kl { target, weight } => write!(f, "kl:{target}:{weight}"),
+        }
+    }
+}
+
+/// How inputs are normalised per channel before training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+pub enum Normalize {
+    /// `none` for data already in [0, 1] (images), `zscore` otherwise.
+    Auto,
+    /// Subtract the mean, divide by the standard deviation.
+    Zscore,
+    /// Subtract the mean only.
+    Center,
+    /// Use the values as they are.
+    None,
+}
+
+/// The reconstruction loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+pub enum LossChoice {
+    /// Binary cross-entropy with a sigmoid output for [0, 1] data, MSE otherwise.
+    Auto,
+    /// Mean squared error, linear output.
+    Mse,
+    /// Binary cross-entropy, sigmoid output (data must lie in [0, 1]).
+    Bce,
+}
+
+/// Where to train.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+pub enum DeviceChoice {
+    /// The CPU (all cores).
+    Cpu,
+    /// An NVIDIA GPU (needs the `cuda` build feature).
+    Cuda,
+}
+
+/// Everything a training run uses; defaults resolved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Training data (CSV or IDX).
+    pub data: PathBuf,
+    /// Autoencoder kind.
+    pub kind: Kind,
+    /// Run directory.
+    pub out: PathBuf,
+    /// Frames per window.
+    pub window: usize,
+    /// Frames between windows.
+    pub hop: usize,
+    /// Codings width (None: chosen from the input width).
+    pub codings: Option<usize>,
+    /// Encoder hidden widths (None: chosen from the input width).
+    pub hidden: Option<Vec<usize>>,
+    /// Epochs (per greedy stage for `greedy`).
+    pub epochs: usize,
+    /// Greedy: epochs of fine-tuning the whole stack afterwards (0: none).
+    pub fine_tune_epochs: usize,
+    /// Mini-batch size.
+    pub batch: usize,
+    /// Adam learning rate.
+    pub lr: f64,
+    /// Seed of every random number generator.
+    pub seed: u64,
+    /// Fraction of windows held out for validation.
+    pub val_split: f64,
+    /// Denoising corruption.
+    pub noise: Noise,
+    /// Sparse penalty.
+    pub sparsity: Sparsity,
+    /// VAE: weight of the KL term.
+    pub beta: f64,
+    /// Normalisation.
+    pub normalize: Normalize,
+    /// Reconstruction loss.
+    pub loss: LossChoice,
+    /// Use at most this many windows (None: all), for quick runs.
+    pub limit: Option<usize>,
+    /// Device.
+    pub device: DeviceChoice,
+}
+
+impl TrainConfig {
+    /// Checks ranges; the messages name the flag.
+    pub fn check(&self) -> Result<()> {
+        if self.window == 0 {
+            bail!("--window must be at least 1");
+        }
+        if self.hop == 0 {
+            bail!("--hop must be at least 1");
+        }
+        if self.codings == Some(0) {
+            bail!("--codings must be at least 1");
+        }
+        if let Some(h) = &self.hidden
+            && h.contains(&0)
+        {
+            bail!("--hidden widths must be at least 1");
+        }
+        if self.epochs == 0 {
+            bail!("--epochs must be at least 1");
+        }
+        if self.batch == 0 {
+            bail!("--batch must be at least 1");
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            bail!("--lr must be a positive number");
+        }
+        if !(0.0..0.9).contains(&self.val_split) {
+            bail!("--val-split must be in [0, 0.9)");
+        }
+        if !(self.beta >= 0.0 && self.beta.is_finite()) {
+            bail!("--beta must be a non-negative number");
+        }
+        if self.limit == Some(0) {
+            bail!("--limit must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// Codings width for an input of `input_len` values.
+    pub fn codings_for(&self, input_len: usize) -> usize {
+        self.codings.unwrap_or_else(|| {
+            let base = (input_len as f64 / 8.0).round().clamp(1.0, 32.0) as usize;
+            let c = if self.kind == Kind::Sparse {
+                (base * 4).min(300)
+            } else {
+                base
+            };
+            if input_len > 1 {
+                c.min(input_len - 1).max(1)
+            } else {
+                1
+            }
+        })
+    }
+
+    /// Encoder hidden widths for an input of `input_len` values.
+    pub fn hidden_for(&self, input_len: usize) -> Vec<usize> {
+        if self.kind == Kind::Linear {
+            return Vec::new();
+        }
+        self.hidden.clone().unwrap_or_else(|| {
+            let c = self.codings_for(input_len).min(input_len);
+            let g = ((input_len * c) as f64).sqrt().round() as usize;
+            if g > c.max(1) && g < input_len {
+                vec![g]
+            } else {
+                Vec::new()
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_noise_and_sparsity() {
+        assert_eq!(
+            "gaussian:0.2".parse::<Noise>().unwrap(),
+            Noise::Gaussian(0.2)
+        );
+        assert_eq!("dropout:0.5".parse::<Noise>().unwrap(), Noise::Dropout(0.5));
+        assert!(
+            "dropout:1.5"
+                .parse::<Noise>()
+                .unwrap_err()
+                .to_string()
+                .contains("0 < P < 1")
+        );
+        assert!("salt:1".parse::<Noise>().is_err());
+        assert_eq!(
+            "l1:0.001".parse::<Sparsity>().unwrap(),
+            Sparsity::L1 { weight: 0.001 }
+        );
+        assert_eq!(
+            "kl:0.1:0.05".parse::<Sparsity>().unwrap(),
+            Sparsity::Kl {
+                target: 0.1,
+                weight: 0.05
+            }
+        );
+        assert!(
+            "kl:1.5:0.05"
+                .parse::<Sparsity>()
+                .unwrap_err()
+                .to_string()
+                .contains("0 < TARGET < 1")
+        );
+        assert!("kl:0.1".parse::<Sparsity>().is_err());
+        for s in ["gaussian:0.2", "dropout:0.5"] {
+            assert_eq!(s.parse::<Noise>().unwrap().to_string(), s);
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! A trained network as a model file.
+
+use super::prepare::Prepared;
+use super::run::Trained;
+use crate::export::{InputDef, LayerDef, ModelDef, ProvenanceDef, ScoringDef, tool_name};
+use crate::nn::net::{HostNet, LayerSpec};
+
+/// The model file description of a trained network. A VAE keeps its mean
+/// head as the codings layer; the log-variance head is only needed to train.
+pub fn model_def(trained: &Trained, data: &Prepared) -> ModelDef {
+    let cfg = &trained.config;
+    let last = trained.history.last();
+    ModelDef {
+        kind: cfg.kind.model_kind(),
+        input: InputDef {
+            channels: data.normalizer.mean.len() as u32,
+            window: cfg.window as u32,
+            hop: cfg.hop as u32,
+            mean: data.normalizer.mean.clone(),
+            scale: data.normalizer.scale.clone(),
+        },
+        layers: layers(&trained.net),
+        codings_layer: trained.net.spec.codings_layer as u16,
+        scoring: ScoringDef::default(),
+        provenance: ProvenanceDef {
+            seed: cfg.seed,
+            epochs: trained.history.len() as u32,
+            train_loss: last.map(|r| r.train_loss as f32),
+            val_loss: last.map(|r| r.val_loss as f32).filter(|v| v.is_finite()),
+            data_hash: data.data_hash,
+            tool: tool_name(),
+        },
+    }
+}
+
+/// The layers of `net` in model-file form.
+pub fn layers(net: &HostNet) -> Vec<LayerDef> {
+    net.spec
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(i, l)| match *l {
+            LayerSpec::Dense {
+                inputs,
+                outputs,
+                activation,
+            } => LayerDef::Dense {
+                inputs: inputs as u32,
+                outputs: outputs as u32,
+                activation,
+                weights: net.weights[i].clone().unwrap_or_default(),
+                bias: net.biases[i].clone(),
+            },
+            LayerSpec::Tied { source, activation } => LayerDef::TiedDense {
+                source: source as u16,
+                activation,
+                bias: net.biases[i].clone(),
+            },
+        })
+        .collect()
+}

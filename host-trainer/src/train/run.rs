@@ -1,0 +1,480 @@
+//! The training loop: phases of epochs of mini-batches, validation after
+//! every epoch, a checkpoint after every epoch, a clean stop on a non-finite
+//! loss, and the model file at the end.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use dfdx::prelude::*;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng, rngs::SmallRng};
+use rand_distr::StandardNormal;
+
+use super::arch::{self, Phase, PhaseInput};
+use super::checkpoint::{Checkpoint, EpochRecord};
+use super::config::{Kind, Noise, Sparsity, TrainConfig};
+use super::prepare::Prepared;
+use crate::nn::adam::Adam;
+use crate::nn::loss::{self, Recon, Scalar};
+use crate::nn::net::{HostNet, Net, ParamId};
+use crate::nn::{Backend, Mat};
+
+/// Options that change how a run reports, not what it computes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// No progress output.
+    pub quiet: bool,
+}
+
+/// What a finished run leaves behind.
+#[derive(Debug, Clone)]
+pub struct Trained {
+    /// The settings used.
+    pub config: TrainConfig,
+    /// Final parameters.
+    pub net: HostNet,
+    /// Every epoch.
+    pub history: Vec<EpochRecord>,
+    /// Seconds spent training (across resumes).
+    pub elapsed_s: f64,
+}
+
+/// Why a run stopped early.
+#[derive(Debug)]
+pub struct Diverged {
+    /// Phase name.
+    pub phase: String,
+    /// Epoch (1-based) within the phase.
+    pub epoch: usize,
+    /// Batch (1-based) within the epoch.
+    pub batch: usize,
+    /// The loss value.
+    pub loss: f32,
+}
+
+/// Trains with `cfg` on `data` (already prepared) on device `dev`.
+pub fn train_on<D: Backend<f32>>(
+    dev: &D,
+    cfg: &TrainConfig,
+    data: &Prepared,
+    start: Option<Checkpoint>,
+    opts: RunOptions,
+) -> Result<Trained> {
+    let spec = arch::net_spec(cfg, data.input_len, data.output);
+    let phases = arch::phases(cfg, &spec, data.recon);
+    let (mut net, mut history, mut elapsed, mut saved_adam) = match start {
+        Some(ck) => {
+            if ck.net.spec != spec {
+                bail!("the checkpoint's network does not match the settings it was saved with");
+            }
+            let net = Net::from_host(dev, &ck.net)?;
+            (net, ck.history, ck.elapsed_s, Some((ck.adam_t, ck.moments)))
+        }
+        None => (Net::init(dev, spec, cfg.seed)?, Vec::new(), 0.0, None),
+    };
+
+    for (phase_idx, phase) in phases.iter().enumerate() {
+        let done = history.iter().filter(|r| r.phase == phase_idx).count();
+        if done >= phase.epochs {
+            continue;
+        }
+        // Optimiser state carries over only within the phase it belongs to.
+        let mut adam = Adam::new(cfg.lr);
+        if let Some((t, moments)) = saved_adam.take()
+            && history.last().is_some_and(|r| r.phase == phase_idx)
+        {
+            adam.t = t;
+            let moments = moments.into_iter().map(|(id, m, v)| (id, (m, v))).collect();
+            adam.import(dev, &mut net, &moments)?;
+        }
+        let (train_x, val_x) = phase_data(dev, &net, phase, data)?;
+        let dim = net
+            .spec
+            .widths(*phase.path.first().unwrap_or(&0))
+            .map_or(0, |w| w.0);
+        let filter = |id: ParamId| match id {
+            ParamId::Weight(i) | ParamId::Bias(i) => phase.trainable.contains(&i),
+            ParamId::LogvarWeight | ParamId::LogvarBias => phase.full && cfg.kind == Kind::Vae,
+        };
+        for epoch in done..phase.epochs {
+            let t0 = Instant::now();
+            let mut rng = SmallRng::seed_from_u64(epoch_seed(cfg.seed, phase_idx, epoch));
+            let n = train_x.len() / dim.max(1);
+            let mut order: Vec<usize> = (0..n).collect();
+            order.shuffle(&mut rng);
+            let bar = progress_bar(
+                opts,
+                order.len().div_ceil(cfg.batch),
+                &phase.name,
+                epoch,
+                phase.epochs,
+            );
+            let mut sum = 0.0f64;
+            for (b, idx) in order.chunks(cfg.batch).enumerate() {
+                let clean: Vec<f32> = idx
+                    .iter()
+                    .flat_map(|&i| train_x[i * dim..(i + 1) * dim].iter().copied())
+                    .collect();
+                let l = train_step(
+                    dev,
+                    cfg,
+                    &mut net,
+                    &mut adam,
+                    phase,
+                    &filter,
+                    clean,
+                    idx.len(),
+                    dim,
+                    &mut rng,
+                )?;
+                if !l.is_finite() {
+                    bar.finish_and_clear();
+                    let d = Diverged {
+                        phase: phase.name.clone(),
+                        epoch: epoch + 1,
+                        batch: b + 1,
+                        loss: l,
+                    };
+                    return Err(diverged_error(&cfg.out, cfg, &d, &history));
+                }
+                sum += f64::from(l) * idx.len() as f64;
+                bar.inc(1);
+            }
+            let secs = t0.elapsed().as_secs_f64();
+            elapsed += secs;
+            let (val_loss, val_recon) = evaluate(dev, cfg, &net, phase, &val_x, dim)?;
+            bar.finish_and_clear();
+            let record = EpochRecord {
+                phase: phase_idx,
+                phase_name: phase.name.clone(),
+                epoch: epoch + 1,
+                train_loss: sum / n.max(1) as f64,
+                val_loss,
+                val_recon,
+                samples_per_s: n as f64 / secs.max(1e-9),
+            };
+            if !opts.quiet {
+                eprintln!(
+                    "{} epoch {}/{}: loss {:.6}, val loss {:.6} (reconstruction {:.6}), {:.0} samples/s",
+                    phase.name,
+                    record.epoch,
+                    phase.epochs,
+                    record.train_loss,
+                    record.val_loss,
+                    record.val_recon,
+                    record.samples_per_s
+                );
+            }
+            history.push(record);
+            let moments = adam
+                .export(&mut net)?
+                .into_iter()
+                .map(|(id, (m, v))| (id, m, v))
+                .collect();
+            Checkpoint {
+                config: cfg.clone(),
+                data_hash: data.data_hash,
+                adam_t: adam.t,
+                net: net.to_host(),
+                moments,
+                history: history.clone(),
+                elapsed_s: elapsed,
+            }
+            .save(&cfg.out)?;
+            super::report::loss_curve(&cfg.out, &history);
+        }
+    }
+    Ok(Trained {
+        config: cfg.clone(),
+        net: net.to_host(),
+        history,
+        elapsed_s: elapsed,
+    })
+}
+
+/// The seed of epoch `epoch` of phase `phase`: a resumed run draws the same
+/// shuffles and noise as an uninterrupted one.
+fn epoch_seed(seed: u64, phase: usize, epoch: usize) -> u64 {
+    let mut z = seed ^ ((phase as u64) << 40) ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z ^ (z >> 27)
+}
+
+fn progress_bar(
+    opts: RunOptions,
+    batches: usize,
+    name: &str,
+    epoch: usize,
+    epochs: usize,
+) -> ProgressBar {
+    if opts.quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(batches as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {pos}/{len} batches {elapsed_precise} (eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(format!("{name} epoch {}/{epochs}", epoch + 1));
+    bar
+}
+
+fn diverged_error(
+    out: &Path,
+    cfg: &TrainConfig,
+    d: &Diverged,
+    history: &[EpochRecord],
+) -> anyhow::Error {
+    let kept = match history.last() {
+        Some(r) => format!(
+            "the checkpoint of {} epoch {} is kept in `{}`",
+            r.phase_name,
+            r.epoch,
+            super::checkpoint::path(out).display()
+        ),
+        None => "no epoch finished, so there is no checkpoint".to_string(),
+    };
+    anyhow::anyhow!(
+        "training diverged: the loss became {} in {} epoch {}, batch {}; {kept}; lower --lr (it is {}) and resume with --resume --lr",
+        d.loss,
+        d.phase,
+        d.epoch,
+        d.batch,
+        cfg.lr
+    )
+}
+
+/// The matrices a phase trains and validates on: the data itself, or the
+/// data encoded by the frozen layers before the phase's.
+fn phase_data<D: Backend<f32>>(
+    dev: &D,
+    net: &Net<f32, D>,
+    phase: &Phase,
+    data: &Prepared,
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    match phase.input {
+        PhaseInput::Data => Ok((data.train.clone(), data.val.clone())),
+        PhaseInput::Encoded(k) => Ok((
+            encode_prefix(dev, net, k, &data.train, data.input_len)?,
+            encode_prefix(dev, net, k, &data.val, data.input_len)?,
+        )),
+    }
+}
+
+/// Runs layers `0..k` over `x` (rows of `dim`), without a tape.
+fn encode_prefix<D: Backend<f32>>(
+    dev: &D,
+    net: &Net<f32, D>,
+    k: usize,
+    x: &[f32],
+    dim: usize,
+) -> Result<Vec<f32>> {
+    let mut out = Vec::new();
+    for chunk in x.chunks(1024 * dim.max(1)) {
+        let rows = chunk.len() / dim.max(1);
+        let t: Mat<f32, D> = dev.tensor_from_vec(chunk.to_vec(), (rows, dim));
+        out.extend(net.forward(t, 0..k, false)?.as_vec());
+    }
+    Ok(out)
+}
+
+/// The objective of `phase` on one batch, and the reconstruction part's value.
+#[allow(clippy::too_many_arguments)]
+fn objective<D: Backend<f32>, T: Tape<f32, D> + Merge<T>>(
+    cfg: &TrainConfig,
+    net: &Net<f32, D>,
+    phase: &Phase,
+    x: Mat<f32, D, T>,
+    target: Mat<f32, D>,
+    eps: Option<Mat<f32, D>>,
+) -> Result<(Scalar<f32, D, T>, f32)> {
+    let logits = phase.recon == Recon::BceWithLogits;
+    let full = phase.full;
+    match cfg.kind {
+        Kind::Vae if full => {
+            let c = net.spec.codings_layer;
+            let h = net.forward(x, 0..c, false)?;
+            let mean = net.forward(h.retaped::<T>(), c..c + 1, false)?;
+            let logvar = net.logvar(h)?;
+            let z = match eps {
+                Some(e) => loss::reparameterize(mean.retaped::<T>(), logvar.retaped::<T>(), e),
+                None => mean.retaped::<T>(),
+            };
+            let out = net.forward(z, net.decoder(), logits)?;
+            let r = loss::reconstruction(phase.recon, out, target);
+            let rv = crate::nn::scalar(&r);
+            let input_len = net.spec.input_len().max(1) as f64;
+            let kl = loss::vae_kl(mean, logvar) * ((cfg.beta / input_len) as f32);
+            Ok((r + kl, rv))
+        }
+        Kind::Sparse if full => {
+            let codings = net.forward(x, net.encoder(), false)?;
+            let penalty = match cfg.sparsity {
+                Sparsity::L1 { weight } => loss::l1_penalty(codings.retaped::<T>(), weight),
+                Sparsity::Kl { target, weight } => {
+                    loss::kl_sparsity(codings.retaped::<T>(), target, weight)
+                }
+            };
+            let out = net.forward(codings, net.decoder(), logits)?;
+            let r = loss::reconstruction(phase.recon, out, target);
+            let rv = crate::nn::scalar(&r);
+            Ok((r + penalty, rv))
+        }
+        _ => {
+            let out = net.forward(x, phase.path.iter().copied(), logits)?;
+            let r = loss::reconstruction(phase.recon, out, target);
+            let rv = crate::nn::scalar(&r);
+            Ok((r, rv))
+        }
+    }
+}
+
+/// Corrupts a batch in place for the denoising kind.
+fn corrupt(noise: Noise, x: &mut [f32], rng: &mut SmallRng) {
+    match noise {
+        Noise::Gaussian(sigma) => {
+            for v in x {
+                let n: f64 = rng.sample(StandardNormal);
+                *v += (sigma * n) as f32;
+            }
+        }
+        Noise::Dropout(p) => {
+            let keep = (1.0 / (1.0 - p)) as f32;
+            for v in x {
+                *v = if rng.r#gen::<f64>() < p {
+                    0.0
+                } else {
+                    *v * keep
+                };
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn train_step<D: Backend<f32>>(
+    dev: &D,
+    cfg: &TrainConfig,
+    net: &mut Net<f32, D>,
+    adam: &mut Adam<f32, D>,
+    phase: &Phase,
+    filter: &impl Fn(ParamId) -> bool,
+    clean: Vec<f32>,
+    rows: usize,
+    dim: usize,
+    rng: &mut SmallRng,
+) -> Result<f32> {
+    let mut input = clean.clone();
+    if cfg.kind == Kind::Denoising && phase.full {
+        corrupt(cfg.noise, &mut input, rng);
+    }
+    let eps = if cfg.kind == Kind::Vae && phase.full {
+        let c = net.spec.codings_len();
+        let e: Vec<f32> = (0..rows * c)
+            .map(|_| rng.sample::<f32, _>(StandardNormal))
+            .collect();
+        Some(dev.tensor_from_vec(e, (rows, c)))
+    } else {
+        None
+    };
+    let x: Mat<f32, D> = dev.tensor_from_vec(input, (rows, dim));
+    let target: Mat<f32, D> = dev.tensor_from_vec(clean, (rows, dim));
+    let (total, _) = objective(cfg, net, phase, x.leaky_trace(), target, eps)?;
+    let value = crate::nn::scalar(&total);
+    if !value.is_finite() {
+        return Ok(value);
+    }
+    let mut grads = total.backward();
+    adam.step(net, &mut grads, filter)?;
+    Ok(value)
+}
+
+/// Validation objective and reconstruction loss, averaged over all rows.
+fn evaluate<D: Backend<f32>>(
+    dev: &D,
+    cfg: &TrainConfig,
+    net: &Net<f32, D>,
+    phase: &Phase,
+    x: &[f32],
+    dim: usize,
+) -> Result<(f64, f64)> {
+    let (mut total, mut recon, mut rows_seen) = (0.0f64, 0.0f64, 0usize);
+    for chunk in x.chunks(512 * dim.max(1)) {
+        let rows = chunk.len() / dim.max(1);
+        let t: Mat<f32, D> = dev.tensor_from_vec(chunk.to_vec(), (rows, dim));
+        let (l, r) = objective(cfg, net, phase, t.clone(), t, None)?;
+        total += f64::from(crate::nn::scalar(&l)) * rows as f64;
+        recon += f64::from(r) * rows as f64;
+        rows_seen += rows;
+    }
+    if rows_seen == 0 {
+        return Ok((f64::NAN, f64::NAN));
+    }
+    Ok((total / rows_seen as f64, recon / rows_seen as f64))
+}
+
+/// The run directory's model file.
+pub fn model_path(out: &Path) -> PathBuf {
+    out.join("model.eam")
+}
+
+/// Trains per `cfg`, or continues `start` (a checkpoint of a run with the
+/// same settings but possibly a new learning rate and more epochs).
+pub fn run(
+    cfg: TrainConfig,
+    start: Option<Checkpoint>,
+    opts: RunOptions,
+) -> Result<(Trained, Prepared)> {
+    cfg.check()?;
+    std::fs::create_dir_all(&cfg.out)
+        .with_context(|| format!("cannot create the run directory `{}`", cfg.out.display()))?;
+    let data = super::prepare::prepare(&cfg)?;
+    if let Some(ck) = &start
+        && ck.data_hash != data.data_hash
+    {
+        bail!(
+            "`{}` changed since the checkpoint in `{}` was written; resuming would train on different data",
+            cfg.data.display(),
+            cfg.out.display()
+        );
+    }
+    let trained = match cfg.device {
+        super::config::DeviceChoice::Cpu => train_on(&Cpu::default(), &cfg, &data, start, opts)?,
+        super::config::DeviceChoice::Cuda => {
+            #[cfg(feature = "cuda")]
+            {
+                train_on(&dfdx::tensor::Cuda::default(), &cfg, &data, start, opts)?
+            }
+            #[cfg(not(feature = "cuda"))]
+            bail!(
+                "--device cuda needs an edgeae built with `--features cuda` (and the CUDA toolkit)"
+            )
+        }
+    };
+    Ok((trained, data))
+}
+
+/// The settings to continue the run in `out` with: the checkpoint's, with
+/// a new learning rate and epoch count if given.
+pub fn resume_config(
+    out: &Path,
+    lr: Option<f64>,
+    epochs: Option<usize>,
+) -> Result<(TrainConfig, Checkpoint)> {
+    let ck = Checkpoint::load(out)?;
+    let mut cfg = ck.config.clone();
+    cfg.out = out.to_path_buf();
+    if let Some(lr) = lr {
+        cfg.lr = lr;
+    }
+    if let Some(e) = epochs {
+        cfg.epochs = e;
+    }
+    Ok((cfg, ck))
+}

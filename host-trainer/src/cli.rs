@@ -118,9 +118,9 @@ pub struct TrainArgs {
     /// Run directory (created if missing).
     #[arg(long, short)]
     pub out: PathBuf,
-    /// Frames per window (1: each row is one input vector).
-    #[arg(long, default_value_t = 1)]
-    pub window: usize,
+    /// Frames per window (1: each row is one input vector) [default: 1].
+    #[arg(long)]
+    pub window: Option<usize>,
     /// Frames between window starts [default: window / 2, at least 1].
     #[arg(long)]
     pub hop: Option<usize>,
@@ -136,39 +136,39 @@ pub struct TrainArgs {
     /// Greedy: epochs of fine-tuning the whole stack after the stages [default: epochs].
     #[arg(long)]
     pub fine_tune_epochs: Option<usize>,
-    /// Mini-batch size.
-    #[arg(long, default_value_t = 64)]
-    pub batch: usize,
+    /// Mini-batch size [default: 64].
+    #[arg(long)]
+    pub batch: Option<usize>,
     /// Adam learning rate [default: 0.001].
     #[arg(long)]
     pub lr: Option<f64>,
-    /// Seed of every random number generator.
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
-    /// Fraction of windows held out for validation (the end of a time series; a random sample of rows or images).
-    #[arg(long, default_value_t = 0.1)]
-    pub val_split: f64,
-    /// Denoising: gaussian:SIGMA (in normalised units) or dropout:P.
-    #[arg(long, default_value = "gaussian:0.2")]
-    pub noise: Noise,
-    /// Sparse: l1:WEIGHT or kl:TARGET:WEIGHT.
-    #[arg(long, default_value = "kl:0.1:0.05")]
-    pub sparsity: Sparsity,
-    /// VAE: weight of the KL term (1 = the ELBO, per input value).
-    #[arg(long, default_value_t = 1.0)]
-    pub beta: f64,
-    /// Per-channel normalisation.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub normalize: Normalize,
-    /// Reconstruction loss.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub loss: LossChoice,
+    /// Seed of every random number generator [default: 42].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Fraction of windows held out for validation: the end of a time series, a random sample of rows or images [default: 0.1].
+    #[arg(long)]
+    pub val_split: Option<f64>,
+    /// Denoising: gaussian:SIGMA (in normalised units) or dropout:P [default: gaussian:0.2].
+    #[arg(long)]
+    pub noise: Option<Noise>,
+    /// Sparse: l1:WEIGHT or kl:TARGET:WEIGHT [default: kl:0.1:0.05].
+    #[arg(long)]
+    pub sparsity: Option<Sparsity>,
+    /// VAE: weight of the KL term (1: the ELBO, per input value) [default: 1].
+    #[arg(long)]
+    pub beta: Option<f64>,
+    /// Per-channel normalisation [default: auto].
+    #[arg(long, value_enum)]
+    pub normalize: Option<Normalize>,
+    /// Reconstruction loss [default: auto].
+    #[arg(long, value_enum)]
+    pub loss: Option<LossChoice>,
     /// Use only the first N windows (quick experiments).
     #[arg(long)]
     pub limit: Option<usize>,
-    /// Where to train.
-    #[arg(long, value_enum, default_value = "cpu")]
-    pub device: DeviceChoice,
+    /// Where to train [default: cpu].
+    #[arg(long, value_enum)]
+    pub device: Option<DeviceChoice>,
     /// Continue the run in --out from its last checkpoint (with its settings; --lr and --epochs may change).
     #[arg(long)]
     pub resume: bool,

@@ -12,10 +12,10 @@ use model_format::ModelKind;
 use crate::cli::TrainArgs;
 use crate::data::{self, LoadOptions, Normalizer, Source, Table};
 use crate::inspect::{load, read_model_bytes};
+use crate::train::checkpoint;
 use crate::train::config::TrainConfig;
 use crate::train::report::{self, thousands};
 use crate::train::run::{RunOptions, model_path, resume_config};
-use crate::train::{checkpoint, export};
 
 /// `edgeae train`.
 pub fn train(args: TrainArgs) -> Result<()> {
@@ -45,50 +45,43 @@ pub fn train(args: TrainArgs) -> Result<()> {
                 args.out.display()
             );
         }
-        let epochs = args.epochs.unwrap_or(20);
-        let cfg = TrainConfig {
-            data: args.data.context("--data is required")?,
-            kind: args.kind.context("--kind is required")?,
-            out: args.out.clone(),
-            window: args.window,
-            hop: args.hop.unwrap_or((args.window / 2).max(1)),
-            codings: args.codings,
-            hidden: args.hidden,
-            epochs,
-            fine_tune_epochs: args.fine_tune_epochs.unwrap_or(epochs),
-            batch: args.batch,
-            lr: args.lr.unwrap_or(1e-3),
-            seed: args.seed,
-            val_split: args.val_split,
-            noise: args.noise,
-            sparsity: args.sparsity,
-            beta: args.beta,
-            normalize: args.normalize,
-            loss: args.loss,
-            limit: args.limit,
-            device: args.device,
-        };
+        let data = args.data.context("--data is required")?;
+        let kind = args.kind.context("--kind is required")?;
+        let mut cfg =
+            TrainConfig::new(data, kind, args.out.clone()).with_window(args.window.unwrap_or(1));
+        if let Some(hop) = args.hop {
+            cfg.hop = hop;
+        }
+        cfg.codings = args.codings;
+        cfg.hidden = args.hidden;
+        if let Some(e) = args.epochs {
+            cfg.epochs = e;
+            cfg.fine_tune_epochs = e;
+        }
+        set(&mut cfg.fine_tune_epochs, args.fine_tune_epochs);
+        set(&mut cfg.batch, args.batch);
+        set(&mut cfg.lr, args.lr);
+        set(&mut cfg.seed, args.seed);
+        set(&mut cfg.val_split, args.val_split);
+        set(&mut cfg.noise, args.noise);
+        set(&mut cfg.sparsity, args.sparsity);
+        set(&mut cfg.beta, args.beta);
+        set(&mut cfg.normalize, args.normalize);
+        set(&mut cfg.loss, args.loss);
+        set(&mut cfg.device, args.device);
+        cfg.limit = args.limit;
         (cfg, None)
     };
     let t0 = Instant::now();
-    let (trained, data) = crate::train::run(cfg, start, opts)?;
+    let done = crate::train::train_and_export(cfg, start, opts)?;
+    let (trained, data, bytes, plots) = (&done.trained, &done.data, &done.model, &done.plots);
     let cfg = &trained.config;
-    let bytes = export::model_def(&trained, &data).encode()?;
     let model_file = model_path(&cfg.out);
-    crate::fsx::write_atomic(&model_file, &bytes)?;
-    let plots = report::sample_plots(
-        &cfg.out,
-        &bytes,
-        &data,
-        cfg.kind == crate::train::Kind::Vae,
-        cfg.seed,
-    );
-
-    let model = Model::load(&bytes)
+    let model = Model::load(bytes)
         .map_err(|e| anyhow!("internal error: exported model does not load: {e}"))?;
     let last = trained.history.last();
-    let rate = trained.history.iter().map(|r| r.samples_per_s).sum::<f64>()
-        / trained.history.len().max(1) as f64;
+    // The last epoch trains the whole network for every kind (greedy stages are faster).
+    let rate = last.map_or(0.0, |r| r.samples_per_s);
     println!(
         "trained {} on `{}`: {} training and {} validation windows of {} values{}",
         cfg.kind,
@@ -132,6 +125,12 @@ pub fn train(args: TrainArgs) -> Result<()> {
         eprintln!("note: {note}");
     }
     Ok(())
+}
+
+fn set<T>(field: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *field = v;
+    }
 }
 
 /// The normalisation stored in a model.

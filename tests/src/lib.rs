@@ -174,3 +174,192 @@ pub fn relative_error(got: &[f32], want: &[f64]) -> f64 {
     let norm: f64 = want.iter().map(|w| w * w).sum::<f64>().sqrt();
     if norm > 0.0 { diff / norm } else { diff }
 }
+
+/// A fresh empty directory under the system temp dir, unique per test.
+pub fn temp_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("edgeae-e2e-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Writes a CSV with a header and rows.
+pub fn write_csv(path: &std::path::Path, header: &[&str], rows: &[Vec<f32>]) {
+    let mut s = header.join(",");
+    s.push('\n');
+    for r in rows {
+        let cells: Vec<String> = r.iter().map(|v| v.to_string()).collect();
+        s.push_str(&cells.join(","));
+        s.push('\n');
+    }
+    std::fs::write(path, s).unwrap();
+}
+
+/// A 3-channel vibration-like time series: two harmonics per channel with
+/// different phases and amplitudes, plus a little noise. `rows` frames.
+pub fn sensor_series(rows: usize, seed: u64, noise: f32) -> Vec<Vec<f32>> {
+    let mut rng = Rng(seed);
+    (0..rows)
+        .map(|t| {
+            let t = t as f32;
+            vec![
+                (t * 0.31).sin() + 0.3 * (t * 0.93).sin() + noise * rng.uniform(-1.0, 1.0),
+                0.8 * (t * 0.31 + 1.0).sin()
+                    + 0.2 * (t * 0.62).cos()
+                    + noise * rng.uniform(-1.0, 1.0),
+                2.0 + 0.5 * (t * 0.31 + 2.0).cos() + noise * rng.uniform(-1.0, 1.0),
+            ]
+        })
+        .collect()
+}
+
+/// `n` tiny 6x6 "images" in [0, 1]: a bright bar at a random row or column
+/// on a dim background; the kind of data a sigmoid output with
+/// binary cross-entropy is for.
+pub fn bar_images(n: usize, seed: u64) -> Vec<Vec<f32>> {
+    let mut rng = Rng(seed);
+    (0..n)
+        .map(|_| {
+            let vertical = rng.next_u64() % 2 == 0;
+            let at = (rng.next_u64() % 6) as usize;
+            (0..36)
+                .map(|p| {
+                    let (r, c) = (p / 6, p % 6);
+                    let on = if vertical { c == at } else { r == at };
+                    if on {
+                        0.9
+                    } else {
+                        0.05 + 0.05 * rng.uniform(0.0, 1.0)
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Eigen-decomposition of a symmetric `n × n` matrix (row-major) by cyclic
+/// Jacobi rotations: eigenvalues in descending order with unit eigenvectors
+/// (as columns of the returned row-major matrix). Accurate to ~1e-12 for
+/// the small matrices of the tests; the SVD of centred data `X` is this
+/// decomposition of `XᵀX`.
+pub fn symmetric_eigen(a: &[f64], n: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut a = a.to_vec();
+    let mut v = vec![0.0; n * n];
+    for i in 0..n {
+        v[i * n + i] = 1.0;
+    }
+    for _sweep in 0..100 {
+        let off: f64 = (0..n)
+            .flat_map(|i| (0..n).filter(move |j| *j != i).map(move |j| (i, j)))
+            .map(|(i, j)| a[i * n + j].powi(2))
+            .sum();
+        if off < 1e-30 {
+            break;
+        }
+        for p in 0..n {
+            for q in p + 1..n {
+                let apq = a[p * n + q];
+                if apq.abs() < 1e-300 {
+                    continue;
+                }
+                let theta = (a[q * n + q] - a[p * n + p]) / (2.0 * apq);
+                let sign = if theta >= 0.0 { 1.0 } else { -1.0 };
+                let t = sign / (theta.abs() + (theta * theta + 1.0).sqrt());
+                let c = 1.0 / (t * t + 1.0).sqrt();
+                let s = t * c;
+                for k in 0..n {
+                    let (akp, akq) = (a[k * n + p], a[k * n + q]);
+                    a[k * n + p] = c * akp - s * akq;
+                    a[k * n + q] = s * akp + c * akq;
+                }
+                for k in 0..n {
+                    let (apk, aqk) = (a[p * n + k], a[q * n + k]);
+                    a[p * n + k] = c * apk - s * aqk;
+                    a[q * n + k] = s * apk + c * aqk;
+                }
+                for k in 0..n {
+                    let (vkp, vkq) = (v[k * n + p], v[k * n + q]);
+                    v[k * n + p] = c * vkp - s * vkq;
+                    v[k * n + q] = s * vkp + c * vkq;
+                }
+            }
+        }
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&i, &j| a[j * n + j].total_cmp(&a[i * n + i]));
+    let values = order.iter().map(|&i| a[i * n + i]).collect();
+    let mut vectors = vec![0.0; n * n];
+    for (col, &i) in order.iter().enumerate() {
+        for k in 0..n {
+            vectors[k * n + col] = v[k * n + i];
+        }
+    }
+    (values, vectors)
+}
+
+/// Orthonormal basis (Gram–Schmidt) of the span of `k` vectors of length `n`.
+pub fn orthonormal(vectors: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    let mut basis: Vec<Vec<f64>> = Vec::new();
+    for v in vectors {
+        let mut u = v.clone();
+        for b in &basis {
+            let d: f64 = u.iter().zip(b).map(|(x, y)| x * y).sum();
+            u.iter_mut().zip(b).for_each(|(x, y)| *x -= d * y);
+        }
+        let norm = u.iter().map(|x| x * x).sum::<f64>().sqrt();
+        assert!(norm > 1e-9, "vectors are linearly dependent");
+        basis.push(u.into_iter().map(|x| x / norm).collect());
+    }
+    basis
+}
+
+/// Largest principal angle (degrees) between the spans of two sets of `k`
+/// orthonormal vectors: `acos` of the smallest singular value of `AᵀB`.
+pub fn largest_principal_angle(a: &[Vec<f64>], b: &[Vec<f64>]) -> f64 {
+    let k = a.len();
+    assert_eq!(k, b.len());
+    let m: Vec<f64> = (0..k)
+        .flat_map(|i| (0..k).map(move |j| (i, j)))
+        .map(|(i, j)| a[i].iter().zip(&b[j]).map(|(x, y)| x * y).sum())
+        .collect();
+    // Singular values of M: square roots of the eigenvalues of MᵀM.
+    let mtm: Vec<f64> = (0..k)
+        .flat_map(|i| (0..k).map(move |j| (i, j)))
+        .map(|(i, j)| (0..k).map(|r| m[r * k + i] * m[r * k + j]).sum())
+        .collect();
+    let (eig, _) = symmetric_eigen(&mtm, k);
+    let smallest = eig.last().copied().unwrap_or(0.0).max(0.0).sqrt().min(1.0);
+    smallest.acos().to_degrees()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eigen_of_a_known_matrix() {
+        // [[2, 1], [1, 2]] has eigenvalues 3 and 1, eigenvectors (1, 1)/√2 and (1, −1)/√2.
+        let (vals, vecs) = symmetric_eigen(&[2.0, 1.0, 1.0, 2.0], 2);
+        assert!((vals[0] - 3.0).abs() < 1e-12 && (vals[1] - 1.0).abs() < 1e-12);
+        let s = std::f64::consts::FRAC_1_SQRT_2;
+        assert!((vecs[0].abs() - s).abs() < 1e-12 && (vecs[2].abs() - s).abs() < 1e-12);
+        assert!(
+            (vecs[0] * vecs[2]) > 0.0,
+            "first eigenvector is (1, 1) up to sign"
+        );
+        // A 3x3 diagonal matrix is its own decomposition.
+        let (vals, _) = symmetric_eigen(&[1.0, 0.0, 0.0, 0.0, 5.0, 0.0, 0.0, 0.0, 3.0], 3);
+        assert_eq!(vals, [5.0, 3.0, 1.0]);
+    }
+
+    #[test]
+    fn principal_angles_of_known_planes() {
+        let xy = orthonormal(&[vec![1.0, 0.0, 0.0], vec![0.0, 1.0, 0.0]]);
+        let same = orthonormal(&[vec![1.0, 1.0, 0.0], vec![1.0, -1.0, 0.0]]);
+        assert!(largest_principal_angle(&xy, &same) < 1e-6);
+        // Tilt the plane by 10 degrees about the x axis.
+        let t = 10f64.to_radians();
+        let tilted = orthonormal(&[vec![1.0, 0.0, 0.0], vec![0.0, t.cos(), t.sin()]]);
+        assert!((largest_principal_angle(&xy, &tilted) - 10.0).abs() < 1e-9);
+    }
+}

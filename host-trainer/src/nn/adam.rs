@@ -5,7 +5,7 @@
 //! [`Adam::export`] and [`Adam::import`] move them to and from plain
 //! vectors for checkpoints, so a resumed run continues exactly.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use anyhow::{Context, Result};
 use dfdx::prelude::*;
@@ -22,6 +22,8 @@ pub struct Adam<E: Real, D: Backend<E>> {
     pub t: i32,
     m: Gradients<E, D>,
     v: Gradients<E, D>,
+    /// Parameters that have moments (stepped or imported).
+    tracked: HashSet<ParamId>,
 }
 
 impl<E: Real, D: Backend<E>> Adam<E, D> {
@@ -35,6 +37,7 @@ impl<E: Real, D: Backend<E>> Adam<E, D> {
             t: 0,
             m: Gradients::leaky(),
             v: Gradients::leaky(),
+            tracked: HashSet::new(),
         }
     }
 
@@ -53,7 +56,8 @@ impl<E: Real, D: Backend<E>> Adam<E, D> {
             grads: &'a mut Gradients<E, D>,
         }
         impl<E: Real, D: Backend<E>> ParamVisitor<E, D> for Step<'_, E, D> {
-            fn visit<S: Shape>(&mut self, _id: ParamId, p: &mut Tensor<S, E, D>) -> Result<()> {
+            fn visit<S: Shape>(&mut self, id: ParamId, p: &mut Tensor<S, E, D>) -> Result<()> {
+                self.adam.tracked.insert(id);
                 let g = self.grads.get_or_alloc_mut(p)?;
                 let m = self.adam.m.get_or_alloc_mut(p)?;
                 let v = self.adam.v.get_or_alloc_mut(p)?;
@@ -64,7 +68,7 @@ impl<E: Real, D: Backend<E>> Adam<E, D> {
         net.visit(filter, &mut Step { adam: self, grads })
     }
 
-    /// The moments of every parameter of `net`, as plain vectors.
+    /// The moments of every parameter of `net` that has any, as plain vectors.
     pub fn export(&self, net: &mut Net<E, D>) -> Result<HashMap<ParamId, (Vec<f32>, Vec<f32>)>> {
         struct Export<'a, E: Real, D: Backend<E>> {
             adam: &'a Adam<E, D>,
@@ -72,8 +76,10 @@ impl<E: Real, D: Backend<E>> Adam<E, D> {
         }
         impl<E: Real, D: Backend<E>> ParamVisitor<E, D> for Export<'_, E, D> {
             fn visit<S: Shape>(&mut self, id: ParamId, p: &mut Tensor<S, E, D>) -> Result<()> {
+                if !self.adam.tracked.contains(&id) {
+                    return Ok(()); // no moments yet
+                }
                 let to_f32 = |g: &Gradients<E, D>| -> Vec<f32> {
-                    // `get` of a parameter never stepped yields zeros.
                     g.get(p)
                         .as_vec()
                         .into_iter()
@@ -112,6 +118,7 @@ impl<E: Real, D: Backend<E>> Adam<E, D> {
                 };
                 *self.adam.m.get_or_alloc_mut(p)? = storage_of(self.dev, p, m)?;
                 *self.adam.v.get_or_alloc_mut(p)? = storage_of(self.dev, p, v)?;
+                self.adam.tracked.insert(id);
                 Ok(())
             }
         }

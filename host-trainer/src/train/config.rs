@@ -222,6 +222,43 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
+    /// The defaults for training `kind` on `data` into `out`; the CLI's
+    /// options override them.
+    pub fn new(data: PathBuf, kind: Kind, out: PathBuf) -> TrainConfig {
+        TrainConfig {
+            data,
+            kind,
+            out,
+            window: 1,
+            hop: 1,
+            codings: None,
+            hidden: None,
+            epochs: 20,
+            fine_tune_epochs: 20,
+            batch: 64,
+            lr: 1e-3,
+            seed: 42,
+            val_split: 0.1,
+            noise: Noise::Gaussian(0.2),
+            sparsity: Sparsity::Kl {
+                target: 0.1,
+                weight: 0.05,
+            },
+            beta: 1.0,
+            normalize: Normalize::Auto,
+            loss: LossChoice::Auto,
+            limit: None,
+            device: DeviceChoice::Cpu,
+        }
+    }
+
+    /// Sets the window and the default hop for it (half a window, at least 1).
+    pub fn with_window(mut self, window: usize) -> TrainConfig {
+        self.window = window;
+        self.hop = (window / 2).max(1);
+        self
+    }
+
     /// Checks ranges; the messages name the flag.
     pub fn check(&self) -> Result<()> {
         if self.window == 0 {

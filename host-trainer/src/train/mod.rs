@@ -11,3 +11,43 @@ pub mod run;
 
 pub use config::{Kind, TrainConfig};
 pub use run::{RunOptions, Trained, run};
+
+use anyhow::Result;
+
+/// A finished run: what was trained, on what, the model file's bytes (also
+/// written to `RUN_DIR/model.eam`) and the plots drawn.
+#[derive(Debug)]
+pub struct Done {
+    /// The trained network and its history.
+    pub trained: Trained,
+    /// The data it was trained on.
+    pub data: prepare::Prepared,
+    /// The model file.
+    pub model: Vec<u8>,
+    /// Plot files written besides `loss.png`.
+    pub plots: Vec<std::path::PathBuf>,
+}
+
+/// Trains (or resumes), writes `RUN_DIR/model.eam` and the plots.
+pub fn train_and_export(
+    cfg: TrainConfig,
+    start: Option<checkpoint::Checkpoint>,
+    opts: RunOptions,
+) -> Result<Done> {
+    let (trained, data) = run(cfg, start, opts)?;
+    let model = export::model_def(&trained, &data).encode()?;
+    crate::fsx::write_atomic(&run::model_path(&trained.config.out), &model)?;
+    let plots = report::sample_plots(
+        &trained.config.out,
+        &model,
+        &data,
+        trained.config.kind == Kind::Vae,
+        trained.config.seed,
+    );
+    Ok(Done {
+        trained,
+        data,
+        model,
+        plots,
+    })
+}

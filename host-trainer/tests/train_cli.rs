@@ -8,7 +8,10 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn edgeae(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_edgeae")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_edgeae"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn dir(name: &str) -> PathBuf {
@@ -25,7 +28,11 @@ fn s(p: &Path) -> &str {
 fn fails_cleanly(out: &Output, needles: &[&str]) {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "one line expected: {err}");
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "one line expected: {err}"
+    );
     assert!(err.starts_with("error: "), "{err}");
     assert!(!err.contains("panicked"), "{err}");
     for n in needles {
@@ -34,7 +41,11 @@ fn fails_cleanly(out: &Output, needles: &[&str]) {
 }
 
 fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -69,32 +80,110 @@ fn bad_training_input_is_one_clear_sentence() {
     let bad = d.join("bad.csv");
     std::fs::write(&bad, "a,b,c\n1,2,3\n4,oops,6\n").unwrap();
     fails_cleanly(
-        &edgeae(&["train", "--data", s(&bad), "--kind", "stacked", "--out", s(&out)]),
-        &["bad.csv", "line 3", "column 2", "`b`", "`oops` is not a number"],
+        &edgeae(&[
+            "train",
+            "--data",
+            s(&bad),
+            "--kind",
+            "stacked",
+            "--out",
+            s(&out),
+        ]),
+        &[
+            "bad.csv",
+            "line 3",
+            "column 2",
+            "`b`",
+            "`oops` is not a number",
+        ],
     );
     let empty = d.join("empty.csv");
     std::fs::write(&empty, "").unwrap();
-    fails_cleanly(&edgeae(&["train", "--data", s(&empty), "--kind", "stacked", "--out", s(&out)]), &["empty.csv", "is empty"]);
+    fails_cleanly(
+        &edgeae(&[
+            "train",
+            "--data",
+            s(&empty),
+            "--kind",
+            "stacked",
+            "--out",
+            s(&out),
+        ]),
+        &["empty.csv", "is empty"],
+    );
     let short = d.join("short.csv");
     series_csv(&short, 20, 0.0, 1, 3);
     fails_cleanly(
-        &edgeae(&["train", "--data", s(&short), "--kind", "stacked", "--out", s(&out), "--window", "64"]),
-        &["short.csv", "window of 64 rows is longer than the data", "20 rows"],
+        &edgeae(&[
+            "train",
+            "--data",
+            s(&short),
+            "--kind",
+            "stacked",
+            "--out",
+            s(&out),
+            "--window",
+            "64",
+        ]),
+        &[
+            "short.csv",
+            "window of 64 rows is longer than the data",
+            "20 rows",
+        ],
     );
     fails_cleanly(
-        &edgeae(&["train", "--data", s(&short), "--kind", "stacked", "--out", s(&out), "--codings", "0"]),
+        &edgeae(&[
+            "train",
+            "--data",
+            s(&short),
+            "--kind",
+            "stacked",
+            "--out",
+            s(&out),
+            "--codings",
+            "0",
+        ]),
         &["--codings must be at least 1"],
     );
     // Malformed options are usage errors, reported by clap with status 2.
-    let usage = edgeae(&["train", "--data", s(&short), "--kind", "stacked", "--out", s(&out), "--noise", "salt:3"]);
+    let usage = edgeae(&[
+        "train",
+        "--data",
+        s(&short),
+        "--kind",
+        "stacked",
+        "--out",
+        s(&out),
+        "--noise",
+        "salt:3",
+    ]);
     let err = String::from_utf8_lossy(&usage.stderr);
     assert_eq!(usage.status.code(), Some(2), "{err}");
-    assert!(err.lines().next().unwrap().contains("--noise `salt:3`: expected gaussian:SIGMA or dropout:P"), "{err}");
+    assert!(
+        err.lines()
+            .next()
+            .unwrap()
+            .contains("--noise `salt:3`: expected gaussian:SIGMA or dropout:P"),
+        "{err}"
+    );
     fails_cleanly(
-        &edgeae(&["train", "--data", s(&short), "--kind", "stacked", "--out", s(&out), "--device", "cuda"]),
+        &edgeae(&[
+            "train",
+            "--data",
+            s(&short),
+            "--kind",
+            "stacked",
+            "--out",
+            s(&out),
+            "--device",
+            "cuda",
+        ]),
         &["--device cuda", "--features cuda"],
     );
-    fails_cleanly(&edgeae(&["train", "--out", s(&d.join("nothing")), "--resume"]), &["no checkpoint to resume from"]);
+    fails_cleanly(
+        &edgeae(&["train", "--out", s(&d.join("nothing")), "--resume"]),
+        &["no checkpoint to resume from"],
+    );
     std::fs::remove_dir_all(&d).unwrap();
 }
 
@@ -104,23 +193,61 @@ fn later_commands_check_the_channel_count_against_the_model() {
     let train = d.join("train.csv");
     series_csv(&train, 300, 0.0, 1, 3);
     let run = d.join("run");
-    ok(&edgeae(&["train", "--data", s(&train), "--kind", "stacked", "--out", s(&run), "--epochs", "1", "-q"]));
+    ok(&edgeae(&[
+        "train",
+        "--data",
+        s(&train),
+        "--kind",
+        "stacked",
+        "--out",
+        s(&run),
+        "--epochs",
+        "1",
+        "-q",
+    ]));
     let model = run.join("model.eam");
     let four = d.join("four.csv");
     series_csv(&four, 50, 0.0, 2, 4);
     for cmd in ["encode", "denoise"] {
         fails_cleanly(
-            &edgeae(&[cmd, "--model", s(&model), "--data", s(&four), "--out", s(&d.join("x.csv"))]),
-            &["model.eam", "expects 3 channels per row", "four.csv", "has 4"],
+            &edgeae(&[
+                cmd,
+                "--model",
+                s(&model),
+                "--data",
+                s(&four),
+                "--out",
+                s(&d.join("x.csv")),
+            ]),
+            &[
+                "model.eam",
+                "expects 3 channels per row",
+                "four.csv",
+                "has 4",
+            ],
         );
     }
     fails_cleanly(
-        &edgeae(&["generate", "--model", s(&model), "--out", s(&d.join("g.csv"))]),
+        &edgeae(&[
+            "generate",
+            "--model",
+            s(&model),
+            "--out",
+            s(&d.join("g.csv")),
+        ]),
         &["needs a variational model", "stacked"],
     );
     // Training again into the same directory would destroy the run.
     fails_cleanly(
-        &edgeae(&["train", "--data", s(&train), "--kind", "stacked", "--out", s(&run)]),
+        &edgeae(&[
+            "train",
+            "--data",
+            s(&train),
+            "--kind",
+            "stacked",
+            "--out",
+            s(&run),
+        ]),
         &["already holds a training run", "--resume"],
     );
     std::fs::remove_dir_all(&d).unwrap();
@@ -131,7 +258,19 @@ fn a_killed_run_resumes_to_the_uninterrupted_result() {
     let d = dir("kill");
     let data = d.join("train.csv");
     series_csv(&data, 800, 0.05, 3, 3);
-    let common = ["--kind", "denoising", "--window", "8", "--epochs", "40", "--batch", "16", "-q", "--data", s(&data)];
+    let common = [
+        "--kind",
+        "denoising",
+        "--window",
+        "8",
+        "--epochs",
+        "40",
+        "--batch",
+        "16",
+        "-q",
+        "--data",
+        s(&data),
+    ];
 
     let straight = d.join("straight");
     let mut args = vec!["train", "--out", s(&straight)];
@@ -150,12 +289,18 @@ fn a_killed_run_resumes_to_the_uninterrupted_result() {
     let ck = killed.join("checkpoint.bin");
     let t0 = Instant::now();
     while !ck.exists() {
-        assert!(t0.elapsed() < Duration::from_secs(120), "no checkpoint appeared");
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "no checkpoint appeared"
+        );
         std::thread::sleep(Duration::from_millis(2));
     }
     child.kill().unwrap(); // SIGKILL: no chance to clean up
     let status = child.wait().unwrap();
-    assert!(!status.success(), "the run finished before it could be killed; make it longer");
+    assert!(
+        !status.success(),
+        "the run finished before it could be killed; make it longer"
+    );
     assert!(!killed.join("model.eam").exists());
     // Nothing half-written is left behind.
     for entry in std::fs::read_dir(&killed).unwrap() {
@@ -177,7 +322,9 @@ fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<f64>>) {
     let text = std::fs::read_to_string(path).unwrap();
     let mut lines = text.lines();
     let header = lines.next().unwrap().split(',').map(String::from).collect();
-    let rows = lines.map(|l| l.split(',').map(|c| c.parse().unwrap()).collect()).collect();
+    let rows = lines
+        .map(|l| l.split(',').map(|c| c.parse().unwrap()).collect())
+        .collect();
     (header, rows)
 }
 
@@ -188,8 +335,24 @@ fn denoise_removes_noise_and_encode_writes_codings() {
     series_csv(&clean_train, 3000, 0.02, 4, 3);
     let run = d.join("run");
     ok(&edgeae(&[
-        "train", "--data", s(&clean_train), "--kind", "denoising", "--out", s(&run), "--window", "16", "--hop", "4",
-        "--codings", "6", "--epochs", "30", "--noise", "gaussian:0.3", "-q",
+        "train",
+        "--data",
+        s(&clean_train),
+        "--kind",
+        "denoising",
+        "--out",
+        s(&run),
+        "--window",
+        "16",
+        "--hop",
+        "4",
+        "--codings",
+        "6",
+        "--epochs",
+        "30",
+        "--noise",
+        "gaussian:0.3",
+        "-q",
     ]));
     let model = run.join("model.eam");
     let clean = d.join("clean.csv");
@@ -197,7 +360,15 @@ fn denoise_removes_noise_and_encode_writes_codings() {
     series_csv(&clean, 400, 0.0, 5, 3);
     series_csv(&noisy, 400, 0.25, 5, 3);
     let denoised = d.join("denoised.csv");
-    ok(&edgeae(&["denoise", "--model", s(&model), "--data", s(&noisy), "--out", s(&denoised)]));
+    ok(&edgeae(&[
+        "denoise",
+        "--model",
+        s(&model),
+        "--data",
+        s(&noisy),
+        "--out",
+        s(&denoised),
+    ]));
     let (header, out_rows) = read_csv(&denoised);
     assert_eq!(header, ["ch0", "ch1", "ch2"]);
     let (_, clean_rows) = read_csv(&clean);
@@ -205,16 +376,36 @@ fn denoise_removes_noise_and_encode_writes_codings() {
     assert_eq!(out_rows.len(), clean_rows.len());
     let mse = |a: &[Vec<f64>], b: &[Vec<f64>]| -> f64 {
         // Skip the timestamp column of the input files.
-        a.iter().zip(b).map(|(x, y)| x.iter().zip(&y[1..]).map(|(p, q)| (p - q).powi(2)).sum::<f64>()).sum::<f64>() / (a.len() * 3) as f64
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| {
+                x.iter()
+                    .zip(&y[1..])
+                    .map(|(p, q)| (p - q).powi(2))
+                    .sum::<f64>()
+            })
+            .sum::<f64>()
+            / (a.len() * 3) as f64
     };
     let noisy_only: Vec<Vec<f64>> = noisy_rows.iter().map(|r| r[1..].to_vec()).collect();
     let before = mse(&noisy_only, &clean_rows);
     let after = mse(&out_rows, &clean_rows);
     eprintln!("denoising: MSE to the clean signal {before:.4} -> {after:.4}");
-    assert!(after < 0.5 * before, "denoising did not halve the error: {before} -> {after}");
+    assert!(
+        after < 0.5 * before,
+        "denoising did not halve the error: {before} -> {after}"
+    );
 
     let codings = d.join("codings.csv");
-    ok(&edgeae(&["encode", "--model", s(&model), "--data", s(&clean), "--out", s(&codings)]));
+    ok(&edgeae(&[
+        "encode",
+        "--model",
+        s(&model),
+        "--data",
+        s(&clean),
+        "--out",
+        s(&codings),
+    ]));
     let (header, rows) = read_csv(&codings);
     assert_eq!(header, ["start", "end", "c0", "c1", "c2", "c3", "c4", "c5"]);
     // Windows of 16 every 4 rows over 400 rows.
@@ -230,9 +421,30 @@ fn a_vae_generates_finite_samples() {
     let data = d.join("train.csv");
     series_csv(&data, 600, 0.05, 6, 3);
     let run = d.join("run");
-    ok(&edgeae(&["train", "--data", s(&data), "--kind", "vae", "--out", s(&run), "--window", "4", "--epochs", "5", "-q"]));
+    ok(&edgeae(&[
+        "train",
+        "--data",
+        s(&data),
+        "--kind",
+        "vae",
+        "--out",
+        s(&run),
+        "--window",
+        "4",
+        "--epochs",
+        "5",
+        "-q",
+    ]));
     let samples = d.join("samples.csv");
-    let out = ok(&edgeae(&["generate", "--model", s(&run.join("model.eam")), "--count", "7", "--out", s(&samples)]));
+    let out = ok(&edgeae(&[
+        "generate",
+        "--model",
+        s(&run.join("model.eam")),
+        "--count",
+        "7",
+        "--out",
+        s(&samples),
+    ]));
     assert!(out.contains("7 samples"));
     let (header, rows) = read_csv(&samples);
     assert_eq!(header.len(), 12);
@@ -247,7 +459,13 @@ fn a_vae_generates_finite_samples() {
 fn every_command_has_help_with_an_example() {
     for cmd in ["train", "encode", "denoise", "generate", "inspect", "pack"] {
         let out = ok(&edgeae(&[cmd, "--help"]));
-        assert!(out.contains("Example"), "{cmd} --help has no example:\n{out}");
-        assert!(out.contains(&format!("edgeae {cmd}")), "{cmd} --help example does not run {cmd}");
+        assert!(
+            out.contains("Example"),
+            "{cmd} --help has no example:\n{out}"
+        );
+        assert!(
+            out.contains(&format!("edgeae {cmd}")),
+            "{cmd} --help example does not run {cmd}"
+        );
     }
 }

@@ -220,7 +220,7 @@ pub fn bar_images(n: usize, seed: u64) -> Vec<Vec<f32>> {
     let mut rng = Rng(seed);
     (0..n)
         .map(|_| {
-            let vertical = rng.next_u64() % 2 == 0;
+            let vertical = rng.next_u64().is_multiple_of(2);
             let at = (rng.next_u64() % 6) as usize;
             (0..36)
                 .map(|p| {

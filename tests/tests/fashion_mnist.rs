@@ -40,9 +40,18 @@ fn stacked_beats_the_mean_image_and_tied_matches_it_with_half_the_weights() {
          stacked {s:.4} ({ps} parameters), tied {t:.4} ({pt} parameters)"
     );
     assert_eq!(stacked.data.input_len, 784);
-    assert!(s < 0.75 * baseline, "stacked validation BCE {s} is not clearly below the baseline {baseline}");
+    assert!(
+        s < 0.75 * baseline,
+        "stacked validation BCE {s} is not clearly below the baseline {baseline}"
+    );
     let ratio = pt as f64 / ps as f64;
-    assert!((0.45..0.55).contains(&ratio), "tied has {pt} parameters, stacked {ps}");
-    assert!(t < 1.05 * s, "tied validation BCE {t} is not comparable to stacked {s}");
+    assert!(
+        (0.45..0.55).contains(&ratio),
+        "tied has {pt} parameters, stacked {ps}"
+    );
+    assert!(
+        t < 1.05 * s,
+        "tied validation BCE {t} is not comparable to stacked {s}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -19,7 +19,12 @@ fn images_csv(dir: &std::path::Path) -> std::path::PathBuf {
     csv
 }
 
-fn config(csv: &std::path::Path, kind: Kind, out: std::path::PathBuf, epochs: usize) -> TrainConfig {
+fn config(
+    csv: &std::path::Path,
+    kind: Kind,
+    out: std::path::PathBuf,
+    epochs: usize,
+) -> TrainConfig {
     let mut cfg = TrainConfig::new(csv.to_path_buf(), kind, out);
     cfg.codings = Some(5);
     cfg.hidden = Some(vec![12]);
@@ -34,17 +39,22 @@ fn config(csv: &std::path::Path, kind: Kind, out: std::path::PathBuf, epochs: us
 fn resume_matches(kind: Kind, first: usize, total: usize) {
     let dir = temp_dir(&format!("resume-{kind}"));
     let csv = images_csv(&dir);
-    let straight = train_and_export(config(&csv, kind, dir.join("straight"), total), None, QUIET).unwrap();
+    let straight =
+        train_and_export(config(&csv, kind, dir.join("straight"), total), None, QUIET).unwrap();
 
     // A run of `first` epochs leaves the checkpoint a run killed after
     // epoch `first` would; resuming it with `total` epochs must continue
     // exactly.
-    let first_leg = train_and_export(config(&csv, kind, dir.join("split"), first), None, QUIET).unwrap();
+    let first_leg =
+        train_and_export(config(&csv, kind, dir.join("split"), first), None, QUIET).unwrap();
     assert_eq!(first_leg.trained.history.len(), first);
     let (cfg, ck) = resume_config(&dir.join("split"), None, Some(total)).unwrap();
     let resumed = train_and_export(cfg, Some(ck), QUIET).unwrap();
 
-    assert_eq!(resumed.trained.history.len(), straight.trained.history.len());
+    assert_eq!(
+        resumed.trained.history.len(),
+        straight.trained.history.len()
+    );
     assert_eq!(
         resumed.trained.net, straight.trained.net,
         "{kind}: resumed parameters differ from an uninterrupted run"
@@ -104,12 +114,23 @@ fn divergence_stops_with_a_clear_error_and_keeps_the_checkpoint() {
     // Resume with an absurd learning rate: the loss overflows.
     let (cfg, ck) = resume_config(&out, Some(1e12), Some(6)).unwrap();
     let err = format!("{:#}", train_and_export(cfg, Some(ck), QUIET).unwrap_err());
-    assert!(err.starts_with("training diverged: the loss became"), "{err}");
+    assert!(
+        err.starts_with("training diverged: the loss became"),
+        "{err}"
+    );
     assert!(err.contains("stacked epoch 2 is kept in"), "{err}");
     assert!(err.contains("lower --lr"), "{err}");
     assert!(!err.contains('\n'), "one line: {err}");
-    assert_eq!(std::fs::read(checkpoint::path(&out)).unwrap(), before, "the last good checkpoint is kept");
-    assert_eq!(std::fs::read(out.join("model.eam")).unwrap(), model_before, "the model is not overwritten");
+    assert_eq!(
+        std::fs::read(checkpoint::path(&out)).unwrap(),
+        before,
+        "the last good checkpoint is kept"
+    );
+    assert_eq!(
+        std::fs::read(out.join("model.eam")).unwrap(),
+        model_before,
+        "the model is not overwritten"
+    );
 
     // And the run can go on with a sane learning rate.
     let (cfg, ck) = resume_config(&out, Some(1e-3), Some(3)).unwrap();

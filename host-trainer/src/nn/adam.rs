@@ -5,13 +5,16 @@
 //! [`Adam::export`] and [`Adam::import`] move them to and from plain
 //! vectors for checkpoints, so a resumed run continues exactly.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use anyhow::{Context, Result};
 use dfdx::prelude::*;
 
 use super::net::{Net, ParamId, ParamVisitor};
 use super::{Backend, Real};
+
+/// Optimiser moments (first, second) per parameter, in visiting order.
+pub type Moments = Vec<(ParamId, Vec<f32>, Vec<f32>)>;
 
 /// Optimiser state.
 #[derive(Debug)]
@@ -69,10 +72,10 @@ impl<E: Real, D: Backend<E>> Adam<E, D> {
     }
 
     /// The moments of every parameter of `net` that has any, as plain vectors.
-    pub fn export(&self, net: &mut Net<E, D>) -> Result<HashMap<ParamId, (Vec<f32>, Vec<f32>)>> {
+    pub fn export(&self, net: &mut Net<E, D>) -> Result<Moments> {
         struct Export<'a, E: Real, D: Backend<E>> {
             adam: &'a Adam<E, D>,
-            out: HashMap<ParamId, (Vec<f32>, Vec<f32>)>,
+            out: Moments,
         }
         impl<E: Real, D: Backend<E>> ParamVisitor<E, D> for Export<'_, E, D> {
             fn visit<S: Shape>(&mut self, id: ParamId, p: &mut Tensor<S, E, D>) -> Result<()> {
@@ -87,13 +90,13 @@ impl<E: Real, D: Backend<E>> Adam<E, D> {
                         .collect()
                 };
                 self.out
-                    .insert(id, (to_f32(&self.adam.m), to_f32(&self.adam.v)));
+                    .push((id, to_f32(&self.adam.m), to_f32(&self.adam.v)));
                 Ok(())
             }
         }
         let mut e = Export {
             adam: self,
-            out: HashMap::new(),
+            out: Vec::new(),
         };
         net.visit(|_| true, &mut e)?;
         Ok(e.out)
@@ -104,16 +107,16 @@ impl<E: Real, D: Backend<E>> Adam<E, D> {
         &mut self,
         dev: &D,
         net: &mut Net<E, D>,
-        moments: &HashMap<ParamId, (Vec<f32>, Vec<f32>)>,
+        moments: &[(ParamId, Vec<f32>, Vec<f32>)],
     ) -> Result<()> {
         struct Import<'a, E: Real, D: Backend<E>> {
             dev: &'a D,
             adam: &'a mut Adam<E, D>,
-            moments: &'a HashMap<ParamId, (Vec<f32>, Vec<f32>)>,
+            moments: &'a [(ParamId, Vec<f32>, Vec<f32>)],
         }
         impl<E: Real, D: Backend<E>> ParamVisitor<E, D> for Import<'_, E, D> {
             fn visit<S: Shape>(&mut self, id: ParamId, p: &mut Tensor<S, E, D>) -> Result<()> {
-                let Some((m, v)) = self.moments.get(&id) else {
+                let Some((_, m, v)) = self.moments.iter().find(|(k, _, _)| *k == id) else {
                     return Ok(());
                 };
                 *self.adam.m.get_or_alloc_mut(p)? = storage_of(self.dev, p, m)?;

@@ -64,11 +64,11 @@ fn selu_gradient() {
     assert!((v[1] - (-1.111_330_737_812_562_6)).abs() < 1e-12);
 }
 
+/// A loss of a network: its value, and its gradients when `trace` is set.
+type NetLoss<'a> = &'a dyn Fn(&Net<f64, Dev>, bool) -> (f64, Option<Gradients<f64, Dev>>);
+
 /// Checks d(loss)/d(param) for every parameter of `net` against finite differences.
-fn check_net(
-    net: &Net<f64, Dev>,
-    loss: &dyn Fn(&Net<f64, Dev>, bool) -> (f64, Option<Gradients<f64, Dev>>),
-) -> f64 {
+fn check_net(net: &Net<f64, Dev>, loss: NetLoss<'_>) -> f64 {
     let (_, grads) = loss(net, true);
     let grads = grads.unwrap();
     let mut worst = 0.0f64;

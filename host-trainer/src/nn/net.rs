@@ -76,12 +76,10 @@ impl NetSpec {
         };
         let mut width = input;
         for (i, l) in self.layers.iter().enumerate() {
-            if let LayerSpec::Tied { source, .. } = l {
-                if *source >= i || !matches!(self.layers[*source], LayerSpec::Dense { .. }) {
-                    bail!(
-                        "layer {i} is tied to layer {source}, which is not an earlier dense layer"
-                    );
-                }
+            if let LayerSpec::Tied { source, .. } = l
+                && (*source >= i || !matches!(self.layers[*source], LayerSpec::Dense { .. }))
+            {
+                bail!("layer {i} is tied to layer {source}, which is not an earlier dense layer");
             }
             let (inp, out) = self.widths(i).unwrap_or((0, 0));
             if inp != width || inp == 0 || out == 0 {
@@ -286,10 +284,10 @@ impl<E: Real, D: Backend<E>> Net<E, D> {
         v: &mut V,
     ) -> Result<()> {
         for (i, w) in self.weights.iter_mut().enumerate() {
-            if let Some(w) = w {
-                if filter(ParamId::Weight(i)) {
-                    v.visit(ParamId::Weight(i), w)?;
-                }
+            if let Some(w) = w
+                && filter(ParamId::Weight(i))
+            {
+                v.visit(ParamId::Weight(i), w)?;
             }
         }
         for (i, b) in self.biases.iter_mut().enumerate() {

@@ -8,7 +8,8 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
 use super::config::TrainConfig;
-use crate::nn::net::{HostNet, ParamId};
+use crate::nn::adam::Moments;
+use crate::nn::net::HostNet;
 
 /// Bumped when the layout changes; older checkpoints are refused clearly.
 pub const CHECKPOINT_VERSION: u32 = 1;
@@ -46,7 +47,7 @@ pub struct Checkpoint {
     /// Parameters.
     pub net: HostNet,
     /// Optimiser moments (first, second) per parameter.
-    pub moments: Vec<(ParamId, Vec<f32>, Vec<f32>)>,
+    pub moments: Moments,
     /// Every epoch so far; the position to resume from is derived from it.
     pub history: Vec<EpochRecord>,
     /// Seconds of training so far.

@@ -87,7 +87,6 @@ pub fn train_on<D: Backend<f32>>(
             && history.last().is_some_and(|r| r.phase == phase_idx)
         {
             adam.t = t;
-            let moments = moments.into_iter().map(|(id, m, v)| (id, (m, v))).collect();
             adam.import(dev, &mut net, &moments)?;
         }
         let (train_x, val_x) = phase_data(dev, &net, phase, data)?;
@@ -169,11 +168,7 @@ pub fn train_on<D: Backend<f32>>(
                 );
             }
             history.push(record);
-            let moments = adam
-                .export(&mut net)?
-                .into_iter()
-                .map(|(id, (m, v))| (id, m, v))
-                .collect();
+            let moments = adam.export(&mut net)?;
             Checkpoint {
                 config: cfg.clone(),
                 data_hash: data.data_hash,

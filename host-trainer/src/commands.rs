@@ -19,7 +19,10 @@ use crate::train::run::{RunOptions, model_path, resume_config};
 
 /// `edgeae train`.
 pub fn train(args: TrainArgs) -> Result<()> {
-    let opts = RunOptions { quiet: args.quiet };
+    let opts = RunOptions {
+        quiet: args.quiet,
+        threads: args.threads,
+    };
     let (cfg, start) = if args.resume {
         let (cfg, ck) = resume_config(&args.out, args.lr, args.epochs)?;
         if let Some(d) = &args.data

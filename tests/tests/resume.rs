@@ -9,7 +9,10 @@ use host_trainer::train::config::{Kind, TrainConfig};
 use host_trainer::train::run::resume_config;
 use host_trainer::train::{RunOptions, train_and_export};
 
-const QUIET: RunOptions = RunOptions { quiet: true };
+const QUIET: RunOptions = RunOptions {
+    quiet: true,
+    threads: None,
+};
 
 fn images_csv(dir: &std::path::Path) -> std::path::PathBuf {
     let csv = dir.join("bars.csv");

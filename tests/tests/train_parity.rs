@@ -37,7 +37,15 @@ fn rel(got: &[f32], want: &[f32]) -> f64 {
 }
 
 fn check_kind(kind: Kind, cfg: TrainConfig) {
-    let done = train_and_export(cfg, None, RunOptions { quiet: true }).unwrap();
+    let done = train_and_export(
+        cfg,
+        None,
+        RunOptions {
+            quiet: true,
+            threads: None,
+        },
+    )
+    .unwrap();
     let model = Model::load(&done.model).unwrap();
     assert_eq!(model.kind(), kind.model_kind());
     let dev: Cpu = Default::default();

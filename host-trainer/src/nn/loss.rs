@@ -26,14 +26,14 @@ pub enum Recon {
 }
 
 /// Mean reconstruction loss per element.
-pub fn reconstruction<E: Real, D: Backend<E>, T: Tape<E, D>>(
+pub fn reconstruction<E: Real, D: Backend<E>, T: Tape<E, D> + Merge<T>>(
     recon: Recon,
     output: Mat<E, D, T>,
     target: Mat<E, D>,
 ) -> Scalar<E, D, T> {
     match recon {
         Recon::Mse => mse_loss(output, target),
-        Recon::BceWithLogits => binary_cross_entropy_with_logits_loss(output, target),
+        Recon::BceWithLogits => D::bce_with_logits(output, target),
     }
 }
 

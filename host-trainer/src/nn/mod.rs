@@ -14,6 +14,7 @@
 
 pub mod act;
 pub mod adam;
+pub mod fused;
 pub mod loss;
 pub mod net;
 
@@ -25,7 +26,7 @@ pub type Mat<E, D, T = NoneTape> = Tensor<(usize, usize), E, D, T>;
 pub type Vector<E, D, T = NoneTape> = Tensor<(usize,), E, D, T>;
 
 /// The float types the trainer runs in.
-pub trait Real: Dtype + num_traits::Float + Into<f64> {}
+pub trait Real: Dtype + num_traits::Float + Into<f64> + fused::BceMath {}
 impl Real for f32 {}
 impl Real for f64 {}
 
@@ -34,15 +35,37 @@ pub fn c<E: Real>(x: f64) -> E {
     <E as num_traits::NumCast>::from(x).unwrap_or_else(E::zero)
 }
 
-/// Devices the trainer runs on: dfdx's `Device` whose errors `anyhow` can carry.
+/// Devices the trainer runs on: dfdx's `Device` whose errors `anyhow` can
+/// carry, plus the losses this crate fuses where it pays.
 pub trait Backend<E: Real>:
     Device<E> + HasErr<Err: std::error::Error + Send + Sync + 'static>
 {
+    /// Mean binary cross-entropy of `sigmoid(logits)` against `target`.
+    /// The default is dfdx's composed op; the CPU fuses it ([`fused`]).
+    fn bce_with_logits<T: Tape<E, Self> + Merge<T>>(
+        logits: Mat<E, Self, T>,
+        target: Mat<E, Self>,
+    ) -> Tensor<Rank0, E, Self, T> {
+        binary_cross_entropy_with_logits_loss(logits, target)
+    }
 }
-impl<E: Real, D: Device<E> + HasErr<Err: std::error::Error + Send + Sync + 'static>> Backend<E>
-    for D
-{
+
+macro_rules! cpu_backend {
+    ($($e:ty),*) => {$(
+        impl Backend<$e> for Cpu {
+            fn bce_with_logits<T: Tape<$e, Self> + Merge<T>>(
+                logits: Mat<$e, Self, T>,
+                target: Mat<$e, Self>,
+            ) -> Tensor<Rank0, $e, Self, T> {
+                fused::bce_with_logits_cpu(logits, target)
+            }
+        }
+    )*};
 }
+cpu_backend!(f32, f64);
+
+#[cfg(feature = "cuda")]
+impl Backend<f32> for Cuda {}
 
 /// The value of a scalar tensor.
 pub fn scalar<E: Real, D: Backend<E>, T>(t: &Tensor<Rank0, E, D, T>) -> E {

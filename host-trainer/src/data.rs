@@ -562,7 +562,7 @@ pub fn window_labels(table: &Table, starts: &[usize], window: usize) -> Option<V
     )
 }
 
-/// Per-channel normalisation: normalised = (x - mean[c]) * scale[c].
+/// Per-channel normalisation: `normalised = (x - mean[c]) * scale[c]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Normalizer {
     /// Mean of each channel.

@@ -113,109 +113,79 @@ pub fn activate_f64(activation: Activation, x: f64) -> f64 {
     }
 }
 
-/// The outputs of every layer of `def` for input `x`, computed in f64.
-pub fn forward_f64(def: &ModelDef, x: &[f64]) -> Vec<Vec<f64>> {
-    let mut outs: Vec<Vec<f64>> = Vec::new();
-    let mut cur = x.to_vec();
-    for layer in &def.layers {
-        let next: Vec<f64> = match layer {
-            LayerDef::Dense {
-                inputs,
-                outputs,
-                activation,
-                weights,
-                bias,
-            } => (0..*outputs as usize)
-                .map(|o| {
-                    let row = &weights[o * *inputs as usize..(o + 1) * *inputs as usize];
-                    let s: f64 = row.iter().zip(&cur).map(|(w, x)| f64::from(*w) * x).sum();
-                    activate_f64(*activation, s + f64::from(bias[o]))
-                })
-                .collect(),
-            LayerDef::TiedDense {
-                source,
-                activation,
-                bias,
-            } => {
-                let LayerDef::Dense {
-                    inputs, weights, ..
-                } = &def.layers[*source as usize]
-                else {
-                    panic!("tied to a non-dense layer")
+/// Layer `layer` of `def` on `h` in f64: per output, the sum `Σ w·h + b`
+/// before the activation and its magnitude `Σ |w·h| + |b|` (an f32 sum's
+/// rounding error is a small multiple of the magnitude, whatever the sum).
+fn layer_f64(def: &ModelDef, layer: &LayerDef, h: &[f64]) -> Vec<(f64, f64)> {
+    // Tied layers read their source's (outputs x inputs) weights transposed.
+    let (weights, bias, n_out, transposed) = match layer {
+        LayerDef::Dense {
+            outputs,
+            weights,
+            bias,
+            ..
+        } => (weights, bias, *outputs as usize, false),
+        LayerDef::TiedDense { source, bias, .. } => {
+            let LayerDef::Dense {
+                inputs, weights, ..
+            } = &def.layers[*source as usize]
+            else {
+                panic!("tied to a non-dense layer")
+            };
+            (weights, bias, *inputs as usize, true)
+        }
+    };
+    let n_in = h.len();
+    (0..n_out)
+        .map(|o| {
+            let b = f64::from(bias[o]);
+            h.iter().enumerate().fold((b, b.abs()), |(s, m), (i, v)| {
+                let w = if transposed {
+                    weights[i * n_out + o]
+                } else {
+                    weights[o * n_in + i]
                 };
-                let n_out = *inputs as usize;
-                (0..n_out)
-                    .map(|j| {
-                        let s: f64 = cur
-                            .iter()
-                            .enumerate()
-                            .map(|(i, x)| f64::from(weights[i * n_out + j]) * x)
-                            .sum();
-                        activate_f64(*activation, s + f64::from(bias[j]))
-                    })
-                    .collect()
-            }
-        };
-        outs.push(next.clone());
-        cur = next;
-    }
-    outs
+                let t = f64::from(w) * v;
+                (s + t, m + t.abs())
+            })
+        })
+        .collect()
 }
 
-/// For each layer of `def` on input `x`: the f64 magnitude of what the
-/// layer sums, `Σ|w·h| + |b|` per output, with `h` the f64 reference
-/// input of the layer. An f32 sum's rounding error is a small multiple of
-/// this, whatever the sum itself is.
-pub fn sum_magnitudes_f64(def: &ModelDef, x: &[f64]) -> Vec<Vec<f64>> {
-    let outputs = forward_f64(def, x);
-    let mut mags = Vec::new();
-    for (k, layer) in def.layers.iter().enumerate() {
-        let h: &[f64] = if k == 0 { x } else { &outputs[k - 1] };
-        let mag: Vec<f64> = match layer {
-            LayerDef::Dense {
-                inputs,
-                outputs,
-                weights,
-                bias,
-                ..
-            } => (0..*outputs as usize)
-                .map(|o| {
-                    let row = &weights[o * *inputs as usize..(o + 1) * *inputs as usize];
-                    row.iter()
-                        .zip(h)
-                        .map(|(w, v)| (f64::from(*w) * v).abs())
-                        .sum::<f64>()
-                        + f64::from(bias[o]).abs()
-                })
-                .collect(),
-            LayerDef::TiedDense { source, bias, .. } => {
-                let LayerDef::Dense {
-                    inputs, weights, ..
-                } = &def.layers[*source as usize]
-                else {
-                    panic!("tied to a non-dense layer")
-                };
-                let n_out = *inputs as usize;
-                (0..n_out)
-                    .map(|j| {
-                        h.iter()
-                            .enumerate()
-                            .map(|(i, v)| (f64::from(weights[i * n_out + j]) * v).abs())
-                            .sum::<f64>()
-                            + f64::from(bias[j]).abs()
-                    })
-                    .collect()
-            }
-        };
-        mags.push(mag);
+/// The activation of a stored layer.
+fn activation_of(layer: &LayerDef) -> Activation {
+    match layer {
+        LayerDef::Dense { activation, .. } | LayerDef::TiedDense { activation, .. } => *activation,
     }
-    mags
+}
+
+/// For every layer of `def` on input `x`, computed in f64: the outputs, and
+/// the magnitudes of what each layer sums (see [`scaled_error`]).
+pub fn forward_f64_with_magnitudes(def: &ModelDef, x: &[f64]) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
+    let (mut outs, mut mags) = (Vec::new(), Vec::new());
+    let mut cur = x.to_vec();
+    for layer in &def.layers {
+        let terms = layer_f64(def, layer, &cur);
+        cur = terms
+            .iter()
+            .map(|(s, _)| activate_f64(activation_of(layer), *s))
+            .collect();
+        outs.push(cur.clone());
+        mags.push(terms.into_iter().map(|(_, m)| m).collect());
+    }
+    (outs, mags)
+}
+
+/// The outputs of every layer of `def` for input `x`, computed in f64.
+pub fn forward_f64(def: &ModelDef, x: &[f64]) -> Vec<Vec<f64>> {
+    forward_f64_with_magnitudes(def, x).0
 }
 
 /// `‖got − want‖₂ / max(‖want‖₂, ‖magnitude‖₂)`: the relative error of an
 /// f32 computation measured against the scale of what it summed. Plain
 /// relative error is unbounded when a sum cancels (fifteen terms of 0.5
-/// summing to 0.005), for any f32 implementation; this is not.
+/// summing to 0.005), for any f32 implementation; this is not. The
+/// magnitudes come from [`forward_f64_with_magnitudes`].
 pub fn scaled_error(got: &[f32], want: &[f64], magnitude: &[f64]) -> f64 {
     let diff: f64 = got
         .iter()

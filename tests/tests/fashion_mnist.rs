@@ -17,15 +17,7 @@ fn train(kind: Kind, out: &Path) -> Done {
     cfg.codings = Some(30);
     cfg.epochs = 5;
     cfg.limit = Some(12_000);
-    train_and_export(
-        cfg,
-        None,
-        RunOptions {
-            quiet: true,
-            threads: None,
-        },
-    )
-    .unwrap()
+    train_and_export(cfg, None, RunOptions::QUIET).unwrap()
 }
 
 #[test]

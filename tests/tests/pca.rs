@@ -63,15 +63,7 @@ fn linear_autoencoder_spans_the_top_two_principal_axes() {
     cfg.normalize = Normalize::Center;
     cfg.epochs = 40;
     cfg.lr = 1e-2;
-    let done = train_and_export(
-        cfg,
-        None,
-        RunOptions {
-            quiet: true,
-            threads: None,
-        },
-    )
-    .unwrap();
+    let done = train_and_export(cfg, None, RunOptions::QUIET).unwrap();
 
     // Reference: eigenvectors of XᵀX of the centred training data.
     let n = rows.len() as f64;

@@ -9,11 +9,6 @@ use host_trainer::train::config::{Kind, TrainConfig};
 use host_trainer::train::run::resume_config;
 use host_trainer::train::{RunOptions, train_and_export};
 
-const QUIET: RunOptions = RunOptions {
-    quiet: true,
-    threads: None,
-};
-
 fn images_csv(dir: &std::path::Path) -> std::path::PathBuf {
     let csv = dir.join("bars.csv");
     let header: Vec<String> = (0..36).map(|i| format!("px{i}")).collect();
@@ -42,17 +37,25 @@ fn config(
 fn resume_matches(kind: Kind, first: usize, total: usize) {
     let dir = temp_dir(&format!("resume-{kind}"));
     let csv = images_csv(&dir);
-    let straight =
-        train_and_export(config(&csv, kind, dir.join("straight"), total), None, QUIET).unwrap();
+    let straight = train_and_export(
+        config(&csv, kind, dir.join("straight"), total),
+        None,
+        RunOptions::QUIET,
+    )
+    .unwrap();
 
     // A run of `first` epochs leaves the checkpoint a run killed after
     // epoch `first` would; resuming it with `total` epochs must continue
     // exactly.
-    let first_leg =
-        train_and_export(config(&csv, kind, dir.join("split"), first), None, QUIET).unwrap();
+    let first_leg = train_and_export(
+        config(&csv, kind, dir.join("split"), first),
+        None,
+        RunOptions::QUIET,
+    )
+    .unwrap();
     assert_eq!(first_leg.trained.history.len(), first);
     let (cfg, ck) = resume_config(&dir.join("split"), None, Some(total)).unwrap();
-    let resumed = train_and_export(cfg, Some(ck), QUIET).unwrap();
+    let resumed = train_and_export(cfg, Some(ck), RunOptions::QUIET).unwrap();
 
     assert_eq!(
         resumed.trained.history.len(),
@@ -82,7 +85,7 @@ fn a_checkpoint_in_the_middle_of_greedy_stages_resumes_exactly() {
     let dir = temp_dir("resume-greedy-mid");
     let csv = images_csv(&dir);
     let cfg = config(&csv, Kind::Greedy, dir.join("straight"), 3);
-    let straight = train_and_export(cfg.clone(), None, QUIET).unwrap();
+    let straight = train_and_export(cfg.clone(), None, RunOptions::QUIET).unwrap();
     assert_eq!(straight.trained.history.len(), 3 + 3 + 2);
 
     // The checkpoint after the last stage epoch (what a run killed before
@@ -91,13 +94,13 @@ fn a_checkpoint_in_the_middle_of_greedy_stages_resumes_exactly() {
     let mut partial = cfg.clone();
     partial.out = dir.join("split");
     partial.fine_tune_epochs = 0;
-    let stages_only = train_and_export(partial, None, QUIET).unwrap();
+    let stages_only = train_and_export(partial, None, RunOptions::QUIET).unwrap();
     assert_eq!(stages_only.trained.history.len(), 6);
     let mut ck = Checkpoint::load(&dir.join("split")).unwrap();
     ck.config.fine_tune_epochs = 2;
     let mut cfg2 = ck.config.clone();
     cfg2.out = dir.join("split");
-    let resumed = train_and_export(cfg2, Some(ck), QUIET).unwrap();
+    let resumed = train_and_export(cfg2, Some(ck), RunOptions::QUIET).unwrap();
     assert_eq!(resumed.trained.net, straight.trained.net);
     assert_eq!(resumed.model, straight.model);
     std::fs::remove_dir_all(&dir).unwrap();
@@ -110,13 +113,16 @@ fn divergence_stops_with_a_clear_error_and_keeps_the_checkpoint() {
     let out = dir.join("run");
     let mut cfg = config(&csv, Kind::Stacked, out.clone(), 2);
     cfg.loss = host_trainer::train::config::LossChoice::Mse;
-    train_and_export(cfg, None, QUIET).unwrap();
+    train_and_export(cfg, None, RunOptions::QUIET).unwrap();
     let before = std::fs::read(checkpoint::path(&out)).unwrap();
     let model_before = std::fs::read(out.join("model.eam")).unwrap();
 
     // Resume with an absurd learning rate: the loss overflows.
     let (cfg, ck) = resume_config(&out, Some(1e12), Some(6)).unwrap();
-    let err = format!("{:#}", train_and_export(cfg, Some(ck), QUIET).unwrap_err());
+    let err = format!(
+        "{:#}",
+        train_and_export(cfg, Some(ck), RunOptions::QUIET).unwrap_err()
+    );
     assert!(
         err.starts_with("training diverged: the loss became"),
         "{err}"
@@ -137,7 +143,7 @@ fn divergence_stops_with_a_clear_error_and_keeps_the_checkpoint() {
 
     // And the run can go on with a sane learning rate.
     let (cfg, ck) = resume_config(&out, Some(1e-3), Some(3)).unwrap();
-    let done = train_and_export(cfg, Some(ck), QUIET).unwrap();
+    let done = train_and_export(cfg, Some(ck), RunOptions::QUIET).unwrap();
     assert_eq!(done.trained.history.len(), 3);
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -8,7 +8,7 @@
 //! there the error is measured against the magnitude of the summed terms
 //! (`scaled_error`), with the same 1e-5 bound.
 
-use e2e::{Rng, forward_f64, random_autoencoder, relative_error, scaled_error, sum_magnitudes_f64};
+use e2e::{Rng, forward_f64_with_magnitudes, random_autoencoder, relative_error, scaled_error};
 use firmware::{Engine, Model};
 use host_trainer::export::InputDef;
 use model_format::Activation;
@@ -57,8 +57,7 @@ fn check(
     for _ in 0..4 {
         let x = rng.vec(model.input_len(), 2.0);
         let x64: Vec<f64> = x.iter().map(|v| f64::from(*v)).collect();
-        let want = forward_f64(&def, &x64);
-        let mags = sum_magnitudes_f64(&def, &x64);
+        let (want, mags) = forward_f64_with_magnitudes(&def, &x64);
         let error = |got: &[f32], layer: usize| match measure {
             Measure::Relative => relative_error(got, &want[layer]),
             Measure::Scaled => scaled_error(got, &want[layer], &mags[layer]),

@@ -5,7 +5,7 @@
 //! and on [0, 1] images (sigmoid output, binary cross-entropy).
 
 use dfdx::prelude::*;
-use e2e::{bar_images, sensor_series, temp_dir, write_csv};
+use e2e::{bar_images, relative_error, sensor_series, temp_dir, write_csv};
 use firmware::{Engine, Model};
 use host_trainer::nn::net::Net;
 use host_trainer::train::config::{Kind, TrainConfig};
@@ -21,31 +21,12 @@ const KINDS: [Kind; 7] = [
     Kind::Vae,
 ];
 
-fn rel(got: &[f32], want: &[f32]) -> f64 {
-    let d: f64 = got
-        .iter()
-        .zip(want)
-        .map(|(a, b)| f64::from(a - b).powi(2))
-        .sum::<f64>()
-        .sqrt();
-    let n: f64 = want
-        .iter()
-        .map(|b| f64::from(*b).powi(2))
-        .sum::<f64>()
-        .sqrt();
-    if n > 0.0 { d / n } else { d }
+fn to_f64(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|x| f64::from(*x)).collect()
 }
 
 fn check_kind(kind: Kind, cfg: TrainConfig) {
-    let done = train_and_export(
-        cfg,
-        None,
-        RunOptions {
-            quiet: true,
-            threads: None,
-        },
-    )
-    .unwrap();
+    let done = train_and_export(cfg, None, RunOptions::QUIET).unwrap();
     let model = Model::load(&done.model).unwrap();
     assert_eq!(model.kind(), kind.model_kind());
     let dev: Cpu = Default::default();
@@ -65,8 +46,11 @@ fn check_kind(kind: Kind, cfg: TrainConfig) {
     let mut worst = (0.0f64, 0.0f64);
     for (i, w) in held_out.chunks_exact(dim).enumerate() {
         engine.input_mut().copy_from_slice(w);
-        let r = rel(engine.reconstruct().1, &recon_dfdx[i * dim..(i + 1) * dim]);
-        let e = rel(engine.encode(), &codings_dfdx[i * c..(i + 1) * c]);
+        let r = relative_error(
+            engine.reconstruct().1,
+            &to_f64(&recon_dfdx[i * dim..(i + 1) * dim]),
+        );
+        let e = relative_error(engine.encode(), &to_f64(&codings_dfdx[i * c..(i + 1) * c]));
         worst = (worst.0.max(r), worst.1.max(e));
     }
     eprintln!(

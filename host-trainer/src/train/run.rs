@@ -32,6 +32,14 @@ pub struct RunOptions {
     pub threads: Option<usize>,
 }
 
+impl RunOptions {
+    /// No output, threads chosen automatically (tests, library callers).
+    pub const QUIET: RunOptions = RunOptions {
+        quiet: true,
+        threads: None,
+    };
+}
+
 /// Threads worth using for a batch of `batch` rows through a network of
 /// `macs` multiply-accumulates per row. Splitting small products across
 /// threads costs more in synchronisation than it saves: measured on 2

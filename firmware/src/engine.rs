@@ -80,6 +80,13 @@ impl<'m, 's> Engine<'m, 's> {
         (&*self.input, out)
     }
 
+    /// The input and the output of the last op, as the last
+    /// [`Engine::reconstruct`] left them (without running anything).
+    pub fn last_reconstruction(&self) -> (&[f32], &[f32]) {
+        let n = self.model.ops().len();
+        (&*self.input, self.output_of(n.saturating_sub(1)))
+    }
+
     /// Runs the encoder on the input and returns the codings.
     pub fn encode(&mut self) -> &[f32] {
         let last = self.model.codings_layer();

@@ -18,10 +18,14 @@ mod fmt;
 mod engine;
 mod error;
 pub mod ops;
+pub mod scoring;
 mod scratch;
+pub mod stream;
 
 pub use engine::Engine;
 pub use error::ScratchTooSmall;
 pub use model_format;
 pub use model_format::{FormatError, Model};
+pub use scoring::{Calibrator, Scorer, Thresholds};
 pub use scratch::ScratchPlan;
+pub use stream::{Event, Stream};

@@ -1,0 +1,350 @@
+//! [`Stream`]: sensor frames in, scored windows out.
+//!
+//! Frames of `channels` samples arrive one at a time (or as chunks of any
+//! number of samples). Each sample is normalised with the model's
+//! statistics into a fixed-capacity ring of the last `window` frames; every
+//! `hop` frames, once `window` frames have arrived, the window is copied
+//! out of the ring (oldest frame first), run through the engine, and its
+//! reconstruction error goes to the [`Scorer`].
+//!
+//! Windows end at frames `window`, `window + hop`, `window + 2·hop`, … of
+//! the stream, which are the windows the host cuts from a file
+//! (`start = k·hop`), so the two agree window for window.
+//!
+//! A frame holding a NaN or infinite sample (or one that overflows when
+//! normalised) is reported as a [`SampleFault`] and is not fed to the
+//! model: its slot in the ring is zeroed and every window that contains it
+//! is reported with [`WindowFault::BadSample`] instead of a score. The
+//! smoothed score and alarm are untouched, so a fault does not poison the
+//! scores after it.
+//!
+//! Memory: no allocation. The ring lives in the caller's scratch slice
+//! after the engine's part ([`Stream::scratch_len`]).
+
+use model_format::Model;
+
+use crate::scoring::{Scorer, Thresholds, Verdict, window_error};
+use crate::{Engine, ScratchPlan, ScratchTooSmall};
+
+/// A sample that could not be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct SampleFault {
+    /// Index of the frame in the stream (0-based).
+    pub frame: u64,
+    /// The first channel of the frame whose sample was NaN, infinite, or
+    /// overflowed when normalised.
+    pub channel: u32,
+}
+
+/// Why a window has no score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum WindowFault {
+    /// The window contains a faulty frame (the latest one is given).
+    BadSample {
+        /// Index of the latest faulty frame in the window.
+        frame: u64,
+    },
+    /// The reconstruction error overflowed: the inputs are finite but so
+    /// far outside the training range that f32 arithmetic gave up.
+    Overflow,
+}
+
+/// One window of the stream.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct WindowReport {
+    /// First frame of the window.
+    pub start: u64,
+    /// One past its last frame.
+    pub end: u64,
+    /// Reconstruction error (NaN when `fault` is set).
+    pub score: f32,
+    /// Smoothed score, alarm state and change after this window. When
+    /// `fault` is set the scorer was not fed: this is its state before the
+    /// window (smoothed is NaN if nothing was scored yet).
+    pub verdict: Verdict,
+    /// Why the window was not scored.
+    pub fault: Option<WindowFault>,
+}
+
+/// Something the stream reports.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Event {
+    /// A frame held an unusable sample.
+    Fault(SampleFault),
+    /// A window ended.
+    Window(WindowReport),
+}
+
+/// What [`Stream::push_frame`] produced.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct FrameResult {
+    /// Set when the frame held an unusable sample.
+    pub fault: Option<SampleFault>,
+    /// Set when the frame ended a window.
+    pub window: Option<WindowReport>,
+}
+
+/// A frame of the wrong length, or a frame given while a chunk left a
+/// partial frame behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct FrameError {
+    /// Samples a frame must have.
+    pub expected: u32,
+    /// Samples given.
+    pub found: u32,
+    /// Samples of a partial frame already buffered by
+    /// [`Stream::push_samples`] (a frame must then be completed with
+    /// `push_samples`).
+    pub pending: u32,
+}
+
+impl core::fmt::Display for FrameError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        if self.pending > 0 {
+            write!(
+                f,
+                "{} samples of a partial frame are pending; complete it with push_samples",
+                self.pending
+            )
+        } else {
+            write!(
+                f,
+                "a frame has {} samples, {} were given",
+                self.expected, self.found
+            )
+        }
+    }
+}
+
+impl core::error::Error for FrameError {}
+
+/// A model streaming over frames: ring, engine and scorer.
+#[derive(Debug)]
+pub struct Stream<'m, 's> {
+    engine: Engine<'m, 's>,
+    ring: &'s mut [f32],
+    scorer: Scorer,
+    channels: usize,
+    window: u64,
+    hop: u64,
+    /// Where the next sample goes in the ring.
+    head: usize,
+    /// Samples of the current frame written so far.
+    partial: usize,
+    /// Frames completed.
+    frames: u64,
+    /// Frame count at which the next window ends.
+    next_end: u64,
+    /// The latest frame that held a bad sample.
+    last_fault: Option<u64>,
+}
+
+/// Copies the common prefix of `src` into `dst` (the lengths are equal
+/// here; this form has no panic path).
+fn copy(dst: &mut [f32], src: &[f32]) {
+    let n = dst.len().min(src.len());
+    if let (Some(d), Some(s)) = (dst.get_mut(..n), src.get(..n)) {
+        d.copy_from_slice(s);
+    }
+}
+
+fn u32_of(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+impl<'m, 's> Stream<'m, 's> {
+    /// f32 slots of scratch a stream over `model` needs: the engine's
+    /// ([`ScratchPlan`]) plus the ring (one window).
+    pub fn scratch_len(model: &Model<'_>) -> usize {
+        ScratchPlan::for_model(model).total() + model.input_len()
+    }
+
+    /// Binds `model` to `scratch` (at least [`Stream::scratch_len`] values)
+    /// with the model's thresholds; the ring starts empty.
+    pub fn new(model: &'m Model<'m>, scratch: &'s mut [f32]) -> Result<Self, ScratchTooSmall> {
+        let needed = Stream::scratch_len(model);
+        let given = scratch.len();
+        let engine_len = ScratchPlan::for_model(model).total();
+        let (engine_part, rest) = scratch
+            .split_at_mut_checked(engine_len)
+            .ok_or(ScratchTooSmall { needed, given })?;
+        let (ring, _) = rest
+            .split_at_mut_checked(model.input_len())
+            .ok_or(ScratchTooSmall { needed, given })?;
+        ring.fill(0.0);
+        let input = model.input();
+        let window = u64::from(input.window);
+        Ok(Stream {
+            engine: Engine::new(model, engine_part)?,
+            ring,
+            scorer: Scorer::new(model.scoring()),
+            channels: input.channels as usize,
+            window,
+            hop: u64::from(input.hop),
+            head: 0,
+            partial: 0,
+            frames: 0,
+            next_end: window,
+            last_fault: None,
+        })
+    }
+
+    /// The model.
+    pub fn model(&self) -> &'m Model<'m> {
+        self.engine.model()
+    }
+
+    /// The scorer (thresholds, smoothed score, alarm).
+    pub fn scorer(&self) -> &Scorer {
+        &self.scorer
+    }
+
+    /// Replaces the thresholds, e.g. with those of a [`crate::Calibrator`]
+    /// fed with this stream's window scores.
+    pub fn set_thresholds(&mut self, thresholds: Thresholds) {
+        self.scorer.set_thresholds(thresholds);
+    }
+
+    /// Frames completed so far.
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+
+    /// The last window fed to the model (normalised), and its
+    /// reconstruction, valid after a scored [`WindowReport`] until the next
+    /// window.
+    pub fn last_window(&self) -> (&[f32], &[f32]) {
+        self.engine.last_reconstruction()
+    }
+
+    /// The codings of the last window fed to the model (runs the encoder
+    /// again on it; overwrites the reconstruction).
+    pub fn encode_last(&mut self) -> &[f32] {
+        self.engine.encode()
+    }
+
+    /// Forgets the ring, the partial frame, the smoothed score and the
+    /// alarm; frame numbering starts again at 0. Thresholds are kept.
+    pub fn reset(&mut self) {
+        self.ring.fill(0.0);
+        self.head = 0;
+        self.partial = 0;
+        self.frames = 0;
+        self.next_end = self.window;
+        self.last_fault = None;
+        self.scorer.reset();
+    }
+
+    /// Pushes exactly one frame (`channels` samples).
+    pub fn push_frame(&mut self, frame: &[f32]) -> Result<FrameResult, FrameError> {
+        if frame.len() != self.channels || self.partial != 0 {
+            return Err(FrameError {
+                expected: u32_of(self.channels),
+                found: u32_of(frame.len()),
+                pending: u32_of(self.partial),
+            });
+        }
+        let mut result = FrameResult::default();
+        self.push_samples(frame, |e| match e {
+            Event::Fault(f) => result.fault = Some(f),
+            Event::Window(w) => result.window = Some(w),
+        });
+        Ok(result)
+    }
+
+    /// Pushes any number of samples: whole frames, part of one, or many.
+    /// A partial frame is kept until later samples complete it. Events are
+    /// handed to `on_event` in stream order (for a frame, its fault before
+    /// its window). The results do not depend on how the stream is cut
+    /// into calls.
+    pub fn push_samples(&mut self, samples: &[f32], mut on_event: impl FnMut(Event)) {
+        let input = self.engine.model().input();
+        let (mean, scale) = (input.mean, input.scale);
+        for &x in samples {
+            let c = self.partial;
+            let m = mean.get(c).unwrap_or(0.0);
+            let s = scale.get(c).unwrap_or(1.0);
+            if let Some(slot) = self.ring.get_mut(self.head + c) {
+                *slot = (x - m) * s;
+            }
+            self.partial += 1;
+            if self.partial == self.channels {
+                self.partial = 0;
+                self.end_frame(&mut on_event);
+            }
+        }
+    }
+
+    /// The frame at `head` is complete: check it, advance, maybe score.
+    fn end_frame(&mut self, on_event: &mut impl FnMut(Event)) {
+        let frame_index = self.frames;
+        let slot = self
+            .ring
+            .get_mut(self.head..self.head + self.channels)
+            .unwrap_or_default();
+        if let Some(channel) = slot.iter().position(|v| !v.is_finite()) {
+            slot.fill(0.0);
+            self.last_fault = Some(frame_index);
+            on_event(Event::Fault(SampleFault {
+                frame: frame_index,
+                channel: u32_of(channel),
+            }));
+        }
+        self.head += self.channels;
+        if self.head >= self.ring.len() {
+            self.head = 0;
+        }
+        self.frames += 1;
+        if self.frames == self.next_end {
+            self.next_end += self.hop;
+            let report = self.score_window();
+            on_event(Event::Window(report));
+        }
+    }
+
+    fn score_window(&mut self) -> WindowReport {
+        let end = self.frames;
+        let start = end - self.window;
+        let before = Verdict {
+            smoothed: self.scorer.smoothed().unwrap_or(f32::NAN),
+            alarm: self.scorer.alarm(),
+            change: None,
+        };
+        let faulted = |fault| WindowReport {
+            start,
+            end,
+            score: f32::NAN,
+            verdict: before,
+            fault: Some(fault),
+        };
+        if let Some(frame) = self.last_fault.filter(|&f| f >= start) {
+            return faulted(WindowFault::BadSample { frame });
+        }
+        // Oldest frame first: the ring from `head` to its end, then from 0.
+        let (newer, older) = self.ring.split_at(self.head);
+        let input = self.engine.input_mut();
+        let (a, b) = input.split_at_mut(older.len().min(input.len()));
+        copy(a, older);
+        copy(b, newer);
+        let channels = self.channels;
+        let model = self.engine.model();
+        let (x, y) = self.engine.reconstruct();
+        let score = window_error(&model.scoring().metric, channels, x, y);
+        match self.scorer.update(score) {
+            Some(verdict) => WindowReport {
+                start,
+                end,
+                score,
+                verdict,
+                fault: None,
+            },
+            None => faulted(WindowFault::Overflow),
+        }
+    }
+}

@@ -89,6 +89,98 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Set a model's alarm threshold from the errors of normal data, and write it into the model file.
+    ///
+    /// Streams the file through the firmware scorer; every window with a
+    /// score and no row labelled anomalous counts as normal. The threshold
+    /// is the error quantile for the target false-positive rate per window;
+    /// the statistics are stored in the model (see `edgeae inspect`).
+    #[command(
+        after_help = "Examples:\n  edgeae calibrate --model runs/pump/model.eam --data normal-holdout.csv\n  edgeae calibrate --model runs/pump/model.eam --data normal-holdout.csv --percentile 99.9 --out strict.eam"
+    )]
+    Calibrate {
+        /// The model file.
+        #[arg(long)]
+        model: PathBuf,
+        /// Normal data (CSV) the model was not trained on.
+        #[arg(long)]
+        data: PathBuf,
+        /// Where to write the calibrated model [default: replace --model].
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        /// How the threshold is set.
+        #[command(flatten)]
+        calibration: CalibrateArgs,
+    },
+    /// Score a data file window by window with the firmware streaming code; write scores.csv.
+    ///
+    /// Columns: `start,end` (row indices, end exclusive), `score` (the
+    /// window's reconstruction error; empty for a window holding a NaN or
+    /// infinite sample), `alarm` (0/1 after smoothing and hysteresis),
+    /// `smoothed`, `fault` (`sample` or `overflow`, else empty), and `label`
+    /// (1 if a row of the window is labelled anomalous) when the input has
+    /// a label column.
+    #[command(
+        after_help = "Example:\n  edgeae score --model runs/pump/model.eam --data stream.csv --out scores.csv"
+    )]
+    Score {
+        /// The model file.
+        #[arg(long)]
+        model: PathBuf,
+        /// Data (CSV) with the model's channels; NaN/inf cells are faults, not errors.
+        #[arg(long)]
+        data: PathBuf,
+        /// Output CSV.
+        #[arg(long, short)]
+        out: PathBuf,
+    },
+    /// Evaluate a model on labelled data: ROC AUC, PR AUC, precision/recall/F1 at its threshold, detection delays, plot.
+    #[command(
+        after_help = "Examples:\n  edgeae eval --model runs/pump/model.eam --data labelled.csv\n  edgeae eval --model runs/pump/model.eam --data labelled.csv --json --plot eval.png"
+    )]
+    Eval {
+        /// The model file.
+        #[arg(long)]
+        model: PathBuf,
+        /// Data (CSV) with the model's channels and a label column (`label` or `is_anomaly`, 0/1 per row).
+        #[arg(long)]
+        data: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// The figure: score timeline with threshold and labelled segments, and the ROC curve [default: eval.png beside the model].
+        #[arg(long)]
+        plot: Option<PathBuf>,
+    },
+    /// Write synthetic vibration-like sensor data: DIR/train.csv (normal), DIR/test.csv (labelled faults), DIR/faults.csv.
+    #[command(after_help = "Example:\n  edgeae synth --out data/synth --seed 7")]
+    Synth {
+        /// Output directory (created if missing).
+        #[arg(long, short)]
+        out: PathBuf,
+        /// Seed; the same seed gives the same files.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Sensor channels.
+        #[arg(long, default_value_t = 3)]
+        channels: usize,
+        /// Rows of normal training data.
+        #[arg(long, default_value_t = 60_000)]
+        train_rows: usize,
+        /// Rows of the labelled test stream.
+        #[arg(long, default_value_t = 30_000)]
+        test_rows: usize,
+    },
+    /// The whole job on built-in data: synthesize, train a denoising autoencoder, calibrate, score the test stream with the firmware engine, report.
+    #[command(after_help = "Example:\n  edgeae demo --out edgeae-demo")]
+    Demo {
+        /// Output directory for data, model, plots and report.
+        #[arg(long, short, default_value = "edgeae-demo")]
+        out: PathBuf,
+        /// Seed of the data and of training.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
     /// Write a model file from a JSON description with explicit weights.
     ///
     /// The JSON mirrors the model file: `input` (channels, window, hop, mean,
@@ -178,4 +270,36 @@ pub struct TrainArgs {
     /// No progress output.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Threshold calibration on the validation windows.
+    #[command(flatten)]
+    pub calibration: CalibrateArgs,
+}
+
+/// How the alarm threshold is set from normal windows.
+#[derive(Debug, Args, Clone, Default)]
+pub struct CalibrateArgs {
+    /// Target false-positive rate per normal window: the threshold is the (1 - X) quantile of their errors [default: 0.01].
+    #[arg(long, value_name = "X", conflicts_with = "percentile")]
+    pub target_fpr: Option<f64>,
+    /// The threshold is this percentile of the normal errors (e.g. 99.5).
+    #[arg(long, value_name = "P")]
+    pub percentile: Option<f64>,
+    /// The alarm clears when the smoothed score falls below this fraction of the threshold [default: 0.8].
+    #[arg(long)]
+    pub hysteresis: Option<f64>,
+    /// Weight of the newest window in the smoothed score, (0, 1]; 1 = no smoothing [default: 0.5 for time series, 1 for one-row windows].
+    #[arg(long)]
+    pub smoothing: Option<f64>,
+}
+
+impl CalibrateArgs {
+    /// The checked options.
+    pub fn options(&self) -> anyhow::Result<crate::anomaly::CalibrationOptions> {
+        crate::anomaly::CalibrationOptions::from_args(
+            self.target_fpr,
+            self.percentile,
+            self.hysteresis,
+            self.smoothing,
+        )
+    }
 }

@@ -22,6 +22,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
     let opts = RunOptions {
         quiet: args.quiet,
         threads: args.threads,
+        calibration: args.calibration.options()?,
     };
     let (cfg, start) = if args.resume {
         let (cfg, ck) = resume_config(&args.out, args.lr, args.epochs)?;

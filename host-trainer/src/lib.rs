@@ -5,14 +5,19 @@
 //! as one line by `main`.
 #![deny(missing_docs)]
 
+pub mod anomaly;
 pub mod cli;
 pub mod commands;
 pub mod data;
+pub mod demo;
+pub mod detect;
+pub mod eval;
 pub mod export;
 pub mod fsx;
 pub mod inspect;
 pub mod nn;
 pub mod plots;
+pub mod synth;
 pub mod train;
 
 use anyhow::Result;
@@ -30,6 +35,36 @@ pub fn run(cli: cli::Cli) -> Result<()> {
             out,
             seed,
         } => commands::generate(&model, count, &out, seed),
+        cli::Command::Calibrate {
+            model,
+            data,
+            out,
+            calibration,
+        } => detect::calibrate(&model, &data, out.as_deref(), &calibration.options()?),
+        cli::Command::Score { model, data, out } => detect::score(&model, &data, &out),
+        cli::Command::Eval {
+            model,
+            data,
+            json,
+            plot,
+        } => detect::eval_command(&model, &data, json, plot.as_deref()),
+        cli::Command::Synth {
+            out,
+            seed,
+            channels,
+            train_rows,
+            test_rows,
+        } => demo::synth_command(
+            &out,
+            &synth::SynthConfig {
+                seed,
+                channels,
+                train_rows,
+                test_rows,
+                ..synth::SynthConfig::default()
+            },
+        ),
+        cli::Command::Demo { out, seed } => demo::command(out, seed),
         cli::Command::Pack { spec, out } => {
             let def = export::ModelDef::from_json_file(&spec)?;
             let n = def

@@ -252,6 +252,61 @@ pub fn scatter(
     })
 }
 
+/// What [`eval_figure`] shows.
+#[derive(Debug, Clone, Copy)]
+pub struct EvalPlot<'a> {
+    /// Figure title (may be empty).
+    pub title: &'a str,
+    /// `(window end row, score)` per window, in stream order. A NaN score
+    /// is a fault window: it is drawn as a tick in the "fault" track above
+    /// the timeline, not as a point.
+    pub scores: &'a [(f64, f64)],
+    /// `(window end row, smoothed score)` per window.
+    pub smoothed: &'a [(f64, f64)],
+    /// Alarm threshold, drawn as a solid line; not drawn when not finite
+    /// (`+inf` means not calibrated).
+    pub threshold: f64,
+    /// Clear threshold of the hysteresis, drawn dashed; not drawn when not
+    /// finite.
+    pub clear_threshold: f64,
+    /// Labelled anomalous row ranges: shaded on the timeline and marked in
+    /// the "labelled" track.
+    pub segments: &'a [Range<usize>],
+    /// Row spans during which the alarm was on (from the window end that
+    /// raised it, e.g. [`crate::eval::alarm_spans`]): marked in the "alarm"
+    /// track. An empty range is drawn as a thin mark.
+    pub alarms: &'a [Range<usize>],
+    /// ROC curve points and their AUC; `None` when labels are missing (the
+    /// ROC panel then holds a note).
+    pub roc: Option<(&'a [(f64, f64)], f64)>,
+}
+
+/// The evaluation figure of `edgeae eval`: one 1200x900 PNG.
+///
+/// * Top, full width: the score timeline (x = row index, y = score) with
+///   the raw score (thin blue) and the smoothed score (orange), the alarm
+///   threshold (solid) and clear threshold (dashed) as horizontal lines,
+///   and labelled segments shaded light red. The y axis is log10 when the
+///   positive scores span more than two decades (then values `<= 0` are
+///   not drawn). Above the plot, three thin tracks on the same x axis show
+///   the labelled segments, the alarm spans and the fault windows (NaN
+///   scores, as red ticks), so detection delays read off directly. The
+///   legend sits in a strip under the title and never covers data.
+/// * Bottom row (when there is a ROC curve or a labelled segment): the ROC
+///   panel at the left (square plot, dashed diagonal, "ROC, AUC = 0.973"
+///   as its caption, or a note when `roc` is `None`), and close-ups of the
+///   first three labelled segments (each padded by its own length or 2% of
+///   the timeline, whichever is larger) at the right.
+///
+/// Written atomically like every plot here; non-finite values are skipped
+/// and no input makes it panic.
+pub fn eval_figure(path: &Path, plot: &EvalPlot<'_>) -> Result<()> {
+    let text = font_available();
+    render(path, (EVAL_W, EVAL_H), |root| {
+        draw_eval_figure(root, plot, text)
+    })
+}
+
 // ---------------------------------------------------------------------------
 // Rendering and atomic writing
 
@@ -641,6 +696,10 @@ enum Swatch {
     Dashed(RGBColor),
     /// A filled dot.
     Dot(RGBColor),
+    /// A filled box in the colour at the given opacity (a shaded area).
+    Patch(RGBColor, f64),
+    /// A short vertical bar (a tick mark).
+    Tick(RGBColor),
 }
 
 impl Swatch {
@@ -662,6 +721,18 @@ impl Swatch {
             }
             Swatch::Dot(c) => {
                 area.draw(&Circle::new((x + 12, y), 5, c.filled()))?;
+            }
+            Swatch::Patch(c, alpha) => {
+                area.draw(&Rectangle::new(
+                    [(x, y - 7), (x + 24, y + 7)],
+                    c.mix(alpha).filled(),
+                ))?;
+            }
+            Swatch::Tick(c) => {
+                area.draw(&Rectangle::new(
+                    [(x + 11, y - 7), (x + 14, y + 7)],
+                    c.filled(),
+                ))?;
             }
         }
         Ok(())
@@ -1228,6 +1299,553 @@ fn draw_scatter(
             .filter(|(_, (x, y))| usable(*x) && usable(*y))
             .map(|(i, &p)| Circle::new(p, radius, colour_of(class_of(i)).mix(alpha).filled())),
     )?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Eval figure
+
+/// Canvas size of [`eval_figure`].
+const EVAL_W: u32 = 1200;
+const EVAL_H: u32 = 900;
+/// Height of the bottom row of [`eval_figure`] (ROC panel and close-ups).
+const EVAL_BOTTOM_H: u32 = 330;
+/// Close-ups of at most this many labelled segments.
+const EVAL_ZOOMS: usize = 3;
+/// Font sizes of the title and the legend of [`eval_figure`].
+const EVAL_TITLE_SIZE: f64 = 22.0;
+const EVAL_LEGEND_SIZE: f64 = 15.0;
+
+const SCORE_COLOUR: RGBColor = PALETTE[0];
+const SMOOTHED_COLOUR: RGBColor = PALETTE[1];
+const THRESHOLD_COLOUR: RGBColor = RGBColor(40, 40, 40);
+const LABEL_COLOUR: RGBColor = PALETTE[3];
+/// Opacity of the labelled-segment shading on the timeline.
+const LABEL_SHADE: f64 = 0.13;
+/// Labelled segments in their track: the label colour at 55% on white.
+const LABEL_TRACK: RGBColor = RGBColor(232, 136, 137);
+const ALARM_COLOUR: RGBColor = PALETTE[4];
+const FAULT_COLOUR: RGBColor = RGBColor(200, 0, 0);
+const TRACK_BACKGROUND: RGBColor = RGBColor(236, 236, 236);
+/// Names of the tracks above the timeline, top to bottom.
+const TRACK_NAMES: [&str; 3] = ["labelled", "alarm", "fault"];
+
+/// How one timeline panel (the overview or a close-up) is drawn.
+#[derive(Debug, Clone, Copy)]
+struct TimelineLook {
+    /// Height of each track above the plot, in pixels.
+    track_h: u32,
+    /// Tick-label font size.
+    label_size: f64,
+    /// Axis descriptions and track names.
+    desc: bool,
+    x_labels: usize,
+    y_labels: usize,
+    text: bool,
+}
+
+/// The timeline's data, cleaned once for the overview and the close-ups.
+struct Timeline<'p> {
+    plot: &'p EvalPlot<'p>,
+    /// Runs of drawable points of the score and of the smoothed score.
+    score: Vec<Vec<(f64, f64)>>,
+    smoothed: Vec<Vec<(f64, f64)>>,
+    /// Rows (window ends) of the fault windows (NaN score).
+    faults: Vec<f64>,
+    /// Log10 y axis.
+    log_y: bool,
+    /// x range of the whole stream.
+    x_range: Range<f64>,
+}
+
+impl<'p> Timeline<'p> {
+    fn new(plot: &'p EvalPlot<'p>) -> Self {
+        let log_y = eval_log_y(plot.scores, plot.smoothed);
+        let keep = |x: f64, y: f64| usable(x) && usable(y) && (!log_y || y > 0.0);
+        let score = segments(plot.scores.iter().copied(), keep);
+        let smoothed = segments(plot.smoothed.iter().copied(), keep);
+        let faults: Vec<f64> = plot
+            .scores
+            .iter()
+            .filter(|(x, y)| y.is_nan() && usable(*x))
+            .map(|&(x, _)| x)
+            .collect();
+        let mut xb = Bounds::empty();
+        for &(x, _) in score.iter().chain(&smoothed).flatten() {
+            xb.add(x);
+        }
+        for &x in &faults {
+            xb.add(x);
+        }
+        for r in plot.segments.iter().chain(plot.alarms) {
+            xb.add(r.start as f64);
+            xb.add(r.end as f64);
+        }
+        // Rows count from 0: start the axis there unless the data sit far
+        // from it.
+        if !xb.is_empty() && xb.lo > 0.0 && xb.lo <= (xb.hi - xb.lo) * 0.25 {
+            xb.add(0.0);
+        }
+        Timeline {
+            plot,
+            score,
+            smoothed,
+            faults,
+            log_y,
+            x_range: xb.linear(0.0),
+        }
+    }
+}
+
+/// True if the positive drawable values of `scores` and `smoothed` span
+/// more than two decades.
+fn eval_log_y(scores: &[(f64, f64)], smoothed: &[(f64, f64)]) -> bool {
+    let mut b = Bounds::empty();
+    for &(x, y) in scores.iter().chain(smoothed) {
+        if usable(x) && usable(y) && y > 0.0 {
+            b.add(y);
+        }
+    }
+    !b.is_empty() && b.hi > b.lo * 100.0
+}
+
+/// The parts of `runs` with x inside `r` (each run may split in pieces).
+fn clip_runs(runs: &[Vec<(f64, f64)>], r: &Range<f64>) -> Vec<Vec<(f64, f64)>> {
+    runs.iter()
+        .flat_map(|run| segments(run.iter().copied(), |x, _| x >= r.start && x <= r.end))
+        .collect()
+}
+
+/// `range` (rows) clipped to `r`, as f64; `None` when reversed or outside.
+fn clip_span(range: &Range<usize>, r: &Range<f64>) -> Option<(f64, f64)> {
+    let (a, b) = (range.start as f64, range.end as f64);
+    (a <= b && b >= r.start && a <= r.end).then(|| (a.max(r.start), b.min(r.end)))
+}
+
+fn draw_eval_figure(root: &Area<'_>, plot: &EvalPlot<'_>, text: bool) -> Result<()> {
+    let tl = Timeline::new(plot);
+    let area = root.margin(6, 6, 6, 6);
+    let area = titled(&area, plot.title, EVAL_TITLE_SIZE, text)?;
+    let zooms = plot.segments.len().min(EVAL_ZOOMS);
+    let (top, bottom) = if plot.roc.is_some() || zooms > 0 {
+        let h = area.dim_in_pixel().1;
+        let (top, bottom) = area.split_vertically(h.saturating_sub(EVAL_BOTTOM_H));
+        (top, Some(bottom))
+    } else {
+        (area, None)
+    };
+    let top = if text {
+        let entries = eval_legend(plot, tl.log_y);
+        let (w, top_h) = top.dim_in_pixel();
+        let h = legend_height(&entries, EVAL_LEGEND_SIZE, w)?.min(top_h / 3);
+        let (legend, rest) = top.split_vertically(h);
+        draw_legend(&legend, &entries, EVAL_LEGEND_SIZE)?;
+        rest
+    } else {
+        top
+    };
+    let main_look = TimelineLook {
+        track_h: 13,
+        label_size: 14.0,
+        desc: true,
+        x_labels: 12,
+        y_labels: 8,
+        text,
+    };
+    draw_timeline(&top, &tl, tl.x_range.clone(), &main_look)?;
+
+    let Some(bottom) = bottom else {
+        return Ok(());
+    };
+    let bottom = bottom.margin(10, 0, 0, 0);
+    // The ROC plot is about as wide as it is high (its y labels aside).
+    let (roc_area, rest) = bottom.split_horizontally(EVAL_BOTTOM_H + 30);
+    draw_roc(&roc_area, plot.roc, text)?;
+    if zooms == 0 {
+        return Ok(());
+    }
+    let rest = rest.margin(0, 0, 16, 0);
+    let zoom_look = TimelineLook {
+        track_h: 7,
+        label_size: 12.0,
+        desc: false,
+        x_labels: 5,
+        y_labels: 6,
+        text,
+    };
+    let span = tl.x_range.end - tl.x_range.start;
+    let n = plot.segments.len();
+    for (k, (seg, panel)) in plot
+        .segments
+        .iter()
+        .zip(rest.split_evenly((1, zooms)))
+        .enumerate()
+    {
+        let len = seg.end.saturating_sub(seg.start) as f64;
+        let pad = len.max(span * 0.02).max(1.0);
+        let lo = (seg.start as f64 - pad).max(tl.x_range.start);
+        let hi = (seg.end as f64 + pad).min(tl.x_range.end);
+        let r = if hi > lo { lo..hi } else { lo..lo + 1.0 };
+        let caption = if n > 1 {
+            format!(
+                "segment {} of {n}: rows {}\u{2013}{}",
+                k + 1,
+                seg.start,
+                seg.end
+            )
+        } else {
+            format!("segment: rows {}\u{2013}{}", seg.start, seg.end)
+        };
+        let panel = titled(&panel, &caption, 14.0, text)?;
+        draw_timeline(&panel, &tl, r, &zoom_look)?;
+    }
+    Ok(())
+}
+
+/// Legend entries of the eval timeline: the lines drawn, and the shading.
+fn eval_legend(plot: &EvalPlot<'_>, log_y: bool) -> Vec<(String, Swatch)> {
+    let drawn = |t: f64| usable(t) && (!log_y || t > 0.0);
+    let mut entries = vec![
+        ("score".to_string(), Swatch::Line(SCORE_COLOUR)),
+        ("smoothed".to_string(), Swatch::Line(SMOOTHED_COLOUR)),
+    ];
+    if drawn(plot.threshold) {
+        entries.push(("alarm threshold".into(), Swatch::Line(THRESHOLD_COLOUR)));
+    }
+    if drawn(plot.clear_threshold) {
+        entries.push(("clear threshold".into(), Swatch::Dashed(THRESHOLD_COLOUR)));
+    }
+    entries.push((
+        "labelled anomaly".into(),
+        Swatch::Patch(LABEL_COLOUR, LABEL_SHADE * 2.0),
+    ));
+    entries.push(("alarm on".into(), Swatch::Patch(ALARM_COLOUR, 1.0)));
+    entries.push(("fault (no score)".into(), Swatch::Tick(FAULT_COLOUR)));
+    entries
+}
+
+/// What one timeline panel shows: its x range and the data inside it.
+struct TimelineView {
+    x_range: Range<f64>,
+    /// The y axis limits (data values).
+    y_lim: Range<f64>,
+    /// Width of the y label area.
+    y_area: u32,
+    score: Vec<Vec<(f64, f64)>>,
+    smoothed: Vec<Vec<(f64, f64)>>,
+    /// Drawable thresholds: (value, dashed).
+    thresholds: Vec<(f64, bool)>,
+}
+
+/// Draws the tracks and the score plot of `tl` over rows `x_range` into
+/// `area`.
+fn draw_timeline(
+    area: &Area<'_>,
+    tl: &Timeline<'_>,
+    x_range: Range<f64>,
+    look: &TimelineLook,
+) -> Result<()> {
+    let plot = tl.plot;
+    let score = clip_runs(&tl.score, &x_range);
+    let smoothed = clip_runs(&tl.smoothed, &x_range);
+    let thresholds: Vec<(f64, bool)> = [(plot.threshold, false), (plot.clear_threshold, true)]
+        .into_iter()
+        .filter(|&(t, _)| usable(t) && (!tl.log_y || t > 0.0))
+        .collect();
+    let mut yb = Bounds::empty();
+    for &(_, y) in score.iter().chain(&smoothed).flatten() {
+        yb.add(y);
+    }
+    for &(t, _) in &thresholds {
+        yb.add(t);
+    }
+    let tracks_h = TRACK_NAMES.len() as u32 * (look.track_h + 2) + 4;
+    let (tracks, chart_area) = area.split_vertically(tracks_h);
+    let track_names_w = if look.text && look.desc {
+        let mut w = 0;
+        for name in TRACK_NAMES {
+            w = w.max(text_size(name, 12.0)?.0);
+        }
+        w + 14
+    } else {
+        0
+    };
+    let mut view = TimelineView {
+        x_range,
+        y_lim: 0.0..1.0,
+        y_area: 0,
+        score,
+        smoothed,
+        thresholds,
+    };
+    if tl.log_y {
+        let axis = yb.log_axis();
+        let ticks: Vec<String> = axis.bold.iter().map(log_label).collect();
+        if look.text {
+            view.y_area = y_label_area(&ticks, look.label_size, look.desc)?.max(track_names_w);
+        }
+        view.y_lim = axis.range.clone();
+        let y_spec = axis
+            .range
+            .log_scale()
+            .with_key_points(axis.bold)
+            .with_light_points(axis.light);
+        timeline_chart(&chart_area, &tracks, tl, &view, y_spec, &log_label, look)
+    } else {
+        let mut y_range = yb.linear(0.05);
+        if !yb.is_empty() && yb.lo >= 0.0 && y_range.start < 0.0 {
+            // Scores are errors: start at 0 rather than below it.
+            y_range.start = 0.0;
+        }
+        let fmt = linear_formatter(&y_range);
+        if look.text {
+            let samples = linear_samples(&y_range, &fmt);
+            view.y_area = y_label_area(&samples, look.label_size, look.desc)?.max(track_names_w);
+        }
+        view.y_lim = y_range.clone();
+        timeline_chart(&chart_area, &tracks, tl, &view, y_range, &fmt, look)
+    }
+}
+
+/// The chart part of [`draw_timeline`], generic over the y coordinate
+/// (linear or log), and the tracks above it.
+fn timeline_chart<Y>(
+    chart_area: &Area<'_>,
+    tracks: &Area<'_>,
+    tl: &Timeline<'_>,
+    view: &TimelineView,
+    y_spec: Y,
+    y_fmt: &dyn Fn(&f64) -> String,
+    look: &TimelineLook,
+) -> Result<()>
+where
+    Y: AsRangedCoord<Value = f64>,
+    Y::CoordDescType: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    let plot = tl.plot;
+    let text = look.text;
+    let xr = &view.x_range;
+    let (y_lo, y_hi) = (view.y_lim.start, view.y_lim.end);
+    let x_fmt = linear_formatter(xr);
+    let x_label_area = match (text, look.desc) {
+        (false, _) => 0,
+        (true, true) => 44,
+        (true, false) => 22,
+    };
+    let mut chart = ChartBuilder::on(chart_area)
+        .margin(4)
+        .margin_top(2)
+        .margin_right(24)
+        .x_label_area_size(x_label_area)
+        .y_label_area_size(view.y_area)
+        .build_cartesian_2d(xr.clone(), y_spec)?;
+    {
+        let mut mesh = chart.configure_mesh();
+        mesh.light_line_style(BLACK.mix(0.04))
+            .bold_line_style(BLACK.mix(0.12))
+            .x_labels(look.x_labels)
+            .y_labels(look.y_labels)
+            .x_label_formatter(&x_fmt)
+            .y_label_formatter(y_fmt);
+        if text {
+            mesh.label_style(font(look.label_size))
+                .axis_desc_style(font(15.0));
+            if look.desc {
+                mesh.x_desc("row");
+                mesh.y_desc(if tl.log_y { "score (log)" } else { "score" });
+            }
+        }
+        mesh.draw()?;
+    }
+    if !text {
+        frame(&chart.plotting_area().strip_coord_spec())?;
+    }
+    // Labelled segments, shaded over the whole height.
+    chart.draw_series(
+        plot.segments
+            .iter()
+            .filter_map(|s| clip_span(s, xr))
+            .filter(|(a, b)| b > a)
+            .map(|(a, b)| {
+                Rectangle::new(
+                    [(a, y_lo), (b, y_hi)],
+                    LABEL_COLOUR.mix(LABEL_SHADE).filled(),
+                )
+            }),
+    )?;
+    for seg in &view.score {
+        if seg.len() > 1 {
+            chart.draw_series(LineSeries::new(
+                seg.iter().copied(),
+                SCORE_COLOUR.mix(0.8).stroke_width(1),
+            ))?;
+        } else {
+            chart.draw_series(
+                seg.iter()
+                    .map(|&p| Circle::new(p, 2, SCORE_COLOUR.filled())),
+            )?;
+        }
+    }
+    for &(t, dashed) in &view.thresholds {
+        let line = [(xr.start, t), (xr.end, t)];
+        if dashed {
+            chart.draw_series(DashedLineSeries::new(
+                line,
+                8,
+                6,
+                THRESHOLD_COLOUR.stroke_width(2),
+            ))?;
+        } else {
+            chart.draw_series(LineSeries::new(line, THRESHOLD_COLOUR.stroke_width(2)))?;
+        }
+    }
+    for seg in &view.smoothed {
+        if seg.len() > 1 {
+            chart.draw_series(LineSeries::new(
+                seg.iter().copied(),
+                SMOOTHED_COLOUR.stroke_width(2),
+            ))?;
+        } else {
+            chart.draw_series(
+                seg.iter()
+                    .map(|&p| Circle::new(p, 3, SMOOTHED_COLOUR.filled())),
+            )?;
+        }
+    }
+
+    // The tracks, on the plot's x pixels (absolute backend coordinates).
+    let (px_range, _) = chart.plotting_area().get_pixel_range();
+    let px = |x: f64| chart.backend_coord(&(x, y_lo)).0;
+    let (_, ty) = tracks.get_pixel_range();
+    let screen = tracks.use_screen_coord();
+    let spans = |ranges: &[Range<usize>]| -> Vec<(i32, i32)> {
+        ranges
+            .iter()
+            .filter_map(|r| clip_span(r, xr))
+            .map(|(a, b)| (px(a), px(b)))
+            .collect()
+    };
+    let ticks: Vec<(i32, i32)> = tl
+        .faults
+        .iter()
+        .filter(|&&x| x >= xr.start && x <= xr.end)
+        .map(|&x| (px(x) - 1, px(x) + 1))
+        .collect();
+    let rows: [(Vec<(i32, i32)>, RGBColor); 3] = [
+        (spans(plot.segments), LABEL_TRACK),
+        (spans(plot.alarms), ALARM_COLOUR),
+        (ticks, FAULT_COLOUR),
+    ];
+    let h = look.track_h as i32;
+    for (i, ((marks, colour), name)) in rows.iter().zip(TRACK_NAMES).enumerate() {
+        let y0 = ty.start + 2 + i as i32 * (h + 2);
+        screen.draw(&Rectangle::new(
+            [(px_range.start, y0), (px_range.end, y0 + h)],
+            TRACK_BACKGROUND.filled(),
+        ))?;
+        for &(a, b) in marks {
+            // At least two pixels wide, inside the plot.
+            let a = a.clamp(px_range.start, px_range.end);
+            let b = b.max(a + 2).min(px_range.end);
+            if b > a {
+                screen.draw(&Rectangle::new([(a, y0), (b, y0 + h)], colour.filled()))?;
+            }
+        }
+        if text && look.desc {
+            screen.draw(&Text::new(
+                name,
+                (px_range.start - 8, y0 + h / 2),
+                font(12.0).pos(Pos::new(HPos::Right, VPos::Center)),
+            ))?;
+        }
+    }
+    Ok(())
+}
+
+/// The ROC panel of [`eval_figure`]: the curve over a dashed diagonal,
+/// with the AUC in the caption; a note when there is no curve.
+fn draw_roc(area: &Area<'_>, roc: Option<(&[(f64, f64)], f64)>, text: bool) -> Result<()> {
+    let Some((points, auc)) = roc else {
+        let (w, h) = area.dim_in_pixel();
+        let inner = area.margin(20, 20, 20, 20);
+        inner.draw(&Rectangle::new(
+            [(0, 0), (w as i32 - 41, h as i32 - 41)],
+            BLACK.mix(0.15).stroke_width(1),
+        ))?;
+        if text {
+            let style = font(15.0).pos(Pos::new(HPos::Center, VPos::Center));
+            let (cx, cy) = (w as i32 / 2 - 20, h as i32 / 2 - 20);
+            inner.draw(&Text::new("no ROC curve:", (cx, cy - 11), style.clone()))?;
+            inner.draw(&Text::new(
+                "labels of both classes needed",
+                (cx, cy + 11),
+                style,
+            ))?;
+        }
+        return Ok(());
+    };
+    let caption = if auc.is_finite() {
+        format!("ROC, AUC = {auc:.3}")
+    } else {
+        "ROC".to_string()
+    };
+    let area = titled(area, &caption, 16.0, text)?;
+    let range = -0.02..1.02;
+    let fmt = |v: &f64| fmt_decimal(*v, 1);
+    let y_area = if text {
+        y_label_area(&["0.8".to_string()], 13.0, true)?
+    } else {
+        0
+    };
+    let mut chart = ChartBuilder::on(&area)
+        .margin(4)
+        .margin_right(16)
+        .x_label_area_size(if text { 44 } else { 0 })
+        .y_label_area_size(y_area)
+        .build_cartesian_2d(range.clone(), range)?;
+    {
+        let mut mesh = chart.configure_mesh();
+        mesh.light_line_style(BLACK.mix(0.04))
+            .bold_line_style(BLACK.mix(0.12))
+            .x_labels(6)
+            .y_labels(6)
+            .x_label_formatter(&fmt)
+            .y_label_formatter(&fmt);
+        if text {
+            mesh.label_style(font(13.0))
+                .axis_desc_style(font(15.0))
+                .x_desc("false positive rate")
+                .y_desc("true positive rate");
+        }
+        mesh.draw()?;
+    }
+    if !text {
+        frame(&chart.plotting_area().strip_coord_spec())?;
+    }
+    chart.draw_series(DashedLineSeries::new(
+        [(0.0, 0.0), (1.0, 1.0)],
+        6,
+        5,
+        BLACK.mix(0.45).stroke_width(1),
+    ))?;
+    let curve: Vec<(f64, f64)> = points
+        .iter()
+        .copied()
+        .filter(|&(x, y)| usable(x) && usable(y))
+        .map(|(x, y)| (x.clamp(0.0, 1.0), y.clamp(0.0, 1.0)))
+        .collect();
+    if curve.len() > 1 {
+        chart.draw_series(
+            AreaSeries::new(curve.iter().copied(), 0.0, SCORE_COLOUR.mix(0.12))
+                .border_style(SCORE_COLOUR.stroke_width(2)),
+        )?;
+    } else {
+        chart.draw_series(
+            curve
+                .iter()
+                .map(|&p| Circle::new(p, 3, SCORE_COLOUR.filled())),
+        )?;
+    }
     Ok(())
 }
 
@@ -1823,6 +2441,349 @@ mod tests {
         names.push("notext.png".into());
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         assert_only(&dir, &names);
+    }
+
+    /// A realistic `edgeae eval` input: `windows` windows of 64 rows, hop 4,
+    /// log-normal noise, four labelled segments with bumps of `gain` times
+    /// their own size (the second too weak to detect), a run of fault
+    /// windows, EWMA smoothing and alarm hysteresis.
+    struct EvalExample {
+        scores: Vec<(f64, f64)>,
+        smoothed: Vec<(f64, f64)>,
+        segments: Vec<Range<usize>>,
+        alarms: Vec<Range<usize>>,
+        roc: Vec<(f64, f64)>,
+        auc: f64,
+        threshold: f64,
+        clear: f64,
+    }
+
+    fn eval_example(windows: usize, gain: f64) -> EvalExample {
+        use crate::eval;
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let (len, hop) = (64, 4);
+        let rows = (windows.max(1) - 1) * hop + len;
+        let at = |pct: usize| rows * pct / 100;
+        let segments = vec![
+            at(15)..at(15) + 180,
+            at(40)..at(40) + 60,
+            at(62)..at(62) + 400,
+            at(85)..at(85) + 120,
+        ];
+        let bumps = [1.0, 0.01, 2.5, 0.6];
+        let (threshold, clear) = (0.045, 0.035);
+        let mut records = Vec::with_capacity(windows);
+        let mut labels = Vec::with_capacity(windows);
+        let (mut ewma, mut alarm) = (f64::NAN, false);
+        let (mut scores, mut smoothed) = (Vec::new(), Vec::new());
+        for i in 0..windows {
+            let (start, end) = (i * hop, i * hop + len);
+            let normal: f64 = {
+                let (u, v): (f64, f64) = (rng.gen_range(1e-12..1.0), rng.gen_range(0.0..1.0));
+                (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+            };
+            let mut score = 0.02 * (0.35 * normal).exp();
+            let mut label = 0;
+            for (seg, bump) in segments.iter().zip(bumps) {
+                let overlap = end.min(seg.end).saturating_sub(start.max(seg.start));
+                if overlap > 0 {
+                    label = 1;
+                    score += gain * bump * overlap as f64 / len as f64;
+                }
+            }
+            let fault = (windows / 2..windows / 2 + 12).contains(&i) || i % 997 == 500;
+            if fault {
+                score = f64::NAN;
+            } else {
+                ewma = if ewma.is_nan() {
+                    score
+                } else {
+                    0.85 * ewma + 0.15 * score
+                };
+                if ewma > threshold {
+                    alarm = true;
+                } else if ewma < clear {
+                    alarm = false;
+                }
+            }
+            scores.push((end as f64, score));
+            smoothed.push((end as f64, ewma));
+            labels.push(label);
+            records.push(eval::WindowRecord {
+                start,
+                end,
+                score: score as f32,
+                alarm,
+                fault,
+            });
+        }
+        let f32_scores: Vec<f32> = records.iter().map(|r| r.score).collect();
+        let roc = eval::roc_curve(&f32_scores, &labels).unwrap_or_default();
+        let auc = eval::roc_auc(&f32_scores, &labels).unwrap_or(f64::NAN);
+        EvalExample {
+            scores,
+            smoothed,
+            segments,
+            alarms: eval::alarm_spans(&records),
+            roc,
+            auc,
+            threshold,
+            clear,
+        }
+    }
+
+    impl EvalExample {
+        fn plot<'a>(&'a self, title: &'a str, roc: bool) -> EvalPlot<'a> {
+            EvalPlot {
+                title,
+                scores: &self.scores,
+                smoothed: &self.smoothed,
+                threshold: self.threshold,
+                clear_threshold: self.clear,
+                segments: &self.segments,
+                alarms: &self.alarms,
+                roc: roc.then_some((&self.roc[..], self.auc)),
+            }
+        }
+    }
+
+    #[test]
+    fn eval_figure_writes_png() {
+        let dir = test_dir("eval");
+        // Large bumps: the scores span over two decades, a log axis.
+        let ex = eval_example(3000, 1.0);
+        assert!(eval_log_y(&ex.scores, &ex.smoothed));
+        assert!(ex.auc > 0.8 && ex.auc < 1.0, "{}", ex.auc);
+        assert!(!ex.alarms.is_empty());
+        let p = dir.join("eval.png");
+        eval_figure(&p, &ex.plot("eval: sensor-7 (dense AE)", true)).unwrap();
+        assert!(assert_png(&p, 1200, 900) > 20_000);
+        // Small bumps: a linear axis.
+        let mild = eval_example(3000, 0.05);
+        assert!(!eval_log_y(&mild.scores, &mild.smoothed));
+        let q = dir.join("eval-linear.png");
+        eval_figure(&q, &mild.plot("eval: linear axis", true)).unwrap();
+        assert_png(&q, 1200, 900);
+        // No labels: a note instead of the ROC curve.
+        let r = dir.join("eval-unlabelled.png");
+        eval_figure(&r, &ex.plot("eval: no labels", false)).unwrap();
+        assert_png(&r, 1200, 900);
+        // Overwriting works and leaves no temporary.
+        eval_figure(&r, &ex.plot("eval: no labels", false)).unwrap();
+        assert_png(&r, 1200, 900);
+        assert_only(
+            &dir,
+            &["eval.png", "eval-linear.png", "eval-unlabelled.png"],
+        );
+    }
+
+    // Ranges here are row spans (data), some reversed or empty on purpose.
+    #[allow(clippy::single_range_in_vec_init, clippy::reversed_empty_ranges)]
+    #[test]
+    fn eval_figure_degenerate_inputs() {
+        let dir = test_dir("eval-degenerate");
+        let all_nan = curve(50, |_| f64::NAN);
+        let nan_x = [(f64::NAN, 1.0), (f64::INFINITY, 2.0), (3.0, 0.5)];
+        let single = [(10.0, 0.3)];
+        let constant = curve(100, |_| 0.25);
+        let zeros = curve(100, |_| 0.0);
+        let huge = [(0.0, -1e300), (1.0, 1e300), (2.0, 1e149), (3.0, 1e-149)];
+        let wide = curve(200, |x| {
+            if (x as usize).is_multiple_of(50) {
+                0.0
+            } else {
+                1e-3 * (x + 1.0)
+            }
+        });
+        let roc = [(0.0, 0.0), (0.2, 0.7), (1.0, 1.0)];
+        let bad_roc = [(f64::NAN, 0.0), (2.0, -1.0), (0.5, f64::INFINITY)];
+        let base = EvalPlot {
+            title: "",
+            scores: &[],
+            smoothed: &[],
+            threshold: f64::INFINITY,
+            clear_threshold: f64::INFINITY,
+            segments: &[],
+            alarms: &[],
+            roc: None,
+        };
+        let odd_segments = [9..2, 5..5, 40..60, 1_000_000..1_000_010, 0..1, 3..4];
+        let cases: Vec<(&str, EvalPlot<'_>)> = vec![
+            ("empty", base),
+            (
+                "empty-with-roc",
+                EvalPlot {
+                    title: "empty",
+                    roc: Some((&[], f64::NAN)),
+                    ..base
+                },
+            ),
+            (
+                "all-nan",
+                EvalPlot {
+                    title: "all NaN",
+                    scores: &all_nan,
+                    smoothed: &all_nan,
+                    threshold: 0.5,
+                    clear_threshold: 0.4,
+                    segments: &[10..20],
+                    alarms: &[5..30],
+                    roc: Some((&roc, 0.5)),
+                },
+            ),
+            (
+                "nan-x",
+                EvalPlot {
+                    scores: &nan_x,
+                    smoothed: &single,
+                    threshold: f64::NAN,
+                    clear_threshold: f64::NEG_INFINITY,
+                    ..base
+                },
+            ),
+            (
+                "single",
+                EvalPlot {
+                    scores: &single,
+                    smoothed: &single,
+                    segments: &[10..11],
+                    alarms: &[10..10],
+                    ..base
+                },
+            ),
+            (
+                "constant",
+                EvalPlot {
+                    scores: &constant,
+                    smoothed: &constant,
+                    threshold: 0.25,
+                    clear_threshold: 0.25,
+                    alarms: &[0..100],
+                    roc: Some((&bad_roc, 2.0)),
+                    ..base
+                },
+            ),
+            (
+                "zeros",
+                EvalPlot {
+                    scores: &zeros,
+                    smoothed: &zeros,
+                    threshold: 0.0,
+                    clear_threshold: -1.0,
+                    ..base
+                },
+            ),
+            (
+                "huge",
+                EvalPlot {
+                    scores: &huge,
+                    smoothed: &huge,
+                    threshold: 1e200,
+                    clear_threshold: -1e200,
+                    ..base
+                },
+            ),
+            (
+                "log-with-zeros",
+                EvalPlot {
+                    scores: &wide,
+                    smoothed: &wide,
+                    threshold: 0.05,
+                    clear_threshold: -0.01,
+                    segments: &odd_segments,
+                    alarms: &[150..140, 60..70, 199..199, 500..2000],
+                    roc: Some((&roc, 0.8)),
+                    ..base
+                },
+            ),
+        ];
+        let mut names = Vec::new();
+        for (name, plot) in &cases {
+            let file = format!("{name}.png");
+            let p = dir.join(&file);
+            eval_figure(&p, plot).unwrap_or_else(|e| panic!("{file}: {e:#}"));
+            assert_png(&p, 1200, 900);
+            names.push(file);
+        }
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        assert_only(&dir, &names);
+    }
+
+    #[test]
+    fn eval_figure_without_text_draws() {
+        // The drawing path used when no font is available.
+        let dir = test_dir("eval-notext");
+        let ex = eval_example(400, 1.0);
+        for (name, roc) in [("roc.png", true), ("no-roc.png", false)] {
+            let p = dir.join(name);
+            render(&p, (EVAL_W, EVAL_H), |root| {
+                draw_eval_figure(root, &ex.plot("t", roc), false)
+            })
+            .unwrap();
+            assert_png(&p, 1200, 900);
+        }
+        // Nothing but a title.
+        let p = dir.join("empty.png");
+        let plot = EvalPlot {
+            title: "t",
+            scores: &[],
+            smoothed: &[],
+            threshold: 1.0,
+            clear_threshold: 0.5,
+            segments: &[],
+            alarms: &[],
+            roc: None,
+        };
+        render(&p, (EVAL_W, EVAL_H), |root| {
+            draw_eval_figure(root, &plot, false)
+        })
+        .unwrap();
+        assert_png(&p, 1200, 900);
+        assert_only(&dir, &["roc.png", "no-roc.png", "empty.png"]);
+        // Errors name the file.
+        let err = eval_figure(&dir.join("missing").join("e.png"), &plot).unwrap_err();
+        assert!(format!("{err:#}").contains("e.png"), "{err:#}");
+    }
+
+    // Ranges here are row spans (data), some reversed or empty on purpose.
+    #[allow(clippy::single_range_in_vec_init, clippy::reversed_empty_ranges)]
+    #[test]
+    fn eval_log_axis_needs_two_decades() {
+        assert!(!eval_log_y(&[], &[]));
+        assert!(!eval_log_y(&[(0.0, 0.01), (1.0, 1.0)], &[]));
+        assert!(eval_log_y(&[(0.0, 0.01)], &[(1.0, 1.01)]));
+        // Zeros, negatives and non-finite values do not count.
+        assert!(!eval_log_y(
+            &[
+                (0.0, 0.0),
+                (1.0, -5.0),
+                (2.0, 1.0),
+                (3.0, f64::NAN),
+                (f64::NAN, 1e-9)
+            ],
+            &[(0.0, 2.0)]
+        ));
+        // Timeline x range: starts at row 0, covers segments and alarms.
+        let plot = EvalPlot {
+            title: "",
+            scores: &[(64.0, 1.0), (1000.0, 2.0)],
+            smoothed: &[],
+            threshold: 1.0,
+            clear_threshold: 0.5,
+            segments: &[900..1200],
+            alarms: &[],
+            roc: None,
+        };
+        assert_eq!(Timeline::new(&plot).x_range, 0.0..1200.0);
+        // Far from 0: not stretched to it.
+        let far = [(1e6, 1.0), (1.001e6, 2.0)];
+        let plot = EvalPlot {
+            scores: &far,
+            segments: &[],
+            ..plot
+        };
+        assert_eq!(Timeline::new(&plot).x_range, 1e6..1.001e6);
     }
 
     #[test]

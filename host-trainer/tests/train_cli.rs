@@ -457,7 +457,19 @@ fn a_vae_generates_finite_samples() {
 
 #[test]
 fn every_command_has_help_with_an_example() {
-    for cmd in ["train", "encode", "denoise", "generate", "inspect", "pack"] {
+    for cmd in [
+        "train",
+        "encode",
+        "denoise",
+        "generate",
+        "inspect",
+        "pack",
+        "calibrate",
+        "score",
+        "eval",
+        "synth",
+        "demo",
+    ] {
         let out = ok(&edgeae(&[cmd, "--help"]));
         assert!(
             out.contains("Example"),

@@ -28,14 +28,24 @@ pub struct Done {
     pub plots: Vec<std::path::PathBuf>,
 }
 
-/// Trains (or resumes), writes `RUN_DIR/model.eam` and the plots.
+/// Trains (or resumes), calibrates the threshold on the validation windows
+/// (when there are any), writes `RUN_DIR/model.eam` and the plots.
 pub fn train_and_export(
     cfg: TrainConfig,
     start: Option<checkpoint::Checkpoint>,
     opts: RunOptions,
 ) -> Result<Done> {
     let (trained, data) = run(cfg, start, opts)?;
-    let model = export::model_def(&trained, &data).encode()?;
+    let mut model = export::model_def(&trained, &data).encode()?;
+    if data.n_val() > 0 {
+        let loaded = firmware::Model::load(&model)
+            .map_err(|e| anyhow::anyhow!("internal error: exported model does not load: {e}"))?;
+        let mut errors = crate::anomaly::window_errors(&loaded, &data.val)?;
+        let t = crate::anomaly::thresholds(&mut errors, &opts.calibration)?;
+        let smoothing = opts.calibration.smoothing_for(loaded.input().window);
+        drop(loaded);
+        model = crate::anomaly::with_thresholds(&model, &t, smoothing)?;
+    }
     crate::fsx::write_atomic(&run::model_path(&trained.config.out), &model)?;
     let plots = report::sample_plots(
         &trained.config.out,

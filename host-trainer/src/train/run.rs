@@ -17,19 +17,29 @@ use super::arch::{self, Phase, PhaseInput};
 use super::checkpoint::{Checkpoint, EpochRecord};
 use super::config::{Kind, Noise, Sparsity, TrainConfig};
 use super::prepare::Prepared;
+use crate::anomaly::CalibrationOptions;
 use crate::nn::adam::Adam;
 use crate::nn::loss::{self, Recon, Scalar};
 use crate::nn::net::{HostNet, Net, ParamId};
 use crate::nn::{Backend, Mat};
 
-/// Options that change how a run reports, not what it computes.
-#[derive(Debug, Clone, Copy, Default)]
+/// Options that change how a run reports and how its threshold is
+/// calibrated, not what the network learns (so they may differ on resume).
+#[derive(Debug, Clone, Copy)]
 pub struct RunOptions {
     /// No progress output.
     pub quiet: bool,
     /// CPU threads for the matrix products; `None` chooses from the work per
     /// batch (see [`auto_threads`]).
     pub threads: Option<usize>,
+    /// How the exported model's threshold is set from the validation windows.
+    pub calibration: CalibrationOptions,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions::QUIET
+    }
 }
 
 impl RunOptions {
@@ -37,6 +47,7 @@ impl RunOptions {
     pub const QUIET: RunOptions = RunOptions {
         quiet: true,
         threads: None,
+        calibration: CalibrationOptions::DEFAULT,
     };
 }
 

@@ -1,0 +1,279 @@
+//! Anomaly scoring on the host with the firmware's own code: streaming a
+//! data file through [`firmware::Stream`], calibrating thresholds with
+//! [`firmware::scoring::calibrate`], and writing them into a model file.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow, bail};
+use firmware::scoring::{Thresholds, window_error};
+use firmware::stream::{SampleFault, WindowFault};
+use firmware::{Engine, Event, Model, Stream};
+
+use crate::data::Table;
+
+/// How thresholds are set from the errors of normal windows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CalibrationOptions {
+    /// The quantile of the normal errors the threshold is set at (1 − the
+    /// target false-positive rate per window).
+    pub quantile: f32,
+    /// Clear threshold = `hysteresis` × threshold.
+    pub hysteresis: f32,
+    /// EWMA weight of the newest score; `None`: 0.5 for windows of several
+    /// frames (a time series), 1 (no smoothing) for one-row windows.
+    pub smoothing: Option<f32>,
+}
+
+impl CalibrationOptions {
+    /// A 1 % false-positive target, clear at 0.8 × threshold, default smoothing.
+    pub const DEFAULT: CalibrationOptions = CalibrationOptions {
+        quantile: 0.99,
+        hysteresis: 0.8,
+        smoothing: None,
+    };
+
+    /// The smoothing for a model whose windows have `window` frames.
+    pub fn smoothing_for(&self, window: u32) -> f32 {
+        self.smoothing.unwrap_or(if window > 1 { 0.5 } else { 1.0 })
+    }
+
+    /// From the command line's `--target-fpr` / `--percentile` (at most one),
+    /// `--hysteresis` and `--smoothing`, each checked.
+    pub fn from_args(
+        target_fpr: Option<f64>,
+        percentile: Option<f64>,
+        hysteresis: Option<f64>,
+        smoothing: Option<f64>,
+    ) -> Result<CalibrationOptions> {
+        let quantile = match (target_fpr, percentile) {
+            (Some(_), Some(_)) => bail!("give --target-fpr or --percentile, not both"),
+            (Some(r), None) => {
+                if !(r > 0.0 && r < 1.0) {
+                    bail!("--target-fpr {r} must lie between 0 and 1 (e.g. 0.01 for 1 %)");
+                }
+                1.0 - r
+            }
+            (None, Some(p)) => {
+                if !(0.0..=100.0).contains(&p) {
+                    bail!("--percentile {p} must lie in [0, 100] (e.g. 99)");
+                }
+                p / 100.0
+            }
+            (None, None) => f64::from(Self::DEFAULT.quantile),
+        };
+        let hysteresis = hysteresis.unwrap_or(f64::from(Self::DEFAULT.hysteresis));
+        if !(hysteresis > 0.0 && hysteresis <= 1.0) {
+            bail!(
+                "--hysteresis {hysteresis} must lie in (0, 1]: the clear threshold is this fraction of the threshold"
+            );
+        }
+        if let Some(s) = smoothing
+            && !(s > 0.0 && s <= 1.0)
+        {
+            bail!(
+                "--smoothing {s} must lie in (0, 1]: the weight of the newest window (1 = no smoothing)"
+            );
+        }
+        Ok(CalibrationOptions {
+            quantile: quantile as f32,
+            hysteresis: hysteresis as f32,
+            smoothing: smoothing.map(|s| s as f32),
+        })
+    }
+}
+
+/// The reconstruction errors of normalised windows (row-major, one window
+/// per `model.input_len()` values), as the firmware computes them.
+pub fn window_errors(model: &Model<'_>, windows: &[f32]) -> Result<Vec<f32>> {
+    let n = model.input_len().max(1);
+    let mut scratch = vec![0.0f32; Engine::scratch_len(model)];
+    let mut engine = Engine::new(model, &mut scratch)?;
+    let channels = model.input().channels as usize;
+    let metric = model.scoring().metric;
+    Ok(windows
+        .chunks_exact(n)
+        .map(|w| {
+            engine.input_mut().copy_from_slice(w);
+            let (x, y) = engine.reconstruct();
+            window_error(&metric, channels, x, y)
+        })
+        .collect())
+}
+
+/// Calibrates thresholds from `errors` (sorted in place) with `opts`.
+pub fn thresholds(errors: &mut [f32], opts: &CalibrationOptions) -> Result<Thresholds> {
+    firmware::scoring::calibrate(errors, opts.quantile, opts.hysteresis)
+        .map_err(|e| anyhow!("cannot calibrate: {e}"))
+}
+
+/// The model file `bytes` with new thresholds and smoothing (validated).
+pub fn with_thresholds(bytes: &[u8], t: &Thresholds, smoothing: f32) -> Result<Vec<u8>> {
+    let model = Model::load(bytes).map_err(|e| anyhow!("the model does not load: {e}"))?;
+    let mut spec = model.spec().clone();
+    spec.scoring.threshold = t.threshold;
+    spec.scoring.clear_threshold = t.clear_threshold;
+    spec.scoring.calibration = t.calibration;
+    spec.scoring.smoothing = smoothing;
+    spec.encode()
+        .map_err(|e| anyhow!("the calibrated model is not valid: {e}"))
+}
+
+/// One window of a scored stream.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WindowRow {
+    /// First row of the window.
+    pub start: usize,
+    /// One past its last row.
+    pub end: usize,
+    /// Reconstruction error (NaN for a fault window).
+    pub score: f32,
+    /// Smoothed score after the window (NaN before the first scored window).
+    pub smoothed: f32,
+    /// Alarm state after the window.
+    pub alarm: bool,
+    /// Why the window was not scored.
+    pub fault: Option<WindowFault>,
+    /// 1 if a row of the window is labelled anomalous (labelled input only).
+    pub label: Option<u8>,
+}
+
+/// A whole data file streamed through a model.
+#[derive(Debug, Clone, Default)]
+pub struct Scored {
+    /// Every window, in stream order.
+    pub windows: Vec<WindowRow>,
+    /// Frames with unusable samples.
+    pub faults: Vec<SampleFault>,
+    /// Wall time of the streaming, in seconds.
+    pub seconds: f64,
+}
+
+impl Scored {
+    /// Windows that got a score.
+    pub fn scored(&self) -> impl Iterator<Item = &WindowRow> {
+        self.windows.iter().filter(|w| w.fault.is_none())
+    }
+
+    /// Times the alarm was raised.
+    pub fn alarms_raised(&self) -> usize {
+        let mut on = false;
+        let mut raised = 0;
+        for w in &self.windows {
+            if w.alarm && !on {
+                raised += 1;
+            }
+            on = w.alarm;
+        }
+        raised
+    }
+}
+
+/// Streams every row of `table` through `model` with the firmware's
+/// [`Stream`] (the thresholds in `thresholds`, or the model's), as a board
+/// would receive it.
+pub fn score_table(
+    model: &Model<'_>,
+    table: &Table,
+    thresholds: Option<Thresholds>,
+) -> Result<Scored> {
+    let mut scratch = vec![0.0f32; Stream::scratch_len(model)];
+    let mut stream = Stream::new(model, &mut scratch)?;
+    if let Some(t) = thresholds {
+        stream.set_thresholds(t);
+    }
+    let labels = table.labels.as_deref();
+    let mut out = Scored::default();
+    let t0 = std::time::Instant::now();
+    stream.push_samples(&table.values, |e| match e {
+        Event::Fault(f) => out.faults.push(f),
+        Event::Window(w) => {
+            let (start, end) = (w.start as usize, w.end as usize);
+            out.windows.push(WindowRow {
+                start,
+                end,
+                score: w.score,
+                smoothed: w.verdict.smoothed,
+                alarm: w.verdict.alarm,
+                fault: w.fault,
+                label: labels.map(|l| {
+                    u8::from(l.get(start..end).is_some_and(|r| r.iter().any(|&x| x != 0)))
+                }),
+            });
+        }
+    });
+    out.seconds = t0.elapsed().as_secs_f64();
+    Ok(out)
+}
+
+/// Calibrates `model` on a file of normal data: every window of `table`
+/// that has a score and no anomalous label. Returns the thresholds and the
+/// number of windows used.
+pub fn calibrate_on(
+    model: &Model<'_>,
+    table: &Table,
+    opts: &CalibrationOptions,
+) -> Result<(Thresholds, usize)> {
+    let scored = score_table(model, table, None)?;
+    let mut errors: Vec<f32> = scored
+        .scored()
+        .filter(|w| w.label != Some(1))
+        .map(|w| w.score)
+        .collect();
+    if errors.is_empty() {
+        bail!(
+            "`{}` has no window of normal data to calibrate on: all {} windows hold a bad sample or a row labelled anomalous",
+            table.path.display(),
+            scored.windows.len()
+        );
+    }
+    let n = errors.len();
+    Ok((thresholds(&mut errors, opts)?, n))
+}
+
+/// The rows of `labels` that are anomalous, as maximal ranges.
+pub fn label_segments(labels: &[u8]) -> Vec<std::ops::Range<usize>> {
+    crate::eval::segments(labels)
+}
+
+/// Writes `scores.csv`: `start,end,score,alarm,smoothed,fault` and `label`
+/// when the input had labels. A fault window has an empty score and the
+/// fault named (`sample` or `overflow`).
+pub fn write_scores(path: &Path, scored: &Scored) -> Result<()> {
+    let labelled = scored.windows.first().is_some_and(|w| w.label.is_some());
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header = vec!["start", "end", "score", "alarm", "smoothed", "fault"];
+    if labelled {
+        header.push("label");
+    }
+    w.write_record(&header)?;
+    for r in &scored.windows {
+        let mut rec = vec![
+            r.start.to_string(),
+            r.end.to_string(),
+            if r.score.is_finite() {
+                r.score.to_string()
+            } else {
+                String::new()
+            },
+            u8::from(r.alarm).to_string(),
+            if r.smoothed.is_finite() {
+                r.smoothed.to_string()
+            } else {
+                String::new()
+            },
+            match r.fault {
+                None => String::new(),
+                Some(WindowFault::BadSample { .. }) => "sample".into(),
+                Some(WindowFault::Overflow) => "overflow".into(),
+            },
+        ];
+        if let Some(l) = r.label {
+            rec.push(l.to_string());
+        }
+        w.write_record(&rec)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| anyhow!("cannot write CSV: {e}"))?;
+    crate::fsx::write_atomic(path, &bytes).context("cannot write the scores")
+}

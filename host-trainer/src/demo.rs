@@ -1,0 +1,359 @@
+//! `edgeae demo`: the whole job on built-in data, in a few minutes on two
+//! cores. Synthesize vibration data, train a denoising autoencoder on the
+//! normal part, calibrate its threshold on held-out normal windows, export
+//! the model, stream the labelled test data through the firmware engine,
+//! and report detection quality and cost.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, anyhow, bail};
+use firmware::{Model, ScratchPlan, Stream};
+use serde::Serialize;
+
+use crate::anomaly::CalibrationOptions;
+use crate::data::{self, LoadOptions};
+use crate::detect::{self, EvalReport};
+use crate::eval::Detection;
+use crate::synth::{self, FaultSegment, SynthConfig};
+use crate::train::config::{Kind, Noise, TrainConfig};
+use crate::train::report::thousands;
+use crate::train::{RunOptions, train_and_export};
+
+/// Marks a directory as written by `edgeae demo`, so a second run may
+/// replace what the first wrote (and nothing else).
+const MARKER: &str = ".edgeae-demo";
+
+/// Frames per window and between windows of the demo model.
+pub const WINDOW: usize = 64;
+/// Frames between window starts.
+pub const HOP: usize = 16;
+
+/// What the demo does, and how big.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Output directory.
+    pub out: PathBuf,
+    /// Seed of the data and of training.
+    pub seed: u64,
+    /// Training epochs.
+    pub epochs: usize,
+    /// Data set size and faults.
+    pub synth: SynthConfig,
+    /// No progress bars.
+    pub quiet: bool,
+}
+
+impl DemoOptions {
+    /// The demo as `edgeae demo` runs it.
+    pub fn new(out: PathBuf, seed: u64) -> DemoOptions {
+        DemoOptions {
+            out,
+            seed,
+            epochs: 60,
+            synth: SynthConfig {
+                seed,
+                ..SynthConfig::default()
+            },
+            quiet: false,
+        }
+    }
+}
+
+/// One injected fault and how the detector did on it.
+#[derive(Debug, Clone, Serialize)]
+pub struct FaultResult {
+    /// Fault kind.
+    pub kind: &'static str,
+    /// First row.
+    pub start: usize,
+    /// One past the last row.
+    pub end: usize,
+    /// The channel, if one.
+    pub channel: Option<String>,
+    /// Whether an alarm (or fault flag) covered it.
+    pub detected: bool,
+    /// Rows from its start to the end of the first window that flagged it.
+    pub delay: Option<usize>,
+}
+
+/// Everything the demo measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct DemoReport {
+    /// Output directory.
+    pub out: PathBuf,
+    /// The model file.
+    pub model: PathBuf,
+    /// Layer widths, input to output.
+    pub widths: Vec<usize>,
+    /// Parameters.
+    pub params: usize,
+    /// Model file bytes (flash).
+    pub flash_bytes: usize,
+    /// Scratch RAM of the engine, bytes.
+    pub engine_ram_bytes: usize,
+    /// Scratch RAM of a stream (engine and ring), bytes.
+    pub stream_ram_bytes: usize,
+    /// Training time, seconds.
+    pub train_seconds: f64,
+    /// Final validation loss.
+    pub val_loss: f64,
+    /// Threshold and the windows it came from.
+    pub threshold: f32,
+    /// Held-out normal windows used for calibration.
+    pub calibration_windows: u32,
+    /// Evaluation on the test stream.
+    pub eval: EvalReport,
+    /// Per injected fault.
+    pub faults: Vec<FaultResult>,
+    /// Samples per second of the data (for delays in milliseconds).
+    pub sample_rate: f32,
+    /// Wall time of the whole demo, seconds.
+    pub total_seconds: f64,
+}
+
+/// Makes `dir` ready: creates it, or clears what an earlier demo wrote
+/// there; refuses a non-empty directory the demo did not create.
+fn prepare_dir(dir: &Path) -> Result<()> {
+    if dir.exists() {
+        let marker = dir.join(MARKER);
+        let empty = std::fs::read_dir(dir)
+            .with_context(|| format!("cannot read `{}`", dir.display()))?
+            .next()
+            .is_none();
+        if !empty && !marker.exists() {
+            bail!(
+                "`{}` exists and was not written by `edgeae demo`; choose another --out (nothing was changed)",
+                dir.display()
+            );
+        }
+        for sub in ["data", "model"] {
+            let p = dir.join(sub);
+            if p.exists() {
+                std::fs::remove_dir_all(&p)
+                    .with_context(|| format!("cannot clear `{}`", p.display()))?;
+            }
+        }
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
+    crate::fsx::write_atomic(&dir.join(MARKER), b"written by edgeae demo\n")
+}
+
+/// Runs the demo and writes its files; returns the report.
+pub fn run(opts: &DemoOptions) -> Result<DemoReport> {
+    let t0 = Instant::now();
+    let out = &opts.out;
+    prepare_dir(out)?;
+
+    // 1. Data.
+    let synth = synth::generate(&opts.synth)?;
+    let data_dir = out.join("data");
+    synth::write(&data_dir, &synth)?;
+    let train_csv = data_dir.join("train.csv");
+    let test_csv = data_dir.join("test.csv");
+
+    // 2. Train a denoising autoencoder on normal data, calibrated on the
+    //    held-out end of the series.
+    let mut cfg =
+        TrainConfig::new(train_csv, Kind::Denoising, out.join("model")).with_window(WINDOW);
+    cfg.hop = HOP / 2;
+    cfg.hidden = Some(vec![128]);
+    cfg.codings = Some(16);
+    cfg.epochs = opts.epochs;
+    cfg.seed = opts.seed;
+    cfg.noise = Noise::Gaussian(0.2);
+    let run_opts = RunOptions {
+        quiet: true,
+        threads: None,
+        calibration: CalibrationOptions::DEFAULT,
+    };
+    if !opts.quiet {
+        println!(
+            "data         {}: {} normal rows for training, a {}-row test stream with {} injected faults ({} channels at {} Hz)",
+            data_dir.display(),
+            thousands(opts.synth.train_rows),
+            thousands(opts.synth.test_rows),
+            synth.faults.len(),
+            opts.synth.channels,
+            opts.synth.sample_rate
+        );
+        println!(
+            "training     a denoising autoencoder, {} epochs on windows of {WINDOW} frames...",
+            opts.epochs
+        );
+    }
+    let done = train_and_export(cfg, None, run_opts)?;
+    let model_path = crate::train::run::model_path(&done.trained.config.out);
+    // The demo scores with a hop of HOP frames (the training used HOP / 2
+    // for more windows); the hop lives in the model file.
+    let bytes = with_hop(&done.model, HOP as u32)?;
+    crate::fsx::write_atomic(&model_path, &bytes)?;
+    let model = Model::load(&bytes).map_err(|e| anyhow!("internal error: {e}"))?;
+
+    // 3. Stream the labelled test data through the firmware engine.
+    let table = data::load(&test_csv, LoadOptions::default())?;
+    let plot = out.join("eval.png");
+    let eval = detect::evaluate(&model_path, &model, &table, Some(&plot))?;
+    let scored = crate::anomaly::score_table(&model, &table, None)?;
+    crate::anomaly::write_scores(&out.join("scores.csv"), &scored)?;
+
+    let faults = synth
+        .faults
+        .iter()
+        .map(|f| fault_result(f, &eval.segments, &synth.channel_names))
+        .collect();
+    let last = done.trained.history.last();
+    let calibration = model.scoring().calibration;
+    let mut widths = vec![model.input_len()];
+    widths.extend(model.ops().iter().map(firmware::model_format::Op::outputs));
+    let report = DemoReport {
+        out: out.clone(),
+        model: model_path,
+        widths,
+        params: model.param_count(),
+        flash_bytes: model.file_len(),
+        engine_ram_bytes: ScratchPlan::for_model(&model).bytes(),
+        stream_ram_bytes: Stream::scratch_len(&model) * 4,
+        train_seconds: done.trained.elapsed_s,
+        val_loss: last.map_or(f64::NAN, |r| r.val_recon),
+        threshold: model.scoring().threshold,
+        calibration_windows: calibration.map_or(0, |c| c.windows),
+        eval,
+        faults,
+        sample_rate: opts.synth.sample_rate,
+        total_seconds: t0.elapsed().as_secs_f64(),
+    };
+    let json = serde_json::to_vec_pretty(&report)?;
+    crate::fsx::write_atomic(&out.join("report.json"), &json)?;
+    crate::fsx::write_atomic(&out.join("report.txt"), text(&report).as_bytes())?;
+    Ok(report)
+}
+
+/// The model with another hop (validated again).
+fn with_hop(bytes: &[u8], hop: u32) -> Result<Vec<u8>> {
+    let model = Model::load(bytes).map_err(|e| anyhow!("internal error: {e}"))?;
+    let mut spec = model.spec().clone();
+    spec.input.hop = hop;
+    spec.encode().map_err(|e| anyhow!("internal error: {e}"))
+}
+
+fn fault_result(f: &FaultSegment, detections: &[Detection], names: &[String]) -> FaultResult {
+    // Segments come from the row labels; a fault is the segment that
+    // overlaps it (synth keeps gaps between faults).
+    let d = detections
+        .iter()
+        .find(|d| d.start < f.end && d.end > f.start);
+    FaultResult {
+        kind: f.kind.name(),
+        start: f.start,
+        end: f.end,
+        channel: f.channel.and_then(|c| names.get(c).cloned()),
+        detected: d.is_some_and(|d| d.detected),
+        delay: d.and_then(|d| d.delay),
+    }
+}
+
+/// The printed report.
+pub fn text(r: &DemoReport) -> String {
+    let e = &r.eval;
+    let mut s = String::new();
+    let widths: Vec<String> = r.widths.iter().map(usize::to_string).collect();
+    s.push_str(&format!(
+        "model        {}: denoising autoencoder {} ({} parameters), trained in {:.1} s, validation MSE {:.4}\n",
+        r.model.display(),
+        widths.join("-"),
+        thousands(r.params),
+        r.train_seconds,
+        r.val_loss
+    ));
+    s.push_str(&format!(
+        "on the board {} bytes of flash, {} bytes of scratch RAM ({} for the engine, {} for the sample ring)\n",
+        thousands(r.flash_bytes),
+        thousands(r.stream_ram_bytes),
+        thousands(r.engine_ram_bytes),
+        thousands(r.stream_ram_bytes - r.engine_ram_bytes)
+    ));
+    s.push_str(&format!(
+        "threshold    {} (99th percentile of the error on {} held-out normal windows)\n",
+        r.threshold, r.calibration_windows
+    ));
+    s.push_str(&format!(
+        "test stream  {} windows of {WINDOW} rows every {HOP}, {} labelled anomalous\n",
+        thousands(e.windows),
+        thousands(e.anomalous_windows)
+    ));
+    let fmt = |v: Option<f64>| v.map_or_else(|| "n/a".to_string(), |v| format!("{v:.3}"));
+    s.push_str(&format!(
+        "detection    ROC AUC {}, PR AUC {}",
+        fmt(e.roc_auc),
+        fmt(e.pr_auc)
+    ));
+    if let Some(t) = &e.at_threshold {
+        s.push_str(&format!(
+            "; at the threshold precision {}, recall {}, F1 {}, false-positive rate {}",
+            fmt(t.precision),
+            fmt(t.recall),
+            fmt(t.f1),
+            t.false_positive_rate
+                .map_or_else(|| "n/a".to_string(), |v| format!("{v:.4}"))
+        ));
+    }
+    s.push('\n');
+    let detected = r.faults.iter().filter(|f| f.detected).count();
+    s.push_str(&format!(
+        "faults       {detected} of {} detected\n",
+        r.faults.len()
+    ));
+    for f in &r.faults {
+        s.push_str(&format!(
+            "  {:<16} rows {:>6}..{:<6} {:<8} {}\n",
+            f.kind,
+            f.start,
+            f.end,
+            f.channel.as_deref().unwrap_or("all"),
+            match f.delay {
+                Some(d) => format!(
+                    "detected after {d} rows ({:.0} ms)",
+                    d as f64 * 1e3 / f64::from(r.sample_rate)
+                ),
+                None => "MISSED".to_string(),
+            }
+        ));
+    }
+    s.push_str(&format!(
+        "host time    {:.1} us per window through the firmware engine (f32)\n",
+        e.host_us_per_window
+    ));
+    s
+}
+
+/// `edgeae demo`.
+pub fn command(out: PathBuf, seed: u64) -> Result<()> {
+    let opts = DemoOptions::new(out, seed);
+    let r = run(&opts)?;
+    print!("{}", text(&r));
+    println!(
+        "files        {} (eval.png, scores.csv, report.txt, report.json, model/, data/) in {:.0} s",
+        r.out.display(),
+        r.total_seconds
+    );
+    Ok(())
+}
+
+/// `edgeae synth`.
+pub fn synth_command(out: &Path, cfg: &SynthConfig) -> Result<()> {
+    let s = synth::generate(cfg)?;
+    let files = synth::write(out, &s)?;
+    let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+    println!(
+        "wrote {}: {} normal training rows and a {}-row test stream with {} labelled faults ({} channels at {} Hz, seed {})",
+        names.join(", "),
+        thousands(cfg.train_rows),
+        thousands(cfg.test_rows),
+        s.faults.len(),
+        cfg.channels,
+        cfg.sample_rate,
+        cfg.seed
+    );
+    Ok(())
+}

@@ -1,0 +1,346 @@
+//! The anomaly-detection commands: `edgeae calibrate`, `score` and `eval`.
+//! All of them stream the data through the firmware's [`firmware::Stream`].
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+use firmware::Model;
+use serde::Serialize;
+
+use crate::anomaly::{self, CalibrationOptions, Scored};
+use crate::commands::load_for_model;
+use crate::data::{LoadOptions, Table};
+use crate::eval::{self, Confusion, Detection, WindowRecord};
+use crate::inspect::{load, read_model_bytes};
+use crate::plots::{self, EvalPlot};
+
+const STREAM: LoadOptions = LoadOptions {
+    allow_non_finite: true,
+};
+
+/// `edgeae calibrate`.
+pub fn calibrate(
+    model_path: &Path,
+    data_path: &Path,
+    out: Option<&Path>,
+    opts: &CalibrationOptions,
+) -> Result<()> {
+    let bytes = read_model_bytes(model_path)?;
+    let model = load(model_path, &bytes)?;
+    let table = load_for_model(model_path, &model, data_path, STREAM)?;
+    let (t, n) = anomaly::calibrate_on(&model, &table, opts)?;
+    let smoothing = opts.smoothing.unwrap_or(model.scoring().smoothing);
+    let calibrated = anomaly::with_thresholds(&bytes, &t, smoothing)?;
+    let out = out.unwrap_or(model_path);
+    crate::fsx::write_atomic(out, &calibrated)?;
+    let c = t.calibration.unwrap_or(model_format::Calibration {
+        windows: 0,
+        quantile: opts.quantile,
+        mean: 0.0,
+        std: 0.0,
+        p50: 0.0,
+        p90: 0.0,
+        p99: 0.0,
+        max: 0.0,
+    });
+    println!(
+        "calibrated on {n} normal windows of `{}`: threshold {} (quantile {}), clears below {}, smoothing {smoothing}",
+        data_path.display(),
+        t.threshold,
+        opts.quantile,
+        t.clear_threshold
+    );
+    println!(
+        "errors       mean {} std {}; p50 {} p90 {} p99 {} max {}",
+        c.mean, c.std, c.p50, c.p90, c.p99, c.max
+    );
+    println!("wrote        {}", out.display());
+    Ok(())
+}
+
+/// `edgeae score`.
+pub fn score(model_path: &Path, data_path: &Path, out: &Path) -> Result<()> {
+    let bytes = read_model_bytes(model_path)?;
+    let model = load(model_path, &bytes)?;
+    let table = load_for_model(model_path, &model, data_path, STREAM)?;
+    let scored = stream(&model, &table, data_path)?;
+    anomaly::write_scores(out, &scored)?;
+    let faulted = scored.windows.iter().filter(|w| w.fault.is_some()).count();
+    println!(
+        "wrote {}: {} windows, {} alarm(s) raised, {} frame(s) with NaN/inf samples ({faulted} windows not scored){}",
+        out.display(),
+        scored.windows.len(),
+        scored.alarms_raised(),
+        scored.faults.len(),
+        if model.scoring().threshold.is_finite() {
+            String::new()
+        } else {
+            "; the model is not calibrated, so it never alarms (edgeae calibrate)".into()
+        }
+    );
+    Ok(())
+}
+
+/// Streams `table`, refusing data too short for one window.
+fn stream(model: &Model<'_>, table: &Table, data_path: &Path) -> Result<Scored> {
+    let window = model.input().window as usize;
+    if table.rows() < window {
+        bail!(
+            "`{}` has {} rows, fewer than one window of the model ({window} rows)",
+            data_path.display(),
+            table.rows()
+        );
+    }
+    anomaly::score_table(model, table, None)
+}
+
+/// Window-level metrics at the model's threshold.
+#[derive(Debug, Clone, Serialize)]
+pub struct AtThreshold {
+    /// The alarm threshold.
+    pub threshold: f32,
+    /// The clear threshold.
+    pub clear_threshold: f32,
+    /// Windows alarmed (or faulted) vs labelled.
+    pub confusion: Confusion,
+    /// tp / (tp + fp).
+    pub precision: Option<f64>,
+    /// tp / (tp + fn).
+    pub recall: Option<f64>,
+    /// Harmonic mean of precision and recall.
+    pub f1: Option<f64>,
+    /// fp / (fp + tn).
+    pub false_positive_rate: Option<f64>,
+}
+
+/// What `edgeae eval` measures.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalReport {
+    /// The model file.
+    pub model: PathBuf,
+    /// The data file.
+    pub data: PathBuf,
+    /// Windows in the stream.
+    pub windows: usize,
+    /// Windows labelled anomalous.
+    pub anomalous_windows: usize,
+    /// Windows not scored because of NaN/inf samples or overflow.
+    pub fault_windows: usize,
+    /// Frames with NaN/inf samples.
+    pub fault_frames: usize,
+    /// Window-level ROC AUC of the score (fault windows rank highest).
+    pub roc_auc: Option<f64>,
+    /// Window-level average precision.
+    pub pr_auc: Option<f64>,
+    /// Metrics of the alarm (a fault window counts as flagged); absent when
+    /// the model is not calibrated.
+    pub at_threshold: Option<AtThreshold>,
+    /// Each labelled anomalous segment: detected, and after how many rows.
+    pub segments: Vec<Detection>,
+    /// Host time per window (streaming, engine and scoring), microseconds.
+    pub host_us_per_window: f64,
+    /// The figure.
+    pub plot: Option<PathBuf>,
+}
+
+impl EvalReport {
+    /// Segments detected.
+    pub fn detected(&self) -> usize {
+        self.segments.iter().filter(|s| s.detected).count()
+    }
+
+    /// Mean detection delay over detected segments, in rows.
+    pub fn mean_delay(&self) -> Option<f64> {
+        let d: Vec<usize> = self.segments.iter().filter_map(|s| s.delay).collect();
+        (!d.is_empty()).then(|| d.iter().sum::<usize>() as f64 / d.len() as f64)
+    }
+}
+
+/// Scores a labelled table and measures everything `eval` reports; draws
+/// the figure to `plot` if given.
+pub fn evaluate(
+    model_path: &Path,
+    model: &Model<'_>,
+    table: &Table,
+    plot: Option<&Path>,
+) -> Result<EvalReport> {
+    let Some(row_labels) = table.labels.as_deref() else {
+        bail!(
+            "`{}` has no label column: eval needs a `label` or `is_anomaly` column (0 or 1 per row); score unlabelled data with `edgeae score`",
+            table.path.display()
+        );
+    };
+    let scored = stream(model, table, &table.path)?;
+    let labels: Vec<u8> = scored
+        .windows
+        .iter()
+        .map(|w| w.label.unwrap_or(0))
+        .collect();
+    let scores: Vec<f32> = scored.windows.iter().map(|w| w.score).collect();
+    let flagged: Vec<u8> = scored
+        .windows
+        .iter()
+        .map(|w| u8::from(w.alarm || w.fault.is_some()))
+        .collect();
+    let records: Vec<WindowRecord> = scored
+        .windows
+        .iter()
+        .map(|w| WindowRecord {
+            start: w.start,
+            end: w.end,
+            score: w.score,
+            alarm: w.alarm,
+            fault: w.fault.is_some(),
+        })
+        .collect();
+    let segments = eval::segments(row_labels);
+    let scoring = model.scoring();
+    let at_threshold = scoring.threshold.is_finite().then(|| {
+        let c = Confusion::from_predictions(&flagged, &labels);
+        AtThreshold {
+            threshold: scoring.threshold,
+            clear_threshold: scoring.clear_threshold,
+            confusion: c,
+            precision: c.precision(),
+            recall: c.recall(),
+            f1: c.f1(),
+            false_positive_rate: c.fpr(),
+        }
+    });
+    let roc = eval::roc_curve(&scores, &labels);
+    let roc_auc = eval::roc_auc(&scores, &labels);
+    let mut report = EvalReport {
+        model: model_path.to_path_buf(),
+        data: table.path.clone(),
+        windows: scored.windows.len(),
+        anomalous_windows: labels.iter().filter(|&&l| l == 1).count(),
+        fault_windows: scored.windows.iter().filter(|w| w.fault.is_some()).count(),
+        fault_frames: scored.faults.len(),
+        roc_auc,
+        pr_auc: eval::pr_auc(&scores, &labels),
+        at_threshold,
+        segments: eval::detections(&segments, &records),
+        host_us_per_window: scored.seconds * 1e6 / scored.windows.len().max(1) as f64,
+        plot: None,
+    };
+    if let Some(path) = plot {
+        let at = |w: &anomaly::WindowRow, v: f32| (w.end as f64, f64::from(v));
+        let score_pts: Vec<(f64, f64)> = scored.windows.iter().map(|w| at(w, w.score)).collect();
+        let smooth_pts: Vec<(f64, f64)> =
+            scored.windows.iter().map(|w| at(w, w.smoothed)).collect();
+        let alarms = eval::alarm_spans(&records);
+        let title = format!("{} on {}", file_name(model_path), file_name(&table.path));
+        plots::eval_figure(
+            path,
+            &EvalPlot {
+                title: &title,
+                scores: &score_pts,
+                smoothed: &smooth_pts,
+                threshold: f64::from(scoring.threshold),
+                clear_threshold: f64::from(scoring.clear_threshold),
+                segments: &segments,
+                alarms: &alarms,
+                roc: roc.as_deref().zip(roc_auc),
+            },
+        )?;
+        report.plot = Some(path.to_path_buf());
+    }
+    Ok(report)
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name().map_or_else(
+        || p.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map_or_else(|| "n/a".into(), |v| format!("{v:.digits$}"))
+}
+
+/// The text report.
+pub fn report_text(r: &EvalReport) -> String {
+    let mut s = String::new();
+    s.push_str(&format!(
+        "windows      {} ({} labelled anomalous, {} not scored: {} frame(s) with NaN/inf samples)\n",
+        r.windows, r.anomalous_windows, r.fault_windows, r.fault_frames
+    ));
+    s.push_str(&format!(
+        "ROC AUC      {}   PR AUC {}\n",
+        opt(r.roc_auc, 4),
+        opt(r.pr_auc, 4)
+    ));
+    match &r.at_threshold {
+        Some(t) => s.push_str(&format!(
+            "threshold    {} (clears below {}): precision {}, recall {}, F1 {}, false-positive rate {} ({} tp, {} fp, {} fn, {} tn)\n",
+            t.threshold,
+            t.clear_threshold,
+            opt(t.precision, 3),
+            opt(t.recall, 3),
+            opt(t.f1, 3),
+            opt(t.false_positive_rate, 4),
+            t.confusion.tp,
+            t.confusion.fp,
+            t.confusion.fn_,
+            t.confusion.tn
+        )),
+        None => s.push_str(
+            "threshold    none: the model is not calibrated (edgeae calibrate); alarms, F1 and delays need one\n",
+        ),
+    }
+    s.push_str(&format!(
+        "segments     {} of {} detected, mean delay {} rows\n",
+        r.detected(),
+        r.segments.len(),
+        opt(r.mean_delay(), 1)
+    ));
+    for d in &r.segments {
+        s.push_str(&format!(
+            "  rows {:>7}..{:<7} {}\n",
+            d.start,
+            d.end,
+            match d.delay {
+                Some(delay) => format!("detected after {delay} rows"),
+                None => "MISSED".into(),
+            }
+        ));
+    }
+    s.push_str(&format!(
+        "host time    {:.1} us per window\n",
+        r.host_us_per_window
+    ));
+    if let Some(p) = &r.plot {
+        s.push_str(&format!("plot         {}\n", p.display()));
+    }
+    s
+}
+
+/// `edgeae eval`.
+pub fn eval_command(
+    model_path: &Path,
+    data_path: &Path,
+    json: bool,
+    plot: Option<&Path>,
+) -> Result<()> {
+    let bytes = read_model_bytes(model_path)?;
+    let model = load(model_path, &bytes)?;
+    let table = load_for_model(model_path, &model, data_path, STREAM)?;
+    let default_plot;
+    let plot = match plot {
+        Some(p) => p,
+        None => {
+            default_plot = model_path
+                .parent()
+                .map_or_else(|| PathBuf::from("eval.png"), |d| d.join("eval.png"));
+            &default_plot
+        }
+    };
+    let report = evaluate(model_path, &model, &table, Some(plot))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report_text(&report));
+    }
+    Ok(())
+}

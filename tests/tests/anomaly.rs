@@ -1,0 +1,108 @@
+//! Anomaly detection end to end: the demo's model on the synthetic test
+//! stream, and the host's threshold calibration against the firmware's
+//! on-device calibration on the same data.
+
+use e2e::{Rng, random_autoencoder, sensor_series, temp_dir, write_csv};
+use firmware::{Calibrator, Event, Model, Stream};
+use host_trainer::anomaly::{self, CalibrationOptions};
+use host_trainer::data::{self, LoadOptions};
+use host_trainer::demo::{DemoOptions, run};
+use host_trainer::export::InputDef;
+use model_format::Activation;
+
+/// The README's main job, with its default seed: window-level ROC AUC of
+/// at least 0.95 on the test stream, and every injected fault segment
+/// raises the alarm.
+#[test]
+fn the_demo_model_detects_every_injected_fault() {
+    let dir = temp_dir("demo");
+    let mut opts = DemoOptions::new(dir.join("out"), 7);
+    opts.quiet = true;
+    let report = run(&opts).unwrap();
+    let e = &report.eval;
+    let auc = e.roc_auc.unwrap();
+    assert!(auc >= 0.95, "ROC AUC {auc}");
+    assert_eq!(report.faults.len(), 12);
+    let missed: Vec<_> = report.faults.iter().filter(|f| !f.detected).collect();
+    assert!(missed.is_empty(), "missed: {missed:?}");
+    // Every kind of fault was injected.
+    for kind in host_trainer::synth::FaultKind::ALL {
+        assert!(
+            report.faults.iter().any(|f| f.kind == kind.name()),
+            "{kind:?}"
+        );
+    }
+    // The threshold came from held-out normal windows and is in the file.
+    let bytes = std::fs::read(&report.model).unwrap();
+    let model = Model::load(&bytes).unwrap();
+    let cal = model.scoring().calibration.unwrap();
+    assert!(cal.windows > 100 && model.scoring().threshold.is_finite());
+    assert_eq!(cal.quantile, 0.99);
+    // Files the demo promises.
+    for f in [
+        "eval.png",
+        "scores.csv",
+        "report.json",
+        "report.txt",
+        "model/loss.png",
+    ] {
+        assert!(dir.join("out").join(f).is_file(), "{f}");
+    }
+    // A second run into the same folder replaces the first one's output.
+    opts.epochs = 1;
+    run(&opts).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `edgeae calibrate` on a file and the firmware's calibrate mode fed the
+/// same frames through a stream give the same thresholds, bit for bit.
+#[test]
+fn host_and_on_device_calibration_agree() {
+    let dir = temp_dir("calibration");
+    let rows = sensor_series(700, 5, 0.05);
+    let csv = dir.join("normal.csv");
+    write_csv(&csv, &["x", "y", "z"], &rows);
+
+    let mut rng = Rng(77);
+    let mut input = InputDef::identity(3, 16, 4);
+    input.mean = vec![0.1, -0.2, 2.0];
+    input.scale = vec![1.4, 1.1, 2.0];
+    let def = random_autoencoder(
+        &mut rng,
+        input,
+        &[12, 4],
+        Activation::Selu,
+        Activation::Identity,
+        false,
+    );
+    let bytes = def.encode().unwrap();
+    let model = Model::load(&bytes).unwrap();
+
+    for (quantile, hysteresis) in [(0.99f32, 0.8f32), (0.9, 0.5), (0.5, 1.0)] {
+        let opts = CalibrationOptions {
+            quantile,
+            hysteresis,
+            smoothing: None,
+        };
+        let table = data::load(&csv, LoadOptions::default()).unwrap();
+        let (host, n) = anomaly::calibrate_on(&model, &table, &opts).unwrap();
+        assert_eq!(n, (700 - 16) / 4 + 1);
+
+        // On the device: declare the first N windows normal.
+        let mut scratch = vec![0.0; Stream::scratch_len(&model)];
+        let mut stream = Stream::new(&model, &mut scratch).unwrap();
+        let mut cal = Calibrator::<256>::new(quantile, hysteresis);
+        for row in &rows {
+            stream.push_samples(row, |e| {
+                if let Event::Window(w) = e {
+                    cal.push(w.score);
+                }
+            });
+        }
+        assert_eq!(cal.len(), n);
+        let device = cal.finish().unwrap();
+        assert_eq!(device, host, "quantile {quantile}");
+        assert!(host.threshold > 0.0);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -122,6 +122,16 @@ pub fn train(args: TrainArgs) -> Result<()> {
         thousands(model.file_len()),
         thousands(ScratchPlan::for_model(&model).bytes())
     );
+    let scoring = model.scoring();
+    match scoring.calibration {
+        Some(c) if scoring.threshold.is_finite() => println!(
+            "threshold    {} (quantile {} of the error on {} held-out windows), clears below {}, smoothing {}",
+            scoring.threshold, c.quantile, c.windows, scoring.clear_threshold, scoring.smoothing
+        ),
+        _ => println!(
+            "threshold    not calibrated (no validation windows): run edgeae calibrate on normal data"
+        ),
+    }
     let mut files = vec![cfg.out.join("loss.png").display().to_string()];
     files.extend(plots.iter().map(|p| p.display().to_string()));
     println!("plots        {}", files.join(", "));

@@ -73,6 +73,9 @@ pub struct ScratchReport {
     pub even: usize,
     /// Slots of the odd ping-pong buffer.
     pub odd: usize,
+    /// Bytes a streaming scorer needs: the engine's plus a ring of one
+    /// window (`firmware::Stream::scratch_len`).
+    pub stream_bytes: usize,
 }
 
 /// Everything `inspect` prints.
@@ -180,6 +183,7 @@ pub fn report(path: &Path, model: &Model<'_>) -> Report {
             input: plan.input,
             even: plan.even,
             odd: plan.odd,
+            stream_bytes: firmware::Stream::scratch_len(model) * 4,
         },
         metric: scoring.metric.name(),
         threshold: finite(scoring.threshold),
@@ -250,6 +254,11 @@ impl Report {
             self.scratch.input,
             self.scratch.even,
             self.scratch.odd
+        );
+        let _ = writeln!(
+            s,
+            "streaming    {} bytes of RAM (scratch + a ring of one window of samples)",
+            self.scratch.stream_bytes
         );
         match self.threshold {
             Some(t) => {

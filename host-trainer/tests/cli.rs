@@ -100,6 +100,8 @@ fn inspect_reports_shapes_flash_and_scratch() {
     // input 6 + widest even output (3) + widest odd output (6)
     assert_eq!(v["scratch"]["f32s"], 15);
     assert_eq!(v["scratch"]["bytes"], 60);
+    // A stream adds a ring of one window (6 values).
+    assert_eq!(v["scratch"]["stream_bytes"], 84);
     assert!(v["threshold"].is_null());
 
     let out = edgeae(&["inspect", golden("dense_v1.eam").to_str().unwrap()]);

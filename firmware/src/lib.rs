@@ -20,6 +20,7 @@ mod error;
 pub mod ops;
 pub mod scoring;
 mod scratch;
+pub mod serve;
 pub mod stream;
 
 pub use engine::Engine;

@@ -152,6 +152,35 @@ pub enum Command {
         #[arg(long)]
         plot: Option<PathBuf>,
     },
+    /// Stream a data file to the board (the QEMU-emulated Cortex-M4F) over the wire protocol; write its scores.
+    ///
+    /// Starts qemu-system-arm with the firmware image (built from
+    /// firmware/boards/qemu-mps2 when it is not built yet) and the model in
+    /// its model region, sends the samples over the serial line, and writes
+    /// the same scores.csv columns as `edgeae score`.
+    #[command(
+        after_help = "Examples:\n  edgeae stream --model runs/pump/model.eam --data stream.csv --qemu --out board-scores.csv\n  edgeae stream --model runs/pump/model.eam --data stream.csv --qemu --profile"
+    )]
+    Stream {
+        /// The model file.
+        #[arg(long)]
+        model: PathBuf,
+        /// Data (CSV) with the model's channels.
+        #[arg(long)]
+        data: PathBuf,
+        /// Run on the emulated board (QEMU mps2-an386).
+        #[arg(long, required = true)]
+        qemu: bool,
+        /// Firmware image (ELF) [default: build firmware/boards/qemu-mps2].
+        #[arg(long)]
+        firmware: Option<PathBuf>,
+        /// Output CSV (as `edgeae score`).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        /// Print instructions per window, and flash and RAM of firmware and model.
+        #[arg(long)]
+        profile: bool,
+    },
     /// Write synthetic vibration-like sensor data: DIR/train.csv (normal), DIR/test.csv (labelled faults), DIR/faults.csv.
     #[command(after_help = "Example:\n  edgeae synth --out data/synth --seed 7")]
     Synth {

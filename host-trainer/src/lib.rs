@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 pub mod anomaly;
+pub mod board;
 pub mod cli;
 pub mod commands;
 pub mod data;
@@ -65,6 +66,14 @@ pub fn run(cli: cli::Cli) -> Result<()> {
             },
         ),
         cli::Command::Demo { out, seed } => demo::command(out, seed),
+        cli::Command::Stream {
+            model,
+            data,
+            qemu: _,
+            firmware,
+            out,
+            profile,
+        } => board::stream_command(&model, &data, firmware.as_deref(), out.as_deref(), profile),
         cli::Command::Pack { spec, out } => {
             let def = export::ModelDef::from_json_file(&spec)?;
             let n = def

@@ -19,6 +19,7 @@ mod error;
 mod header;
 mod layer;
 mod model;
+pub mod protocol;
 mod spec;
 mod tensor;
 mod validate;

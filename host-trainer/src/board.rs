@@ -1,0 +1,354 @@
+//! `edgeae stream`: a data file through a board over the wire protocol,
+//! here the QEMU-emulated Cortex-M4F (`firmware/boards/qemu-mps2`), with
+//! the model loaded into its model region; the same `scores.csv` as
+//! `edgeae score`.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, anyhow, bail};
+use firmware::stream::WindowFault;
+use model_format::F32s;
+use model_format::protocol::{self, Info, MAX_SAMPLES, Request, Response};
+
+use crate::anomaly::{Scored, WindowRow};
+use crate::data::Table;
+
+/// Where the model region starts on mps2-an386 (memory.x of the board).
+pub const QEMU_MODEL_ADDR: u32 = 0x0038_0000;
+/// Its size.
+pub const QEMU_MODEL_REGION: usize = 512 * 1024;
+
+/// The repository root (this crate lives in `host-trainer/`).
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+/// The QEMU board's firmware image, as `qemu_firmware` builds it.
+pub fn default_qemu_elf() -> PathBuf {
+    repo_root().join("target/thumb/thumbv7em-none-eabihf/release/qemu-mps2")
+}
+
+/// Builds the QEMU board image with Debian's rustc and `-Zbuild-std`
+/// (shared/EMBEDDED.md) when it is not built yet, and returns its path.
+pub fn qemu_firmware(given: Option<&Path>) -> Result<PathBuf> {
+    if let Some(p) = given {
+        if !p.is_file() {
+            bail!("firmware image `{}` does not exist", p.display());
+        }
+        return Ok(p.to_path_buf());
+    }
+    let elf = default_qemu_elf();
+    if elf.is_file() {
+        return Ok(elf);
+    }
+    if !Path::new("/usr/bin/rustc").is_file() {
+        bail!(
+            "the QEMU firmware is not built and Debian's rustc is missing: apt-get install rustc-web cargo-web rust-web-src rust-web-llvm lld-22 qemu-system-arm (or pass --firmware ELF)"
+        );
+    }
+    let root = repo_root();
+    eprintln!("building the QEMU firmware (firmware/boards/qemu-mps2)...");
+    let status = Command::new("cargo")
+        .current_dir(root.join("firmware/boards/qemu-mps2"))
+        .env("RUSTC_BOOTSTRAP", "1")
+        .args(["build", "--release", "--quiet", "--target-dir"])
+        .arg(root.join("target/thumb"))
+        .status()
+        .context("cannot run cargo to build the QEMU firmware")?;
+    if !status.success() || !elf.is_file() {
+        bail!("building the QEMU firmware failed (firmware/boards/qemu-mps2)");
+    }
+    Ok(elf)
+}
+
+/// What a board run produced.
+#[derive(Debug, Clone, Default)]
+pub struct BoardRun {
+    /// The windows, as `edgeae score` reports them.
+    pub scored: Scored,
+    /// The board's `Info` at start-up.
+    pub info_start: Option<Info>,
+    /// Its `Info` after the last samples (counters).
+    pub info_end: Option<Info>,
+    /// Instructions per scored window, as the board measured them.
+    pub instructions: Vec<u32>,
+    /// The exit status of QEMU.
+    pub exit_code: Option<i32>,
+    /// An error the board reported.
+    pub error: Option<(protocol::ErrorCode, u32)>,
+}
+
+/// Raw frames to send before, between or after the samples (tests use
+/// this to inject corrupt frames).
+#[derive(Debug, Clone, Default)]
+pub struct Extra {
+    /// Bytes sent before the first sample message.
+    pub before: Vec<u8>,
+}
+
+/// Streams `values` (time-major frames) to the QEMU board with `model`
+/// loaded, in messages of `chunk` values; then asks for `Info` and exits.
+pub fn run_qemu(
+    elf: &Path,
+    model: &Path,
+    values: &[f32],
+    chunk: usize,
+    extra: &Extra,
+) -> Result<BoardRun> {
+    let chunk = chunk.clamp(1, MAX_SAMPLES);
+    let mut child = Command::new("qemu-system-arm")
+        .args([
+            "-cpu",
+            "cortex-m4",
+            "-machine",
+            "mps2-an386",
+            "-display",
+            "none",
+            "-monitor",
+            "none",
+            "-serial",
+            "stdio",
+            "-semihosting-config",
+            "enable=on,target=native",
+            "-icount",
+            "shift=0",
+            "-kernel",
+        ])
+        .arg(elf)
+        .arg("-device")
+        .arg(format!(
+            "loader,file={},addr={QEMU_MODEL_ADDR:#x}",
+            model.display()
+        ))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("cannot start qemu-system-arm (apt-get install qemu-system-arm)")?;
+    let mut stdin = child.stdin.take().context("no stdin")?;
+    let mut stdout = child.stdout.take().context("no stdout")?;
+    let mut stderr = child.stderr.take().context("no stderr")?;
+
+    // Write everything in one thread while this one reads: the line must
+    // be read and written concurrently.
+    let mut out = extra.before.clone();
+    let mut buf = vec![0u8; protocol::MAX_FRAME + 8];
+    let mut bytes = Vec::with_capacity(chunk * 4);
+    for (seq, c) in values.chunks(chunk).enumerate() {
+        bytes.clear();
+        bytes.extend(c.iter().flat_map(|v| v.to_le_bytes()));
+        let req = Request::Samples {
+            seq: seq as u32,
+            values: F32s::new(&bytes),
+        };
+        let frame = protocol::encode_frame(&req, &mut buf).context("frame too large")?;
+        out.extend_from_slice(frame);
+    }
+    for req in [Request::Query, Request::Exit { code: 0 }] {
+        let frame = protocol::encode_frame(&req, &mut buf).context("frame too large")?;
+        out.extend_from_slice(frame);
+    }
+    let writer = std::thread::spawn(move || {
+        // The board exits on the last frame; a closed pipe then is fine.
+        let _ = stdin.write_all(&out);
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let mut received = Vec::new();
+    stdout
+        .read_to_end(&mut received)
+        .context("cannot read the board's serial line")?;
+    let status = child.wait().context("qemu-system-arm did not finish")?;
+    let _ = writer.join();
+    let qemu_err = err_reader.join().unwrap_or_default();
+
+    let mut run = BoardRun {
+        exit_code: status.code(),
+        ..BoardRun::default()
+    };
+    for frame in received.split_mut(|b| *b == 0).filter(|f| !f.is_empty()) {
+        let Some(resp) = protocol::decode_frame::<Response<'_>>(frame) else {
+            bail!("the board sent a frame that does not decode");
+        };
+        match resp {
+            Response::Info(info) => {
+                if run.info_start.is_none() {
+                    run.info_start = Some(info);
+                } else {
+                    run.info_end = Some(info);
+                }
+            }
+            Response::Score(s) => {
+                if s.instructions > 0 {
+                    run.instructions.push(s.instructions);
+                }
+                run.scored.windows.push(WindowRow {
+                    start: s.start as usize,
+                    end: s.end as usize,
+                    score: s.score,
+                    smoothed: s.smoothed,
+                    alarm: s.alarm,
+                    fault: match s.fault {
+                        protocol::WindowFault::None => None,
+                        protocol::WindowFault::Sample => Some(WindowFault::BadSample { frame: 0 }),
+                        protocol::WindowFault::Overflow => Some(WindowFault::Overflow),
+                    },
+                    label: None,
+                });
+            }
+            Response::Fault { frame, channel, .. } => {
+                run.scored.faults.push(firmware::stream::SampleFault {
+                    frame: u64::from(frame),
+                    channel,
+                })
+            }
+            Response::Error { code, detail } => run.error = Some((code, detail)),
+            Response::Denoised { .. } | Response::Codings { .. } | Response::Calibrated { .. } => {}
+        }
+    }
+    if run.exit_code.is_none() {
+        bail!("qemu-system-arm was killed: {}", qemu_err.trim());
+    }
+    Ok(run)
+}
+
+/// Labels of the windows, from the table's row labels.
+pub fn label_windows(scored: &mut Scored, table: &Table) {
+    if let Some(labels) = table.labels.as_deref() {
+        for w in &mut scored.windows {
+            w.label = Some(u8::from(
+                labels
+                    .get(w.start..w.end)
+                    .is_some_and(|r| r.iter().any(|&x| x != 0)),
+            ));
+        }
+    }
+}
+
+/// Sizes from an ELF32 file: (flash bytes = allocated sections that are
+/// loaded, i.e. code, read-only data and the initial values of .data;
+/// static RAM = .data + .bss + other allocated writable sections).
+pub fn elf_sizes(bytes: &[u8]) -> Result<(u64, u64)> {
+    let bad = || anyhow!("not a 32-bit little-endian ELF file");
+    if bytes.get(..4) != Some(b"\x7fELF") || bytes.get(4) != Some(&1) || bytes.get(5) != Some(&1) {
+        return Err(bad());
+    }
+    let u16_at = |o: usize| -> Result<u64> {
+        Ok(u64::from(u16::from_le_bytes(
+            bytes.get(o..o + 2).ok_or_else(bad)?.try_into()?,
+        )))
+    };
+    let u32_at = |o: usize| -> Result<u64> {
+        Ok(u64::from(u32::from_le_bytes(
+            bytes.get(o..o + 4).ok_or_else(bad)?.try_into()?,
+        )))
+    };
+    let shoff = u32_at(0x20)? as usize;
+    let shentsize = u16_at(0x2e)? as usize;
+    let shnum = u16_at(0x30)? as usize;
+    let (mut flash, mut ram) = (0, 0);
+    const SHF_WRITE: u64 = 1;
+    const SHF_ALLOC: u64 = 2;
+    const SHT_NOBITS: u64 = 8;
+    for i in 0..shnum {
+        let h = shoff + i * shentsize;
+        let (kind, flags, size) = (u32_at(h + 4)?, u32_at(h + 8)?, u32_at(h + 0x14)?);
+        if flags & SHF_ALLOC == 0 {
+            continue;
+        }
+        if kind != SHT_NOBITS {
+            flash += size;
+        }
+        if flags & SHF_WRITE != 0 {
+            ram += size;
+        }
+    }
+    Ok((flash, ram))
+}
+
+/// `edgeae stream --qemu`.
+pub fn stream_command(
+    model_path: &Path,
+    data_path: &Path,
+    firmware: Option<&Path>,
+    out: Option<&Path>,
+    profile: bool,
+) -> Result<()> {
+    let bytes = crate::inspect::read_model_bytes(model_path)?;
+    let model = crate::inspect::load(model_path, &bytes)?;
+    if model.file_len() > QEMU_MODEL_REGION {
+        bail!(
+            "`{}` is {} bytes; the board's model region holds {QEMU_MODEL_REGION}",
+            model_path.display(),
+            model.file_len()
+        );
+    }
+    let table = crate::commands::load_for_model(
+        model_path,
+        &model,
+        data_path,
+        crate::data::LoadOptions {
+            allow_non_finite: true,
+        },
+    )?;
+    let elf = qemu_firmware(firmware)?;
+    let t0 = std::time::Instant::now();
+    let mut run = run_qemu(&elf, model_path, &table.values, 48, &Extra::default())?;
+    let seconds = t0.elapsed().as_secs_f64();
+    if let Some((code, detail)) = run.error {
+        bail!(
+            "the board refused the model: {code:?} (detail {detail}); QEMU exited with {:?}",
+            run.exit_code
+        );
+    }
+    if run.exit_code != Some(0) {
+        bail!("the board stopped with exit code {:?}", run.exit_code);
+    }
+    label_windows(&mut run.scored, &table);
+    if let Some(out) = out {
+        crate::anomaly::write_scores(out, &run.scored)?;
+    }
+    let c = run.info_end.map(|i| i.counters).unwrap_or_default();
+    println!(
+        "streamed `{}` to the emulated Cortex-M4F in {seconds:.1} s: {} windows, {} alarm(s) raised, {} faulty frame(s); the board counted {} frames, {} bad, {} oversized{}",
+        data_path.display(),
+        run.scored.windows.len(),
+        run.scored.alarms_raised(),
+        run.scored.faults.len(),
+        c.frames,
+        c.bad_frames,
+        c.oversized,
+        out.map_or_else(String::new, |p| format!("; wrote {}", p.display()))
+    );
+    if profile {
+        let elf_bytes = crate::fsx::read(&elf)?;
+        let (flash, ram) =
+            elf_sizes(&elf_bytes).with_context(|| format!("cannot read `{}`", elf.display()))?;
+        let n = run.instructions.len().max(1) as f64;
+        let mean = run.instructions.iter().map(|&i| f64::from(i)).sum::<f64>() / n;
+        let min = run.instructions.iter().min().copied().unwrap_or(0);
+        let max = run.instructions.iter().max().copied().unwrap_or(0);
+        let macs = model.macs();
+        println!(
+            "instructions {mean:.0} per window (min {min}, max {max}; {:.2} per MAC, {} MACs), counted by SysTick under -icount shift=0",
+            mean / macs.max(1) as f64,
+            macs
+        );
+        println!(
+            "flash        firmware {flash} bytes + model {} bytes",
+            model.file_len()
+        );
+        println!(
+            "RAM          {ram} bytes static + {} bytes of stream scratch (engine and ring)",
+            firmware::Stream::scratch_len(&model) * 4
+        );
+    }
+    Ok(())
+}

@@ -41,15 +41,47 @@ impl Clock for NoClock {
     }
 }
 
-/// The frame a board sends when its model region does not hold a usable
-/// model, and the code it exits with; encoded into `buf`.
-pub fn model_error<'b>(e: &FormatError, buf: &'b mut [u8]) -> (ErrorCode, &'b [u8]) {
+/// Shortest run of erased bytes at the end of a model that makes a
+/// checksum failure read as a truncated model.
+const ERASED_RUN: usize = 16;
+
+/// What is wrong with a model region that failed to load: the code of
+/// `e`, except that a checksum failure whose stated extent ends in a run of
+/// erased flash (all `0x00` or all `0xFF`) is a model that was cut short
+/// when it was written (the detail is where the erased run starts).
+pub fn classify(e: &FormatError, region: &[u8]) -> (ErrorCode, u32) {
     let code = ErrorCode::of_model(e);
-    let detail = match e {
-        FormatError::UnsupportedVersion { found, .. } => u32::from(*found),
-        FormatError::Truncated { needed, .. } => *needed,
-        _ => 0,
-    };
+    match e {
+        FormatError::UnsupportedVersion { found, .. } => (code, u32::from(*found)),
+        FormatError::Truncated { needed, .. } => (code, *needed),
+        FormatError::ChecksumMismatch { .. } => {
+            let stated = model_format::Header::parse(region)
+                .ok()
+                .and_then(|h| usize::try_from(h.file_len()).ok())
+                .and_then(|n| region.get(..n));
+            let Some(model) = stated else {
+                return (code, 0);
+            };
+            let last = model.last().copied().unwrap_or(1);
+            let run = model.iter().rev().take_while(|&&b| b == last).count();
+            if (last == 0x00 || last == 0xff) && run >= ERASED_RUN {
+                let end = model.len() - run;
+                (
+                    ErrorCode::ModelTruncated,
+                    u32::try_from(end).unwrap_or(u32::MAX),
+                )
+            } else {
+                (code, 0)
+            }
+        }
+        _ => (code, 0),
+    }
+}
+
+/// The frame a board sends when its model region does not hold a usable
+/// model ([`classify`]), and the code it exits with; encoded into `buf`.
+pub fn model_error<'b>(e: &FormatError, region: &[u8], buf: &'b mut [u8]) -> (ErrorCode, &'b [u8]) {
+    let (code, detail) = classify(e, region);
     let frame = protocol::encode_frame(&Response::Error { code, detail }, buf);
     (code, frame.map_or(&[][..], |f| &*f))
 }

@@ -32,8 +32,9 @@ pub fn default_qemu_elf() -> PathBuf {
     repo_root().join("target/thumb/thumbv7em-none-eabihf/release/qemu-mps2")
 }
 
-/// Builds the QEMU board image with Debian's rustc and `-Zbuild-std`
-/// (shared/EMBEDDED.md) when it is not built yet, and returns its path.
+/// The QEMU board image: `given`, or firmware/boards/qemu-mps2 built
+/// with Debian's rustc and `-Zbuild-std` (shared/EMBEDDED.md); cargo
+/// rebuilds it only when its sources changed (a second or two otherwise).
 pub fn qemu_firmware(given: Option<&Path>) -> Result<PathBuf> {
     if let Some(p) = given {
         if !p.is_file() {
@@ -42,16 +43,15 @@ pub fn qemu_firmware(given: Option<&Path>) -> Result<PathBuf> {
         return Ok(p.to_path_buf());
     }
     let elf = default_qemu_elf();
-    if elf.is_file() {
-        return Ok(elf);
-    }
     if !Path::new("/usr/bin/rustc").is_file() {
+        if elf.is_file() {
+            return Ok(elf);
+        }
         bail!(
             "the QEMU firmware is not built and Debian's rustc is missing: apt-get install rustc-web cargo-web rust-web-src rust-web-llvm lld-22 qemu-system-arm (or pass --firmware ELF)"
         );
     }
     let root = repo_root();
-    eprintln!("building the QEMU firmware (firmware/boards/qemu-mps2)...");
     let status = Command::new("cargo")
         .current_dir(root.join("firmware/boards/qemu-mps2"))
         .env("RUSTC_BOOTSTRAP", "1")

@@ -5,7 +5,12 @@
 #![no_std]
 #![no_main]
 #![deny(unsafe_code)]
-#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod hw;
 
@@ -24,11 +29,12 @@ fn main() -> ! {
         hw::exit(1)
     };
     let mut clock = hw::InstructionClock::start(core.SYST);
-    let model = match Model::load_prefix(hw::model_region()) {
+    let region = hw::model_region();
+    let model = match Model::load_prefix(region) {
         Ok((model, _)) => model,
         Err(e) => {
             let mut buf = [0u8; 64];
-            let (code, frame) = model_error(&e, &mut buf);
+            let (code, frame) = model_error(&e, region, &mut buf);
             uart.write(frame);
             hw::exit(code.exit_code())
         }

@@ -1,0 +1,155 @@
+//! The board application on the host: frames in, frames out.
+
+use firmware::scoring::calibrate;
+use firmware::serve::{CALIBRATION_WINDOWS, NoClock, Server, classify};
+use firmware::{Model, Stream};
+use model_format::protocol::{ErrorCode, Request, Response, decode_frame, encode_frame};
+use model_format::{
+    Activation, Dense, F32s, FormatError, InputSpec, Layer, Layers, ModelKind, ModelSpec,
+    Provenance, ScoringSpec,
+};
+
+fn le(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// 2 channels, window 4, hop 2: 8-3-8 (tanh, identity).
+fn model_bytes() -> Vec<u8> {
+    let w0: Vec<f32> = (0..24)
+        .map(|i| ((i * 7 % 11) as f32 - 5.0) / 10.0)
+        .collect();
+    let w1: Vec<f32> = (0..24)
+        .map(|i| ((i * 5 % 13) as f32 - 6.0) / 10.0)
+        .collect();
+    let (w0, b0, w1, b1) = (le(&w0), le(&[0.1; 3]), le(&w1), le(&[0.0; 8]));
+    let (mean, scale) = (le(&[0.0, 1.0]), le(&[1.0, 2.0]));
+    let mut layers = Layers::new();
+    for (i, o, a, w, b) in [
+        (8, 3, Activation::Tanh, &w0, &b0),
+        (3, 8, Activation::Identity, &w1, &b1),
+    ] {
+        layers
+            .push(Layer::Dense(Dense {
+                inputs: i,
+                outputs: o,
+                activation: a,
+                weights: F32s::new(w),
+                bias: F32s::new(b),
+            }))
+            .unwrap();
+    }
+    ModelSpec {
+        kind: ModelKind::Stacked,
+        input: InputSpec {
+            channels: 2,
+            window: 4,
+            hop: 2,
+            mean: F32s::new(&mean),
+            scale: F32s::new(&scale),
+        },
+        layers,
+        codings_layer: 0,
+        scoring: ScoringSpec::UNCALIBRATED,
+        provenance: Provenance::UNKNOWN,
+    }
+    .encode()
+    .unwrap()
+}
+
+/// Feeds frames for `reqs` and returns the responses as owned debug text
+/// plus the calibrated thresholds seen.
+fn exchange(server: &mut Server<'_, '_>, reqs: &[Request<'_>]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 2048];
+    for r in reqs {
+        let frame = encode_frame(r, &mut buf).unwrap().to_vec();
+        for b in frame {
+            server.feed(b, &mut NoClock, &mut |f: &[u8]| {
+                let mut f = f.to_vec();
+                f.pop();
+                let resp: Response<'_> = decode_frame(&mut f).unwrap();
+                out.push(format!("{resp:?}"));
+            });
+        }
+    }
+    out
+}
+
+#[test]
+fn on_device_calibration_through_the_protocol_is_the_host_math() {
+    let bytes = model_bytes();
+    let model = Model::load(&bytes).unwrap();
+    let mut scratch = vec![0.0; Stream::scratch_len(&model)];
+    let mut server = Server::new(&model, &mut scratch).unwrap();
+    let samples: Vec<f32> = (0..200).map(|i| (i as f32 * 0.37).sin()).collect();
+    let raw = le(&samples);
+
+    let out = exchange(
+        &mut server,
+        &[
+            Request::Calibrate {
+                windows: 20,
+                quantile: 0.9,
+                hysteresis: 0.5,
+            },
+            Request::Samples {
+                seq: 1,
+                values: F32s::new(&raw),
+            },
+        ],
+    );
+    // The scores the board sent, and the calibration it reported.
+    let mut scores: Vec<f32> = out
+        .iter()
+        .filter_map(|s| s.split("score: ").nth(1))
+        .map(|s| s.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(scores.len(), (100 - 4) / 2 + 1);
+    let expected = calibrate(&mut scores[..20], 0.9, 0.5).unwrap();
+    let calibrated = out.iter().find(|s| s.starts_with("Calibrated")).unwrap();
+    assert!(
+        calibrated.contains(&format!("threshold: {:?}", expected.threshold)),
+        "{calibrated} vs {expected:?}"
+    );
+    // Too many windows for the board: an error, not a crash.
+    let out = exchange(
+        &mut server,
+        &[Request::Calibrate {
+            windows: CALIBRATION_WINDOWS as u32 + 1,
+            quantile: 0.9,
+            hysteresis: 0.5,
+        }],
+    );
+    assert!(out[0].contains("Unsupported"), "{out:?}");
+    // The new threshold is the one the board reports.
+    let info = exchange(&mut server, &[Request::Query]);
+    assert!(
+        info[0].contains(&format!("threshold: {:?}", expected.threshold)),
+        "{info:?}"
+    );
+}
+
+#[test]
+fn erased_flash_after_a_cut_model_reads_as_truncated() {
+    let bytes = model_bytes();
+    for erased in [0x00u8, 0xff] {
+        let mut region = bytes[..bytes.len() / 2].to_vec();
+        region.resize(4096, erased);
+        let e = Model::load_prefix(&region).unwrap_err();
+        assert!(matches!(e, FormatError::ChecksumMismatch { .. }), "{e:?}");
+        let (code, detail) = classify(&e, &region);
+        assert_eq!(code, ErrorCode::ModelTruncated, "erased {erased:#x}");
+        // The erased run starts where the copy stopped, or earlier if the
+        // model's own bytes before the cut equal the erased value.
+        let cut = bytes.len() / 2;
+        assert!(
+            detail as usize <= cut && region[detail as usize..cut].iter().all(|&b| b == erased)
+        );
+    }
+    // A flipped byte is a checksum error.
+    let mut region = bytes.clone();
+    let mid = region.len() / 2;
+    region[mid] ^= 1;
+    let e = Model::load_prefix(&region).unwrap_err();
+    assert_eq!(classify(&e, &region).0, ErrorCode::ModelChecksum);
+}

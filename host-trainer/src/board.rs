@@ -16,9 +16,9 @@ use crate::anomaly::{Scored, WindowRow};
 use crate::data::Table;
 
 /// Where the model region starts on mps2-an386 (memory.x of the board).
-pub const QEMU_MODEL_ADDR: u32 = 0x0038_0000;
+pub const QEMU_MODEL_ADDR: u32 = 0x0010_0000;
 /// Its size.
-pub const QEMU_MODEL_REGION: usize = 512 * 1024;
+pub const QEMU_MODEL_REGION: usize = 3 * 1024 * 1024;
 
 /// The repository root (this crate lives in `host-trainer/`).
 fn repo_root() -> PathBuf {

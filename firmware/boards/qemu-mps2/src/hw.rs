@@ -4,7 +4,7 @@
 //!
 //! Audit notes, one per `unsafe` block:
 //! - `model_region`: `_model_start`/`_model_len` come from memory.x and name
-//!   the 512 KiB MODEL region of code memory, which the image never writes;
+//!   the 3 MiB MODEL region of code memory, which the image never writes;
 //!   it is readable for the whole run, so a `'static` shared slice is sound.
 //! - `Uart`: CMSDK APB UART0 is at 0x4000_4000 on mps2-an386; its registers
 //!   are 32-bit, aligned, and only accessed with volatile reads/writes.

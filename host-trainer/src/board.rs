@@ -99,7 +99,6 @@ pub fn run_qemu(
     chunk: usize,
     extra: &Extra,
 ) -> Result<BoardRun> {
-    let chunk = chunk.clamp(1, MAX_SAMPLES);
     let mut child = Command::new("qemu-system-arm")
         .args([
             "-cpu",
@@ -135,23 +134,7 @@ pub fn run_qemu(
 
     // Write everything in one thread while this one reads: the line must
     // be read and written concurrently.
-    let mut out = extra.before.clone();
-    let mut buf = vec![0u8; protocol::MAX_FRAME + 8];
-    let mut bytes = Vec::with_capacity(chunk * 4);
-    for (seq, c) in values.chunks(chunk).enumerate() {
-        bytes.clear();
-        bytes.extend(c.iter().flat_map(|v| v.to_le_bytes()));
-        let req = Request::Samples {
-            seq: seq as u32,
-            values: F32s::new(&bytes),
-        };
-        let frame = protocol::encode_frame(&req, &mut buf).context("frame too large")?;
-        out.extend_from_slice(frame);
-    }
-    for req in [Request::Query, Request::Exit { code: 0 }] {
-        let frame = protocol::encode_frame(&req, &mut buf).context("frame too large")?;
-        out.extend_from_slice(frame);
-    }
+    let out = request_bytes(&extra.before, values, chunk, true)?;
     let writer = std::thread::spawn(move || {
         // The board exits on the last frame; a closed pipe then is fine.
         let _ = stdin.write_all(&out);
@@ -169,10 +152,47 @@ pub fn run_qemu(
     let _ = writer.join();
     let qemu_err = err_reader.join().unwrap_or_default();
 
-    let mut run = BoardRun {
-        exit_code: status.code(),
-        ..BoardRun::default()
+    let mut run = parse_responses(&mut received)?;
+    run.exit_code = status.code();
+    if run.exit_code.is_none() {
+        bail!("qemu-system-arm was killed: {}", qemu_err.trim());
+    }
+    Ok(run)
+}
+
+/// The bytes of a whole session: `before`, a `Reset`, the samples in
+/// messages of `chunk` values, a `Query`, and an `Exit` if `exit`.
+fn request_bytes(before: &[u8], values: &[f32], chunk: usize, exit: bool) -> Result<Vec<u8>> {
+    let chunk = chunk.clamp(1, MAX_SAMPLES);
+    let mut out = before.to_vec();
+    let mut buf = vec![0u8; protocol::MAX_FRAME + 8];
+    let mut push = |req: &Request<'_>, out: &mut Vec<u8>| -> Result<()> {
+        let frame = protocol::encode_frame(req, &mut buf).context("frame too large")?;
+        out.extend_from_slice(frame);
+        Ok(())
     };
+    push(&Request::Reset, &mut out)?;
+    let mut bytes = Vec::with_capacity(chunk * 4);
+    for (seq, c) in values.chunks(chunk).enumerate() {
+        bytes.clear();
+        bytes.extend(c.iter().flat_map(|v| v.to_le_bytes()));
+        let req = Request::Samples {
+            seq: seq as u32,
+            values: F32s::new(&bytes),
+        };
+        push(&req, &mut out)?;
+    }
+    push(&Request::Query, &mut out)?;
+    if exit {
+        push(&Request::Exit { code: 0 }, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// Decodes the frames a board sent. The first `Info` is the board's
+/// start-up or reset answer, the last the answer to the final `Query`.
+fn parse_responses(received: &mut [u8]) -> Result<BoardRun> {
+    let mut run = BoardRun::default();
     for frame in received.split_mut(|b| *b == 0).filter(|f| !f.is_empty()) {
         let Some(resp) = protocol::decode_frame::<Response<'_>>(frame) else {
             bail!("the board sent a frame that does not decode");
@@ -213,10 +233,63 @@ pub fn run_qemu(
             Response::Denoised { .. } | Response::Codings { .. } | Response::Calibrated { .. } => {}
         }
     }
-    if run.exit_code.is_none() {
-        bail!("qemu-system-arm was killed: {}", qemu_err.trim());
-    }
     Ok(run)
+}
+
+/// Streams `values` to a real board on the serial port `port` at `baud`:
+/// `Reset`, the samples, `Query`; reads until the answer to the `Query`
+/// (the second `Info` after the reset) or an error frame arrives.
+pub fn run_serial(port: &str, baud: u32, values: &[f32], chunk: usize) -> Result<BoardRun> {
+    let mut line = serialport::new(port, baud)
+        .timeout(std::time::Duration::from_secs(10))
+        .open()
+        .with_context(|| format!("cannot open the serial port `{port}`"))?;
+    let mut writer = line
+        .try_clone()
+        .with_context(|| format!("cannot use the serial port `{port}`"))?;
+    // A board that booted earlier has sent its start-up Info already; drop
+    // whatever is waiting.
+    let _ = line.clear(serialport::ClearBuffer::Input);
+    let out = request_bytes(&[], values, chunk, false)?;
+    let sender = std::thread::spawn(move || writer.write_all(&out));
+    let mut received = Vec::new();
+    let mut infos = 0;
+    let mut byte = [0u8; 1];
+    let mut frame_start = 0;
+    loop {
+        match line.read(&mut byte) {
+            Ok(1) => {}
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                bail!(
+                    "the board on `{port}` went silent for 10 s (wrong port, baud rate or firmware?)"
+                )
+            }
+            Err(e) => return Err(e).with_context(|| format!("cannot read `{port}`")),
+        }
+        received.push(byte[0]);
+        if byte[0] != 0 {
+            continue;
+        }
+        let mut frame = received
+            .get(frame_start..received.len() - 1)
+            .unwrap_or_default()
+            .to_vec();
+        frame_start = received.len();
+        match protocol::decode_frame::<Response<'_>>(&mut frame) {
+            Some(Response::Info(_)) => infos += 1,
+            Some(Response::Error { .. }) => break,
+            _ => {}
+        }
+        if infos == 2 {
+            break;
+        }
+    }
+    sender
+        .join()
+        .map_err(|_| anyhow!("the writer thread failed"))?
+        .with_context(|| format!("cannot write to `{port}`"))?;
+    parse_responses(&mut received)
 }
 
 /// Labels of the windows, from the table's row labels.
@@ -273,10 +346,11 @@ pub fn elf_sizes(bytes: &[u8]) -> Result<(u64, u64)> {
     Ok((flash, ram))
 }
 
-/// `edgeae stream --qemu`.
+/// `edgeae stream --qemu` or `--port PORT`.
 pub fn stream_command(
     model_path: &Path,
     data_path: &Path,
+    port: Option<(&str, u32)>,
     firmware: Option<&Path>,
     out: Option<&Path>,
     profile: bool,
@@ -298,18 +372,39 @@ pub fn stream_command(
             allow_non_finite: true,
         },
     )?;
-    let elf = qemu_firmware(firmware)?;
     let t0 = std::time::Instant::now();
-    let mut run = run_qemu(&elf, model_path, &table.values, 48, &Extra::default())?;
+    let (mut run, elf, board) = match port {
+        Some((port, baud)) => (
+            run_serial(port, baud, &table.values, 48)?,
+            None,
+            format!("the board on `{port}`"),
+        ),
+        None => {
+            let elf = qemu_firmware(firmware)?;
+            let run = run_qemu(&elf, model_path, &table.values, 48, &Extra::default())?;
+            (run, Some(elf), "the emulated Cortex-M4F".to_string())
+        }
+    };
     let seconds = t0.elapsed().as_secs_f64();
     if let Some((code, detail)) = run.error {
         bail!(
-            "the board refused the model: {code:?} (detail {detail}); QEMU exited with {:?}",
+            "{board} reported {code:?} (detail {detail}){}",
             run.exit_code
+                .map_or_else(String::new, |c| format!("; QEMU exited with {c}"))
         );
     }
-    if run.exit_code != Some(0) {
-        bail!("the board stopped with exit code {:?}", run.exit_code);
+    if elf.is_some() && run.exit_code != Some(0) {
+        bail!("{board} stopped with exit code {:?}", run.exit_code);
+    }
+    if let (Some(info), true) = (run.info_start, port.is_some()) {
+        let model_on_board = info.model_bytes as usize;
+        if model_on_board != model.file_len() {
+            bail!(
+                "{board} runs a model of {model_on_board} bytes, not `{}` ({} bytes): flash it first",
+                model_path.display(),
+                model.file_len()
+            );
+        }
     }
     label_windows(&mut run.scored, &table);
     if let Some(out) = out {
@@ -317,7 +412,7 @@ pub fn stream_command(
     }
     let c = run.info_end.map(|i| i.counters).unwrap_or_default();
     println!(
-        "streamed `{}` to the emulated Cortex-M4F in {seconds:.1} s: {} windows, {} alarm(s) raised, {} faulty frame(s); the board counted {} frames, {} bad, {} oversized{}",
+        "streamed `{}` to {board} in {seconds:.1} s: {} windows, {} alarm(s) raised, {} faulty frame(s); the board counted {} frames, {} bad, {} oversized{}",
         data_path.display(),
         run.scored.windows.len(),
         run.scored.alarms_raised(),
@@ -328,9 +423,11 @@ pub fn stream_command(
         out.map_or_else(String::new, |p| format!("; wrote {}", p.display()))
     );
     if profile {
-        let elf_bytes = crate::fsx::read(&elf)?;
-        let (flash, ram) =
-            elf_sizes(&elf_bytes).with_context(|| format!("cannot read `{}`", elf.display()))?;
+        let (flash, ram) = match &elf {
+            Some(elf) => elf_sizes(&crate::fsx::read(elf)?)
+                .with_context(|| format!("cannot read `{}`", elf.display()))?,
+            None => (0, 0),
+        };
         let n = run.instructions.len().max(1) as f64;
         let mean = run.instructions.iter().map(|&i| f64::from(i)).sum::<f64>() / n;
         let min = run.instructions.iter().min().copied().unwrap_or(0);
@@ -341,14 +438,21 @@ pub fn stream_command(
             mean / macs.max(1) as f64,
             macs
         );
-        println!(
-            "flash        firmware {flash} bytes + model {} bytes",
-            model.file_len()
-        );
-        println!(
-            "RAM          {ram} bytes static + {} bytes of stream scratch (engine and ring)",
-            firmware::Stream::scratch_len(&model) * 4
-        );
+        let scratch = firmware::Stream::scratch_len(&model) * 4;
+        if elf.is_some() {
+            println!(
+                "flash        firmware {flash} bytes + model {} bytes",
+                model.file_len()
+            );
+            println!(
+                "RAM          {ram} bytes static + {scratch} bytes of stream scratch (engine and ring)"
+            );
+        } else {
+            println!(
+                "flash        model {} bytes; RAM {scratch} bytes of stream scratch (engine and ring)",
+                model.file_len()
+            );
+        }
     }
     Ok(())
 }

@@ -152,15 +152,17 @@ pub enum Command {
         #[arg(long)]
         plot: Option<PathBuf>,
     },
-    /// Stream a data file to the board (the QEMU-emulated Cortex-M4F) over the wire protocol; write its scores.
+    /// Stream a data file to a board over the wire protocol (serial line); write its scores.
     ///
-    /// Starts qemu-system-arm with the firmware image (built from
-    /// firmware/boards/qemu-mps2 when it is not built yet) and the model in
-    /// its model region, sends the samples over the serial line, and writes
-    /// the same scores.csv columns as `edgeae score`.
+    /// With --qemu: starts qemu-system-arm with the firmware image (built
+    /// from firmware/boards/qemu-mps2 when needed) and the model in its
+    /// model region. With --port: a real board running edgeae firmware with
+    /// the model already flashed. Writes the same scores.csv columns as
+    /// `edgeae score`.
     #[command(
-        after_help = "Examples:\n  edgeae stream --model runs/pump/model.eam --data stream.csv --qemu --out board-scores.csv\n  edgeae stream --model runs/pump/model.eam --data stream.csv --qemu --profile"
+        after_help = "Examples:\n  edgeae stream --model runs/pump/model.eam --data stream.csv --qemu --out board-scores.csv\n  edgeae stream --model runs/pump/model.eam --data stream.csv --qemu --profile\n  edgeae stream --model runs/pump/model.eam --data stream.csv --port /dev/ttyACM0 --out board-scores.csv"
     )]
+    #[command(group(clap::ArgGroup::new("board").required(true).args(["qemu", "port"])))]
     Stream {
         /// The model file.
         #[arg(long)]
@@ -169,8 +171,14 @@ pub enum Command {
         #[arg(long)]
         data: PathBuf,
         /// Run on the emulated board (QEMU mps2-an386).
-        #[arg(long, required = true)]
+        #[arg(long)]
         qemu: bool,
+        /// Serial port of a real board, e.g. /dev/ttyACM0.
+        #[arg(long)]
+        port: Option<String>,
+        /// Baud rate for --port.
+        #[arg(long, default_value_t = 115_200)]
+        baud: u32,
         /// Firmware image (ELF) [default: build firmware/boards/qemu-mps2].
         #[arg(long)]
         firmware: Option<PathBuf>,

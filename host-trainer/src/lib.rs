@@ -70,10 +70,19 @@ pub fn run(cli: cli::Cli) -> Result<()> {
             model,
             data,
             qemu: _,
+            port,
+            baud,
             firmware,
             out,
             profile,
-        } => board::stream_command(&model, &data, firmware.as_deref(), out.as_deref(), profile),
+        } => board::stream_command(
+            &model,
+            &data,
+            port.as_deref().map(|p| (p, baud)),
+            firmware.as_deref(),
+            out.as_deref(),
+            profile,
+        ),
         cli::Command::Pack { spec, out } => {
             let def = export::ModelDef::from_json_file(&spec)?;
             let n = def

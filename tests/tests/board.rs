@@ -245,3 +245,81 @@ fn a_bad_model_region_gets_the_matching_error_and_exit_code() {
     assert_eq!(run.scored.windows.len(), 1);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `edgeae stream --port` on a serial line: QEMU's UART as a pseudo-terminal.
+#[test]
+fn the_serial_port_path_gives_the_same_scores() {
+    use std::io::{BufRead, BufReader};
+    let dir = temp_dir("board-serial");
+    let csv = dir.join("series.csv");
+    write_csv(&csv, &["x", "y", "z"], &sensor_series(2_000, 4, 0.05));
+    let table = data::load(&csv, LoadOptions::default()).unwrap();
+    let mut cfg = TrainConfig::new(csv.clone(), Kind::Tied, dir.join("run")).with_window(8);
+    cfg.epochs = 1;
+    train_and_export(cfg, None, RunOptions::QUIET).unwrap();
+    let model_path = dir.join("run/model.eam");
+    let mut qemu = std::process::Command::new("qemu-system-arm")
+        .args([
+            "-cpu",
+            "cortex-m4",
+            "-machine",
+            "mps2-an386",
+            "-display",
+            "none",
+            "-monitor",
+            "none",
+            "-serial",
+            "pty",
+            "-semihosting-config",
+            "enable=on,target=native",
+            "-icount",
+            "shift=0",
+            "-kernel",
+        ])
+        .arg(elf())
+        .arg("-device")
+        .arg(format!(
+            "loader,file={},addr={:#x}",
+            model_path.display(),
+            host_trainer::board::QEMU_MODEL_ADDR
+        ))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // "char device redirected to /dev/pts/N (label serial0)"
+    let mut pty = None;
+    for stream in [
+        qemu.stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        qemu.stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+    ] {
+        let Some(stream) = stream else { continue };
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                if let Some(p) = line.split_whitespace().find(|w| w.starts_with("/dev/pts/")) {
+                    let _ = tx.send(p.to_string());
+                }
+            }
+        });
+        if let Ok(p) = rx.recv_timeout(std::time::Duration::from_secs(5)) {
+            pty = Some(p);
+            break;
+        }
+    }
+    let pty = pty.expect("QEMU names its pseudo-terminal");
+    let board = host_trainer::board::run_serial(&pty, 115_200, &table.values, 48);
+    let _ = qemu.kill();
+    let _ = qemu.wait();
+    let board = board.unwrap();
+    let bytes = std::fs::read(&model_path).unwrap();
+    let model = firmware::Model::load(&bytes).unwrap();
+    let host = score_table(&model, &table, None).unwrap();
+    assert_same(&host, &board.scored, "serial");
+    assert_eq!(board.info_end.unwrap().frames as usize, 2_000);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

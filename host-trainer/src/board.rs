@@ -20,6 +20,8 @@ pub const QEMU_MODEL_ADDR: u32 = 0x0010_0000;
 /// Its size.
 pub const QEMU_MODEL_REGION: usize = 3 * 1024 * 1024;
 
+static SOCK_COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 /// The repository root (this crate lives in `host-trainer/`).
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -80,6 +82,9 @@ pub struct BoardRun {
     pub exit_code: Option<i32>,
     /// An error the board reported.
     pub error: Option<(protocol::ErrorCode, u32)>,
+    /// The board's defmt log frames (QEMU: its semihosting output on
+    /// stdout), raw; `defmt-print -e ELF` decodes them.
+    pub defmt: Vec<u8>,
 }
 
 /// Raw frames to send before, between or after the samples (tests use
@@ -99,6 +104,14 @@ pub fn run_qemu(
     chunk: usize,
     extra: &Extra,
 ) -> Result<BoardRun> {
+    // The protocol runs over UART0 on a Unix socket; stdout carries the
+    // board's defmt frames (semihosting output).
+    let sock = std::env::temp_dir().join(format!(
+        "edgeae-uart-{}-{}.sock",
+        std::process::id(),
+        SOCK_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_file(&sock);
     let mut child = Command::new("qemu-system-arm")
         .args([
             "-cpu",
@@ -109,8 +122,15 @@ pub fn run_qemu(
             "none",
             "-monitor",
             "none",
+            "-chardev",
+        ])
+        .arg(format!(
+            "socket,id=uart0,path={},server=on,wait=on",
+            sock.display()
+        ))
+        .args([
             "-serial",
-            "stdio",
+            "chardev:uart0",
             "-semihosting-config",
             "enable=on,target=native",
             "-icount",
@@ -123,37 +143,67 @@ pub fn run_qemu(
             "loader,file={},addr={QEMU_MODEL_ADDR:#x}",
             model.display()
         ))
-        .stdin(Stdio::piped())
+        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .context("cannot start qemu-system-arm (apt-get install qemu-system-arm)")?;
-    let mut stdin = child.stdin.take().context("no stdin")?;
     let mut stdout = child.stdout.take().context("no stdout")?;
     let mut stderr = child.stderr.take().context("no stderr")?;
-
-    // Write everything in one thread while this one reads: the line must
-    // be read and written concurrently.
-    let out = request_bytes(&extra.before, values, chunk, true)?;
-    let writer = std::thread::spawn(move || {
-        // The board exits on the last frame; a closed pipe then is fine.
-        let _ = stdin.write_all(&out);
+    let log_reader = std::thread::spawn(move || {
+        let mut log = Vec::new();
+        let _ = stdout.read_to_end(&mut log);
+        log
     });
     let err_reader = std::thread::spawn(move || {
         let mut s = String::new();
         let _ = stderr.read_to_string(&mut s);
         s
     });
+    // QEMU waits for the connection before it starts the board.
+    let t0 = std::time::Instant::now();
+    let line = loop {
+        match std::os::unix::net::UnixStream::connect(&sock) {
+            Ok(line) => break line,
+            Err(_) if t0.elapsed().as_secs() < 20 => {
+                if let Ok(Some(status)) = child.try_wait() {
+                    let err = err_reader.join().unwrap_or_default();
+                    bail!("qemu-system-arm stopped ({status}): {}", err.trim());
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => {
+                let _ = child.kill();
+                return Err(e).context("cannot connect to QEMU's UART socket");
+            }
+        }
+    };
+    let _ = std::fs::remove_file(&sock);
+    let mut writer = line.try_clone().context("cannot use QEMU's UART socket")?;
+    let mut reader = line;
+
+    // Write everything in one thread while this one reads: the line must
+    // be read and written concurrently.
+    let out = request_bytes(&extra.before, values, chunk, true)?;
+    let sender = std::thread::spawn(move || {
+        // The board exits on the last frame; a closed socket then is fine.
+        let _ = writer.write_all(&out);
+    });
     let mut received = Vec::new();
-    stdout
-        .read_to_end(&mut received)
-        .context("cannot read the board's serial line")?;
+    match reader.read_to_end(&mut received) {
+        Ok(_) => {}
+        // A board that stops early (a bad model) closes the line with our
+        // samples unread: what it sent before is in `received`.
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Err(e) => return Err(e).context("cannot read the board's serial line"),
+    }
     let status = child.wait().context("qemu-system-arm did not finish")?;
-    let _ = writer.join();
+    let _ = sender.join();
     let qemu_err = err_reader.join().unwrap_or_default();
 
     let mut run = parse_responses(&mut received)?;
     run.exit_code = status.code();
+    run.defmt = log_reader.join().unwrap_or_default();
     if run.exit_code.is_none() {
         bail!("qemu-system-arm was killed: {}", qemu_err.trim());
     }
@@ -346,15 +396,26 @@ pub fn elf_sizes(bytes: &[u8]) -> Result<(u64, u64)> {
     Ok((flash, ram))
 }
 
+/// What `edgeae stream` writes and prints besides its summary.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Outputs<'a> {
+    /// scores.csv.
+    pub scores: Option<&'a Path>,
+    /// The board's raw defmt frames (QEMU).
+    pub defmt_log: Option<&'a Path>,
+    /// Print instructions per window, flash and RAM.
+    pub profile: bool,
+}
+
 /// `edgeae stream --qemu` or `--port PORT`.
 pub fn stream_command(
     model_path: &Path,
     data_path: &Path,
     port: Option<(&str, u32)>,
     firmware: Option<&Path>,
-    out: Option<&Path>,
-    profile: bool,
+    outputs: Outputs<'_>,
 ) -> Result<()> {
+    let (out, profile) = (outputs.scores, outputs.profile);
     let bytes = crate::inspect::read_model_bytes(model_path)?;
     let model = crate::inspect::load(model_path, &bytes)?;
     if model.file_len() > QEMU_MODEL_REGION {
@@ -386,6 +447,9 @@ pub fn stream_command(
         }
     };
     let seconds = t0.elapsed().as_secs_f64();
+    if let Some(log) = outputs.defmt_log {
+        crate::fsx::write_atomic(log, &run.defmt)?;
+    }
     if let Some((code, detail)) = run.error {
         bail!(
             "{board} reported {code:?} (detail {detail}){}",

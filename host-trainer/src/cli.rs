@@ -188,6 +188,9 @@ pub enum Command {
         /// Print instructions per window, and flash and RAM of firmware and model.
         #[arg(long)]
         profile: bool,
+        /// QEMU: write the board's defmt log frames here (decode with `defmt-print -e ELF < FILE`).
+        #[arg(long, value_name = "FILE")]
+        defmt_log: Option<PathBuf>,
     },
     /// Write synthetic vibration-like sensor data: DIR/train.csv (normal), DIR/test.csv (labelled faults), DIR/faults.csv.
     #[command(after_help = "Example:\n  edgeae synth --out data/synth --seed 7")]

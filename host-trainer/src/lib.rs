@@ -75,13 +75,17 @@ pub fn run(cli: cli::Cli) -> Result<()> {
             firmware,
             out,
             profile,
+            defmt_log,
         } => board::stream_command(
             &model,
             &data,
             port.as_deref().map(|p| (p, baud)),
             firmware.as_deref(),
-            out.as_deref(),
-            profile,
+            board::Outputs {
+                scores: out.as_deref(),
+                defmt_log: defmt_log.as_deref(),
+                profile,
+            },
         ),
         cli::Command::Pack { spec, out } => {
             let def = export::ModelDef::from_json_file(&spec)?;

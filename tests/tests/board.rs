@@ -233,6 +233,8 @@ fn a_bad_model_region_gets_the_matching_error_and_exit_code() {
         assert_eq!(run.error.map(|e| e.0), Some(code), "{name}");
         assert_eq!(run.exit_code, Some(i32::from(code.exit_code())), "{name}");
         assert!(run.scored.windows.is_empty(), "{name}");
+        // The board logged the failure (defmt frames on semihosting).
+        assert!(!run.defmt.is_empty(), "{name}: no defmt log");
     }
     let path = dir.join("good.eam");
     std::fs::write(&path, &good).unwrap();

@@ -15,6 +15,7 @@
 mod hw;
 
 use cortex_m_rt::entry;
+use defmt_semihosting as _;
 use firmware::Model;
 use firmware::serve::{Server, model_error};
 use model_format::protocol::ErrorCode;
@@ -31,10 +32,22 @@ fn main() -> ! {
     let mut clock = hw::InstructionClock::start(core.SYST);
     let region = hw::model_region();
     let model = match Model::load_prefix(region) {
-        Ok((model, _)) => model,
+        Ok((model, len)) => {
+            defmt::info!(
+                "model: {} bytes, {}, {} channels x {} frames (hop {}), {} MACs per window",
+                len,
+                model.kind(),
+                model.input().channels,
+                model.input().window,
+                model.input().hop,
+                model.macs()
+            );
+            model
+        }
         Err(e) => {
             let mut buf = [0u8; 64];
             let (code, frame) = model_error(&e, region, &mut buf);
+            defmt::error!("no usable model: {} ({})", e, code);
             uart.write(frame);
             hw::exit(code.exit_code())
         }
@@ -43,6 +56,7 @@ fn main() -> ! {
     let mut server = match Server::new(&model, &mut scratch) {
         Ok(s) => s,
         Err(e) => {
+            defmt::error!("scratch: {} f32 needed, {} available", e.needed, e.given);
             let mut buf = [0u8; 32];
             let err = model_format::protocol::Response::Error {
                 code: ErrorCode::ScratchTooSmall,
@@ -60,6 +74,17 @@ fn main() -> ! {
         let mut out = |f: &[u8]| uart.write(f);
         // `uart` is borrowed by `out` only for this call.
         if let Some(code) = server.feed(byte, &mut clock, &mut out) {
+            let c = server.counters();
+            defmt::info!(
+                "exit {}: {} frames ({} bad, {} oversized), {} samples, {} windows, {} faults",
+                code,
+                c.frames,
+                c.bad_frames,
+                c.oversized,
+                c.samples,
+                c.windows,
+                c.faults
+            );
             hw::exit(code)
         }
     }
@@ -67,5 +92,6 @@ fn main() -> ! {
 
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    defmt::error!("panic");
     hw::exit(101)
 }

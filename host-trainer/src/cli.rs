@@ -192,6 +192,26 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         defmt_log: Option<PathBuf>,
     },
+    /// Write a model into a real board's model region through a debug probe, and verify it.
+    ///
+    /// Only the model region is written (the firmware stays). A model that
+    /// does not load, is of another format version, or does not fit the
+    /// region is refused before the probe is touched. Needs a build with
+    /// `--features flash` (probe-rs).
+    #[command(
+        after_help = "Example:\n  edgeae flash --model runs/pump/model.eam --chip STM32F411RETx"
+    )]
+    Flash {
+        /// The model file.
+        #[arg(long)]
+        model: PathBuf,
+        /// probe-rs chip name of the board (STM32F411RETx, STM32F411CEUx).
+        #[arg(long)]
+        chip: String,
+        /// Serial number of the debug probe [default: the first one found].
+        #[arg(long)]
+        probe: Option<String>,
+    },
     /// Write synthetic vibration-like sensor data: DIR/train.csv (normal), DIR/test.csv (labelled faults), DIR/faults.csv.
     #[command(after_help = "Example:\n  edgeae synth --out data/synth --seed 7")]
     Synth {

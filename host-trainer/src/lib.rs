@@ -14,6 +14,7 @@ pub mod demo;
 pub mod detect;
 pub mod eval;
 pub mod export;
+pub mod flash;
 pub mod fsx;
 pub mod inspect;
 pub mod nn;
@@ -66,6 +67,9 @@ pub fn run(cli: cli::Cli) -> Result<()> {
             },
         ),
         cli::Command::Demo { out, seed } => demo::command(out, seed),
+        cli::Command::Flash { model, chip, probe } => {
+            flash::command(&model, &chip, probe.as_deref())
+        }
         cli::Command::Stream {
             model,
             data,

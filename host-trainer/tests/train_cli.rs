@@ -469,6 +469,8 @@ fn every_command_has_help_with_an_example() {
         "eval",
         "synth",
         "demo",
+        "stream",
+        "flash",
     ] {
         let out = ok(&edgeae(&[cmd, "--help"]));
         assert!(

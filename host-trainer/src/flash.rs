@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use model_format::{FORMAT_VERSION, Header, Model};
 
 /// Where a board keeps its model.
@@ -105,6 +105,7 @@ fn write_and_verify(_bytes: &[u8], _region: &Region, _probe: Option<&str>) -> Re
 
 #[cfg(feature = "flash")]
 fn write_and_verify(bytes: &[u8], region: &Region, probe: Option<&str>) -> Result<()> {
+    use anyhow::Context;
     use probe_rs::flashing::DownloadOptions;
     use probe_rs::probe::list::Lister;
     use probe_rs::{MemoryInterface, Permissions};

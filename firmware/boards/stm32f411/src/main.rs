@@ -3,7 +3,8 @@
 //! (`firmware::serve`) over USART2 (PA2 TX, PA3 RX, 115200 baud 8N1; the
 //! ST-LINK virtual COM port on the Nucleo). Logs go out through defmt over
 //! RTT. A missing or invalid model is answered with an error frame, logged,
-//! and the core then sleeps: nothing panics and the probe stays attached.
+//! and repeated for every frame a host sends after that: nothing panics and
+//! the probe stays attached.
 #![no_std]
 #![no_main]
 #![deny(unsafe_code)]
@@ -80,7 +81,13 @@ fn main() -> ! {
             let (code, frame) = model_error(&e, region, &mut buf);
             send(frame);
             defmt::error!("no usable model in flash sector 7: {} ({})", e, code);
-            halt()
+            // Answer every frame a host sends later with the same error, so
+            // `edgeae stream --port` reports it instead of timing out.
+            loop {
+                if rx.read() == 0 {
+                    send(frame);
+                }
+            }
         }
     };
     let mut scratch = [0.0f32; SCRATCH];

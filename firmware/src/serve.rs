@@ -346,58 +346,42 @@ impl<'m, 's> Server<'m, 's> {
     }
 
     fn send_denoised(&mut self, start: u32, send: &mut impl FnMut(&[u8])) {
-        let model = self.stream.model();
-        let input = model.input();
-        let channels = input.channels as usize;
+        let input = self.stream.model().input();
+        let channels = (input.channels as usize).max(1);
         let (mean, scale) = (input.mean, input.scale);
-        let mut bytes = [0u8; MAX_FRAME - 16];
         let (_, y) = self.stream.last_window();
-        let n = y.len() * 4;
-        let Some(out) = bytes.get_mut(..n) else {
-            self.error(
-                ErrorCode::Unsupported,
-                u32::try_from(n).unwrap_or(u32::MAX),
-                send,
-            );
-            return;
-        };
-        for (i, (v, dst)) in y.iter().zip(out.chunks_exact_mut(4)).enumerate() {
-            let c = i % channels.max(1);
-            let s = scale.get(c).unwrap_or(1.0);
-            let m = mean.get(c).unwrap_or(0.0);
-            let x = if s == 0.0 { m } else { v / s + m };
-            dst.copy_from_slice(&x.to_le_bytes());
-        }
-        let msg = Response::Denoised {
-            start,
-            values: F32s::new(out),
-        };
-        if let Some(frame) = protocol::encode_frame(&msg, &mut self.tx) {
-            send(frame);
+        // Back to sensor units: the inverse of the stream's normalisation.
+        let values = y.iter().enumerate().map(|(i, v)| {
+            let s = scale.get(i % channels).unwrap_or(1.0);
+            let m = mean.get(i % channels).unwrap_or(0.0);
+            if s == 0.0 { m } else { v / s + m }
+        });
+        let mut bytes = [0u8; MAX_FRAME - 16];
+        match le_bytes(values, &mut bytes) {
+            Ok(values) => self.send(&Response::Denoised { start, values }, send),
+            Err(n) => self.error(ErrorCode::Unsupported, n, send),
         }
     }
 
     fn send_codings(&mut self, start: u32, send: &mut impl FnMut(&[u8])) {
-        let mut bytes = [0u8; MAX_FRAME - 16];
         let z = self.stream.encode_last();
-        let n = z.len() * 4;
-        let Some(out) = bytes.get_mut(..n) else {
-            self.error(
-                ErrorCode::Unsupported,
-                u32::try_from(n).unwrap_or(u32::MAX),
-                send,
-            );
-            return;
-        };
-        for (v, dst) in z.iter().zip(out.chunks_exact_mut(4)) {
-            dst.copy_from_slice(&v.to_le_bytes());
-        }
-        let msg = Response::Codings {
-            start,
-            values: F32s::new(out),
-        };
-        if let Some(frame) = protocol::encode_frame(&msg, &mut self.tx) {
-            send(frame);
+        let mut bytes = [0u8; MAX_FRAME - 16];
+        match le_bytes(z.iter().copied(), &mut bytes) {
+            Ok(values) => self.send(&Response::Codings { start, values }, send),
+            Err(n) => self.error(ErrorCode::Unsupported, n, send),
         }
     }
+}
+
+/// `values` as little-endian bytes in `buf`; `Err(bytes needed)` when they
+/// do not fit in one frame.
+fn le_bytes(values: impl ExactSizeIterator<Item = f32>, buf: &mut [u8]) -> Result<F32s<'_>, u32> {
+    let n = values.len() * 4;
+    let out = buf
+        .get_mut(..n)
+        .ok_or(u32::try_from(n).unwrap_or(u32::MAX))?;
+    for (v, dst) in values.zip(out.chunks_exact_mut(4)) {
+        dst.copy_from_slice(&v.to_le_bytes());
+    }
+    Ok(F32s::new(out))
 }

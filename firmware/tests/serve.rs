@@ -153,3 +153,47 @@ fn erased_flash_after_a_cut_model_reads_as_truncated() {
     let e = Model::load_prefix(&region).unwrap_err();
     assert_eq!(classify(&e, &region).0, ErrorCode::ModelChecksum);
 }
+
+#[test]
+fn denoise_and_encode_modes_follow_each_score() {
+    use model_format::protocol::Mode;
+    let bytes = model_bytes();
+    let model = Model::load(&bytes).unwrap();
+    let mut scratch = vec![0.0; Stream::scratch_len(&model)];
+    let mut server = Server::new(&model, &mut scratch).unwrap();
+    let raw = le(&(0..16).map(|i| (i as f32 * 0.37).sin()).collect::<Vec<_>>());
+    let samples = Request::Samples {
+        seq: 1,
+        values: F32s::new(&raw),
+    };
+    // 8 frames, window 4, hop 2: 3 windows.
+    let out = exchange(&mut server, &[Request::SetMode(Mode::Denoise), samples]);
+    let kinds: Vec<&str> = out
+        .iter()
+        .map(|s| s.split([' ', '(']).next().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "Score", "Denoised", "Score", "Denoised", "Score", "Denoised"
+        ]
+    );
+    // The payload's bytes, from the debug text `F32s([b0, b1, ...])`.
+    let payload = |s: &str| {
+        s.split("F32s([")
+            .nth(1)
+            .unwrap()
+            .split(']')
+            .next()
+            .unwrap()
+            .split(", ")
+            .count()
+    };
+    // A window in sensor units: 2 channels x 4 frames x 4 bytes.
+    assert_eq!(payload(&out[1]), 32, "{}", out[1]);
+    // 8 more frames continue the stream: 4 windows, each with 3 codings.
+    let out = exchange(&mut server, &[Request::SetMode(Mode::Encode), samples]);
+    let codings: Vec<&String> = out.iter().filter(|s| s.starts_with("Codings")).collect();
+    assert_eq!(codings.len(), 4, "{out:?}");
+    assert!(codings.iter().all(|c| payload(c) == 12), "{codings:?}");
+}

@@ -95,6 +95,36 @@ pub struct Extra {
     pub before: Vec<u8>,
 }
 
+/// qemu-system-arm running `elf` on mps2-an386 with `model` in the model
+/// region, instructions counted (`-icount shift=0`), semihosting (defmt
+/// logs, exit codes) on stdout; the caller adds the serial line
+/// (`-serial ...`).
+pub fn qemu_command(elf: &Path, model: &Path) -> Command {
+    let mut cmd = Command::new("qemu-system-arm");
+    cmd.args([
+        "-cpu",
+        "cortex-m4",
+        "-machine",
+        "mps2-an386",
+        "-display",
+        "none",
+        "-monitor",
+        "none",
+        "-semihosting-config",
+        "enable=on,target=native",
+        "-icount",
+        "shift=0",
+        "-kernel",
+    ])
+    .arg(elf)
+    .arg("-device")
+    .arg(format!(
+        "loader,file={},addr={QEMU_MODEL_ADDR:#x}",
+        model.display()
+    ));
+    cmd
+}
+
 /// Streams `values` (time-major frames) to the QEMU board with `model`
 /// loaded, in messages of `chunk` values; then asks for `Info` and exits.
 pub fn run_qemu(
@@ -112,37 +142,13 @@ pub fn run_qemu(
         SOCK_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
     let _ = std::fs::remove_file(&sock);
-    let mut child = Command::new("qemu-system-arm")
-        .args([
-            "-cpu",
-            "cortex-m4",
-            "-machine",
-            "mps2-an386",
-            "-display",
-            "none",
-            "-monitor",
-            "none",
-            "-chardev",
-        ])
+    let mut child = qemu_command(elf, model)
+        .arg("-chardev")
         .arg(format!(
             "socket,id=uart0,path={},server=on,wait=on",
             sock.display()
         ))
-        .args([
-            "-serial",
-            "chardev:uart0",
-            "-semihosting-config",
-            "enable=on,target=native",
-            "-icount",
-            "shift=0",
-            "-kernel",
-        ])
-        .arg(elf)
-        .arg("-device")
-        .arg(format!(
-            "loader,file={},addr={QEMU_MODEL_ADDR:#x}",
-            model.display()
-        ))
+        .args(["-serial", "chardev:uart0"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -193,8 +193,7 @@ pub fn run(opts: &DemoOptions) -> Result<DemoReport> {
     // 3. Stream the labelled test data through the firmware engine.
     let table = data::load(&test_csv, LoadOptions::default())?;
     let plot = out.join("eval.png");
-    let eval = detect::evaluate(&model_path, &model, &table, Some(&plot))?;
-    let scored = crate::anomaly::score_table(&model, &table, None)?;
+    let (eval, scored) = detect::evaluate(&model_path, &model, &table, Some(&plot))?;
     crate::anomaly::write_scores(&out.join("scores.csv"), &scored)?;
 
     let faults = synth

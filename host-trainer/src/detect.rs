@@ -157,13 +157,13 @@ impl EvalReport {
 }
 
 /// Scores a labelled table and measures everything `eval` reports; draws
-/// the figure to `plot` if given.
+/// the figure to `plot` if given. Returns the scored windows too.
 pub fn evaluate(
     model_path: &Path,
     model: &Model<'_>,
     table: &Table,
     plot: Option<&Path>,
-) -> Result<EvalReport> {
+) -> Result<(EvalReport, Scored)> {
     let Some(row_labels) = table.labels.as_deref() else {
         bail!(
             "`{}` has no label column: eval needs a `label` or `is_anomaly` column (0 or 1 per row); score unlabelled data with `edgeae score`",
@@ -245,7 +245,7 @@ pub fn evaluate(
         )?;
         report.plot = Some(path.to_path_buf());
     }
-    Ok(report)
+    Ok((report, scored))
 }
 
 fn file_name(p: &Path) -> String {
@@ -336,7 +336,7 @@ pub fn eval_command(
             &default_plot
         }
     };
-    let report = evaluate(model_path, &model, &table, Some(plot))?;
+    let (report, _) = evaluate(model_path, &model, &table, Some(plot))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

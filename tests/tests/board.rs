@@ -260,31 +260,8 @@ fn the_serial_port_path_gives_the_same_scores() {
     cfg.epochs = 1;
     train_and_export(cfg, None, RunOptions::QUIET).unwrap();
     let model_path = dir.join("run/model.eam");
-    let mut qemu = std::process::Command::new("qemu-system-arm")
-        .args([
-            "-cpu",
-            "cortex-m4",
-            "-machine",
-            "mps2-an386",
-            "-display",
-            "none",
-            "-monitor",
-            "none",
-            "-serial",
-            "pty",
-            "-semihosting-config",
-            "enable=on,target=native",
-            "-icount",
-            "shift=0",
-            "-kernel",
-        ])
-        .arg(elf())
-        .arg("-device")
-        .arg(format!(
-            "loader,file={},addr={:#x}",
-            model_path.display(),
-            host_trainer::board::QEMU_MODEL_ADDR
-        ))
+    let mut qemu = host_trainer::board::qemu_command(&elf(), &model_path)
+        .args(["-serial", "pty"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -73,6 +73,18 @@ pub enum Field {
     Smoothing,
     /// `scoring.calibration`.
     Calibration,
+    /// An int8 layer's input quantization.
+    InputQuant,
+    /// An int8 layer's output quantization.
+    OutputQuant,
+    /// An int8 layer's weight scale.
+    WeightScale,
+    /// An int8 layer's requantization multiplier and shift.
+    Requant,
+    /// An int8 layer's per-channel weight exponents.
+    Exponents,
+    /// An int8 layer's activation lookup table.
+    Lut,
 }
 
 impl Field {
@@ -93,6 +105,12 @@ impl Field {
             Field::ClearThreshold => "scoring.clear_threshold",
             Field::Smoothing => "scoring.smoothing",
             Field::Calibration => "scoring.calibration",
+            Field::InputQuant => "input quantization",
+            Field::OutputQuant => "output quantization",
+            Field::WeightScale => "weight_scale",
+            Field::Requant => "requant",
+            Field::Exponents => "exponents",
+            Field::Lut => "lut",
         }
     }
 }
@@ -226,6 +244,21 @@ pub enum FormatError {
         /// Number of layers.
         layers: u16,
     },
+    /// An int8 layer follows an int8 layer whose output quantization is not
+    /// its input quantization.
+    QuantMismatch {
+        /// The later layer.
+        layer: u16,
+    },
+    /// A layer type that the file's format version does not have.
+    LayerNeedsVersion {
+        /// The layer.
+        layer: u16,
+        /// The first version with this layer type.
+        needs: u16,
+        /// The file's version.
+        version: u16,
+    },
 }
 
 fn layer_prefix(f: &mut fmt::Formatter<'_>, layer: Option<u16>) -> fmt::Result {
@@ -249,7 +282,8 @@ impl fmt::Display for FormatError {
             ),
             FormatError::UnsupportedVersion { found, supported } => write!(
                 f,
-                "format version {found} is not supported (this build reads version {supported})"
+                "format version {found} is not supported (this build reads versions {} to {supported})",
+                crate::MIN_FORMAT_VERSION
             ),
             FormatError::ReservedNotZero { found } => write!(
                 f,
@@ -322,11 +356,23 @@ impl fmt::Display for FormatError {
             ),
             FormatError::BadTiedReference { layer, source } => write!(
                 f,
-                "layer {layer} is tied to layer {source}, which is not an earlier dense layer"
+                "layer {layer} is tied to layer {source}, which is not an earlier dense layer of the same precision (an int8 source must have one weight scale)"
             ),
             FormatError::BadCodingsLayer { index, layers } => write!(
                 f,
                 "codings layer {index} must leave an encoder and a decoder among {layers} layers"
+            ),
+            FormatError::QuantMismatch { layer } => write!(
+                f,
+                "layer {layer} is int8 and follows an int8 layer, but its input quantization is not that layer's output quantization"
+            ),
+            FormatError::LayerNeedsVersion {
+                layer,
+                needs,
+                version,
+            } => write!(
+                f,
+                "layer {layer} needs format version {needs}, the file says version {version}"
             ),
         }
     }

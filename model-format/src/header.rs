@@ -17,8 +17,13 @@ use crate::FormatError;
 
 /// The first four bytes of every model file.
 pub const MAGIC: [u8; 4] = *b"EAEM";
-/// The format version this crate reads and writes. Bumped on any layout change.
-pub const FORMAT_VERSION: u16 = 1;
+/// The newest format version this crate reads and writes. Bumped on any
+/// layout change. A file is written with the oldest version that has all of
+/// its layers (see [`crate::Layer::min_version`]), so an all-f32 model stays
+/// readable by version-1 readers.
+pub const FORMAT_VERSION: u16 = 2;
+/// The oldest format version this crate reads.
+pub const MIN_FORMAT_VERSION: u16 = 1;
 /// Size of the fixed header in bytes.
 pub const HEADER_LEN: usize = 16;
 
@@ -68,7 +73,7 @@ impl Header {
             return Err(FormatError::BadMagic { found: magic });
         }
         let version = le_u16(head, 4);
-        if version != FORMAT_VERSION {
+        if !(MIN_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(FormatError::UnsupportedVersion {
                 found: version,
                 supported: FORMAT_VERSION,
@@ -166,7 +171,7 @@ mod tests {
         assert_eq!(
             b,
             [
-                b'E', b'A', b'E', b'M', 1, 0, 0, 0, 0x04, 0x03, 0x02, 0x01, 0xD4, 0xC3, 0xB2, 0xA1
+                b'E', b'A', b'E', b'M', 2, 0, 0, 0, 0x04, 0x03, 0x02, 0x01, 0xD4, 0xC3, 0xB2, 0xA1
             ]
         );
         assert_eq!(Header::parse(&b), Ok(h));
@@ -193,15 +198,21 @@ mod tests {
             Header::parse(&b),
             Err(FormatError::BadMagic { .. })
         ));
-        let mut b = good;
-        b[4] = 2;
-        assert_eq!(
-            Header::parse(&b),
-            Err(FormatError::UnsupportedVersion {
-                found: 2,
-                supported: 1
-            })
-        );
+        for (version, ok) in [(0u8, false), (1, true), (2, true), (3, false)] {
+            let mut b = good;
+            b[4] = version;
+            if ok {
+                assert_eq!(Header::parse(&b).map(|h| h.version), Ok(u16::from(version)));
+            } else {
+                assert_eq!(
+                    Header::parse(&b),
+                    Err(FormatError::UnsupportedVersion {
+                        found: u16::from(version),
+                        supported: 2
+                    })
+                );
+            }
+        }
         let mut b = good;
         b[7] = 1;
         assert_eq!(

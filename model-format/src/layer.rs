@@ -2,13 +2,15 @@
 //!
 //! The wire tag of each [`Layer`] variant is its position (postcard encodes
 //! an enum as a varint of the variant index). Tags 0 and 1 are defined in
-//! format version 1; SPEC.md reserves the next tags for the convolutional,
-//! pooling, upsampling, LSTM, repeat and time-distributed layers, which are
-//! appended (never inserted) when a later format version adds them.
+//! format version 1, tags 2 and 3 (int8) in version 2; SPEC.md reserves the
+//! next tags for the convolutional, pooling, upsampling, LSTM, repeat and
+//! time-distributed layers, which are appended (never inserted) when a later
+//! format version adds them.
 
 use serde::{Deserialize, Serialize};
 
 use crate::F32s;
+use crate::quant::{DenseI8, DenseI8Op, TiedDenseI8};
 
 /// Most layers a model may have. Fixed so that a decoded model fits in a
 /// known amount of RAM with no allocator.
@@ -87,6 +89,12 @@ pub enum Layer<'a> {
     /// Fully connected with the transposed weights of an earlier layer (tag 1).
     #[serde(borrow)]
     TiedDense(TiedDense<'a>),
+    /// int8 fully connected (tag 2, format version 2).
+    #[serde(borrow)]
+    DenseI8(DenseI8<'a>),
+    /// int8 fully connected with transposed weights (tag 3, format version 2).
+    #[serde(borrow)]
+    TiedDenseI8(TiedDenseI8<'a>),
 }
 
 impl Layer<'_> {
@@ -95,7 +103,22 @@ impl Layer<'_> {
         match self {
             Layer::Dense(_) => "dense",
             Layer::TiedDense(_) => "tied_dense",
+            Layer::DenseI8(_) => "dense_i8",
+            Layer::TiedDenseI8(_) => "tied_dense_i8",
         }
+    }
+
+    /// The first format version that has this layer.
+    pub const fn min_version(&self) -> u16 {
+        match self {
+            Layer::Dense(_) | Layer::TiedDense(_) => 1,
+            Layer::DenseI8(_) | Layer::TiedDenseI8(_) => 2,
+        }
+    }
+
+    /// True for the int8 layers.
+    pub const fn is_int8(&self) -> bool {
+        matches!(self, Layer::DenseI8(_) | Layer::TiedDenseI8(_))
     }
 
     /// The fused activation.
@@ -103,6 +126,8 @@ impl Layer<'_> {
         match self {
             Layer::Dense(d) => d.activation,
             Layer::TiedDense(t) => t.activation,
+            Layer::DenseI8(d) => d.activation,
+            Layer::TiedDenseI8(t) => t.activation,
         }
     }
 }
@@ -143,8 +168,10 @@ pub struct DenseOp<'a> {
 /// until the runtime implements it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Op<'a> {
-    /// Dense or tied dense.
+    /// Dense or tied dense, f32.
     Dense(DenseOp<'a>),
+    /// Dense or tied dense, int8.
+    DenseI8(DenseI8Op<'a>),
 }
 
 impl Op<'_> {
@@ -152,6 +179,7 @@ impl Op<'_> {
     pub const fn inputs(&self) -> usize {
         match self {
             Op::Dense(d) => d.inputs,
+            Op::DenseI8(d) => d.inputs,
         }
     }
 
@@ -159,6 +187,7 @@ impl Op<'_> {
     pub const fn outputs(&self) -> usize {
         match self {
             Op::Dense(d) => d.outputs,
+            Op::DenseI8(d) => d.outputs,
         }
     }
 
@@ -166,6 +195,28 @@ impl Op<'_> {
     pub const fn macs(&self) -> usize {
         match self {
             Op::Dense(d) => d.inputs.saturating_mul(d.outputs),
+            Op::DenseI8(d) => d.inputs.saturating_mul(d.outputs),
+        }
+    }
+
+    /// True for int8 ops.
+    pub const fn is_int8(&self) -> bool {
+        matches!(self, Op::DenseI8(_))
+    }
+
+    /// The input quantization of an int8 op.
+    pub const fn input_quant(&self) -> Option<crate::Quant> {
+        match self {
+            Op::Dense(_) => None,
+            Op::DenseI8(d) => Some(d.input),
+        }
+    }
+
+    /// The output quantization of an int8 op.
+    pub const fn output_quant(&self) -> Option<crate::Quant> {
+        match self {
+            Op::Dense(_) => None,
+            Op::DenseI8(d) => Some(d.output),
         }
     }
 }

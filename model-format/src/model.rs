@@ -61,6 +61,7 @@ impl<'a> Model<'a> {
         }
         let spec = decode_body(body)?;
         let ops = validate(&spec)?;
+        check_versions(&spec, header.version)?;
         Ok((Model { header, spec, ops }, HEADER_LEN + body.len()))
     }
 
@@ -132,14 +133,44 @@ impl<'a> Model<'a> {
             .map(|l| match l {
                 Layer::Dense(d) => d.weights.len() + d.bias.len(),
                 Layer::TiedDense(t) => t.bias.len(),
+                Layer::DenseI8(d) => d.weights.len() + d.bias.len(),
+                Layer::TiedDenseI8(t) => t.bias.len(),
             })
             .sum()
+    }
+
+    /// True when any op is int8.
+    pub fn has_int8(&self) -> bool {
+        self.ops.iter().any(Op::is_int8)
     }
 
     /// Multiply-accumulates of one full reconstruction.
     pub fn macs(&self) -> usize {
         self.ops.iter().map(Op::macs).sum()
     }
+}
+
+/// The oldest format version that has every layer of `spec`.
+#[cfg(feature = "alloc")]
+pub(crate) fn needed_version(spec: &ModelSpec<'_>) -> u16 {
+    spec.layers
+        .iter()
+        .map(Layer::min_version)
+        .max()
+        .unwrap_or(1)
+}
+
+fn check_versions(spec: &ModelSpec<'_>, version: u16) -> Result<(), FormatError> {
+    for (i, layer) in spec.layers.iter().enumerate() {
+        if layer.min_version() > version {
+            return Err(FormatError::LayerNeedsVersion {
+                layer: u16::try_from(i).unwrap_or(u16::MAX),
+                needs: layer.min_version(),
+                version,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Decodes the body one section at a time, so a failure names the section
@@ -214,7 +245,7 @@ impl ModelSpec<'_> {
             offset: HEADER_LEN as u32,
         })?;
         let header = Header {
-            version: crate::FORMAT_VERSION,
+            version: needed_version(self),
             body_len: u32::try_from(body.len()).map_err(|_| FormatError::TooLarge {
                 field: crate::Field::Weights,
                 layer: None,

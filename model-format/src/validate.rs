@@ -6,7 +6,8 @@ use heapless::Vec;
 
 use crate::error::{Field, FormatError};
 use crate::{
-    Calibration, DenseOp, F32s, Layer, MAX_LAYERS, Metric, ModelSpec, Op, ScoringSpec, WeightLayout,
+    Activation, Calibration, DenseI8Op, DenseOp, F32s, I8s, I32s, Layer, Lut, MAX_LAYERS, Metric,
+    ModelSpec, Nibbles, Op, Quant, Requant, ScoringSpec, WeightLayout,
 };
 
 /// Largest width or element count accepted; keeps every byte length within
@@ -65,6 +66,110 @@ fn check_f32s(
     Ok(())
 }
 
+/// Checks that a byte string holds exactly `expected` bytes.
+fn check_len(
+    bytes: &[u8],
+    expected: u64,
+    field: Field,
+    layer: Option<u16>,
+) -> Result<(), FormatError> {
+    let found = bytes.len() as u64;
+    if found != expected {
+        return Err(FormatError::LengthMismatch {
+            field,
+            layer,
+            expected: u32::try_from(expected).unwrap_or(u32::MAX),
+            found: u32::try_from(found).unwrap_or(u32::MAX),
+        });
+    }
+    Ok(())
+}
+
+/// Checks that `weights` holds exactly `count` int8 values in −127..=127.
+fn check_i8s(weights: I8s<'_>, count: u64, layer: Option<u16>) -> Result<(), FormatError> {
+    check_len(weights.as_bytes(), count, Field::Weights, layer)?;
+    if weights.iter().any(|w| w == i8::MIN) {
+        return Err(FormatError::BadValue {
+            field: Field::Weights,
+            layer,
+        });
+    }
+    Ok(())
+}
+
+fn quant_ok(q: &Quant) -> bool {
+    q.scale.is_finite() && q.scale > 0.0
+}
+
+fn requant_ok(r: &Requant) -> bool {
+    (r.multiplier == 0 || r.multiplier >= 1 << 30) && (-31..=30).contains(&r.shift)
+}
+
+/// The fields an int8 op is built from, before they are checked.
+struct Int8Parts<'a> {
+    inputs: usize,
+    outputs: usize,
+    activation: Activation,
+    layout: WeightLayout,
+    input: Quant,
+    output: Quant,
+    requant: Requant,
+    weights: I8s<'a>,
+    exponents: Nibbles<'a>,
+    bias: I32s<'a>,
+    lut: Option<Lut<'a>>,
+}
+
+/// Checks what an int8 dense and an int8 tied layer have in common and
+/// resolves the clamp and the table.
+fn int8_op<'a>(p: Int8Parts<'a>, layer: Option<u16>) -> Result<DenseI8Op<'a>, FormatError> {
+    let bad = |field| FormatError::BadValue { field, layer };
+    if !quant_ok(&p.input) {
+        return Err(bad(Field::InputQuant));
+    }
+    if !quant_ok(&p.output) {
+        return Err(bad(Field::OutputQuant));
+    }
+    if !requant_ok(&p.requant) {
+        return Err(bad(Field::Requant));
+    }
+    let wants_lut = matches!(
+        p.activation,
+        Activation::Selu | Activation::Sigmoid | Activation::Tanh
+    );
+    let (target_zero_point, table) = match (&p.lut, wants_lut) {
+        (Some(lut), true) => {
+            check_len(lut.table.as_bytes(), 256, Field::Lut, layer)?;
+            if !quant_ok(&lut.input) {
+                return Err(bad(Field::Lut));
+            }
+            (lut.input.zero_point, lut.table)
+        }
+        (None, false) => (p.output.zero_point, I8s::new(&[])),
+        _ => return Err(bad(Field::Lut)),
+    };
+    let clamp_min = if p.activation == Activation::Relu {
+        p.output.zero_point
+    } else {
+        i8::MIN
+    };
+    Ok(DenseI8Op {
+        inputs: p.inputs,
+        outputs: p.outputs,
+        activation: p.activation,
+        layout: p.layout,
+        input: p.input,
+        output: p.output,
+        requant: p.requant,
+        weights: p.weights,
+        exponents: p.exponents,
+        bias: p.bias,
+        target_zero_point,
+        clamp_min,
+        table,
+    })
+}
+
 fn check_input(spec: &ModelSpec<'_>) -> Result<u64, FormatError> {
     let input = &spec.input;
     let channels = nonzero(input.channels, Field::Channels, None)?;
@@ -99,14 +204,14 @@ fn resolve_layers<'a>(
                 let count = elements(inputs, outputs, Field::Weights, at)?;
                 check_f32s(d.weights, count, Field::Weights, at)?;
                 check_f32s(d.bias, outputs, Field::Bias, at)?;
-                DenseOp {
+                Op::Dense(DenseOp {
                     inputs: to_usize(inputs, Field::Inputs, at)?,
                     outputs: to_usize(outputs, Field::Outputs, at)?,
                     activation: d.activation,
                     layout: WeightLayout::OutputsByInputs,
                     weights: d.weights,
                     bias: d.bias,
-                }
+                })
             }
             Layer::TiedDense(t) => {
                 let bad = FormatError::BadTiedReference {
@@ -122,25 +227,102 @@ fn resolve_layers<'a>(
                 };
                 // The source was checked when it was resolved (it is earlier).
                 check_f32s(t.bias, u64::from(src.inputs), Field::Bias, at)?;
-                DenseOp {
+                Op::Dense(DenseOp {
                     inputs: to_usize(u64::from(src.outputs), Field::Inputs, at)?,
                     outputs: to_usize(u64::from(src.inputs), Field::Outputs, at)?,
                     activation: t.activation,
                     layout: WeightLayout::InputsByOutputs,
                     weights: src.weights,
                     bias: t.bias,
+                })
+            }
+            Layer::DenseI8(d) => {
+                let inputs = nonzero(d.inputs, Field::Inputs, at)?;
+                let outputs = nonzero(d.outputs, Field::Outputs, at)?;
+                let count = elements(inputs, outputs, Field::Weights, at)?;
+                check_i8s(d.weights, count, at)?;
+                let nibbles = Nibbles::bytes_for(to_usize(outputs, Field::Outputs, at)?) as u64;
+                check_len(d.exponents.as_bytes(), nibbles, Field::Exponents, at)?;
+                if !outputs.is_multiple_of(2)
+                    && d.exponents.as_bytes().last().is_some_and(|b| b >> 4 != 0)
+                {
+                    return Err(FormatError::BadValue {
+                        field: Field::Exponents,
+                        layer: at,
+                    });
                 }
+                check_len(d.bias.as_bytes(), outputs * 4, Field::Bias, at)?;
+                if !(d.weight_scale.is_finite() && d.weight_scale >= 0.0) {
+                    return Err(FormatError::BadValue {
+                        field: Field::WeightScale,
+                        layer: at,
+                    });
+                }
+                Op::DenseI8(int8_op(
+                    Int8Parts {
+                        inputs: to_usize(inputs, Field::Inputs, at)?,
+                        outputs: to_usize(outputs, Field::Outputs, at)?,
+                        activation: d.activation,
+                        layout: WeightLayout::OutputsByInputs,
+                        input: d.input,
+                        output: d.output,
+                        requant: d.requant,
+                        weights: d.weights,
+                        exponents: d.exponents,
+                        bias: d.bias,
+                        lut: d.lut,
+                    },
+                    at,
+                )?)
+            }
+            Layer::TiedDenseI8(t) => {
+                let bad = FormatError::BadTiedReference {
+                    layer: index,
+                    source: t.source,
+                };
+                let source = usize::from(t.source);
+                if source >= i {
+                    return Err(bad);
+                }
+                let Some(Layer::DenseI8(src)) = spec.layers.get(source) else {
+                    return Err(bad);
+                };
+                if !src.exponents.all_zero() {
+                    return Err(bad);
+                }
+                check_len(t.bias.as_bytes(), u64::from(src.inputs) * 4, Field::Bias, at)?;
+                Op::DenseI8(int8_op(
+                    Int8Parts {
+                        inputs: to_usize(u64::from(src.outputs), Field::Inputs, at)?,
+                        outputs: to_usize(u64::from(src.inputs), Field::Outputs, at)?,
+                        activation: t.activation,
+                        layout: WeightLayout::InputsByOutputs,
+                        input: t.input,
+                        output: t.output,
+                        requant: t.requant,
+                        weights: src.weights,
+                        exponents: Nibbles::EMPTY,
+                        bias: t.bias,
+                        lut: t.lut,
+                    },
+                    at,
+                )?)
             }
         };
-        if op.inputs as u64 != width {
+        if let (Some(prev), Some(input)) = (ops.last().and_then(Op::output_quant), op.input_quant())
+            && !prev.same_as(&input)
+        {
+            return Err(FormatError::QuantMismatch { layer: index });
+        }
+        if op.inputs() as u64 != width {
             return Err(FormatError::ShapeMismatch {
                 layer: index,
                 expected: u32::try_from(width).unwrap_or(u32::MAX),
-                found: u32::try_from(op.inputs).unwrap_or(u32::MAX),
+                found: u32::try_from(op.inputs()).unwrap_or(u32::MAX),
             });
         }
-        width = op.outputs as u64;
-        ops.push(Op::Dense(op))
+        width = op.outputs() as u64;
+        ops.push(op)
             .map_err(|_| FormatError::TooManyLayers {
                 found: u32::try_from(spec.layers.len()).unwrap_or(u32::MAX),
                 max: MAX_LAYERS as u32,

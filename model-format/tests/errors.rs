@@ -5,16 +5,18 @@ mod common;
 
 use common::*;
 use model_format::{
-    Activation, Dense, F32s, Field, FormatError, HEADER_LEN, Layer, Layers, MAX_LAYERS, Model,
-    ModelSpec, Section, TiedDense,
+    Activation, Dense, F32s, Field, FormatError, HEADER_LEN, I8s, Layer, Layers, MAX_LAYERS, Model,
+    ModelSpec, Nibbles, Quant, Requant, Section, TiedDense,
 };
 
 fn golden_files() -> Vec<Vec<u8>> {
     let d = dense_store();
     let t = tied_store();
+    let q = int8_store();
     let files = vec![
         dense_spec(&d).encode().unwrap(),
         tied_spec(&t).encode().unwrap(),
+        int8_spec(&q).encode().unwrap(),
     ];
     files
 }
@@ -49,7 +51,7 @@ fn expect_for(at: usize, flipped: &[u8], original_len: usize) -> FormatError {
         0..4 => FormatError::BadMagic { found: le32(0) },
         4..6 => FormatError::UnsupportedVersion {
             found: le16(4),
-            supported: 1,
+            supported: 2,
         },
         6..8 => FormatError::ReservedNotZero { found: le16(6) },
         8..12 => {
@@ -100,18 +102,18 @@ fn wrong_magic_and_newer_version() {
         }
     );
     let mut bytes = golden_files().remove(0);
-    bytes[4..6].copy_from_slice(&2u16.to_le_bytes());
+    bytes[4..6].copy_from_slice(&3u16.to_le_bytes());
     let err = Model::load(&bytes).unwrap_err();
     assert_eq!(
         err,
         FormatError::UnsupportedVersion {
-            found: 2,
-            supported: 1
+            found: 3,
+            supported: 2
         }
     );
     assert_eq!(
         err.to_string(),
-        "format version 2 is not supported (this build reads version 1)"
+        "format version 3 is not supported (this build reads versions 1 to 2)"
     );
 }
 
@@ -430,4 +432,180 @@ fn messages_are_one_line() {
         errors[3].to_string(),
         "layer 0: weights holds 28 bytes, the shapes need 32"
     );
+}
+
+/// A file whose header says `version`, with a correct CRC.
+fn with_version(spec: &ModelSpec<'_>, version: u16) -> Vec<u8> {
+    let mut bytes = raw_file(spec);
+    bytes[4..6].copy_from_slice(&version.to_le_bytes());
+    bytes
+}
+
+#[test]
+fn int8_layers_need_version_2() {
+    let store = int8_store();
+    let spec = int8_spec(&store);
+    assert_eq!(
+        Model::load(&with_version(&spec, 1)).unwrap_err(),
+        FormatError::LayerNeedsVersion {
+            layer: 0,
+            needs: 2,
+            version: 1
+        }
+    );
+    assert!(Model::load(&with_version(&spec, 2)).is_ok());
+    // A version-2 reader still reads version-1 files.
+    let dense = dense_store();
+    let f32_spec = dense_spec(&dense);
+    assert!(Model::load(&with_version(&f32_spec, 1)).is_ok());
+}
+
+#[test]
+fn int8_layer_rules() {
+    let store = int8_store();
+    let bad = |field, layer| FormatError::BadValue {
+        field,
+        layer: Some(layer),
+    };
+    let load = |spec: &ModelSpec<'_>| Model::load(&raw_file(spec)).unwrap_err();
+    let with_min = {
+        let mut w = store.bufs[2].clone();
+        w[5] = 0x80; // -128: outside the symmetric range
+        w
+    };
+    let mut spec = int8_spec(&store);
+    if let Layer::DenseI8(d) = &mut spec.layers[0] {
+        d.weights = I8s::new(&with_min);
+    }
+    assert_eq!(load(&spec), bad(Field::Weights, 0));
+
+    let mut spec = int8_spec(&store);
+    if let Layer::DenseI8(d) = &mut spec.layers[0] {
+        d.weights = I8s::new(&store.bufs[2][..11]);
+    }
+    assert_eq!(
+        load(&spec),
+        FormatError::LengthMismatch {
+            field: Field::Weights,
+            layer: Some(0),
+            expected: 12,
+            found: 11
+        }
+    );
+
+    // The second layer must take the first one's output quantization.
+    let mut spec = int8_spec(&store);
+    if let Layer::DenseI8(d) = &mut spec.layers[1] {
+        d.input.zero_point = 1;
+    }
+    assert_eq!(load(&spec), FormatError::QuantMismatch { layer: 1 });
+
+    for scale in [0.0, -1.0, f32::NAN, f32::INFINITY] {
+        let mut spec = int8_spec(&store);
+        if let Layer::DenseI8(d) = &mut spec.layers[1] {
+            d.output = Quant {
+                scale,
+                zero_point: 0,
+            };
+        }
+        assert_eq!(load(&spec), bad(Field::OutputQuant, 1), "scale {scale}");
+    }
+
+    for requant in [
+        Requant {
+            multiplier: 5,
+            shift: 0,
+        },
+        Requant {
+            multiplier: -(1 << 30),
+            shift: 0,
+        },
+        Requant {
+            multiplier: 1 << 30,
+            shift: 31,
+        },
+        Requant {
+            multiplier: 1 << 30,
+            shift: -32,
+        },
+    ] {
+        let mut spec = int8_spec(&store);
+        if let Layer::DenseI8(d) = &mut spec.layers[1] {
+            d.requant = requant;
+        }
+        assert_eq!(load(&spec), bad(Field::Requant, 1), "{requant:?}");
+    }
+
+    // A table exactly for SELU, sigmoid and tanh.
+    let mut spec = int8_spec(&store);
+    if let Layer::DenseI8(d) = &mut spec.layers[0] {
+        d.activation = Activation::Relu;
+    }
+    assert_eq!(load(&spec), bad(Field::Lut, 0));
+    let mut spec = int8_spec(&store);
+    if let Layer::DenseI8(d) = &mut spec.layers[1] {
+        d.activation = Activation::Selu;
+    }
+    assert_eq!(load(&spec), bad(Field::Lut, 1));
+    let mut spec = int8_spec(&store);
+    if let Layer::DenseI8(d) = &mut spec.layers[0]
+        && let Some(lut) = &mut d.lut
+    {
+        lut.table = I8s::new(&store.bufs[5][..255]);
+    }
+    assert_eq!(
+        load(&spec),
+        FormatError::LengthMismatch {
+            field: Field::Lut,
+            layer: Some(0),
+            expected: 256,
+            found: 255
+        }
+    );
+
+    // The unused high nibble of an odd channel count must be 0.
+    let mut spec = int8_spec(&store);
+    if let Layer::DenseI8(d) = &mut spec.layers[0] {
+        d.exponents = Nibbles::new(&[0, 0x10]);
+    }
+    assert_eq!(load(&spec), bad(Field::Exponents, 0));
+}
+
+#[test]
+fn int8_tied_source_needs_one_weight_scale_and_the_same_precision() {
+    let store = int8_store();
+    let exps = [0x01u8, 0x00];
+    let mut spec = int8_spec(&store);
+    if let Layer::DenseI8(d) = &mut spec.layers[0] {
+        d.exponents = Nibbles::new(&exps);
+    }
+    let err = Model::load(&raw_file(&spec)).unwrap_err();
+    assert_eq!(
+        err,
+        FormatError::BadTiedReference {
+            layer: 3,
+            source: 0
+        }
+    );
+    assert!(err.to_string().contains("one weight scale"), "{err}");
+    // An int8 tied layer cannot read f32 weights, nor an f32 one int8 weights.
+    let mut spec = int8_spec(&store);
+    if let Layer::TiedDenseI8(t) = &mut spec.layers[3] {
+        t.source = 2;
+    }
+    assert!(matches!(
+        Model::load(&raw_file(&spec)).unwrap_err(),
+        FormatError::BadTiedReference { layer: 3, source: 2 }
+    ));
+    let bias = ramp(4, 0.0, 0.0);
+    let mut spec = int8_spec(&store);
+    spec.layers[3] = Layer::TiedDense(TiedDense {
+        source: 0,
+        activation: Activation::Identity,
+        bias: F32s::new(&bias),
+    });
+    assert!(matches!(
+        Model::load(&raw_file(&spec)).unwrap_err(),
+        FormatError::BadTiedReference { layer: 3, source: 0 }
+    ));
 }

@@ -75,7 +75,9 @@ fn tied_golden_file_resolves_transposed_weights() {
         .map(|o| (o.inputs(), o.outputs()))
         .collect();
     assert_eq!(widths, [(6, 3), (3, 2), (2, 3), (3, 6)]);
-    let Op::Dense(last) = model.ops()[3];
+    let Op::Dense(last) = model.ops()[3] else {
+        panic!("op 3 is f32")
+    };
     assert_eq!(last.layout, WeightLayout::InputsByOutputs);
     assert_eq!(last.activation, Activation::Identity);
     let Layer::Dense(first) = model.layers()[0] else {
@@ -86,6 +88,40 @@ fn tied_golden_file_resolves_transposed_weights() {
         last.weights.as_bytes(),
         first.weights.as_bytes()
     ));
+}
+
+#[test]
+fn int8_golden_file_is_version_2_and_resolves_every_layer() {
+    let store = int8_store();
+    let spec = int8_spec(&store);
+    let bytes = check_golden("int8_v2.eam", &spec.encode().unwrap());
+    let model = Model::load(&bytes).unwrap();
+    assert_eq!(model.spec(), &spec);
+    assert_eq!(model.header().version, 2);
+    assert!(model.has_int8());
+    // 12 + 3 int8 + 6 + 2 int8 + 6 + 3 f32 + 4 tied bias.
+    assert_eq!(model.param_count(), 36);
+    let ops = model.ops();
+    let Op::DenseI8(first) = ops[0] else { panic!("op 0 is int8") };
+    assert_eq!(first.table.len(), 256);
+    assert_eq!(first.target_zero_point, 1);
+    assert_eq!(first.clamp_min, i8::MIN);
+    let Op::DenseI8(second) = ops[1] else { panic!("op 1 is int8") };
+    assert_eq!((second.exponents.get(0), second.exponents.get(1)), (1, 2));
+    assert!(second.table.is_empty());
+    assert_eq!(second.target_zero_point, 10);
+    assert!(matches!(ops[2], Op::Dense(_)));
+    let Op::DenseI8(tied) = ops[3] else { panic!("op 3 is int8") };
+    assert_eq!(tied.layout, WeightLayout::InputsByOutputs);
+    assert_eq!((tied.inputs, tied.outputs), (3, 4));
+    assert!(std::ptr::eq(tied.weights.as_bytes(), first.weights.as_bytes()));
+    assert_eq!(tied.bias.iter().collect::<Vec<_>>(), [1, 2, 3, -4]);
+}
+
+#[test]
+fn an_all_f32_model_is_still_written_as_version_1() {
+    let bytes = dense_spec(&dense_store()).encode().unwrap();
+    assert_eq!(Model::load(&bytes).unwrap().header().version, 1);
 }
 
 #[test]

@@ -18,11 +18,11 @@ fn with_fixed_crc(mut bytes: Vec<u8>) -> Vec<u8> {
     bytes
 }
 
-fn golden(which: bool) -> Vec<u8> {
-    if which {
-        dense_spec(&dense_store()).encode().unwrap()
-    } else {
-        tied_spec(&tied_store()).encode().unwrap()
+fn golden(which: u8) -> Vec<u8> {
+    match which % 3 {
+        0 => dense_spec(&dense_store()).encode().unwrap(),
+        1 => tied_spec(&tied_store()).encode().unwrap(),
+        _ => int8_spec(&int8_store()).encode().unwrap(),
     }
 }
 
@@ -32,9 +32,17 @@ fn exercise(model: &Model<'_>) {
     for op in model.ops() {
         assert_eq!(op.inputs(), width);
         width = op.outputs();
-        let model_format::Op::Dense(d) = op;
-        assert_eq!(d.weights.len(), d.inputs * d.outputs);
-        assert_eq!(d.bias.len(), d.outputs);
+        match op {
+            model_format::Op::Dense(d) => {
+                assert_eq!(d.weights.len(), d.inputs * d.outputs);
+                assert_eq!(d.bias.len(), d.outputs);
+            }
+            model_format::Op::DenseI8(d) => {
+                assert_eq!(d.weights.len(), d.inputs * d.outputs);
+                assert_eq!(d.bias.len(), d.outputs);
+                assert!(d.table.is_empty() || d.table.len() == 256);
+            }
+        }
     }
     assert_eq!(width, model.input_len());
     let _ = (model.param_count(), model.macs(), model.codings_len());
@@ -57,7 +65,7 @@ proptest! {
 
     #[test]
     fn mutated_valid_files_with_fixed_crc(
-        which in any::<bool>(),
+        which in any::<u8>(),
         edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
         cut in any::<prop::sample::Index>(),
         do_cut in any::<bool>(),

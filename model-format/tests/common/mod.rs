@@ -3,8 +3,9 @@
 #![allow(dead_code)]
 
 use model_format::{
-    Activation, Calibration, Dense, F32s, InputSpec, Layer, Layers, Metric, ModelKind, ModelSpec,
-    Provenance, ScoringSpec, TiedDense,
+    Activation, Calibration, Dense, DenseI8, F32s, I8s, I32s, InputSpec, Layer, Layers, Lut,
+    Metric, ModelKind, ModelSpec, Nibbles, Provenance, Quant, Requant, ScoringSpec, TiedDense,
+    TiedDenseI8,
 };
 
 /// Little-endian bytes of `n` deterministic values `start + k*step` (wrapping in [-1, 1)).
@@ -162,6 +163,110 @@ pub fn tied_spec(s: &Store) -> ModelSpec<'_> {
             metric: Metric::Mae,
             ..ScoringSpec::UNCALIBRATED
         },
+        provenance: Provenance::UNKNOWN,
+    }
+}
+
+/// `n` deterministic int8 values in −127..=127.
+pub fn i8_ramp(n: usize, start: i32, step: i32) -> Vec<u8> {
+    (0..n)
+        .map(|k| ((start + step * k as i32).rem_euclid(255) - 127) as i8 as u8)
+        .collect()
+}
+
+/// Little-endian i32 values.
+pub fn i32_bytes(values: &[i32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// A mixed model, 4 channels: int8 4→3 tanh (table) → int8 3→2 identity
+/// (per-channel exponents) → f32 2→3 ReLU → int8 tied to layer 0, 3→4.
+pub fn int8_store() -> Store {
+    let table: Vec<u8> = (0..256).map(|i| ((i as i32 - 128) / 2) as i8 as u8).collect();
+    Store {
+        bufs: vec![
+            ramp(4, 0.0, 0.25),            // 0 mean
+            ramp(4, 1.0, 0.0),             // 1 scale
+            i8_ramp(12, 0, 23),            // 2 w0 (3x4)
+            vec![0, 0],                    // 3 exponents of layer 0 (3 channels)
+            i32_bytes(&[100, -200, 300]),  // 4 b0
+            table,                         // 5 tanh table
+            i8_ramp(6, 40, 31),            // 6 w1 (2x3)
+            vec![0x21],                    // 7 exponents 1, 2
+            i32_bytes(&[-5, 7]),           // 8 b1
+            ramp(6, 0.3, -0.2),            // 9 w2 f32 (3x2)
+            ramp(3, 0.05, 0.0),            // 10 b2
+            i32_bytes(&[1, 2, 3, -4]),     // 11 tied bias (4)
+        ],
+    }
+}
+
+pub fn int8_spec(s: &Store) -> ModelSpec<'_> {
+    let b = &s.bufs;
+    let q = |scale: f32, zero_point: i8| Quant { scale, zero_point };
+    let mut layers = Layers::new();
+    layers
+        .push(Layer::DenseI8(DenseI8 {
+            inputs: 4,
+            outputs: 3,
+            activation: Activation::Tanh,
+            input: q(0.03125, -3),
+            output: q(0.0078125, 0),
+            weight_scale: 0.01,
+            requant: Requant { multiplier: 1 << 30, shift: -6 },
+            weights: I8s::new(&b[2]),
+            exponents: Nibbles::new(&b[3]),
+            bias: I32s::new(&b[4]),
+            lut: Some(Lut { input: q(0.0234375, 1), table: I8s::new(&b[5]) }),
+        }))
+        .unwrap();
+    layers
+        .push(Layer::DenseI8(DenseI8 {
+            inputs: 3,
+            outputs: 2,
+            activation: Activation::Identity,
+            input: q(0.0078125, 0),
+            output: q(0.05, 10),
+            weight_scale: 0.02,
+            requant: Requant { multiplier: 0x5000_0000, shift: -7 },
+            weights: I8s::new(&b[6]),
+            exponents: Nibbles::new(&b[7]),
+            bias: I32s::new(&b[8]),
+            lut: None,
+        }))
+        .unwrap();
+    layers
+        .push(Layer::Dense(Dense {
+            inputs: 2,
+            outputs: 3,
+            activation: Activation::Relu,
+            weights: F32s::new(&b[9]),
+            bias: F32s::new(&b[10]),
+        }))
+        .unwrap();
+    layers
+        .push(Layer::TiedDenseI8(TiedDenseI8 {
+            source: 0,
+            activation: Activation::Identity,
+            input: q(0.01, -128),
+            output: q(0.04, 5),
+            requant: Requant { multiplier: 0x7fff_ffff, shift: -8 },
+            bias: I32s::new(&b[11]),
+            lut: None,
+        }))
+        .unwrap();
+    ModelSpec {
+        kind: ModelKind::Stacked,
+        input: InputSpec {
+            channels: 4,
+            window: 1,
+            hop: 1,
+            mean: F32s::new(&b[0]),
+            scale: F32s::new(&b[1]),
+        },
+        layers,
+        codings_layer: 1,
+        scoring: ScoringSpec::UNCALIBRATED,
         provenance: Provenance::UNKNOWN,
     }
 }

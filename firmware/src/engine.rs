@@ -10,7 +10,7 @@
 
 use model_format::{Model, Op};
 
-use crate::ops::dense;
+use crate::ops::{dense, int8};
 use crate::{ScratchPlan, ScratchTooSmall};
 
 /// A model bound to its scratch memory.
@@ -20,6 +20,7 @@ pub struct Engine<'m, 's> {
     input: &'s mut [f32],
     even: &'s mut [f32],
     odd: &'s mut [f32],
+    packed: &'s mut [f32],
 }
 
 fn split(buf: &mut [f32], at: usize) -> Option<(&mut [f32], &mut [f32])> {
@@ -42,7 +43,8 @@ impl<'m, 's> Engine<'m, 's> {
         };
         let (input, rest) = split(scratch, plan.input).ok_or(too_small)?;
         let (even, rest) = split(rest, plan.even).ok_or(too_small)?;
-        let (odd, _) = split(rest, plan.odd).ok_or(too_small)?;
+        let (odd, rest) = split(rest, plan.odd).ok_or(too_small)?;
+        let (packed, _) = split(rest, plan.packed).ok_or(too_small)?;
         debug!(
             "engine: {} ops, {} MACs, scratch {} f32",
             model.ops().len(),
@@ -54,6 +56,7 @@ impl<'m, 's> Engine<'m, 's> {
             input,
             even,
             odd,
+            packed,
         })
     }
 
@@ -126,18 +129,38 @@ impl<'m, 's> Engine<'m, 's> {
     }
 
     /// Runs ops `start..end`; op `i` reads op `i - 1`'s buffer (the input for op 0).
+    /// An int8 op whose input is f32 (the first op run, or after an f32 op)
+    /// quantizes it; the last op run and an int8 op before an f32 op leave
+    /// f32 values behind (SPEC.md 3.3). [`ScratchPlan`] sized those buffers
+    /// for f32 (`hands_out_f32`).
     fn run(&mut self, start: usize, end: usize) {
-        let ops = self.model.ops();
+        let model = self.model;
+        let ops = model.ops();
         for (i, op) in ops.iter().enumerate().take(end).skip(start) {
-            let (src, dst): (&[f32], &mut [f32]) = if i == 0 {
-                (&*self.input, &mut *self.even)
+            let (src, dst): (&mut [f32], &mut [f32]) = if i == 0 {
+                (&mut *self.input, &mut *self.even)
             } else if i % 2 == 1 {
-                (&*self.even, &mut *self.odd)
+                (&mut *self.even, &mut *self.odd)
             } else {
-                (&*self.odd, &mut *self.even)
+                (&mut *self.odd, &mut *self.even)
             };
             match op {
                 Op::Dense(d) => dense::run(d, src, dst),
+                Op::DenseI8(q) => {
+                    let packed = bytemuck::cast_slice_mut::<f32, u32>(&mut *self.packed);
+                    let int8_input = i > start && ops.get(i - 1).is_some_and(Op::is_int8);
+                    if int8_input {
+                        let x = bytemuck::cast_slice::<f32, i8>(src);
+                        int8::pack_i8(x.get(..q.inputs).unwrap_or(x), q.input.zero_point, packed);
+                    } else {
+                        int8::pack_f32(src.get(..q.inputs).unwrap_or(src), &q.input, packed);
+                    }
+                    int8::run(q, packed, bytemuck::cast_slice_mut::<f32, i8>(dst));
+                    let next_int8 = ops.get(i + 1).is_some_and(Op::is_int8);
+                    if i + 1 == end || !next_int8 {
+                        int8::dequantize_in_place(dst, q.outputs, &q.output);
+                    }
+                }
             }
         }
     }

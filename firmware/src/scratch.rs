@@ -7,44 +7,78 @@
 //! buffer is as wide as the widest output written into it, so a deep model
 //! whose bottleneck sits between wide layers costs only its two widest
 //! layers, not twice the widest.
+//!
+//! Sizes are in 4-byte words (the scratch is a slice of f32). An f32 op's
+//! output takes one word per value; an int8 op's output takes a byte per
+//! value, unless it is handed out as f32 (the codings, the reconstruction,
+//! or the input of an f32 op), when it is dequantized in place and takes a
+//! word per value. int8 ops also need their input packed as 16-bit values
+//! (the *packed* buffer, see `ops::int8`).
 
 use model_format::{Model, Op};
 
-/// The division of a scratch buffer for one model, in f32 slots.
+use crate::ops::int8::packed_words;
+
+/// The division of a scratch buffer for one model, in 4-byte words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ScratchPlan {
-    /// The input window.
+    /// The input window (f32).
     pub input: usize,
     /// Outputs of even-numbered ops.
     pub even: usize,
     /// Outputs of odd-numbered ops.
     pub odd: usize,
+    /// The packed input of an int8 op.
+    pub packed: usize,
+}
+
+/// True when op `i`'s output leaves the int8 domain (so it is dequantized in place).
+pub(crate) fn hands_out_f32(model: &Model<'_>, i: usize) -> bool {
+    let ops = model.ops();
+    i + 1 == ops.len()
+        || i == model.codings_layer()
+        || ops.get(i + 1).is_some_and(|next| !next.is_int8())
 }
 
 impl ScratchPlan {
     /// The plan for `model`.
     pub fn for_model(model: &Model<'_>) -> ScratchPlan {
+        let words = |i: usize, op: &Op<'_>| {
+            if op.is_int8() && !hands_out_f32(model, i) {
+                op.outputs().div_ceil(4)
+            } else {
+                op.outputs()
+            }
+        };
         let widest = |parity: usize| {
             model
                 .ops()
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| i % 2 == parity)
-                .map(|(_, op)| Op::outputs(op))
+                .map(|(i, op)| words(i, op))
                 .max()
                 .unwrap_or(0)
         };
+        let packed = model
+            .ops()
+            .iter()
+            .filter(|op| op.is_int8())
+            .map(|op| packed_words(op.inputs()))
+            .max()
+            .unwrap_or(0);
         ScratchPlan {
             input: model.input_len(),
             even: widest(0),
             odd: widest(1),
+            packed,
         }
     }
 
-    /// f32 slots in all (the length of the scratch slice to give the engine).
+    /// Words in all (the length of the f32 scratch slice to give the engine).
     pub const fn total(&self) -> usize {
-        self.input + self.even + self.odd
+        self.input + self.even + self.odd + self.packed
     }
 
     /// Bytes of RAM in all.

@@ -151,11 +151,14 @@ pub fn report(path: &Path, model: &Model<'_>) -> Report {
             params: match layer {
                 Layer::Dense(d) => d.weights.len() + d.bias.len(),
                 Layer::TiedDense(t) => t.bias.len(),
+                Layer::DenseI8(d) => d.weights.len() + d.bias.len(),
+                Layer::TiedDenseI8(t) => t.bias.len(),
             },
             macs: Op::macs(op),
             tied_to: match layer {
                 Layer::TiedDense(t) => Some(t.source),
-                Layer::Dense(_) => None,
+                Layer::TiedDenseI8(t) => Some(t.source),
+                Layer::Dense(_) | Layer::DenseI8(_) => None,
             },
         })
         .collect();

@@ -3,4 +3,6 @@
 
 pub mod activation;
 pub mod dense;
+mod dsp;
+pub mod int8;
 pub mod math;

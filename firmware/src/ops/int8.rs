@@ -1,0 +1,304 @@
+//! int8 dense and tied dense layers, and the conversions at the f32 edges.
+//! The arithmetic is SPEC.md section 3.3 ("int8 layers"), integer-only
+//! between [`pack_f32`] (or [`pack_i8`]) and [`dequantize_in_place`].
+//!
+//! The input of a layer is packed once into 16-bit values with its zero
+//! point subtracted (`x − zp` is in −255..=255), in the block order the
+//! dual-MAC kernel wants (see [`super::dsp`]): per block of four
+//! `[x0 | x2 << 16, x1 | x3 << 16]`, then one word per leftover value.
+
+use model_format::{DenseI8Op, I8s, Quant, WeightLayout};
+
+use super::dsp;
+
+/// Words of packed input for `n` values.
+pub const fn packed_words(n: usize) -> usize {
+    (n / 4) * 2 + n % 4
+}
+
+/// Rounds half away from zero and saturates to i32; NaN gives 0.
+pub fn round_sat(t: f32) -> i32 {
+    let i = t as i32; // truncates toward zero, saturates, NaN -> 0
+    // Exact: for |t| < 2^23 the difference of t and its truncation is
+    // representable; above, t is an integer (or i saturated and the
+    // saturating step below keeps it there).
+    let frac = t - i as f32;
+    if frac >= 0.5 {
+        i.saturating_add(1)
+    } else if frac <= -0.5 {
+        i.saturating_sub(1)
+    } else {
+        i
+    }
+}
+
+/// `1 / scale`, the factor [`quantize`] multiplies by.
+pub fn reciprocal(q: &Quant) -> f32 {
+    1.0 / q.scale
+}
+
+/// One f32 to int8: `clamp(round(x · inv) + zp, −128, 127)`.
+#[inline]
+pub fn quantize(x: f32, inv: f32, zero_point: i8) -> i8 {
+    let v = round_sat(x * inv).saturating_add(i32::from(zero_point));
+    v.clamp(-128, 127) as i8
+}
+
+/// One int8 to f32: `(q − zp) · scale`.
+#[inline]
+pub fn dequantize(q: i8, quant: &Quant) -> f32 {
+    (i32::from(q) - i32::from(quant.zero_point)) as f32 * quant.scale
+}
+
+/// TFLite's `MultiplyByQuantizedMultiplier`: `x · m · 2^(s − 31)`, rounded
+/// as gemmlowp does (SPEC.md 3.3).
+#[inline]
+pub fn mbqm(x: i32, m: i32, s: i32) -> i32 {
+    let left = s.clamp(0, 30) as u32;
+    let right = (-s).clamp(0, 31) as u32;
+    let a = x.saturating_mul(1 << left);
+    let p = i64::from(a) * i64::from(m);
+    let nudge: i64 = if p >= 0 { 1 << 30 } else { 1 - (1 << 30) };
+    let b = ((p + nudge) / (1i64 << 31)) as i32;
+    let mask: i64 = (1i64 << right) - 1;
+    let r = i64::from(b) & mask;
+    let t = (mask >> 1) + i64::from(b < 0);
+    (b >> right) + i32::from(r > t)
+}
+
+fn pack_block(x: [i32; 4]) -> [u32; 2] {
+    let h = |v: i32| u32::from(v as i16 as u16);
+    let [x0, x1, x2, x3] = x;
+    [h(x0) | h(x2) << 16, h(x1) | h(x3) << 16]
+}
+
+/// Packs `values` (already offset by the zero point) into `dst`.
+fn pack(values: impl Iterator<Item = i32>, n: usize, dst: &mut [u32]) {
+    let mut values = values.take(n);
+    let blocks = n / 4;
+    let (head, tail) = dst.split_at_mut(packed_words(n).min(dst.len()).min(blocks * 2));
+    for pair in head.as_chunks_mut::<2>().0 {
+        let mut b = [0i32; 4];
+        for v in &mut b {
+            *v = values.next().unwrap_or(0);
+        }
+        *pair = pack_block(b);
+    }
+    for (d, v) in tail.iter_mut().zip(values) {
+        *d = u32::from(v as i16 as u16);
+    }
+}
+
+/// Quantizes f32 values with `quant` and packs them for an int8 layer.
+pub fn pack_f32(src: &[f32], quant: &Quant, dst: &mut [u32]) {
+    let inv = reciprocal(quant);
+    let zp = i32::from(quant.zero_point);
+    let values = src
+        .iter()
+        .map(|x| i32::from(quantize(*x, inv, quant.zero_point)) - zp);
+    pack(values, src.len(), dst);
+}
+
+/// Packs the int8 output of the previous layer for an int8 layer whose
+/// input zero point is `zero_point`.
+pub fn pack_i8(src: &[i8], zero_point: i8, dst: &mut [u32]) {
+    let zp = i32::from(zero_point);
+    pack(src.iter().map(|q| i32::from(*q) - zp), src.len(), dst);
+}
+
+/// The value at index `k` of a packed vector of `n` values.
+fn packed_at(x: &[u32], n: usize, k: usize) -> i32 {
+    let blocks = n / 4;
+    let (word, high) = if k < blocks * 4 {
+        let r = k % 4;
+        ((k / 4) * 2 + (r & 1), r >= 2)
+    } else {
+        (blocks * 2 + (k - blocks * 4), false)
+    };
+    let w = x.get(word).copied().unwrap_or(0);
+    let half = if high { w >> 16 } else { w };
+    i32::from(half as u16 as i16)
+}
+
+/// Requantizes an accumulator and applies the fused activation.
+#[inline]
+fn finish(op: &DenseI8Op<'_>, acc: i32, exponent: u8) -> i8 {
+    let s = i32::from(op.requant.shift) - i32::from(exponent);
+    let v = mbqm(acc, op.requant.multiplier, s).saturating_add(i32::from(op.target_zero_point));
+    let q = v.clamp(i32::from(op.clamp_min), 127) as i8;
+    lut(op.table, q)
+}
+
+#[inline]
+fn lut(table: I8s<'_>, q: i8) -> i8 {
+    if table.is_empty() {
+        q
+    } else {
+        table.get(usize::from((q as u8) ^ 0x80)).unwrap_or(q)
+    }
+}
+
+/// Runs `op` on the packed input `x` (`packed_words(op.inputs)` words) into
+/// the first `op.outputs` values of `y`.
+pub fn run(op: &DenseI8Op<'_>, x: &[u32], y: &mut [i8]) {
+    let Some(y) = y.get_mut(..op.outputs) else {
+        return; // unreachable with buffers sized by `ScratchPlan`
+    };
+    if op.inputs == 0 || op.outputs == 0 {
+        return;
+    }
+    let weights = op.weights.as_bytes();
+    let mut bias = op.bias.iter();
+    match op.layout {
+        WeightLayout::OutputsByInputs => {
+            let blocks = op.inputs / 4;
+            let (xb, xt) = x.split_at(packed_words(op.inputs).min(x.len()).min(blocks * 2));
+            let xb = xb.as_chunks::<2>().0;
+            let row = |o: usize| -> (&[[u8; 4]], &[u8]) {
+                let r = weights
+                    .get(o * op.inputs..(o + 1) * op.inputs)
+                    .unwrap_or(&[]);
+                let (b, t) = r.split_at(blocks.saturating_mul(4).min(r.len()));
+                (b.as_chunks::<4>().0, t)
+            };
+            let tail = |acc: i32, t: &[u8]| {
+                t.iter().zip(xt).fold(acc, |a, (w, v)| {
+                    a.wrapping_add(i32::from(*w as i8).wrapping_mul(i32::from(*v as u16 as i16)))
+                })
+            };
+            let mut o = 0;
+            let mut outs = y.chunks_exact_mut(2);
+            for pair in &mut outs {
+                let (r0, t0) = row(o);
+                let (r1, t1) = row(o + 1);
+                let b0 = bias.next().unwrap_or(0);
+                let b1 = bias.next().unwrap_or(0);
+                let (a0, a1) = dsp::dot2(r0, r1, xb, (b0, b1));
+                let (a0, a1) = (tail(a0, t0), tail(a1, t1));
+                if let [y0, y1] = pair {
+                    *y0 = finish(op, a0, op.exponents.get(o));
+                    *y1 = finish(op, a1, op.exponents.get(o + 1));
+                }
+                o += 2;
+            }
+            for yo in outs.into_remainder() {
+                let (r0, t0) = row(o);
+                let acc = dsp::dot1(r0, xb, bias.next().unwrap_or(0));
+                *yo = finish(op, tail(acc, t0), op.exponents.get(o));
+            }
+        }
+        WeightLayout::InputsByOutputs => {
+            // Output j reads column j of the source's `inputs × outputs` view.
+            for (j, yj) in y.iter_mut().enumerate() {
+                let mut acc = bias.next().unwrap_or(0);
+                for k in 0..op.inputs {
+                    let w = weights.get(k * op.outputs + j).copied().unwrap_or(0) as i8;
+                    acc = acc.wrapping_add(i32::from(w).wrapping_mul(packed_at(x, op.inputs, k)));
+                }
+                *yj = finish(op, acc, 0);
+            }
+        }
+    }
+}
+
+/// Turns the first `n` int8 values stored in `buf`'s bytes into `n` f32
+/// values in `buf`'s words, in place. Value `k` sits in byte `k` and goes to
+/// word `k` (bytes `4k..4k+4`), so walking down from the end never
+/// overwrites a byte that has not been read yet.
+pub fn dequantize_in_place(buf: &mut [f32], n: usize, quant: &Quant) {
+    for k in (0..n.min(buf.len())).rev() {
+        let q = bytemuck::cast_slice::<f32, i8>(buf)
+            .get(k)
+            .copied()
+            .unwrap_or(0);
+        if let Some(w) = buf.get_mut(k) {
+            *w = dequantize(q, quant);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounding_is_half_away_from_zero_and_saturates() {
+        let cases = [
+            (0.49999997, 0),
+            (0.5, 1),
+            (1.5, 2),
+            (2.5, 3),
+            (-0.5, -1),
+            (-2.5, -3),
+            (-0.49999997, 0),
+            (8388607.5, 8388608),
+            (3e9, i32::MAX),
+            (-3e9, i32::MIN),
+            (f32::NAN, 0),
+            (f32::INFINITY, i32::MAX),
+        ];
+        for (t, want) in cases {
+            assert_eq!(round_sat(t), want, "{t}");
+        }
+    }
+
+    #[test]
+    fn quantize_clamps() {
+        let q = Quant {
+            scale: 0.5,
+            zero_point: -10,
+        };
+        let inv = reciprocal(&q);
+        assert_eq!(quantize(0.0, inv, -10), -10);
+        assert_eq!(quantize(1.0, inv, -10), -8);
+        assert_eq!(quantize(1e9, inv, -10), 127);
+        assert_eq!(quantize(-1e9, inv, -10), -128);
+        assert_eq!(dequantize(-8, &q), 1.0);
+    }
+
+    #[test]
+    fn mbqm_of_tflite_reference_values() {
+        // M = 0.5: m = 2^30, s = 0. gemmlowp's doubling high multiply
+        // rounds ties up: 2.5 -> 3, -2.5 -> -2.
+        assert_eq!(mbqm(5, 1 << 30, 0), 3);
+        assert_eq!(mbqm(-5, 1 << 30, 0), -2);
+        // M = 0.25 via a right shift, which rounds ties away from zero:
+        // 6 * 0.25 = 1.5 -> 2, -6 -> -2.
+        assert_eq!(mbqm(6, 1 << 30, -1), 2);
+        assert_eq!(mbqm(-6, 1 << 30, -1), -2);
+        // M = 2: left shift.
+        assert_eq!(mbqm(1000, 1 << 30, 2), 2000);
+        // x · 2^left saturates first (C++ would overflow), then · 0.5.
+        assert_eq!(mbqm(i32::MAX, 1 << 30, 2), 1 << 30);
+        assert_eq!(mbqm(123, 0, 0), 0);
+        // Large right shifts go to 0 (or -0 rounding) without panicking.
+        assert_eq!(mbqm(i32::MAX, i32::MAX, -31), 1);
+        assert_eq!(mbqm(i32::MIN, i32::MAX, -31), -1);
+    }
+
+    #[test]
+    fn packed_values_are_found_again() {
+        for n in [1usize, 3, 4, 5, 8, 11] {
+            let src: Vec<i8> = (0..n).map(|k| k as i8 * 7 - 30).collect();
+            let mut words = vec![0u32; packed_words(n)];
+            pack_i8(&src, -3, &mut words);
+            for (k, q) in src.iter().enumerate() {
+                assert_eq!(packed_at(&words, n, k), i32::from(*q) + 3, "n {n} k {k}");
+            }
+        }
+    }
+
+    #[test]
+    fn dequantize_in_place_keeps_every_value() {
+        let q = Quant {
+            scale: 0.25,
+            zero_point: 3,
+        };
+        let values: Vec<i8> = (0..9).map(|k| (k * 29 - 120) as i8).collect();
+        let mut buf = vec![0f32; 9];
+        bytemuck::cast_slice_mut::<f32, i8>(&mut buf)[..9].copy_from_slice(&values);
+        dequantize_in_place(&mut buf, 9, &q);
+        let want: Vec<f32> = values.iter().map(|v| dequantize(*v, &q)).collect();
+        assert_eq!(buf, want);
+    }
+}

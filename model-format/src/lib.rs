@@ -19,18 +19,18 @@ mod error;
 mod header;
 mod layer;
 mod model;
-mod quant;
 pub mod protocol;
+mod quant;
 mod spec;
 mod tensor;
 mod validate;
 
 pub use error::{Field, FormatError, Section};
-pub use header::{FORMAT_VERSION, MIN_FORMAT_VERSION, HEADER_LEN, Header, MAGIC, crc32};
+pub use header::{FORMAT_VERSION, HEADER_LEN, Header, MAGIC, MIN_FORMAT_VERSION, crc32};
 pub use layer::{Activation, Dense, DenseOp, Layer, MAX_LAYERS, Op, TiedDense, WeightLayout};
 pub use model::Model;
+pub use quant::{DenseI8, DenseI8Op, I8s, I32s, Lut, Nibbles, Quant, Requant, TiedDenseI8};
 pub use spec::{
     Calibration, InputSpec, Layers, Metric, ModelKind, ModelSpec, Provenance, ScoringSpec,
 };
-pub use quant::{DenseI8, DenseI8Op, I8s, I32s, Lut, Nibbles, Quant, Requant, TiedDenseI8};
 pub use tensor::F32s;

@@ -71,7 +71,11 @@ impl<'a> I32s<'a> {
 
     /// The values in order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = i32> + Clone + 'a {
-        self.0.as_chunks::<4>().0.iter().map(|b| i32::from_le_bytes(*b))
+        self.0
+            .as_chunks::<4>()
+            .0
+            .iter()
+            .map(|b| i32::from_le_bytes(*b))
     }
 
     /// The value at `index`, if there is one.

@@ -290,7 +290,12 @@ fn resolve_layers<'a>(
                 if !src.exponents.all_zero() {
                     return Err(bad);
                 }
-                check_len(t.bias.as_bytes(), u64::from(src.inputs) * 4, Field::Bias, at)?;
+                check_len(
+                    t.bias.as_bytes(),
+                    u64::from(src.inputs) * 4,
+                    Field::Bias,
+                    at,
+                )?;
                 Op::DenseI8(int8_op(
                     Int8Parts {
                         inputs: to_usize(u64::from(src.outputs), Field::Inputs, at)?,
@@ -322,11 +327,10 @@ fn resolve_layers<'a>(
             });
         }
         width = op.outputs() as u64;
-        ops.push(op)
-            .map_err(|_| FormatError::TooManyLayers {
-                found: u32::try_from(spec.layers.len()).unwrap_or(u32::MAX),
-                max: MAX_LAYERS as u32,
-            })?;
+        ops.push(op).map_err(|_| FormatError::TooManyLayers {
+            found: u32::try_from(spec.layers.len()).unwrap_or(u32::MAX),
+            max: MAX_LAYERS as u32,
+        })?;
     }
     if width != input_len {
         return Err(FormatError::OutputMismatch {

@@ -595,7 +595,10 @@ fn int8_tied_source_needs_one_weight_scale_and_the_same_precision() {
     }
     assert!(matches!(
         Model::load(&raw_file(&spec)).unwrap_err(),
-        FormatError::BadTiedReference { layer: 3, source: 2 }
+        FormatError::BadTiedReference {
+            layer: 3,
+            source: 2
+        }
     ));
     let bias = ramp(4, 0.0, 0.0);
     let mut spec = int8_spec(&store);
@@ -606,6 +609,9 @@ fn int8_tied_source_needs_one_weight_scale_and_the_same_precision() {
     });
     assert!(matches!(
         Model::load(&raw_file(&spec)).unwrap_err(),
-        FormatError::BadTiedReference { layer: 3, source: 0 }
+        FormatError::BadTiedReference {
+            layer: 3,
+            source: 0
+        }
     ));
 }

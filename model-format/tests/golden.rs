@@ -102,19 +102,28 @@ fn int8_golden_file_is_version_2_and_resolves_every_layer() {
     // 12 + 3 int8 + 6 + 2 int8 + 6 + 3 f32 + 4 tied bias.
     assert_eq!(model.param_count(), 36);
     let ops = model.ops();
-    let Op::DenseI8(first) = ops[0] else { panic!("op 0 is int8") };
+    let Op::DenseI8(first) = ops[0] else {
+        panic!("op 0 is int8")
+    };
     assert_eq!(first.table.len(), 256);
     assert_eq!(first.target_zero_point, 1);
     assert_eq!(first.clamp_min, i8::MIN);
-    let Op::DenseI8(second) = ops[1] else { panic!("op 1 is int8") };
+    let Op::DenseI8(second) = ops[1] else {
+        panic!("op 1 is int8")
+    };
     assert_eq!((second.exponents.get(0), second.exponents.get(1)), (1, 2));
     assert!(second.table.is_empty());
     assert_eq!(second.target_zero_point, 10);
     assert!(matches!(ops[2], Op::Dense(_)));
-    let Op::DenseI8(tied) = ops[3] else { panic!("op 3 is int8") };
+    let Op::DenseI8(tied) = ops[3] else {
+        panic!("op 3 is int8")
+    };
     assert_eq!(tied.layout, WeightLayout::InputsByOutputs);
     assert_eq!((tied.inputs, tied.outputs), (3, 4));
-    assert!(std::ptr::eq(tied.weights.as_bytes(), first.weights.as_bytes()));
+    assert!(std::ptr::eq(
+        tied.weights.as_bytes(),
+        first.weights.as_bytes()
+    ));
     assert_eq!(tied.bias.iter().collect::<Vec<_>>(), [1, 2, 3, -4]);
 }
 

@@ -182,21 +182,23 @@ pub fn i32_bytes(values: &[i32]) -> Vec<u8> {
 /// A mixed model, 4 channels: int8 4→3 tanh (table) → int8 3→2 identity
 /// (per-channel exponents) → f32 2→3 ReLU → int8 tied to layer 0, 3→4.
 pub fn int8_store() -> Store {
-    let table: Vec<u8> = (0..256).map(|i| ((i as i32 - 128) / 2) as i8 as u8).collect();
+    let table: Vec<u8> = (0..256)
+        .map(|i| ((i as i32 - 128) / 2) as i8 as u8)
+        .collect();
     Store {
         bufs: vec![
-            ramp(4, 0.0, 0.25),            // 0 mean
-            ramp(4, 1.0, 0.0),             // 1 scale
-            i8_ramp(12, 0, 23),            // 2 w0 (3x4)
-            vec![0, 0],                    // 3 exponents of layer 0 (3 channels)
-            i32_bytes(&[100, -200, 300]),  // 4 b0
-            table,                         // 5 tanh table
-            i8_ramp(6, 40, 31),            // 6 w1 (2x3)
-            vec![0x21],                    // 7 exponents 1, 2
-            i32_bytes(&[-5, 7]),           // 8 b1
-            ramp(6, 0.3, -0.2),            // 9 w2 f32 (3x2)
-            ramp(3, 0.05, 0.0),            // 10 b2
-            i32_bytes(&[1, 2, 3, -4]),     // 11 tied bias (4)
+            ramp(4, 0.0, 0.25),           // 0 mean
+            ramp(4, 1.0, 0.0),            // 1 scale
+            i8_ramp(12, 0, 23),           // 2 w0 (3x4)
+            vec![0, 0],                   // 3 exponents of layer 0 (3 channels)
+            i32_bytes(&[100, -200, 300]), // 4 b0
+            table,                        // 5 tanh table
+            i8_ramp(6, 40, 31),           // 6 w1 (2x3)
+            vec![0x21],                   // 7 exponents 1, 2
+            i32_bytes(&[-5, 7]),          // 8 b1
+            ramp(6, 0.3, -0.2),           // 9 w2 f32 (3x2)
+            ramp(3, 0.05, 0.0),           // 10 b2
+            i32_bytes(&[1, 2, 3, -4]),    // 11 tied bias (4)
         ],
     }
 }
@@ -213,11 +215,17 @@ pub fn int8_spec(s: &Store) -> ModelSpec<'_> {
             input: q(0.03125, -3),
             output: q(0.0078125, 0),
             weight_scale: 0.01,
-            requant: Requant { multiplier: 1 << 30, shift: -6 },
+            requant: Requant {
+                multiplier: 1 << 30,
+                shift: -6,
+            },
             weights: I8s::new(&b[2]),
             exponents: Nibbles::new(&b[3]),
             bias: I32s::new(&b[4]),
-            lut: Some(Lut { input: q(0.0234375, 1), table: I8s::new(&b[5]) }),
+            lut: Some(Lut {
+                input: q(0.0234375, 1),
+                table: I8s::new(&b[5]),
+            }),
         }))
         .unwrap();
     layers
@@ -228,7 +236,10 @@ pub fn int8_spec(s: &Store) -> ModelSpec<'_> {
             input: q(0.0078125, 0),
             output: q(0.05, 10),
             weight_scale: 0.02,
-            requant: Requant { multiplier: 0x5000_0000, shift: -7 },
+            requant: Requant {
+                multiplier: 0x5000_0000,
+                shift: -7,
+            },
             weights: I8s::new(&b[6]),
             exponents: Nibbles::new(&b[7]),
             bias: I32s::new(&b[8]),
@@ -250,7 +261,10 @@ pub fn int8_spec(s: &Store) -> ModelSpec<'_> {
             activation: Activation::Identity,
             input: q(0.01, -128),
             output: q(0.04, 5),
-            requant: Requant { multiplier: 0x7fff_ffff, shift: -8 },
+            requant: Requant {
+                multiplier: 0x7fff_ffff,
+                shift: -8,
+            },
             bias: I32s::new(&b[11]),
             lut: None,
         }))

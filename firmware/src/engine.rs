@@ -20,7 +20,6 @@ pub struct Engine<'m, 's> {
     input: &'s mut [f32],
     even: &'s mut [f32],
     odd: &'s mut [f32],
-    packed: &'s mut [f32],
 }
 
 fn split(buf: &mut [f32], at: usize) -> Option<(&mut [f32], &mut [f32])> {
@@ -43,8 +42,7 @@ impl<'m, 's> Engine<'m, 's> {
         };
         let (input, rest) = split(scratch, plan.input).ok_or(too_small)?;
         let (even, rest) = split(rest, plan.even).ok_or(too_small)?;
-        let (odd, rest) = split(rest, plan.odd).ok_or(too_small)?;
-        let (packed, _) = split(rest, plan.packed).ok_or(too_small)?;
+        let (odd, _) = split(rest, plan.odd).ok_or(too_small)?;
         debug!(
             "engine: {} ops, {} MACs, scratch {} f32",
             model.ops().len(),
@@ -56,7 +54,6 @@ impl<'m, 's> Engine<'m, 's> {
             input,
             even,
             odd,
-            packed,
         })
     }
 
@@ -131,31 +128,37 @@ impl<'m, 's> Engine<'m, 's> {
     /// Runs ops `start..end`; op `i` reads op `i - 1`'s buffer (the input for op 0).
     /// An int8 op whose input is f32 (the first op run, or after an f32 op)
     /// quantizes it; the last op run and an int8 op before an f32 op leave
-    /// f32 values behind (SPEC.md 3.3). [`ScratchPlan`] sized those buffers
-    /// for f32 (`hands_out_f32`).
+    /// f32 values behind (SPEC.md 3.3). An int8 op packs its input in place
+    /// in the buffer it reads (op 0 into the odd buffer, keeping the input
+    /// window), which [`ScratchPlan`] sized for it.
     fn run(&mut self, start: usize, end: usize) {
         let model = self.model;
         let ops = model.ops();
         for (i, op) in ops.iter().enumerate().take(end).skip(start) {
             let (src, dst): (&mut [f32], &mut [f32]) = if i == 0 {
-                (&mut *self.input, &mut *self.even)
+                (&mut *self.odd, &mut *self.even)
             } else if i % 2 == 1 {
                 (&mut *self.even, &mut *self.odd)
             } else {
                 (&mut *self.odd, &mut *self.even)
             };
             match op {
-                Op::Dense(d) => dense::run(d, src, dst),
+                Op::Dense(d) => {
+                    let x: &[f32] = if i == 0 { &*self.input } else { &*src };
+                    dense::run(d, x, dst);
+                }
                 Op::DenseI8(q) => {
-                    let packed = bytemuck::cast_slice_mut::<f32, u32>(&mut *self.packed);
                     let int8_input = i > start && ops.get(i - 1).is_some_and(Op::is_int8);
-                    if int8_input {
-                        let x = bytemuck::cast_slice::<f32, i8>(src);
-                        int8::pack_i8(x.get(..q.inputs).unwrap_or(x), q.input.zero_point, packed);
+                    if i == 0 {
+                        let words = bytemuck::cast_slice_mut::<f32, u32>(src);
+                        int8::pack_f32(&*self.input, &q.input, words);
+                    } else if int8_input {
+                        int8::pack_i8_in_place(src, q.inputs, q.input.zero_point);
                     } else {
-                        int8::pack_f32(src.get(..q.inputs).unwrap_or(src), &q.input, packed);
+                        int8::pack_f32_in_place(src, q.inputs, &q.input);
                     }
-                    int8::run(q, packed, bytemuck::cast_slice_mut::<f32, i8>(dst));
+                    let x = bytemuck::cast_slice::<f32, u32>(src);
+                    int8::run(q, x, bytemuck::cast_slice_mut::<f32, i8>(dst));
                     let next_int8 = ops.get(i + 1).is_some_and(Op::is_int8);
                     if i + 1 == end || !next_int8 {
                         int8::dequantize_in_place(dst, q.outputs, &q.output);

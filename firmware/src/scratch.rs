@@ -12,8 +12,9 @@
 //! output takes one word per value; an int8 op's output takes a byte per
 //! value, unless it is handed out as f32 (the codings, the reconstruction,
 //! or the input of an f32 op), when it is dequantized in place and takes a
-//! word per value. int8 ops also need their input packed as 16-bit values
-//! (the *packed* buffer, see `ops::int8`).
+//! word per value. An int8 op packs its input as 16-bit values (see
+//! `ops::int8`) in place in the buffer it reads (op 0 in the odd buffer),
+//! so that buffer must also hold `packed_words(inputs)` words.
 
 use model_format::{Model, Op};
 
@@ -29,8 +30,6 @@ pub struct ScratchPlan {
     pub even: usize,
     /// Outputs of odd-numbered ops.
     pub odd: usize,
-    /// The packed input of an int8 op.
-    pub packed: usize,
 }
 
 /// True when op `i`'s output leaves the int8 domain (so it is dequantized in place).
@@ -51,34 +50,35 @@ impl ScratchPlan {
                 op.outputs()
             }
         };
+        // Buffer `p` holds the outputs of ops of parity `p` and the packed
+        // inputs of int8 ops of the other parity (op 0 packs into odd).
         let widest = |parity: usize| {
             model
                 .ops()
                 .iter()
                 .enumerate()
-                .filter(|(i, _)| i % 2 == parity)
-                .map(|(i, op)| words(i, op))
+                .map(|(i, op)| {
+                    if i % 2 == parity {
+                        words(i, op)
+                    } else if op.is_int8() {
+                        packed_words(op.inputs())
+                    } else {
+                        0
+                    }
+                })
                 .max()
                 .unwrap_or(0)
         };
-        let packed = model
-            .ops()
-            .iter()
-            .filter(|op| op.is_int8())
-            .map(|op| packed_words(op.inputs()))
-            .max()
-            .unwrap_or(0);
         ScratchPlan {
             input: model.input_len(),
             even: widest(0),
             odd: widest(1),
-            packed,
         }
     }
 
     /// Words in all (the length of the f32 scratch slice to give the engine).
     pub const fn total(&self) -> usize {
-        self.input + self.even + self.odd + self.packed
+        self.input + self.even + self.odd
     }
 
     /// Bytes of RAM in all.

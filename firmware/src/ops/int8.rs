@@ -72,38 +72,82 @@ fn pack_block(x: [i32; 4]) -> [u32; 2] {
     [h(x0) | h(x2) << 16, h(x1) | h(x3) << 16]
 }
 
-/// Packs `values` (already offset by the zero point) into `dst`.
-fn pack(values: impl Iterator<Item = i32>, n: usize, dst: &mut [u32]) {
-    let mut values = values.take(n);
-    let blocks = n / 4;
-    let (head, tail) = dst.split_at_mut(packed_words(n).min(dst.len()).min(blocks * 2));
-    for pair in head.as_chunks_mut::<2>().0 {
-        let mut b = [0i32; 4];
-        for v in &mut b {
-            *v = values.next().unwrap_or(0);
-        }
-        *pair = pack_block(b);
-    }
-    for (d, v) in tail.iter_mut().zip(values) {
-        *d = u32::from(v as i16 as u16);
-    }
+fn half(v: i32) -> u32 {
+    u32::from(v as i16 as u16)
 }
 
-/// Quantizes f32 values with `quant` and packs them for an int8 layer.
+/// Quantizes f32 values with `quant` and packs them into `dst` (another buffer).
 pub fn pack_f32(src: &[f32], quant: &Quant, dst: &mut [u32]) {
     let inv = reciprocal(quant);
     let zp = i32::from(quant.zero_point);
-    let values = src
-        .iter()
-        .map(|x| i32::from(quantize(*x, inv, quant.zero_point)) - zp);
-    pack(values, src.len(), dst);
+    let q = |x: &f32| i32::from(quantize(*x, inv, quant.zero_point)) - zp;
+    let (blocks, tail) = src.as_chunks::<4>();
+    let (head, rest) = dst.split_at_mut((blocks.len() * 2).min(dst.len()));
+    for (pair, b) in head.as_chunks_mut::<2>().0.iter_mut().zip(blocks) {
+        *pair = pack_block(b.each_ref().map(q));
+    }
+    for (d, x) in rest.iter_mut().zip(tail) {
+        *d = half(q(x));
+    }
 }
 
-/// Packs the int8 output of the previous layer for an int8 layer whose
-/// input zero point is `zero_point`.
-pub fn pack_i8(src: &[i8], zero_point: i8, dst: &mut [u32]) {
+/// Quantizes the first `n` f32 values of `buf` with `quant` and packs them
+/// into the start of the same buffer. Walking up, block `b` (values
+/// `4b..4b+4`) is read before words `2b, 2b+1` are written, and those words
+/// held values that were read before.
+pub fn pack_f32_in_place(buf: &mut [f32], n: usize, quant: &Quant) {
+    let inv = reciprocal(quant);
+    let zp = i32::from(quant.zero_point);
+    let q = |x: f32| i32::from(quantize(x, inv, quant.zero_point)) - zp;
+    let blocks = n / 4;
+    for b in 0..blocks {
+        let mut v = [0i32; 4];
+        for (j, x) in v.iter_mut().enumerate() {
+            *x = q(buf.get(4 * b + j).copied().unwrap_or(0.0));
+        }
+        let packed = pack_block(v);
+        let words = bytemuck::cast_slice_mut::<f32, u32>(buf);
+        if let Some(dst) = words.get_mut(2 * b..2 * b + 2) {
+            dst.copy_from_slice(&packed);
+        }
+    }
+    for j in 0..n % 4 {
+        let x = q(buf.get(4 * blocks + j).copied().unwrap_or(0.0));
+        if let Some(d) = bytemuck::cast_slice_mut::<f32, u32>(buf).get_mut(2 * blocks + j) {
+            *d = half(x);
+        }
+    }
+}
+
+/// Packs the first `n` int8 values stored in `buf`'s bytes (the previous
+/// layer's output) for a layer whose input zero point is `zero_point`, into
+/// the start of the same buffer. Walking down, block `b` (bytes
+/// `4b..4b+4`) is read before bytes `8b..8b+8` are written, which held only
+/// values already read (the tail, at words `2·blocks + j`, goes first).
+pub fn pack_i8_in_place(buf: &mut [f32], n: usize, zero_point: i8) {
     let zp = i32::from(zero_point);
-    pack(src.iter().map(|q| i32::from(*q) - zp), src.len(), dst);
+    let blocks = n / 4;
+    let byte = |buf: &[f32], k: usize| {
+        i32::from(
+            bytemuck::cast_slice::<f32, i8>(buf)
+                .get(k)
+                .copied()
+                .unwrap_or(0),
+        ) - zp
+    };
+    for j in (0..n % 4).rev() {
+        let x = byte(buf, 4 * blocks + j);
+        if let Some(d) = bytemuck::cast_slice_mut::<f32, u32>(buf).get_mut(2 * blocks + j) {
+            *d = half(x);
+        }
+    }
+    for b in (0..blocks).rev() {
+        let v = [0, 1, 2, 3].map(|j| byte(buf, 4 * b + j));
+        let packed = pack_block(v);
+        if let Some(dst) = bytemuck::cast_slice_mut::<f32, u32>(buf).get_mut(2 * b..2 * b + 2) {
+            dst.copy_from_slice(&packed);
+        }
+    }
 }
 
 /// The value at index `k` of a packed vector of `n` values.
@@ -280,10 +324,32 @@ mod tests {
     fn packed_values_are_found_again() {
         for n in [1usize, 3, 4, 5, 8, 11] {
             let src: Vec<i8> = (0..n).map(|k| k as i8 * 7 - 30).collect();
-            let mut words = vec![0u32; packed_words(n)];
-            pack_i8(&src, -3, &mut words);
+            let mut buf = vec![0f32; n];
+            bytemuck::cast_slice_mut::<f32, i8>(&mut buf)[..n].copy_from_slice(&src);
+            pack_i8_in_place(&mut buf, n, -3);
+            let words = bytemuck::cast_slice::<f32, u32>(&buf);
             for (k, q) in src.iter().enumerate() {
-                assert_eq!(packed_at(&words, n, k), i32::from(*q) + 3, "n {n} k {k}");
+                assert_eq!(packed_at(words, n, k), i32::from(*q) + 3, "n {n} k {k}");
+            }
+            // f32 values, in place and into another buffer, pack alike.
+            let quant = Quant {
+                scale: 0.5,
+                zero_point: 4,
+            };
+            let xs: Vec<f32> = (0..n).map(|k| k as f32 * 3.25 - 9.0).collect();
+            let mut other = vec![0u32; packed_words(n)];
+            pack_f32(&xs, &quant, &mut other);
+            let mut buf = xs.clone();
+            pack_f32_in_place(&mut buf, n, &quant);
+            let inv = reciprocal(&quant);
+            for (k, x) in xs.iter().enumerate() {
+                let want = i32::from(quantize(*x, inv, 4)) - 4;
+                assert_eq!(packed_at(&other, n, k), want, "n {n} k {k}");
+                assert_eq!(
+                    packed_at(bytemuck::cast_slice(&buf), n, k),
+                    want,
+                    "n {n} k {k}"
+                );
             }
         }
     }

@@ -56,12 +56,12 @@ mod arm {
     /// `acc + a.lo·b.lo + a.hi·b.hi`.
     #[inline(always)]
     pub fn smlad(a: u32, b: u32, acc: i32) -> i32 {
-        let r;
+        let mut r = acc;
         // SAFETY: register-only instruction (it may set the sticky Q flag,
         // which no code reads), see the module's audit note.
         unsafe {
-            core::arch::asm!("smlad {0}, {1}, {2}, {3}", lateout(reg) r, in(reg) a, in(reg) b,
-                in(reg) acc, options(pure, nomem, nostack));
+            core::arch::asm!("smlad {0}, {1}, {2}, {0}", inout(reg) r, in(reg) a, in(reg) b,
+                options(pure, nomem, nostack));
         }
         r
     }
@@ -87,6 +87,23 @@ fn block(acc: i32, w: [u8; 4], x: &[u32; 2]) -> i32 {
             .wrapping_add(w1.wrapping_mul(lo(x[1])))
             .wrapping_add(w3.wrapping_mul(hi(x[1])))
     }
+}
+
+/// `Σ w[i]·x[i]` over whole blocks of four for three weight rows at once
+/// (the input words are loaded once for all three). Three, not four: with
+/// four rows the sums, row pointers, input and counter no longer fit in the
+/// Cortex-M4's registers and the loop spills (measured: the same 1.75
+/// instructions per MAC as two rows, against 1.6 for three).
+#[inline]
+pub fn dot3(w: [&[[u8; 4]]; 3], x: &[[u32; 2]], acc: [i32; 3]) -> [i32; 3] {
+    let [w0, w1, w2] = w;
+    let [mut a0, mut a1, mut a2] = acc;
+    for (((b0, b1), b2), xb) in w0.iter().zip(w1).zip(w2).zip(x) {
+        a0 = block(a0, *b0, xb);
+        a1 = block(a1, *b1, xb);
+        a2 = block(a2, *b2, xb);
+    }
+    [a0, a1, a2]
 }
 
 /// `Σ w[i]·x[i]` over whole blocks of four for two weight rows at once (the

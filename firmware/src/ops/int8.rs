@@ -211,7 +211,21 @@ pub fn run(op: &DenseI8Op<'_>, x: &[u32], y: &mut [i8]) {
                 })
             };
             let mut o = 0;
-            let mut outs = y.chunks_exact_mut(2);
+            let mut triples = y.chunks_exact_mut(3);
+            for triple in &mut triples {
+                let rows = [row(o), row(o + 1), row(o + 2)];
+                let acc = [0, 1, 2].map(|_| bias.next().unwrap_or(0));
+                let acc = dsp::dot3(rows.map(|r| r.0), xb, acc);
+                for (j, yo) in triple.iter_mut().enumerate() {
+                    let (a, (_, t)) = (
+                        acc.get(j).copied().unwrap_or(0),
+                        rows.get(j).copied().unwrap_or_default(),
+                    );
+                    *yo = finish(op, tail(a, t), op.exponents.get(o + j));
+                }
+                o += 3;
+            }
+            let mut outs = triples.into_remainder().chunks_exact_mut(2);
             for pair in &mut outs {
                 let (r0, t0) = row(o);
                 let (r1, t1) = row(o + 1);

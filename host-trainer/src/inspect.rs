@@ -44,8 +44,10 @@ pub fn load<'a>(path: &Path, bytes: &'a [u8]) -> Result<Model<'a>> {
 pub struct LayerReport {
     /// Position.
     pub index: usize,
-    /// `dense` or `tied_dense`.
+    /// `dense`, `tied_dense`, `dense_i8` or `tied_dense_i8`.
     pub r#type: &'static str,
+    /// `f32` or `int8`.
+    pub precision: &'static str,
     /// Input width.
     pub inputs: usize,
     /// Output width.
@@ -54,6 +56,8 @@ pub struct LayerReport {
     pub activation: &'static str,
     /// Parameters stored for this layer.
     pub params: usize,
+    /// Bytes of flash its weights, biases, exponents and table take.
+    pub weight_bytes: usize,
     /// Multiply-accumulates per window.
     pub macs: usize,
     /// For tied layers: the layer whose weights are reused.
@@ -63,15 +67,15 @@ pub struct LayerReport {
 /// Scratch RAM in the report.
 #[derive(Debug, Serialize)]
 pub struct ScratchReport {
-    /// f32 slots.
+    /// 4-byte words (the length of the f32 scratch slice a board declares).
     pub f32s: usize,
     /// Bytes.
     pub bytes: usize,
-    /// Slots for the input window.
+    /// Words for the input window.
     pub input: usize,
-    /// Slots of the even ping-pong buffer.
+    /// Words of the even ping-pong buffer.
     pub even: usize,
-    /// Slots of the odd ping-pong buffer.
+    /// Words of the odd ping-pong buffer.
     pub odd: usize,
     /// Bytes a streaming scorer needs: the engine's plus a ring of one
     /// window (`firmware::Stream::scratch_len`).
@@ -105,6 +109,10 @@ pub struct Report {
     pub layers: Vec<LayerReport>,
     /// Parameters stored.
     pub params: usize,
+    /// Bytes of weights, biases, exponents and tables.
+    pub weight_bytes: usize,
+    /// Layers stored in int8.
+    pub int8_layers: usize,
     /// MACs per window.
     pub macs: usize,
     /// Scratch RAM.
@@ -131,6 +139,21 @@ pub struct Report {
     pub tool: String,
 }
 
+/// Bytes a layer's numbers take in the file.
+fn weight_bytes(layer: &Layer<'_>) -> usize {
+    match layer {
+        Layer::Dense(d) => d.weights.as_bytes().len() + d.bias.as_bytes().len(),
+        Layer::TiedDense(t) => t.bias.as_bytes().len(),
+        Layer::DenseI8(d) => {
+            d.weights.len()
+                + d.bias.as_bytes().len()
+                + d.exponents.as_bytes().len()
+                + d.lut.map_or(0, |l| l.table.len())
+        }
+        Layer::TiedDenseI8(t) => t.bias.as_bytes().len() + t.lut.map_or(0, |l| l.table.len()),
+    }
+}
+
 fn finite(v: f32) -> Option<f32> {
     v.is_finite().then_some(v)
 }
@@ -145,6 +168,7 @@ pub fn report(path: &Path, model: &Model<'_>) -> Report {
         .map(|(index, (layer, op))| LayerReport {
             index,
             r#type: layer.type_name(),
+            precision: if layer.is_int8() { "int8" } else { "f32" },
             inputs: op.inputs(),
             outputs: op.outputs(),
             activation: layer.activation().name(),
@@ -154,6 +178,7 @@ pub fn report(path: &Path, model: &Model<'_>) -> Report {
                 Layer::DenseI8(d) => d.weights.len() + d.bias.len(),
                 Layer::TiedDenseI8(t) => t.bias.len(),
             },
+            weight_bytes: weight_bytes(layer),
             macs: Op::macs(op),
             tied_to: match layer {
                 Layer::TiedDense(t) => Some(t.source),
@@ -161,7 +186,9 @@ pub fn report(path: &Path, model: &Model<'_>) -> Report {
                 Layer::Dense(_) | Layer::DenseI8(_) => None,
             },
         })
-        .collect();
+        .collect::<Vec<LayerReport>>();
+    let weight_bytes = layers.iter().map(|l| l.weight_bytes).sum();
+    let int8_layers = layers.iter().filter(|l| l.precision == "int8").count();
     let plan = ScratchPlan::for_model(model);
     debug_assert_eq!(plan.total(), Engine::scratch_len(model));
     let scoring = model.scoring();
@@ -179,6 +206,8 @@ pub fn report(path: &Path, model: &Model<'_>) -> Report {
         codings_len: model.codings_len(),
         layers,
         params: model.param_count(),
+        weight_bytes,
+        int8_layers,
         macs: model.macs(),
         scratch: ScratchReport {
             f32s: plan.total(),
@@ -229,29 +258,33 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "layers       #  type         inputs  outputs  activation    params      MACs"
+            "layers       #  type         precision  inputs  outputs  activation    params      MACs"
         );
         for l in &self.layers {
             let ty = match l.tied_to {
                 Some(src) => format!("tied({src})"),
-                None => l.r#type.to_string(),
+                None => "dense".to_string(),
             };
             let _ = writeln!(
                 s,
-                "            {:>2}  {:<11} {:>7}  {:>7}  {:<10} {:>9} {:>9}",
-                l.index, ty, l.inputs, l.outputs, l.activation, l.params, l.macs
+                "            {:>2}  {:<11}  {:<9} {:>7}  {:>7}  {:<10} {:>9} {:>9}",
+                l.index, ty, l.precision, l.inputs, l.outputs, l.activation, l.params, l.macs
             );
         }
+        let precision = match self.int8_layers {
+            0 => "f32".to_string(),
+            n if n == self.layers.len() => "int8".to_string(),
+            n => format!("{n} of {} layers int8, the rest f32", self.layers.len()),
+        };
         let _ = writeln!(
             s,
-            "parameters   {} ({} bytes of f32 weights)",
-            self.params,
-            self.params * 4
+            "parameters   {} ({} bytes of weights and biases, {precision})",
+            self.params, self.weight_bytes
         );
         let _ = writeln!(s, "MACs         {} per window", self.macs);
         let _ = writeln!(
             s,
-            "scratch RAM  {} bytes ({} f32: input {}, even {}, odd {})",
+            "scratch RAM  {} bytes ({} words: input {}, even {}, odd {})",
             self.scratch.bytes,
             self.scratch.f32s,
             self.scratch.input,

@@ -112,6 +112,37 @@ pub enum Command {
         #[command(flatten)]
         calibration: CalibrateArgs,
     },
+    /// Write a training run's model for a board: quantized to int8, or f32, with the threshold recalibrated.
+    ///
+    /// Reads RUN_DIR/model.eam (the f32 model `edgeae train` wrote; a model
+    /// file may be given instead of the directory). `--quant int8` runs the
+    /// f32 model over the windows of --calib (normal data, normalised with
+    /// the model's mean and scale) to choose the int8 activation ranges,
+    /// quantizes the weights per output channel with power-of-two scales,
+    /// and writes a format-version-2 file about 4x smaller. With --calib the
+    /// alarm threshold is recalibrated on the same windows through the new
+    /// model, with the f32 model's quantile, hysteresis and smoothing.
+    /// Prints flash, parameters and scratch RAM before and after, both
+    /// thresholds, and how far the int8 reconstruction is from the f32 one.
+    #[command(
+        after_help = "Examples:\n  edgeae export runs/pump --quant int8 --calib normal.csv --out pump-int8.eam\n  edgeae export runs/pump --quant int8 --calib normal.csv --keep-f32 0,3 --out pump-mixed.eam\n  edgeae export runs/pump --quant f32 --calib normal-holdout.csv --out pump-f32.eam"
+    )]
+    Export {
+        /// The training run directory holding model.eam (or a model file).
+        run_dir: PathBuf,
+        /// Precision of the exported layers.
+        #[arg(long, value_enum, default_value_t = Precision::Int8)]
+        quant: Precision,
+        /// Normal data (CSV or IDX, the model's channels): activation ranges and the recalibrated threshold; needed for int8.
+        #[arg(long, value_name = "NORMAL.csv")]
+        calib: Option<PathBuf>,
+        /// Where to write the model file.
+        #[arg(long, short)]
+        out: PathBuf,
+        /// int8: layers to keep in f32, e.g. 0,5 (a tied layer and its source go together).
+        #[arg(long, value_delimiter = ',', value_name = "LAYERS")]
+        keep_f32: Vec<usize>,
+    },
     /// Score a data file window by window with the firmware streaming code; write scores.csv.
     ///
     /// Columns: `start,end` (row indices, end exclusive), `score` (the
@@ -246,8 +277,10 @@ pub enum Command {
     /// The JSON mirrors the model file: `input` (channels, window, hop, mean,
     /// scale), `layers` (each `{"dense": {inputs, outputs, activation,
     /// weights, bias}}` with row-major weights, or `{"tied_dense": {source,
-    /// activation, bias}}`), `codings_layer`, and optional `kind`, `scoring`
-    /// and `provenance`. The model is validated before anything is written.
+    /// activation, bias}}`; int8 layers are `dense_i8` and `tied_dense_i8`
+    /// with the fields of SPEC.md 3.3, one exponent per output),
+    /// `codings_layer`, and optional `kind`, `scoring` and `provenance`. The
+    /// model is validated before anything is written.
     #[command(after_help = "Example:\n  edgeae pack weights.json --out model.eam")]
     Pack {
         /// The JSON description.
@@ -256,6 +289,15 @@ pub enum Command {
         #[arg(long, short)]
         out: PathBuf,
     },
+}
+
+/// Precision of an exported model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Precision {
+    /// int8 weights and activations (format version 2).
+    Int8,
+    /// f32, as trained.
+    F32,
 }
 
 /// `edgeae train` options.

@@ -19,6 +19,7 @@ pub mod fsx;
 pub mod inspect;
 pub mod nn;
 pub mod plots;
+pub mod quantize;
 pub mod synth;
 pub mod train;
 
@@ -43,6 +44,13 @@ pub fn run(cli: cli::Cli) -> Result<()> {
             out,
             calibration,
         } => detect::calibrate(&model, &data, out.as_deref(), &calibration.options()?),
+        cli::Command::Export {
+            run_dir,
+            quant,
+            calib,
+            out,
+            keep_f32,
+        } => commands::export(&run_dir, quant, calib.as_deref(), &out, &keep_f32),
         cli::Command::Score { model, data, out } => detect::score(&model, &data, &out),
         cli::Command::Eval {
             model,

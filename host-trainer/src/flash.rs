@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use anyhow::{Result, anyhow, bail};
-use model_format::{FORMAT_VERSION, Header, Model};
+use model_format::{FORMAT_VERSION, MAGIC, MIN_FORMAT_VERSION, Model};
 
 /// Where a board keeps its model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,13 +57,17 @@ pub fn region_for(chip: &str) -> Result<Region> {
 /// `region`; the error names the file.
 pub fn check(path: &Path, bytes: &[u8], region: &Region) -> Result<()> {
     let file = path.display();
-    if let Ok(header) = Header::parse(bytes)
-        && header.version != FORMAT_VERSION
+    // The version is read before `Header::parse`, which would refuse an
+    // unknown one with a less specific message.
+    if let Some([m0, m1, m2, m3, v0, v1]) = bytes.first_chunk::<6>()
+        && [*m0, *m1, *m2, *m3] == MAGIC
     {
-        bail!(
-            "`{file}` is model format version {}; the firmware reads version {FORMAT_VERSION}: nothing was written",
-            header.version
-        );
+        let version = u16::from_le_bytes([*v0, *v1]);
+        if !(MIN_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
+            bail!(
+                "`{file}` is model format version {version}; the firmware reads versions {MIN_FORMAT_VERSION} to {FORMAT_VERSION}: nothing was written"
+            );
+        }
     }
     Model::load(bytes)
         .map_err(|e| anyhow!("`{file}` is not a valid model: {e}; nothing was written"))?;

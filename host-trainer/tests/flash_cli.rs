@@ -75,7 +75,7 @@ fn flash_refuses_before_touching_a_probe() {
     );
 
     let mut bytes = std::fs::read(&small).unwrap();
-    bytes[4] = 2; // format version 2
+    bytes[4] = 3; // format version 3
     let future = d.join("future.eam");
     std::fs::write(&future, &bytes).unwrap();
     fails_with(
@@ -88,8 +88,8 @@ fn flash_refuses_before_touching_a_probe() {
         ]),
         &[
             "future.eam",
-            "version 2",
-            "reads version 1",
+            "version 3",
+            "reads versions 1 to 2",
             "nothing was written",
         ],
     );

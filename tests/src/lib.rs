@@ -2,6 +2,8 @@
 //! plain f64 forward pass that shares no code with the runtime, to check the
 //! runtime against.
 
+pub mod int8_ref;
+
 use host_trainer::export::{InputDef, LayerDef, ModelDef, ProvenanceDef, ScoringDef};
 use model_format::{Activation, ModelKind};
 
@@ -134,6 +136,9 @@ fn layer_f64(def: &ModelDef, layer: &LayerDef, h: &[f64]) -> Vec<(f64, f64)> {
             };
             (weights, bias, *inputs as usize, true)
         }
+        LayerDef::DenseI8 { .. } | LayerDef::TiedDenseI8 { .. } => {
+            panic!("the f64 forward pass is for f32 layers (int8 ones: int8_ref)")
+        }
     };
     let n_in = h.len();
     (0..n_out)
@@ -154,9 +159,7 @@ fn layer_f64(def: &ModelDef, layer: &LayerDef, h: &[f64]) -> Vec<(f64, f64)> {
 
 /// The activation of a stored layer.
 fn activation_of(layer: &LayerDef) -> Activation {
-    match layer {
-        LayerDef::Dense { activation, .. } | LayerDef::TiedDense { activation, .. } => *activation,
-    }
+    layer.activation()
 }
 
 /// For every layer of `def` on input `x`, computed in f64: the outputs, and

@@ -1,0 +1,416 @@
+//! int8 parity: `firmware::Engine` against `e2e::int8_ref`, the independent
+//! reference written from SPEC.md 3.3, bit for bit (f32 results compared
+//! with `to_bits`).
+//!
+//! - random models (proptest): int8, f32 and mixed, tied, all five
+//!   activations, widths 1..=40, extreme scales, biases and inputs, through
+//!   `reconstruct`, `encode` and `decode`;
+//! - the golden file `model-format/tests/data/int8_v2.eam`;
+//! - a hand-computed 2-input, 1-output layer that checks the reference
+//!   itself against arithmetic done by hand (rounding ties, saturation);
+//! - mutations: each deliberate bug in the reference disagrees with the
+//!   firmware on some generated model, so the parity tests have teeth;
+//! - the scratch plan of an all-int8 model is exactly what `Engine::new` needs.
+//!
+//! `INT8_PARITY_CASES` and `INT8_PARITY_SEED` override the proptest case
+//! count and seed (for a longer search than the default run).
+
+use e2e::Rng;
+use e2e::int8_ref::{
+    self, LayerChoice, ModelShape, Mutation, OwnedLayer, OwnedModel, f32_bytes, i8_bytes,
+    i32_bytes, pack_nibbles,
+};
+use firmware::{Engine, ScratchTooSmall};
+use model_format::{Activation, Model, Quant, Requant};
+use proptest::prelude::*;
+use proptest::test_runner::RngSeed;
+
+/// What one engine (or the reference) produces for an input and codings.
+#[derive(Debug, Clone, PartialEq)]
+struct Outputs {
+    reconstruction: Vec<u32>,
+    codings: Vec<u32>,
+    decoded: Vec<u32>,
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// A scratch buffer of `len` words of random bits, so that a kernel reading
+/// what it did not write shows up as a mismatch.
+fn garbage(len: usize, seed: u64) -> Vec<f32> {
+    let mut rng = Rng(seed ^ 0x5eed);
+    (0..len)
+        .map(|_| f32::from_bits(rng.next_u64() as u32))
+        .collect()
+}
+
+/// The engine's outputs: reconstruct, encode, decode of `codings`, and a
+/// second reconstruct that must repeat the first.
+fn engine_outputs(model: &Model<'_>, input: &[f32], codings: &[f32], seed: u64) -> Outputs {
+    let mut scratch = garbage(Engine::scratch_len(model), seed);
+    let mut engine = Engine::new(model, &mut scratch).expect("scratch_len words are enough");
+    engine.input_mut().copy_from_slice(input);
+    let (kept, reconstruction) = engine.reconstruct();
+    assert_eq!(bits(kept), bits(input), "reconstruct keeps the input");
+    let reconstruction = bits(reconstruction);
+    let encoded = bits(engine.encode());
+    engine.codings_mut().copy_from_slice(codings);
+    let decoded = bits(engine.decode());
+    engine.input_mut().copy_from_slice(input);
+    assert_eq!(
+        bits(engine.reconstruct().1),
+        reconstruction,
+        "a second reconstruct repeats the first"
+    );
+    Outputs {
+        reconstruction,
+        codings: encoded,
+        decoded,
+    }
+}
+
+fn reference_outputs(
+    model: &Model<'_>,
+    input: &[f32],
+    codings: &[f32],
+    mutation: Mutation,
+) -> Outputs {
+    Outputs {
+        reconstruction: bits(&int8_ref::reconstruct_with(model, input, mutation)),
+        codings: bits(&int8_ref::encode_with(model, input, mutation)),
+        decoded: bits(&int8_ref::decode_with(model, codings, mutation)),
+    }
+}
+
+/// The input quantization scale of layer `index` if it is int8, else 1.
+fn input_scale(model: &Model<'_>, index: usize) -> f32 {
+    model
+        .ops()
+        .get(index)
+        .and_then(|op| op.input_quant())
+        .map_or(1.0, |q| q.scale)
+}
+
+/// Random inputs and codings for `model` (scaled for its int8 edges).
+fn inputs_for(model: &Model<'_>, rng: &mut Rng) -> (Vec<f32>, Vec<f32>) {
+    let input = int8_ref::random_inputs(rng, model.input_len(), input_scale(model, 0));
+    let codings = int8_ref::random_inputs(
+        rng,
+        model.codings_len(),
+        input_scale(model, model.codings_layer() + 1),
+    );
+    (input, codings)
+}
+
+/// `None` when the engine and the reference agree on `trials` random
+/// inputs; else a description of the first disagreement.
+fn compare(model: &Model<'_>, seed: u64, trials: usize, mutation: Mutation) -> Option<String> {
+    let mut rng = Rng(seed);
+    for trial in 0..trials {
+        let (input, codings) = inputs_for(model, &mut rng);
+        let got = engine_outputs(model, &input, &codings, seed + trial as u64);
+        let want = reference_outputs(model, &input, &codings, mutation);
+        if got != want {
+            return Some(format!(
+                "input {input:?}\ncodings {codings:?}\nengine    {got:?}\nreference {want:?}"
+            ));
+        }
+    }
+    None
+}
+
+fn layer_choice() -> impl Strategy<Value = LayerChoice> {
+    (prop::bool::weighted(0.75), any::<bool>(), 0u8..5).prop_map(|(int8, tied, activation)| {
+        LayerChoice {
+            int8,
+            tied,
+            activation,
+        }
+    })
+}
+
+fn width() -> impl Strategy<Value = usize> {
+    prop_oneof![4 => 1usize..=9, 1 => 10usize..=40]
+}
+
+/// Symmetric models of 2, 4 or 6 layers; the codings in the middle or anywhere.
+fn shape() -> impl Strategy<Value = ModelShape> {
+    (1usize..=3).prop_flat_map(|d| {
+        (
+            prop::collection::vec(width(), d + 1),
+            prop::collection::vec(layer_choice(), 2 * d),
+            0..2 * d - 1,
+            any::<bool>(),
+        )
+            .prop_map(move |(widths, layers, anywhere, middle)| ModelShape {
+                widths,
+                layers,
+                codings_layer: if middle { d - 1 } else { anywhere },
+            })
+    })
+}
+
+/// The same kind of shape from a plain generator (for the mutation search).
+fn random_shape(rng: &mut Rng) -> ModelShape {
+    let d = 1 + (rng.next_u64() % 3) as usize;
+    let widths = (0..=d)
+        .map(|_| 1 + (rng.next_u64() % 12) as usize)
+        .collect();
+    let layers = (0..2 * d)
+        .map(|_| LayerChoice {
+            int8: !rng.next_u64().is_multiple_of(4),
+            tied: rng.next_u64().is_multiple_of(2),
+            activation: (rng.next_u64() % 5) as u8,
+        })
+        .collect();
+    ModelShape {
+        widths,
+        layers,
+        codings_layer: d - 1,
+    }
+}
+
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        cases: env_u64("INT8_PARITY_CASES").map_or(4000, |c| c as u32),
+        rng_seed: RngSeed::Fixed(env_u64("INT8_PARITY_SEED").unwrap_or(0x1e8_2026)),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn random_models_match_the_reference_bit_for_bit(shape in shape(), seed in any::<u64>()) {
+        let owned = int8_ref::random_model(&shape, seed);
+        let bytes = owned.bytes();
+        let model = Model::load(&bytes).unwrap();
+        if let Some(mismatch) = compare(&model, seed, 4, Mutation::None) {
+            prop_assert!(false, "{mismatch}\nmodel {owned:#?}");
+        }
+    }
+}
+
+#[test]
+fn the_int8_golden_file_matches_the_reference() {
+    let bytes = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../model-format/tests/data/int8_v2.eam"
+    ))
+    .unwrap();
+    let model = Model::load(&bytes).unwrap();
+    assert!(model.has_int8());
+    for seed in 0..200 {
+        if let Some(mismatch) = compare(&model, seed, 1, Mutation::None) {
+            panic!("int8_v2.eam, seed {seed}: {mismatch}");
+        }
+    }
+}
+
+/// The model of the hand-computed cases: int8 2 → 1 (input scale 0.5, zero
+/// point −1; weights 5, −7; requant multiplier 2^30, shift 0, so `M = 0.5`;
+/// output scale 1, zero point 3), then f32 1 → 2 with weights 1, 1 and bias
+/// 0 (so the reconstruction repeats the codings exactly).
+fn two_to_one(bias: i32, exponent: u8, activation: Activation) -> OwnedModel {
+    let layers = vec![
+        OwnedLayer::DenseI8 {
+            inputs: 2,
+            outputs: 1,
+            activation,
+            input: Quant {
+                scale: 0.5,
+                zero_point: -1,
+            },
+            output: Quant {
+                scale: 1.0,
+                zero_point: 3,
+            },
+            weight_scale: 0.25,
+            requant: Requant {
+                multiplier: 1 << 30,
+                shift: 0,
+            },
+            weights: i8_bytes(&[5, -7]),
+            exponents: pack_nibbles(&[exponent]),
+            bias: i32_bytes(&[bias]),
+            lut: None,
+        },
+        OwnedLayer::Dense {
+            inputs: 1,
+            outputs: 2,
+            activation: Activation::Identity,
+            weights: f32_bytes(&[1.0, 1.0]),
+            bias: f32_bytes(&[0.0, 0.0]),
+        },
+    ];
+    OwnedModel::new(2, layers, 0)
+}
+
+#[test]
+fn a_two_input_layer_computed_by_hand() {
+    // With 1/scale = 2 (exact), x = (1.25, −0.75) gives t = (2.5, −1.5),
+    // rounded half away from zero to (3, −2), plus the zero point −1:
+    // q = (2, −3), and q − zp = (3, −2). Likewise x = (−1.25, 0.75) gives
+    // t = (−2.5, 1.5) → (−3, 2), q = (−4, 1), q − zp = (−3, 2).
+    // The dot products: 5·3 + (−7)·(−2) = 29 and 5·(−3) + (−7)·2 = −29.
+    // The codings are (q_out − 3) · 1.0.
+    let cases: [([f32; 2], i32, u8, Activation, f32); 8] = [
+        // acc = 2 + 29 = 31; mbqm(31, 2^30, 0): p = 31·2^30, b = (31·2^30 +
+        // 2^30) / 2^31 = 16 (15.5 rounds up); no right shift. q = 16 + 3.
+        ([1.25, -0.75], 2, 0, Activation::Identity, 16.0),
+        // acc = −2 − 29 = −31: p + nudge = −31·2^30 + 1 − 2^30 = −32·2^30 + 1,
+        // / 2^31 = −15.99…, truncated: b = −15 (the first rounding breaks a
+        // negative tie toward +∞). q = −15 + 3 = −12.
+        ([-1.25, 0.75], -2, 0, Activation::Identity, -15.0),
+        // Exponent 2: s = −2. acc = −1 + 29 = 28, b = (28 + 1)·2^30 / 2^31 =
+        // 14.5 → 14; 14 >> 2 = 3, r = 14 & 3 = 2 > t = 1: 4 (3.5 rounds up).
+        ([1.25, -0.75], -1, 2, Activation::Identity, 4.0),
+        // acc = 1 − 29 = −28: b = (−29·2^30 + 1) / 2^31 = −14.49… → −14;
+        // −14 >> 2 = −4, r = −14 & 3 = 2, t = 1 + 1 = 2, not greater: −4
+        // (−3.5 rounds away from zero). q = −1.
+        ([-1.25, 0.75], 1, 2, Activation::Identity, -4.0),
+        // acc = 3 − 29 = −26: b = (−27·2^30 + 1) / 2^31 = −13.49… → −13;
+        // −13 >> 2 = −4, r = 3 > t = 2: −3 (−3.25 → −3). q = 0.
+        ([-1.25, 0.75], 3, 2, Activation::Identity, -3.0),
+        // t = (2e30, −2e30) saturate to (i32::MAX, i32::MIN); plus −1 and
+        // clamped: q = (127, −128), q − zp = (128, −127). acc = 640 + 889 =
+        // 1529, b = (1529 + 1) / 2 = 765, q = clamp(768) = 127: 124.
+        ([1e30, -1e30], 0, 0, Activation::Identity, 124.0),
+        // ReLU clamps at the output zero point: −12 becomes 3, codings 0.
+        ([-1.25, 0.75], -2, 0, Activation::Relu, 0.0),
+        // ReLU keeps what is above it: as the first case.
+        ([1.25, -0.75], 2, 0, Activation::Relu, 16.0),
+    ];
+    for (x, bias, exponent, activation, want) in cases {
+        let owned = two_to_one(bias, exponent, activation);
+        let bytes = owned.bytes();
+        let model = Model::load(&bytes).unwrap();
+        let what = format!("x {x:?}, bias {bias}, e {exponent}, {activation:?}");
+        assert_eq!(int8_ref::encode(&model, &x), [want], "reference, {what}");
+        assert_eq!(
+            int8_ref::reconstruct(&model, &x),
+            [want, want],
+            "reference, {what}"
+        );
+        let mut scratch = vec![0.0; Engine::scratch_len(&model)];
+        let mut engine = Engine::new(&model, &mut scratch).unwrap();
+        engine.input_mut().copy_from_slice(&x);
+        assert_eq!(bits(engine.encode()), bits(&[want]), "engine, {what}");
+        assert_eq!(
+            bits(engine.reconstruct().1),
+            bits(&[want, want]),
+            "engine, {what}"
+        );
+    }
+    // The zero point matters: summing w·q instead of w·(q − zp) in the first
+    // case gives 2 + 5·2 + (−7)·(−3) = 33 → 17, not 16.
+    let owned = two_to_one(2, 0, Activation::Identity);
+    let bytes = owned.bytes();
+    let model = Model::load(&bytes).unwrap();
+    assert_eq!(
+        int8_ref::encode_with(&model, &[1.25, -0.75], Mutation::IgnoreInputZeroPoint),
+        [17.0]
+    );
+}
+
+#[test]
+fn the_reference_helpers_by_hand() {
+    let q = |scale, zero_point| Quant { scale, zero_point };
+    // Ties round half away from zero, then the zero point, then the clamp.
+    assert_eq!(int8_ref::quantize(2.5, &q(1.0, 0)), 3);
+    assert_eq!(int8_ref::quantize(-2.5, &q(1.0, 0)), -3);
+    assert_eq!(int8_ref::quantize(0.75, &q(0.5, 10)), 12); // t = 1.5 → 2
+    assert_eq!(int8_ref::quantize(1e30, &q(1.0, -5)), 127);
+    assert_eq!(int8_ref::quantize(-1e30, &q(1.0, 100)), -128);
+    assert_eq!(int8_ref::quantize(f32::NAN, &q(1.0, 7)), 7);
+    // 1/1e-40 is +inf in f32; 0 · inf is NaN, which counts as 0.
+    assert_eq!(int8_ref::quantize(0.0, &q(1e-40, -9)), -9);
+    assert_eq!(int8_ref::quantize(-1e-30, &q(1e-40, -9)), -128);
+    // The reciprocal is rounded to f32 first: 33.75 · f32(1/0.3) is 112.5
+    // exactly, a tie that rounds to 113, where 33.75 / 0.3 in f32 is just
+    // below 112.5 and would round to 112.
+    let (x, scale) = std::hint::black_box((33.75f32, 0.3f32));
+    assert_eq!(x * (1.0 / scale), 112.5);
+    assert_eq!(x / scale, 112.499_99);
+    assert_eq!(int8_ref::quantize(33.75, &q(0.3, -100)), 13);
+    assert_eq!(int8_ref::dequantize(-128, &q(0.5, 127)), -127.5);
+    assert_eq!(int8_ref::dequantize(127, &q(0.25, -128)), 63.75);
+
+    let m = |x, m, s| int8_ref::mbqm(x, m, s);
+    // M = 0.5 · 2^2: 1000 → 2000 (a = 4000, b = (4000 + 1)·2^30 / 2^31 = 2000).
+    assert_eq!(m(1000, 1 << 30, 2), 2000);
+    // The left shift saturates: a = sat(2^32) = 2^31 − 1, b = 2^30.
+    assert_eq!(m(1 << 30, 1 << 30, 2), 1 << 30);
+    // A zero multiplier gives 0 whatever the shift.
+    assert_eq!(m(i32::MAX, 0, 30), 0);
+    assert_eq!(m(i32::MIN, 0, -31), 0);
+    // −2^31 · (2^31 − 1) = −2^62 + 2^31; + 1 − 2^30, / 2^31: −2^31 + 0.5…
+    // truncated toward zero: −(2^31 − 1).
+    assert_eq!(m(i32::MIN, i32::MAX, 0), -i32::MAX);
+    // The right shift stops at 31: b = 2^31 − 2 (from (2^31 − 1)^2 / 2^31,
+    // rounded), b >> 31 = 0, r = b > t = 2^30 − 1: 1, although
+    // M = (2^31 − 1)·2^−71 would give 0.
+    assert_eq!(m(i32::MAX, i32::MAX, -40), 1);
+    assert_eq!(m(i32::MAX, i32::MAX, -31), 1);
+    // Second-stage ties: 12 / 8 = 1.5 → 2, −12 / 8 = −1.5 → −2 (b = ±12 from
+    // x = ±24, M = 0.5).
+    assert_eq!(m(24, 1 << 30, -3), 2);
+    assert_eq!(m(-24, 1 << 30, -3), -2);
+}
+
+#[test]
+fn every_mutation_of_the_reference_is_caught() {
+    for mutation in Mutation::ALL {
+        let mut rng = Rng(0xbad_5eed);
+        let caught = (0..400).find_map(|attempt| {
+            let shape = random_shape(&mut rng);
+            let owned = int8_ref::random_model(&shape, rng.next_u64());
+            let bytes = owned.bytes();
+            let model = Model::load(&bytes).unwrap();
+            compare(&model, attempt, 4, mutation).map(|_| attempt)
+        });
+        assert!(
+            caught.is_some(),
+            "{mutation:?}: no generated model tells it from the firmware"
+        );
+    }
+}
+
+#[test]
+fn an_all_int8_model_needs_every_word_of_its_scratch_plan() {
+    let shape = ModelShape {
+        widths: vec![8, 5, 3],
+        layers: vec![
+            LayerChoice {
+                int8: true,
+                tied: false,
+                activation: 0,
+            };
+            4
+        ],
+        codings_layer: 1,
+    };
+    let owned = int8_ref::random_model(&shape, 7);
+    let bytes = owned.bytes();
+    let model = Model::load(&bytes).unwrap();
+    assert!(model.ops().iter().all(|op| op.is_int8()));
+    let len = Engine::scratch_len(&model);
+    let mut scratch = vec![0.0; len];
+    assert_eq!(
+        Engine::new(&model, &mut scratch[..len - 1]).unwrap_err(),
+        ScratchTooSmall {
+            needed: len,
+            given: len - 1
+        }
+    );
+    assert!(Engine::new(&model, &mut scratch).is_ok());
+    assert_eq!(compare(&model, 7, 20, Mutation::None), None);
+}

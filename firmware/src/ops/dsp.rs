@@ -106,18 +106,6 @@ pub fn dot3(w: [&[[u8; 4]]; 3], x: &[[u32; 2]], acc: [i32; 3]) -> [i32; 3] {
     [a0, a1, a2]
 }
 
-/// `Σ w[i]·x[i]` over whole blocks of four for two weight rows at once (the
-/// input words are loaded once for both).
-#[inline]
-pub fn dot2(w0: &[[u8; 4]], w1: &[[u8; 4]], x: &[[u32; 2]], acc: (i32, i32)) -> (i32, i32) {
-    let (mut a0, mut a1) = acc;
-    for ((b0, b1), xb) in w0.iter().zip(w1).zip(x) {
-        a0 = block(a0, *b0, xb);
-        a1 = block(a1, *b1, xb);
-    }
-    (a0, a1)
-}
-
 /// `Σ w[i]·x[i]` over whole blocks of four for one weight row.
 #[inline]
 pub fn dot1(w: &[[u8; 4]], x: &[[u32; 2]], acc: i32) -> i32 {

@@ -60,9 +60,9 @@ pub fn mbqm(x: i32, m: i32, s: i32) -> i32 {
     let p = i64::from(a) * i64::from(m);
     let nudge: i64 = if p >= 0 { 1 << 30 } else { 1 - (1 << 30) };
     let b = ((p + nudge) / (1i64 << 31)) as i32;
-    let mask: i64 = (1i64 << right) - 1;
-    let r = i64::from(b) & mask;
-    let t = (mask >> 1) + i64::from(b < 0);
+    let mask = ((1u32 << right) - 1) as i32; // right <= 31
+    let r = b & mask;
+    let t = (mask >> 1) + i32::from(b < 0);
     (b >> right) + i32::from(r > t)
 }
 
@@ -121,30 +121,26 @@ pub fn pack_f32_in_place(buf: &mut [f32], n: usize, quant: &Quant) {
 
 /// Packs the first `n` int8 values stored in `buf`'s bytes (the previous
 /// layer's output) for a layer whose input zero point is `zero_point`, into
-/// the start of the same buffer. Walking down, block `b` (bytes
-/// `4b..4b+4`) is read before bytes `8b..8b+8` are written, which held only
-/// values already read (the tail, at words `2·blocks + j`, goes first).
+/// the start of the same buffer. The four values of block `b` are the bytes
+/// of word `b`; walking down, word `b` is read before words `2b, 2b+1` are
+/// written, and those held only values already read (the tail, words
+/// `2·blocks + j` from word `blocks`, goes first).
 pub fn pack_i8_in_place(buf: &mut [f32], n: usize, zero_point: i8) {
     let zp = i32::from(zero_point);
+    let words = bytemuck::cast_slice_mut::<f32, u32>(buf);
     let blocks = n / 4;
-    let byte = |buf: &[f32], k: usize| {
-        i32::from(
-            bytemuck::cast_slice::<f32, i8>(buf)
-                .get(k)
-                .copied()
-                .unwrap_or(0),
-        ) - zp
-    };
-    for j in (0..n % 4).rev() {
-        let x = byte(buf, 4 * blocks + j);
-        if let Some(d) = bytemuck::cast_slice_mut::<f32, u32>(buf).get_mut(2 * blocks + j) {
-            *d = half(x);
+    let v = |w: u32| w.to_le_bytes().map(|q| i32::from(q as i8) - zp);
+    if !n.is_multiple_of(4) {
+        let tail = v(words.get(blocks).copied().unwrap_or(0));
+        for j in (0..n % 4).rev() {
+            if let Some(d) = words.get_mut(2 * blocks + j) {
+                *d = half(tail.get(j).copied().unwrap_or(0));
+            }
         }
     }
     for b in (0..blocks).rev() {
-        let v = [0, 1, 2, 3].map(|j| byte(buf, 4 * b + j));
-        let packed = pack_block(v);
-        if let Some(dst) = bytemuck::cast_slice_mut::<f32, u32>(buf).get_mut(2 * b..2 * b + 2) {
+        let packed = pack_block(v(words.get(b).copied().unwrap_or(0)));
+        if let Some(dst) = words.get_mut(2 * b..2 * b + 2) {
             dst.copy_from_slice(&packed);
         }
     }
@@ -184,7 +180,7 @@ fn lut(table: I8s<'_>, q: i8) -> i8 {
 
 /// Runs `op` on the packed input `x` (`packed_words(op.inputs)` words) into
 /// the first `op.outputs` values of `y`.
-pub fn run(op: &DenseI8Op<'_>, x: &[u32], y: &mut [i8]) {
+pub fn run<'a>(op: &DenseI8Op<'a>, x: &[u32], y: &mut [i8]) {
     let Some(y) = y.get_mut(..op.outputs) else {
         return; // unreachable with buffers sized by `ScratchPlan`
     };
@@ -198,51 +194,41 @@ pub fn run(op: &DenseI8Op<'_>, x: &[u32], y: &mut [i8]) {
             let blocks = op.inputs / 4;
             let (xb, xt) = x.split_at(packed_words(op.inputs).min(x.len()).min(blocks * 2));
             let xb = xb.as_chunks::<2>().0;
-            let row = |o: usize| -> (&[[u8; 4]], &[u8]) {
-                let r = weights
-                    .get(o * op.inputs..(o + 1) * op.inputs)
-                    .unwrap_or(&[]);
-                let (b, t) = r.split_at(blocks.saturating_mul(4).min(r.len()));
+            let split = |r: &'a [u8]| -> (&'a [[u8; 4]], &'a [u8]) {
+                let (b, t) = r.split_at((blocks * 4).min(r.len()));
                 (b.as_chunks::<4>().0, t)
             };
             let tail = |acc: i32, t: &[u8]| {
+                if t.is_empty() {
+                    return acc;
+                }
                 t.iter().zip(xt).fold(acc, |a, (w, v)| {
                     a.wrapping_add(i32::from(*w as i8).wrapping_mul(i32::from(*v as u16 as i16)))
                 })
             };
+            let mut rows = weights.chunks_exact(op.inputs).map(split);
             let mut o = 0;
             let mut triples = y.chunks_exact_mut(3);
             for triple in &mut triples {
-                let rows = [row(o), row(o + 1), row(o + 2)];
+                let (Some(r0), Some(r1), Some(r2)) = (rows.next(), rows.next(), rows.next()) else {
+                    return; // unreachable: `weights` holds `outputs` rows
+                };
                 let acc = [0, 1, 2].map(|_| bias.next().unwrap_or(0));
-                let acc = dsp::dot3(rows.map(|r| r.0), xb, acc);
-                for (j, yo) in triple.iter_mut().enumerate() {
-                    let (a, (_, t)) = (
-                        acc.get(j).copied().unwrap_or(0),
-                        rows.get(j).copied().unwrap_or_default(),
-                    );
-                    *yo = finish(op, tail(a, t), op.exponents.get(o + j));
+                let [a0, a1, a2] = dsp::dot3([r0.0, r1.0, r2.0], xb, acc);
+                if let [y0, y1, y2] = triple {
+                    *y0 = finish(op, tail(a0, r0.1), op.exponents.get(o));
+                    *y1 = finish(op, tail(a1, r1.1), op.exponents.get(o + 1));
+                    *y2 = finish(op, tail(a2, r2.1), op.exponents.get(o + 2));
                 }
                 o += 3;
             }
-            let mut outs = triples.into_remainder().chunks_exact_mut(2);
-            for pair in &mut outs {
-                let (r0, t0) = row(o);
-                let (r1, t1) = row(o + 1);
-                let b0 = bias.next().unwrap_or(0);
-                let b1 = bias.next().unwrap_or(0);
-                let (a0, a1) = dsp::dot2(r0, r1, xb, (b0, b1));
-                let (a0, a1) = (tail(a0, t0), tail(a1, t1));
-                if let [y0, y1] = pair {
-                    *y0 = finish(op, a0, op.exponents.get(o));
-                    *y1 = finish(op, a1, op.exponents.get(o + 1));
-                }
-                o += 2;
-            }
-            for yo in outs.into_remainder() {
-                let (r0, t0) = row(o);
-                let acc = dsp::dot1(r0, xb, bias.next().unwrap_or(0));
-                *yo = finish(op, tail(acc, t0), op.exponents.get(o));
+            for yo in triples.into_remainder() {
+                let Some((r, t)) = rows.next() else {
+                    return;
+                };
+                let acc = dsp::dot1(r, xb, bias.next().unwrap_or(0));
+                *yo = finish(op, tail(acc, t), op.exponents.get(o));
+                o += 1;
             }
         }
         WeightLayout::InputsByOutputs => {
@@ -260,17 +246,22 @@ pub fn run(op: &DenseI8Op<'_>, x: &[u32], y: &mut [i8]) {
 }
 
 /// Turns the first `n` int8 values stored in `buf`'s bytes into `n` f32
-/// values in `buf`'s words, in place. Value `k` sits in byte `k` and goes to
-/// word `k` (bytes `4k..4k+4`), so walking down from the end never
-/// overwrites a byte that has not been read yet.
+/// values in `buf`'s words, in place. Values `4b..4b+4` are the bytes of
+/// word `b` and go to words `4b..4b+4`; walking down, word `b` is read
+/// before those are written, and they held only values already read.
 pub fn dequantize_in_place(buf: &mut [f32], n: usize, quant: &Quant) {
-    for k in (0..n.min(buf.len())).rev() {
-        let q = bytemuck::cast_slice::<f32, i8>(buf)
-            .get(k)
+    let n = n.min(buf.len());
+    for b in (0..n.div_ceil(4)).rev() {
+        let word = bytemuck::cast_slice::<f32, u32>(buf)
+            .get(b)
             .copied()
             .unwrap_or(0);
-        if let Some(w) = buf.get_mut(k) {
-            *w = dequantize(q, quant);
+        let values = word.to_le_bytes().map(|q| dequantize(q as i8, quant));
+        let end = (4 * b + 4).min(n);
+        if let Some(dst) = buf.get_mut(4 * b..end) {
+            for (d, v) in dst.iter_mut().zip(values) {
+                *d = v;
+            }
         }
     }
 }

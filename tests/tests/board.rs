@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use e2e::{Rng, sensor_series, temp_dir, write_csv};
 use host_trainer::anomaly::{Scored, score_table};
 use host_trainer::board::{Extra, qemu_firmware, run_qemu};
+use host_trainer::cli::Precision;
+use host_trainer::commands::export;
 use host_trainer::data::{self, LoadOptions, Table};
 use host_trainer::demo::{DemoOptions, run};
 use host_trainer::train::config::{Kind, TrainConfig};
@@ -96,6 +98,12 @@ fn the_demo_model_scores_bit_identically_on_the_board() {
     let report = run(&opts).unwrap();
     let test = data::load(&dir.join("demo/data/test.csv"), LoadOptions::default()).unwrap();
     parity(&report.model, &test, 48, "demo");
+    // The int8 export of it: integer kernels (SMLAD on the board, portable
+    // code on the host), SELU through its table, same bits.
+    let int8 = dir.join("int8.eam");
+    let train = dir.join("demo/data/train.csv");
+    export(&report.model, Precision::Int8, Some(&train), &int8, &[]).unwrap();
+    parity(&int8, &test, 48, "demo int8");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -127,6 +135,16 @@ fn every_dense_kind_scores_bit_identically_on_the_board() {
         let model = dir.join(format!("{kind}/model.eam"));
         // Messages of different sizes: frames split across messages.
         parity(&model, &table, [7, 48, 240][i % 3], &kind.to_string());
+        // int8 on the board too: the tied kind through the transposed
+        // int8 kernel, the stacked one as a mixed file (f32 first layer).
+        let keep: &[usize] = match kind {
+            Kind::Tied => &[],
+            Kind::Stacked => &[0],
+            _ => continue,
+        };
+        let int8 = dir.join(format!("{kind}-int8.eam"));
+        export(&model, Precision::Int8, Some(&csv), &int8, keep).unwrap();
+        parity(&int8, &table, 48, &format!("{kind} int8"));
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }

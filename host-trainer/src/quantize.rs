@@ -403,8 +403,9 @@ pub fn quantize(model: &Model<'_>, windows: &[f32], opts: &QuantizeOptions) -> R
                 };
                 weight_scales[i] = Some(weight_scale);
                 let requant = plan.requant(i, weight_scale)?;
-                // The kernel shifts by `requant.shift − e[o]`, which must stay
-                // at least −31 to mean what it says.
+                // The kernel shifts by `31 − (requant.shift − e[o])`, clamped
+                // at 63 (SPEC 3.3); keeping `shift − e[o] ≥ −31` keeps every
+                // channel's multiplier exactly what the exponent says.
                 let max_e = if tie_sources.contains(&i) {
                     0
                 } else {

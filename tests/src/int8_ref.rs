@@ -38,7 +38,7 @@ pub enum Mutation {
     ReluClampAtMinus128,
     /// The per-channel exponents are ignored (`e[o]` read as 0).
     IgnoreExponents,
-    /// The rounding right shift of `mbqm` truncates (floor) instead of rounding.
+    /// `mbqm` drops its rounding term (floor instead of round half up).
     TruncatingShift,
     /// Quantization at an f32 → int8 edge rounds half to even.
     RoundHalfEven,
@@ -96,26 +96,25 @@ pub fn dequantize(q: i8, quant: &Quant) -> f32 {
     steps as f32 * quant.scale
 }
 
-/// TFLite's `MultiplyByQuantizedMultiplier`, exactly as SPEC 3.3 writes it.
+/// TFLite's `MultiplyByQuantizedMultiplier` (single rounding), exactly as
+/// SPEC 3.3 writes it.
 pub fn mbqm(x: i32, m: i32, s: i32) -> i32 {
     mbqm_with(x, m, s, Mutation::None)
 }
 
 fn mbqm_with(x: i32, m: i32, s: i32, mutation: Mutation) -> i32 {
-    let left = s.max(0);
-    let right = (-s).clamp(0, 31); // min(max(−s, 0), 31)
-    // x · 2^30 at most 2^61 in magnitude: no i64 overflow.
-    let a = (i64::from(x) * (1i64 << left)).clamp(i64::from(i32::MIN), i64::from(i32::MAX));
-    // |a| <= 2^31 and 0 <= m < 2^31: |p| < 2^62.
-    let p = a * i64::from(m);
-    let nudge = if p >= 0 { 1i64 << 30 } else { 1 - (1i64 << 30) };
-    let b = (p + nudge) / (1i64 << 31); // Rust's i64 `/` truncates toward zero
-    let mask = (1i64 << right) - 1;
-    let r = b & mask;
-    let t = (mask >> 1) + i64::from(b < 0);
-    let round_up = mutation != Mutation::TruncatingShift && r > t;
-    let v = (b >> right) + i64::from(round_up); // `>>` on i64 is arithmetic
-    i32::try_from(v).expect("mbqm's result fits i32 for a multiplier below 2^31")
+    let t = (31 - s).clamp(1, 63);
+    // |x| <= 2^31 and 0 <= m < 2^31: |p| < 2^62, and the rounding term is
+    // at most 2^62: no i64 overflow.
+    let p = i64::from(x) * i64::from(m);
+    let round = if mutation == Mutation::TruncatingShift {
+        0
+    } else {
+        1i64 << (t - 1)
+    };
+    // Floor division by 2^t, written as division to be independent of `>>`.
+    let v = (p + round).div_euclid(1i64 << t);
+    i32::try_from(v.clamp(i64::from(i32::MIN), i64::from(i32::MAX))).expect("clamped")
 }
 
 /// An int8 layer with its tied weights resolved: `w[o][i]`, per-output

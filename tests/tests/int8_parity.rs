@@ -263,22 +263,18 @@ fn a_two_input_layer_computed_by_hand() {
     // The dot products: 5·3 + (−7)·(−2) = 29 and 5·(−3) + (−7)·2 = −29.
     // The codings are (q_out − 3) · 1.0.
     let cases: [([f32; 2], i32, u8, Activation, f32); 8] = [
-        // acc = 2 + 29 = 31; mbqm(31, 2^30, 0): p = 31·2^30, b = (31·2^30 +
-        // 2^30) / 2^31 = 16 (15.5 rounds up); no right shift. q = 16 + 3.
+        // acc = 2 + 29 = 31; mbqm(31, 2^30, 0) = floor((31·2^30 + 2^30) /
+        // 2^31) = 16 (15.5 rounds up). q = 16 + 3.
         ([1.25, -0.75], 2, 0, Activation::Identity, 16.0),
-        // acc = −2 − 29 = −31: p + nudge = −31·2^30 + 1 − 2^30 = −32·2^30 + 1,
-        // / 2^31 = −15.99…, truncated: b = −15 (the first rounding breaks a
-        // negative tie toward +∞). q = −15 + 3 = −12.
+        // acc = −2 − 29 = −31: floor((−31·2^30 + 2^30) / 2^31) = −15
+        // (−15.5 rounds up, toward +∞). q = −15 + 3 = −12.
         ([-1.25, 0.75], -2, 0, Activation::Identity, -15.0),
-        // Exponent 2: s = −2. acc = −1 + 29 = 28, b = (28 + 1)·2^30 / 2^31 =
-        // 14.5 → 14; 14 >> 2 = 3, r = 14 & 3 = 2 > t = 1: 4 (3.5 rounds up).
+        // Exponent 2: s = −2, t = 33. acc = −1 + 29 = 28: 28·2^30 / 2^33 =
+        // 3.5, rounds up to 4.
         ([1.25, -0.75], -1, 2, Activation::Identity, 4.0),
-        // acc = 1 − 29 = −28: b = (−29·2^30 + 1) / 2^31 = −14.49… → −14;
-        // −14 >> 2 = −4, r = −14 & 3 = 2, t = 1 + 1 = 2, not greater: −4
-        // (−3.5 rounds away from zero). q = −1.
-        ([-1.25, 0.75], 1, 2, Activation::Identity, -4.0),
-        // acc = 3 − 29 = −26: b = (−27·2^30 + 1) / 2^31 = −13.49… → −13;
-        // −13 >> 2 = −4, r = 3 > t = 2: −3 (−3.25 → −3). q = 0.
+        // acc = 1 − 29 = −28: −3.5 rounds up to −3. q = 0.
+        ([-1.25, 0.75], 1, 2, Activation::Identity, -3.0),
+        // acc = 3 − 29 = −26: −3.25 → floor(−2.75) = −3. q = 0.
         ([-1.25, 0.75], 3, 2, Activation::Identity, -3.0),
         // t = (2e30, −2e30) saturate to (i32::MAX, i32::MIN); plus −1 and
         // clamped: q = (127, −128), q − zp = (128, −127). acc = 640 + 889 =
@@ -345,25 +341,24 @@ fn the_reference_helpers_by_hand() {
     assert_eq!(int8_ref::dequantize(127, &q(0.25, -128)), 63.75);
 
     let m = |x, m, s| int8_ref::mbqm(x, m, s);
-    // M = 0.5 · 2^2: 1000 → 2000 (a = 4000, b = (4000 + 1)·2^30 / 2^31 = 2000).
+    // M = 0.5 · 2^2: 1000 → 2000 (t = 29: 1000·2^30 / 2^29).
     assert_eq!(m(1000, 1 << 30, 2), 2000);
-    // The left shift saturates: a = sat(2^32) = 2^31 − 1, b = 2^30.
-    assert_eq!(m(1 << 30, 1 << 30, 2), 1 << 30);
+    // 2^30 · 2 = 2^31 does not fit: saturated.
+    assert_eq!(m(1 << 30, 1 << 30, 2), i32::MAX);
+    assert_eq!(m(-(1 << 30) - 1, 1 << 30, 2), i32::MIN);
     // A zero multiplier gives 0 whatever the shift.
     assert_eq!(m(i32::MAX, 0, 30), 0);
     assert_eq!(m(i32::MIN, 0, -31), 0);
-    // −2^31 · (2^31 − 1) = −2^62 + 2^31; + 1 − 2^30, / 2^31: −2^31 + 0.5…
-    // truncated toward zero: −(2^31 − 1).
+    // −2^31 · (2^31 − 1) / 2^31 = −2^31 + 1, exactly (+ 0.5, floored).
     assert_eq!(m(i32::MIN, i32::MAX, 0), -i32::MAX);
-    // The right shift stops at 31: b = 2^31 − 2 (from (2^31 − 1)^2 / 2^31,
-    // rounded), b >> 31 = 0, r = b > t = 2^30 − 1: 1, although
-    // M = (2^31 − 1)·2^−71 would give 0.
-    assert_eq!(m(i32::MAX, i32::MAX, -40), 1);
+    // t = 62: (2^31 − 1)^2 / 2^62 = 0.99…, rounds to 1; t = 71 is clamped
+    // to 63, where the result is 0, as M = (2^31 − 1)·2^−71 gives.
     assert_eq!(m(i32::MAX, i32::MAX, -31), 1);
-    // Second-stage ties: 12 / 8 = 1.5 → 2, −12 / 8 = −1.5 → −2 (b = ±12 from
-    // x = ±24, M = 0.5).
+    assert_eq!(m(i32::MAX, i32::MAX, -40), 0);
+    // Ties round up: 24 · 2^−4 = 1.5 → 2, −1.5 → −1; −1.75 → −2.
     assert_eq!(m(24, 1 << 30, -3), 2);
-    assert_eq!(m(-24, 1 << 30, -3), -2);
+    assert_eq!(m(-24, 1 << 30, -3), -1);
+    assert_eq!(m(-28, 1 << 30, -3), -2);
 }
 
 #[test]

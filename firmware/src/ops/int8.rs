@@ -50,20 +50,27 @@ pub fn dequantize(q: i8, quant: &Quant) -> f32 {
     (i32::from(q) - i32::from(quant.zero_point)) as f32 * quant.scale
 }
 
-/// TFLite's `MultiplyByQuantizedMultiplier`: `x · m · 2^(s − 31)`, rounded
-/// as gemmlowp does (SPEC.md 3.3).
+/// TFLite's `MultiplyByQuantizedMultiplier` in its single-rounding form:
+/// `x · m · 2^(s − 31)` rounded half up, saturated to i32 (SPEC.md 3.3).
+/// On the Cortex-M4 this is one `smull` and a 64-bit shift.
 #[inline]
 pub fn mbqm(x: i32, m: i32, s: i32) -> i32 {
-    let left = s.clamp(0, 30) as u32;
-    let right = (-s).clamp(0, 31) as u32;
-    let a = x.saturating_mul(1 << left);
-    let p = i64::from(a) * i64::from(m);
-    let nudge: i64 = if p >= 0 { 1 << 30 } else { 1 - (1 << 30) };
-    let b = ((p + nudge) / (1i64 << 31)) as i32;
-    let mask = ((1u32 << right) - 1) as i32; // right <= 31
-    let r = b & mask;
-    let t = (mask >> 1) + i32::from(b < 0);
-    (b >> right) + i32::from(r > t)
+    let t = (31 - s).clamp(1, 63) as u32;
+    let p = i64::from(x) * i64::from(m);
+    if t > 32 {
+        // The usual case (M < 2^-1): only the high word of the product
+        // matters. With p = hi·2^32 + lo and k = t − 32 in 1..=31,
+        // floor((p + 2^(t−1)) / 2^t) = floor((hi + 2^(k−1)) / 2^k), since
+        // lo / 2^32 < 1 cannot carry past a multiple of 2^k. |hi| < 2^30,
+        // so the sum fits i32 and needs no clamp.
+        let hi = (p >> 32) as i32;
+        let k = t - 32;
+        (hi + (1 << (k - 1))) >> k
+    } else {
+        // |x · m| < 2^62 and the rounding term is at most 2^31: no overflow.
+        let v = (p + (1i64 << (t - 1))) >> t;
+        v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+    }
 }
 
 fn pack_block(x: [i32; 4]) -> [u32; 2] {
@@ -206,6 +213,12 @@ pub fn run<'a>(op: &DenseI8Op<'a>, x: &[u32], y: &mut [i8]) {
                     a.wrapping_add(i32::from(*w as i8).wrapping_mul(i32::from(*v as u16 as i16)))
                 })
             };
+            if op.inputs.is_multiple_of(4) {
+                // The usual case: rows are whole blocks, no tails to add.
+                let rows = weights.as_chunks::<4>().0.chunks_exact(blocks);
+                dense_blocks(op, rows, xb, bias, y);
+                return;
+            }
             let mut rows = weights.chunks_exact(op.inputs).map(split);
             let mut o = 0;
             let mut triples = y.chunks_exact_mut(3);
@@ -242,6 +255,42 @@ pub fn run<'a>(op: &DenseI8Op<'a>, x: &[u32], y: &mut [i8]) {
                 *yj = finish(op, acc, 0);
             }
         }
+    }
+}
+
+/// [`run`] for rows that are whole blocks of four (`inputs % 4 == 0`).
+fn dense_blocks<'a>(
+    op: &DenseI8Op<'_>,
+    mut rows: impl Iterator<Item = &'a [[u8; 4]]>,
+    xb: &[[u32; 2]],
+    mut bias: impl Iterator<Item = i32>,
+    y: &mut [i8],
+) {
+    let mut o = 0;
+    let mut triples = y.chunks_exact_mut(3);
+    for triple in &mut triples {
+        let (Some(r0), Some(r1), Some(r2)) = (rows.next(), rows.next(), rows.next()) else {
+            return; // unreachable: `weights` holds `outputs` rows
+        };
+        let acc = [0, 1, 2].map(|_| bias.next().unwrap_or(0));
+        let [a0, a1, a2] = dsp::dot3([r0, r1, r2], xb, acc);
+        if let [y0, y1, y2] = triple {
+            *y0 = finish(op, a0, op.exponents.get(o));
+            *y1 = finish(op, a1, op.exponents.get(o + 1));
+            *y2 = finish(op, a2, op.exponents.get(o + 2));
+        }
+        o += 3;
+    }
+    for yo in triples.into_remainder() {
+        let Some(r) = rows.next() else {
+            return;
+        };
+        *yo = finish(
+            op,
+            dsp::dot1(r, xb, bias.next().unwrap_or(0)),
+            op.exponents.get(o),
+        );
+        o += 1;
     }
 }
 
@@ -307,22 +356,32 @@ mod tests {
 
     #[test]
     fn mbqm_of_tflite_reference_values() {
-        // M = 0.5: m = 2^30, s = 0. gemmlowp's doubling high multiply
-        // rounds ties up: 2.5 -> 3, -2.5 -> -2.
+        // M = 0.5: m = 2^30, s = 0. Ties round up: 2.5 -> 3, -2.5 -> -2.
         assert_eq!(mbqm(5, 1 << 30, 0), 3);
         assert_eq!(mbqm(-5, 1 << 30, 0), -2);
-        // M = 0.25 via a right shift, which rounds ties away from zero:
-        // 6 * 0.25 = 1.5 -> 2, -6 -> -2.
+        // M = 0.25: 6 * 0.25 = 1.5 -> 2, -1.5 -> -1, -1.75 -> -2.
         assert_eq!(mbqm(6, 1 << 30, -1), 2);
-        assert_eq!(mbqm(-6, 1 << 30, -1), -2);
-        // M = 2: left shift.
+        assert_eq!(mbqm(-6, 1 << 30, -1), -1);
+        assert_eq!(mbqm(-7, 1 << 30, -1), -2);
+        // M = 2: a left shift; saturates instead of overflowing.
         assert_eq!(mbqm(1000, 1 << 30, 2), 2000);
-        // x · 2^left saturates first (C++ would overflow), then · 0.5.
-        assert_eq!(mbqm(i32::MAX, 1 << 30, 2), 1 << 30);
+        assert_eq!(mbqm(i32::MAX, 1 << 30, 2), i32::MAX);
+        assert_eq!(mbqm(i32::MIN, 1 << 30, 2), i32::MIN);
         assert_eq!(mbqm(123, 0, 0), 0);
-        // Large right shifts go to 0 (or -0 rounding) without panicking.
+        // The high-word path (t > 32) against the general formula.
+        for (x, m, sh) in [
+            (i32::MAX, i32::MAX, -2),
+            (i32::MIN, 1 << 30, -5),
+            (-77_777, 0x5555_5555, -20),
+        ] {
+            let t = (31 - sh).clamp(1, 63);
+            let want = (i64::from(x) * i64::from(m) + (1i64 << (t - 1))) >> t;
+            assert_eq!(i64::from(mbqm(x, m, sh)), want, "{x} {m} {sh}");
+        }
+        // Shifts past 63 are clamped; the result is then 0, as it should be.
         assert_eq!(mbqm(i32::MAX, i32::MAX, -31), 1);
-        assert_eq!(mbqm(i32::MIN, i32::MAX, -31), -1);
+        assert_eq!(mbqm(i32::MAX, i32::MAX, -40), 0);
+        assert_eq!(mbqm(i32::MIN, i32::MAX, -46), 0);
     }
 
     #[test]

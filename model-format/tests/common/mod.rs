@@ -182,8 +182,8 @@ pub fn i32_bytes(values: &[i32]) -> Vec<u8> {
 /// A mixed model, 4 channels: int8 4→3 tanh (table) → int8 3→2 identity
 /// (per-channel exponents) → f32 2→3 ReLU → int8 tied to layer 0, 3→4.
 pub fn int8_store() -> Store {
-    let table: Vec<u8> = (0..256)
-        .map(|i| ((i as i32 - 128) / 2) as i8 as u8)
+    let table: Vec<u8> = (0..256i32)
+        .map(|i| ((i - 128) / 2) as i8 as u8)
         .collect();
     Store {
         bufs: vec![

@@ -182,9 +182,7 @@ pub fn i32_bytes(values: &[i32]) -> Vec<u8> {
 /// A mixed model, 4 channels: int8 4→3 tanh (table) → int8 3→2 identity
 /// (per-channel exponents) → f32 2→3 ReLU → int8 tied to layer 0, 3→4.
 pub fn int8_store() -> Store {
-    let table: Vec<u8> = (0..256i32)
-        .map(|i| ((i - 128) / 2) as i8 as u8)
-        .collect();
+    let table: Vec<u8> = (0..256i32).map(|i| ((i - 128) / 2) as i8 as u8).collect();
     Store {
         bufs: vec![
             ramp(4, 0.0, 0.25),           // 0 mean

@@ -1,11 +1,23 @@
-//! Host speed of the f32 engine. Throughput is reported in FLOPs (2 per
-//! multiply-accumulate), so criterion's "Gelem/s" reads as GFLOP/s.
+//! Host speed of the engine. Throughput is reported in FLOPs (2 per
+//! multiply-accumulate), so criterion's "Gelem/s" reads as GFLOP/s, and
+//! criterion's `time` is the time of one inference (`Engine::reconstruct`
+//! on one window).
 //!
 //! `cargo bench -p firmware --bench engine`
+//!
+//! The `f32_reconstruct` group runs built-in f32 models. With
+//! `EDGEAE_BENCH_MODELS` set to model files (`.eam`, any precision the
+//! engine reads, colon-separated; absolute, or relative to `firmware/`,
+//! where cargo runs benches), the `file_reconstruct` group also runs each
+//! of them, named by its file stem (`scripts/bench-host-int8` uses it):
+//!
+//! `EDGEAE_BENCH_MODELS=$PWD/a.eam:$PWD/b.eam cargo bench -p firmware --bench engine -- file_reconstruct`
 
 use std::hint::black_box;
+use std::path::Path;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use firmware::{Engine, Model};
 use model_format::{
     Activation, Dense, F32s, InputSpec, Layer, Layers, ModelKind, ModelSpec, Provenance,
@@ -75,6 +87,61 @@ fn model_bytes(widths: &[u32]) -> Vec<u8> {
     .unwrap()
 }
 
+/// The fixed normalised window every benchmark feeds the engine:
+/// `sin(0.37 i)` (`scripts/bench_host_int8_ort.py` feeds ONNX Runtime the same).
+fn fill_input(input: &mut [f32]) {
+    for (i, x) in input.iter_mut().enumerate() {
+        *x = (i as f32 * 0.37).sin();
+    }
+}
+
+/// Benches `Engine::reconstruct` on `bytes` (a model file) as `name` in `group`.
+fn bench_model(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, bytes: &[u8]) {
+    let model = match Model::load(bytes) {
+        Ok(model) => model,
+        Err(e) => panic!("{name}: not a model the engine reads: {e}"),
+    };
+    let mut scratch = vec![0.0f32; Engine::scratch_len(&model)];
+    let mut engine = Engine::new(&model, &mut scratch).unwrap();
+    fill_input(engine.input_mut());
+    println!(
+        "{name}: {} MACs, {} parameters, {} bytes of model, {} bytes of scratch",
+        model.macs(),
+        model.param_count(),
+        bytes.len(),
+        Engine::scratch_len(&model) * 4
+    );
+    group.throughput(Throughput::Elements(2 * model.macs() as u64));
+    group.bench_function(name, |b| {
+        b.iter(|| {
+            let (_, out) = engine.reconstruct();
+            black_box(out[0]);
+        })
+    });
+}
+
+/// `Engine::reconstruct` on every model file `EDGEAE_BENCH_MODELS` names.
+fn bench_files(c: &mut Criterion) {
+    let Some(list) = std::env::var_os("EDGEAE_BENCH_MODELS") else {
+        return;
+    };
+    let list = list
+        .into_string()
+        .expect("EDGEAE_BENCH_MODELS is not valid UTF-8");
+    let mut group = c.benchmark_group("file_reconstruct");
+    for path in list.split(':').filter(|p| !p.is_empty()) {
+        let path = Path::new(path);
+        let bytes = std::fs::read(path)
+            .unwrap_or_else(|e| panic!("EDGEAE_BENCH_MODELS: {}: {e}", path.display()));
+        let name = path.file_stem().map_or_else(
+            || path.display().to_string(),
+            |s| s.to_string_lossy().into_owned(),
+        );
+        bench_model(&mut group, &name, &bytes);
+    }
+    group.finish();
+}
+
 fn bench(c: &mut Criterion) {
     let shapes: [(&str, &[u32]); 2] = [
         (
@@ -85,29 +152,10 @@ fn bench(c: &mut Criterion) {
     ];
     let mut group = c.benchmark_group("f32_reconstruct");
     for (name, widths) in shapes {
-        let bytes = model_bytes(widths);
-        let model = Model::load(&bytes).unwrap();
-        let mut scratch = vec![0.0f32; Engine::scratch_len(&model)];
-        let mut engine = Engine::new(&model, &mut scratch).unwrap();
-        for (i, x) in engine.input_mut().iter_mut().enumerate() {
-            *x = (i as f32 * 0.37).sin();
-        }
-        println!(
-            "{name}: {} MACs, {} parameters, {} bytes of scratch",
-            model.macs(),
-            model.param_count(),
-            Engine::scratch_len(&model) * 4
-        );
-        group.throughput(Throughput::Elements(2 * model.macs() as u64));
-        group.bench_function(name, |b| {
-            b.iter(|| {
-                let (_, out) = engine.reconstruct();
-                black_box(out[0]);
-            })
-        });
+        bench_model(&mut group, name, &model_bytes(widths));
     }
     group.finish();
 }
 
-criterion_group!(benches, bench);
+criterion_group!(benches, bench, bench_files);
 criterion_main!(benches);

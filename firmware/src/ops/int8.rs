@@ -1,10 +1,10 @@
 //! int8 dense and tied dense layers, and the conversions at the f32 edges.
 //! The arithmetic is SPEC.md section 3.3 ("int8 layers"), integer-only
-//! between [`pack_f32`] (or [`pack_i8`]) and [`dequantize_in_place`].
+//! between [`pack_f32`] (or [`pack_i8_in_place`]) and [`dequantize_in_place`].
 //!
 //! The input of a layer is packed once into 16-bit values with its zero
 //! point subtracted (`x − zp` is in −255..=255), in the block order the
-//! dual-MAC kernel wants (see [`super::dsp`]): per block of four
+//! dual-MAC kernel wants (see `ops/dsp.rs`): per block of four
 //! `[x0 | x2 << 16, x1 | x3 << 16]`, then one word per leftover value.
 
 use model_format::{DenseI8Op, I8s, Quant, WeightLayout};

@@ -185,6 +185,16 @@ fn to_usize(n: u64, field: Field, layer: Option<u16>) -> Result<usize, FormatErr
     usize::try_from(n).map_err(|_| FormatError::TooLarge { field, layer })
 }
 
+/// Layer `source`, if it comes before layer `i` (what a tie may refer to).
+fn earlier<'s, 'a>(spec: &'s ModelSpec<'a>, i: usize, source: u16) -> Option<&'s Layer<'a>> {
+    let source = usize::from(source);
+    if source < i {
+        spec.layers.get(source)
+    } else {
+        None
+    }
+}
+
 fn resolve_layers<'a>(
     spec: &ModelSpec<'a>,
     input_len: u64,
@@ -218,11 +228,7 @@ fn resolve_layers<'a>(
                     layer: index,
                     source: t.source,
                 };
-                let source = usize::from(t.source);
-                if source >= i {
-                    return Err(bad);
-                }
-                let Some(Layer::Dense(src)) = spec.layers.get(source) else {
+                let Some(Layer::Dense(src)) = earlier(spec, i, t.source) else {
                     return Err(bad);
                 };
                 // The source was checked when it was resolved (it is earlier).
@@ -280,11 +286,7 @@ fn resolve_layers<'a>(
                     layer: index,
                     source: t.source,
                 };
-                let source = usize::from(t.source);
-                if source >= i {
-                    return Err(bad);
-                }
-                let Some(Layer::DenseI8(src)) = spec.layers.get(source) else {
+                let Some(Layer::DenseI8(src)) = earlier(spec, i, t.source) else {
                     return Err(bad);
                 };
                 if !src.exponents.all_zero() {

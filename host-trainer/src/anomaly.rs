@@ -17,7 +17,8 @@ pub struct CalibrationOptions {
     /// The quantile of the normal errors the threshold is set at (1 − the
     /// target false-positive rate per window).
     pub quantile: f32,
-    /// Clear threshold = `hysteresis` × threshold.
+    /// The clear threshold lies this fraction of the way from the median
+    /// normal error to the threshold ([`clear_threshold`]).
     pub hysteresis: f32,
     /// EWMA weight of the newest score; `None`: 0.5 for windows of several
     /// frames (a time series), 1 (no smoothing) for one-row windows.
@@ -118,6 +119,167 @@ pub fn with_thresholds(bytes: &[u8], t: &Thresholds, smoothing: f32) -> Result<V
         .map_err(|e| anyhow!("the calibrated model is not valid: {e}"))
 }
 
+/// Calibrates the alarm on the statistic it compares: each run of normal
+/// rows (raw, `channels` values per row) is streamed through `model` at
+/// every one of its `hop` phases (start rows `0..hop`), as a board would see
+/// it, and the threshold is the smallest for which the alarm, run exactly
+/// as [`firmware::scoring::Scorer`] runs it (smoothing `smoothing`, the cap,
+/// the hysteresis of `opts`), is on for at most `1 − opts.quantile` of the
+/// windows. The first windows of each run, while the smoothed score still
+/// remembers its start, are scored but not counted.
+///
+/// The statistics recorded are those of the raw window errors. Returns the
+/// thresholds and the number of windows counted.
+pub fn calibrate_alarm(
+    model: &Model<'_>,
+    runs: &[&[f32]],
+    opts: &CalibrationOptions,
+    smoothing: f32,
+) -> Result<(Thresholds, usize)> {
+    let channels = (model.input().channels as usize).max(1);
+    let window = model.input().window as usize;
+    let hop = (model.input().hop as usize).max(1);
+    let mut sequences: Vec<Vec<f32>> = Vec::new();
+    for run in runs {
+        for phase in 0..hop {
+            let rows = (run.len() / channels).saturating_sub(phase);
+            if rows < window {
+                continue;
+            }
+            let values = run.get(phase * channels..).unwrap_or_default();
+            let errors = raw_errors(model, values)?;
+            if !errors.is_empty() {
+                sequences.push(errors);
+            }
+        }
+    }
+    let mut all: Vec<f32> = sequences.iter().flatten().copied().collect();
+    if all.is_empty() {
+        bail!("no window of normal data to calibrate on");
+    }
+    let raw = thresholds(&mut all, opts)?;
+    let warmup = 2 * ((1.0 / smoothing.max(1e-3)).round() as usize).saturating_sub(1);
+    let counted: usize = sequences
+        .iter()
+        .map(|s| s.len().saturating_sub(warmup))
+        .sum();
+    if counted == 0 {
+        return Ok((raw, 0));
+    }
+    let allowed = f64::from(1.0 - opts.quantile) * counted as f64;
+    let median = raw.calibration.map_or(0.0, |c| c.p50);
+    let clear = |t: f32| clear_threshold(t, median, opts.hysteresis);
+    let on_for = |t: f32| -> usize {
+        let spec = model_format::ScoringSpec {
+            threshold: t,
+            clear_threshold: clear(t),
+            smoothing,
+            ..model_format::ScoringSpec::UNCALIBRATED
+        };
+        sequences
+            .iter()
+            .map(|seq| {
+                let mut scorer = firmware::scoring::Scorer::new(&spec);
+                seq.iter()
+                    .enumerate()
+                    .filter(|&(i, &e)| scorer.update(e).is_some_and(|v| v.alarm) && i >= warmup)
+                    .count()
+            })
+            .sum()
+    };
+    // Candidates: the smoothed scores without the cap; the alarm time falls
+    // as the threshold rises, so bisect for the smallest that keeps it
+    // within the allowance.
+    let mut candidates: Vec<f32> = sequences
+        .iter()
+        .flat_map(|seq| {
+            let mut s: Option<f32> = None;
+            seq.iter().map(move |&e| {
+                let v = s.map_or(e, |s| s + smoothing * (e - s));
+                s = Some(v);
+                v
+            })
+        })
+        .collect();
+    candidates.sort_by(f32::total_cmp);
+    candidates.dedup();
+    let (mut lo, mut hi) = (0usize, candidates.len() - 1);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if (on_for(candidates[mid]) as f64) <= allowed {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    let t = candidates[lo];
+    Ok((
+        Thresholds {
+            threshold: t,
+            clear_threshold: clear(t),
+            calibration: raw.calibration,
+        },
+        counted,
+    ))
+}
+
+/// The clear threshold for `threshold`: `hysteresis` of the way from the
+/// median normal error up to the threshold. An alarm clears once the
+/// smoothed score is back among the usual values, however narrow their
+/// spread (a fixed fraction of the threshold can fall below the median of
+/// a model whose errors barely vary, and then the alarm never clears).
+pub fn clear_threshold(threshold: f32, median: f32, hysteresis: f32) -> f32 {
+    let median = median.clamp(0.0, threshold);
+    median + hysteresis * (threshold - median)
+}
+
+/// The window errors of a stream of raw rows through `model`, in order,
+/// fault windows left out.
+fn raw_errors(model: &Model<'_>, values: &[f32]) -> Result<Vec<f32>> {
+    let mut scratch = vec![0.0f32; Stream::scratch_len(model)];
+    let mut stream = Stream::new(model, &mut scratch)?;
+    stream.set_thresholds(Thresholds {
+        threshold: f32::INFINITY,
+        clear_threshold: f32::INFINITY,
+        calibration: None,
+    });
+    let mut errors = Vec::new();
+    stream.push_samples(values, |e| {
+        if let Event::Window(w) = e
+            && w.score.is_finite()
+        {
+            errors.push(w.score);
+        }
+    });
+    Ok(errors)
+}
+
+/// The runs of at least one window of rows of `table` with no row labelled
+/// anomalous, as slices of its values.
+pub fn normal_runs(table: &Table, window: usize) -> Vec<&[f32]> {
+    let channels = table.n_channels();
+    let rows = table.rows();
+    let anomalous = |r: usize| {
+        table
+            .labels
+            .as_ref()
+            .is_some_and(|l| l.get(r).is_some_and(|&x| x != 0))
+    };
+    let mut runs = Vec::new();
+    let mut start = 0;
+    for r in 0..=rows {
+        if r == rows || anomalous(r) {
+            if r - start >= window.max(1)
+                && let Some(v) = table.values.get(start * channels..r * channels)
+            {
+                runs.push(v);
+            }
+            start = r + 1;
+        }
+    }
+    runs
+}
+
 /// One window of a scored stream.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct WindowRow {
@@ -205,29 +367,22 @@ pub fn score_table(
     Ok(out)
 }
 
-/// Calibrates `model` on a file of normal data: every window of `table`
-/// that has a score and no anomalous label. Returns the thresholds and the
-/// number of windows used.
+/// Calibrates `model` on a file of normal data: the runs of rows of
+/// `table` with no anomalous label, with [`calibrate_alarm`]. Returns the
+/// thresholds and the number of windows counted.
 pub fn calibrate_on(
     model: &Model<'_>,
     table: &Table,
     opts: &CalibrationOptions,
+    smoothing: f32,
 ) -> Result<(Thresholds, usize)> {
-    let scored = score_table(model, table, None)?;
-    let mut errors: Vec<f32> = scored
-        .scored()
-        .filter(|w| w.label != Some(1))
-        .map(|w| w.score)
-        .collect();
-    if errors.is_empty() {
-        bail!(
-            "`{}` has no window of normal data to calibrate on: all {} windows hold a bad sample or a row labelled anomalous",
-            table.path.display(),
-            scored.windows.len()
-        );
-    }
-    let n = errors.len();
-    Ok((thresholds(&mut errors, opts)?, n))
+    let runs = normal_runs(table, model.input().window as usize);
+    calibrate_alarm(model, &runs, opts, smoothing).map_err(|e| {
+        anyhow!(
+            "`{}` has no window of normal data to calibrate on ({e}): every window holds a bad sample or a row labelled anomalous",
+            table.path.display()
+        )
+    })
 }
 
 /// The rows of `labels` that are anomalous, as maximal ranges.

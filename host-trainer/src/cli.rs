@@ -167,7 +167,7 @@ pub enum Command {
     },
     /// Evaluate a model on labelled data: ROC AUC, PR AUC, precision/recall/F1 at its threshold, detection delays, plot.
     #[command(
-        after_help = "Examples:\n  edgeae eval --model runs/pump/model.eam --data labelled.csv\n  edgeae eval --model runs/pump/model.eam --data labelled.csv --json --plot eval.png"
+        after_help = "Examples:\n  edgeae eval --model runs/pump/model.eam --data labelled.csv\n  edgeae eval --model runs/pump/model.eam --data labelled.csv --json --plot eval.png\n  edgeae eval --model pump.eam --data labelled.csv --train normal.csv"
     )]
     Eval {
         /// The model file.
@@ -179,9 +179,15 @@ pub enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
-        /// The figure: score timeline with threshold and labelled segments, and the ROC curve [default: eval.png beside the model].
+        /// The figure: score timeline with threshold and labelled segments, and the ROC curves [default: eval.png beside the model].
         #[arg(long)]
         plot: Option<PathBuf>,
+        /// The baseline reported beside the model on the same windows [default: pca when --train is given or `pca.eam` lies beside the model].
+        #[arg(long, value_enum)]
+        baseline: Option<crate::detect::BaselineChoice>,
+        /// Normal training data to fit the PCA baseline on (windows at hop 1, the model's normalisation and codings width).
+        #[arg(long, value_name = "NORMAL.csv")]
+        train: Option<PathBuf>,
     },
     /// Stream a data file to a board over the wire protocol (serial line); write its scores.
     ///
@@ -243,8 +249,10 @@ pub enum Command {
         #[arg(long)]
         probe: Option<String>,
     },
-    /// Write synthetic vibration-like sensor data: DIR/train.csv (normal), DIR/test.csv (labelled faults), DIR/faults.csv.
-    #[command(after_help = "Example:\n  edgeae synth --out data/synth --seed 7")]
+    /// Write synthetic vibration-like sensor data: DIR/train.csv (normal), DIR/test.csv (labelled faults), DIR/faults.csv, and DIR/holdout.csv (unseen normal) with --holdout-rows.
+    #[command(
+        after_help = "Examples:\n  edgeae synth --out data/synth --seed 7\n  edgeae synth --out data/synth --holdout-rows 60000"
+    )]
     Synth {
         /// Output directory (created if missing).
         #[arg(long, short)]
@@ -261,6 +269,9 @@ pub enum Command {
         /// Rows of the labelled test stream.
         #[arg(long, default_value_t = 30_000)]
         test_rows: usize,
+        /// Rows of DIR/holdout.csv: more normal data of the same machine, on a trajectory training never sees (0: none).
+        #[arg(long, default_value_t = 0)]
+        holdout_rows: usize,
     },
     /// The whole job on built-in data: synthesize, train a denoising autoencoder, calibrate, score the test stream with the firmware engine, report.
     #[command(after_help = "Example:\n  edgeae demo --out edgeae-demo")]
@@ -315,18 +326,24 @@ pub struct TrainArgs {
     /// Frames per window (1: each row is one input vector) [default: 1].
     #[arg(long)]
     pub window: Option<usize>,
-    /// Frames between window starts [default: window / 2, at least 1].
+    /// Frames between the windows the model scores, written into the model [default: window / 2, at least 1].
     #[arg(long)]
     pub hop: Option<usize>,
+    /// Frames between training windows; 1 takes every (overlapping) window [default: 1].
+    #[arg(long)]
+    pub train_hop: Option<usize>,
     /// Width of the codings [default: input width / 8, between 1 and 32; x4 for sparse].
     #[arg(long)]
     pub codings: Option<usize>,
     /// Encoder hidden widths, e.g. 100 or 256,64 [default: one layer, the geometric mean of input and codings widths].
     #[arg(long, value_delimiter = ',')]
     pub hidden: Option<Vec<usize>>,
-    /// Epochs (per stage for greedy) [default: 20].
+    /// Epochs, exactly (per stage for greedy) [default: until the validation loss stops improving, within --max-steps].
     #[arg(long)]
     pub epochs: Option<usize>,
+    /// Without --epochs: optimizer steps at most, over the whole run [default: 10000].
+    #[arg(long)]
+    pub max_steps: Option<usize>,
     /// Greedy: epochs of fine-tuning the whole stack after the stages [default: epochs].
     #[arg(long)]
     pub fine_tune_epochs: Option<usize>,
@@ -380,13 +397,13 @@ pub struct TrainArgs {
 /// How the alarm threshold is set from normal windows.
 #[derive(Debug, Args, Clone, Default)]
 pub struct CalibrateArgs {
-    /// Target false-positive rate per normal window: the threshold is the (1 - X) quantile of their errors [default: 0.01].
+    /// Target false-positive rate per normal window: the smallest threshold for which the alarm (smoothing and hysteresis included) is on for at most this fraction of the normal windows [default: 0.01].
     #[arg(long, value_name = "X", conflicts_with = "percentile")]
     pub target_fpr: Option<f64>,
     /// The threshold is this percentile of the normal errors (e.g. 99.5).
     #[arg(long, value_name = "P")]
     pub percentile: Option<f64>,
-    /// The alarm clears when the smoothed score falls below this fraction of the threshold [default: 0.8].
+    /// The alarm clears when the smoothed score falls below this fraction of the way from the median normal error to the threshold [default: 0.8].
     #[arg(long)]
     pub hysteresis: Option<f64>,
     /// Weight of the newest window in the smoothed score, (0, 1]; 1 = no smoothing [default: 0.5 for time series, 1 for one-row windows].

@@ -59,11 +59,10 @@ pub fn train(args: TrainArgs) -> Result<()> {
         }
         cfg.codings = args.codings;
         cfg.hidden = args.hidden;
-        if let Some(e) = args.epochs {
-            cfg.epochs = e;
-            cfg.fine_tune_epochs = e;
-        }
-        set(&mut cfg.fine_tune_epochs, args.fine_tune_epochs);
+        cfg.epochs = args.epochs;
+        cfg.fine_tune_epochs = args.fine_tune_epochs;
+        set(&mut cfg.train_hop, args.train_hop);
+        set(&mut cfg.max_steps, args.max_steps);
         set(&mut cfg.batch, args.batch);
         set(&mut cfg.lr, args.lr);
         set(&mut cfg.seed, args.seed);
@@ -107,6 +106,48 @@ pub fn train(args: TrainArgs) -> Result<()> {
         println!(
             "final        loss {:.6}, validation loss {:.6} (reconstruction {:.6}); predicting the mean gives {:.6}",
             r.train_loss, r.val_loss, r.val_recon, data.baseline
+        );
+    }
+    if let Some(r) = last
+        && let Some(stop) = r.stop
+    {
+        let phases = trained.history.iter().filter(|h| h.stop.is_some()).count();
+        let steps: usize = trained
+            .history
+            .iter()
+            .filter(|h| h.stop.is_some())
+            .map(|h| h.steps)
+            .sum();
+        let best = crate::train::run::best_epoch(trained);
+        println!(
+            "stopped      {}: {} epochs, {} optimizer steps{}{}",
+            stop.describe(),
+            trained.history.len(),
+            thousands(steps),
+            if phases > 1 {
+                format!(" in {phases} phases")
+            } else {
+                String::new()
+            },
+            match best {
+                Some(b) if cfg.epochs.is_none() && cfg.kind != crate::train::Kind::Pca =>
+                    format!("; kept the weights of the best epoch, {b}"),
+                _ => String::new(),
+            }
+        );
+    }
+    if let Some(b) = &done.baseline {
+        println!(
+            "baseline     PCA with {} components on the same windows: validation MSE {:.6}; this model {:.6} ({}); {}",
+            b.components,
+            b.val_mse,
+            b.model_val_mse,
+            if b.model_val_mse <= b.val_mse {
+                format!("{:.2}x lower", b.val_mse / b.model_val_mse.max(1e-30))
+            } else {
+                format!("{:.2}x higher", b.model_val_mse / b.val_mse.max(1e-30))
+            },
+            b.path.display()
         );
     }
     println!(
@@ -266,7 +307,8 @@ impl CalibrationData {
 fn kept_calibration(model: &Model<'_>) -> CalibrationOptions {
     let s = model.scoring();
     let d = CalibrationOptions::DEFAULT;
-    let ratio = s.clear_threshold / s.threshold;
+    let median = s.calibration.map_or(0.0, |c| c.p50);
+    let ratio = (s.clear_threshold - median) / (s.threshold - median);
     CalibrationOptions {
         quantile: s.calibration.map_or(d.quantile, |c| c.quantile),
         hysteresis: if s.threshold.is_finite() && ratio > 0.0 && ratio <= 1.0 {
@@ -354,16 +396,35 @@ pub fn export(
         _ => bytes.clone(),
     };
     let f32_scoring = *model.scoring();
+    // The threshold comes from the windows the training run held out, which
+    // the model never trained on; --calib (often the training data itself)
+    // only where the run's data is not at hand.
+    let held_out = if run_dir.is_dir() {
+        held_out_runs(run_dir)
+    } else {
+        Err("a model file was given, not its run directory".to_string())
+    };
     let mut recalibrated = None;
-    let exported = match &calibration {
-        Some(c) => {
+    let source: Option<(Vec<&[f32]>, String)> = match (&held_out, &calibration, calib) {
+        (Ok((runs, data)), _, _) => Some((
+            runs.iter().map(Vec::as_slice).collect(),
+            format!("windows held out from `{}` in training", data.display()),
+        )),
+        (Err(why), Some(c), Some(p)) => Some((
+            anomaly::normal_runs(&c.table, model.input().window as usize),
+            format!("windows of `{}` ({why})", p.display()),
+        )),
+        _ => None,
+    };
+    let exported = match &source {
+        Some((runs, from)) => {
             let new = load(out, &exported)?;
             let opts = kept_calibration(&model);
-            let (t, n) = anomaly::calibrate_on(&new, &c.table, &opts)?;
-            // The f32 model's threshold on the same windows, for comparison.
-            let (f32_t, _) = anomaly::calibrate_on(&model, &c.table, &opts)?;
             let smoothing = opts.smoothing.unwrap_or(f32_scoring.smoothing);
-            recalibrated = Some((t.threshold, f32_t.threshold, n, opts.quantile));
+            let (t, n) = anomaly::calibrate_alarm(&new, runs, &opts, smoothing)?;
+            // The f32 model's threshold on the same windows, for comparison.
+            let (f32_t, _) = anomaly::calibrate_alarm(&model, runs, &opts, smoothing)?;
+            recalibrated = Some((t.threshold, f32_t.threshold, n, opts.quantile, from.clone()));
             anomaly::with_thresholds(&exported, &t, smoothing)?
         }
         None => exported,
@@ -383,9 +444,11 @@ pub fn export(
         new.header().version,
         precision_summary(&new)
     );
-    if let (Some(c), Some(path)) = (&calibration, calib) {
+    if let (Some(c), Some(path)) = (&calibration, calib)
+        && new.has_int8()
+    {
         println!(
-            "calibration  {} of `{}`",
+            "ranges       int8 activation ranges from {} of `{}`",
             plural(c.count, "normal window"),
             path.display()
         );
@@ -422,8 +485,9 @@ pub fn export(
         "not calibrated".to_string()
     };
     match recalibrated {
-        Some((t, f32_t, n, q)) => println!(
-            "threshold    {old_t} (f32, as trained) -> {t} ({name}, quantile {q} of {n} calibration windows; the f32 model there: {f32_t}), clears below {}, smoothing {}",
+        Some((t, f32_t, n, q, from)) => println!(
+            "threshold    {old_t} (f32, as trained) -> {t} ({name}, alarm on at most {:.3} % of {n} {from}; the f32 model there: {f32_t}), clears below {}, smoothing {}",
+            (1.0 - f64::from(q)) * 100.0,
             new.scoring().clear_threshold,
             new.scoring().smoothing
         ),
@@ -441,6 +505,24 @@ pub fn export(
     }
     println!("wrote        {}", out.display());
     Ok(())
+}
+
+/// The normal rows the training run in `run_dir` held out (validation
+/// blocks), read again from its data file, with that file's path; or why
+/// they cannot be had.
+fn held_out_runs(run_dir: &Path) -> std::result::Result<(Vec<Vec<f32>>, std::path::PathBuf), String> {
+    let ck = checkpoint::Checkpoint::load(run_dir).map_err(|e| format!("{e:#}"))?;
+    let data = crate::train::prepare::prepare(&ck.config).map_err(|e| format!("{e:#}"))?;
+    if data.data_hash != ck.data_hash {
+        return Err(format!(
+            "`{}` changed since training",
+            ck.config.data.display()
+        ));
+    }
+    if data.holdout.is_empty() {
+        return Err("the run held out no validation windows".into());
+    }
+    Ok((data.holdout, ck.config.data))
 }
 
 /// `edgeae encode`.

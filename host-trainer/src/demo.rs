@@ -36,8 +36,8 @@ pub struct DemoOptions {
     pub out: PathBuf,
     /// Seed of the data and of training.
     pub seed: u64,
-    /// Training epochs.
-    pub epochs: usize,
+    /// Training epochs (`None`: until the validation loss stops improving).
+    pub epochs: Option<usize>,
     /// Data set size and faults.
     pub synth: SynthConfig,
     /// No progress bars.
@@ -50,14 +50,30 @@ impl DemoOptions {
         DemoOptions {
             out,
             seed,
-            epochs: 60,
+            epochs: None,
             synth: SynthConfig {
                 seed,
+                holdout_rows: 60_000,
                 ..SynthConfig::default()
             },
             quiet: false,
         }
     }
+}
+
+/// The alarm on a normal series training never saw.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnseenNormal {
+    /// Rows streamed.
+    pub rows: usize,
+    /// Windows scored.
+    pub windows: usize,
+    /// Windows with the alarm on.
+    pub alarm_windows: usize,
+    /// Times the alarm was raised.
+    pub alarms_raised: usize,
+    /// `alarm_windows / windows`.
+    pub false_positive_rate: f64,
 }
 
 /// One injected fault and how the detector did on it.
@@ -75,6 +91,8 @@ pub struct FaultResult {
     pub detected: bool,
     /// Rows from its start to the end of the first window that flagged it.
     pub delay: Option<usize>,
+    /// Rows from its end until the alarm cleared.
+    pub cleared_after: Option<usize>,
 }
 
 /// Everything the demo measured.
@@ -104,6 +122,10 @@ pub struct DemoReport {
     pub calibration_windows: u32,
     /// Evaluation on the test stream.
     pub eval: EvalReport,
+    /// The alarm on normal data of the same machine that training never saw.
+    pub unseen_normal: Option<UnseenNormal>,
+    /// The target false-positive rate the threshold was calibrated for.
+    pub target_fpr: f64,
     /// Per injected fault.
     pub faults: Vec<FaultResult>,
     /// Samples per second of the data (for delays in milliseconds).
@@ -156,7 +178,7 @@ pub fn run(opts: &DemoOptions) -> Result<DemoReport> {
     //    held-out end of the series.
     let mut cfg =
         TrainConfig::new(train_csv, Kind::Denoising, out.join("model")).with_window(WINDOW);
-    cfg.hop = HOP / 2;
+    cfg.hop = HOP;
     cfg.hidden = Some(vec![128]);
     cfg.codings = Some(16);
     cfg.epochs = opts.epochs;
@@ -178,22 +200,46 @@ pub fn run(opts: &DemoOptions) -> Result<DemoReport> {
             opts.synth.sample_rate
         );
         println!(
-            "training     a denoising autoencoder, {} epochs on windows of {WINDOW} frames...",
-            opts.epochs
+            "training     a denoising autoencoder on every window of {WINDOW} frames, until the validation loss stops improving..."
         );
     }
     let done = train_and_export(cfg, None, run_opts)?;
     let model_path = crate::train::run::model_path(&done.trained.config.out);
-    // The demo scores with a hop of HOP frames (the training used HOP / 2
-    // for more windows); the hop lives in the model file.
-    let bytes = with_hop(&done.model, HOP as u32)?;
-    crate::fsx::write_atomic(&model_path, &bytes)?;
-    let model = Model::load(&bytes).map_err(|e| anyhow!("internal error: {e}"))?;
+    let model = Model::load(&done.model).map_err(|e| anyhow!("internal error: {e}"))?;
 
     // 3. Stream the labelled test data through the firmware engine.
     let table = data::load(&test_csv, LoadOptions::default())?;
     let plot = out.join("eval.png");
-    let (eval, scored) = detect::evaluate(&model_path, &model, &table, Some(&plot))?;
+    let baseline = match &done.baseline {
+        Some(b) => Some((crate::fsx::read(&b.path)?, b.path.clone())),
+        None => None,
+    };
+    let baseline = match &baseline {
+        Some((bytes, path)) => Some(detect::Baseline {
+            model: Model::load(bytes).map_err(|e| anyhow!("internal error: {e}"))?,
+            source: format!("`{}`", path.display()),
+        }),
+        None => None,
+    };
+    let (eval, scored) =
+        detect::evaluate(&model_path, &model, &table, Some(&plot), baseline.as_ref())?;
+    // 4. The false-alarm rate on normal data of the same machine that
+    //    training never saw.
+    let unseen = if synth.holdout.is_empty() {
+        None
+    } else {
+        let holdout = data::load(&data_dir.join("holdout.csv"), LoadOptions::default())?;
+        let s = crate::anomaly::score_table(&model, &holdout, None)?;
+        let scored_n = s.scored().count();
+        let alarmed = s.scored().filter(|w| w.alarm).count();
+        Some(UnseenNormal {
+            rows: holdout.rows(),
+            windows: scored_n,
+            alarm_windows: alarmed,
+            alarms_raised: s.alarms_raised(),
+            false_positive_rate: alarmed as f64 / scored_n.max(1) as f64,
+        })
+    };
     crate::anomaly::write_scores(&out.join("scores.csv"), &scored)?;
 
     let faults = synth
@@ -218,6 +264,8 @@ pub fn run(opts: &DemoOptions) -> Result<DemoReport> {
         threshold: model.scoring().threshold,
         calibration_windows: calibration.map_or(0, |c| c.windows),
         eval,
+        unseen_normal: unseen,
+        target_fpr: 1.0 - f64::from(CalibrationOptions::DEFAULT.quantile),
         faults,
         sample_rate: opts.synth.sample_rate,
         total_seconds: t0.elapsed().as_secs_f64(),
@@ -226,14 +274,6 @@ pub fn run(opts: &DemoOptions) -> Result<DemoReport> {
     crate::fsx::write_atomic(&out.join("report.json"), &json)?;
     crate::fsx::write_atomic(&out.join("report.txt"), text(&report).as_bytes())?;
     Ok(report)
-}
-
-/// The model with another hop (validated again).
-fn with_hop(bytes: &[u8], hop: u32) -> Result<Vec<u8>> {
-    let model = Model::load(bytes).map_err(|e| anyhow!("internal error: {e}"))?;
-    let mut spec = model.spec().clone();
-    spec.input.hop = hop;
-    spec.encode().map_err(|e| anyhow!("internal error: {e}"))
 }
 
 fn fault_result(f: &FaultSegment, detections: &[Detection], names: &[String]) -> FaultResult {
@@ -249,6 +289,7 @@ fn fault_result(f: &FaultSegment, detections: &[Detection], names: &[String]) ->
         channel: f.channel.and_then(|c| names.get(c).cloned()),
         detected: d.is_some_and(|d| d.detected),
         delay: d.and_then(|d| d.delay),
+        cleared_after: d.and_then(|d| d.cleared_after),
     }
 }
 
@@ -273,8 +314,10 @@ pub fn text(r: &DemoReport) -> String {
         thousands(r.stream_ram_bytes - r.engine_ram_bytes)
     ));
     s.push_str(&format!(
-        "threshold    {} (99th percentile of the error on {} held-out normal windows)\n",
-        r.threshold, r.calibration_windows
+        "threshold    {} (alarm on for at most {:.0} % of {} held-out normal windows, smoothing and hysteresis included)\n",
+        r.threshold,
+        r.target_fpr * 100.0,
+        thousands(r.calibration_windows as usize)
     ));
     s.push_str(&format!(
         "test stream  {} windows of {WINDOW} rows every {HOP}, {} labelled anomalous\n",
@@ -298,6 +341,34 @@ pub fn text(r: &DemoReport) -> String {
         ));
     }
     s.push('\n');
+    if let Some(b) = &e.baseline {
+        s.push_str(&format!(
+            "baseline     PCA with {} components on the same windows: ROC AUC {}, PR AUC {}\n",
+            b.components,
+            fmt(b.roc_auc),
+            fmt(b.pr_auc)
+        ));
+    }
+    if let Some(n) = &e.normal_operation {
+        s.push_str(&format!(
+            "false alarms {} of normal operation in the test stream ({} of {} windows starting more than a window after a fault)",
+            n.false_positive_rate
+                .map_or_else(|| "n/a".to_string(), |v| format!("{:.2} %", v * 100.0)),
+            n.flagged,
+            thousands(n.windows)
+        ));
+        if let Some(u) = &r.unseen_normal {
+            s.push_str(&format!(
+                "; {:.2} % of {} windows of unseen normal data ({} rows, {} alarms raised; target {:.0} %)",
+                u.false_positive_rate * 100.0,
+                thousands(u.windows),
+                thousands(u.rows),
+                u.alarms_raised,
+                r.target_fpr * 100.0
+            ));
+        }
+        s.push('\n');
+    }
     let detected = r.faults.iter().filter(|f| f.detected).count();
     s.push_str(&format!(
         "faults       {detected} of {} detected\n",
@@ -305,7 +376,7 @@ pub fn text(r: &DemoReport) -> String {
     ));
     for f in &r.faults {
         s.push_str(&format!(
-            "  {:<16} rows {:>6}..{:<6} {:<8} {}\n",
+            "  {:<16} rows {:>6}..{:<6} {:<8} {}{}\n",
             f.kind,
             f.start,
             f.end,
@@ -316,6 +387,10 @@ pub fn text(r: &DemoReport) -> String {
                     d as f64 * 1e3 / f64::from(r.sample_rate)
                 ),
                 None => "MISSED".to_string(),
+            },
+            match f.cleared_after {
+                Some(c) => format!(", cleared {c} rows after it"),
+                None => String::new(),
             }
         ));
     }
@@ -332,7 +407,7 @@ pub fn command(out: PathBuf, seed: u64) -> Result<()> {
     let r = run(&opts)?;
     print!("{}", text(&r));
     println!(
-        "files        {} (eval.png, scores.csv, report.txt, report.json, model/, data/) in {:.0} s",
+        "files        {} (eval.png, scores.csv, report.txt, report.json, model/ with the PCA baseline, data/) in {:.0} s",
         r.out.display(),
         r.total_seconds
     );

@@ -28,8 +28,8 @@ pub fn calibrate(
     let bytes = read_model_bytes(model_path)?;
     let model = load(model_path, &bytes)?;
     let table = load_for_model(model_path, &model, data_path, STREAM)?;
-    let (t, n) = anomaly::calibrate_on(&model, &table, opts)?;
     let smoothing = opts.smoothing.unwrap_or(model.scoring().smoothing);
+    let (t, n) = anomaly::calibrate_on(&model, &table, opts, smoothing)?;
     let calibrated = anomaly::with_thresholds(&bytes, &t, smoothing)?;
     let out = out.unwrap_or(model_path);
     crate::fsx::write_atomic(out, &calibrated)?;
@@ -135,8 +135,15 @@ pub struct EvalReport {
     /// Metrics of the alarm (a fault window counts as flagged); absent when
     /// the model is not calibrated.
     pub at_threshold: Option<AtThreshold>,
-    /// Each labelled anomalous segment: detected, and after how many rows.
+    /// Each labelled anomalous segment: detected, after how many rows, and
+    /// how long the alarm took to clear after it.
     pub segments: Vec<Detection>,
+    /// False alarms in normal operation: normal windows that start more
+    /// than one window after the end of every labelled segment (absent
+    /// when the model is not calibrated).
+    pub normal_operation: Option<eval::NormalOperation>,
+    /// The PCA baseline on the same windows.
+    pub baseline: Option<BaselineEval>,
     /// Host time per window (streaming, engine and scoring), microseconds.
     pub host_us_per_window: f64,
     /// The figure.
@@ -156,6 +163,27 @@ impl EvalReport {
     }
 }
 
+/// The PCA baseline's figures on the windows the model was evaluated on.
+#[derive(Debug, Clone, Serialize)]
+pub struct BaselineEval {
+    /// Where it came from: a file, or "fitted on FILE".
+    pub source: String,
+    /// Components.
+    pub components: usize,
+    /// Window-level ROC AUC.
+    pub roc_auc: Option<f64>,
+    /// Window-level average precision.
+    pub pr_auc: Option<f64>,
+}
+
+/// A baseline model to evaluate beside the model, and where it came from.
+pub struct Baseline<'a> {
+    /// Its file bytes, loaded.
+    pub model: Model<'a>,
+    /// Where it came from.
+    pub source: String,
+}
+
 /// Scores a labelled table and measures everything `eval` reports; draws
 /// the figure to `plot` if given. Returns the scored windows too.
 pub fn evaluate(
@@ -163,6 +191,7 @@ pub fn evaluate(
     model: &Model<'_>,
     table: &Table,
     plot: Option<&Path>,
+    baseline: Option<&Baseline<'_>>,
 ) -> Result<(EvalReport, Scored)> {
     let Some(row_labels) = table.labels.as_deref() else {
         bail!(
@@ -209,6 +238,27 @@ pub fn evaluate(
     });
     let roc = eval::roc_curve(&scores, &labels);
     let roc_auc = eval::roc_auc(&scores, &labels);
+    let mut baseline_roc = None;
+    let baseline_eval = match baseline {
+        Some(b) => {
+            let scored_b = stream(&b.model, table, &table.path)?;
+            let scores_b: Vec<f32> = scored_b.windows.iter().map(|w| w.score).collect();
+            let labels_b: Vec<u8> = scored_b
+                .windows
+                .iter()
+                .map(|w| w.label.unwrap_or(0))
+                .collect();
+            let auc = eval::roc_auc(&scores_b, &labels_b);
+            baseline_roc = eval::roc_curve(&scores_b, &labels_b).zip(auc);
+            Some(BaselineEval {
+                source: b.source.clone(),
+                components: b.model.codings_len(),
+                roc_auc: auc,
+                pr_auc: eval::pr_auc(&scores_b, &labels_b),
+            })
+        }
+        None => None,
+    };
     let mut report = EvalReport {
         model: model_path.to_path_buf(),
         data: table.path.clone(),
@@ -220,6 +270,11 @@ pub fn evaluate(
         pr_auc: eval::pr_auc(&scores, &labels),
         at_threshold,
         segments: eval::detections(&segments, &records),
+        normal_operation: scoring
+            .threshold
+            .is_finite()
+            .then(|| eval::normal_operation(&segments, &records, &labels)),
+        baseline: baseline_eval,
         host_us_per_window: scored.seconds * 1e6 / scored.windows.len().max(1) as f64,
         plot: None,
     };
@@ -241,6 +296,7 @@ pub fn evaluate(
                 segments: &segments,
                 alarms: &alarms,
                 roc: roc.as_deref().zip(roc_auc),
+                baseline_roc: baseline_roc.as_ref().map(|(c, a)| (c.as_slice(), *a)),
             },
         )?;
         report.plot = Some(path.to_path_buf());
@@ -271,6 +327,15 @@ pub fn report_text(r: &EvalReport) -> String {
         opt(r.roc_auc, 4),
         opt(r.pr_auc, 4)
     ));
+    if let Some(b) = &r.baseline {
+        s.push_str(&format!(
+            "baseline     PCA with {} components ({}): ROC AUC {}   PR AUC {}\n",
+            b.components,
+            b.source,
+            opt(b.roc_auc, 4),
+            opt(b.pr_auc, 4)
+        ));
+    }
     match &r.at_threshold {
         Some(t) => s.push_str(&format!(
             "threshold    {} (clears below {}): precision {}, recall {}, F1 {}, false-positive rate {} ({} tp, {} fp, {} fn, {} tn)\n",
@@ -289,6 +354,14 @@ pub fn report_text(r: &EvalReport) -> String {
             "threshold    none: the model is not calibrated (edgeae calibrate); alarms, F1 and delays need one\n",
         ),
     }
+    if let Some(n) = &r.normal_operation {
+        s.push_str(&format!(
+            "normal       false-positive rate {} in normal operation ({} of {} normal windows starting more than a window after every labelled segment)\n",
+            opt(n.false_positive_rate, 4),
+            n.flagged,
+            n.windows
+        ));
+    }
     s.push_str(&format!(
         "segments     {} of {} detected, mean delay {} rows\n",
         r.detected(),
@@ -297,12 +370,16 @@ pub fn report_text(r: &EvalReport) -> String {
     ));
     for d in &r.segments {
         s.push_str(&format!(
-            "  rows {:>7}..{:<7} {}\n",
+            "  rows {:>7}..{:<7} {}{}\n",
             d.start,
             d.end,
             match d.delay {
                 Some(delay) => format!("detected after {delay} rows"),
                 None => "MISSED".into(),
+            },
+            match d.cleared_after {
+                Some(c) => format!(", cleared {c} rows after its end"),
+                None => ", still flagged at the end of the data".into(),
             }
         ));
     }
@@ -316,16 +393,103 @@ pub fn report_text(r: &EvalReport) -> String {
     s
 }
 
+/// Which baseline `edgeae eval` puts beside the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BaselineChoice {
+    /// PCA with as many components as the model has codings: fitted on
+    /// --train, or the run's `pca.eam` beside the model.
+    Pca,
+    /// None.
+    None,
+}
+
+/// The PCA baseline for `model`: fitted on the normal windows of
+/// `train` (at hop 1, normalised as the model normalises), or the
+/// `pca.eam` that `edgeae train` wrote beside the model; `None` when
+/// neither is at hand.
+pub fn pca_baseline(
+    model_path: &Path,
+    model: &Model<'_>,
+    train: Option<&Path>,
+) -> Result<Option<(Vec<u8>, String)>> {
+    if let Some(path) = train {
+        let table = load_for_model(model_path, model, path, LoadOptions::default())?;
+        let window = model.input().window as usize;
+        let starts = crate::data::window_starts(path, table.rows(), window, 1)?;
+        let starts: Vec<usize> = match crate::data::window_labels(&table, &starts, window) {
+            Some(labels) => starts
+                .into_iter()
+                .zip(labels)
+                .filter(|(_, l)| *l == 0)
+                .map(|(s, _)| s)
+                .collect(),
+            None => starts,
+        };
+        if starts.is_empty() {
+            bail!(
+                "`{}` has no window of normal data to fit the PCA baseline on",
+                path.display()
+            );
+        }
+        let mut x = crate::data::gather(&table, &starts, window);
+        crate::commands::normalizer(model).apply(&mut x);
+        let k = model.codings_len().min(model.input_len());
+        let pca = crate::train::pca::Pca::fit(&x, model.input_len(), k)?;
+        let net = pca.host_net();
+        let def = crate::export::ModelDef {
+            kind: crate::train::Kind::Pca.model_kind(),
+            layers: crate::train::export::layers(&net),
+            codings_layer: 0,
+            scoring: crate::export::ScoringDef::default(),
+            ..crate::export::ModelDef::from_model(model)
+        };
+        let bytes = def.encode()?;
+        return Ok(Some((
+            bytes,
+            format!("fitted on {} windows of `{}`", starts.len(), path.display()),
+        )));
+    }
+    let beside = model_path
+        .parent()
+        .map(crate::train::baseline_path)
+        .filter(|p| p.is_file() && p != model_path);
+    match beside {
+        Some(p) => Ok(Some((read_model_bytes(&p)?, format!("`{}`", p.display())))),
+        None => Ok(None),
+    }
+}
+
 /// `edgeae eval`.
 pub fn eval_command(
     model_path: &Path,
     data_path: &Path,
     json: bool,
     plot: Option<&Path>,
+    baseline: Option<BaselineChoice>,
+    train: Option<&Path>,
 ) -> Result<()> {
     let bytes = read_model_bytes(model_path)?;
     let model = load(model_path, &bytes)?;
     let table = load_for_model(model_path, &model, data_path, STREAM)?;
+    let baseline_bytes = match baseline {
+        Some(BaselineChoice::None) => None,
+        choice => {
+            let found = pca_baseline(model_path, &model, train)?;
+            if found.is_none() && choice == Some(BaselineChoice::Pca) {
+                bail!(
+                    "--baseline pca needs --train NORMAL.csv (the training data) or the `pca.eam` that `edgeae train` writes beside the model"
+                );
+            }
+            found
+        }
+    };
+    let baseline = match &baseline_bytes {
+        Some((b, source)) => Some(Baseline {
+            model: load(model_path, b)?,
+            source: source.clone(),
+        }),
+        None => None,
+    };
     let default_plot;
     let plot = match plot {
         Some(p) => p,
@@ -336,7 +500,7 @@ pub fn eval_command(
             &default_plot
         }
     };
-    let (report, _) = evaluate(model_path, &model, &table, Some(plot))?;
+    let (report, _) = evaluate(model_path, &model, &table, Some(plot), baseline.as_ref())?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

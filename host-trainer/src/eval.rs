@@ -261,6 +261,10 @@ pub struct Detection {
     /// `detected_at - start`, in samples (rows). At least 1, since a window
     /// that overlaps the segment ends after the segment's start.
     pub delay: Option<usize>,
+    /// Rows from the segment's end to the end of the first window after it
+    /// (starting at or after its end) that is not flagged: how long the
+    /// alarm takes to clear. `None` when the stream ends still flagged.
+    pub cleared_after: Option<usize>,
 }
 
 /// Detection of each labelled segment (in the order given): the first
@@ -297,15 +301,59 @@ pub fn detections(segments: &[Range<usize>], windows: &[WindowRecord]) -> Vec<De
                 flagged.iter().find(|w| overlaps(seg, w))
             };
             let detected_at = hit.map(|&(_, we)| we);
+            let cleared_after = windows
+                .iter()
+                .find(|w| w.start >= seg.end && !(w.alarm || w.fault))
+                .map(|w| w.end - seg.end);
             Detection {
                 start: seg.start,
                 end: seg.end,
                 detected: hit.is_some(),
                 detected_at,
                 delay: detected_at.map(|at| at.saturating_sub(seg.start)),
+                cleared_after,
             }
         })
         .collect()
+}
+
+/// False alarms in normal operation: the normal windows that start more
+/// than one window after the end of every labelled segment before them (so
+/// the alarm has had a window's time to clear), flagged or not.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct NormalOperation {
+    /// Windows counted.
+    pub windows: usize,
+    /// Of those, flagged (alarm or fault).
+    pub flagged: usize,
+    /// `flagged / windows`.
+    pub false_positive_rate: Option<f64>,
+}
+
+/// [`NormalOperation`] of a scored stream: `labels` per window (1 for a
+/// window that overlaps a segment), `segments` the labelled rows.
+pub fn normal_operation(
+    segments: &[Range<usize>],
+    windows: &[WindowRecord],
+    labels: &[u8],
+) -> NormalOperation {
+    let mut counted = 0;
+    let mut flagged = 0;
+    for (w, &l) in windows.iter().zip(labels) {
+        let len = w.end - w.start;
+        let settling = segments
+            .iter()
+            .any(|s| s.end <= w.start && w.start <= s.end + len);
+        if l == 0 && !settling {
+            counted += 1;
+            flagged += usize::from(w.alarm || w.fault);
+        }
+    }
+    NormalOperation {
+        windows: counted,
+        flagged,
+        false_positive_rate: (counted > 0).then(|| flagged as f64 / counted as f64),
+    }
 }
 
 /// The row spans during which the alarm was on, for plotting: each run of
@@ -617,7 +665,13 @@ mod tests {
             detected: at.is_some(),
             detected_at: at,
             delay: at.map(|a| a - seg.start),
+            cleared_after: None,
         }
+    }
+
+    fn cleared(mut d: Detection, rows: usize) -> Detection {
+        d.cleared_after = Some(rows);
+        d
     }
 
     // Ranges here are row spans (data), some reversed or empty on purpose.
@@ -638,12 +692,13 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                // Window 4 [20,30) is the first flagged one overlapping.
-                detection(22..28, Some(30)),
+                // Window 4 [20,30) is the first flagged one overlapping;
+                // [35,45) is the first quiet one after the segment.
+                cleared(detection(22..28, Some(30)), 17),
                 // Nothing flagged overlaps 45..50.
-                detection(45..50, None),
-                // The fault window [60,70) overlaps.
-                detection(62..64, Some(70)),
+                cleared(detection(45..50, None), 10),
+                // The fault window [60,70) overlaps; [65,75) is quiet.
+                cleared(detection(62..64, Some(70)), 11),
                 // Window [80,90) started before the segment and overlaps it.
                 detection(85..86, Some(90)),
                 // The alarm was already on when the segment began (raised at
@@ -657,8 +712,25 @@ mod tests {
         assert_eq!(got[4].delay, Some(5));
         assert_eq!(
             serde_json::to_string(&got[1]).unwrap(),
-            r#"{"start":45,"end":50,"detected":false,"detected_at":null,"delay":null}"#
+            r#"{"start":45,"end":50,"detected":false,"detected_at":null,"delay":null,"cleared_after":10}"#
         );
+    }
+
+    #[allow(clippy::single_range_in_vec_init)]
+    #[test]
+    fn normal_operation_leaves_out_a_window_after_each_segment() {
+        // Windows [5i, 5i+10); a segment at rows 20..30 labels windows 3..=5.
+        let mut flags = vec![(false, false); 12];
+        flags[2] = (true, false); // before the segment: a false alarm
+        flags[6] = (true, false); // starts at 30: still settling
+        flags[8] = (true, false); // starts at 40 = end + window: settling
+        flags[9] = (true, false); // starts at 45: a false alarm
+        let windows = stream(&flags);
+        let labels: Vec<u8> = (0..12).map(|i| u8::from((3..=5).contains(&i))).collect();
+        let n = normal_operation(&[20..30], &windows, &labels);
+        // Counted: windows 0, 1, 2, 9, 10, 11 (6..=8 settle, 3..=5 labelled).
+        assert_eq!((n.windows, n.flagged), (6, 2));
+        assert_eq!(n.false_positive_rate, Some(2.0 / 6.0));
     }
 
     // Ranges here are row spans (data), some reversed or empty on purpose.

@@ -57,13 +57,23 @@ pub fn run(cli: cli::Cli) -> Result<()> {
             data,
             json,
             plot,
-        } => detect::eval_command(&model, &data, json, plot.as_deref()),
+            baseline,
+            train,
+        } => detect::eval_command(
+            &model,
+            &data,
+            json,
+            plot.as_deref(),
+            baseline,
+            train.as_deref(),
+        ),
         cli::Command::Synth {
             out,
             seed,
             channels,
             train_rows,
             test_rows,
+            holdout_rows,
         } => demo::synth_command(
             &out,
             &synth::SynthConfig {
@@ -71,6 +81,7 @@ pub fn run(cli: cli::Cli) -> Result<()> {
                 channels,
                 train_rows,
                 test_rows,
+                holdout_rows,
                 ..synth::SynthConfig::default()
             },
         ),

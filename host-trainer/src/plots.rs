@@ -279,6 +279,9 @@ pub struct EvalPlot<'a> {
     /// ROC curve points and their AUC; `None` when labels are missing (the
     /// ROC panel then holds a note).
     pub roc: Option<(&'a [(f64, f64)], f64)>,
+    /// The PCA baseline's ROC curve and AUC on the same windows, drawn
+    /// beside the model's.
+    pub baseline_roc: Option<(&'a [(f64, f64)], f64)>,
 }
 
 /// The evaluation figure of `edgeae eval`: one 1200x900 PNG.
@@ -1317,6 +1320,8 @@ const EVAL_TITLE_SIZE: f64 = 22.0;
 const EVAL_LEGEND_SIZE: f64 = 15.0;
 
 const SCORE_COLOUR: RGBColor = PALETTE[0];
+/// The PCA baseline's curve.
+const BASELINE_COLOUR: RGBColor = RGBColor(128, 128, 128);
 const SMOOTHED_COLOUR: RGBColor = PALETTE[1];
 const THRESHOLD_COLOUR: RGBColor = RGBColor(40, 40, 40);
 const LABEL_COLOUR: RGBColor = PALETTE[3];
@@ -1460,7 +1465,7 @@ fn draw_eval_figure(root: &Area<'_>, plot: &EvalPlot<'_>, text: bool) -> Result<
     let bottom = bottom.margin(10, 0, 0, 0);
     // The ROC plot is about as wide as it is high (its y labels aside).
     let (roc_area, rest) = bottom.split_horizontally(EVAL_BOTTOM_H + 30);
-    draw_roc(&roc_area, plot.roc, text)?;
+    draw_roc(&roc_area, plot.roc, plot.baseline_roc, text)?;
     if zooms == 0 {
         return Ok(());
     }
@@ -1764,7 +1769,12 @@ where
 
 /// The ROC panel of [`eval_figure`]: the curve over a dashed diagonal,
 /// with the AUC in the caption; a note when there is no curve.
-fn draw_roc(area: &Area<'_>, roc: Option<(&[(f64, f64)], f64)>, text: bool) -> Result<()> {
+fn draw_roc(
+    area: &Area<'_>,
+    roc: Option<(&[(f64, f64)], f64)>,
+    baseline: Option<(&[(f64, f64)], f64)>,
+    text: bool,
+) -> Result<()> {
     let Some((points, auc)) = roc else {
         let (w, h) = area.dim_in_pixel();
         let inner = area.margin(20, 20, 20, 20);
@@ -1784,11 +1794,16 @@ fn draw_roc(area: &Area<'_>, roc: Option<(&[(f64, f64)], f64)>, text: bool) -> R
         }
         return Ok(());
     };
-    let caption = if auc.is_finite() {
+    let mut caption = if auc.is_finite() {
         format!("ROC, AUC = {auc:.3}")
     } else {
         "ROC".to_string()
     };
+    if let Some((_, b)) = baseline
+        && b.is_finite()
+    {
+        caption.push_str(&format!(" (PCA {b:.3}, grey)"));
+    }
     let area = titled(area, &caption, 16.0, text)?;
     let range = -0.02..1.02;
     let fmt = |v: &f64| fmt_decimal(*v, 1);
@@ -1828,12 +1843,21 @@ fn draw_roc(area: &Area<'_>, roc: Option<(&[(f64, f64)], f64)>, text: bool) -> R
         5,
         BLACK.mix(0.45).stroke_width(1),
     ))?;
-    let curve: Vec<(f64, f64)> = points
-        .iter()
-        .copied()
-        .filter(|&(x, y)| usable(x) && usable(y))
-        .map(|(x, y)| (x.clamp(0.0, 1.0), y.clamp(0.0, 1.0)))
-        .collect();
+    let clean = |points: &[(f64, f64)]| -> Vec<(f64, f64)> {
+        points
+            .iter()
+            .copied()
+            .filter(|&(x, y)| usable(x) && usable(y))
+            .map(|(x, y)| (x.clamp(0.0, 1.0), y.clamp(0.0, 1.0)))
+            .collect()
+    };
+    if let Some((b, _)) = baseline {
+        chart.draw_series(LineSeries::new(
+            clean(b),
+            BASELINE_COLOUR.stroke_width(2),
+        ))?;
+    }
+    let curve = clean(points);
     if curve.len() > 1 {
         chart.draw_series(
             AreaSeries::new(curve.iter().copied(), 0.0, SCORE_COLOUR.mix(0.12))
@@ -2544,6 +2568,7 @@ mod tests {
                 segments: &self.segments,
                 alarms: &self.alarms,
                 roc: roc.then_some((&self.roc[..], self.auc)),
+                baseline_roc: None,
             }
         }
     }
@@ -2607,6 +2632,7 @@ mod tests {
             segments: &[],
             alarms: &[],
             roc: None,
+            baseline_roc: None,
         };
         let odd_segments = [9..2, 5..5, 40..60, 1_000_000..1_000_010, 0..1, 3..4];
         let cases: Vec<(&str, EvalPlot<'_>)> = vec![
@@ -2616,6 +2642,7 @@ mod tests {
                 EvalPlot {
                     title: "empty",
                     roc: Some((&[], f64::NAN)),
+                    baseline_roc: None,
                     ..base
                 },
             ),
@@ -2630,6 +2657,7 @@ mod tests {
                     segments: &[10..20],
                     alarms: &[5..30],
                     roc: Some((&roc, 0.5)),
+                    baseline_roc: None,
                 },
             ),
             (
@@ -2661,6 +2689,7 @@ mod tests {
                     clear_threshold: 0.25,
                     alarms: &[0..100],
                     roc: Some((&bad_roc, 2.0)),
+                    baseline_roc: None,
                     ..base
                 },
             ),
@@ -2694,6 +2723,7 @@ mod tests {
                     segments: &odd_segments,
                     alarms: &[150..140, 60..70, 199..199, 500..2000],
                     roc: Some((&roc, 0.8)),
+                    baseline_roc: None,
                     ..base
                 },
             ),
@@ -2734,6 +2764,7 @@ mod tests {
             segments: &[],
             alarms: &[],
             roc: None,
+            baseline_roc: None,
         };
         render(&p, (EVAL_W, EVAL_H), |root| {
             draw_eval_figure(root, &plot, false)
@@ -2774,6 +2805,7 @@ mod tests {
             segments: &[900..1200],
             alarms: &[],
             roc: None,
+            baseline_roc: None,
         };
         assert_eq!(Timeline::new(&plot).x_range, 0.0..1200.0);
         // Far from 0: not stretched to it.

@@ -147,6 +147,8 @@ const STREAM_TRAIN: u64 = 2;
 const STREAM_TEST: u64 = 3;
 /// Sub-seed tag of the fault plan.
 const STREAM_FAULTS: u64 = 4;
+/// Sub-seed tag of the held-out normal series.
+const STREAM_HOLDOUT: u64 = 5;
 
 /// Kinds of injected fault (see the module docs for their parameters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -248,6 +250,10 @@ pub struct SynthConfig {
     pub test_rows: usize,
     /// How many times each [`FaultKind`] is injected into the test stream (default 2).
     pub faults_per_kind: usize,
+    /// Rows of a second normal series of the same machine, on its own
+    /// trajectory, that training never sees (default 0: none): where the
+    /// false-alarm rate of a calibrated threshold is measured.
+    pub holdout_rows: usize,
 }
 
 impl Default for SynthConfig {
@@ -259,6 +265,7 @@ impl Default for SynthConfig {
             train_rows: 60_000,
             test_rows: 30_000,
             faults_per_kind: 2,
+            holdout_rows: 0,
         }
     }
 }
@@ -299,7 +306,11 @@ impl SynthConfig {
                 self.faults_per_kind
             );
         }
-        for (what, rows) in [("training", self.train_rows), ("test", self.test_rows)] {
+        for (what, rows) in [
+            ("training", self.train_rows),
+            ("test", self.test_rows),
+            ("held-out", self.holdout_rows),
+        ] {
             if rows.checked_mul(self.channels).is_none() {
                 bail!(
                     "a {what} series of {rows} rows x {} channels is too large",
@@ -322,6 +333,8 @@ pub struct Synth {
     pub test: Vec<f32>,
     /// One label per test row: 1 inside a fault segment, else 0.
     pub test_labels: Vec<u8>,
+    /// The held-out normal series: `holdout_rows * channels` values.
+    pub holdout: Vec<f32>,
     /// The injected faults, sorted by start, non-overlapping.
     pub faults: Vec<FaultSegment>,
     /// The configuration the data were generated from.
@@ -339,6 +352,17 @@ pub fn generate(cfg: &SynthConfig) -> Result<Synth> {
     let fs = f64::from(cfg.sample_rate);
     let train = render(&parts.machine, &parts.train, fs, &[]);
     let test = render(&parts.machine, &parts.test, fs, &parts.plan);
+    let holdout = if cfg.holdout_rows > 0 {
+        let trajectory = Trajectory::new(
+            &parts.machine,
+            cfg.holdout_rows,
+            fs,
+            &mut rng_for(cfg.seed, STREAM_HOLDOUT),
+        );
+        render(&parts.machine, &trajectory, fs, &[])
+    } else {
+        Vec::new()
+    };
     let mut test_labels = vec![0u8; cfg.test_rows];
     for p in &parts.plan {
         test_labels[p.segment.start..p.segment.end].fill(1);
@@ -348,6 +372,7 @@ pub fn generate(cfg: &SynthConfig) -> Result<Synth> {
         train,
         test,
         test_labels,
+        holdout,
         faults: parts.plan.iter().map(|p| p.segment.clone()).collect(),
         config: cfg.clone(),
     })
@@ -381,7 +406,16 @@ pub fn write(dir: &Path, synth: &Synth) -> Result<Vec<PathBuf>> {
         .as_bytes(),
     )?;
     crate::fsx::write_atomic(&faults, faults_csv(&synth.faults).as_bytes())?;
-    Ok(vec![train, test, faults])
+    let mut written = vec![train, test, faults];
+    if !synth.holdout.is_empty() {
+        let holdout = dir.join("holdout.csv");
+        crate::fsx::write_atomic(
+            &holdout,
+            series_csv(&synth.channel_names, &synth.holdout, None, fs).as_bytes(),
+        )?;
+        written.push(holdout);
+    }
+    Ok(written)
 }
 
 /// Channel names for `n` channels.

@@ -12,7 +12,7 @@ pub fn net_spec(cfg: &TrainConfig, input_len: usize, output: Activation) -> NetS
     let codings = cfg.codings_for(input_len);
     let hidden = cfg.hidden_for(input_len);
     let (hidden_act, codings_act) = match cfg.kind {
-        Kind::Linear => (Activation::Identity, Activation::Identity),
+        Kind::Linear | Kind::Pca => (Activation::Identity, Activation::Identity),
         Kind::Sparse => (Activation::Selu, Activation::Sigmoid),
         Kind::Vae => (Activation::Selu, Activation::Identity),
         Kind::Stacked | Kind::Tied | Kind::Greedy | Kind::Denoising => {
@@ -37,7 +37,7 @@ pub fn net_spec(cfg: &TrainConfig, input_len: usize, output: Activation) -> NetS
     }
     for k in (0..depth).rev() {
         let activation = if k == 0 { output } else { hidden_act };
-        layers.push(if cfg.kind == Kind::Tied {
+        layers.push(if matches!(cfg.kind, Kind::Tied | Kind::Pca) {
             LayerSpec::Tied {
                 source: k,
                 activation,
@@ -77,8 +77,8 @@ pub struct Phase {
     pub trainable: Vec<usize>,
     /// Input.
     pub input: PhaseInput,
-    /// Epochs.
-    pub epochs: usize,
+    /// Epochs (`None`: until the validation loss stops improving).
+    pub epochs: Option<usize>,
     /// Reconstruction loss of this phase.
     pub recon: Recon,
     /// Whether the kind's extras (noise, sparsity, VAE terms) apply.
@@ -118,13 +118,13 @@ pub fn phases(cfg: &TrainConfig, spec: &NetSpec, recon: Recon) -> Vec<Phase> {
             full: false,
         })
         .collect();
-    if cfg.fine_tune_epochs > 0 {
+    if cfg.fine_tune_epochs != Some(0) {
         out.push(Phase {
             name: "fine-tuning".into(),
             path: (0..n).collect(),
             trainable: (0..n).collect(),
             input: PhaseInput::Data,
-            epochs: cfg.fine_tune_epochs,
+            epochs: cfg.fine_tune_epochs.or(cfg.epochs),
             recon,
             full: true,
         });

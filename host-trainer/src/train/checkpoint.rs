@@ -8,11 +8,12 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
 use super::config::TrainConfig;
+use super::schedule::StopReason;
 use crate::nn::adam::Moments;
 use crate::nn::net::HostNet;
 
 /// Bumped when the layout changes; older checkpoints are refused clearly.
-pub const CHECKPOINT_VERSION: u32 = 1;
+pub const CHECKPOINT_VERSION: u32 = 2;
 const MAGIC: &[u8; 8] = b"EAECKPT\0";
 
 /// One epoch's figures.
@@ -32,6 +33,12 @@ pub struct EpochRecord {
     pub val_recon: f64,
     /// Training samples per second.
     pub samples_per_s: f64,
+    /// Optimizer steps in the phase so far, this epoch's included.
+    pub steps: usize,
+    /// The learning rate of this epoch.
+    pub lr: f64,
+    /// Set on the phase's last epoch: why it stopped.
+    pub stop: Option<StopReason>,
 }
 
 /// The state of a run between two epochs.
@@ -46,6 +53,9 @@ pub struct Checkpoint {
     pub adam_t: i32,
     /// Parameters.
     pub net: HostNet,
+    /// The parameters after the phase's best epoch so far, while a phase
+    /// that stops by itself runs (restored when it stops).
+    pub best: Option<HostNet>,
     /// Optimiser moments (first, second) per parameter.
     pub moments: Moments,
     /// Every epoch so far; the position to resume from is derived from it.

@@ -7,12 +7,28 @@ pub mod config;
 pub mod export;
 pub mod prepare;
 pub mod report;
+pub mod pca;
 pub mod run;
+pub mod schedule;
 
 pub use config::{Kind, TrainConfig};
 pub use run::{RunOptions, Trained, run};
 
 use anyhow::Result;
+
+/// The PCA baseline of a run: the same number of components, fitted to the
+/// same training windows, measured on the same validation windows.
+#[derive(Debug, Clone)]
+pub struct Baseline {
+    /// Components (the run's codings width).
+    pub components: usize,
+    /// Its mean squared error per value on the validation windows.
+    pub val_mse: f64,
+    /// The trained model's, measured the same way (through the engine).
+    pub model_val_mse: f64,
+    /// `RUN_DIR/pca.eam`, calibrated like the model.
+    pub path: std::path::PathBuf,
+}
 
 /// A finished run: what was trained, on what, the model file's bytes (also
 /// written to `RUN_DIR/model.eam`) and the plots drawn.
@@ -26,27 +42,49 @@ pub struct Done {
     pub model: Vec<u8>,
     /// Plot files written besides `loss.png`.
     pub plots: Vec<std::path::PathBuf>,
+    /// The PCA baseline (absent for `--kind pca` itself and without
+    /// validation windows).
+    pub baseline: Option<Baseline>,
 }
 
-/// Trains (or resumes), calibrates the threshold on the validation windows
-/// (when there are any), writes `RUN_DIR/model.eam` and the plots.
+/// The file of the PCA baseline beside a run's model.
+pub fn baseline_path(out: &std::path::Path) -> std::path::PathBuf {
+    out.join("pca.eam")
+}
+
+/// Trains (or resumes), calibrates the threshold on the held-out windows
+/// (when there are any), writes `RUN_DIR/model.eam`, the PCA baseline
+/// `RUN_DIR/pca.eam`, and the plots.
 pub fn train_and_export(
     cfg: TrainConfig,
     start: Option<checkpoint::Checkpoint>,
     opts: RunOptions,
 ) -> Result<Done> {
     let (trained, data) = run(cfg, start, opts)?;
-    let mut model = export::model_def(&trained, &data).encode()?;
-    if data.n_val() > 0 {
+    let model = calibrated_model(&trained, &data, &opts)?;
+    crate::fsx::write_atomic(&run::model_path(&trained.config.out), &model)?;
+    let baseline = if trained.config.kind != Kind::Pca && data.n_val() > 0 {
+        let pca = run::fit_pca(
+            &TrainConfig {
+                kind: Kind::Pca,
+                ..trained.config.clone()
+            },
+            &data,
+        )?;
+        let pca_model = calibrated_model(&pca, &data, &opts)?;
+        let path = baseline_path(&trained.config.out);
+        crate::fsx::write_atomic(&path, &pca_model)?;
         let loaded = firmware::Model::load(&model)
             .map_err(|e| anyhow::anyhow!("internal error: exported model does not load: {e}"))?;
-        let mut errors = crate::anomaly::window_errors(&loaded, &data.val)?;
-        let t = crate::anomaly::thresholds(&mut errors, &opts.calibration)?;
-        let smoothing = opts.calibration.smoothing_for(loaded.input().window);
-        drop(loaded);
-        model = crate::anomaly::with_thresholds(&model, &t, smoothing)?;
-    }
-    crate::fsx::write_atomic(&run::model_path(&trained.config.out), &model)?;
+        Some(Baseline {
+            components: pca.net.spec.codings_len(),
+            val_mse: pca.history.last().map_or(f64::NAN, |r| r.val_recon),
+            model_val_mse: mean_squared_error(&loaded, &data.val)?,
+            path,
+        })
+    } else {
+        None
+    };
     let plots = report::sample_plots(
         &trained.config.out,
         &model,
@@ -59,5 +97,46 @@ pub fn train_and_export(
         data,
         model,
         plots,
+        baseline,
     })
+}
+
+/// The model file of a trained network, its threshold calibrated on the
+/// held-out rows of `data` (when there are any).
+fn calibrated_model(
+    trained: &Trained,
+    data: &prepare::Prepared,
+    opts: &RunOptions,
+) -> Result<Vec<u8>> {
+    let mut model = export::model_def(trained, data).encode()?;
+    if !data.holdout.is_empty() {
+        let loaded = firmware::Model::load(&model)
+            .map_err(|e| anyhow::anyhow!("internal error: exported model does not load: {e}"))?;
+        let smoothing = opts.calibration.smoothing_for(loaded.input().window);
+        let runs: Vec<&[f32]> = data.holdout.iter().map(Vec::as_slice).collect();
+        let (t, _) =
+            crate::anomaly::calibrate_alarm(&loaded, &runs, &opts.calibration, smoothing)?;
+        drop(loaded);
+        model = crate::anomaly::with_thresholds(&model, &t, smoothing)?;
+    }
+    Ok(model)
+}
+
+/// Mean squared error per value of `model`'s reconstructions of the
+/// normalised windows `x`, through the firmware engine.
+pub fn mean_squared_error(model: &firmware::Model<'_>, x: &[f32]) -> Result<f64> {
+    let n = model.input_len().max(1);
+    let mut scratch = vec![0.0f32; firmware::Engine::scratch_len(model)];
+    let mut engine = firmware::Engine::new(model, &mut scratch)?;
+    let mut total = 0.0f64;
+    for w in x.chunks_exact(n) {
+        engine.input_mut().copy_from_slice(w);
+        let (a, b) = engine.reconstruct();
+        total += a
+            .iter()
+            .zip(b)
+            .map(|(a, b)| (f64::from(*a) - f64::from(*b)).powi(2))
+            .sum::<f64>();
+    }
+    Ok(total / x.len().max(1) as f64)
 }

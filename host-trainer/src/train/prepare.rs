@@ -1,5 +1,7 @@
 //! From a data file to normalised training and validation matrices.
 
+use std::ops::Range;
+
 use anyhow::{Result, bail};
 use model_format::Activation;
 use rand::seq::SliceRandom;
@@ -35,6 +37,11 @@ pub struct Prepared {
     pub excluded_anomalous: usize,
     /// Validation loss of predicting the mean training window.
     pub baseline: f64,
+    /// The held-out normal rows, raw (not normalised), as runs of
+    /// consecutive rows a stream can be scored on: the validation blocks of
+    /// a time series, or the validation rows of one-row windows. Threshold
+    /// calibration streams them through the model.
+    pub holdout: Vec<Vec<f32>>,
 }
 
 impl Prepared {
@@ -62,7 +69,13 @@ pub fn prepare_table(cfg: &TrainConfig, table: &Table, data_hash: u64) -> Result
     let path = &cfg.data;
     let channels = table.n_channels();
     let input_len = channels * cfg.window;
-    let mut starts = data::window_starts(path, table.rows(), cfg.window, cfg.hop)?;
+    let rows = match cfg.limit {
+        Some(l) if cfg.window > 1 => table
+            .rows()
+            .min(l.saturating_sub(1) * cfg.train_hop + cfg.window),
+        _ => table.rows(),
+    };
+    let mut starts = data::window_starts(path, rows, cfg.window, cfg.train_hop)?;
     let mut excluded_anomalous = 0;
     if let Some(labels) = data::window_labels(table, &starts, cfg.window) {
         let before = starts.len();
@@ -80,36 +93,53 @@ pub fn prepare_table(cfg: &TrainConfig, table: &Table, data_hash: u64) -> Result
             );
         }
     }
-    if let Some(limit) = cfg.limit {
-        starts.truncate(limit);
-    }
-    let n = starts.len();
-    let mut n_val = (n as f64 * cfg.val_split).round() as usize;
-    if cfg.val_split > 0.0 && n_val == 0 && n >= 2 {
-        n_val = 1;
-    }
-    if n_val >= n {
-        bail!(
-            "`{}` gives {n} window(s): too few to train on and hold {n_val} out for validation",
-            path.display()
-        );
-    }
-    let (train_starts, val_starts): (Vec<usize>, Vec<usize>) = if cfg.window > 1 {
-        // A time series: validate on the end, and drop the training windows
-        // that overlap the first validation window, so no sample is in both.
-        let split = n - n_val;
-        let first_val = starts.get(split).copied().unwrap_or(usize::MAX);
-        let train: Vec<usize> = starts[..split]
+    let (train_starts, val_starts, holdout) = if cfg.window > 1 {
+        // A time series: validate on blocks spread over the whole series,
+        // and train on the windows that overlap none of them.
+        let blocks = holdout_blocks(rows, cfg.window, cfg.val_split);
+        if let Some(last) = blocks.last()
+            && rows < last.len() + 2 * cfg.window
+        {
+            bail!(
+                "`{}` has {rows} rows: too few for a training window of {} rows beside a validation block of {} rows; give more data, or lower --val-split or --window",
+                path.display(),
+                cfg.window,
+                last.len()
+            );
+        }
+        let inside = |s: usize| blocks.iter().any(|b| s >= b.start && s + cfg.window <= b.end);
+        let clear = |s: usize| blocks.iter().all(|b| s + cfg.window <= b.start || s >= b.end);
+        let train: Vec<usize> = starts.iter().copied().filter(|&s| clear(s)).collect();
+        let val: Vec<usize> = starts.iter().copied().filter(|&s| inside(s)).collect();
+        let holdout = blocks
             .iter()
-            .copied()
-            .filter(|s| n_val == 0 || s + cfg.window <= first_val)
+            .flat_map(|b| normal_runs(table, b.clone(), cfg.window))
             .collect();
-        (train, starts[split..].to_vec())
+        (train, val, holdout)
     } else {
+        if let Some(limit) = cfg.limit {
+            starts.truncate(limit);
+        }
+        let n = starts.len();
+        let mut n_val = (n as f64 * cfg.val_split).round() as usize;
+        if cfg.val_split > 0.0 && n_val == 0 && n >= 2 {
+            n_val = 1;
+        }
+        if n_val >= n {
+            bail!(
+                "`{}` gives {n} row(s): too few to train on and hold {n_val} out for validation",
+                path.display()
+            );
+        }
         let mut shuffled = starts.clone();
         shuffled.shuffle(&mut StdRng::seed_from_u64(cfg.seed ^ 0x5eed_5917));
         let val = shuffled.split_off(n - n_val);
-        (shuffled, val)
+        let holdout = if val.is_empty() {
+            Vec::new()
+        } else {
+            vec![data::gather(table, &val, 1)]
+        };
+        (shuffled, val, holdout)
     };
     if train_starts.is_empty() {
         bail!(
@@ -135,10 +165,13 @@ pub fn prepare_table(cfg: &TrainConfig, table: &Table, data_hash: u64) -> Result
     normalizer.apply(&mut val);
     let unit_after = data::is_unit_range(&train) && data::is_unit_range(&val);
     let recon = match (cfg.kind, cfg.loss) {
-        (Kind::Linear, LossChoice::Bce) => {
-            bail!("--loss bce needs a sigmoid output; the linear kind has none")
+        (Kind::Linear | Kind::Pca, LossChoice::Bce) => {
+            bail!(
+                "--loss bce needs a sigmoid output; the {} kind has none",
+                cfg.kind
+            )
         }
-        (Kind::Linear, _) | (_, LossChoice::Mse) => Recon::Mse,
+        (Kind::Linear | Kind::Pca, _) | (_, LossChoice::Mse) => Recon::Mse,
         (_, LossChoice::Auto) if unit_after => Recon::BceWithLogits,
         (_, LossChoice::Auto) => Recon::Mse,
         (_, LossChoice::Bce) if unit_after => Recon::BceWithLogits,
@@ -164,7 +197,57 @@ pub fn prepare_table(cfg: &TrainConfig, table: &Table, data_hash: u64) -> Result
         data_hash,
         excluded_anomalous,
         baseline,
+        holdout,
     })
+}
+
+/// At most this many validation blocks in a time series.
+pub const MAX_HOLDOUT_BLOCKS: usize = 5;
+
+/// The rows a time series of `rows` rows holds out for validation and
+/// threshold calibration: `val_split` of it, in up to
+/// [`MAX_HOLDOUT_BLOCKS`] blocks of at least four windows each (at least
+/// two windows for a short series), spread evenly over the series so that
+/// slow changes of the machine are seen by calibration too.
+pub fn holdout_blocks(rows: usize, window: usize, val_split: f64) -> Vec<Range<usize>> {
+    if val_split <= 0.0 || rows == 0 {
+        return Vec::new();
+    }
+    let total = (rows as f64 * val_split).round() as usize;
+    let count = (total / (4 * window).max(1)).clamp(1, MAX_HOLDOUT_BLOCKS);
+    let len = (total / count).max(2 * window).min(rows);
+    (0..count)
+        .map(|j| {
+            let centre = (2 * j + 1) * rows / (2 * count);
+            let start = centre.saturating_sub(len / 2).min(rows - len);
+            start..start + len
+        })
+        .collect()
+}
+
+/// The raw rows of `block` split at rows labelled anomalous, keeping the
+/// runs of at least one window.
+fn normal_runs(table: &Table, block: Range<usize>, window: usize) -> Vec<Vec<f32>> {
+    let channels = table.n_channels();
+    let normal = |r: usize| {
+        table
+            .labels
+            .as_ref()
+            .is_none_or(|l| l.get(r).is_none_or(|&x| x == 0))
+    };
+    let mut runs = Vec::new();
+    let mut run_start = block.start;
+    for r in block.start..=block.end {
+        if r == block.end || !normal(r) {
+            if r - run_start >= window
+                && let Some(v) = table.values.get(run_start * channels..r * channels)
+            {
+                runs.push(v.to_vec());
+            }
+            run_start = r + 1;
+        }
+    }
+    runs
 }
 
 /// The validation loss of always predicting the mean training window: what

@@ -15,6 +15,7 @@ use rand_distr::StandardNormal;
 
 use super::arch::{self, Phase, PhaseInput};
 use super::checkpoint::{Checkpoint, EpochRecord};
+use super::schedule::{self, Plan};
 use super::config::{Kind, Noise, Sparsity, TrainConfig};
 use super::prepare::Prepared;
 use crate::anomaly::CalibrationOptions;
@@ -103,54 +104,77 @@ pub fn train_on<D: Backend<f32>>(
 ) -> Result<Trained> {
     let spec = arch::net_spec(cfg, data.input_len, data.output);
     let phases = arch::phases(cfg, &spec, data.recon);
-    let (mut net, mut history, mut elapsed, mut saved_adam) = match start {
+    let (mut net, mut history, mut elapsed, mut saved_adam, mut best) = match start {
         Some(ck) => {
             if ck.net.spec != spec {
                 bail!("the checkpoint's network does not match the settings it was saved with");
             }
             let net = Net::from_host(dev, &ck.net)?;
-            (net, ck.history, ck.elapsed_s, Some((ck.adam_t, ck.moments)))
+            (
+                net,
+                ck.history,
+                ck.elapsed_s,
+                Some((ck.adam_t, ck.moments)),
+                ck.best,
+            )
         }
-        None => (Net::init(dev, spec, cfg.seed)?, Vec::new(), 0.0, None),
+        None => (Net::init(dev, spec, cfg.seed)?, Vec::new(), 0.0, None, None),
     };
+    // A run that stops by itself shares its step budget among its phases.
+    let phase_budget = (cfg.max_steps / phases.len().max(1)).max(1);
 
     for (phase_idx, phase) in phases.iter().enumerate() {
-        let done = history.iter().filter(|r| r.phase == phase_idx).count();
-        if done >= phase.epochs {
-            continue;
-        }
-        // Optimiser state carries over only within the phase it belongs to.
-        let mut adam = Adam::new(cfg.lr);
-        if let Some((t, moments)) = saved_adam.take()
-            && history.last().is_some_and(|r| r.phase == phase_idx)
-        {
-            adam.t = t;
-            adam.import(dev, &mut net, &moments)?;
-        }
         let (train_x, val_x) = phase_data(dev, &net, phase, data)?;
         let dim = net
             .spec
             .widths(*phase.path.first().unwrap_or(&0))
             .map_or(0, |w| w.0);
+        let n = train_x.len() / dim.max(1);
+        let plan = Plan::new(phase.epochs, n.div_ceil(cfg.batch), phase_budget);
+        let phase_history = |h: &[EpochRecord]| -> Vec<EpochRecord> {
+            h.iter().filter(|r| r.phase == phase_idx).cloned().collect()
+        };
+        let mut standing = schedule::judge(&plan, &phase_history(&history));
+        if standing.stop.is_some() {
+            continue;
+        }
+        // Optimiser state and the best weights carry over only within the
+        // phase they belong to.
+        let mut adam = Adam::new(cfg.lr);
+        let resuming = history.last().is_some_and(|r| r.phase == phase_idx);
+        if let Some((t, moments)) = saved_adam.take()
+            && resuming
+        {
+            adam.t = t;
+            adam.import(dev, &mut net, &moments)?;
+        }
+        if !resuming {
+            best = None;
+        }
         let filter = |id: ParamId| match id {
             ParamId::Weight(i) | ParamId::Bias(i) => phase.trainable.contains(&i),
             ParamId::LogvarWeight | ParamId::LogvarBias => phase.full && cfg.kind == Kind::Vae,
         };
-        for epoch in done..phase.epochs {
+        let mut steps = history
+            .iter()
+            .rfind(|r| r.phase == phase_idx)
+            .map_or(0, |r| r.steps);
+        let mut epoch = history.iter().filter(|r| r.phase == phase_idx).count();
+        while standing.stop.is_none() {
             let t0 = Instant::now();
+            let lr = cfg.lr * standing.lr_factor;
+            adam.cfg.lr = lr;
             let mut rng = SmallRng::seed_from_u64(epoch_seed(cfg.seed, phase_idx, epoch));
-            let n = train_x.len() / dim.max(1);
             let mut order: Vec<usize> = (0..n).collect();
             order.shuffle(&mut rng);
-            let bar = progress_bar(
-                opts,
-                order.len().div_ceil(cfg.batch),
-                &phase.name,
-                epoch,
-                phase.epochs,
-            );
-            let mut sum = 0.0f64;
-            for (b, idx) in order.chunks(cfg.batch).enumerate() {
+            // The budget may end an epoch early.
+            let batches = order
+                .len()
+                .div_ceil(cfg.batch)
+                .min(plan.max_steps.saturating_sub(steps));
+            let bar = progress_bar(opts, batches, &phase.name, epoch, phase.epochs);
+            let (mut sum, mut seen) = (0.0f64, 0usize);
+            for (b, idx) in order.chunks(cfg.batch).take(batches).enumerate() {
                 let clean: Vec<f32> = idx
                     .iter()
                     .flat_map(|&i| train_x[i * dim..(i + 1) * dim].iter().copied())
@@ -178,40 +202,58 @@ pub fn train_on<D: Backend<f32>>(
                     return Err(diverged_error(&cfg.out, cfg, &d, &history));
                 }
                 sum += f64::from(l) * idx.len() as f64;
+                seen += idx.len();
+                steps += 1;
                 bar.inc(1);
             }
             let secs = t0.elapsed().as_secs_f64();
             elapsed += secs;
             let (val_loss, val_recon) = evaluate(dev, cfg, &net, phase, &val_x, dim)?;
             bar.finish_and_clear();
-            let record = EpochRecord {
+            epoch += 1;
+            let mut record = EpochRecord {
                 phase: phase_idx,
                 phase_name: phase.name.clone(),
-                epoch: epoch + 1,
-                train_loss: sum / n.max(1) as f64,
+                epoch,
+                train_loss: sum / seen.max(1) as f64,
                 val_loss,
                 val_recon,
-                samples_per_s: n as f64 / secs.max(1e-9),
+                samples_per_s: seen as f64 / secs.max(1e-9),
+                steps,
+                lr,
+                stop: None,
             };
-            if !opts.quiet {
-                eprintln!(
-                    "{} epoch {}/{}: loss {:.6}, val loss {:.6} (reconstruction {:.6}), {:.0} samples/s",
-                    phase.name,
-                    record.epoch,
-                    phase.epochs,
-                    record.train_loss,
-                    record.val_loss,
-                    record.val_recon,
-                    record.samples_per_s
-                );
+            let mut this_phase = phase_history(&history);
+            this_phase.push(record.clone());
+            standing = schedule::judge(&plan, &this_phase);
+            record.stop = standing.stop;
+            if phase.epochs.is_none() {
+                if standing.best_epoch == epoch {
+                    best = Some(net.to_host());
+                }
+                if standing.stop.is_some()
+                    && let Some(b) = best.take()
+                {
+                    net = Net::from_host(dev, &b)?;
+                }
             }
+            if !opts.quiet {
+                eprintln!("{}", progress_line(&record, &plan, &standing));
+            }
+            // A finished phase's optimiser state is never used again (and
+            // restored weights are new tensors that have none).
+            let moments = if record.stop.is_some() {
+                Vec::new()
+            } else {
+                adam.export(&mut net)?
+            };
             history.push(record);
-            let moments = adam.export(&mut net)?;
             Checkpoint {
                 config: cfg.clone(),
                 data_hash: data.data_hash,
                 adam_t: adam.t,
                 net: net.to_host(),
+                best: best.clone(),
                 moments,
                 history: history.clone(),
                 elapsed_s: elapsed,
@@ -228,6 +270,41 @@ pub fn train_on<D: Backend<f32>>(
     })
 }
 
+/// One epoch on stderr; the last epoch of a phase says why it stopped,
+/// which epoch's weights are kept, and the steps taken.
+fn progress_line(r: &EpochRecord, plan: &Plan, standing: &schedule::Standing) -> String {
+    let of = plan.epochs.map_or_else(String::new, |n| format!("/{n}"));
+    let mut line = format!(
+        "{} epoch {}{of}: loss {:.6}, val loss {:.6} (reconstruction {:.6}), {:.0} samples/s, lr {:.2e}, {} steps",
+        r.phase_name,
+        r.epoch,
+        r.train_loss,
+        r.val_loss,
+        r.val_recon,
+        r.samples_per_s,
+        r.lr,
+        r.steps
+    );
+    if let Some(stop) = r.stop {
+        let kept = if plan.epochs.is_some() {
+            format!("weights of epoch {}", r.epoch)
+        } else {
+            format!(
+                "best epoch {} (val loss {:.6}) restored",
+                standing.best_epoch, standing.best_loss
+            )
+        };
+        line.push_str(&format!(
+            "\n{} stopped after {} epochs and {} steps: {}; {kept}",
+            r.phase_name,
+            r.epoch,
+            r.steps,
+            stop.describe()
+        ));
+    }
+    line
+}
+
 /// The seed of epoch `epoch` of phase `phase`: a resumed run draws the same
 /// shuffles and noise as an uninterrupted one.
 fn epoch_seed(seed: u64, phase: usize, epoch: usize) -> u64 {
@@ -241,7 +318,7 @@ fn progress_bar(
     batches: usize,
     name: &str,
     epoch: usize,
-    epochs: usize,
+    epochs: Option<usize>,
 ) -> ProgressBar {
     if opts.quiet || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
@@ -254,7 +331,8 @@ fn progress_bar(
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> "),
     );
-    bar.set_prefix(format!("{name} epoch {}/{epochs}", epoch + 1));
+    let of = epochs.map_or_else(String::new, |n| format!("/{n}"));
+    bar.set_prefix(format!("{name} epoch {}{of}", epoch + 1));
     bar
 }
 
@@ -477,6 +555,21 @@ pub fn run(
             cfg.out.display()
         );
     }
+    if cfg.kind == Kind::Pca {
+        let trained = fit_pca(&cfg, &data)?;
+        Checkpoint {
+            config: cfg.clone(),
+            data_hash: data.data_hash,
+            adam_t: 0,
+            net: trained.net.clone(),
+            best: None,
+            moments: Vec::new(),
+            history: trained.history.clone(),
+            elapsed_s: trained.elapsed_s,
+        }
+        .save(&cfg.out)?;
+        return Ok((trained, data));
+    }
     let trained = match cfg.device {
         super::config::DeviceChoice::Cpu => {
             let spec = arch::net_spec(&cfg, data.input_len, data.output);
@@ -508,6 +601,53 @@ pub fn run(
     Ok((trained, data))
 }
 
+/// The best epoch (1-based) of the last phase of a run that stopped by
+/// itself, whose weights the run kept.
+pub fn best_epoch(trained: &Trained) -> Option<usize> {
+    let last = trained.history.last()?;
+    let phase: Vec<EpochRecord> = trained
+        .history
+        .iter()
+        .filter(|r| r.phase == last.phase)
+        .cloned()
+        .collect();
+    let plan = Plan::new(None, 1, usize::MAX);
+    Some(schedule::judge(&plan, &phase).best_epoch)
+}
+
+/// `--kind pca`: the top principal components of the training windows as
+/// encoder and tied decoder, in closed form (no epochs, no optimizer).
+pub fn fit_pca(cfg: &TrainConfig, data: &Prepared) -> Result<Trained> {
+    let t0 = Instant::now();
+    let k = cfg.codings_for(data.input_len);
+    let pca = super::pca::Pca::fit(&data.train, data.input_len, k)?;
+    let val_loss = if data.val.is_empty() {
+        f64::NAN
+    } else {
+        pca.mse(&data.val)
+    };
+    let net = pca.host_net();
+    let elapsed_s = t0.elapsed().as_secs_f64();
+    let record = EpochRecord {
+        phase: 0,
+        phase_name: "pca".into(),
+        epoch: 1,
+        train_loss: pca.mse(&data.train),
+        val_loss,
+        val_recon: val_loss,
+        samples_per_s: data.n_train() as f64 / elapsed_s.max(1e-9),
+        steps: 0,
+        lr: 0.0,
+        stop: Some(schedule::StopReason::Solved),
+    };
+    Ok(Trained {
+        config: cfg.clone(),
+        net,
+        history: vec![record],
+        elapsed_s,
+    })
+}
+
 /// The settings to continue the run in `out` with: the checkpoint's, with
 /// a new learning rate and epoch count if given.
 pub fn resume_config(
@@ -522,7 +662,7 @@ pub fn resume_config(
         cfg.lr = lr;
     }
     if let Some(e) = epochs {
-        cfg.epochs = e;
+        cfg.epochs = Some(e);
     }
     Ok((cfg, ck))
 }

@@ -1,0 +1,219 @@
+//! When training stops and how fast it learns: early stopping on the
+//! validation loss with patience, a learning rate cut on plateaus, and an
+//! optimizer-step budget.
+//!
+//! Everything here is a function of the epochs recorded so far, so a run
+//! resumed from a checkpoint makes the same decisions as an uninterrupted
+//! one, and a run stopped early at its best epoch has the same weights as a
+//! run told `--epochs` that many (the learning rate follows the same rule in
+//! both).
+//!
+//! Patience is counted in optimizer steps, turned into epochs by the steps
+//! an epoch takes, so a small series (a dozen steps per epoch) waits many
+//! epochs and a large one (hundreds of steps per epoch) few.
+
+use serde::{Deserialize, Serialize};
+
+use super::checkpoint::EpochRecord;
+
+/// Steps without a significant improvement of the validation loss after
+/// which a run that stops by itself stops.
+pub const PATIENCE_STEPS: usize = 1_000;
+/// ... but never fewer epochs than this.
+pub const MIN_PATIENCE_EPOCHS: usize = 5;
+/// An improvement smaller than this fraction of the best loss is not one.
+pub const MIN_DELTA: f64 = 1e-4;
+/// The learning rate is multiplied by this on a plateau...
+pub const LR_CUT: f64 = 0.3;
+/// ... at most this many times.
+pub const MAX_LR_CUTS: u32 = 3;
+
+/// Why a phase stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StopReason {
+    /// It ran the epochs asked for (`--epochs`).
+    Epochs,
+    /// The validation loss did not improve for the patience.
+    Converged,
+    /// The optimizer-step budget is spent.
+    Budget,
+    /// Solved in closed form (`--kind pca`).
+    Solved,
+}
+
+impl StopReason {
+    /// For the progress line and the report.
+    pub fn describe(self) -> &'static str {
+        match self {
+            StopReason::Epochs => "the epochs asked for",
+            StopReason::Converged => "validation loss stopped improving",
+            StopReason::Budget => "step budget spent",
+            StopReason::Solved => "closed form",
+        }
+    }
+}
+
+/// The rule of one phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plan {
+    /// Fixed epochs (`--epochs`), or `None` to stop by itself.
+    pub epochs: Option<usize>,
+    /// Epochs without improvement before stopping.
+    pub patience: usize,
+    /// Epochs without improvement before a learning-rate cut.
+    pub lr_patience: usize,
+    /// Steps at most (stopping by itself only).
+    pub max_steps: usize,
+}
+
+impl Plan {
+    /// The plan for a phase whose epochs take `steps_per_epoch` steps.
+    pub fn new(epochs: Option<usize>, steps_per_epoch: usize, max_steps: usize) -> Plan {
+        let patience = PATIENCE_STEPS
+            .div_ceil(steps_per_epoch.max(1))
+            .max(MIN_PATIENCE_EPOCHS);
+        Plan {
+            epochs,
+            patience,
+            lr_patience: patience.div_ceil(2),
+            max_steps: if epochs.is_some() {
+                usize::MAX
+            } else {
+                max_steps
+            },
+        }
+    }
+}
+
+/// Where a phase stands after the epochs in `history` (that phase's only).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Standing {
+    /// The epoch (1-based) with the best validation loss, 0 before any.
+    pub best_epoch: usize,
+    /// Its validation loss.
+    pub best_loss: f64,
+    /// The factor on the base learning rate for the next epoch.
+    pub lr_factor: f64,
+    /// Set when the phase is over.
+    pub stop: Option<StopReason>,
+}
+
+/// Replays the rule over a phase's epochs.
+pub fn judge(plan: &Plan, history: &[EpochRecord]) -> Standing {
+    let mut s = Standing {
+        best_epoch: 0,
+        best_loss: f64::INFINITY,
+        lr_factor: 1.0,
+        stop: None,
+    };
+    let (mut cuts, mut last_cut) = (0u32, 0usize);
+    for (i, r) in history.iter().enumerate() {
+        let epoch = i + 1;
+        // A NaN loss never improves; the first finite one always does.
+        if r.val_loss < s.best_loss - MIN_DELTA * s.best_loss.abs()
+            || (s.best_epoch == 0 && r.val_loss.is_finite())
+        {
+            s.best_loss = r.val_loss;
+            s.best_epoch = epoch;
+        }
+        let since_best = epoch - s.best_epoch;
+        if since_best >= plan.lr_patience
+            && epoch - last_cut.max(s.best_epoch) >= plan.lr_patience
+            && cuts < MAX_LR_CUTS
+        {
+            s.lr_factor *= LR_CUT;
+            cuts += 1;
+            last_cut = epoch;
+        }
+        s.stop = match plan.epochs {
+            Some(n) => (epoch >= n).then_some(StopReason::Epochs),
+            None if r.steps >= plan.max_steps => Some(StopReason::Budget),
+            None if since_best >= plan.patience => Some(StopReason::Converged),
+            None => None,
+        };
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(epoch: usize, val: f64, steps: usize) -> EpochRecord {
+        EpochRecord {
+            phase: 0,
+            phase_name: "t".into(),
+            epoch,
+            train_loss: val,
+            val_loss: val,
+            val_recon: val,
+            samples_per_s: 0.0,
+            steps,
+            lr: 0.0,
+            stop: None,
+        }
+    }
+
+    fn history(vals: &[f64], steps_per_epoch: usize) -> Vec<EpochRecord> {
+        vals.iter()
+            .enumerate()
+            .map(|(i, &v)| rec(i + 1, v, (i + 1) * steps_per_epoch))
+            .collect()
+    }
+
+    #[test]
+    fn patience_is_counted_in_steps() {
+        // 10 steps per epoch: 100 epochs of patience; 500 per epoch: the minimum.
+        assert_eq!(Plan::new(None, 10, 10_000).patience, 100);
+        assert_eq!(Plan::new(None, 500, 10_000).patience, MIN_PATIENCE_EPOCHS);
+        assert_eq!(Plan::new(None, 500, 10_000).lr_patience, 3);
+        assert_eq!(Plan::new(Some(7), 500, 10).max_steps, usize::MAX);
+    }
+
+    #[test]
+    fn stops_after_patience_and_remembers_the_best() {
+        let plan = Plan::new(None, 500, 100_000);
+        let mut vals = vec![1.0, 0.5, 0.4];
+        vals.extend([0.41; 4]);
+        let h = history(&vals, 500);
+        let s = judge(&plan, &h[..6]);
+        assert_eq!((s.best_epoch, s.stop), (3, None));
+        let s = judge(&plan, &h);
+        assert_eq!((s.best_epoch, s.stop), (3, None));
+        let mut h = h;
+        h.push(rec(8, 0.40001, 4000)); // below MIN_DELTA: no improvement
+        let s = judge(&plan, &h);
+        assert_eq!((s.best_epoch, s.stop), (3, Some(StopReason::Converged)));
+        assert_eq!(s.best_loss, 0.4);
+    }
+
+    #[test]
+    fn cuts_the_learning_rate_on_a_plateau() {
+        let plan = Plan::new(None, 500, 100_000); // lr patience 3
+        let h = history(&[1.0, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9], 500);
+        assert_eq!(judge(&plan, &h[..4]).lr_factor, 1.0);
+        assert_eq!(judge(&plan, &h[..5]).lr_factor, LR_CUT);
+        // No second cut until lr_patience more epochs pass.
+        assert_eq!(judge(&plan, &h[..7]).lr_factor, LR_CUT);
+        assert_eq!(judge(&plan, &h).lr_factor, LR_CUT * LR_CUT);
+    }
+
+    #[test]
+    fn budget_and_fixed_epochs() {
+        let plan = Plan::new(None, 500, 1_000);
+        let h = history(&[1.0, 0.5], 500);
+        assert_eq!(judge(&plan, &h).stop, Some(StopReason::Budget));
+        let plan = Plan::new(Some(2), 500, 1_000);
+        let h = history(&[1.0, 2.0, 3.0], 500);
+        assert_eq!(judge(&plan, &h[..1]).stop, None);
+        assert_eq!(judge(&plan, &h[..2]).stop, Some(StopReason::Epochs));
+    }
+
+    #[test]
+    fn nan_never_improves() {
+        let plan = Plan::new(None, 500, 100_000);
+        let h = history(&[f64::NAN, 0.5, f64::NAN], 500);
+        let s = judge(&plan, &h);
+        assert_eq!((s.best_epoch, s.best_loss), (2, 0.5));
+    }
+}

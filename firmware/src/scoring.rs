@@ -26,12 +26,15 @@ use model_format::{Calibration, Metric, ScoringSpec};
 pub const SATURATION: f32 = 2.0;
 
 /// Reconstruction error of one window, in normalised units, as `metric`
-/// says: the mean over the window of `(x − y)²` (MSE), `|x − y|` (MAE), or
-/// `w[c]·(x − y)²` with `c` the value's channel (weighted MSE).
+/// says: the mean over the window of `(x − y)²` (MSE), `|x − y|` (MAE),
+/// `w[c]·(x − y)²` with `c` the value's channel (weighted MSE), or
+/// `w[i]·(x − y)²` with `i` the value's index in the window (standardized,
+/// computed as `d = x − y`, then `w[i]·(d·d)`).
 ///
-/// Summed in f32 in index order, so the host and a board get the same bits.
-/// `input` and `output` have the same length in a validated model; extra
-/// values of the longer one are ignored. Returns 0 for an empty window.
+/// Summed in f32 in index order, then divided by the number of values, so
+/// the host and a board get the same bits. `input` and `output` (and the
+/// standardized weights) have the same length in a validated model; extra
+/// values of a longer one are ignored. Returns 0 for an empty window.
 pub fn window_error(metric: &Metric<'_>, channels: usize, input: &[f32], output: &[f32]) -> f32 {
     let n = input.len().min(output.len());
     if n == 0 {
@@ -53,6 +56,10 @@ pub fn window_error(metric: &Metric<'_>, channels: usize, input: &[f32], output:
             }
             sum
         }
+        Metric::Standardized(w) => pairs.zip(w.iter()).fold(0.0f32, |sum, ((x, y), w)| {
+            let d = x - y;
+            sum + w * (d * d)
+        }),
     };
     sum / n as f32
 }

@@ -267,3 +267,20 @@ fn spec_md_walkthrough_matches_the_golden_file() {
     );
     assert_eq!(&b[0xdd..], b"\x0dedgeae golden");
 }
+
+#[test]
+fn spec_md_version_3_walkthrough_matches_the_golden_file() {
+    // SPEC.md section 5 walks through pca_v3.eam too.
+    let b = std::fs::read(data("pca_v3.eam")).unwrap();
+    assert_eq!(b.len(), 101);
+    assert_eq!(&b[0x00..0x08], b"EAEM\x03\x00\x00\x00");
+    assert_eq!(&b[0x08..0x0c], &85u32.to_le_bytes());
+    assert_eq!(&b[0x0c..0x10], &0x9883_bfe7u32.to_le_bytes());
+    assert_eq!(&b[0x10..0x15], &[0x08, 0x01, 0x02, 0x01, 0x04]);
+    assert_eq!(&b[0x1e..0x24], &[0x02, 0x00, 0x02, 0x01, 0x00, 0x08]);
+    assert_eq!(&b[0x31..0x35], &[0x01, 0x00, 0x00, 0x08]);
+    assert_eq!(&b[0x3d..0x40], &[0x00, 0x03, 0x08]);
+    assert_eq!(&b[0x48..0x4c], &0.75f32.to_le_bytes());
+    assert_eq!(&b[0x54..0x5a], &[0x00, 0x07, 0x00, 0x00, 0x00, 0x00]);
+    assert_eq!(&b[0x5a..], b"\x0aedgeae pca");
+}

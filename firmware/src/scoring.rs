@@ -26,12 +26,15 @@ use model_format::{Calibration, Metric, ScoringSpec};
 pub const SATURATION: f32 = 2.0;
 
 /// Reconstruction error of one window, in normalised units, as `metric`
-/// says: the mean over the window of `(x − y)²` (MSE), `|x − y|` (MAE), or
-/// `w[c]·(x − y)²` with `c` the value's channel (weighted MSE).
+/// says: the mean over the window of `(x − y)²` (MSE), `|x − y|` (MAE),
+/// `w[c]·(x − y)²` with `c` the value's channel (weighted MSE), or
+/// `w[i]·(x − y)²` with `i` the value's index in the window (standardized,
+/// computed as `d = x − y`, then `w[i]·(d·d)`).
 ///
-/// Summed in f32 in index order, so the host and a board get the same bits.
-/// `input` and `output` have the same length in a validated model; extra
-/// values of the longer one are ignored. Returns 0 for an empty window.
+/// Summed in f32 in index order, then divided by the number of values, so
+/// the host and a board get the same bits. `input` and `output` (and the
+/// standardized weights) have the same length in a validated model; extra
+/// values of a longer one are ignored. Returns 0 for an empty window.
 pub fn window_error(metric: &Metric<'_>, channels: usize, input: &[f32], output: &[f32]) -> f32 {
     let n = input.len().min(output.len());
     if n == 0 {
@@ -53,6 +56,10 @@ pub fn window_error(metric: &Metric<'_>, channels: usize, input: &[f32], output:
             }
             sum
         }
+        Metric::Standardized(w) => pairs.zip(w.iter()).fold(0.0f32, |sum, ((x, y), w)| {
+            let d = x - y;
+            sum + w * (d * d)
+        }),
     };
     sum / n as f32
 }
@@ -407,6 +414,58 @@ mod tests {
             (2.0 * 1.0 + 0.0 + 2.0 * 4.0 + 1.0) / 4.0
         );
         assert_eq!(window_error(&Metric::Mse, 2, &[], &[]), 0.0);
+    }
+
+    /// Little-endian bytes of `values` (what an `F32s` borrows).
+    fn le(values: &[f32]) -> Vec<u8> {
+        values.iter().flat_map(|v| v.to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn standardized_weighs_each_value_of_the_window() {
+        // 2 channels x 2 frames, time-major: [t0c0, t0c1, t1c0, t1c1].
+        let x = [1.0, 2.0, 3.0, 4.0];
+        let y = [0.0, 2.5, 5.0, 3.0];
+        // d = 1, -0.5, -2, 1; d² = 1, 0.25, 4, 1.
+        let w = le(&[0.5, 4.0, 0.25, 3.0]);
+        let m = Metric::Standardized(model_format::F32s::new(&w));
+        // (0.5·1 + 4·0.25 + 0.25·4 + 3·1) / 4 = (0.5 + 1 + 1 + 3) / 4.
+        assert_eq!(window_error(&m, 2, &x, &y), 1.375);
+        // Weights are per position, not per channel: frame 1 weighs its
+        // channels differently from frame 0 (weighted MSE with [0.5, 4]
+        // would give (0.5 + 1 + 2 + 4) / 4).
+        let per_channel = le(&[0.5, 4.0]);
+        let wm = Metric::WeightedMse(model_format::F32s::new(&per_channel));
+        assert_eq!(window_error(&wm, 2, &x, &y), 1.875);
+        // Zero weights ignore a position; no values give 0.
+        let zeros = le(&[0.0; 4]);
+        let z = Metric::Standardized(model_format::F32s::new(&zeros));
+        assert_eq!(window_error(&z, 2, &x, &y), 0.0);
+        assert_eq!(window_error(&m, 2, &[], &[]), 0.0);
+    }
+
+    #[test]
+    fn standardized_rounds_as_specified() {
+        // Each term is w·(d·d), every operation rounded to f32. With
+        // d = 1 + 2⁻¹² and w = 1 + 2⁻¹¹: d·d = 1 + 2⁻¹¹ + 2⁻²⁴ is a tie and
+        // rounds to even, 1 + 2⁻¹¹; w·(d·d) = 1 + 2⁻¹⁰ + 2⁻²² is exact.
+        // (w·d)·d would give 1 + 2⁻¹⁰ + 3·2⁻²³, one ulp more.
+        let e = 1.0 / 4096.0;
+        let x = [1.0 + e, 5.0];
+        let y = [0.0, 5.0];
+        let w = le(&[1.0 + 2.0 * e, 7.0]);
+        let m = Metric::Standardized(model_format::F32s::new(&w));
+        // (term + 7·0) / 2 = 0.5 + 2⁻¹¹ + 2⁻²³.
+        assert_eq!(window_error(&m, 1, &x, &y).to_bits(), 0x3F00_2002);
+
+        // Summed from +0 in index order: 1e8 first swallows each of the
+        // eight 1s after it (the f32 spacing at 1e8 is 8); summing the 1s
+        // first would give (1e8 + 8) / 9 = 11111112.
+        let mut x = [1.0f32; 9];
+        x[0] = 1e4;
+        let w = le(&[1.0; 9]);
+        let m = Metric::Standardized(model_format::F32s::new(&w));
+        assert_eq!(window_error(&m, 1, &x, &[0.0; 9]), 11_111_111.0);
     }
 
     #[test]

@@ -63,7 +63,8 @@ pub enum Field {
     Weights,
     /// A layer's bias.
     Bias,
-    /// The per-channel weights of the weighted error metric.
+    /// The weights of a weighted error metric: one per channel for
+    /// weighted MSE, one per window value for standardized.
     MetricWeights,
     /// `scoring.threshold`.
     Threshold,
@@ -85,6 +86,10 @@ pub enum Field {
     Exponents,
     /// An int8 layer's activation lookup table.
     Lut,
+    /// The autoencoder kind.
+    Kind,
+    /// `scoring.metric`, the error metric.
+    Metric,
 }
 
 impl Field {
@@ -111,6 +116,8 @@ impl Field {
             Field::Requant => "requant",
             Field::Exponents => "exponents",
             Field::Lut => "lut",
+            Field::Kind => "kind",
+            Field::Metric => "scoring.metric",
         }
     }
 }
@@ -259,6 +266,18 @@ pub enum FormatError {
         /// The file's version.
         version: u16,
     },
+    /// A kind or metric that the file's format version does not have (the
+    /// tag decodes, but an older reader would not know it).
+    TagNeedsVersion {
+        /// Where the tag is: [`Field::Kind`] or [`Field::Metric`].
+        field: Field,
+        /// The tag's name, as `ModelKind::name` or `Metric::name` spells it.
+        name: &'static str,
+        /// The first version with this tag.
+        needs: u16,
+        /// The file's version.
+        version: u16,
+    },
 }
 
 fn layer_prefix(f: &mut fmt::Formatter<'_>, layer: Option<u16>) -> fmt::Result {
@@ -373,6 +392,16 @@ impl fmt::Display for FormatError {
             } => write!(
                 f,
                 "layer {layer} needs format version {needs}, the file says version {version}"
+            ),
+            FormatError::TagNeedsVersion {
+                field,
+                name,
+                needs,
+                version,
+            } => write!(
+                f,
+                "{} {name} needs format version {needs}, the file says version {version}",
+                field.name()
             ),
         }
     }

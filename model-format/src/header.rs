@@ -19,9 +19,11 @@ use crate::FormatError;
 pub const MAGIC: [u8; 4] = *b"EAEM";
 /// The newest format version this crate reads and writes. Bumped on any
 /// layout change. A file is written with the oldest version that has all of
-/// its layers (see [`crate::Layer::min_version`]), so an all-f32 model stays
-/// readable by version-1 readers.
-pub const FORMAT_VERSION: u16 = 2;
+/// its tags (its kind, layers and metric: see [`crate::Layer::min_version`],
+/// [`crate::ModelKind::min_version`] and [`crate::Metric::min_version`]), so
+/// an all-f32 model with an older kind and metric stays readable by
+/// version-1 readers.
+pub const FORMAT_VERSION: u16 = 3;
 /// The oldest format version this crate reads.
 pub const MIN_FORMAT_VERSION: u16 = 1;
 /// Size of the fixed header in bytes.
@@ -171,7 +173,7 @@ mod tests {
         assert_eq!(
             b,
             [
-                b'E', b'A', b'E', b'M', 2, 0, 0, 0, 0x04, 0x03, 0x02, 0x01, 0xD4, 0xC3, 0xB2, 0xA1
+                b'E', b'A', b'E', b'M', 3, 0, 0, 0, 0x04, 0x03, 0x02, 0x01, 0xD4, 0xC3, 0xB2, 0xA1
             ]
         );
         assert_eq!(Header::parse(&b), Ok(h));
@@ -198,7 +200,7 @@ mod tests {
             Header::parse(&b),
             Err(FormatError::BadMagic { .. })
         ));
-        for (version, ok) in [(0u8, false), (1, true), (2, true), (3, false)] {
+        for (version, ok) in [(0u8, false), (1, true), (2, true), (3, true), (4, false)] {
             let mut b = good;
             b[4] = version;
             if ok {
@@ -208,7 +210,7 @@ mod tests {
                     Header::parse(&b),
                     Err(FormatError::UnsupportedVersion {
                         found: u16::from(version),
-                        supported: 2
+                        supported: 3
                     })
                 );
             }

@@ -11,7 +11,7 @@
 use heapless::Vec;
 use serde::Deserialize;
 
-use crate::error::{FormatError, Section};
+use crate::error::{Field, FormatError, Section};
 use crate::header::{HEADER_LEN, Header, crc32, len_u32};
 use crate::validate::validate;
 use crate::{
@@ -150,17 +150,33 @@ impl<'a> Model<'a> {
     }
 }
 
-/// The oldest format version that has every layer of `spec`.
+/// The oldest format version that has every tag of `spec`: its kind, its
+/// layers and its metric. A file is written with this version, so a model
+/// that uses nothing newer stays readable by older readers.
 #[cfg(feature = "alloc")]
 pub(crate) fn needed_version(spec: &ModelSpec<'_>) -> u16 {
     spec.layers
         .iter()
         .map(Layer::min_version)
+        .chain([spec.kind.min_version(), spec.scoring.metric.min_version()])
         .max()
         .unwrap_or(1)
 }
 
+/// Refuses a tag that `version` does not have. The decoder reads every
+/// tag this crate knows whatever the header says (postcard bodies carry no
+/// version), so this runs after decoding, in wire order: kind, layers,
+/// metric.
 fn check_versions(spec: &ModelSpec<'_>, version: u16) -> Result<(), FormatError> {
+    let kind = spec.kind;
+    if kind.min_version() > version {
+        return Err(FormatError::TagNeedsVersion {
+            field: Field::Kind,
+            name: kind.name(),
+            needs: kind.min_version(),
+            version,
+        });
+    }
     for (i, layer) in spec.layers.iter().enumerate() {
         if layer.min_version() > version {
             return Err(FormatError::LayerNeedsVersion {
@@ -169,6 +185,15 @@ fn check_versions(spec: &ModelSpec<'_>, version: u16) -> Result<(), FormatError>
                 version,
             });
         }
+    }
+    let metric = &spec.scoring.metric;
+    if metric.min_version() > version {
+        return Err(FormatError::TagNeedsVersion {
+            field: Field::Metric,
+            name: metric.name(),
+            needs: metric.min_version(),
+            version,
+        });
     }
     Ok(())
 }
@@ -247,7 +272,7 @@ impl ModelSpec<'_> {
         let header = Header {
             version: needed_version(self),
             body_len: u32::try_from(body.len()).map_err(|_| FormatError::TooLarge {
-                field: crate::Field::Weights,
+                field: Field::Weights,
                 layer: None,
             })?,
             body_crc: crc32(&body),

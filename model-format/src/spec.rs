@@ -30,6 +30,9 @@ pub enum ModelKind {
     /// Variational autoencoder; the encoder stores the mean head only (tag 7).
     #[serde(rename = "vae")]
     Variational,
+    /// Closed-form linear autoencoder: the top-k principal components of
+    /// the training windows as encoder and decoder (tag 8, format version 3).
+    Pca,
 }
 
 impl ModelKind {
@@ -44,6 +47,24 @@ impl ModelKind {
             ModelKind::Denoising => "denoising",
             ModelKind::Sparse => "sparse",
             ModelKind::Variational => "vae",
+            ModelKind::Pca => "pca",
+        }
+    }
+
+    /// The oldest format version that has this kind: 3 for
+    /// [`ModelKind::Pca`], 1 for the others. An older reader does not know
+    /// the tag, so [`crate::Model::load`] refuses it in an older file.
+    pub const fn min_version(self) -> u16 {
+        match self {
+            ModelKind::Custom
+            | ModelKind::Linear
+            | ModelKind::Stacked
+            | ModelKind::Tied
+            | ModelKind::Greedy
+            | ModelKind::Denoising
+            | ModelKind::Sparse
+            | ModelKind::Variational => 1,
+            ModelKind::Pca => 3,
         }
     }
 }
@@ -69,15 +90,29 @@ pub struct InputSpec<'a> {
 }
 
 /// How reconstruction error is measured over a window (in normalised units).
+///
+/// Each is a mean over the window's `channels * window` values;
+/// `firmware::scoring::window_error` is the reference arithmetic.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum Metric<'a> {
     /// Mean squared error (tag 0).
     Mse,
     /// Mean absolute error (tag 1).
     Mae,
-    /// Mean squared error with one weight per channel (tag 2).
+    /// Mean squared error with one weight per channel (tag 2): `channels`
+    /// finite values, each >= 0.
     #[serde(borrow)]
     WeightedMse(F32s<'a>),
+    /// Mean squared error with one weight per value of the window (tag 3,
+    /// format version 3): `channels * window` finite values, each >= 0,
+    /// time-major like the input (value `i` belongs to frame
+    /// `i / channels`, channel `i % channels`). The window error is the mean
+    /// of `w[i]·(x[i] − y[i])²`. With `w[i]` set to 1 / the mean squared
+    /// reconstruction residual at position `i` over normal windows, each
+    /// position's error is measured against its own spread on normal data
+    /// (a diagonal Mahalanobis score of the residual).
+    #[serde(borrow)]
+    Standardized(F32s<'a>),
 }
 
 impl Metric<'_> {
@@ -87,6 +122,17 @@ impl Metric<'_> {
             Metric::Mse => "mse",
             Metric::Mae => "mae",
             Metric::WeightedMse(_) => "weighted_mse",
+            Metric::Standardized(_) => "standardized",
+        }
+    }
+
+    /// The oldest format version that has this metric: 3 for
+    /// [`Metric::Standardized`], 1 for the others. An older reader does not
+    /// know the tag, so [`crate::Model::load`] refuses it in an older file.
+    pub const fn min_version(&self) -> u16 {
+        match self {
+            Metric::Standardized(_) => 3,
+            Metric::Mse | Metric::Mae | Metric::WeightedMse(_) => 1,
         }
     }
 }

@@ -25,7 +25,7 @@ pub(crate) fn validate<'a>(spec: &ModelSpec<'a>) -> Result<Vec<Op<'a>, MAX_LAYER
             layers: count,
         });
     }
-    check_scoring(&spec.scoring, spec.input.channels)?;
+    check_scoring(&spec.scoring, spec.input.channels, input_len)?;
     Ok(ops)
 }
 
@@ -343,9 +343,19 @@ fn resolve_layers<'a>(
     Ok(ops)
 }
 
-fn check_scoring(scoring: &ScoringSpec<'_>, channels: u32) -> Result<(), FormatError> {
-    if let Metric::WeightedMse(w) = scoring.metric {
-        check_f32s(w, u64::from(channels), Field::MetricWeights, None)?;
+/// `input_len` is `channels * window`, already checked by `check_input`.
+fn check_scoring(
+    scoring: &ScoringSpec<'_>,
+    channels: u32,
+    input_len: u64,
+) -> Result<(), FormatError> {
+    let weights = match scoring.metric {
+        Metric::Mse | Metric::Mae => None,
+        Metric::WeightedMse(w) => Some((w, u64::from(channels))),
+        Metric::Standardized(w) => Some((w, input_len)),
+    };
+    if let Some((w, count)) = weights {
+        check_f32s(w, count, Field::MetricWeights, None)?;
         if w.iter().any(|v| v < 0.0) {
             return Err(FormatError::BadValue {
                 field: Field::MetricWeights,

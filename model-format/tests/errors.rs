@@ -5,18 +5,21 @@ mod common;
 
 use common::*;
 use model_format::{
-    Activation, Dense, F32s, Field, FormatError, HEADER_LEN, I8s, Layer, Layers, MAX_LAYERS, Model,
-    ModelSpec, Nibbles, Quant, Requant, Section, TiedDense,
+    Activation, Dense, F32s, FORMAT_VERSION, Field, FormatError, HEADER_LEN, I8s, Layer, Layers,
+    MAX_LAYERS, MIN_FORMAT_VERSION, Metric, Model, ModelKind, ModelSpec, Nibbles, Quant, Requant,
+    Section, TiedDense,
 };
 
 fn golden_files() -> Vec<Vec<u8>> {
     let d = dense_store();
     let t = tied_store();
     let q = int8_store();
+    let p = pca_store();
     let files = vec![
         dense_spec(&d).encode().unwrap(),
         tied_spec(&t).encode().unwrap(),
         int8_spec(&q).encode().unwrap(),
+        pca_spec(&p).encode().unwrap(),
     ];
     files
 }
@@ -43,16 +46,66 @@ fn every_truncation_is_reported_as_truncated() {
     }
 }
 
-/// The error a change of byte `at` must produce, by region of the file.
-fn expect_for(at: usize, flipped: &[u8], original_len: usize) -> FormatError {
+/// The error a model must give when its header says `version`, older than
+/// the one it was written with: the first tag, in wire order (kind, layers,
+/// metric), that `version` lacks (SPEC.md section 4, rule 9).
+fn needs_version(original: &[u8], version: u16) -> FormatError {
+    let model = Model::load(original).unwrap();
+    let spec = model.spec();
+    if spec.kind.min_version() > version {
+        return FormatError::TagNeedsVersion {
+            field: Field::Kind,
+            name: spec.kind.name(),
+            needs: spec.kind.min_version(),
+            version,
+        };
+    }
+    let mut layers = spec.layers.iter().enumerate();
+    if let Some((i, layer)) = layers.find(|(_, l)| l.min_version() > version) {
+        return FormatError::LayerNeedsVersion {
+            layer: i as u16,
+            needs: layer.min_version(),
+            version,
+        };
+    }
+    let metric = spec.scoring.metric;
+    assert!(
+        metric.min_version() > version,
+        "the file is readable as version {version}"
+    );
+    FormatError::TagNeedsVersion {
+        field: Field::Metric,
+        name: metric.name(),
+        needs: metric.min_version(),
+        version,
+    }
+}
+
+/// What loading must give after a change of byte `at`, by region of the
+/// file. The header is not under the CRC, so a change of the version to
+/// another one this reader knows is not corruption it can see: a newer
+/// version holds every older body unchanged (the file loads), an older one
+/// may lack a tag the file uses.
+fn expect_for(at: usize, flipped: &[u8], original: &[u8]) -> Result<(), FormatError> {
     let le32 = |o: usize| u32::from_le_bytes(flipped[o..o + 4].try_into().unwrap());
     let le16 = |o: usize| u16::from_le_bytes(flipped[o..o + 2].try_into().unwrap());
-    match at {
+    let original_len = original.len();
+    let written = u16::from_le_bytes([original[4], original[5]]);
+    Err(match at {
         0..4 => FormatError::BadMagic { found: le32(0) },
-        4..6 => FormatError::UnsupportedVersion {
-            found: le16(4),
-            supported: 2,
-        },
+        4..6 => {
+            let found = le16(4);
+            if !(MIN_FORMAT_VERSION..=FORMAT_VERSION).contains(&found) {
+                FormatError::UnsupportedVersion {
+                    found,
+                    supported: FORMAT_VERSION,
+                }
+            } else if found >= written {
+                return Ok(());
+            } else {
+                needs_version(original, found)
+            }
+        }
         6..8 => FormatError::ReservedNotZero { found: le16(6) },
         8..12 => {
             let stated = HEADER_LEN as u64 + u64::from(le32(8));
@@ -72,23 +125,28 @@ fn expect_for(at: usize, flipped: &[u8], original_len: usize) -> FormatError {
             stored: le32(12),
             computed: model_format::crc32(&flipped[HEADER_LEN..]),
         },
-    }
+    })
 }
 
 #[test]
 fn every_single_byte_change_is_caught_with_the_matching_error() {
+    let mut readable_versions = 0;
     for bytes in golden_files() {
         for at in 0..bytes.len() {
             // All eight single-bit flips and the all-bits flip of this byte.
             for mask in (0..8).map(|b| 1u8 << b).chain([0xFF]) {
                 let mut flipped = bytes.clone();
                 flipped[at] ^= mask;
-                let err = Model::load(&flipped).unwrap_err();
-                let want = expect_for(at, &flipped, bytes.len());
-                assert_eq!(err, want, "byte {at} ^ {mask:#04x}");
+                let got = Model::load(&flipped).map(|_| ());
+                let want = expect_for(at, &flipped, &bytes);
+                assert_eq!(got, want, "byte {at} ^ {mask:#04x}");
+                readable_versions += usize::from(want.is_ok());
             }
         }
     }
+    // 1 -> 3 (two version-1 files), 2 -> 3 (the int8 file); the version-3
+    // file goes to 1 and 2 and is refused.
+    assert_eq!(readable_versions, 3);
 }
 
 #[test]
@@ -102,18 +160,18 @@ fn wrong_magic_and_newer_version() {
         }
     );
     let mut bytes = golden_files().remove(0);
-    bytes[4..6].copy_from_slice(&3u16.to_le_bytes());
+    bytes[4..6].copy_from_slice(&4u16.to_le_bytes());
     let err = Model::load(&bytes).unwrap_err();
     assert_eq!(
         err,
         FormatError::UnsupportedVersion {
-            found: 3,
-            supported: 2
+            found: 4,
+            supported: 3
         }
     );
     assert_eq!(
         err.to_string(),
-        "format version 3 is not supported (this build reads versions 1 to 2)"
+        "format version 4 is not supported (this build reads versions 1 to 3)"
     );
 }
 
@@ -614,4 +672,189 @@ fn int8_tied_source_needs_one_weight_scale_and_the_same_precision() {
             source: 0
         }
     ));
+}
+
+#[test]
+fn standardized_weights_number_channels_times_window() {
+    // pca_spec: 1 channel x window 2, so 2 weights; one per channel is not
+    // enough, nor is one too many.
+    let store = pca_store();
+    for (n, found) in [(1, 4), (3, 12), (0, 0)] {
+        let w = ramp(n, 0.5, 0.0);
+        let mut spec = pca_spec(&store);
+        spec.scoring.metric = Metric::Standardized(F32s::new(&w));
+        let want = FormatError::LengthMismatch {
+            field: Field::MetricWeights,
+            layer: None,
+            expected: 8,
+            found,
+        };
+        assert_eq!(
+            Model::load(&raw_file(&spec)).unwrap_err(),
+            want,
+            "{n} weights"
+        );
+        assert_eq!(spec.encode().unwrap_err(), want, "the encoder refuses too");
+    }
+    let w = ramp(3, 0.5, 0.0);
+    let mut spec = pca_spec(&store);
+    spec.scoring.metric = Metric::Standardized(F32s::new(&w));
+    assert_eq!(
+        Model::load(&raw_file(&spec)).unwrap_err().to_string(),
+        "scoring.metric weights holds 12 bytes, the shapes need 8"
+    );
+    // Weighted MSE keeps one weight per channel.
+    let two = ramp(2, 0.5, 0.0);
+    let tied = tied_store();
+    let mut spec = tied_spec(&tied);
+    spec.scoring.metric = Metric::Standardized(F32s::new(&two));
+    assert_eq!(
+        Model::load(&raw_file(&spec)).unwrap_err(),
+        FormatError::LengthMismatch {
+            field: Field::MetricWeights,
+            layer: None,
+            expected: 24,
+            found: 8
+        }
+    );
+    spec.scoring.metric = Metric::WeightedMse(F32s::new(&two));
+    assert!(Model::load(&raw_file(&spec)).is_ok());
+}
+
+#[test]
+fn standardized_weights_are_finite_and_not_negative() {
+    let store = pca_store();
+    for bad in [
+        -0.25,
+        -f32::MIN_POSITIVE,
+        f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+    ] {
+        let w = [0.5f32.to_le_bytes(), bad.to_le_bytes()].concat();
+        let mut spec = pca_spec(&store);
+        spec.scoring.metric = Metric::Standardized(F32s::new(&w));
+        assert_eq!(
+            Model::load(&raw_file(&spec)).unwrap_err(),
+            FormatError::BadValue {
+                field: Field::MetricWeights,
+                layer: None
+            },
+            "weight {bad}"
+        );
+    }
+    // Zero (and negative zero) ignore a position; that is allowed.
+    for ok in [0.0f32, -0.0] {
+        let w = [ok.to_le_bytes(), 1.0f32.to_le_bytes()].concat();
+        let mut spec = pca_spec(&store);
+        spec.scoring.metric = Metric::Standardized(F32s::new(&w));
+        assert!(Model::load(&raw_file(&spec)).is_ok(), "weight {ok}");
+    }
+}
+
+#[test]
+fn the_pca_kind_and_the_standardized_metric_need_version_3() {
+    let store = pca_store();
+    let spec = pca_spec(&store);
+    assert!(Model::load(&with_version(&spec, 3)).is_ok());
+    // Both new: the kind comes first on the wire and is reported first.
+    for version in [1, 2] {
+        assert_eq!(
+            Model::load(&with_version(&spec, version)).unwrap_err(),
+            FormatError::TagNeedsVersion {
+                field: Field::Kind,
+                name: "pca",
+                needs: 3,
+                version
+            }
+        );
+    }
+    // Only the metric is new.
+    let mut metric_only = pca_spec(&store);
+    metric_only.kind = ModelKind::Linear;
+    let err = Model::load(&with_version(&metric_only, 2)).unwrap_err();
+    assert_eq!(
+        err,
+        FormatError::TagNeedsVersion {
+            field: Field::Metric,
+            name: "standardized",
+            needs: 3,
+            version: 2
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "scoring.metric standardized needs format version 3, the file says version 2"
+    );
+    // Only the kind is new.
+    let dense = dense_store();
+    let mut kind_only = dense_spec(&dense);
+    kind_only.kind = ModelKind::Pca;
+    let err = Model::load(&with_version(&kind_only, 2)).unwrap_err();
+    assert_eq!(
+        err,
+        FormatError::TagNeedsVersion {
+            field: Field::Kind,
+            name: "pca",
+            needs: 3,
+            version: 2
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "kind pca needs format version 3, the file says version 2"
+    );
+    // An int8 layer and the new metric in a version-1 file: the layer is
+    // reported, it comes before the metric.
+    let q = int8_store();
+    let four = ramp(4, 0.5, 0.0);
+    let mut mixed = int8_spec(&q);
+    mixed.scoring.metric = Metric::Standardized(F32s::new(&four));
+    assert_eq!(
+        Model::load(&with_version(&mixed, 1)).unwrap_err(),
+        FormatError::LayerNeedsVersion {
+            layer: 0,
+            needs: 2,
+            version: 1
+        }
+    );
+    assert!(matches!(
+        Model::load(&with_version(&mixed, 2)).unwrap_err(),
+        FormatError::TagNeedsVersion {
+            field: Field::Metric,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn tags_after_the_newest_do_not_decode() {
+    // What a version-2 reader did with tags 8 and 3 happens now to the
+    // next ones: the section does not decode.
+    let store = pca_store();
+    let spec = pca_spec(&store);
+    let body = postcard::to_allocvec(&spec).unwrap();
+    assert_eq!(body[0], 8, "kind pca is tag 8");
+    let mut next_kind = body.clone();
+    next_kind[0] = 9;
+    assert_eq!(
+        Model::load(&raw_file_from_body(&next_kind)).unwrap_err(),
+        FormatError::Malformed {
+            section: Section::Kind,
+            offset: HEADER_LEN as u32
+        }
+    );
+    // The scoring section starts after kind, input, layers and codings_layer.
+    let before =
+        postcard::to_allocvec(&(spec.kind, spec.input, &spec.layers, spec.codings_layer)).unwrap();
+    assert_eq!(body[before.len()], 3, "metric standardized is tag 3");
+    let mut next_metric = body.clone();
+    next_metric[before.len()] = 4;
+    assert_eq!(
+        Model::load(&raw_file_from_body(&next_metric)).unwrap_err(),
+        FormatError::Malformed {
+            section: Section::Scoring,
+            offset: (HEADER_LEN + before.len()) as u32
+        }
+    );
 }

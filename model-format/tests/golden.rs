@@ -8,7 +8,7 @@ mod common;
 use std::path::PathBuf;
 
 use common::*;
-use model_format::{Activation, Layer, Metric, Model, ModelKind, Op, WeightLayout};
+use model_format::{Activation, F32s, Layer, Metric, Model, ModelKind, Op, WeightLayout};
 
 fn data(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -127,6 +127,101 @@ fn int8_golden_file_is_version_2_and_resolves_every_layer() {
     assert_eq!(tied.bias.iter().collect::<Vec<_>>(), [1, 2, 3, -4]);
 }
 
+/// `pca_v3.eam` (`pca_spec`), written out by hand from the rules of SPEC.md
+/// section 2; SPEC.md section 5 walks through the same bytes.
+const PCA_V3: [&[u8]; 27] = [
+    b"EAEM",                                                 // magic
+    &[0x03, 0x00],                   // version 3 (kind pca, metric standardized)
+    &[0x00, 0x00],                   // reserved
+    &[0x55, 0x00, 0x00, 0x00],       // body length 85
+    &[0xe7, 0xbf, 0x83, 0x98],       // CRC-32 of the body, 0x9883bfe7
+    &[0x08],                         // kind: tag 8, pca
+    &[0x01, 0x02, 0x01],             // channels 1, window 2, hop 1
+    &[0x04, 0x00, 0x00, 0x00, 0x00], // mean: 4 bytes, 0.0
+    &[0x04, 0x00, 0x00, 0x00, 0x3f], // scale: 4 bytes, 0.5
+    &[0x02],                         // 2 layers
+    &[0x00, 0x02, 0x01, 0x00],       // Dense, inputs 2, outputs 1, identity
+    &[0x08, 0x00, 0x00, 0x00, 0x3f, 0x00, 0x00, 0x00, 0x3f], // weights 0.5, 0.5
+    &[0x04, 0x00, 0x00, 0x00, 0x00], // bias 0.0
+    &[0x01, 0x00, 0x00],             // TiedDense, source 0, identity
+    &[0x08, 0, 0, 0, 0, 0, 0, 0, 0], // bias 0.0, 0.0
+    &[0x00],                         // codings_layer 0
+    &[0x03],                         // metric: tag 3, standardized
+    &[0x08, 0x00, 0x00, 0x80, 0x3e, 0x00, 0x00, 0x40, 0x3f], // weights 0.25, 0.75
+    &[0x00, 0x00, 0x40, 0x3f],       // threshold 0.75
+    &[0x00, 0x00, 0x00, 0x3f],       // clear_threshold 0.5
+    &[0x00, 0x00, 0x80, 0x3e],       // smoothing 0.25
+    &[0x00],                         // calibration: none
+    &[0x07, 0x00],                   // seed 7, epochs 0
+    &[0x00, 0x00],                   // train_loss, val_loss: none
+    &[0x00],                         // data_hash 0
+    &[0x0a],                         // tool: 10 bytes
+    b"edgeae pca",
+];
+
+#[test]
+fn pca_golden_file_is_the_hand_derived_version_3_bytes() {
+    let by_hand = PCA_V3.concat();
+    assert_eq!(by_hand.len(), 16 + 85);
+    let store = pca_store();
+    let spec = pca_spec(&store);
+    let encoded = spec.encode().unwrap();
+    assert_eq!(
+        encoded, by_hand,
+        "the encoder writes the hand-derived bytes"
+    );
+    let bytes = check_golden("pca_v3.eam", &encoded);
+    let model = Model::load(&by_hand).unwrap();
+    assert_eq!(model.spec(), &spec);
+    assert_eq!(model.header().version, 3);
+    assert_eq!(model.kind(), ModelKind::Pca);
+    assert_eq!(model.kind().name(), "pca");
+    let Metric::Standardized(w) = model.scoring().metric else {
+        panic!("the metric is standardized")
+    };
+    assert_eq!(model.scoring().metric.name(), "standardized");
+    assert_eq!(w.iter().collect::<Vec<_>>(), [0.25, 0.75]);
+    // The weights are borrowed from the file, like layer weights.
+    assert!(by_hand.as_ptr_range().contains(&w.as_bytes().as_ptr()));
+    assert_eq!((model.input_len(), model.codings_len()), (2, 1));
+    assert_eq!(Model::load(&bytes).unwrap().spec(), &spec);
+}
+
+#[test]
+fn a_file_is_written_with_the_oldest_version_that_has_all_its_tags() {
+    let version = |spec: &model_format::ModelSpec<'_>| {
+        Model::load(&spec.encode().unwrap())
+            .unwrap()
+            .header()
+            .version
+    };
+    let (d, t, q, p) = (dense_store(), tied_store(), int8_store(), pca_store());
+    let six = ramp(6, 0.5, 0.0);
+    let four = ramp(4, 0.5, 0.0);
+    assert_eq!(version(&dense_spec(&d)), 1);
+    assert_eq!(version(&tied_spec(&t)), 1);
+    assert_eq!(version(&int8_spec(&q)), 2);
+    assert_eq!(version(&pca_spec(&p)), 3);
+    // The new kind alone, the new metric alone: version 3.
+    let mut spec = dense_spec(&d);
+    spec.kind = ModelKind::Pca;
+    assert_eq!(version(&spec), 3);
+    let mut spec = tied_spec(&t);
+    spec.scoring.metric = Metric::Standardized(F32s::new(&six));
+    assert_eq!(version(&spec), 3);
+    let mut spec = int8_spec(&q);
+    spec.scoring.metric = Metric::Standardized(F32s::new(&four));
+    assert_eq!(version(&spec), 3);
+    // The PCA model with an older kind and metric is a version-1 file.
+    let mut spec = pca_spec(&p);
+    spec.kind = ModelKind::Linear;
+    assert_eq!(version(&spec), 3);
+    spec.scoring.metric = Metric::Mse;
+    assert_eq!(version(&spec), 1);
+    spec.scoring.metric = Metric::WeightedMse(F32s::new(&four[..4]));
+    assert_eq!(version(&spec), 1);
+}
+
 #[test]
 fn an_all_f32_model_is_still_written_as_version_1() {
     let bytes = dense_spec(&dense_store()).encode().unwrap();
@@ -147,7 +242,7 @@ fn every_checked_in_file_loads() {
             seen += 1;
         }
     }
-    assert!(seen >= 2);
+    assert!(seen >= 4);
 }
 
 #[test]
@@ -171,4 +266,21 @@ fn spec_md_walkthrough_matches_the_golden_file() {
         &[0xef, 0x9b, 0xaf, 0xcd, 0xf8, 0xac, 0xd1, 0x91, 0x01]
     );
     assert_eq!(&b[0xdd..], b"\x0dedgeae golden");
+}
+
+#[test]
+fn spec_md_version_3_walkthrough_matches_the_golden_file() {
+    // SPEC.md section 5 walks through pca_v3.eam too.
+    let b = std::fs::read(data("pca_v3.eam")).unwrap();
+    assert_eq!(b.len(), 101);
+    assert_eq!(&b[0x00..0x08], b"EAEM\x03\x00\x00\x00");
+    assert_eq!(&b[0x08..0x0c], &85u32.to_le_bytes());
+    assert_eq!(&b[0x0c..0x10], &0x9883_bfe7u32.to_le_bytes());
+    assert_eq!(&b[0x10..0x15], &[0x08, 0x01, 0x02, 0x01, 0x04]);
+    assert_eq!(&b[0x1e..0x24], &[0x02, 0x00, 0x02, 0x01, 0x00, 0x08]);
+    assert_eq!(&b[0x31..0x35], &[0x01, 0x00, 0x00, 0x08]);
+    assert_eq!(&b[0x3d..0x40], &[0x00, 0x03, 0x08]);
+    assert_eq!(&b[0x48..0x4c], &0.75f32.to_le_bytes());
+    assert_eq!(&b[0x54..0x5a], &[0x00, 0x07, 0x00, 0x00, 0x00, 0x00]);
+    assert_eq!(&b[0x5a..], b"\x0aedgeae pca");
 }

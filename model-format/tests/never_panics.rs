@@ -19,10 +19,11 @@ fn with_fixed_crc(mut bytes: Vec<u8>) -> Vec<u8> {
 }
 
 fn golden(which: u8) -> Vec<u8> {
-    match which % 3 {
+    match which % 4 {
         0 => dense_spec(&dense_store()).encode().unwrap(),
         1 => tied_spec(&tied_store()).encode().unwrap(),
-        _ => int8_spec(&int8_store()).encode().unwrap(),
+        2 => int8_spec(&int8_store()).encode().unwrap(),
+        _ => pca_spec(&pca_store()).encode().unwrap(),
     }
 }
 

@@ -283,6 +283,68 @@ pub fn int8_spec(s: &Store) -> ModelSpec<'_> {
     }
 }
 
+/// A PCA-kind model of format version 3: 1 channel x window 2, encoder
+/// 2→1, decoder tied to it, scored with the standardized metric (one weight
+/// per window value). Small enough to write out by hand (golden.rs, SPEC.md
+/// section 5).
+pub fn pca_store() -> Store {
+    Store {
+        bufs: vec![
+            ramp(1, 0.0, 0.0),  // 0 mean
+            ramp(1, 0.5, 0.0),  // 1 scale
+            ramp(2, 0.5, 0.0),  // 2 w0 (1x2)
+            ramp(1, 0.0, 0.0),  // 3 b0
+            ramp(2, 0.0, 0.0),  // 4 tied bias (2)
+            ramp(2, 0.25, 0.5), // 5 standardized weights 0.25, 0.75
+        ],
+    }
+}
+
+pub fn pca_spec(s: &Store) -> ModelSpec<'_> {
+    let b = &s.bufs;
+    let mut layers = Layers::new();
+    layers
+        .push(Layer::Dense(Dense {
+            inputs: 2,
+            outputs: 1,
+            activation: Activation::Identity,
+            weights: F32s::new(&b[2]),
+            bias: F32s::new(&b[3]),
+        }))
+        .unwrap();
+    layers
+        .push(Layer::TiedDense(TiedDense {
+            source: 0,
+            activation: Activation::Identity,
+            bias: F32s::new(&b[4]),
+        }))
+        .unwrap();
+    ModelSpec {
+        kind: ModelKind::Pca,
+        input: InputSpec {
+            channels: 1,
+            window: 2,
+            hop: 1,
+            mean: F32s::new(&b[0]),
+            scale: F32s::new(&b[1]),
+        },
+        layers,
+        codings_layer: 0,
+        scoring: ScoringSpec {
+            metric: Metric::Standardized(F32s::new(&b[5])),
+            threshold: 0.75,
+            clear_threshold: 0.5,
+            smoothing: 0.25,
+            calibration: None,
+        },
+        provenance: Provenance {
+            seed: 7,
+            tool: "edgeae pca",
+            ..Provenance::UNKNOWN
+        },
+    }
+}
+
 /// Writes `spec` as a file without validating it, to build invalid models.
 pub fn raw_file(spec: &ModelSpec<'_>) -> Vec<u8> {
     let body = postcard::to_allocvec(spec).unwrap();

@@ -176,6 +176,8 @@ pub enum MetricDef {
     Mae,
     /// Per-channel weighted MSE.
     WeightedMse(Vec<f32>),
+    /// MSE with one weight per value of the window (SPEC.md, metric tag 3).
+    Standardized(Vec<f32>),
 }
 
 /// Scoring, owned.
@@ -367,7 +369,7 @@ impl ModelDef {
         let mean = le_bytes(&self.input.mean);
         let scale = le_bytes(&self.input.scale);
         let metric_weights = match &self.scoring.metric {
-            MetricDef::WeightedMse(w) => le_bytes(w),
+            MetricDef::WeightedMse(w) | MetricDef::Standardized(w) => le_bytes(w),
             _ => Vec::new(),
         };
         let tensors = self
@@ -469,6 +471,7 @@ impl ModelDef {
                     MetricDef::Mse => Metric::Mse,
                     MetricDef::Mae => Metric::Mae,
                     MetricDef::WeightedMse(_) => Metric::WeightedMse(F32s::new(&metric_weights)),
+                    MetricDef::Standardized(_) => Metric::Standardized(F32s::new(&metric_weights)),
                 },
                 threshold: self.scoring.threshold,
                 clear_threshold: self.scoring.clear_threshold,
@@ -549,6 +552,7 @@ impl ModelDef {
                     Metric::Mse => MetricDef::Mse,
                     Metric::Mae => MetricDef::Mae,
                     Metric::WeightedMse(w) => MetricDef::WeightedMse(w.iter().collect()),
+                    Metric::Standardized(w) => MetricDef::Standardized(w.iter().collect()),
                 },
                 threshold: scoring.threshold,
                 clear_threshold: scoring.clear_threshold,

@@ -43,7 +43,7 @@ impl Kind {
             Kind::Denoising => M::Denoising,
             Kind::Sparse => M::Sparse,
             Kind::Vae => M::Variational,
-            Kind::Pca => M::Linear, // TODO(format v3): M::Pca
+            Kind::Pca => M::Pca,
         }
     }
 }

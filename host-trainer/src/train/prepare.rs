@@ -202,7 +202,7 @@ pub fn prepare_table(cfg: &TrainConfig, table: &Table, data_hash: u64) -> Result
 }
 
 /// At most this many validation blocks in a time series.
-pub const MAX_HOLDOUT_BLOCKS: usize = 5;
+pub const MAX_HOLDOUT_BLOCKS: usize = 24;
 
 /// The rows a time series of `rows` rows holds out for validation and
 /// threshold calibration: `val_split` of it, in up to

@@ -102,6 +102,18 @@ pub fn train(args: TrainArgs) -> Result<()> {
             String::new()
         }
     );
+    if !data.constant_channels.is_empty() {
+        let n = data.constant_channels.len();
+        eprintln!(
+            "note: {} never change{} in the training data (zero spread): centred but not scaled, so any change in them counts fully in the error",
+            if n == 1 {
+                format!("channel {}", data.constant_channels[0])
+            } else {
+                format!("{n} channels ({})", preview(&data.constant_channels))
+            },
+            if n == 1 { "s" } else { "" }
+        );
+    }
     if let Some(r) = last {
         println!(
             "final        loss {:.6}, validation loss {:.6} (reconstruction {:.6}); predicting the mean gives {:.6}",
@@ -510,7 +522,9 @@ pub fn export(
 /// The normal rows the training run in `run_dir` held out (validation
 /// blocks), read again from its data file, with that file's path; or why
 /// they cannot be had.
-fn held_out_runs(run_dir: &Path) -> std::result::Result<(Vec<Vec<f32>>, std::path::PathBuf), String> {
+fn held_out_runs(
+    run_dir: &Path,
+) -> std::result::Result<(Vec<Vec<f32>>, std::path::PathBuf), String> {
     let ck = checkpoint::Checkpoint::load(run_dir).map_err(|e| format!("{e:#}"))?;
     let data = crate::train::prepare::prepare(&ck.config).map_err(|e| format!("{e:#}"))?;
     if data.data_hash != ck.data_hash {

@@ -1852,10 +1852,7 @@ fn draw_roc(
             .collect()
     };
     if let Some((b, _)) = baseline {
-        chart.draw_series(LineSeries::new(
-            clean(b),
-            BASELINE_COLOUR.stroke_width(2),
-        ))?;
+        chart.draw_series(LineSeries::new(clean(b), BASELINE_COLOUR.stroke_width(2)))?;
     }
     let curve = clean(points);
     if curve.len() > 1 {

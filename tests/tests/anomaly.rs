@@ -55,7 +55,7 @@ fn the_demo_model_detects_every_injected_fault() {
     }
     int8_detects_what_f32_detects(&dir, &report.model, &model, &bytes);
     // A second run into the same folder replaces the first one's output.
-    opts.epochs = 1;
+    opts.epochs = Some(1);
     run(&opts).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -83,8 +83,8 @@ fn int8_detects_what_f32_detects(
     assert!(int8.ops().iter().all(|op| op.is_int8()));
     assert!(int8_bytes.len() * 3 < f32_bytes.len());
     let test = data::load(&dir.join("out/data/test.csv"), LoadOptions::default()).unwrap();
-    let (e32, _) = evaluate(f32_path, f32_model, &test, None).unwrap();
-    let (e8, _) = evaluate(&int8_path, &int8, &test, None).unwrap();
+    let (e32, _) = evaluate(f32_path, f32_model, &test, None, None).unwrap();
+    let (e8, _) = evaluate(&int8_path, &int8, &test, None, None).unwrap();
     let (a32, a8) = (e32.roc_auc.unwrap(), e8.roc_auc.unwrap());
     assert!((a32 - a8).abs() <= 0.01, "ROC AUC f32 {a32}, int8 {a8}");
     let detected = |e: &EvalReport| {
@@ -97,8 +97,9 @@ fn int8_detects_what_f32_detects(
     assert_eq!(e8.detected(), 12);
 }
 
-/// `edgeae calibrate` on a file and the firmware's calibrate mode fed the
-/// same frames through a stream give the same thresholds, bit for bit.
+/// The host's raw-error calibration of a file and the firmware's calibrate
+/// mode fed the same frames through a stream give the same thresholds, bit
+/// for bit.
 #[test]
 fn host_and_on_device_calibration_agree() {
     let dir = temp_dir("calibration");
@@ -128,8 +129,13 @@ fn host_and_on_device_calibration_agree() {
             smoothing: None,
         };
         let table = data::load(&csv, LoadOptions::default()).unwrap();
-        let (host, n) = anomaly::calibrate_on(&model, &table, &opts).unwrap();
+        // The board calibrates on the quantile of the raw window errors
+        // (`edgeae calibrate` calibrates on the alarm statistic instead).
+        let scored = anomaly::score_table(&model, &table, None).unwrap();
+        let mut errors: Vec<f32> = scored.scored().map(|w| w.score).collect();
+        let n = errors.len();
         assert_eq!(n, (700 - 16) / 4 + 1);
+        let host = anomaly::thresholds(&mut errors, &opts).unwrap();
 
         // On the device: declare the first N windows normal.
         let mut scratch = vec![0.0; Stream::scratch_len(&model)];

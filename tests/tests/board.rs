@@ -94,7 +94,7 @@ fn the_demo_model_scores_bit_identically_on_the_board() {
     let dir = temp_dir("board-demo");
     let mut opts = DemoOptions::new(dir.join("demo"), 7);
     opts.quiet = true;
-    opts.epochs = 2;
+    opts.epochs = Some(2);
     let report = run(&opts).unwrap();
     let test = data::load(&dir.join("demo/data/test.csv"), LoadOptions::default()).unwrap();
     parity(&report.model, &test, 48, "demo");
@@ -127,8 +127,8 @@ fn every_dense_kind_scores_bit_identically_on_the_board() {
         let mut cfg =
             TrainConfig::new(csv.clone(), kind, dir.join(format!("{kind}"))).with_window(16);
         cfg.hop = 4;
-        cfg.epochs = 1;
-        cfg.fine_tune_epochs = 1;
+        cfg.epochs = Some(1);
+        cfg.fine_tune_epochs = Some(1);
         cfg.hidden = Some(vec![24]);
         cfg.codings = Some(6);
         train_and_export(cfg, None, RunOptions::QUIET).unwrap();
@@ -178,7 +178,7 @@ fn the_board_survives_bad_frames_and_counts_them() {
         dir.join("run"),
     )
     .with_window(8);
-    cfg.epochs = 1;
+    cfg.epochs = Some(1);
     train_and_export(cfg, None, RunOptions::QUIET).unwrap();
     let model_path = dir.join("run/model.eam");
 
@@ -235,7 +235,7 @@ fn a_bad_model_region_gets_the_matching_error_and_exit_code() {
     .unwrap();
     let truncated = good[..good.len() / 2].to_vec();
     let mut future = good.clone();
-    future[4] = 3; // format version 3 (this firmware reads 1 and 2)
+    future[4] = 4; // format version 4 (this firmware reads 1 to 3)
     let mut flipped = good.clone();
     flipped[good.len() / 2] ^= 0x10;
     let cases = [
@@ -276,7 +276,7 @@ fn the_serial_port_path_gives_the_same_scores() {
     write_csv(&csv, &["x", "y", "z"], &sensor_series(2_000, 4, 0.05));
     let table = data::load(&csv, LoadOptions::default()).unwrap();
     let mut cfg = TrainConfig::new(csv.clone(), Kind::Tied, dir.join("run")).with_window(8);
-    cfg.epochs = 1;
+    cfg.epochs = Some(1);
     train_and_export(cfg, None, RunOptions::QUIET).unwrap();
     let model_path = dir.join("run/model.eam");
     let mut qemu = host_trainer::board::qemu_command(&elf(), &model_path)

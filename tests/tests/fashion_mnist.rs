@@ -15,7 +15,7 @@ fn train(kind: Kind, out: &Path) -> Done {
     let mut cfg = TrainConfig::new(TRAIN_IMAGES.into(), kind, out.to_path_buf());
     cfg.hidden = Some(vec![100]);
     cfg.codings = Some(30);
-    cfg.epochs = 5;
+    cfg.epochs = Some(5);
     cfg.limit = Some(12_000);
     train_and_export(cfg, None, RunOptions::QUIET).unwrap()
 }

@@ -51,27 +51,15 @@ fn data(n: usize) -> Vec<Vec<f32>> {
         .collect()
 }
 
-#[test]
-fn linear_autoencoder_spans_the_top_two_principal_axes() {
-    let dir = temp_dir("pca");
-    let csv = dir.join("points.csv");
-    let rows = data(3000);
-    write_csv(&csv, &["a", "b", "c"], &rows);
-
-    let mut cfg = TrainConfig::new(csv, Kind::Linear, dir.join("run"));
-    cfg.codings = Some(2);
-    cfg.normalize = Normalize::Center;
-    cfg.epochs = 40;
-    cfg.lr = 1e-2;
-    let done = train_and_export(cfg, None, RunOptions::QUIET).unwrap();
-
-    // Reference: eigenvectors of XᵀX of the centred training data.
+/// The reference: the top-2 eigenvectors of XᵀX of the centred rows
+/// (orthonormal), and the eigenvalues, largest first.
+fn reference(rows: &[Vec<f32>]) -> (Vec<Vec<f64>>, Vec<f64>) {
     let n = rows.len() as f64;
     let mean: Vec<f64> = (0..3)
         .map(|j| rows.iter().map(|r| f64::from(r[j])).sum::<f64>() / n)
         .collect();
     let mut xtx = vec![0.0; 9];
-    for r in &rows {
+    for r in rows {
         for i in 0..3 {
             for j in 0..3 {
                 xtx[i * 3 + j] += (f64::from(r[i]) - mean[i]) * (f64::from(r[j]) - mean[j]);
@@ -87,8 +75,30 @@ fn linear_autoencoder_spans_the_top_two_principal_axes() {
         (0..3).map(|k| vectors[k * 3]).collect(),
         (0..3).map(|k| vectors[k * 3 + 1]).collect(),
     ]);
+    (pca, values)
+}
 
-    let model = Model::load(&done.model).unwrap();
+fn train(kind: Kind, name: &str, rows: &[Vec<f32>]) -> (std::path::PathBuf, Vec<u8>) {
+    let dir = temp_dir(name);
+    let csv = dir.join("points.csv");
+    write_csv(&csv, &["a", "b", "c"], rows);
+    let mut cfg = TrainConfig::new(csv, kind, dir.join("run"));
+    cfg.codings = Some(2);
+    cfg.normalize = Normalize::Center;
+    // Every point trains: the reference is fitted to all of them.
+    cfg.val_split = 0.0;
+    let done = train_and_export(cfg, None, RunOptions::QUIET).unwrap();
+    (dir, done.model)
+}
+
+/// With default settings (no --epochs, no --lr), the gradient-trained
+/// linear kind reaches the PCA plane within 2 degrees.
+#[test]
+fn linear_autoencoder_spans_the_top_two_principal_axes() {
+    let rows = data(3000);
+    let (pca, _) = reference(&rows);
+    let (dir, bytes) = train(Kind::Linear, "pca-linear", &rows);
+    let model = Model::load(&bytes).unwrap();
     let (Layer::Dense(enc), Layer::Dense(dec)) = (model.layers()[0], model.layers()[1]) else {
         panic!("the linear kind has two dense layers")
     };
@@ -110,5 +120,47 @@ fn linear_autoencoder_spans_the_top_two_principal_axes() {
         enc_angle < 2.0,
         "encoder subspace is {enc_angle} degrees from PCA"
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `--kind pca` is the SVD solution: its encoder spans the top-2 principal
+/// subspace within 0.01 degrees, its decoder is the encoder transposed, and
+/// its reconstruction error (computed in f64 from the file's weights) is
+/// the discarded eigenvalue's share to 1e-5 relative.
+#[test]
+fn pca_kind_is_the_svd_solution() {
+    let rows = data(3000);
+    let (pca, values) = reference(&rows);
+    let (dir, bytes) = train(Kind::Pca, "pca-kind", &rows);
+    let model = Model::load(&bytes).unwrap();
+    assert_eq!(model.spec().kind, model_format::ModelKind::Pca);
+    let (Layer::Dense(enc), Layer::TiedDense(dec)) = (model.layers()[0], model.layers()[1]) else {
+        panic!("the pca kind is a dense encoder and a tied decoder")
+    };
+    assert_eq!(dec.source, 0);
+    let w: Vec<f64> = enc.weights.iter().map(f64::from).collect(); // 2 x 3
+    let angle = largest_principal_angle(&pca, &orthonormal(&[w[..3].to_vec(), w[3..].to_vec()]));
+    eprintln!("pca kind: largest principal angle {angle:.6} deg");
+    assert!(angle < 0.01, "{angle} degrees from the SVD subspace");
+
+    let mean: Vec<f64> = model.input().mean.iter().map(f64::from).collect();
+    let b_enc: Vec<f64> = enc.bias.iter().map(f64::from).collect();
+    let b_dec: Vec<f64> = dec.bias.iter().map(f64::from).collect();
+    let mut sq = 0.0;
+    for r in &rows {
+        let x: Vec<f64> = (0..3).map(|j| f64::from(r[j]) - mean[j]).collect();
+        let z: Vec<f64> = (0..2)
+            .map(|i| (0..3).map(|j| w[i * 3 + j] * x[j]).sum::<f64>() + b_enc[i])
+            .collect();
+        for j in 0..3 {
+            let y = (0..2).map(|i| w[i * 3 + j] * z[i]).sum::<f64>() + b_dec[j];
+            sq += (x[j] - y).powi(2);
+        }
+    }
+    let got = sq / (rows.len() * 3) as f64;
+    let want = values[2] / (rows.len() * 3) as f64;
+    let rel = (got - want).abs() / want;
+    eprintln!("pca kind: reconstruction MSE {got:.9}, SVD {want:.9}, relative {rel:.2e}");
+    assert!(rel < 1e-5, "MSE {got} vs SVD {want}: {rel:e} relative");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -26,8 +26,8 @@ fn config(
     let mut cfg = TrainConfig::new(csv.to_path_buf(), kind, out);
     cfg.codings = Some(5);
     cfg.hidden = Some(vec![12]);
-    cfg.epochs = epochs;
-    cfg.fine_tune_epochs = 2;
+    cfg.epochs = Some(epochs);
+    cfg.fine_tune_epochs = Some(2);
     cfg.batch = 32;
     cfg
 }
@@ -69,6 +69,36 @@ fn resume_matches(kind: Kind, first: usize, total: usize) {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A run that stops by itself keeps its best epoch's weights: the same
+/// bits as a run told `--epochs` that many, and within its step budget.
+#[test]
+fn early_stopping_keeps_the_best_epoch_bit_for_bit() {
+    let dir = temp_dir("early-stop");
+    let csv = images_csv(&dir);
+    let mut cfg = config(&csv, Kind::Stacked, dir.join("auto"), 1);
+    cfg.epochs = None;
+    cfg.max_steps = 400;
+    let auto = train_and_export(cfg.clone(), None, RunOptions::QUIET).unwrap();
+    let last = auto.trained.history.last().unwrap();
+    assert!(last.stop.is_some() && last.steps <= 400, "{last:?}");
+    let best = host_trainer::train::run::best_epoch(&auto.trained).unwrap();
+    eprintln!(
+        "stopped after {} epochs ({:?}), best epoch {best}",
+        auto.trained.history.len(),
+        last.stop
+    );
+    let mut fixed = cfg;
+    fixed.out = dir.join("fixed");
+    fixed.epochs = Some(best);
+    let by_hand = train_and_export(fixed, None, RunOptions::QUIET).unwrap();
+    assert_eq!(by_hand.trained.history.len(), best);
+    assert_eq!(
+        auto.trained.net, by_hand.trained.net,
+        "the restored weights differ from a run stopped at epoch {best}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn resumed_denoising_run_equals_an_uninterrupted_one() {
     // Denoising draws noise every batch: the strictest test of the RNG plumbing.
@@ -93,11 +123,11 @@ fn a_checkpoint_in_the_middle_of_greedy_stages_resumes_exactly() {
     // exactly as the uninterrupted run does.
     let mut partial = cfg.clone();
     partial.out = dir.join("split");
-    partial.fine_tune_epochs = 0;
+    partial.fine_tune_epochs = Some(0);
     let stages_only = train_and_export(partial, None, RunOptions::QUIET).unwrap();
     assert_eq!(stages_only.trained.history.len(), 6);
     let mut ck = Checkpoint::load(&dir.join("split")).unwrap();
-    ck.config.fine_tune_epochs = 2;
+    ck.config.fine_tune_epochs = Some(2);
     let mut cfg2 = ck.config.clone();
     cfg2.out = dir.join("split");
     let resumed = train_and_export(cfg2, Some(ck), RunOptions::QUIET).unwrap();

@@ -87,9 +87,9 @@ fn every_kind_on_sensor_windows_matches_dfdx() {
             TrainConfig::new(csv.clone(), kind, dir.join(format!("{kind}"))).with_window(8);
         cfg.codings = Some(4);
         cfg.hidden = Some(vec![12]);
-        cfg.epochs = 10;
+        cfg.epochs = Some(10);
         cfg.batch = 16;
-        cfg.fine_tune_epochs = 3;
+        cfg.fine_tune_epochs = Some(3);
         cfg.val_split = 0.15;
         cfg.lr = 3e-3;
         check_kind(kind, cfg);
@@ -108,9 +108,9 @@ fn every_kind_on_unit_range_images_matches_dfdx() {
         let mut cfg = TrainConfig::new(csv.clone(), kind, dir.join(format!("{kind}")));
         cfg.codings = Some(6);
         cfg.hidden = Some(vec![16]);
-        cfg.epochs = 10;
+        cfg.epochs = Some(10);
         cfg.batch = 16;
-        cfg.fine_tune_epochs = 3;
+        cfg.fine_tune_epochs = Some(3);
         cfg.lr = 3e-3;
         check_kind(kind, cfg);
     }

@@ -5,9 +5,9 @@ pub mod arch;
 pub mod checkpoint;
 pub mod config;
 pub mod export;
+pub mod pca;
 pub mod prepare;
 pub mod report;
-pub mod pca;
 pub mod run;
 pub mod schedule;
 
@@ -114,8 +114,7 @@ fn calibrated_model(
             .map_err(|e| anyhow::anyhow!("internal error: exported model does not load: {e}"))?;
         let smoothing = opts.calibration.smoothing_for(loaded.input().window);
         let runs: Vec<&[f32]> = data.holdout.iter().map(Vec::as_slice).collect();
-        let (t, _) =
-            crate::anomaly::calibrate_alarm(&loaded, &runs, &opts.calibration, smoothing)?;
+        let (t, _) = crate::anomaly::calibrate_alarm(&loaded, &runs, &opts.calibration, smoothing)?;
         drop(loaded);
         model = crate::anomaly::with_thresholds(&model, &t, smoothing)?;
     }

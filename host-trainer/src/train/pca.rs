@@ -50,9 +50,8 @@ impl Pca {
         let mut cov = DMatrix::<f64>::zeros(dim, dim);
         for block in x.chunks(BLOCK * dim) {
             let rows = block.len() / dim;
-            let centred = DMatrix::<f64>::from_fn(rows, dim, |r, c| {
-                f64::from(block[r * dim + c]) - mean[c]
-            });
+            let centred =
+                DMatrix::<f64>::from_fn(rows, dim, |r, c| f64::from(block[r * dim + c]) - mean[c]);
             cov += centred.transpose() * &centred;
         }
         cov /= n as f64;
@@ -65,9 +64,10 @@ impl Pca {
                 let v: Vec<f64> = eig.eigenvectors.column(j).iter().copied().collect();
                 // A sign convention, so the same data gives the same file:
                 // the largest entry of each component is positive.
-                let big = v.iter().copied().fold(0.0f64, |a, b| {
-                    if b.abs() > a.abs() { b } else { a }
-                });
+                let big =
+                    v.iter()
+                        .copied()
+                        .fold(0.0f64, |a, b| if b.abs() > a.abs() { b } else { a });
                 if big < 0.0 {
                     v.iter().map(|x| -x).collect()
                 } else {
@@ -127,7 +127,12 @@ impl Pca {
     /// weights, bias the mean), both linear.
     pub fn host_net(&self) -> HostNet {
         let (dim, k) = (self.dim(), self.components.len());
-        let weights: Vec<f32> = self.components.iter().flatten().map(|&w| w as f32).collect();
+        let weights: Vec<f32> = self
+            .components
+            .iter()
+            .flatten()
+            .map(|&w| w as f32)
+            .collect();
         let enc_bias: Vec<f32> = self
             .components
             .iter()
@@ -167,14 +172,21 @@ mod tests {
         let mut x = Vec::new();
         for i in 0..200 {
             let t = f64::from(i - 100) / 10.0;
-            let e = if i % 4 == 0 || i % 4 == 3 { 0.01 } else { -0.01 };
+            let e = if i % 4 == 0 || i % 4 == 3 {
+                0.01
+            } else {
+                -0.01
+            };
             x.push((5.0 + t - 2.0 * e) as f32);
             x.push((-1.0 + 2.0 * t + e) as f32);
         }
         let p = Pca::fit(&x, 2, 1).unwrap();
         let c = &p.components[0];
         let s = 5f64.sqrt();
-        assert!((c[0] - 1.0 / s).abs() < 1e-6 && (c[1] - 2.0 / s).abs() < 1e-6, "{c:?}");
+        assert!(
+            (c[0] - 1.0 / s).abs() < 1e-6 && (c[1] - 2.0 / s).abs() < 1e-6,
+            "{c:?}"
+        );
         assert!((p.mean[0] - 4.95).abs() < 1e-9, "{:?}", p.mean);
         // The error left is the perpendicular noise: 0.01² · 5 per point, over 2 values.
         let mse = p.mse(&x);

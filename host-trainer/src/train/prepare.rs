@@ -42,6 +42,9 @@ pub struct Prepared {
     /// a time series, or the validation rows of one-row windows. Threshold
     /// calibration streams them through the model.
     pub holdout: Vec<Vec<f32>>,
+    /// Channels with zero spread in the training windows: centred, not
+    /// scaled (their scale is 1), so any change in them counts fully.
+    pub constant_channels: Vec<String>,
 }
 
 impl Prepared {
@@ -107,8 +110,16 @@ pub fn prepare_table(cfg: &TrainConfig, table: &Table, data_hash: u64) -> Result
                 last.len()
             );
         }
-        let inside = |s: usize| blocks.iter().any(|b| s >= b.start && s + cfg.window <= b.end);
-        let clear = |s: usize| blocks.iter().all(|b| s + cfg.window <= b.start || s >= b.end);
+        let inside = |s: usize| {
+            blocks
+                .iter()
+                .any(|b| s >= b.start && s + cfg.window <= b.end)
+        };
+        let clear = |s: usize| {
+            blocks
+                .iter()
+                .all(|b| s + cfg.window <= b.start || s >= b.end)
+        };
         let train: Vec<usize> = starts.iter().copied().filter(|&s| clear(s)).collect();
         let val: Vec<usize> = starts.iter().copied().filter(|&s| inside(s)).collect();
         let holdout = blocks
@@ -161,6 +172,7 @@ pub fn prepare_table(cfg: &TrainConfig, table: &Table, data_hash: u64) -> Result
         }
         Normalize::None => Normalizer::identity(channels),
     };
+    let constant_channels = constant_channels(&train, &table.channels);
     normalizer.apply(&mut train);
     normalizer.apply(&mut val);
     let unit_after = data::is_unit_range(&train) && data::is_unit_range(&val);
@@ -198,7 +210,23 @@ pub fn prepare_table(cfg: &TrainConfig, table: &Table, data_hash: u64) -> Result
         excluded_anomalous,
         baseline,
         holdout,
+        constant_channels,
     })
+}
+
+/// The names of the channels that never change in the training windows.
+fn constant_channels(train: &[f32], names: &[String]) -> Vec<String> {
+    let channels = names.len().max(1);
+    names
+        .iter()
+        .enumerate()
+        .filter(|&(c, _)| {
+            let mut values = train.iter().skip(c).step_by(channels);
+            let first = values.next();
+            values.all(|v| Some(v) == first)
+        })
+        .map(|(_, n)| n.clone())
+        .collect()
 }
 
 /// At most this many validation blocks in a time series.

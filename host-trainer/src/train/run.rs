@@ -15,9 +15,9 @@ use rand_distr::StandardNormal;
 
 use super::arch::{self, Phase, PhaseInput};
 use super::checkpoint::{Checkpoint, EpochRecord};
-use super::schedule::{self, Plan};
 use super::config::{Kind, Noise, Sparsity, TrainConfig};
 use super::prepare::Prepared;
+use super::schedule::{self, Plan};
 use crate::anomaly::CalibrationOptions;
 use crate::nn::adam::Adam;
 use crate::nn::loss::{self, Recon, Scalar};

@@ -109,11 +109,17 @@ pub fn judge(plan: &Plan, history: &[EpochRecord]) -> Standing {
     let (mut cuts, mut last_cut) = (0u32, 0usize);
     for (i, r) in history.iter().enumerate() {
         let epoch = i + 1;
+        // Without validation windows the training loss is all there is.
+        let loss = if r.val_loss.is_nan() && r.train_loss.is_finite() {
+            r.train_loss
+        } else {
+            r.val_loss
+        };
         // A NaN loss never improves; the first finite one always does.
-        if r.val_loss < s.best_loss - MIN_DELTA * s.best_loss.abs()
-            || (s.best_epoch == 0 && r.val_loss.is_finite())
+        if loss < s.best_loss - MIN_DELTA * s.best_loss.abs()
+            || (s.best_epoch == 0 && loss.is_finite())
         {
-            s.best_loss = r.val_loss;
+            s.best_loss = loss;
             s.best_epoch = epoch;
         }
         let since_best = epoch - s.best_epoch;
@@ -212,8 +218,14 @@ mod tests {
     #[test]
     fn nan_never_improves() {
         let plan = Plan::new(None, 500, 100_000);
-        let h = history(&[f64::NAN, 0.5, f64::NAN], 500);
+        let mut h = history(&[f64::INFINITY, 0.5, f64::INFINITY], 500);
+        h[0].val_loss = f64::NAN;
+        h[0].train_loss = f64::NAN;
         let s = judge(&plan, &h);
         assert_eq!((s.best_epoch, s.best_loss), (2, 0.5));
+        // No validation loss: the training loss decides.
+        let mut h = history(&[0.9, 0.4, 0.6], 500);
+        h.iter_mut().for_each(|r| r.val_loss = f64::NAN);
+        assert_eq!(judge(&plan, &h).best_epoch, 2);
     }
 }

@@ -64,10 +64,10 @@ impl Pca {
                 let v: Vec<f64> = eig.eigenvectors.column(j).iter().copied().collect();
                 // A sign convention, so the same data gives the same file:
                 // the largest entry of each component is positive.
-                let big =
-                    v.iter()
-                        .copied()
-                        .fold(0.0f64, |a, b| if b.abs() > a.abs() { b } else { a });
+                let big = v
+                    .iter()
+                    .copied()
+                    .fold(0.0f64, |a, b| if b.abs() > a.abs() { b } else { a });
                 if big < 0.0 {
                     v.iter().map(|x| -x).collect()
                 } else {

@@ -242,7 +242,7 @@ pub fn train_on<D: Backend<f32>>(
             }
             // A finished phase's optimiser state is never used again (and
             // restored weights are new tensors that have none).
-            let moments = if record.stop.is_some() {
+            let moments = if record.stop.is_some() && phase.epochs.is_none() {
                 Vec::new()
             } else {
                 adam.export(&mut net)?

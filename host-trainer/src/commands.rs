@@ -179,8 +179,12 @@ pub fn train(args: TrainArgs) -> Result<()> {
     let scoring = model.scoring();
     match scoring.calibration {
         Some(c) if scoring.threshold.is_finite() => println!(
-            "threshold    {} (quantile {} of the error on {} held-out windows), clears below {}, smoothing {}",
-            scoring.threshold, c.quantile, c.windows, scoring.clear_threshold, scoring.smoothing
+            "threshold    {} (alarm on for at most {:.3} % of {} held-out windows), clears below {}, smoothing {}",
+            scoring.threshold,
+            (1.0 - f64::from(c.quantile)) * 100.0,
+            c.windows,
+            scoring.clear_threshold,
+            scoring.smoothing
         ),
         _ => println!(
             "threshold    not calibrated (no validation windows): run edgeae calibrate on normal data"

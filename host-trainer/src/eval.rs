@@ -787,7 +787,15 @@ mod tests {
                     .iter()
                     .find(|w| (w.alarm || w.fault) && w.start < seg.end && w.end > seg.start)
                     .map(|w| w.end);
-                assert_eq!(*d, detection(seg.clone(), want));
+                let cleared_after = windows
+                    .iter()
+                    .find(|w| w.start >= seg.end && !(w.alarm || w.fault))
+                    .map(|w| w.end - seg.end);
+                let want = Detection {
+                    cleared_after,
+                    ..detection(seg.clone(), want)
+                };
+                assert_eq!(*d, want);
             }
             assert_eq!(got.len(), segs.len());
         }

@@ -37,6 +37,21 @@ fn the_demo_model_detects_every_injected_fault() {
             "{kind:?}"
         );
     }
+    // The threshold keeps its promise: on four minutes of normal data of
+    // the same machine that training never saw, the alarm is on for at
+    // most 1.5 % of the windows at a 1 % target, and for at least half the
+    // target (the threshold is not needlessly blunt).
+    let unseen = report.unseen_normal.as_ref().unwrap();
+    assert!(unseen.windows > 10_000, "{unseen:?}");
+    assert!(
+        (0.005..=0.015).contains(&unseen.false_positive_rate),
+        "false-positive rate {} on unseen normal data at a target of {}",
+        unseen.false_positive_rate,
+        report.target_fpr
+    );
+    // The PCA baseline was evaluated on the same windows.
+    let baseline = e.baseline.as_ref().unwrap();
+    assert!(baseline.roc_auc.is_some() && baseline.components == 16);
     // The threshold came from held-out normal windows and is in the file.
     let bytes = std::fs::read(&report.model).unwrap();
     let model = Model::load(&bytes).unwrap();

@@ -115,10 +115,11 @@ pub fn prepare_table(cfg: &TrainConfig, table: &Table, data_hash: u64) -> Result
                 .iter()
                 .any(|b| s >= b.start && s + cfg.window <= b.end)
         };
+        let guard = blocks.first().map_or(0, |b| b.len() / 2);
         let clear = |s: usize| {
             blocks
                 .iter()
-                .all(|b| s + cfg.window <= b.start || s >= b.end)
+                .all(|b| s + cfg.window + guard <= b.start || s >= b.end + guard)
         };
         let train: Vec<usize> = starts.iter().copied().filter(|&s| clear(s)).collect();
         let val: Vec<usize> = starts.iter().copied().filter(|&s| inside(s)).collect();
@@ -230,7 +231,7 @@ fn constant_channels(train: &[f32], names: &[String]) -> Vec<String> {
 }
 
 /// At most this many validation blocks in a time series.
-pub const MAX_HOLDOUT_BLOCKS: usize = 24;
+pub const MAX_HOLDOUT_BLOCKS: usize = 5;
 
 /// The rows a time series of `rows` rows holds out for validation and
 /// threshold calibration: `val_split` of it, in up to

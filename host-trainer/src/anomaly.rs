@@ -280,6 +280,44 @@ pub fn normal_runs(table: &Table, window: usize) -> Vec<&[f32]> {
     runs
 }
 
+/// The weights of the standardized metric for `model` from normalised
+/// windows `x`: one over the mean squared residual at each position of
+/// the window, floored at a millionth of their mean, and scaled to average
+/// 1 (so the score stays in the units of the MSE).
+pub fn standardizing_weights(model: &Model<'_>, x: &[f32]) -> Result<Vec<f32>> {
+    let n = model.input_len().max(1);
+    let mut sum = vec![0.0f64; n];
+    let mut count = 0usize;
+    let mut scratch = vec![0.0f32; Engine::scratch_len(model)];
+    let mut engine = Engine::new(model, &mut scratch)?;
+    for w in x.chunks_exact(n) {
+        engine.input_mut().copy_from_slice(w);
+        let (a, b) = engine.reconstruct();
+        for ((s, a), b) in sum.iter_mut().zip(a).zip(b) {
+            *s += f64::from(a - b).powi(2);
+        }
+        count += 1;
+    }
+    if count == 0 {
+        bail!("no window to measure the spread of the residuals on");
+    }
+    let ms: Vec<f64> = sum.iter().map(|s| s / count as f64).collect();
+    let mean = ms.iter().sum::<f64>() / n as f64;
+    let floor = (mean * 1e-6).max(f64::MIN_POSITIVE);
+    let raw: Vec<f64> = ms.iter().map(|m| 1.0 / m.max(floor)).collect();
+    let avg = raw.iter().sum::<f64>() / n as f64;
+    Ok(raw.iter().map(|w| (w / avg) as f32).collect())
+}
+
+/// The model file `bytes` with another error metric (validated).
+pub fn with_metric(bytes: &[u8], metric: &model_format::Metric<'_>) -> Result<Vec<u8>> {
+    let model = Model::load(bytes).map_err(|e| anyhow!("the model does not load: {e}"))?;
+    let mut spec = model.spec().clone();
+    spec.scoring.metric = *metric;
+    spec.encode()
+        .map_err(|e| anyhow!("the model with its new metric is not valid: {e}"))
+}
+
 /// One window of a scored stream.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct WindowRow {

@@ -91,12 +91,14 @@ pub enum Command {
     },
     /// Set a model's alarm threshold from the errors of normal data, and write it into the model file.
     ///
-    /// Streams the file through the firmware scorer; every window with a
-    /// score and no row labelled anomalous counts as normal. The threshold
-    /// is the error quantile for the target false-positive rate per window;
-    /// the statistics are stored in the model (see `edgeae inspect`).
+    /// Streams the runs of rows with no anomalous label through the
+    /// firmware scorer at every phase of the model's hop. The threshold is
+    /// the smallest for which the alarm (smoothing, cap and hysteresis as
+    /// the board runs them) is on for at most the target false-positive
+    /// rate of those windows; the statistics of the raw errors are stored
+    /// in the model (see `edgeae inspect`).
     #[command(
-        after_help = "Examples:\n  edgeae calibrate --model runs/pump/model.eam --data normal-holdout.csv\n  edgeae calibrate --model runs/pump/model.eam --data normal-holdout.csv --percentile 99.9 --out strict.eam"
+        after_help = "Examples:\n  edgeae calibrate --model runs/pump/model.eam --data normal-holdout.csv\n  edgeae calibrate --model runs/pump/model.eam --data normal-holdout.csv --percentile 99.9 --out strict.eam\n  edgeae calibrate --model runs/pump/model.eam --data normal-holdout.csv --metric standardized"
     )]
     Calibrate {
         /// The model file.
@@ -108,6 +110,9 @@ pub enum Command {
         /// Where to write the calibrated model [default: replace --model].
         #[arg(long, short)]
         out: Option<PathBuf>,
+        /// Also set the error metric: standardized measures each value's residual against its spread on these normal windows [default: keep the model's].
+        #[arg(long, value_enum)]
+        metric: Option<crate::train::config::ScoreMetric>,
         /// How the threshold is set.
         #[command(flatten)]
         calibration: CalibrateArgs,
@@ -380,6 +385,12 @@ pub struct TrainArgs {
     /// Where to train [default: cpu].
     #[arg(long, value_enum)]
     pub device: Option<DeviceChoice>,
+    /// How the model scores a window: mse, or standardized (each value's squared error divided by its mean on the training windows) [default: mse].
+    #[arg(long, value_enum)]
+    pub metric: Option<crate::train::config::ScoreMetric>,
+    /// Stacked and denoising kinds with a linear output: start from random weights instead of the PCA solution.
+    #[arg(long)]
+    pub random_start: bool,
     /// CPU threads for training [default: 1 for small networks and batches, all cores from about 40 M multiply-accumulates per batch].
     #[arg(long)]
     pub threads: Option<usize>,

@@ -73,6 +73,8 @@ pub fn train(args: TrainArgs) -> Result<()> {
         set(&mut cfg.normalize, args.normalize);
         set(&mut cfg.loss, args.loss);
         set(&mut cfg.device, args.device);
+        set(&mut cfg.metric, args.metric);
+        cfg.pca_start = !args.random_start;
         cfg.limit = args.limit;
         (cfg, None)
     };
@@ -116,7 +118,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
     }
     if let Some(r) = last {
         println!(
-            "final        loss {:.6}, validation loss {:.6} (reconstruction {:.6}); predicting the mean gives {:.6}",
+            "last epoch   loss {:.6}, validation loss {:.6} (reconstruction {:.6}); predicting the mean gives {:.6}",
             r.train_loss, r.val_loss, r.val_recon, data.baseline
         );
     }
@@ -142,9 +144,9 @@ pub fn train(args: TrainArgs) -> Result<()> {
                 String::new()
             },
             match best {
-                Some(b) if cfg.epochs.is_none() && cfg.kind != crate::train::Kind::Pca =>
-                    format!("; kept the weights of the best epoch, {b}"),
-                _ => String::new(),
+                Some(0) => "; kept the PCA start, which no epoch beat".to_string(),
+                Some(b) => format!("; kept the weights of the best epoch, {b}"),
+                None => String::new(),
             }
         );
     }

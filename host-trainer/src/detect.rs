@@ -23,11 +23,47 @@ pub fn calibrate(
     model_path: &Path,
     data_path: &Path,
     out: Option<&Path>,
+    metric: Option<crate::train::config::ScoreMetric>,
     opts: &CalibrationOptions,
 ) -> Result<()> {
     let bytes = read_model_bytes(model_path)?;
+    let (table, changed) = {
+        let model = load(model_path, &bytes)?;
+        let table = load_for_model(model_path, &model, data_path, STREAM)?;
+        let changed = match metric {
+            None => None,
+            Some(m) => {
+                let metric_bytes;
+                let new = match m {
+                    crate::train::config::ScoreMetric::Mse => model_format::Metric::Mse,
+                    crate::train::config::ScoreMetric::Standardized => {
+                        let window = model.input().window as usize;
+                        let runs = anomaly::normal_runs(&table, window);
+                        let mut x = Vec::new();
+                        for run in runs {
+                            let rows = run.len() / table.n_channels().max(1);
+                            for s in (0..=rows.saturating_sub(window)).step_by(window.max(1)) {
+                                if let Some(w) = run
+                                    .get(s * table.n_channels()..(s + window) * table.n_channels())
+                                    && w.iter().all(|v| v.is_finite())
+                                {
+                                    x.extend_from_slice(w);
+                                }
+                            }
+                        }
+                        crate::commands::normalizer(&model).apply(&mut x);
+                        metric_bytes =
+                            crate::export::le_bytes(&anomaly::standardizing_weights(&model, &x)?);
+                        model_format::Metric::Standardized(model_format::F32s::new(&metric_bytes))
+                    }
+                };
+                Some(anomaly::with_metric(&bytes, &new)?)
+            }
+        };
+        (table, changed)
+    };
+    let bytes = changed.unwrap_or(bytes);
     let model = load(model_path, &bytes)?;
-    let table = load_for_model(model_path, &model, data_path, STREAM)?;
     let smoothing = opts.smoothing.unwrap_or(model.scoring().smoothing);
     let (t, n) = anomaly::calibrate_on(&model, &table, opts, smoothing)?;
     let calibrated = anomaly::with_thresholds(&bytes, &t, smoothing)?;
@@ -44,11 +80,12 @@ pub fn calibrate(
         max: 0.0,
     });
     println!(
-        "calibrated on {n} normal windows of `{}`: threshold {} (quantile {}), clears below {}, smoothing {smoothing}",
+        "calibrated on {n} normal windows of `{}`: threshold {} (alarm on for at most {:.3} % of them), clears below {}, smoothing {smoothing}, metric {}",
         data_path.display(),
         t.threshold,
-        opts.quantile,
-        t.clear_threshold
+        (1.0 - f64::from(opts.quantile)) * 100.0,
+        t.clear_threshold,
+        model.scoring().metric.name()
     );
     println!(
         "errors       mean {} std {}; p50 {} p90 {} p99 {} max {}",

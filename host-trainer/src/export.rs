@@ -283,7 +283,7 @@ fn custom() -> ModelKind {
     ModelKind::Custom
 }
 
-fn le_bytes(values: &[f32]) -> Vec<u8> {
+pub(crate) fn le_bytes(values: &[f32]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 

@@ -42,8 +42,15 @@ pub fn run(cli: cli::Cli) -> Result<()> {
             model,
             data,
             out,
+            metric,
             calibration,
-        } => detect::calibrate(&model, &data, out.as_deref(), &calibration.options()?),
+        } => detect::calibrate(
+            &model,
+            &data,
+            out.as_deref(),
+            metric,
+            &calibration.options()?,
+        ),
         cli::Command::Export {
             run_dir,
             quant,

@@ -16,7 +16,7 @@ use host_trainer::cli::Precision;
 use host_trainer::commands::export;
 use host_trainer::data::{self, LoadOptions, Table};
 use host_trainer::demo::{DemoOptions, run};
-use host_trainer::train::config::{Kind, TrainConfig};
+use host_trainer::train::config::{Kind, ScoreMetric, TrainConfig};
 use host_trainer::train::{RunOptions, train_and_export};
 use model_format::protocol::{ErrorCode, Request, encode_frame};
 
@@ -122,6 +122,7 @@ fn every_dense_kind_scores_bit_identically_on_the_board() {
         Kind::Denoising,
         Kind::Sparse,
         Kind::Vae,
+        Kind::Pca,
     ];
     for (i, kind) in kinds.into_iter().enumerate() {
         let mut cfg =
@@ -131,6 +132,10 @@ fn every_dense_kind_scores_bit_identically_on_the_board() {
         cfg.fine_tune_epochs = Some(1);
         cfg.hidden = Some(vec![24]);
         cfg.codings = Some(6);
+        // The standardized metric (format version 3) on the board too.
+        if matches!(kind, Kind::Denoising | Kind::Tied) {
+            cfg.metric = ScoreMetric::Standardized;
+        }
         train_and_export(cfg, None, RunOptions::QUIET).unwrap();
         let model = dir.join(format!("{kind}/model.eam"));
         // Messages of different sizes: frames split across messages.

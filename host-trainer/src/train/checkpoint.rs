@@ -39,6 +39,9 @@ pub struct EpochRecord {
     pub lr: f64,
     /// Set on the phase's last epoch: why it stopped.
     pub stop: Option<StopReason>,
+    /// Set on the last epoch of a phase that stopped by itself: the epoch
+    /// whose weights it kept (0: the PCA start, before any training).
+    pub kept_epoch: Option<usize>,
 }
 
 /// The state of a run between two epochs.

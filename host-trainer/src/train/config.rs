@@ -237,6 +237,23 @@ pub struct TrainConfig {
     pub limit: Option<usize>,
     /// Device.
     pub device: DeviceChoice,
+    /// How a window's error is scored.
+    pub metric: ScoreMetric,
+    /// Stacked and denoising kinds: start from the PCA solution
+    /// ([`crate::train::pca::Pca::start_from`]) rather than random weights.
+    pub pca_start: bool,
+}
+
+/// How the model scores a window (written into the model file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+pub enum ScoreMetric {
+    /// Mean squared error over the window.
+    Mse,
+    /// Mean squared error with each value of the window divided by its mean
+    /// squared error on the training windows (a diagonal Mahalanobis
+    /// distance of the residual): a position that is always hard to
+    /// reconstruct counts less, one that is always easy counts more.
+    Standardized,
 }
 
 impl TrainConfig {
@@ -269,6 +286,8 @@ impl TrainConfig {
             loss: LossChoice::Auto,
             limit: None,
             device: DeviceChoice::Cpu,
+            metric: ScoreMetric::Mse,
+            pca_start: true,
         }
     }
 

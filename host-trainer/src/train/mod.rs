@@ -109,6 +109,18 @@ fn calibrated_model(
     opts: &RunOptions,
 ) -> Result<Vec<u8>> {
     let mut model = export::model_def(trained, data).encode()?;
+    if trained.config.metric == config::ScoreMetric::Standardized {
+        let loaded = firmware::Model::load(&model)
+            .map_err(|e| anyhow::anyhow!("internal error: exported model does not load: {e}"))?;
+        let weights = crate::anomaly::standardizing_weights(&loaded, &data.train)?;
+        drop(loaded);
+        model = crate::anomaly::with_metric(
+            &model,
+            &model_format::Metric::Standardized(model_format::F32s::new(&crate::export::le_bytes(
+                &weights,
+            ))),
+        )?;
+    }
     if !data.holdout.is_empty() {
         let loaded = firmware::Model::load(&model)
             .map_err(|e| anyhow::anyhow!("internal error: exported model does not load: {e}"))?;

@@ -161,6 +161,125 @@ impl Pca {
     }
 }
 
+impl Pca {
+    /// Sets the parameters of `net` so that it computes exactly this PCA's
+    /// reconstruction of every window in `x`, when it can: a stack of dense
+    /// SELU layers (none tied) whose hidden and codings widths are all at least
+    /// the number of components, with a linear output layer.
+    ///
+    /// SELU is linear above zero (`selu(z) = λz` for `z > 0`), so the first
+    /// `k` units of every hidden layer carry the `k` projections, scaled by
+    /// `a` (one over the largest component's spread) and lifted by a constant
+    /// `c` larger than any scaled projection in `x`: `λ(a·pⱼ + c)`, always
+    /// positive. The output layer undoes scale and lift and adds the mean. The
+    /// other units keep their random incoming weights, and the layers after
+    /// them start with zero weights from them, so gradient descent can put
+    /// them to use. Returns false (and leaves `net` alone) when `net` has
+    /// another shape.
+    pub fn start_from(&self, net: &mut HostNet, x: &[f32]) -> bool {
+        let k = self.components.len();
+        let dim = self.dim();
+        let spec = &net.spec;
+        let n = spec.layers.len();
+        let dense = spec
+            .layers
+            .iter()
+            .all(|l| matches!(l, LayerSpec::Dense { .. }));
+        let hidden_selu = spec.layers[..n.saturating_sub(1)]
+            .iter()
+            .all(|l| l.activation() == Activation::Selu);
+        let linear_out = spec
+            .layers
+            .last()
+            .is_some_and(|l| l.activation() == Activation::Identity);
+        let widths: Vec<(usize, usize)> = (0..n).filter_map(|i| spec.widths(i)).collect();
+        let wide = widths
+            .iter()
+            .take(n.saturating_sub(1))
+            .all(|&(_, o)| o >= k);
+        if n < 2
+            || !dense
+            || !hidden_selu
+            || !linear_out
+            || !wide
+            || spec.logvar_head
+            || widths.first().map(|w| w.0) != Some(dim)
+            || widths.last().map(|w| w.1) != Some(dim)
+        {
+            return false;
+        }
+        let lambda = crate::nn::act::SELU_LAMBDA;
+        let a = 1.0
+            / self
+                .variances
+                .first()
+                .copied()
+                .unwrap_or(1.0)
+                .sqrt()
+                .max(1e-12);
+        let mut largest = 0.0f64;
+        for row in x.chunks_exact(dim) {
+            for c in &self.components {
+                let p: f64 = c
+                    .iter()
+                    .zip(row.iter().zip(&self.mean))
+                    .map(|(v, (x, m))| v * (f64::from(*x) - m))
+                    .sum();
+                largest = largest.max((a * p).abs());
+            }
+        }
+        // Headroom for windows a little outside the training data.
+        let lift = 2.0 * largest + 1.0;
+        for (i, &(inputs, outputs)) in widths.iter().enumerate() {
+            let (Some(Some(w)), Some(b)) = (net.weights.get_mut(i), net.biases.get_mut(i)) else {
+                return false;
+            };
+            if i == 0 {
+                // Projections of the centred input, scaled and lifted.
+                for (j, c) in self.components.iter().enumerate() {
+                    for (wv, v) in w[j * inputs..(j + 1) * inputs].iter_mut().zip(c) {
+                        *wv = (a * v) as f32;
+                    }
+                    let shift: f64 = c.iter().zip(&self.mean).map(|(v, m)| v * m).sum();
+                    b[j] = (lift - a * shift) as f32;
+                }
+            } else if i + 1 < n {
+                // Carry the k lifted projections on: pre-activation a·p + c.
+                for j in 0..outputs {
+                    for l in 0..k {
+                        let from_carrier = if j < k {
+                            if l == j { 1.0 / lambda } else { 0.0 }
+                        } else {
+                            f64::from(w[j * inputs + l])
+                        };
+                        w[j * inputs + l] = from_carrier as f32;
+                    }
+                    if j < k {
+                        for l in k..inputs {
+                            w[j * inputs + l] = 0.0;
+                        }
+                        b[j] = 0.0;
+                    }
+                }
+            } else {
+                // y = mean + Σ_j v_j p_j from h_j = λ(a p_j + c).
+                for r in 0..outputs {
+                    for l in 0..inputs {
+                        w[r * inputs + l] = if l < k {
+                            (self.components[l][r] / (lambda * a)) as f32
+                        } else {
+                            0.0
+                        };
+                    }
+                    let lifted: f64 = self.components.iter().map(|c| c[r] * lift / a).sum();
+                    b[r] = (self.mean[r] - lifted) as f32;
+                }
+            }
+        }
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

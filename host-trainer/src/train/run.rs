@@ -118,7 +118,13 @@ pub fn train_on<D: Backend<f32>>(
                 ck.best,
             )
         }
-        None => (Net::init(dev, spec, cfg.seed)?, Vec::new(), 0.0, None, None),
+        None => {
+            let net = match pca_start(cfg, &spec, data, phases.len()) {
+                Some(host) => Net::from_host(dev, &host)?,
+                None => Net::init(dev, spec.clone(), cfg.seed)?,
+            };
+            (net, Vec::new(), 0.0, None, None)
+        }
     };
     // A run that stops by itself shares its step budget among its phases.
     let phase_budget = (cfg.max_steps / phases.len().max(1)).max(1);
@@ -222,6 +228,7 @@ pub fn train_on<D: Backend<f32>>(
                 steps,
                 lr,
                 stop: None,
+                kept_epoch: None,
             };
             let mut this_phase = phase_history(&history);
             this_phase.push(record.clone());
@@ -235,6 +242,20 @@ pub fn train_on<D: Backend<f32>>(
                     && let Some(b) = best.take()
                 {
                     net = Net::from_host(dev, &b)?;
+                    // A run that started from the PCA solution never ends
+                    // worse than it.
+                    if let Some(start) = pca_start(cfg, &net.spec, data, phases.len()) {
+                        let start = Net::from_host(dev, &start)?;
+                        let (start_loss, _) = evaluate(dev, cfg, &start, phase, &val_x, dim)?;
+                        if start_loss <= standing.best_loss {
+                            net = start;
+                            standing.best_epoch = 0;
+                            standing.best_loss = start_loss;
+                        }
+                    }
+                }
+                if standing.stop.is_some() {
+                    record.kept_epoch = Some(standing.best_epoch);
                 }
             }
             if !opts.quiet {
@@ -286,13 +307,16 @@ fn progress_line(r: &EpochRecord, plan: &Plan, standing: &schedule::Standing) ->
         r.steps
     );
     if let Some(stop) = r.stop {
-        let kept = if plan.epochs.is_some() {
-            format!("weights of epoch {}", r.epoch)
-        } else {
-            format!(
-                "best epoch {} (val loss {:.6}) restored",
-                standing.best_epoch, standing.best_loss
-            )
+        let kept = match r.kept_epoch {
+            None => format!("weights of epoch {}", r.epoch),
+            Some(0) => format!(
+                "the PCA start (val loss {:.6}) was never beaten: restored",
+                standing.best_loss
+            ),
+            Some(b) => format!(
+                "best epoch {b} (val loss {:.6}) restored",
+                standing.best_loss
+            ),
         };
         line.push_str(&format!(
             "\n{} stopped after {} epochs and {} steps: {}; {kept}",
@@ -601,18 +625,31 @@ pub fn run(
     Ok((trained, data))
 }
 
-/// The best epoch (1-based) of the last phase of a run that stopped by
-/// itself, whose weights the run kept.
+/// The kinds that start from the PCA solution: stacked and denoising
+/// autoencoders with a linear output (MSE) trained in one phase, whose
+/// widths all hold the codings. Their first weights compute exactly the
+/// PCA reconstruction with as many components as codings
+/// ([`super::pca::Pca::start_from`]), so training starts where PCA ends.
+fn pca_start(
+    cfg: &TrainConfig,
+    spec: &crate::nn::net::NetSpec,
+    data: &Prepared,
+    phases: usize,
+) -> Option<HostNet> {
+    if !cfg.pca_start || !matches!(cfg.kind, Kind::Stacked | Kind::Denoising) || phases != 1 {
+        return None;
+    }
+    let mut host = Net::<f32, Cpu>::init(&Cpu::default(), spec.clone(), cfg.seed)
+        .ok()?
+        .to_host();
+    let pca = super::pca::Pca::fit(&data.train, data.input_len, spec.codings_len()).ok()?;
+    pca.start_from(&mut host, &data.train).then_some(host)
+}
+
+/// The epoch whose weights a run that stopped by itself kept (its last
+/// phase's; 0: the PCA start).
 pub fn best_epoch(trained: &Trained) -> Option<usize> {
-    let last = trained.history.last()?;
-    let phase: Vec<EpochRecord> = trained
-        .history
-        .iter()
-        .filter(|r| r.phase == last.phase)
-        .cloned()
-        .collect();
-    let plan = Plan::new(None, 1, usize::MAX);
-    Some(schedule::judge(&plan, &phase).best_epoch)
+    trained.history.last()?.kept_epoch
 }
 
 /// `--kind pca`: the top principal components of the training windows as
@@ -639,6 +676,7 @@ pub fn fit_pca(cfg: &TrainConfig, data: &Prepared) -> Result<Trained> {
         steps: 0,
         lr: 0.0,
         stop: Some(schedule::StopReason::Solved),
+        kept_epoch: None,
     };
     Ok(Trained {
         config: cfg.clone(),

@@ -157,6 +157,7 @@ mod tests {
             steps,
             lr: 0.0,
             stop: None,
+            kept_epoch: None,
         }
     }
 

@@ -149,6 +149,110 @@ fn bad_training_input_is_one_clear_sentence() {
 }
 
 #[test]
+fn short_series_constant_channels_and_all_anomalous_labels() {
+    let d = dir("edge-data");
+    // 100 rows cannot hold a validation block of two 32-row windows and a
+    // training window beside it.
+    let short = d.join("short.csv");
+    series_csv(&short, 100, 0.0, 1, 2);
+    fails_cleanly(
+        &edgeae(&[
+            "train",
+            "--data",
+            s(&short),
+            "--kind",
+            "pca",
+            "--out",
+            s(&d.join("a")),
+            "--window",
+            "32",
+        ]),
+        &[
+            "short.csv",
+            "100 rows",
+            "too few for a training window of 32 rows",
+        ],
+    );
+    // Every row labelled anomalous: nothing to train on.
+    let labelled = d.join("labelled.csv");
+    let mut text = String::from("x,y,label\n");
+    for t in 0..200 {
+        text.push_str(&format!(
+            "{},{},1\n",
+            (t as f32 * 0.3).sin(),
+            (t as f32 * 0.2).cos()
+        ));
+    }
+    std::fs::write(&labelled, text).unwrap();
+    fails_cleanly(
+        &edgeae(&[
+            "train",
+            "--data",
+            s(&labelled),
+            "--kind",
+            "pca",
+            "--out",
+            s(&d.join("b")),
+            "--window",
+            "8",
+        ]),
+        &["labelled.csv", "every window", "labelled anomalous"],
+    );
+    // A constant channel is named, trains, and scores without dividing by
+    // zero when it moves later.
+    let constant = d.join("constant.csv");
+    let mut text = String::from("x,stuck\n");
+    for t in 0..2000 {
+        text.push_str(&format!("{},5\n", (t as f32 * 0.3).sin()));
+    }
+    std::fs::write(&constant, text).unwrap();
+    let run = d.join("c");
+    let out = edgeae(&[
+        "train",
+        "--data",
+        s(&constant),
+        "--kind",
+        "pca",
+        "--out",
+        s(&run),
+        "--window",
+        "8",
+        "--codings",
+        "2",
+    ]);
+    ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("channel stuck never changes"), "{err}");
+    let moved = d.join("moved.csv");
+    let mut text = String::from("x,stuck\n");
+    for t in 0..200 {
+        text.push_str(&format!("{},{}\n", (t as f32 * 0.3).sin(), 5 + t % 3));
+    }
+    std::fs::write(&moved, text).unwrap();
+    let scores = d.join("scores.csv");
+    ok(&edgeae(&[
+        "score",
+        "--model",
+        s(&run.join("model.eam")),
+        "--data",
+        s(&moved),
+        "--out",
+        s(&scores),
+    ]));
+    let text = std::fs::read_to_string(&scores).unwrap();
+    let values: Vec<f64> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(2).unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        !values.is_empty() && values.iter().all(|v| v.is_finite() && *v > 0.5),
+        "{text}"
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
 fn later_commands_check_the_channel_count_against_the_model() {
     let d = dir("channels");
     let train = d.join("train.csv");

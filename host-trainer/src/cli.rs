@@ -388,9 +388,9 @@ pub struct TrainArgs {
     /// How the model scores a window: mse, or standardized (each value's squared error divided by its mean on the training windows) [default: mse].
     #[arg(long, value_enum)]
     pub metric: Option<crate::train::config::ScoreMetric>,
-    /// Stacked and denoising kinds with a linear output: start from random weights instead of the PCA solution.
+    /// Stacked and denoising kinds with a linear output: start from the PCA solution (exact, through SELU's linear half) instead of random weights, and never end with a higher validation error than PCA. Hurts int8 exports.
     #[arg(long)]
-    pub random_start: bool,
+    pub pca_start: bool,
     /// CPU threads for training [default: 1 for small networks and batches, all cores from about 40 M multiply-accumulates per batch].
     #[arg(long)]
     pub threads: Option<usize>,

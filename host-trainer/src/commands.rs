@@ -74,7 +74,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
         set(&mut cfg.loss, args.loss);
         set(&mut cfg.device, args.device);
         set(&mut cfg.metric, args.metric);
-        cfg.pca_start = !args.random_start;
+        cfg.pca_start = args.pca_start;
         cfg.limit = args.limit;
         (cfg, None)
     };

@@ -168,10 +168,9 @@ impl Pca {
     /// the number of components, with a linear output layer.
     ///
     /// SELU is linear above zero (`selu(z) = λz` for `z > 0`), so the first
-    /// `k` units of every hidden layer carry the `k` projections, scaled by
-    /// `a` (one over the largest component's spread) and lifted by a constant
-    /// `c` larger than any scaled projection in `x`: `λ(a·pⱼ + c)`, always
-    /// positive. The output layer undoes scale and lift and adds the mean. The
+    /// `k` units of every hidden layer carry the `k` projections, each
+    /// scaled to unit spread by `aⱼ` and lifted by a constant `c` larger
+    /// than any scaled projection in `x`: `λ(aⱼ·pⱼ + c)`, always positive. The output layer undoes scale and lift and adds the mean. The
     /// other units keep their random incoming weights, and the layers after
     /// them start with zero weights from them, so gradient descent can put
     /// them to use. Returns false (and leaves `net` alone) when `net` has
@@ -209,17 +208,23 @@ impl Pca {
             return false;
         }
         let lambda = crate::nn::act::SELU_LAMBDA;
-        let a = 1.0
-            / self
-                .variances
-                .first()
-                .copied()
-                .unwrap_or(1.0)
-                .sqrt()
-                .max(1e-12);
+        // Each projection scaled to unit spread, so that every carried unit
+        // uses the same range (what int8 activations need).
+        let top = self
+            .variances
+            .first()
+            .copied()
+            .unwrap_or(1.0)
+            .sqrt()
+            .max(1e-12);
+        let a: Vec<f64> = self
+            .variances
+            .iter()
+            .map(|v| 1.0 / v.sqrt().max(top * 1e-3))
+            .collect();
         let mut largest = 0.0f64;
         for row in x.chunks_exact(dim) {
-            for c in &self.components {
+            for (c, a) in self.components.iter().zip(&a) {
                 let p: f64 = c
                     .iter()
                     .zip(row.iter().zip(&self.mean))
@@ -236,7 +241,7 @@ impl Pca {
             };
             if i == 0 {
                 // Projections of the centred input, scaled and lifted.
-                for (j, c) in self.components.iter().enumerate() {
+                for (j, (c, a)) in self.components.iter().zip(&a).enumerate() {
                     for (wv, v) in w[j * inputs..(j + 1) * inputs].iter_mut().zip(c) {
                         *wv = (a * v) as f32;
                     }
@@ -244,34 +249,42 @@ impl Pca {
                     b[j] = (lift - a * shift) as f32;
                 }
             } else if i + 1 < n {
-                // Carry the k lifted projections on: pre-activation a·p + c.
+                // Carry the k lifted projections on: pre-activation aⱼ·pⱼ + c.
                 for j in 0..outputs {
-                    for l in 0..k {
-                        let from_carrier = if j < k {
-                            if l == j { 1.0 / lambda } else { 0.0 }
-                        } else {
-                            f64::from(w[j * inputs + l])
-                        };
-                        w[j * inputs + l] = from_carrier as f32;
+                    for l in 0..inputs {
+                        if j < k {
+                            w[j * inputs + l] = if l == j { (1.0 / lambda) as f32 } else { 0.0 };
+                        }
                     }
                     if j < k {
-                        for l in k..inputs {
-                            w[j * inputs + l] = 0.0;
-                        }
                         b[j] = 0.0;
+                    } else {
+                        // The other units see the carriers without their
+                        // lift, so they start at the scale of a random
+                        // network (and int8 ranges stay narrow).
+                        let from_lift: f64 = w[j * inputs..j * inputs + k]
+                            .iter()
+                            .map(|&x| f64::from(x) * lambda * lift)
+                            .sum();
+                        b[j] -= from_lift as f32;
                     }
                 }
             } else {
-                // y = mean + Σ_j v_j p_j from h_j = λ(a p_j + c).
+                // y = mean + Σ_j v_j p_j from h_j = λ(aⱼ pⱼ + c).
                 for r in 0..outputs {
                     for l in 0..inputs {
                         w[r * inputs + l] = if l < k {
-                            (self.components[l][r] / (lambda * a)) as f32
+                            (self.components[l][r] / (lambda * a[l])) as f32
                         } else {
                             0.0
                         };
                     }
-                    let lifted: f64 = self.components.iter().map(|c| c[r] * lift / a).sum();
+                    let lifted: f64 = self
+                        .components
+                        .iter()
+                        .zip(&a)
+                        .map(|(c, a)| c[r] * lift / a)
+                        .sum();
                     b[r] = (self.mean[r] - lifted) as f32;
                 }
             }

@@ -168,8 +168,7 @@ pub fn train_on<D: Backend<f32>>(
         let mut epoch = history.iter().filter(|r| r.phase == phase_idx).count();
         while standing.stop.is_none() {
             let t0 = Instant::now();
-            let lr = cfg.lr * standing.lr_factor;
-            adam.cfg.lr = lr;
+            let lr = cfg.lr;
             let mut rng = SmallRng::seed_from_u64(epoch_seed(cfg.seed, phase_idx, epoch));
             let mut order: Vec<usize> = (0..n).collect();
             order.shuffle(&mut rng);

@@ -1,12 +1,16 @@
-//! When training stops and how fast it learns: early stopping on the
-//! validation loss with patience, a learning rate cut on plateaus, and an
-//! optimizer-step budget.
+//! When training stops: early stopping on the validation loss with
+//! patience, and an optimizer-step budget.
+//!
+//! No learning-rate schedule: cutting the rate to 0.3x on plateaus (up to
+//! three times) was measured on the demo and four real recordings and left
+//! the validation error equal or slightly worse (kdd135 0.000717 -> 0.000733,
+//! GunPoint 0.00443 -> 0.00449, MIT-BIH 0.0165 -> 0.0167), so Adam keeps
+//! `--lr` throughout.
 //!
 //! Everything here is a function of the epochs recorded so far, so a run
 //! resumed from a checkpoint makes the same decisions as an uninterrupted
 //! one, and a run stopped early at its best epoch has the same weights as a
-//! run told `--epochs` that many (the learning rate follows the same rule in
-//! both).
+//! run told `--epochs` that many.
 //!
 //! Patience is counted in optimizer steps, turned into epochs by the steps
 //! an epoch takes, so a small series (a dozen steps per epoch) waits many
@@ -23,10 +27,6 @@ pub const PATIENCE_STEPS: usize = 1_000;
 pub const MIN_PATIENCE_EPOCHS: usize = 5;
 /// An improvement smaller than this fraction of the best loss is not one.
 pub const MIN_DELTA: f64 = 1e-4;
-/// The learning rate is multiplied by this on a plateau...
-pub const LR_CUT: f64 = 0.3;
-/// ... at most this many times.
-pub const MAX_LR_CUTS: u32 = 3;
 
 /// Why a phase stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,8 +60,6 @@ pub struct Plan {
     pub epochs: Option<usize>,
     /// Epochs without improvement before stopping.
     pub patience: usize,
-    /// Epochs without improvement before a learning-rate cut.
-    pub lr_patience: usize,
     /// Steps at most (stopping by itself only).
     pub max_steps: usize,
 }
@@ -75,7 +73,6 @@ impl Plan {
         Plan {
             epochs,
             patience,
-            lr_patience: patience.div_ceil(2),
             max_steps: if epochs.is_some() {
                 usize::MAX
             } else {
@@ -92,8 +89,6 @@ pub struct Standing {
     pub best_epoch: usize,
     /// Its validation loss.
     pub best_loss: f64,
-    /// The factor on the base learning rate for the next epoch.
-    pub lr_factor: f64,
     /// Set when the phase is over.
     pub stop: Option<StopReason>,
 }
@@ -103,10 +98,8 @@ pub fn judge(plan: &Plan, history: &[EpochRecord]) -> Standing {
     let mut s = Standing {
         best_epoch: 0,
         best_loss: f64::INFINITY,
-        lr_factor: 1.0,
         stop: None,
     };
-    let (mut cuts, mut last_cut) = (0u32, 0usize);
     for (i, r) in history.iter().enumerate() {
         let epoch = i + 1;
         // Without validation windows the training loss is all there is.
@@ -123,14 +116,6 @@ pub fn judge(plan: &Plan, history: &[EpochRecord]) -> Standing {
             s.best_epoch = epoch;
         }
         let since_best = epoch - s.best_epoch;
-        if since_best >= plan.lr_patience
-            && epoch - last_cut.max(s.best_epoch) >= plan.lr_patience
-            && cuts < MAX_LR_CUTS
-        {
-            s.lr_factor *= LR_CUT;
-            cuts += 1;
-            last_cut = epoch;
-        }
         s.stop = match plan.epochs {
             Some(n) => (epoch >= n).then_some(StopReason::Epochs),
             None if r.steps >= plan.max_steps => Some(StopReason::Budget),
@@ -173,7 +158,6 @@ mod tests {
         // 10 steps per epoch: 100 epochs of patience; 500 per epoch: the minimum.
         assert_eq!(Plan::new(None, 10, 10_000).patience, 100);
         assert_eq!(Plan::new(None, 500, 10_000).patience, MIN_PATIENCE_EPOCHS);
-        assert_eq!(Plan::new(None, 500, 10_000).lr_patience, 3);
         assert_eq!(Plan::new(Some(7), 500, 10).max_steps, usize::MAX);
     }
 
@@ -192,17 +176,6 @@ mod tests {
         let s = judge(&plan, &h);
         assert_eq!((s.best_epoch, s.stop), (3, Some(StopReason::Converged)));
         assert_eq!(s.best_loss, 0.4);
-    }
-
-    #[test]
-    fn cuts_the_learning_rate_on_a_plateau() {
-        let plan = Plan::new(None, 500, 100_000); // lr patience 3
-        let h = history(&[1.0, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9], 500);
-        assert_eq!(judge(&plan, &h[..4]).lr_factor, 1.0);
-        assert_eq!(judge(&plan, &h[..5]).lr_factor, LR_CUT);
-        // No second cut until lr_patience more epochs pass.
-        assert_eq!(judge(&plan, &h[..7]).lr_factor, LR_CUT);
-        assert_eq!(judge(&plan, &h).lr_factor, LR_CUT * LR_CUT);
     }
 
     #[test]

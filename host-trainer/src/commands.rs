@@ -673,7 +673,8 @@ pub fn generate(model_path: &Path, count: usize, out: &Path, seed: u64) -> Resul
     if count == 0 {
         bail!("--count must be at least 1");
     }
-    let mut samples = report::generate(&model, count, seed);
+    let mut samples = report::generate(&model, count, seed)
+        .map_err(|e| e.context(format!("cannot generate from `{}`", model_path.display())))?;
     normalizer(&model).invert(&mut samples);
     let dim = model.input_len();
     if out

@@ -39,9 +39,62 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     result.with_context(|| format!("cannot write `{}`", path.display()))
 }
 
+/// Removes what [`write_atomic`] leaves in `dir` when its process is killed
+/// between writing and renaming: files named `.NAME.PID.tmp` of other
+/// processes. Returns how many it removed; a folder it cannot read is left
+/// alone.
+pub fn remove_stale_temporaries(dir: &Path) -> usize {
+    let own = format!(".{}.tmp", std::process::id());
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let stale = name.starts_with('.')
+            && !name.ends_with(&own)
+            && name
+                .strip_suffix(".tmp")
+                .and_then(|rest| rest.rsplit_once('.'))
+                .is_some_and(|(_, pid)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
+        if stale && fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stale_temporaries_of_other_processes_go() {
+        let dir = std::env::temp_dir().join(format!("edgeae-fsx-stale-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let own = format!(".model.eam.{}.tmp", std::process::id());
+        for name in [
+            ".checkpoint.bin.4242.tmp",
+            own.as_str(),
+            "data.tmp",
+            ".hidden",
+            "model.eam",
+        ] {
+            fs::write(dir.join(name), b"x").unwrap();
+        }
+        assert_eq!(remove_stale_temporaries(&dir), 1);
+        let mut left: Vec<String> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        let mut want = vec![own, "data.tmp".into(), ".hidden".into(), "model.eam".into()];
+        want.sort();
+        assert_eq!(left, want);
+        fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn atomic_write_replaces_and_leaves_no_temporary() {

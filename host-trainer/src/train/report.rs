@@ -74,11 +74,10 @@ pub fn reconstruct_all(model: &Model<'_>, windows: &[f32]) -> Vec<f32> {
 }
 
 /// Decodes `count` codings drawn from `N(0, I)` (normalised outputs).
-pub fn generate(model: &Model<'_>, count: usize, seed: u64) -> Vec<f32> {
+pub fn generate(model: &Model<'_>, count: usize, seed: u64) -> anyhow::Result<Vec<f32>> {
     let mut scratch = vec![0.0f32; Engine::scratch_len(model)];
-    let Ok(mut engine) = Engine::new(model, &mut scratch) else {
-        return Vec::new();
-    };
+    let mut engine = Engine::new(model, &mut scratch)
+        .map_err(|e| anyhow::anyhow!("the model's engine cannot start: {e}"))?;
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut out = Vec::new();
     for _ in 0..count {
@@ -87,7 +86,7 @@ pub fn generate(model: &Model<'_>, count: usize, seed: u64) -> Vec<f32> {
         }
         out.extend_from_slice(engine.decode());
     }
-    out
+    Ok(out)
 }
 
 /// Draws the reconstruction (and generation) plots; returns the files written.
@@ -147,7 +146,13 @@ pub fn sample_plots(
         Err(e) => warn("cannot draw the reconstructions", e),
     }
     if vae && let Source::Idx { width, height } = data.source {
-        let mut samples = generate(&model, 16, seed);
+        let mut samples = match generate(&model, 16, seed) {
+            Ok(s) => s,
+            Err(e) => {
+                warn("cannot draw generated samples", e);
+                return written;
+            }
+        };
         data.normalizer.invert(&mut samples);
         let rows: Vec<Vec<&[f32]>> = samples
             .chunks_exact(dim)

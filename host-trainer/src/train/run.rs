@@ -568,6 +568,8 @@ pub fn run(
     cfg.check()?;
     std::fs::create_dir_all(&cfg.out)
         .with_context(|| format!("cannot create the run directory `{}`", cfg.out.display()))?;
+    // A run killed while writing leaves a temporary file; it is never read.
+    crate::fsx::remove_stale_temporaries(&cfg.out);
     let data = super::prepare::prepare(&cfg)?;
     if let Some(ck) = &start
         && ck.data_hash != data.data_hash

@@ -4,7 +4,8 @@
 //!
 //! This is the only module of the crate allowed `unsafe`, and only for
 //! `core::arch::asm!` of two instructions on Arm targets with the DSP
-//! extension (`target_feature = "dsp"`, e.g. `thumbv7em`):
+//! extension, when the `dsp` feature asks for them (`cfg(edgeae_dsp)`, set
+//! by the build script for `thumbv7em-*` and `thumbv8m.main-*` only):
 //!
 //! - `sxtb16 rd, rm[, ror #8]`: sign-extends bytes 0 and 2 (1 and 3 with the
 //!   rotation) of `rm` into the two halfwords of `rd`.
@@ -27,7 +28,7 @@
 //! with the second.
 #![allow(unsafe_code)]
 
-#[cfg(all(target_arch = "arm", target_feature = "dsp"))]
+#[cfg(edgeae_dsp)]
 mod arm {
     /// Bytes 0 and 2 of `x`, sign-extended into two halfwords.
     #[inline(always)]
@@ -71,13 +72,13 @@ mod arm {
 /// the input as its two packed words.
 #[inline(always)]
 fn block(acc: i32, w: [u8; 4], x: &[u32; 2]) -> i32 {
-    #[cfg(all(target_arch = "arm", target_feature = "dsp"))]
+    #[cfg(edgeae_dsp)]
     {
         let w = u32::from_le_bytes(w);
         let acc = arm::smlad(arm::sxtb16(w), x[0], acc);
         arm::smlad(arm::sxtb16_ror8(w), x[1], acc)
     }
-    #[cfg(not(all(target_arch = "arm", target_feature = "dsp")))]
+    #[cfg(not(edgeae_dsp))]
     {
         let lo = |v: u32| i32::from(v as u16 as i16);
         let hi = |v: u32| i32::from((v >> 16) as u16 as i16);

@@ -1,0 +1,24 @@
+//! The `dsp` feature: the int8 kernels use the Cortex-M4/M7 DSP
+//! instructions (SMLAD, SXTB16) through `cfg(edgeae_dsp)`.
+//!
+//! Stable rustc does not expose `target_feature = "dsp"` (it is gated), so
+//! the choice is a cargo feature that the board crates turn on, checked
+//! here against the target: the DSP extension exists on Armv7E-M
+//! (`thumbv7em-*`) and Armv8-M Mainline (`thumbv8m.main-*`) only.
+
+fn main() {
+    println!("cargo::rustc-check-cfg=cfg(edgeae_dsp)");
+    println!("cargo::rerun-if-changed=build.rs");
+    if std::env::var_os("CARGO_FEATURE_DSP").is_none() {
+        return;
+    }
+    let target = std::env::var("TARGET").unwrap_or_default();
+    if target.starts_with("thumbv7em") || target.starts_with("thumbv8m.main") {
+        println!("cargo::rustc-cfg=edgeae_dsp");
+    } else {
+        eprintln!(
+            "error: the `dsp` feature of firmware needs an Arm target with the DSP extension (thumbv7em-*, thumbv8m.main-*); `{target}` has none: build without it (the portable kernels compute the same bits)"
+        );
+        std::process::exit(1);
+    }
+}

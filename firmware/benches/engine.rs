@@ -3,7 +3,7 @@
 //! criterion's `time` is the time of one inference (`Engine::reconstruct`
 //! on one window).
 //!
-//! `cargo bench -p firmware --bench engine`
+//! `cargo bench -p edgeae-firmware --bench engine`
 //!
 //! The `f32_reconstruct` group runs built-in f32 models. With
 //! `EDGEAE_BENCH_MODELS` set to model files (`.eam`, any precision the
@@ -11,7 +11,7 @@
 //! where cargo runs benches), the `file_reconstruct` group also runs each
 //! of them, named by its file stem (`scripts/bench-host-int8` uses it):
 //!
-//! `EDGEAE_BENCH_MODELS=$PWD/a.eam:$PWD/b.eam cargo bench -p firmware --bench engine -- file_reconstruct`
+//! `EDGEAE_BENCH_MODELS=$PWD/a.eam:$PWD/b.eam cargo bench -p edgeae-firmware --bench engine -- file_reconstruct`
 
 use std::hint::black_box;
 use std::path::Path;

@@ -34,9 +34,11 @@ pub fn default_qemu_elf() -> PathBuf {
     repo_root().join("target/thumb/thumbv7em-none-eabihf/release/qemu-mps2")
 }
 
-/// The QEMU board image: `given`, or firmware/boards/qemu-mps2 built
-/// with Debian's rustc and `-Zbuild-std` (shared/EMBEDDED.md); cargo
-/// rebuilds it only when its sources changed (a second or two otherwise).
+/// The QEMU board image: `given`, or the file `EDGEAE_QEMU_FIRMWARE`
+/// names, or firmware/boards/qemu-mps2 of the source tree this edgeae was
+/// built from (also after `cargo install --path host-trainer`), built with
+/// Debian's rustc and `-Zbuild-std` (shared/EMBEDDED.md); cargo rebuilds it
+/// only when its sources changed (a second or two otherwise).
 pub fn qemu_firmware(given: Option<&Path>) -> Result<PathBuf> {
     if let Some(p) = given {
         if !p.is_file() {
@@ -44,7 +46,27 @@ pub fn qemu_firmware(given: Option<&Path>) -> Result<PathBuf> {
         }
         return Ok(p.to_path_buf());
     }
+    if let Some(p) = std::env::var_os("EDGEAE_QEMU_FIRMWARE") {
+        let p = PathBuf::from(p);
+        if !p.is_file() {
+            bail!(
+                "EDGEAE_QEMU_FIRMWARE names `{}`, which does not exist",
+                p.display()
+            );
+        }
+        return Ok(p);
+    }
     let elf = default_qemu_elf();
+    let root = repo_root();
+    if !root.join("firmware/boards/qemu-mps2").is_dir() {
+        if elf.is_file() {
+            return Ok(elf);
+        }
+        bail!(
+            "this edgeae was built away from its source tree (`{}` is gone), so it cannot build the QEMU board image: build firmware/boards/qemu-mps2 of the edgeae repository and pass --firmware ELF, or set EDGEAE_QEMU_FIRMWARE",
+            root.display()
+        );
+    }
     if !Path::new("/usr/bin/rustc").is_file() {
         if elf.is_file() {
             return Ok(elf);
@@ -53,7 +75,6 @@ pub fn qemu_firmware(given: Option<&Path>) -> Result<PathBuf> {
             "the QEMU firmware is not built and Debian's rustc is missing: apt-get install rustc-web cargo-web rust-web-src rust-web-llvm lld-22 qemu-system-arm (or pass --firmware ELF)"
         );
     }
-    let root = repo_root();
     let status = Command::new("cargo")
         .current_dir(root.join("firmware/boards/qemu-mps2"))
         .env("RUSTC_BOOTSTRAP", "1")

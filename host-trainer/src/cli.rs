@@ -221,7 +221,7 @@ pub enum Command {
         /// Baud rate for --port.
         #[arg(long, default_value_t = 115_200)]
         baud: u32,
-        /// Firmware image (ELF) [default: build firmware/boards/qemu-mps2].
+        /// Firmware image (ELF) [default: $EDGEAE_QEMU_FIRMWARE, or firmware/boards/qemu-mps2 of the source tree edgeae was built from, built when needed].
         #[arg(long)]
         firmware: Option<PathBuf>,
         /// Output CSV (as `edgeae score`).

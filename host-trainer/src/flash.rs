@@ -103,7 +103,7 @@ pub fn command(model_path: &Path, chip: &str, probe: Option<&str>) -> Result<()>
 #[cfg(not(feature = "flash"))]
 fn write_and_verify(_bytes: &[u8], _region: &Region, _probe: Option<&str>) -> Result<()> {
     bail!(
-        "this edgeae was built without probe support (the model is valid and fits); rebuild with `cargo build --release -p host-trainer --features flash`"
+        "this edgeae was built without probe support (the model is valid and fits); rebuild with `cargo build --release -p edgeae --features flash`"
     )
 }
 

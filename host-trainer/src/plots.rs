@@ -1896,6 +1896,48 @@ mod tests {
         bytes.len()
     }
 
+    /// Pixels of exactly `colour` in the PNG at `path`.
+    fn pixels_of(path: &Path, colour: RGBColor) -> usize {
+        pixels_where(path, |p| p == [colour.0, colour.1, colour.2])
+    }
+
+    /// Pixels of `colour` drawn with some opacity of at least 0.2 over
+    /// white (translucent points, and points drawn over each other).
+    fn pixels_blended(path: &Path, colour: RGBColor) -> usize {
+        let c = [colour.0, colour.1, colour.2].map(f64::from);
+        // The channel furthest from white tells the opacity best.
+        let (k, _) = c.iter().enumerate().fold((0, -1.0), |best, (i, &v)| {
+            if 255.0 - v > best.1 {
+                (i, 255.0 - v)
+            } else {
+                best
+            }
+        });
+        pixels_where(path, |p| {
+            let a = (255.0 - f64::from(p[k])) / (255.0 - c[k]);
+            (0.2..=1.01).contains(&a)
+                && p.iter()
+                    .zip(&c)
+                    .all(|(&p, &c)| (f64::from(p) - (a * c + (1.0 - a) * 255.0)).abs() <= 4.0)
+        })
+    }
+
+    fn pixels_where(path: &Path, keep: impl Fn([u8; 3]) -> bool) -> usize {
+        let decoder = png::Decoder::new(fs::File::open(path).unwrap());
+        let mut reader = decoder.read_info().unwrap();
+        let mut buf = vec![0; reader.output_buffer_size()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        let step = match info.color_type {
+            png::ColorType::Rgb => 3,
+            png::ColorType::Rgba => 4,
+            other => panic!("{}: colour type {other:?}", path.display()),
+        };
+        buf[..info.buffer_size()]
+            .chunks_exact(step)
+            .filter(|p| keep([p[0], p[1], p[2]]))
+            .count()
+    }
+
     /// Asserts that `dir` holds exactly the files `names` (no temporaries).
     fn assert_only(dir: &Path, names: &[&str]) {
         let mut found: Vec<String> = fs::read_dir(dir)
@@ -1946,8 +1988,13 @@ mod tests {
         if dejavu && !env_set {
             assert!(font_available());
         }
-        // Stable across calls.
-        assert_eq!(font_available(), font_available());
+        // scripts/test installs fonts-dejavu-core: in CI the plots have text.
+        if std::env::var_os("CI").is_some() {
+            assert!(
+                font_available(),
+                "no font in CI: fonts-dejavu-core is missing"
+            );
+        }
     }
 
     #[test]
@@ -1978,6 +2025,18 @@ mod tests {
         )
         .unwrap();
         assert!(assert_png(&p, 900, 600) > 5_000);
+        // Both curves are drawn: far more pixels of each series' colour
+        // than its legend swatch has.
+        for c in [PALETTE[0], PALETTE[1]] {
+            let n = pixels_of(&p, c);
+            assert!(n > 400, "{n} pixels of {c:?}");
+        }
+        // ... which a chart without data does not have.
+        let empty = dir.join("empty.png");
+        let none: [Series<'_>; 0] = [];
+        line_chart(&empty, "no data", "epoch", "MSE", &none, false).unwrap();
+        assert!(pixels_of(&empty, PALETTE[0]) < 100);
+        fs::remove_file(&empty).unwrap();
         let q = dir.join("loss-log.png");
         line_chart(&q, "Loss (log)", "epoch", "MSE", &series, true).unwrap();
         assert_png(&q, 900, 600);
@@ -2416,6 +2475,17 @@ mod tests {
         let p = dir.join("codes.png");
         scatter(&p, "Codings (2-D)", &points, Some(&labels)).unwrap();
         assert_png(&p, 900, 700);
+        // Points of several labels are drawn in their colours.
+        let counts: Vec<usize> = PALETTE.iter().map(|&c| pixels_blended(&p, c)).collect();
+        assert!(
+            counts.iter().all(|&n| n > 300),
+            "pixels per label colour: {counts:?}"
+        );
+        // Without labels, the points share one colour.
+        let q0 = dir.join("unlabelled.png");
+        scatter(&q0, "Codings", &points, None).unwrap();
+        let counts: Vec<usize> = PALETTE.iter().map(|&c| pixels_blended(&q0, c)).collect();
+        assert_eq!(counts.iter().filter(|&&n| n > 300).count(), 1, "{counts:?}");
         let q = dir.join("unlabelled.png");
         scatter(&q, "Codings", &points, None).unwrap();
         assert_png(&q, 900, 700);
@@ -2581,6 +2651,11 @@ mod tests {
         let p = dir.join("eval.png");
         eval_figure(&p, &ex.plot("eval: sensor-7 (dense AE)", true)).unwrap();
         assert!(assert_png(&p, 1200, 900) > 20_000);
+        // The score, the smoothed score and the threshold are drawn.
+        for c in [SCORE_COLOUR, SMOOTHED_COLOUR, THRESHOLD_COLOUR] {
+            let n = pixels_of(&p, c);
+            assert!(n > 1_000, "{n} pixels of {c:?}");
+        }
         // Small bumps: a linear axis.
         let mild = eval_example(3000, 0.05);
         assert!(!eval_log_y(&mild.scores, &mild.smoothed));

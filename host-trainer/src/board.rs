@@ -97,6 +97,8 @@ pub struct BoardRun {
     pub info_start: Option<Info>,
     /// Its `Info` after the last samples (counters).
     pub info_end: Option<Info>,
+    /// Each `Calibrated` answer: windows used, threshold, clear threshold.
+    pub calibrated: Vec<(u32, f32, f32)>,
     /// Instructions per scored window, as the board measured them.
     pub instructions: Vec<u32>,
     /// The exit status of QEMU.
@@ -112,8 +114,11 @@ pub struct BoardRun {
 /// this to inject corrupt frames).
 #[derive(Debug, Clone, Default)]
 pub struct Extra {
-    /// Bytes sent before the first sample message.
+    /// Bytes sent before everything else (before the `Reset`).
     pub before: Vec<u8>,
+    /// Bytes sent after the `Reset`, before the first sample message
+    /// (e.g. a `Calibrate` request, which a reset would cancel).
+    pub after_reset: Vec<u8>,
 }
 
 /// qemu-system-arm running `elf` on mps2-an386 with `model` in the model
@@ -211,7 +216,7 @@ pub fn run_qemu(
 
     // Write everything in one thread while this one reads: the line must
     // be read and written concurrently.
-    let out = request_bytes(&extra.before, values, chunk, true)?;
+    let out = request_bytes(&extra.before, &extra.after_reset, values, chunk, true)?;
     let sender = std::thread::spawn(move || {
         // The board exits on the last frame; a closed socket then is fine.
         let _ = writer.write_all(&out);
@@ -239,7 +244,13 @@ pub fn run_qemu(
 
 /// The bytes of a whole session: `before`, a `Reset`, the samples in
 /// messages of `chunk` values, a `Query`, and an `Exit` if `exit`.
-fn request_bytes(before: &[u8], values: &[f32], chunk: usize, exit: bool) -> Result<Vec<u8>> {
+fn request_bytes(
+    before: &[u8],
+    after_reset: &[u8],
+    values: &[f32],
+    chunk: usize,
+    exit: bool,
+) -> Result<Vec<u8>> {
     let chunk = chunk.clamp(1, MAX_SAMPLES);
     let mut out = before.to_vec();
     let mut buf = vec![0u8; protocol::MAX_FRAME + 8];
@@ -249,6 +260,7 @@ fn request_bytes(before: &[u8], values: &[f32], chunk: usize, exit: bool) -> Res
         Ok(())
     };
     push(&Request::Reset, &mut out)?;
+    out.extend_from_slice(after_reset);
     let mut bytes = Vec::with_capacity(chunk * 4);
     for (seq, c) in values.chunks(chunk).enumerate() {
         bytes.clear();
@@ -307,7 +319,12 @@ fn parse_responses(received: &mut [u8]) -> Result<BoardRun> {
                 })
             }
             Response::Error { code, detail } => run.error = Some((code, detail)),
-            Response::Denoised { .. } | Response::Codings { .. } | Response::Calibrated { .. } => {}
+            Response::Calibrated {
+                windows,
+                threshold,
+                clear_threshold,
+            } => run.calibrated.push((windows, threshold, clear_threshold)),
+            Response::Denoised { .. } | Response::Codings { .. } => {}
         }
     }
     Ok(run)
@@ -327,7 +344,7 @@ pub fn run_serial(port: &str, baud: u32, values: &[f32], chunk: usize) -> Result
     // A board that booted earlier has sent its start-up Info already; drop
     // whatever is waiting.
     let _ = line.clear(serialport::ClearBuffer::Input);
-    let out = request_bytes(&[], values, chunk, false)?;
+    let out = request_bytes(&[], &[], values, chunk, false)?;
     let sender = std::thread::spawn(move || writer.write_all(&out));
     let mut received = Vec::new();
     let mut infos = 0;

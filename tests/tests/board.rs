@@ -209,7 +209,17 @@ fn the_board_survives_bad_frames_and_counts_them() {
     let bytes = std::fs::read(&model_path).unwrap();
     let model = firmware::Model::load(&bytes).unwrap();
     let host = score_table(&model, &table, None).unwrap();
-    let board = run_qemu(&elf(), &model_path, &table.values, 33, &Extra { before }).unwrap();
+    let board = run_qemu(
+        &elf(),
+        &model_path,
+        &table.values,
+        33,
+        &Extra {
+            before,
+            ..Extra::default()
+        },
+    )
+    .unwrap();
     assert_eq!(board.exit_code, Some(0));
     let c = board.info_end.unwrap().counters;
     assert_eq!(c.bad_frames, 4, "{c:?}");
@@ -324,5 +334,79 @@ fn the_serial_port_path_gives_the_same_scores() {
     let host = score_table(&model, &table, None).unwrap();
     assert_same(&host, &board.scored, "serial");
     assert_eq!(board.info_end.unwrap().frames as usize, 2_000);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The board's own calibration (a `Calibrate` request, then the next N
+/// windows declared normal) sets the same thresholds, bit for bit, as the
+/// host's `firmware::scoring::calibrate` over the same windows' errors as
+/// the host scores them.
+#[test]
+fn the_board_calibrates_exactly_as_the_host() {
+    let dir = temp_dir("board-calibrate");
+    let rows = sensor_series(1_500, 5, 0.05);
+    let csv = dir.join("normal.csv");
+    write_csv(&csv, &["x", "y", "z"], &rows);
+    let table = data::load(&csv, LoadOptions::default()).unwrap();
+    let mut rng = Rng(77);
+    let mut input = host_trainer::export::InputDef::identity(3, 16, 4);
+    input.mean = vec![0.1, -0.2, 2.0];
+    input.scale = vec![1.4, 1.1, 2.0];
+    let model_path = dir.join("model.eam");
+    let bytes = e2e::random_autoencoder(
+        &mut rng,
+        input,
+        &[12, 4],
+        model_format::Activation::Selu,
+        model_format::Activation::Identity,
+        false,
+    )
+    .encode()
+    .unwrap();
+    std::fs::write(&model_path, &bytes).unwrap();
+    let model = firmware::Model::load(&bytes).unwrap();
+    let host_scores = score_table(&model, &table, None).unwrap();
+    for (windows, quantile, hysteresis) in [(200u32, 0.99f32, 0.8f32), (300, 0.9, 0.5)] {
+        let mut buf = [0u8; 64];
+        let frame = encode_frame(
+            &Request::Calibrate {
+                windows,
+                quantile,
+                hysteresis,
+            },
+            &mut buf,
+        )
+        .unwrap()
+        .to_vec();
+        let board = run_qemu(
+            &elf(),
+            &model_path,
+            &table.values,
+            48,
+            &Extra {
+                after_reset: frame,
+                ..Extra::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(board.exit_code, Some(0));
+        let &[(n, threshold, clear)] = board.calibrated.as_slice() else {
+            panic!("expected one Calibrated answer, got {:?}", board.calibrated)
+        };
+        assert_eq!(n, windows);
+        let mut errors: Vec<f32> = host_scores
+            .scored()
+            .take(windows as usize)
+            .map(|w| w.score)
+            .collect();
+        let host = firmware::scoring::calibrate(&mut errors, quantile, hysteresis).unwrap();
+        assert_eq!(
+            (threshold.to_bits(), clear.to_bits()),
+            (host.threshold.to_bits(), host.clear_threshold.to_bits()),
+            "quantile {quantile}: board {threshold}/{clear}, host {}/{}",
+            host.threshold,
+            host.clear_threshold
+        );
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }

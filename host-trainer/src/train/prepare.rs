@@ -237,7 +237,11 @@ pub const MAX_HOLDOUT_BLOCKS: usize = 5;
 /// threshold calibration: `val_split` of it, in up to
 /// [`MAX_HOLDOUT_BLOCKS`] blocks of at least four windows each (at least
 /// two windows for a short series), spread evenly over the series so that
-/// slow changes of the machine are seen by calibration too.
+/// slow changes of the machine are seen by calibration too. Training
+/// windows keep half a block away from them (see [`prepare_table`]): the
+/// windows next to a block share its conditions, and held-out errors
+/// measured beside them were too low (1.67 % false alarms on unseen data at
+/// a 1 % target, against 1.24 % with the gap).
 pub fn holdout_blocks(rows: usize, window: usize, val_split: f64) -> Vec<Range<usize>> {
     if val_split <= 0.0 || rows == 0 {
         return Vec::new();

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
-use firmware::scoring::{Thresholds, window_error};
+use firmware::scoring::Thresholds;
 use firmware::stream::{SampleFault, WindowFault};
 use firmware::{Engine, Event, Model, Stream};
 
@@ -81,24 +81,6 @@ impl CalibrationOptions {
             smoothing: smoothing.map(|s| s as f32),
         })
     }
-}
-
-/// The reconstruction errors of normalised windows (row-major, one window
-/// per `model.input_len()` values), as the firmware computes them.
-pub fn window_errors(model: &Model<'_>, windows: &[f32]) -> Result<Vec<f32>> {
-    let n = model.input_len().max(1);
-    let mut scratch = vec![0.0f32; Engine::scratch_len(model)];
-    let mut engine = Engine::new(model, &mut scratch)?;
-    let channels = model.input().channels as usize;
-    let metric = model.scoring().metric;
-    Ok(windows
-        .chunks_exact(n)
-        .map(|w| {
-            engine.input_mut().copy_from_slice(w);
-            let (x, y) = engine.reconstruct();
-            window_error(&metric, channels, x, y)
-        })
-        .collect())
 }
 
 /// Calibrates thresholds from `errors` (sorted in place) with `opts`.

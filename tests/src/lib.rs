@@ -372,6 +372,26 @@ pub fn largest_principal_angle(a: &[Vec<f64>], b: &[Vec<f64>]) -> f64 {
     smallest.acos().to_degrees()
 }
 
+/// The model both calibration tests run (host and board): a random
+/// 3-channel, 16-frame SELU autoencoder 48-12-4-12-48 with its own
+/// normalisation, as model-file bytes.
+pub fn calibration_model_bytes() -> Vec<u8> {
+    let mut rng = Rng(77);
+    let mut input = InputDef::identity(3, 16, 4);
+    input.mean = vec![0.1, -0.2, 2.0];
+    input.scale = vec![1.4, 1.1, 2.0];
+    random_autoencoder(
+        &mut rng,
+        input,
+        &[12, 4],
+        Activation::Selu,
+        Activation::Identity,
+        false,
+    )
+    .encode()
+    .unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,7 @@
 //! stream, and the host's threshold calibration against the firmware's
 //! on-device calibration on the same data.
 
-use e2e::{Rng, random_autoencoder, sensor_series, temp_dir, write_csv};
+use e2e::{sensor_series, temp_dir, write_csv};
 use firmware::{Calibrator, Event, Model, Stream};
 use std::path::Path;
 
@@ -12,8 +12,6 @@ use host_trainer::commands::export;
 use host_trainer::data::{self, LoadOptions};
 use host_trainer::demo::{DemoOptions, run};
 use host_trainer::detect::{EvalReport, evaluate};
-use host_trainer::export::InputDef;
-use model_format::Activation;
 
 /// The README's main job, with its default seed: window-level ROC AUC of
 /// at least 0.95 on the test stream, and every injected fault segment
@@ -122,19 +120,7 @@ fn host_and_on_device_calibration_agree() {
     let csv = dir.join("normal.csv");
     write_csv(&csv, &["x", "y", "z"], &rows);
 
-    let mut rng = Rng(77);
-    let mut input = InputDef::identity(3, 16, 4);
-    input.mean = vec![0.1, -0.2, 2.0];
-    input.scale = vec![1.4, 1.1, 2.0];
-    let def = random_autoencoder(
-        &mut rng,
-        input,
-        &[12, 4],
-        Activation::Selu,
-        Activation::Identity,
-        false,
-    );
-    let bytes = def.encode().unwrap();
+    let bytes = e2e::calibration_model_bytes();
     let model = Model::load(&bytes).unwrap();
 
     for (quantile, hysteresis) in [(0.99f32, 0.8f32), (0.9, 0.5), (0.5, 1.0)] {

@@ -348,21 +348,8 @@ fn the_board_calibrates_exactly_as_the_host() {
     let csv = dir.join("normal.csv");
     write_csv(&csv, &["x", "y", "z"], &rows);
     let table = data::load(&csv, LoadOptions::default()).unwrap();
-    let mut rng = Rng(77);
-    let mut input = host_trainer::export::InputDef::identity(3, 16, 4);
-    input.mean = vec![0.1, -0.2, 2.0];
-    input.scale = vec![1.4, 1.1, 2.0];
     let model_path = dir.join("model.eam");
-    let bytes = e2e::random_autoencoder(
-        &mut rng,
-        input,
-        &[12, 4],
-        model_format::Activation::Selu,
-        model_format::Activation::Identity,
-        false,
-    )
-    .encode()
-    .unwrap();
+    let bytes = e2e::calibration_model_bytes();
     std::fs::write(&model_path, &bytes).unwrap();
     let model = firmware::Model::load(&bytes).unwrap();
     let host_scores = score_table(&model, &table, None).unwrap();

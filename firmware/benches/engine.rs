@@ -19,10 +19,8 @@ use std::path::Path;
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use firmware::{Engine, Model};
-use model_format::{
-    Activation, Dense, F32s, InputSpec, Layer, Layers, ModelKind, ModelSpec, Provenance,
-    ScoringSpec,
-};
+use model_format::build::{InputBuf, LayerBuf, ModelBuf};
+use model_format::{Activation, ModelKind};
 
 /// Encodes a dense autoencoder with the given widths (input first and
 /// last), ReLU hidden layers and deterministic weights.
@@ -34,54 +32,33 @@ fn model_bytes(widths: &[u32]) -> Vec<u8> {
         state ^= state << 17;
         ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.2
     };
-    let tensors: Vec<(Vec<u8>, Vec<u8>)> = widths
+    let last = widths.len() - 2;
+    let layers = widths
         .windows(2)
-        .map(|p| {
-            let w: Vec<u8> = (0..p[0] * p[1])
-                .flat_map(|_| next().to_le_bytes())
-                .collect();
-            let b: Vec<u8> = (0..p[1]).flat_map(|_| next().to_le_bytes()).collect();
-            (w, b)
+        .enumerate()
+        .map(|(i, p)| LayerBuf::Dense {
+            inputs: p[0],
+            outputs: p[1],
+            activation: if i == last {
+                Activation::Identity
+            } else {
+                Activation::Relu
+            },
+            weights: (0..p[0] * p[1]).map(|_| next()).collect(),
+            bias: (0..p[1]).map(|_| next()).collect(),
         })
         .collect();
-    let last = widths.len() - 2;
-    let mut layers = Layers::new();
-    for (i, (p, (w, b))) in widths.windows(2).zip(&tensors).enumerate() {
-        layers
-            .push(Layer::Dense(Dense {
-                inputs: p[0],
-                outputs: p[1],
-                activation: if i == last {
-                    Activation::Identity
-                } else {
-                    Activation::Relu
-                },
-                weights: F32s::new(w),
-                bias: F32s::new(b),
-            }))
-            .unwrap();
-    }
     let bottleneck = widths
         .iter()
         .enumerate()
         .min_by_key(|(_, w)| **w)
         .map(|(i, _)| i - 1)
         .unwrap();
-    let mean = vec![0u8; 4 * widths[0] as usize];
-    let scale: Vec<u8> = (0..widths[0]).flat_map(|_| 1.0f32.to_le_bytes()).collect();
-    ModelSpec {
+    ModelBuf {
         kind: ModelKind::Stacked,
-        input: InputSpec {
-            channels: widths[0],
-            window: 1,
-            hop: 1,
-            mean: F32s::new(&mean),
-            scale: F32s::new(&scale),
-        },
         layers,
         codings_layer: bottleneck as u16,
-        scoring: ScoringSpec::UNCALIBRATED,
-        provenance: Provenance::UNKNOWN,
+        ..ModelBuf::new(InputBuf::identity(widths[0], 1, 1))
     }
     .encode()
     .unwrap()

@@ -416,10 +416,7 @@ mod tests {
         assert_eq!(window_error(&Metric::Mse, 2, &[], &[]), 0.0);
     }
 
-    /// Little-endian bytes of `values` (what an `F32s` borrows).
-    fn le(values: &[f32]) -> Vec<u8> {
-        values.iter().flat_map(|v| v.to_le_bytes()).collect()
-    }
+    use model_format::build::f32_bytes as le;
 
     #[test]
     fn standardized_weighs_each_value_of_the_window() {

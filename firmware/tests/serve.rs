@@ -3,54 +3,32 @@
 use firmware::scoring::calibrate;
 use firmware::serve::{CALIBRATION_WINDOWS, NoClock, Server, classify};
 use firmware::{Model, Stream};
+use model_format::build::{InputBuf, LayerBuf, ModelBuf, f32_bytes};
 use model_format::protocol::{ErrorCode, Request, Response, decode_frame, encode_frame};
-use model_format::{
-    Activation, Dense, F32s, FormatError, InputSpec, Layer, Layers, ModelKind, ModelSpec,
-    Provenance, ScoringSpec,
-};
-
-fn le(values: &[f32]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
+use model_format::{Activation, F32s, FormatError, ModelKind};
 
 /// 2 channels, window 4, hop 2: 8-3-8 (tanh, identity).
 fn model_bytes() -> Vec<u8> {
-    let w0: Vec<f32> = (0..24)
-        .map(|i| ((i * 7 % 11) as f32 - 5.0) / 10.0)
-        .collect();
-    let w1: Vec<f32> = (0..24)
-        .map(|i| ((i * 5 % 13) as f32 - 6.0) / 10.0)
-        .collect();
-    let (w0, b0, w1, b1) = (le(&w0), le(&[0.1; 3]), le(&w1), le(&[0.0; 8]));
-    let (mean, scale) = (le(&[0.0, 1.0]), le(&[1.0, 2.0]));
-    let mut layers = Layers::new();
-    for (i, o, a, w, b) in [
-        (8, 3, Activation::Tanh, &w0, &b0),
-        (3, 8, Activation::Identity, &w1, &b1),
-    ] {
-        layers
-            .push(Layer::Dense(Dense {
-                inputs: i,
-                outputs: o,
-                activation: a,
-                weights: F32s::new(w),
-                bias: F32s::new(b),
-            }))
-            .unwrap();
-    }
-    ModelSpec {
+    let dense = |inputs, outputs, activation, weights, bias| LayerBuf::Dense {
+        inputs,
+        outputs,
+        activation,
+        weights,
+        bias,
+    };
+    let w0 = (0..24).map(|i| ((i * 7 % 11) as f32 - 5.0) / 10.0);
+    let w1 = (0..24).map(|i| ((i * 5 % 13) as f32 - 6.0) / 10.0);
+    ModelBuf {
         kind: ModelKind::Stacked,
-        input: InputSpec {
-            channels: 2,
-            window: 4,
-            hop: 2,
-            mean: F32s::new(&mean),
-            scale: F32s::new(&scale),
-        },
-        layers,
-        codings_layer: 0,
-        scoring: ScoringSpec::UNCALIBRATED,
-        provenance: Provenance::UNKNOWN,
+        layers: vec![
+            dense(8, 3, Activation::Tanh, w0.collect(), vec![0.1; 3]),
+            dense(3, 8, Activation::Identity, w1.collect(), vec![0.0; 8]),
+        ],
+        ..ModelBuf::new(InputBuf {
+            mean: vec![0.0, 1.0],
+            scale: vec![1.0, 2.0],
+            ..InputBuf::identity(2, 4, 2)
+        })
     }
     .encode()
     .unwrap()
@@ -82,7 +60,7 @@ fn on_device_calibration_through_the_protocol_is_the_host_math() {
     let mut scratch = vec![0.0; Stream::scratch_len(&model)];
     let mut server = Server::new(&model, &mut scratch).unwrap();
     let samples: Vec<f32> = (0..200).map(|i| (i as f32 * 0.37).sin()).collect();
-    let raw = le(&samples);
+    let raw = f32_bytes(&samples);
 
     let out = exchange(
         &mut server,
@@ -161,7 +139,7 @@ fn denoise_and_encode_modes_follow_each_score() {
     let model = Model::load(&bytes).unwrap();
     let mut scratch = vec![0.0; Stream::scratch_len(&model)];
     let mut server = Server::new(&model, &mut scratch).unwrap();
-    let raw = le(&(0..16).map(|i| (i as f32 * 0.37).sin()).collect::<Vec<_>>());
+    let raw = f32_bytes(&(0..16).map(|i| (i as f32 * 0.37).sin()).collect::<Vec<_>>());
     let samples = Request::Samples {
         seq: 1,
         values: F32s::new(&raw),

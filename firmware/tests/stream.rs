@@ -4,10 +4,8 @@
 use firmware::scoring::{AlarmChange, Scorer, calibrate, window_error};
 use firmware::stream::{FrameError, WindowFault, WindowReport};
 use firmware::{Calibrator, Engine, Event, Model, Stream};
-use model_format::{
-    Activation, Dense, F32s, InputSpec, Layer, Layers, Metric, ModelKind, ModelSpec, Provenance,
-    ScoringSpec,
-};
+use model_format::build::{InputBuf, LayerBuf, ModelBuf, ScoringBuf};
+use model_format::{Activation, ModelKind};
 use proptest::prelude::*;
 
 const CHANNELS: usize = 3;
@@ -15,10 +13,6 @@ const WINDOW: usize = 8;
 const HOP: usize = 3;
 const MEAN: [f32; CHANNELS] = [0.5, -1.0, 2.0];
 const SCALE: [f32; CHANNELS] = [2.0, 0.5, 1.0];
-
-fn le(values: &[f32]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
 
 struct Rng(u64);
 
@@ -33,55 +27,46 @@ impl Rng {
 
 /// A 24-6-24 autoencoder (tanh, identity) over windows of 8 frames of 3
 /// channels, hop 3, with the given scoring.
-fn model_bytes(scoring: ScoringSpec<'_>) -> Vec<u8> {
+fn model_bytes(scoring: ScoringBuf) -> Vec<u8> {
     let n = (CHANNELS * WINDOW) as u32;
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let mut values = |k: u32| -> Vec<u8> { le(&(0..k).map(|_| rng.next()).collect::<Vec<_>>()) };
+    let mut values = |k: u32| -> Vec<f32> { (0..k).map(|_| rng.next()).collect() };
     let (w0, b0, w1, b1) = (values(n * 6), values(6), values(6 * n), values(n));
-    let (mean, scale) = (le(&MEAN), le(&SCALE));
-    let mut layers = Layers::new();
-    layers
-        .push(Layer::Dense(Dense {
-            inputs: n,
-            outputs: 6,
-            activation: Activation::Tanh,
-            weights: F32s::new(&w0),
-            bias: F32s::new(&b0),
-        }))
-        .unwrap();
-    layers
-        .push(Layer::Dense(Dense {
-            inputs: 6,
-            outputs: n,
-            activation: Activation::Identity,
-            weights: F32s::new(&w1),
-            bias: F32s::new(&b1),
-        }))
-        .unwrap();
-    ModelSpec {
+    ModelBuf {
         kind: ModelKind::Stacked,
-        input: InputSpec {
-            channels: CHANNELS as u32,
-            window: WINDOW as u32,
-            hop: HOP as u32,
-            mean: F32s::new(&mean),
-            scale: F32s::new(&scale),
-        },
-        layers,
-        codings_layer: 0,
+        layers: vec![
+            LayerBuf::Dense {
+                inputs: n,
+                outputs: 6,
+                activation: Activation::Tanh,
+                weights: w0,
+                bias: b0,
+            },
+            LayerBuf::Dense {
+                inputs: 6,
+                outputs: n,
+                activation: Activation::Identity,
+                weights: w1,
+                bias: b1,
+            },
+        ],
         scoring,
-        provenance: Provenance::UNKNOWN,
+        ..ModelBuf::new(InputBuf {
+            mean: MEAN.to_vec(),
+            scale: SCALE.to_vec(),
+            ..InputBuf::identity(CHANNELS as u32, WINDOW as u32, HOP as u32)
+        })
     }
     .encode()
     .unwrap()
 }
 
-fn calibrated() -> ScoringSpec<'static> {
-    ScoringSpec {
+fn calibrated() -> ScoringBuf {
+    ScoringBuf {
         threshold: 1.0,
         clear_threshold: 0.6,
         smoothing: 0.5,
-        ..ScoringSpec::UNCALIBRATED
+        ..ScoringBuf::default()
     }
 }
 
@@ -154,7 +139,7 @@ fn windows_are_the_host_windows_scored_directly() {
             .collect();
         engine.input_mut().copy_from_slice(&window);
         let (x, y) = engine.reconstruct();
-        let score = window_error(&Metric::Mse, CHANNELS, x, y);
+        let score = window_error(&model_format::Metric::Mse, CHANNELS, x, y);
         assert_eq!((w.start, w.end), (s as u64, (s + WINDOW) as u64));
         assert_eq!(w.score.to_bits(), score.to_bits(), "window at {s}");
         assert_eq!(Some(w.verdict), scorer.update(score));
@@ -297,7 +282,7 @@ fn frame_errors_and_scratch_size() {
 
 #[test]
 fn on_device_calibration_is_the_batch_calibration() {
-    let bytes = model_bytes(ScoringSpec::UNCALIBRATED);
+    let bytes = model_bytes(ScoringBuf::default());
     let model = Model::load(&bytes).unwrap();
     let data = frames(200, 3);
     let mut scratch = vec![0.0; Stream::scratch_len(&model)];

@@ -202,6 +202,18 @@ pub enum FormatError {
         /// Bytes present.
         found: u32,
     },
+    /// An owned list (see `build`, feature `alloc`) holds a number of values
+    /// that does not match the shapes; the file would not be encoded.
+    CountMismatch {
+        /// The list.
+        field: Field,
+        /// The layer it belongs to, if any.
+        layer: Option<u16>,
+        /// Values expected from the shapes.
+        expected: u32,
+        /// Values present.
+        found: u32,
+    },
     /// A value that must be finite (or in range) is not.
     BadValue {
         /// The field holding it.
@@ -343,6 +355,19 @@ impl fmt::Display for FormatError {
                 write!(
                     f,
                     "{} holds {found} bytes, the shapes need {expected}",
+                    field.name()
+                )
+            }
+            FormatError::CountMismatch {
+                field,
+                layer,
+                expected,
+                found,
+            } => {
+                layer_prefix(f, layer)?;
+                write!(
+                    f,
+                    "{} holds {found} values, the shapes need {expected}",
                     field.name()
                 )
             }

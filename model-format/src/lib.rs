@@ -15,6 +15,8 @@
 #[cfg(feature = "alloc")]
 extern crate alloc;
 
+#[cfg(feature = "alloc")]
+pub mod build;
 mod error;
 mod header;
 mod layer;

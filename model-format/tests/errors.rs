@@ -527,7 +527,7 @@ fn int8_layer_rules() {
     };
     let load = |spec: &ModelSpec<'_>| Model::load(&raw_file(spec)).unwrap_err();
     let with_min = {
-        let mut w = store.bufs[2].clone();
+        let mut w = i8_ramp(12, 0, 23);
         w[5] = 0x80; // -128: outside the symmetric range
         w
     };
@@ -539,7 +539,7 @@ fn int8_layer_rules() {
 
     let mut spec = int8_spec(&store);
     if let Layer::DenseI8(d) = &mut spec.layers[0] {
-        d.weights = I8s::new(&store.bufs[2][..11]);
+        d.weights = I8s::new(&d.weights.as_bytes()[..11]);
     }
     assert_eq!(
         load(&spec),
@@ -609,7 +609,7 @@ fn int8_layer_rules() {
     if let Layer::DenseI8(d) = &mut spec.layers[0]
         && let Some(lut) = &mut d.lut
     {
-        lut.table = I8s::new(&store.bufs[5][..255]);
+        lut.table = I8s::new(&lut.table.as_bytes()[..255]);
     }
     assert_eq!(
         load(&spec),

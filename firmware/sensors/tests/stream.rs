@@ -8,10 +8,8 @@ use embedded_hal::i2c::ErrorKind;
 use embedded_hal_mock::eh1::i2c::{Mock, Transaction};
 use firmware::stream::FrameError;
 use firmware::{Event, Model, Stream};
-use model_format::{
-    Activation, Dense, F32s, InputSpec, Layer, Layers, ModelKind, ModelSpec, Provenance,
-    ScoringSpec,
-};
+use model_format::build::{InputBuf, LayerBuf, ModelBuf, ScoringBuf};
+use model_format::{Activation, ModelKind};
 
 const WINDOW: u32 = 8;
 const HOP: u32 = 4;
@@ -19,70 +17,53 @@ const FRAMES: usize = 40;
 /// Windows end at frames 8, 12, ..., 40.
 const WINDOWS: usize = (FRAMES - WINDOW as usize) / HOP as usize + 1;
 
-fn le(values: &[f32]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
 /// A `channels`×8 → 4 → `channels`×8 autoencoder (tanh, identity), hop 4,
 /// normalising accelerations in m/s² (gravity on Z), with fixed
 /// pseudo-random weights.
 fn model_bytes(channels: u32) -> Vec<u8> {
     let n = channels * WINDOW;
     let mut state = 0x2545_f491_4f6c_dd1du64;
-    let mut values = |k: u32| -> Vec<u8> {
-        let v: Vec<f32> = (0..k)
+    let mut values = |k: u32| -> Vec<f32> {
+        (0..k)
             .map(|_| {
                 state ^= state << 13;
                 state ^= state >> 7;
                 state ^= state << 17;
                 ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.5
             })
-            .collect();
-        le(&v)
+            .collect()
     };
     let (w0, b0, w1, b1) = (values(n * 4), values(4), values(4 * n), values(n));
-    let mean: Vec<f32> = (0..channels)
-        .map(|c| if c == 2 { 9.8 } else { 0.0 })
-        .collect();
-    let scale = vec![1.0f32; channels as usize];
-    let (mean, scale) = (le(&mean), le(&scale));
-    let mut layers = Layers::new();
-    layers
-        .push(Layer::Dense(Dense {
-            inputs: n,
-            outputs: 4,
-            activation: Activation::Tanh,
-            weights: F32s::new(&w0),
-            bias: F32s::new(&b0),
-        }))
-        .unwrap();
-    layers
-        .push(Layer::Dense(Dense {
-            inputs: 4,
-            outputs: n,
-            activation: Activation::Identity,
-            weights: F32s::new(&w1),
-            bias: F32s::new(&b1),
-        }))
-        .unwrap();
-    ModelSpec {
+    ModelBuf {
         kind: ModelKind::Stacked,
-        input: InputSpec {
-            channels,
-            window: WINDOW,
-            hop: HOP,
-            mean: F32s::new(&mean),
-            scale: F32s::new(&scale),
-        },
-        layers,
-        codings_layer: 0,
-        scoring: ScoringSpec {
+        layers: vec![
+            LayerBuf::Dense {
+                inputs: n,
+                outputs: 4,
+                activation: Activation::Tanh,
+                weights: w0,
+                bias: b0,
+            },
+            LayerBuf::Dense {
+                inputs: 4,
+                outputs: n,
+                activation: Activation::Identity,
+                weights: w1,
+                bias: b1,
+            },
+        ],
+        scoring: ScoringBuf {
             threshold: 0.5,
             clear_threshold: 0.3,
             smoothing: 0.5,
-            ..ScoringSpec::UNCALIBRATED
+            ..ScoringBuf::default()
         },
-        provenance: Provenance::UNKNOWN,
+        ..ModelBuf::new(InputBuf {
+            mean: (0..channels)
+                .map(|c| if c == 2 { 9.8 } else { 0.0 })
+                .collect(),
+            ..InputBuf::identity(channels, WINDOW, HOP)
+        })
     }
     .encode()
     .unwrap()

@@ -88,9 +88,7 @@ mod tests {
     use super::*;
     use model_format::{Activation, F32s};
 
-    fn le(values: &[f32]) -> Vec<u8> {
-        values.iter().flat_map(|v| v.to_le_bytes()).collect()
-    }
+    use model_format::build::f32_bytes as le;
 
     fn le4(values: &[f32]) -> Vec<[u8; 4]> {
         values.iter().map(|v| v.to_le_bytes()).collect()

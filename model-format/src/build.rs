@@ -1,0 +1,657 @@
+//! Owned models (feature `alloc`): [`ModelBuf`] holds every value of a model
+//! in `Vec`s, encodes itself through [`ModelSpec::encode`] (so it is
+//! validated exactly like a file that is read), comes back from a loaded
+//! [`Model`] with [`ModelBuf::from_model`], and reads from and writes to any
+//! serde format: `edgeae pack` reads it from JSON.
+//!
+//! This is the one way a model file is built, by the trainer and by every
+//! test: nothing else writes model bytes.
+//!
+//! ```
+//! use model_format::build::{InputBuf, LayerBuf, ModelBuf};
+//! use model_format::{Activation, Model};
+//!
+//! let model = ModelBuf {
+//!     layers: vec![
+//!         LayerBuf::Dense {
+//!             inputs: 2,
+//!             outputs: 1,
+//!             activation: Activation::Tanh,
+//!             weights: vec![0.5, -0.5],
+//!             bias: vec![0.0],
+//!         },
+//!         LayerBuf::TiedDense { source: 0, activation: Activation::Identity, bias: vec![0.0; 2] },
+//!     ],
+//!     ..ModelBuf::new(InputBuf::identity(2, 1, 1))
+//! };
+//! let bytes = model.encode().unwrap();
+//! assert_eq!(ModelBuf::from_model(&Model::load(&bytes).unwrap()), model);
+//! ```
+
+use alloc::string::{String, ToString};
+use alloc::vec;
+use alloc::vec::Vec;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    Activation, Calibration, Dense, DenseI8, F32s, Field, FormatError, I8s, I32s, InputSpec, Layer,
+    Layers, Lut, MAX_LAYERS, Metric, Model, ModelKind, ModelSpec, Nibbles, Provenance, Quant,
+    Requant, ScoringSpec, TiedDense, TiedDenseI8,
+};
+
+/// Input description, owned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputBuf {
+    /// Samples per frame.
+    pub channels: u32,
+    /// Frames per window.
+    pub window: u32,
+    /// Frames between window starts.
+    pub hop: u32,
+    /// Per-channel mean.
+    pub mean: Vec<f32>,
+    /// Per-channel scale (1 / std).
+    pub scale: Vec<f32>,
+}
+
+impl InputBuf {
+    /// No normalisation (mean 0, scale 1) for `channels` channels.
+    pub fn identity(channels: u32, window: u32, hop: u32) -> InputBuf {
+        InputBuf {
+            channels,
+            window,
+            hop,
+            mean: vec![0.0; channels as usize],
+            scale: vec![1.0; channels as usize],
+        }
+    }
+
+    /// Values per window.
+    pub fn len(&self) -> usize {
+        self.channels as usize * self.window as usize
+    }
+
+    /// True if a window holds no values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A layer, owned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum LayerBuf {
+    /// `y = act(W·x + b)`, `weights` row-major `outputs × inputs`.
+    Dense {
+        /// Input width.
+        inputs: u32,
+        /// Output width.
+        outputs: u32,
+        /// Activation.
+        activation: Activation,
+        /// Row-major weights.
+        weights: Vec<f32>,
+        /// Bias.
+        bias: Vec<f32>,
+    },
+    /// `y = act(Wᵀ·x + b)` with `W` of the dense layer `source`.
+    TiedDense {
+        /// Index of an earlier dense layer.
+        source: u16,
+        /// Activation.
+        activation: Activation,
+        /// Bias, one per output.
+        bias: Vec<f32>,
+    },
+    /// int8 `Dense` (format version 2, SPEC.md 3.3 "int8 layers").
+    DenseI8 {
+        /// Input width.
+        inputs: u32,
+        /// Output width.
+        outputs: u32,
+        /// Activation (SELU, sigmoid and tanh through `lut`).
+        activation: Activation,
+        /// Quantization of the input.
+        input: Quant,
+        /// Quantization of the output.
+        output: Quant,
+        /// Weight scale of a channel whose exponent is 0.
+        weight_scale: f32,
+        /// `input.scale · weight_scale / target.scale` in fixed point.
+        requant: Requant,
+        /// Row-major `outputs × inputs` weights in −127..=127.
+        weights: Vec<i8>,
+        /// One exponent (0..=15) per output channel, packed two per byte
+        /// when encoded: channel `o`'s weight scale is `weight_scale · 2^−e[o]`.
+        exponents: Vec<u8>,
+        /// Bias, one per output, in units of `input.scale` times the channel's weight scale.
+        bias: Vec<i32>,
+        /// The activation table, exactly for SELU, sigmoid and tanh.
+        lut: Option<LutBuf>,
+    },
+    /// int8 `TiedDense`: the transposed weights of the `DenseI8` layer
+    /// `source`, whose exponents must all be 0.
+    TiedDenseI8 {
+        /// Index of an earlier int8 dense layer.
+        source: u16,
+        /// Activation.
+        activation: Activation,
+        /// Quantization of the input.
+        input: Quant,
+        /// Quantization of the output.
+        output: Quant,
+        /// `input.scale · source.weight_scale / target.scale` in fixed point.
+        requant: Requant,
+        /// Bias, one per output, in units of `input.scale · source.weight_scale`.
+        bias: Vec<i32>,
+        /// The activation table, exactly for SELU, sigmoid and tanh.
+        lut: Option<LutBuf>,
+    },
+}
+
+impl LayerBuf {
+    /// The fused activation.
+    pub fn activation(&self) -> Activation {
+        match self {
+            LayerBuf::Dense { activation, .. }
+            | LayerBuf::TiedDense { activation, .. }
+            | LayerBuf::DenseI8 { activation, .. }
+            | LayerBuf::TiedDenseI8 { activation, .. } => *activation,
+        }
+    }
+
+    /// True for the int8 layers.
+    pub fn is_int8(&self) -> bool {
+        matches!(
+            self,
+            LayerBuf::DenseI8 { .. } | LayerBuf::TiedDenseI8 { .. }
+        )
+    }
+
+    /// The layer a tied layer reads its weights from.
+    pub fn tied_source(&self) -> Option<u16> {
+        match self {
+            LayerBuf::TiedDense { source, .. } | LayerBuf::TiedDenseI8 { source, .. } => {
+                Some(*source)
+            }
+            LayerBuf::Dense { .. } | LayerBuf::DenseI8 { .. } => None,
+        }
+    }
+}
+
+/// An int8 layer's activation table, owned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LutBuf {
+    /// Quantization of the table's input (the requantized pre-activation).
+    pub input: Quant,
+    /// 256 outputs in the layer's output quantization; entry `i` is for the
+    /// input `i − 128`.
+    pub table: Vec<i8>,
+}
+
+/// Error metric, owned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricBuf {
+    /// Mean squared error.
+    #[default]
+    Mse,
+    /// Mean absolute error.
+    Mae,
+    /// Per-channel weighted MSE.
+    WeightedMse(Vec<f32>),
+    /// MSE with one weight per value of the window (SPEC.md, metric tag 3).
+    Standardized(Vec<f32>),
+}
+
+/// Scoring, owned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoringBuf {
+    /// Metric.
+    #[serde(default)]
+    pub metric: MetricBuf,
+    /// Alarm threshold (`inf`: not calibrated). JSON has no infinity: omit it.
+    #[serde(default = "infinity")]
+    pub threshold: f32,
+    /// Clear threshold (hysteresis), at most `threshold`.
+    #[serde(default = "infinity")]
+    pub clear_threshold: f32,
+    /// EWMA weight of the newest score, (0, 1].
+    #[serde(default = "one")]
+    pub smoothing: f32,
+    /// Calibration statistics.
+    #[serde(default)]
+    pub calibration: Option<Calibration>,
+}
+
+fn infinity() -> f32 {
+    f32::INFINITY
+}
+
+fn one() -> f32 {
+    1.0
+}
+
+impl Default for ScoringBuf {
+    fn default() -> Self {
+        ScoringBuf {
+            metric: MetricBuf::Mse,
+            threshold: f32::INFINITY,
+            clear_threshold: f32::INFINITY,
+            smoothing: 1.0,
+            calibration: None,
+        }
+    }
+}
+
+/// Provenance, owned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProvenanceBuf {
+    /// RNG seed.
+    pub seed: u64,
+    /// Epochs trained.
+    pub epochs: u32,
+    /// Final training loss.
+    pub train_loss: Option<f32>,
+    /// Final validation loss.
+    pub val_loss: Option<f32>,
+    /// FNV-1a 64 of the training data.
+    pub data_hash: u64,
+    /// Writer.
+    pub tool: String,
+}
+
+impl Default for ProvenanceBuf {
+    fn default() -> Self {
+        ProvenanceBuf {
+            seed: 0,
+            epochs: 0,
+            train_loss: None,
+            val_loss: None,
+            data_hash: 0,
+            tool: TOOL.to_string(),
+        }
+    }
+}
+
+/// The writer recorded by default: `edgeae <version>`.
+pub const TOOL: &str = concat!("edgeae ", env!("CARGO_PKG_VERSION"));
+
+/// A whole model, owned: what the trainer builds and `edgeae pack` reads
+/// from JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelBuf {
+    /// Autoencoder kind.
+    #[serde(default = "custom")]
+    pub kind: ModelKind,
+    /// Input.
+    pub input: InputBuf,
+    /// Layers.
+    pub layers: Vec<LayerBuf>,
+    /// Index of the last encoder layer.
+    pub codings_layer: u16,
+    /// Scoring.
+    #[serde(default)]
+    pub scoring: ScoringBuf,
+    /// Provenance.
+    #[serde(default)]
+    pub provenance: ProvenanceBuf,
+}
+
+fn custom() -> ModelKind {
+    ModelKind::Custom
+}
+
+/// The little-endian bytes of `values`: what an [`F32s`] borrows.
+pub fn f32_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// The little-endian bytes of `values`: what an [`I32s`] borrows.
+pub fn i32_bytes(values: &[i32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// The bytes of `values`: what an [`I8s`] borrows.
+pub fn i8_bytes(values: &[i8]) -> Vec<u8> {
+    values.iter().map(|v| v.to_le_bytes()[0]).collect()
+}
+
+/// The byte strings of one layer, owned while a spec borrows them.
+#[derive(Default)]
+struct LayerBytes {
+    weights: Vec<u8>,
+    bias: Vec<u8>,
+    exponents: Vec<u8>,
+    table: Vec<u8>,
+}
+
+impl LayerBytes {
+    fn of(index: u16, layer: &LayerBuf) -> Result<LayerBytes, FormatError> {
+        let table =
+            |lut: &Option<LutBuf>| lut.as_ref().map(|l| i8_bytes(&l.table)).unwrap_or_default();
+        Ok(match layer {
+            LayerBuf::Dense { weights, bias, .. } => LayerBytes {
+                weights: f32_bytes(weights),
+                bias: f32_bytes(bias),
+                ..LayerBytes::default()
+            },
+            LayerBuf::TiedDense { bias, .. } => LayerBytes {
+                bias: f32_bytes(bias),
+                ..LayerBytes::default()
+            },
+            LayerBuf::DenseI8 {
+                outputs,
+                weights,
+                exponents,
+                bias,
+                lut,
+                ..
+            } => LayerBytes {
+                weights: i8_bytes(weights),
+                bias: i32_bytes(bias),
+                exponents: pack_nibbles(index, *outputs, exponents)?,
+                table: table(lut),
+            },
+            LayerBuf::TiedDenseI8 { bias, lut, .. } => LayerBytes {
+                bias: i32_bytes(bias),
+                table: table(lut),
+                ..LayerBytes::default()
+            },
+        })
+    }
+}
+
+/// One exponent per channel, packed two per byte (SPEC.md `Nibbles`).
+fn pack_nibbles(layer: u16, outputs: u32, exponents: &[u8]) -> Result<Vec<u8>, FormatError> {
+    let found = u32::try_from(exponents.len()).unwrap_or(u32::MAX);
+    if found != outputs {
+        return Err(FormatError::CountMismatch {
+            field: Field::Exponents,
+            layer: Some(layer),
+            expected: outputs,
+            found,
+        });
+    }
+    if exponents.iter().any(|e| *e > 15) {
+        return Err(FormatError::BadValue {
+            field: Field::Exponents,
+            layer: Some(layer),
+        });
+    }
+    Ok(exponents
+        .chunks(2)
+        .map(|pair| match pair {
+            [lo, hi] => lo | hi << 4,
+            [lo] => *lo,
+            _ => 0,
+        })
+        .collect())
+}
+
+/// One exponent per channel from packed nibbles.
+fn unpack_nibbles(n: Nibbles<'_>, outputs: u32) -> Vec<u8> {
+    (0..outputs as usize).map(|o| n.get(o)).collect()
+}
+
+fn lut_def(lut: &Option<Lut<'_>>) -> Option<LutBuf> {
+    lut.as_ref().map(|l| LutBuf {
+        input: l.input,
+        table: l.table.iter().collect(),
+    })
+}
+
+impl ModelBuf {
+    /// A model of kind [`ModelKind::Custom`] reading `input`, with no
+    /// layers yet, codings after layer 0, uncalibrated scoring and the
+    /// default provenance.
+    pub fn new(input: InputBuf) -> ModelBuf {
+        ModelBuf {
+            kind: ModelKind::Custom,
+            input,
+            layers: Vec::new(),
+            codings_layer: 0,
+            scoring: ScoringBuf::default(),
+            provenance: ProvenanceBuf::default(),
+        }
+    }
+
+    /// Encodes the model file (validated by model-format before it is returned).
+    pub fn encode(&self) -> Result<Vec<u8>, FormatError> {
+        self.bytes()?.spec()?.encode()
+    }
+
+    /// The byte strings of the model, from which [`SpecBytes::spec`]
+    /// borrows a [`ModelSpec`]: for writing files that [`Self::encode`]
+    /// would refuse (tests of the validator) or encoding them another way.
+    pub fn bytes(&self) -> Result<SpecBytes<'_>, FormatError> {
+        Ok(SpecBytes {
+            model: self,
+            mean: f32_bytes(&self.input.mean),
+            scale: f32_bytes(&self.input.scale),
+            metric: match &self.scoring.metric {
+                MetricBuf::WeightedMse(w) | MetricBuf::Standardized(w) => f32_bytes(w),
+                MetricBuf::Mse | MetricBuf::Mae => Vec::new(),
+            },
+            layers: self
+                .layers
+                .iter()
+                .zip(0u16..)
+                .map(|(l, i)| LayerBytes::of(i, l))
+                .collect::<Result<Vec<_>, _>>()?,
+        })
+    }
+}
+
+/// A [`ModelBuf`]'s values as the byte strings a [`ModelSpec`] borrows
+/// ([`ModelBuf::bytes`]).
+pub struct SpecBytes<'m> {
+    model: &'m ModelBuf,
+    mean: Vec<u8>,
+    scale: Vec<u8>,
+    metric: Vec<u8>,
+    layers: Vec<LayerBytes>,
+}
+
+impl SpecBytes<'_> {
+    /// The model as a spec, not validated: [`ModelSpec::encode`] validates.
+    pub fn spec(&self) -> Result<ModelSpec<'_>, FormatError> {
+        let m = self.model;
+        let mut layers = Layers::new();
+        for (def, t) in m.layers.iter().zip(&self.layers) {
+            let lut = |lut: &Option<LutBuf>| {
+                lut.as_ref().map(|l| Lut {
+                    input: l.input,
+                    table: I8s::new(&t.table),
+                })
+            };
+            let layer = match def {
+                LayerBuf::Dense {
+                    inputs,
+                    outputs,
+                    activation,
+                    ..
+                } => Layer::Dense(Dense {
+                    inputs: *inputs,
+                    outputs: *outputs,
+                    activation: *activation,
+                    weights: F32s::new(&t.weights),
+                    bias: F32s::new(&t.bias),
+                }),
+                LayerBuf::TiedDense {
+                    source, activation, ..
+                } => Layer::TiedDense(TiedDense {
+                    source: *source,
+                    activation: *activation,
+                    bias: F32s::new(&t.bias),
+                }),
+                LayerBuf::DenseI8 {
+                    inputs,
+                    outputs,
+                    activation,
+                    input,
+                    output,
+                    weight_scale,
+                    requant,
+                    lut: l,
+                    ..
+                } => Layer::DenseI8(DenseI8 {
+                    inputs: *inputs,
+                    outputs: *outputs,
+                    activation: *activation,
+                    input: *input,
+                    output: *output,
+                    weight_scale: *weight_scale,
+                    requant: *requant,
+                    weights: I8s::new(&t.weights),
+                    exponents: Nibbles::new(&t.exponents),
+                    bias: I32s::new(&t.bias),
+                    lut: lut(l),
+                }),
+                LayerBuf::TiedDenseI8 {
+                    source,
+                    activation,
+                    input,
+                    output,
+                    requant,
+                    lut: l,
+                    ..
+                } => Layer::TiedDenseI8(TiedDenseI8 {
+                    source: *source,
+                    activation: *activation,
+                    input: *input,
+                    output: *output,
+                    requant: *requant,
+                    bias: I32s::new(&t.bias),
+                    lut: lut(l),
+                }),
+            };
+            if layers.push(layer).is_err() {
+                return Err(FormatError::TooManyLayers {
+                    found: u32::try_from(m.layers.len()).unwrap_or(u32::MAX),
+                    max: MAX_LAYERS as u32,
+                });
+            }
+        }
+        Ok(ModelSpec {
+            kind: m.kind,
+            input: InputSpec {
+                channels: m.input.channels,
+                window: m.input.window,
+                hop: m.input.hop,
+                mean: F32s::new(&self.mean),
+                scale: F32s::new(&self.scale),
+            },
+            layers,
+            codings_layer: m.codings_layer,
+            scoring: ScoringSpec {
+                metric: match &m.scoring.metric {
+                    MetricBuf::Mse => Metric::Mse,
+                    MetricBuf::Mae => Metric::Mae,
+                    MetricBuf::WeightedMse(_) => Metric::WeightedMse(F32s::new(&self.metric)),
+                    MetricBuf::Standardized(_) => Metric::Standardized(F32s::new(&self.metric)),
+                },
+                threshold: m.scoring.threshold,
+                clear_threshold: m.scoring.clear_threshold,
+                smoothing: m.scoring.smoothing,
+                calibration: m.scoring.calibration,
+            },
+            provenance: Provenance {
+                seed: m.provenance.seed,
+                epochs: m.provenance.epochs,
+                train_loss: m.provenance.train_loss,
+                val_loss: m.provenance.val_loss,
+                data_hash: m.provenance.data_hash,
+                tool: &m.provenance.tool,
+            },
+        })
+    }
+}
+
+impl ModelBuf {
+    /// The owned description of a loaded model, every layer copied as it is
+    /// stored (f32 or int8).
+    pub fn from_model(model: &Model<'_>) -> ModelBuf {
+        let input = model.input();
+        let scoring = model.scoring();
+        let prov = model.provenance();
+        let layers = model
+            .layers()
+            .iter()
+            .map(|layer| match layer {
+                Layer::Dense(d) => LayerBuf::Dense {
+                    inputs: d.inputs,
+                    outputs: d.outputs,
+                    activation: d.activation,
+                    weights: d.weights.iter().collect(),
+                    bias: d.bias.iter().collect(),
+                },
+                Layer::TiedDense(t) => LayerBuf::TiedDense {
+                    source: t.source,
+                    activation: t.activation,
+                    bias: t.bias.iter().collect(),
+                },
+                Layer::DenseI8(d) => LayerBuf::DenseI8 {
+                    inputs: d.inputs,
+                    outputs: d.outputs,
+                    activation: d.activation,
+                    input: d.input,
+                    output: d.output,
+                    weight_scale: d.weight_scale,
+                    requant: d.requant,
+                    weights: d.weights.iter().collect(),
+                    exponents: unpack_nibbles(d.exponents, d.outputs),
+                    bias: d.bias.iter().collect(),
+                    lut: lut_def(&d.lut),
+                },
+                Layer::TiedDenseI8(t) => LayerBuf::TiedDenseI8 {
+                    source: t.source,
+                    activation: t.activation,
+                    input: t.input,
+                    output: t.output,
+                    requant: t.requant,
+                    bias: t.bias.iter().collect(),
+                    lut: lut_def(&t.lut),
+                },
+            })
+            .collect();
+        ModelBuf {
+            kind: model.kind(),
+            input: InputBuf {
+                channels: input.channels,
+                window: input.window,
+                hop: input.hop,
+                mean: input.mean.iter().collect(),
+                scale: input.scale.iter().collect(),
+            },
+            layers,
+            codings_layer: u16::try_from(model.codings_layer()).unwrap_or(u16::MAX),
+            scoring: ScoringBuf {
+                metric: match scoring.metric {
+                    Metric::Mse => MetricBuf::Mse,
+                    Metric::Mae => MetricBuf::Mae,
+                    Metric::WeightedMse(w) => MetricBuf::WeightedMse(w.iter().collect()),
+                    Metric::Standardized(w) => MetricBuf::Standardized(w.iter().collect()),
+                },
+                threshold: scoring.threshold,
+                clear_threshold: scoring.clear_threshold,
+                smoothing: scoring.smoothing,
+                calibration: scoring.calibration,
+            },
+            provenance: ProvenanceBuf {
+                seed: prov.seed,
+                epochs: prov.epochs,
+                train_loss: prov.train_loss,
+                val_loss: prov.val_loss,
+                data_hash: prov.data_hash,
+                tool: prov.tool.to_string(),
+            },
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! The owned model builder ([`model_format::build`]): what it encodes loads
+//! back as it was, through JSON too, and what is wrong is refused with the
+//! reason.
+
+use model_format::build::{InputBuf, LayerBuf, LutBuf, ModelBuf, ProvenanceBuf, ScoringBuf, TOOL};
+use model_format::{Activation, Field, FormatError, Model, ModelKind, Quant, Requant};
+
+fn tiny() -> ModelBuf {
+    ModelBuf {
+        kind: ModelKind::Tied,
+        input: InputBuf::identity(3, 1, 1),
+        layers: vec![
+            LayerBuf::Dense {
+                inputs: 3,
+                outputs: 2,
+                activation: Activation::Selu,
+                weights: vec![0.1, 0.2, 0.3, -0.1, -0.2, -0.3],
+                bias: vec![0.0, 0.5],
+            },
+            LayerBuf::TiedDense {
+                source: 0,
+                activation: Activation::Identity,
+                bias: vec![1.0, 2.0, 3.0],
+            },
+        ],
+        codings_layer: 0,
+        scoring: ScoringBuf::default(),
+        provenance: ProvenanceBuf::default(),
+    }
+}
+
+fn tiny_int8() -> ModelBuf {
+    let a = Quant {
+        scale: 0.05,
+        zero_point: -3,
+    };
+    let b = Quant {
+        scale: 0.0078125,
+        zero_point: 0,
+    };
+    let r = Requant {
+        multiplier: 1 << 30,
+        shift: -2,
+    };
+    ModelBuf {
+        layers: vec![
+            LayerBuf::DenseI8 {
+                inputs: 3,
+                outputs: 2,
+                activation: Activation::Tanh,
+                input: a,
+                output: b,
+                weight_scale: 0.01,
+                requant: r,
+                weights: vec![1, -2, 3, 127, -127, 0],
+                exponents: vec![0, 0],
+                bias: vec![5, -5],
+                lut: Some(LutBuf {
+                    input: a,
+                    table: (0..256).map(|i| (i / 2 - 64) as i8).collect(),
+                }),
+            },
+            LayerBuf::TiedDenseI8 {
+                source: 0,
+                activation: Activation::Identity,
+                input: b,
+                output: a,
+                requant: r,
+                bias: vec![1, 2, -300_000],
+                lut: None,
+            },
+        ],
+        ..tiny()
+    }
+}
+
+#[test]
+fn encodes_and_loads() {
+    let bytes = tiny().encode().unwrap();
+    let m = Model::load(&bytes).unwrap();
+    assert_eq!(m.param_count(), 6 + 2 + 3);
+    assert_eq!(m.provenance().tool, TOOL);
+    assert!(TOOL.starts_with("edgeae "), "{TOOL}");
+}
+
+#[test]
+fn json_round_trip_and_defaults() {
+    let def = tiny();
+    let json = serde_json::to_string(&def).unwrap();
+    // Infinity does not survive JSON; defaults fill the scoring in.
+    let json = json
+        .replace(r#""threshold":null,"#, "")
+        .replace(r#""clear_threshold":null,"#, "");
+    let back: ModelBuf = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, def);
+    // Unknown fields are refused, with their name.
+    let err = serde_json::from_str::<ModelBuf>(&json.replacen('{', r#"{"colour":1,"#, 1))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("colour"), "{err}");
+}
+
+#[test]
+fn invalid_model_is_refused_with_the_reason() {
+    let mut def = tiny();
+    def.layers[1] = LayerBuf::TiedDense {
+        source: 4,
+        activation: Activation::Identity,
+        bias: vec![0.0; 3],
+    };
+    assert_eq!(
+        def.encode().unwrap_err(),
+        FormatError::BadTiedReference {
+            layer: 1,
+            source: 4
+        }
+    );
+    let mut many = tiny();
+    many.layers = vec![many.layers[0].clone(); 40];
+    assert_eq!(
+        many.encode().unwrap_err(),
+        FormatError::TooManyLayers { found: 40, max: 32 }
+    );
+}
+
+#[test]
+fn int8_and_f32_layers_encode_and_come_back() {
+    let def = tiny_int8();
+    let bytes = def.encode().unwrap();
+    let m = Model::load(&bytes).unwrap();
+    assert_eq!(m.header().version, 2);
+    assert!(m.has_int8());
+    assert_eq!(ModelBuf::from_model(&m), def);
+    let f = tiny();
+    let fb = f.encode().unwrap();
+    let m = Model::load(&fb).unwrap();
+    assert_eq!(m.header().version, 1);
+    assert_eq!(ModelBuf::from_model(&m), f);
+    // And through JSON (`edgeae pack`).
+    let json = serde_json::to_string(&def).unwrap();
+    assert!(json.contains(r#""dense_i8""#), "{json}");
+}
+
+#[test]
+fn exponents_pack_two_per_byte_and_are_checked() {
+    let mut def = tiny_int8();
+    let exps = |def: &mut ModelBuf, e: Vec<u8>, outputs: u32| {
+        if let LayerBuf::DenseI8 {
+            exponents,
+            outputs: o,
+            inputs,
+            weights,
+            bias,
+            ..
+        } = &mut def.layers[0]
+        {
+            *exponents = e;
+            *o = outputs;
+            *weights = vec![1; (*inputs * outputs) as usize];
+            *bias = vec![0; outputs as usize];
+        }
+    };
+    // Three channels with exponents 1, 2, 15 pack as 0x21, 0x0f.
+    exps(&mut def, vec![1, 2, 15], 3);
+    def.layers[1] = LayerBuf::Dense {
+        inputs: 3,
+        outputs: 3,
+        activation: Activation::Identity,
+        weights: vec![0.5; 9],
+        bias: vec![0.0; 3],
+    };
+    let bytes = def.encode().unwrap();
+    let m = Model::load(&bytes).unwrap();
+    let model_format::Layer::DenseI8(d) = &m.layers()[0] else {
+        panic!("not int8")
+    };
+    assert_eq!(d.exponents.as_bytes(), [0x21, 0x0f]);
+    assert_eq!(ModelBuf::from_model(&m), def);
+
+    exps(&mut def, vec![1, 2], 3);
+    assert_eq!(
+        def.encode().unwrap_err(),
+        FormatError::CountMismatch {
+            field: Field::Exponents,
+            layer: Some(0),
+            expected: 3,
+            found: 2
+        }
+    );
+    let msg = def.encode().unwrap_err().to_string();
+    assert!(msg.contains("layer 0: exponents holds 2 values"), "{msg}");
+    exps(&mut def, vec![1, 16, 0], 3);
+    assert_eq!(
+        def.encode().unwrap_err(),
+        FormatError::BadValue {
+            field: Field::Exponents,
+            layer: Some(0)
+        }
+    );
+    // A weight of −128 is refused by the validator.
+    let mut def = tiny_int8();
+    if let LayerBuf::DenseI8 { weights, .. } = &mut def.layers[0] {
+        weights[0] = -128;
+    }
+    assert!(def.encode().is_err());
+}

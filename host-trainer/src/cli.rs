@@ -189,7 +189,7 @@ pub enum Command {
         plot: Option<PathBuf>,
         /// The baseline reported beside the model on the same windows [default: pca when --train is given or `pca.eam` lies beside the model].
         #[arg(long, value_enum)]
-        baseline: Option<crate::detect::BaselineChoice>,
+        baseline: Option<crate::cmd::eval::BaselineChoice>,
         /// Normal training data to fit the PCA baseline on (windows at hop 1, the model's normalisation and codings width).
         #[arg(long, value_name = "NORMAL.csv")]
         train: Option<PathBuf>,
@@ -424,8 +424,8 @@ pub struct CalibrateArgs {
 
 impl CalibrateArgs {
     /// The checked options.
-    pub fn options(&self) -> anyhow::Result<crate::anomaly::CalibrationOptions> {
-        crate::anomaly::CalibrationOptions::from_args(
+    pub fn options(&self) -> anyhow::Result<crate::score::CalibrationOptions> {
+        crate::score::CalibrationOptions::from_args(
             self.target_fpr,
             self.percentile,
             self.hysteresis,

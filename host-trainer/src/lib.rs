@@ -1,50 +1,96 @@
 //! The host side of edgeae: the `edgeae` command and the library behind it.
 //!
-//! `main.rs` only parses [`cli::Cli`] and calls [`run`]; every command lives
-//! in its own module and returns `anyhow::Result`, whose message is printed
-//! as one line by `main`.
+//! # Layout
+//!
+//! The modules run one way, from the commands down to the data:
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | `cmd` | one module per subcommand: reads inputs, computes through the modules below, writes outputs |
+//! | `train` | training runs: configuration, data preparation, the schedule, checkpoints, export to a model |
+//! | `nn` | the networks, layers, losses and optimizer on dfdx tensors |
+//! | `quant` | post-training int8 quantization |
+//! | `score` | streaming data through the firmware, calibration, detection metrics, evaluations |
+//! | `board` | boards: QEMU, serial lines, ELF sizes, flashing |
+//! | `synth` | the built-in synthetic data set |
+//! | `plots` | the PNG figures |
+//! | `data` | data files (CSV, IDX), windows, normalisation, model files, atomic writes |
+//! | `text` | numbers and lists as reports print them |
+//!
+//! `main.rs` only parses [`cli::Cli`] and calls [`run`]; a command's error is
+//! printed as one line by `main`.
+//!
+//! # Library
+//!
+//! The items below are the API for the end-to-end tests and for programs
+//! that embed edgeae: train a model, export it, score data with it, run it
+//! on a board. Everything else is internal.
 #![deny(missing_docs)]
 
-pub mod anomaly;
-pub mod board;
+mod board;
 pub mod cli;
-pub mod commands;
-pub mod data;
-pub mod demo;
-pub mod detect;
-pub mod eval;
-pub mod export;
-pub mod flash;
-pub mod fsx;
-pub mod inspect;
-pub mod nn;
-pub mod plots;
-pub mod quantize;
-pub mod synth;
-pub mod train;
+mod cmd;
+mod data;
+mod nn;
+mod plots;
+mod quant;
+mod score;
+mod synth;
+mod text;
+mod train;
+
+// Training.
+/// The trainer's network on dfdx tensors, rebuilt from a trained run.
+pub use nn::net::Net;
+pub use train::checkpoint::{Checkpoint, path as checkpoint_path};
+pub use train::config::{
+    DEFAULT_MAX_STEPS, Kind, LossChoice, Noise, Normalize, ScoreMetric, TrainConfig,
+};
+pub use train::run::{best_epoch, resume_config};
+pub use train::{Done, RunOptions, train_and_export};
+
+// Data.
+pub use data::{
+    LoadOptions, Normalizer, Table, gather, load as load_table, normalizer, window_starts,
+};
+
+// Export and quantization.
+pub use cli::Precision;
+pub use cmd::export::export;
+pub use quant::{Comparison, compare};
+
+// Scoring.
+pub use score::{CalibrationOptions, EvalReport, Scored, evaluate, score_table, thresholds};
+
+// Boards.
+pub use board::{BoardRun, Extra, qemu_command, qemu_firmware, run_qemu, run_serial};
+
+// The demo and its data.
+pub use cmd::demo::{DemoOptions, DemoReport, run as demo};
+pub use synth::FaultKind;
 
 use anyhow::Result;
 
 /// Runs one parsed command.
 pub fn run(cli: cli::Cli) -> Result<()> {
     match cli.command {
-        cli::Command::Inspect { model, json } => inspect::run(&model, json),
-        cli::Command::Train(args) => commands::train(*args),
-        cli::Command::Encode { model, data, out } => commands::encode(&model, &data, &out),
-        cli::Command::Denoise { model, data, out } => commands::denoise(&model, &data, &out),
+        cli::Command::Inspect { model, json } => cmd::inspect::run(&model, json),
+        cli::Command::Train(args) => cmd::train::train(*args),
+        cli::Command::Encode { model, data, out } => cmd::encode::encode(&model, &data, &out),
+        cli::Command::Denoise { model, data, out } => cmd::denoise::denoise(&model, &data, &out),
         cli::Command::Generate {
             model,
             count,
             out,
             seed,
-        } => commands::generate(&model, count, &out, seed),
+        } => cmd::generate::generate(&model, count, &out, seed),
         cli::Command::Calibrate {
             model,
             data,
             out,
             metric,
             calibration,
-        } => detect::calibrate(
+        } => cmd::calibrate::calibrate(
             &model,
             &data,
             out.as_deref(),
@@ -57,8 +103,8 @@ pub fn run(cli: cli::Cli) -> Result<()> {
             calib,
             out,
             keep_f32,
-        } => commands::export(&run_dir, quant, calib.as_deref(), &out, &keep_f32),
-        cli::Command::Score { model, data, out } => detect::score(&model, &data, &out),
+        } => cmd::export::export(&run_dir, quant, calib.as_deref(), &out, &keep_f32),
+        cli::Command::Score { model, data, out } => cmd::score::score(&model, &data, &out),
         cli::Command::Eval {
             model,
             data,
@@ -66,7 +112,7 @@ pub fn run(cli: cli::Cli) -> Result<()> {
             plot,
             baseline,
             train,
-        } => detect::eval_command(
+        } => cmd::eval::eval_command(
             &model,
             &data,
             json,
@@ -81,7 +127,7 @@ pub fn run(cli: cli::Cli) -> Result<()> {
             train_rows,
             test_rows,
             holdout_rows,
-        } => demo::synth_command(
+        } => cmd::synth::synth_command(
             &out,
             &synth::SynthConfig {
                 seed,
@@ -92,9 +138,9 @@ pub fn run(cli: cli::Cli) -> Result<()> {
                 ..synth::SynthConfig::default()
             },
         ),
-        cli::Command::Demo { out, seed } => demo::command(out, seed),
+        cli::Command::Demo { out, seed } => cmd::demo::command(out, seed),
         cli::Command::Flash { model, chip, probe } => {
-            flash::command(&model, &chip, probe.as_deref())
+            cmd::flash::command(&model, &chip, probe.as_deref())
         }
         cli::Command::Stream {
             model,
@@ -106,24 +152,17 @@ pub fn run(cli: cli::Cli) -> Result<()> {
             out,
             profile,
             defmt_log,
-        } => board::stream_command(
+        } => cmd::stream::stream_command(
             &model,
             &data,
             port.as_deref().map(|p| (p, baud)),
             firmware.as_deref(),
-            board::Outputs {
+            cmd::stream::Outputs {
                 scores: out.as_deref(),
                 defmt_log: defmt_log.as_deref(),
                 profile,
             },
         ),
-        cli::Command::Pack { spec, out } => {
-            let def = export::ModelDef::from_json_file(&spec)?;
-            let n = def
-                .write(&out)
-                .map_err(|e| e.context(format!("cannot pack `{}`", spec.display())))?;
-            println!("wrote {} ({n} bytes)", out.display());
-            Ok(())
-        }
+        cli::Command::Pack { spec, out } => cmd::pack::run(&spec, &out),
     }
 }

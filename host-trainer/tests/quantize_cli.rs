@@ -7,7 +7,7 @@ use common::*;
 
 use std::path::{Path, PathBuf};
 
-use host_trainer::{commands, data, quantize};
+use host_trainer::{LoadOptions, compare, gather, load_table, normalizer, window_starts};
 use model_format::{Layer, Model};
 
 fn inspect(model: &Path) -> serde_json::Value {
@@ -120,12 +120,11 @@ fn trained() -> &'static Trained {
 
 /// The normalised windows of `csv` for `model`, as export cuts them.
 fn windows(model: &Model<'_>, csv: &Path) -> Vec<f32> {
-    let table = data::load(csv, data::LoadOptions::default()).unwrap();
+    let table = load_table(csv, LoadOptions::default()).unwrap();
     let window = model.input().window as usize;
-    let starts =
-        data::window_starts(csv, table.rows(), window, model.input().hop as usize).unwrap();
-    let mut w = data::gather(&table, &starts, window);
-    commands::normalizer(model).apply(&mut w);
+    let starts = window_starts(csv, table.rows(), window, model.input().hop as usize).unwrap();
+    let mut w = gather(&table, &starts, window);
+    normalizer(model).apply(&mut w);
     w
 }
 
@@ -203,7 +202,7 @@ fn int8_export_is_a_smaller_version_2_file_close_to_the_f32_model() {
         Model::load(&f32_bytes).unwrap(),
         Model::load(&int8_bytes).unwrap(),
     );
-    let c = quantize::compare(&a, &b, &windows(&a, &calib)).unwrap();
+    let c = compare(&a, &b, &windows(&a, &calib)).unwrap();
     assert!(
         c.mean_abs_diff < 0.1 * c.mean_abs_err_a,
         "mean |int8 - f32| {} vs f32 error {}",

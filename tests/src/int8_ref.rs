@@ -16,13 +16,11 @@
 //!
 //! The second half of the module builds random valid models (f32, int8,
 //! mixed, tied) for the parity tests: [`ModelShape`] says what to build,
-//! [`random_model`] fills in the numbers, [`OwnedModel`] holds the bytes a
-//! [`ModelSpec`] borrows.
+//! [`random_model`] fills in the numbers of a
+//! [`model_format::build::ModelBuf`].
 
-use model_format::{
-    Activation, Dense, DenseI8, F32s, I8s, I32s, InputSpec, Layer, Layers, Lut, Model, ModelKind,
-    ModelSpec, Nibbles, Op, Provenance, Quant, Requant, ScoringSpec, TiedDense, TiedDenseI8,
-};
+use model_format::build::{InputBuf, LayerBuf, LutBuf, ModelBuf};
+use model_format::{Activation, I8s, I32s, Layer, Lut, Model, Op, Quant, Requant};
 
 use crate::Rng;
 
@@ -389,224 +387,6 @@ pub struct ModelShape {
     pub codings_layer: usize,
 }
 
-/// A layer with owned bytes.
-#[derive(Debug, Clone)]
-pub enum OwnedLayer {
-    /// f32 dense.
-    Dense {
-        /// Input width.
-        inputs: u32,
-        /// Output width.
-        outputs: u32,
-        /// Activation.
-        activation: Activation,
-        /// `outputs × inputs` f32, little-endian bytes.
-        weights: Vec<u8>,
-        /// `outputs` f32, little-endian bytes.
-        bias: Vec<u8>,
-    },
-    /// f32 tied dense.
-    TiedDense {
-        /// Source layer.
-        source: u16,
-        /// Activation.
-        activation: Activation,
-        /// f32 bias bytes.
-        bias: Vec<u8>,
-    },
-    /// int8 dense.
-    DenseI8 {
-        /// Input width.
-        inputs: u32,
-        /// Output width.
-        outputs: u32,
-        /// Activation.
-        activation: Activation,
-        /// Input quantization.
-        input: Quant,
-        /// Output quantization.
-        output: Quant,
-        /// Weight scale (informational for the arithmetic).
-        weight_scale: f32,
-        /// Requantization.
-        requant: Requant,
-        /// int8 weight bytes.
-        weights: Vec<u8>,
-        /// Exponent nibbles.
-        exponents: Vec<u8>,
-        /// i32 bias bytes.
-        bias: Vec<u8>,
-        /// LUT input quantization and table bytes.
-        lut: Option<(Quant, Vec<u8>)>,
-    },
-    /// int8 tied dense.
-    TiedDenseI8 {
-        /// Source layer.
-        source: u16,
-        /// Activation.
-        activation: Activation,
-        /// Input quantization.
-        input: Quant,
-        /// Output quantization.
-        output: Quant,
-        /// Requantization.
-        requant: Requant,
-        /// i32 bias bytes.
-        bias: Vec<u8>,
-        /// LUT input quantization and table bytes.
-        lut: Option<(Quant, Vec<u8>)>,
-    },
-}
-
-/// A model whose byte strings are owned, so that a [`ModelSpec`] can borrow them.
-#[derive(Debug, Clone)]
-pub struct OwnedModel {
-    /// Input width (channels; window 1).
-    pub input_len: usize,
-    /// Layers.
-    pub layers: Vec<OwnedLayer>,
-    /// Codings layer.
-    pub codings_layer: u16,
-    /// `input_len` zeros (mean) then `input_len` ones (scale), as f32 bytes.
-    mean: Vec<u8>,
-    scale: Vec<u8>,
-}
-
-fn lut_ref(lut: &Option<(Quant, Vec<u8>)>) -> Option<Lut<'_>> {
-    lut.as_ref().map(|(input, table)| Lut {
-        input: *input,
-        table: I8s::new(table),
-    })
-}
-
-impl OwnedModel {
-    /// A model from its parts (input window 1, mean 0, scale 1).
-    pub fn new(input_len: usize, layers: Vec<OwnedLayer>, codings_layer: u16) -> Self {
-        OwnedModel {
-            input_len,
-            layers,
-            codings_layer,
-            mean: f32_bytes(&vec![0.0; input_len]),
-            scale: f32_bytes(&vec![1.0; input_len]),
-        }
-    }
-
-    /// The spec borrowing this model's bytes.
-    pub fn spec(&self) -> ModelSpec<'_> {
-        let mut layers = Layers::new();
-        for l in &self.layers {
-            let layer = match l {
-                OwnedLayer::Dense {
-                    inputs,
-                    outputs,
-                    activation,
-                    weights,
-                    bias,
-                } => Layer::Dense(Dense {
-                    inputs: *inputs,
-                    outputs: *outputs,
-                    activation: *activation,
-                    weights: F32s::new(weights),
-                    bias: F32s::new(bias),
-                }),
-                OwnedLayer::TiedDense {
-                    source,
-                    activation,
-                    bias,
-                } => Layer::TiedDense(TiedDense {
-                    source: *source,
-                    activation: *activation,
-                    bias: F32s::new(bias),
-                }),
-                OwnedLayer::DenseI8 {
-                    inputs,
-                    outputs,
-                    activation,
-                    input,
-                    output,
-                    weight_scale,
-                    requant,
-                    weights,
-                    exponents,
-                    bias,
-                    lut,
-                } => Layer::DenseI8(DenseI8 {
-                    inputs: *inputs,
-                    outputs: *outputs,
-                    activation: *activation,
-                    input: *input,
-                    output: *output,
-                    weight_scale: *weight_scale,
-                    requant: *requant,
-                    weights: I8s::new(weights),
-                    exponents: Nibbles::new(exponents),
-                    bias: I32s::new(bias),
-                    lut: lut_ref(lut),
-                }),
-                OwnedLayer::TiedDenseI8 {
-                    source,
-                    activation,
-                    input,
-                    output,
-                    requant,
-                    bias,
-                    lut,
-                } => Layer::TiedDenseI8(TiedDenseI8 {
-                    source: *source,
-                    activation: *activation,
-                    input: *input,
-                    output: *output,
-                    requant: *requant,
-                    bias: I32s::new(bias),
-                    lut: lut_ref(lut),
-                }),
-            };
-            layers.push(layer).expect("at most MAX_LAYERS layers");
-        }
-        ModelSpec {
-            kind: ModelKind::Custom,
-            input: InputSpec {
-                channels: u32::try_from(self.input_len).expect("small"),
-                window: 1,
-                hop: 1,
-                mean: F32s::new(&self.mean),
-                scale: F32s::new(&self.scale),
-            },
-            layers,
-            codings_layer: self.codings_layer,
-            scoring: ScoringSpec::UNCALIBRATED,
-            provenance: Provenance::UNKNOWN,
-        }
-    }
-
-    /// The model file (validated by `ModelSpec::encode`).
-    pub fn bytes(&self) -> Vec<u8> {
-        self.spec().encode().expect("a generated model is valid")
-    }
-}
-
-/// Little-endian bytes of f32 values.
-pub fn f32_bytes(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-/// Little-endian bytes of i32 values.
-pub fn i32_bytes(v: &[i32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-/// Bytes of i8 values.
-pub fn i8_bytes(v: &[i8]) -> Vec<u8> {
-    v.iter().map(|x| *x as u8).collect()
-}
-
-/// Exponent nibbles packed two per byte (low nibble first).
-pub fn pack_nibbles(e: &[u8]) -> Vec<u8> {
-    e.chunks(2)
-        .map(|c| c[0] | c.get(1).map_or(0, |hi| hi << 4))
-        .collect()
-}
-
 /// The activation with SPEC tag `tag % 5`.
 pub fn activation(tag: u8) -> Activation {
     match tag % 5 {
@@ -695,20 +475,23 @@ fn random_weight(rng: &mut Rng) -> i8 {
     }
 }
 
-fn random_lut(rng: &mut Rng, activation: Activation) -> Option<(Quant, Vec<u8>)> {
+fn random_lut(rng: &mut Rng, activation: Activation) -> Option<LutBuf> {
     matches!(
         activation,
         Activation::Selu | Activation::Sigmoid | Activation::Tanh
     )
     .then(|| {
-        let table = (0..256).map(|_| rng.next_u64() as u8).collect();
-        (random_quant(rng), table)
+        let table = (0..256).map(|_| rng.next_u64() as u8 as i8).collect();
+        LutBuf {
+            input: random_quant(rng),
+            table,
+        }
     })
 }
 
 /// Fills `shape` with random numbers. Consecutive int8 layers share their
 /// quantization; tied sources get all-zero exponents.
-pub fn random_model(shape: &ModelShape, seed: u64) -> OwnedModel {
+pub fn random_model(shape: &ModelShape, seed: u64) -> ModelBuf {
     let mut rng = Rng(seed);
     let d = shape.widths.len() - 1;
     assert!(d >= 1 && shape.layers.len() == 2 * d && shape.codings_layer + 1 < 2 * d);
@@ -732,19 +515,19 @@ pub fn random_model(shape: &ModelShape, seed: u64) -> OwnedModel {
         let act = activation(choice.activation);
         let layer = if !choice.int8 {
             prev_output = None;
-            let bias = f32_bytes(&rng.vec(n_out, 0.5));
+            let bias = rng.vec(n_out, 0.5);
             if tied(i) {
-                OwnedLayer::TiedDense {
+                LayerBuf::TiedDense {
                     source: mirror(i) as u16,
                     activation: act,
                     bias,
                 }
             } else {
-                OwnedLayer::Dense {
+                LayerBuf::Dense {
                     inputs: n_in as u32,
                     outputs: n_out as u32,
                     activation: act,
-                    weights: f32_bytes(&rng.vec(n_in * n_out, 1.0)),
+                    weights: rng.vec(n_in * n_out, 1.0),
                     bias,
                 }
             }
@@ -780,13 +563,13 @@ pub fn random_model(shape: &ModelShape, seed: u64) -> OwnedModel {
                 .collect();
             let lut = random_lut(&mut rng, act);
             if tied(i) {
-                OwnedLayer::TiedDenseI8 {
+                LayerBuf::TiedDenseI8 {
                     source: mirror(i) as u16,
                     activation: act,
                     input,
                     output,
                     requant,
-                    bias: i32_bytes(&bias),
+                    bias,
                     lut,
                 }
             } else {
@@ -794,7 +577,7 @@ pub fn random_model(shape: &ModelShape, seed: u64) -> OwnedModel {
                     .map(|_| int(&mut rng, 0, i64::from(max_e)) as u8)
                     .collect();
                 let weights: Vec<i8> = (0..n_in * n_out).map(|_| random_weight(&mut rng)).collect();
-                OwnedLayer::DenseI8 {
+                LayerBuf::DenseI8 {
                     inputs: n_in as u32,
                     outputs: n_out as u32,
                     activation: act,
@@ -802,16 +585,20 @@ pub fn random_model(shape: &ModelShape, seed: u64) -> OwnedModel {
                     output,
                     weight_scale: rng.uniform(0.0, 0.1),
                     requant,
-                    weights: i8_bytes(&weights),
-                    exponents: pack_nibbles(&e),
-                    bias: i32_bytes(&bias),
+                    weights,
+                    exponents: e,
+                    bias,
                     lut,
                 }
             }
         };
         layers.push(layer);
     }
-    OwnedModel::new(shape.widths[0], layers, shape.codings_layer as u16)
+    ModelBuf {
+        layers,
+        codings_layer: shape.codings_layer as u16,
+        ..ModelBuf::new(InputBuf::identity(shape.widths[0] as u32, 1, 1))
+    }
 }
 
 /// `n` random f32 inputs for a layer quantized with `scale`: ordinary

@@ -4,7 +4,7 @@
 
 pub mod int8_ref;
 
-use host_trainer::export::{InputDef, LayerDef, ModelDef, ProvenanceDef, ScoringDef};
+use model_format::build::{InputBuf, LayerBuf, ModelBuf, ProvenanceBuf, ScoringBuf};
 use model_format::{Activation, ModelKind};
 
 /// SplitMix64: a tiny deterministic generator for test data.
@@ -38,12 +38,12 @@ impl Rng {
 /// reuse its mirror encoder layer's weights.
 pub fn random_autoencoder(
     rng: &mut Rng,
-    input: InputDef,
+    input: InputBuf,
     encoder_widths: &[u32],
     hidden: Activation,
     output: Activation,
     tied: bool,
-) -> ModelDef {
+) -> ModelBuf {
     let mut widths = vec![input.len() as u32];
     widths.extend_from_slice(encoder_widths);
     let mut layers = Vec::new();
@@ -51,7 +51,7 @@ pub fn random_autoencoder(
     for (i, pair) in widths.windows(2).enumerate() {
         let (n_in, n_out) = (pair[0], pair[1]);
         let limit = (6.0 / (n_in + n_out) as f32).sqrt();
-        layers.push(LayerDef::Dense {
+        layers.push(LayerBuf::Dense {
             inputs: n_in,
             outputs: n_out,
             activation: if i + 1 == depth {
@@ -68,13 +68,13 @@ pub fn random_autoencoder(
         let activation = if k == 0 { output } else { hidden };
         let limit = (6.0 / (n_in + n_out) as f32).sqrt();
         layers.push(if tied {
-            LayerDef::TiedDense {
+            LayerBuf::TiedDense {
                 source: k as u16,
                 activation,
                 bias: rng.vec(n_out as usize, 0.1),
             }
         } else {
-            LayerDef::Dense {
+            LayerBuf::Dense {
                 inputs: n_in,
                 outputs: n_out,
                 activation,
@@ -83,7 +83,7 @@ pub fn random_autoencoder(
             }
         });
     }
-    ModelDef {
+    ModelBuf {
         kind: if tied {
             ModelKind::Tied
         } else {
@@ -92,8 +92,8 @@ pub fn random_autoencoder(
         input,
         layers,
         codings_layer: (depth - 1) as u16,
-        scoring: ScoringDef::default(),
-        provenance: ProvenanceDef::default(),
+        scoring: ScoringBuf::default(),
+        provenance: ProvenanceBuf::default(),
     }
 }
 
@@ -118,17 +118,17 @@ pub fn activate_f64(activation: Activation, x: f64) -> f64 {
 /// Layer `layer` of `def` on `h` in f64: per output, the sum `Σ w·h + b`
 /// before the activation and its magnitude `Σ |w·h| + |b|` (an f32 sum's
 /// rounding error is a small multiple of the magnitude, whatever the sum).
-fn layer_f64(def: &ModelDef, layer: &LayerDef, h: &[f64]) -> Vec<(f64, f64)> {
+fn layer_f64(def: &ModelBuf, layer: &LayerBuf, h: &[f64]) -> Vec<(f64, f64)> {
     // Tied layers read their source's (outputs x inputs) weights transposed.
     let (weights, bias, n_out, transposed) = match layer {
-        LayerDef::Dense {
+        LayerBuf::Dense {
             outputs,
             weights,
             bias,
             ..
         } => (weights, bias, *outputs as usize, false),
-        LayerDef::TiedDense { source, bias, .. } => {
-            let LayerDef::Dense {
+        LayerBuf::TiedDense { source, bias, .. } => {
+            let LayerBuf::Dense {
                 inputs, weights, ..
             } = &def.layers[*source as usize]
             else {
@@ -136,7 +136,7 @@ fn layer_f64(def: &ModelDef, layer: &LayerDef, h: &[f64]) -> Vec<(f64, f64)> {
             };
             (weights, bias, *inputs as usize, true)
         }
-        LayerDef::DenseI8 { .. } | LayerDef::TiedDenseI8 { .. } => {
+        LayerBuf::DenseI8 { .. } | LayerBuf::TiedDenseI8 { .. } => {
             panic!("the f64 forward pass is for f32 layers (int8 ones: int8_ref)")
         }
     };
@@ -158,13 +158,13 @@ fn layer_f64(def: &ModelDef, layer: &LayerDef, h: &[f64]) -> Vec<(f64, f64)> {
 }
 
 /// The activation of a stored layer.
-fn activation_of(layer: &LayerDef) -> Activation {
+fn activation_of(layer: &LayerBuf) -> Activation {
     layer.activation()
 }
 
 /// For every layer of `def` on input `x`, computed in f64: the outputs, and
 /// the magnitudes of what each layer sums (see [`scaled_error`]).
-pub fn forward_f64_with_magnitudes(def: &ModelDef, x: &[f64]) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
+pub fn forward_f64_with_magnitudes(def: &ModelBuf, x: &[f64]) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
     let (mut outs, mut mags) = (Vec::new(), Vec::new());
     let mut cur = x.to_vec();
     for layer in &def.layers {
@@ -180,7 +180,7 @@ pub fn forward_f64_with_magnitudes(def: &ModelDef, x: &[f64]) -> (Vec<Vec<f64>>,
 }
 
 /// The outputs of every layer of `def` for input `x`, computed in f64.
-pub fn forward_f64(def: &ModelDef, x: &[f64]) -> Vec<Vec<f64>> {
+pub fn forward_f64(def: &ModelBuf, x: &[f64]) -> Vec<Vec<f64>> {
     forward_f64_with_magnitudes(def, x).0
 }
 
@@ -377,7 +377,7 @@ pub fn largest_principal_angle(a: &[Vec<f64>], b: &[Vec<f64>]) -> f64 {
 /// normalisation, as model-file bytes.
 pub fn calibration_model_bytes() -> Vec<u8> {
     let mut rng = Rng(77);
-    let mut input = InputDef::identity(3, 16, 4);
+    let mut input = InputBuf::identity(3, 16, 4);
     input.mean = vec![0.1, -0.2, 2.0];
     input.scale = vec![1.4, 1.1, 2.0];
     random_autoencoder(

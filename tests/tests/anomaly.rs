@@ -6,12 +6,12 @@ use e2e::{sensor_series, temp_dir, write_csv};
 use firmware::{Calibrator, Event, Model, Stream};
 use std::path::Path;
 
-use host_trainer::anomaly::{self, CalibrationOptions};
-use host_trainer::cli::Precision;
-use host_trainer::commands::export;
-use host_trainer::data::{self, LoadOptions};
-use host_trainer::demo::{DemoOptions, run};
-use host_trainer::detect::{EvalReport, evaluate};
+use host_trainer::CalibrationOptions;
+use host_trainer::Precision;
+use host_trainer::export;
+use host_trainer::{DemoOptions, demo as run};
+use host_trainer::{EvalReport, evaluate};
+use host_trainer::{LoadOptions, load_table};
 
 /// The README's main job, with its default seed: window-level ROC AUC of
 /// at least 0.95 on the test stream, and every injected fault segment
@@ -29,7 +29,7 @@ fn the_demo_model_detects_every_injected_fault() {
     let missed: Vec<_> = report.faults.iter().filter(|f| !f.detected).collect();
     assert!(missed.is_empty(), "missed: {missed:?}");
     // Every kind of fault was injected.
-    for kind in host_trainer::synth::FaultKind::ALL {
+    for kind in host_trainer::FaultKind::ALL {
         assert!(
             report.faults.iter().any(|f| f.kind == kind.name()),
             "{kind:?}"
@@ -95,7 +95,7 @@ fn int8_detects_what_f32_detects(
     let int8 = Model::load(&int8_bytes).unwrap();
     assert!(int8.ops().iter().all(|op| op.is_int8()));
     assert!(int8_bytes.len() * 3 < f32_bytes.len());
-    let test = data::load(&dir.join("out/data/test.csv"), LoadOptions::default()).unwrap();
+    let test = load_table(&dir.join("out/data/test.csv"), LoadOptions::default()).unwrap();
     let (e32, _) = evaluate(f32_path, f32_model, &test, None, None).unwrap();
     let (e8, _) = evaluate(&int8_path, &int8, &test, None, None).unwrap();
     let (a32, a8) = (e32.roc_auc.unwrap(), e8.roc_auc.unwrap());
@@ -129,14 +129,14 @@ fn host_and_on_device_calibration_agree() {
             hysteresis,
             smoothing: None,
         };
-        let table = data::load(&csv, LoadOptions::default()).unwrap();
+        let table = load_table(&csv, LoadOptions::default()).unwrap();
         // The board calibrates on the quantile of the raw window errors
         // (`edgeae calibrate` calibrates on the alarm statistic instead).
-        let scored = anomaly::score_table(&model, &table, None).unwrap();
+        let scored = host_trainer::score_table(&model, &table, None).unwrap();
         let mut errors: Vec<f32> = scored.scored().map(|w| w.score).collect();
         let n = errors.len();
         assert_eq!(n, (700 - 16) / 4 + 1);
-        let host = anomaly::thresholds(&mut errors, &opts).unwrap();
+        let host = host_trainer::thresholds(&mut errors, &opts).unwrap();
 
         // On the device: declare the first N windows normal.
         let mut scratch = vec![0.0; Stream::scratch_len(&model)];

@@ -10,14 +10,14 @@
 use std::path::{Path, PathBuf};
 
 use e2e::{Rng, sensor_series, temp_dir, write_csv};
-use host_trainer::anomaly::{Scored, score_table};
-use host_trainer::board::{Extra, qemu_firmware, run_qemu};
-use host_trainer::cli::Precision;
-use host_trainer::commands::export;
-use host_trainer::data::{self, LoadOptions, Table};
-use host_trainer::demo::{DemoOptions, run};
-use host_trainer::train::config::{Kind, ScoreMetric, TrainConfig};
-use host_trainer::train::{RunOptions, train_and_export};
+use host_trainer::Precision;
+use host_trainer::export;
+use host_trainer::{DemoOptions, demo as run};
+use host_trainer::{Extra, qemu_firmware, run_qemu};
+use host_trainer::{Kind, ScoreMetric, TrainConfig};
+use host_trainer::{LoadOptions, Table, load_table};
+use host_trainer::{RunOptions, train_and_export};
+use host_trainer::{Scored, score_table};
 use model_format::protocol::{ErrorCode, Request, encode_frame};
 
 fn elf() -> PathBuf {
@@ -96,7 +96,7 @@ fn the_demo_model_scores_bit_identically_on_the_board() {
     opts.quiet = true;
     opts.epochs = Some(2);
     let report = run(&opts).unwrap();
-    let test = data::load(&dir.join("demo/data/test.csv"), LoadOptions::default()).unwrap();
+    let test = load_table(&dir.join("demo/data/test.csv"), LoadOptions::default()).unwrap();
     parity(&report.model, &test, 48, "demo");
     // The int8 export of it: integer kernels (SMLAD on the board, portable
     // code on the host), SELU through its table, same bits.
@@ -113,7 +113,7 @@ fn every_dense_kind_scores_bit_identically_on_the_board() {
     let rows = sensor_series(8_000, 3, 0.05);
     let csv = dir.join("series.csv");
     write_csv(&csv, &["x", "y", "z"], &rows);
-    let table = data::load(&csv, LoadOptions::default()).unwrap();
+    let table = load_table(&csv, LoadOptions::default()).unwrap();
     let kinds = [
         Kind::Linear,
         Kind::Stacked,
@@ -166,7 +166,7 @@ fn the_board_survives_bad_frames_and_counts_them() {
     rows[1701][2] = f32::NAN;
     let csv = dir.join("series.csv");
     write_csv(&csv, &["x", "y", "z"], &rows);
-    let table = data::load(
+    let table = load_table(
         &csv,
         LoadOptions {
             allow_non_finite: true,
@@ -240,7 +240,7 @@ fn a_bad_model_region_gets_the_matching_error_and_exit_code() {
     let garbage: Vec<u8> = (0..4096).map(|_| rng.next_u64() as u8).collect();
     let good = e2e::random_autoencoder(
         &mut rng,
-        host_trainer::export::InputDef::identity(3, 8, 4),
+        model_format::build::InputBuf::identity(3, 8, 4),
         &[6],
         model_format::Activation::Tanh,
         model_format::Activation::Identity,
@@ -289,12 +289,12 @@ fn the_serial_port_path_gives_the_same_scores() {
     let dir = temp_dir("board-serial");
     let csv = dir.join("series.csv");
     write_csv(&csv, &["x", "y", "z"], &sensor_series(2_000, 4, 0.05));
-    let table = data::load(&csv, LoadOptions::default()).unwrap();
+    let table = load_table(&csv, LoadOptions::default()).unwrap();
     let mut cfg = TrainConfig::new(csv.clone(), Kind::Tied, dir.join("run")).with_window(8);
     cfg.epochs = Some(1);
     train_and_export(cfg, None, RunOptions::QUIET).unwrap();
     let model_path = dir.join("run/model.eam");
-    let mut qemu = host_trainer::board::qemu_command(&elf(), &model_path)
+    let mut qemu = host_trainer::qemu_command(&elf(), &model_path)
         .args(["-serial", "pty"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -325,7 +325,7 @@ fn the_serial_port_path_gives_the_same_scores() {
         }
     }
     let pty = pty.expect("QEMU names its pseudo-terminal");
-    let board = host_trainer::board::run_serial(&pty, 115_200, &table.values, 48);
+    let board = host_trainer::run_serial(&pty, 115_200, &table.values, 48);
     let _ = qemu.kill();
     let _ = qemu.wait();
     let board = board.unwrap();
@@ -347,7 +347,7 @@ fn the_board_calibrates_exactly_as_the_host() {
     let rows = sensor_series(1_500, 5, 0.05);
     let csv = dir.join("normal.csv");
     write_csv(&csv, &["x", "y", "z"], &rows);
-    let table = data::load(&csv, LoadOptions::default()).unwrap();
+    let table = load_table(&csv, LoadOptions::default()).unwrap();
     let model_path = dir.join("model.eam");
     let bytes = e2e::calibration_model_bytes();
     std::fs::write(&model_path, &bytes).unwrap();

@@ -4,8 +4,8 @@
 //! error of PCA with as many components, on the same windows.
 
 use e2e::{sensor_series, temp_dir, write_csv};
-use host_trainer::train::config::{DEFAULT_MAX_STEPS, Kind, TrainConfig};
-use host_trainer::train::{RunOptions, train_and_export};
+use host_trainer::{DEFAULT_MAX_STEPS, Kind, TrainConfig};
+use host_trainer::{RunOptions, train_and_export};
 
 fn converges(rows: usize, name: &str) {
     let dir = temp_dir(name);

@@ -6,8 +6,8 @@
 use std::path::Path;
 
 use firmware::Model;
-use host_trainer::train::config::{Kind, TrainConfig};
-use host_trainer::train::{Done, RunOptions, train_and_export};
+use host_trainer::{Done, RunOptions, train_and_export};
+use host_trainer::{Kind, TrainConfig};
 
 const TRAIN_IMAGES: &str = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz";
 

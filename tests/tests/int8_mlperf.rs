@@ -5,10 +5,10 @@
 
 use e2e::{Rng, random_autoencoder, temp_dir, write_csv};
 use firmware::{Engine, Model, ScratchPlan};
-use host_trainer::cli::Precision;
-use host_trainer::commands::export;
-use host_trainer::export::InputDef;
+use host_trainer::Precision;
+use host_trainer::export;
 use model_format::Activation;
+use model_format::build::InputBuf;
 
 #[test]
 fn mlperf_shaped_int8_model_is_one_byte_per_parameter() {
@@ -17,14 +17,14 @@ fn mlperf_shaped_int8_model_is_one_byte_per_parameter() {
     // 5 frames of 128 log-mel bins, as in the MLPerf model.
     let def = random_autoencoder(
         &mut rng,
-        InputDef::identity(128, 5, 5),
+        InputBuf::identity(128, 5, 5),
         &[128, 128, 128, 128, 8],
         Activation::Relu,
         Activation::Identity,
         false,
     );
     std::fs::create_dir_all(dir.join("run")).unwrap();
-    def.write(&dir.join("run/model.eam")).unwrap();
+    std::fs::write(dir.join("run/model.eam"), def.encode().unwrap()).unwrap();
     let rows: Vec<Vec<f32>> = (0..200)
         .map(|r| {
             (0..128)

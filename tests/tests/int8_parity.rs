@@ -16,11 +16,9 @@
 //! count and seed (for a longer search than the default run).
 
 use e2e::Rng;
-use e2e::int8_ref::{
-    self, LayerChoice, ModelShape, Mutation, OwnedLayer, OwnedModel, f32_bytes, i8_bytes,
-    i32_bytes, pack_nibbles,
-};
+use e2e::int8_ref::{self, LayerChoice, ModelShape, Mutation};
 use firmware::{Engine, ScratchTooSmall};
+use model_format::build::{InputBuf, LayerBuf, ModelBuf};
 use model_format::{Activation, Model, Quant, Requant};
 use proptest::prelude::*;
 use proptest::test_runner::RngSeed;
@@ -191,7 +189,7 @@ proptest! {
     #[test]
     fn random_models_match_the_reference_bit_for_bit(shape in shape(), seed in any::<u64>()) {
         let owned = int8_ref::random_model(&shape, seed);
-        let bytes = owned.bytes();
+        let bytes = owned.encode().unwrap();
         let model = Model::load(&bytes).unwrap();
         if let Some(mismatch) = compare(&model, seed, 4, Mutation::None) {
             prop_assert!(false, "{mismatch}\nmodel {owned:#?}");
@@ -219,9 +217,9 @@ fn the_int8_golden_file_matches_the_reference() {
 /// point −1; weights 5, −7; requant multiplier 2^30, shift 0, so `M = 0.5`;
 /// output scale 1, zero point 3), then f32 1 → 2 with weights 1, 1 and bias
 /// 0 (so the reconstruction repeats the codings exactly).
-fn two_to_one(bias: i32, exponent: u8, activation: Activation) -> OwnedModel {
+fn two_to_one(bias: i32, exponent: u8, activation: Activation) -> ModelBuf {
     let layers = vec![
-        OwnedLayer::DenseI8 {
+        LayerBuf::DenseI8 {
             inputs: 2,
             outputs: 1,
             activation,
@@ -238,20 +236,23 @@ fn two_to_one(bias: i32, exponent: u8, activation: Activation) -> OwnedModel {
                 multiplier: 1 << 30,
                 shift: 0,
             },
-            weights: i8_bytes(&[5, -7]),
-            exponents: pack_nibbles(&[exponent]),
-            bias: i32_bytes(&[bias]),
+            weights: vec![5, -7],
+            exponents: vec![exponent],
+            bias: vec![bias],
             lut: None,
         },
-        OwnedLayer::Dense {
+        LayerBuf::Dense {
             inputs: 1,
             outputs: 2,
             activation: Activation::Identity,
-            weights: f32_bytes(&[1.0, 1.0]),
-            bias: f32_bytes(&[0.0, 0.0]),
+            weights: vec![1.0, 1.0],
+            bias: vec![0.0, 0.0],
         },
     ];
-    OwnedModel::new(2, layers, 0)
+    ModelBuf {
+        layers,
+        ..ModelBuf::new(InputBuf::identity(2, 1, 1))
+    }
 }
 
 #[test]
@@ -287,7 +288,7 @@ fn a_two_input_layer_computed_by_hand() {
     ];
     for (x, bias, exponent, activation, want) in cases {
         let owned = two_to_one(bias, exponent, activation);
-        let bytes = owned.bytes();
+        let bytes = owned.encode().unwrap();
         let model = Model::load(&bytes).unwrap();
         let what = format!("x {x:?}, bias {bias}, e {exponent}, {activation:?}");
         assert_eq!(int8_ref::encode(&model, &x), [want], "reference, {what}");
@@ -309,7 +310,7 @@ fn a_two_input_layer_computed_by_hand() {
     // The zero point matters: summing w·q instead of w·(q − zp) in the first
     // case gives 2 + 5·2 + (−7)·(−3) = 33 → 17, not 16.
     let owned = two_to_one(2, 0, Activation::Identity);
-    let bytes = owned.bytes();
+    let bytes = owned.encode().unwrap();
     let model = Model::load(&bytes).unwrap();
     assert_eq!(
         int8_ref::encode_with(&model, &[1.25, -0.75], Mutation::IgnoreInputZeroPoint),
@@ -368,7 +369,7 @@ fn every_mutation_of_the_reference_is_caught() {
         let caught = (0..400).find_map(|attempt| {
             let shape = random_shape(&mut rng);
             let owned = int8_ref::random_model(&shape, rng.next_u64());
-            let bytes = owned.bytes();
+            let bytes = owned.encode().unwrap();
             let model = Model::load(&bytes).unwrap();
             compare(&model, attempt, 4, mutation).map(|_| attempt)
         });
@@ -394,7 +395,7 @@ fn an_all_int8_model_needs_every_word_of_its_scratch_plan() {
         codings_layer: 1,
     };
     let owned = int8_ref::random_model(&shape, 7);
-    let bytes = owned.bytes();
+    let bytes = owned.encode().unwrap();
     let model = Model::load(&bytes).unwrap();
     assert!(model.ops().iter().all(|op| op.is_int8()));
     let len = Engine::scratch_len(&model);

@@ -5,8 +5,8 @@
 
 use e2e::{Rng, largest_principal_angle, orthonormal, symmetric_eigen, temp_dir, write_csv};
 use firmware::Model;
-use host_trainer::train::config::{Kind, Normalize, TrainConfig};
-use host_trainer::train::{RunOptions, train_and_export};
+use host_trainer::{Kind, Normalize, TrainConfig};
+use host_trainer::{RunOptions, train_and_export};
 use model_format::Layer;
 
 /// 3-D points with standard deviations 3, 2 and 0.5 along a rotated frame,

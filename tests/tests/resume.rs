@@ -4,10 +4,10 @@
 //! a diverging run stops with a clear error and keeps its last checkpoint.
 
 use e2e::{bar_images, temp_dir, write_csv};
-use host_trainer::train::checkpoint::{self, Checkpoint};
-use host_trainer::train::config::{Kind, TrainConfig};
-use host_trainer::train::run::resume_config;
-use host_trainer::train::{RunOptions, train_and_export};
+use host_trainer::resume_config;
+use host_trainer::{Checkpoint, checkpoint_path};
+use host_trainer::{Kind, TrainConfig};
+use host_trainer::{RunOptions, train_and_export};
 
 fn images_csv(dir: &std::path::Path) -> std::path::PathBuf {
     let csv = dir.join("bars.csv");
@@ -85,7 +85,7 @@ fn early_stopping_keeps_the_best_epoch_bit_for_bit() {
     let auto = train_and_export(cfg.clone(), None, RunOptions::QUIET).unwrap();
     let last = auto.trained.history.last().unwrap();
     assert!(last.stop.is_some() && last.steps <= 900, "{last:?}");
-    let best = host_trainer::train::run::best_epoch(&auto.trained).unwrap();
+    let best = host_trainer::best_epoch(&auto.trained).unwrap();
     assert!(
         best < auto.trained.history.len(),
         "the best epoch is the last: nothing was restored"
@@ -150,9 +150,9 @@ fn divergence_stops_with_a_clear_error_and_keeps_the_checkpoint() {
     let csv = images_csv(&dir);
     let out = dir.join("run");
     let mut cfg = config(&csv, Kind::Stacked, out.clone(), 2);
-    cfg.loss = host_trainer::train::config::LossChoice::Mse;
+    cfg.loss = host_trainer::LossChoice::Mse;
     train_and_export(cfg, None, RunOptions::QUIET).unwrap();
-    let before = std::fs::read(checkpoint::path(&out)).unwrap();
+    let before = std::fs::read(checkpoint_path(&out)).unwrap();
     let model_before = std::fs::read(out.join("model.eam")).unwrap();
 
     // Resume with an absurd learning rate: the loss overflows.
@@ -169,7 +169,7 @@ fn divergence_stops_with_a_clear_error_and_keeps_the_checkpoint() {
     assert!(err.contains("lower --lr"), "{err}");
     assert!(!err.contains('\n'), "one line: {err}");
     assert_eq!(
-        std::fs::read(checkpoint::path(&out)).unwrap(),
+        std::fs::read(checkpoint_path(&out)).unwrap(),
         before,
         "the last good checkpoint is kept"
     );

@@ -10,8 +10,8 @@
 
 use e2e::{Rng, forward_f64_with_magnitudes, random_autoencoder, relative_error, scaled_error};
 use firmware::{Engine, Model};
-use host_trainer::export::InputDef;
 use model_format::Activation;
+use model_format::build::InputBuf;
 use proptest::prelude::*;
 
 const ACTIVATIONS: [Activation; 5] = [
@@ -44,7 +44,7 @@ fn check(
     let mut rng = Rng(seed);
     let def = random_autoencoder(
         &mut rng,
-        InputDef::identity(channels, window, 1),
+        InputBuf::identity(channels, window, 1),
         widths,
         hidden,
         output,

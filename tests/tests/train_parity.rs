@@ -7,9 +7,9 @@
 use dfdx::prelude::*;
 use e2e::{bar_images, relative_error, sensor_series, temp_dir, write_csv};
 use firmware::{Engine, Model};
-use host_trainer::nn::net::Net;
-use host_trainer::train::config::{Kind, TrainConfig};
-use host_trainer::train::{RunOptions, train_and_export};
+use host_trainer::Net;
+use host_trainer::{Kind, TrainConfig};
+use host_trainer::{RunOptions, train_and_export};
 
 const KINDS: [Kind; 7] = [
     Kind::Linear,

@@ -78,7 +78,7 @@ impl Checkpoint {
         let mut bytes = MAGIC.to_vec();
         bytes.extend_from_slice(&CHECKPOINT_VERSION.to_le_bytes());
         bytes.extend(postcard::to_allocvec(self).context("cannot encode the checkpoint")?);
-        crate::fsx::write_atomic(&path(run_dir), &bytes)
+        crate::data::files::write_atomic(&path(run_dir), &bytes)
     }
 
     /// Reads `RUN_DIR/checkpoint.bin`.
@@ -91,7 +91,7 @@ impl Checkpoint {
                 run_dir.display()
             );
         }
-        let bytes = crate::fsx::read(&p)?;
+        let bytes = crate::data::files::read(&p)?;
         let Some(rest) = bytes.strip_prefix(MAGIC.as_slice()) else {
             bail!("`{}` is not an edgeae checkpoint", p.display());
         };

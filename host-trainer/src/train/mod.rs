@@ -4,12 +4,12 @@
 pub mod arch;
 pub mod checkpoint;
 pub mod config;
-pub mod export;
 pub mod pca;
 pub mod prepare;
 pub mod report;
 pub mod run;
 pub mod schedule;
+pub mod to_model;
 
 pub use config::{Kind, TrainConfig};
 pub use run::{RunOptions, Trained, run};
@@ -62,7 +62,7 @@ pub fn train_and_export(
 ) -> Result<Done> {
     let (trained, data) = run(cfg, start, opts)?;
     let model = calibrated_model(&trained, &data, &opts)?;
-    crate::fsx::write_atomic(&run::model_path(&trained.config.out), &model)?;
+    crate::data::files::write_atomic(&run::model_path(&trained.config.out), &model)?;
     let baseline = if trained.config.kind != Kind::Pca && data.n_val() > 0 {
         let pca = run::fit_pca(
             &TrainConfig {
@@ -73,7 +73,7 @@ pub fn train_and_export(
         )?;
         let pca_model = calibrated_model(&pca, &data, &opts)?;
         let path = baseline_path(&trained.config.out);
-        crate::fsx::write_atomic(&path, &pca_model)?;
+        crate::data::files::write_atomic(&path, &pca_model)?;
         let loaded = firmware::Model::load(&model)
             .map_err(|e| anyhow::anyhow!("internal error: exported model does not load: {e}"))?;
         Some(Baseline {
@@ -108,17 +108,17 @@ fn calibrated_model(
     data: &prepare::Prepared,
     opts: &RunOptions,
 ) -> Result<Vec<u8>> {
-    let mut model = export::model_def(trained, data).encode()?;
+    let mut model = to_model::model_def(trained, data).encode()?;
     if trained.config.metric == config::ScoreMetric::Standardized {
         let loaded = firmware::Model::load(&model)
             .map_err(|e| anyhow::anyhow!("internal error: exported model does not load: {e}"))?;
-        let weights = crate::anomaly::standardizing_weights(&loaded, &data.train)?;
+        let weights = crate::score::standardizing_weights(&loaded, &data.train)?;
         drop(loaded);
-        model = crate::anomaly::with_metric(
+        model = crate::score::with_metric(
             &model,
-            &model_format::Metric::Standardized(model_format::F32s::new(&crate::export::le_bytes(
-                &weights,
-            ))),
+            &model_format::Metric::Standardized(model_format::F32s::new(
+                &model_format::build::f32_bytes(&weights),
+            )),
         )?;
     }
     if !data.holdout.is_empty() {
@@ -126,9 +126,9 @@ fn calibrated_model(
             .map_err(|e| anyhow::anyhow!("internal error: exported model does not load: {e}"))?;
         let smoothing = opts.calibration.smoothing_for(loaded.input().window);
         let runs: Vec<&[f32]> = data.holdout.iter().map(Vec::as_slice).collect();
-        let (t, _) = crate::anomaly::calibrate_alarm(&loaded, &runs, &opts.calibration, smoothing)?;
+        let (t, _) = crate::score::calibrate_alarm(&loaded, &runs, &opts.calibration, smoothing)?;
         drop(loaded);
-        model = crate::anomaly::with_thresholds(&model, &t, smoothing)?;
+        model = crate::score::with_thresholds(&model, &t, smoothing)?;
     }
     Ok(model)
 }

@@ -8,8 +8,8 @@ use rand::seq::SliceRandom;
 use rand::{SeedableRng, rngs::StdRng};
 
 use super::config::{Kind, LossChoice, Normalize, TrainConfig};
+use crate::data::fnv1a64;
 use crate::data::{self, LoadOptions, Normalizer, Source, Table};
-use crate::export::fnv1a64;
 use crate::nn::loss::Recon;
 
 /// Normalised windows ready to train on.
@@ -61,7 +61,7 @@ impl Prepared {
 
 /// Reads, windows, filters, splits and normalises the data of `cfg`.
 pub fn prepare(cfg: &TrainConfig) -> Result<Prepared> {
-    let bytes = crate::fsx::read(&cfg.data)?;
+    let bytes = crate::data::files::read(&cfg.data)?;
     let data_hash = fnv1a64(&bytes);
     let table = data::load_bytes(&cfg.data, &bytes, LoadOptions::default())?;
     prepare_table(cfg, &table, data_hash)

@@ -183,16 +183,3 @@ pub fn font_note() -> Option<&'static str> {
         "no TTF font found (install fonts-dejavu-core or set EDGEAE_FONT): plots have no text",
     )
 }
-
-/// Formats a count with thousands separators.
-pub fn thousands(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
-}

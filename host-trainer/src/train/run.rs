@@ -18,11 +18,11 @@ use super::checkpoint::{Checkpoint, EpochRecord};
 use super::config::{Kind, Noise, Sparsity, TrainConfig};
 use super::prepare::Prepared;
 use super::schedule::{self, Plan};
-use crate::anomaly::CalibrationOptions;
 use crate::nn::adam::Adam;
 use crate::nn::loss::{self, Recon, Scalar};
 use crate::nn::net::{HostNet, Net, ParamId};
 use crate::nn::{Backend, Mat};
+use crate::score::CalibrationOptions;
 
 /// Options that change how a run reports and how its threshold is
 /// calibrated, not what the network learns (so they may differ on resume).
@@ -569,7 +569,7 @@ pub fn run(
     std::fs::create_dir_all(&cfg.out)
         .with_context(|| format!("cannot create the run directory `{}`", cfg.out.display()))?;
     // A run killed while writing leaves a temporary file; it is never read.
-    crate::fsx::remove_stale_temporaries(&cfg.out);
+    crate::data::files::remove_stale_temporaries(&cfg.out);
     let data = super::prepare::prepare(&cfg)?;
     if let Some(ck) = &start
         && ck.data_hash != data.data_hash

@@ -1,4 +1,4 @@
-//! `edgeae flash`: writes a model file into a real board's model region
+//! Writing a model file into a real board's model region
 //! through a debug probe (probe-rs, behind the `flash` feature), then reads
 //! it back to verify. Everything that can be refused is refused before a
 //! probe is touched: an unknown chip, a model that does not load (including
@@ -7,7 +7,9 @@
 use std::path::Path;
 
 use anyhow::{Result, anyhow, bail};
-use model_format::{FORMAT_VERSION, MAGIC, MIN_FORMAT_VERSION, Model};
+use firmware::Model;
+
+use model_format::{FORMAT_VERSION, MAGIC, MIN_FORMAT_VERSION};
 
 /// Where a board keeps its model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,31 +86,19 @@ pub fn check(path: &Path, bytes: &[u8], region: &Region) -> Result<()> {
     Ok(())
 }
 
-/// `edgeae flash`.
-pub fn command(model_path: &Path, chip: &str, probe: Option<&str>) -> Result<()> {
-    let region = region_for(chip)?;
-    let bytes = crate::fsx::read(model_path)?;
-    check(model_path, &bytes, &region)?;
-    write_and_verify(&bytes, &region, probe)?;
-    println!(
-        "wrote {} ({} bytes) to {} at {:#x} and read it back: identical",
-        model_path.display(),
-        bytes.len(),
-        region.chip,
-        region.start
-    );
-    Ok(())
-}
-
 #[cfg(not(feature = "flash"))]
-fn write_and_verify(_bytes: &[u8], _region: &Region, _probe: Option<&str>) -> Result<()> {
+pub(crate) fn write_and_verify(
+    _bytes: &[u8],
+    _region: &Region,
+    _probe: Option<&str>,
+) -> Result<()> {
     bail!(
         "this edgeae was built without probe support (the model is valid and fits); rebuild with `cargo build --release -p edgeae --features flash`"
     )
 }
 
 #[cfg(feature = "flash")]
-fn write_and_verify(bytes: &[u8], region: &Region, probe: Option<&str>) -> Result<()> {
+pub(crate) fn write_and_verify(bytes: &[u8], region: &Region, probe: Option<&str>) -> Result<()> {
     use anyhow::Context;
     use probe_rs::flashing::DownloadOptions;
     use probe_rs::probe::list::Lister;

@@ -65,6 +65,7 @@ const PALETTE: [RGBColor; 10] = [
 ];
 
 /// Colour of scatter points without a class in 0..=9.
+#[allow(dead_code)] // through `scatter`
 const OTHER: RGBColor = RGBColor(30, 30, 30);
 
 /// Colour of NaN pixels in [`image_grid`].
@@ -240,6 +241,10 @@ pub fn signal_panels(
 /// no label (`labels` absent or shorter than `points`) or a label above 9
 /// are drawn dark gray. With labels and a font, a legend column on the right
 /// lists the classes present. Non-finite points are skipped.
+///
+/// No command draws it yet: the codings map of `edgeae embed` will (tested
+/// below meanwhile).
+#[allow(dead_code)]
 pub fn scatter(
     path: &Path,
     title: &str,
@@ -273,7 +278,7 @@ pub struct EvalPlot<'a> {
     /// the "labelled" track.
     pub segments: &'a [Range<usize>],
     /// Row spans during which the alarm was on (from the window end that
-    /// raised it, e.g. [`crate::eval::alarm_spans`]): marked in the "alarm"
+    /// raised it, e.g. [`crate::score::metrics::alarm_spans`]): marked in the "alarm"
     /// track. An empty range is drawn as a thin mark.
     pub alarms: &'a [Range<usize>],
     /// ROC curve points and their AUC; `None` when labels are missing (the
@@ -1217,6 +1222,7 @@ fn draw_signal_panel(
 // ---------------------------------------------------------------------------
 // Scatter
 
+#[allow(dead_code)] // through `scatter`
 fn draw_scatter(
     root: &Area<'_>,
     title: &str,
@@ -2550,7 +2556,7 @@ mod tests {
     }
 
     fn eval_example(windows: usize, gain: f64) -> EvalExample {
-        use crate::eval;
+        use crate::score::metrics;
         use rand::{Rng, SeedableRng};
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         let (len, hop) = (64, 4);
@@ -2601,7 +2607,7 @@ mod tests {
             scores.push((end as f64, score));
             smoothed.push((end as f64, ewma));
             labels.push(label);
-            records.push(eval::WindowRecord {
+            records.push(metrics::WindowRecord {
                 start,
                 end,
                 score: score as f32,
@@ -2610,13 +2616,13 @@ mod tests {
             });
         }
         let f32_scores: Vec<f32> = records.iter().map(|r| r.score).collect();
-        let roc = eval::roc_curve(&f32_scores, &labels).unwrap_or_default();
-        let auc = eval::roc_auc(&f32_scores, &labels).unwrap_or(f64::NAN);
+        let roc = metrics::roc_curve(&f32_scores, &labels).unwrap_or_default();
+        let auc = metrics::roc_auc(&f32_scores, &labels).unwrap_or(f64::NAN);
         EvalExample {
             scores,
             smoothed,
             segments,
-            alarms: eval::alarm_spans(&records),
+            alarms: metrics::alarm_spans(&records),
             roc,
             auc,
             threshold,

@@ -391,11 +391,11 @@ pub fn write(dir: &Path, synth: &Synth) -> Result<Vec<PathBuf>> {
     let train = dir.join("train.csv");
     let test = dir.join("test.csv");
     let faults = dir.join("faults.csv");
-    crate::fsx::write_atomic(
+    crate::data::files::write_atomic(
         &train,
         series_csv(&synth.channel_names, &synth.train, None, fs).as_bytes(),
     )?;
-    crate::fsx::write_atomic(
+    crate::data::files::write_atomic(
         &test,
         series_csv(
             &synth.channel_names,
@@ -405,11 +405,11 @@ pub fn write(dir: &Path, synth: &Synth) -> Result<Vec<PathBuf>> {
         )
         .as_bytes(),
     )?;
-    crate::fsx::write_atomic(&faults, faults_csv(&synth.faults).as_bytes())?;
+    crate::data::files::write_atomic(&faults, faults_csv(&synth.faults).as_bytes())?;
     let mut written = vec![train, test, faults];
     if !synth.holdout.is_empty() {
         let holdout = dir.join("holdout.csv");
-        crate::fsx::write_atomic(
+        crate::data::files::write_atomic(
             &holdout,
             series_csv(&synth.channel_names, &synth.holdout, None, fs).as_bytes(),
         )?;

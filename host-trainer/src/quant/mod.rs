@@ -33,7 +33,7 @@ use firmware::Engine;
 use firmware::ops::{activation, dense};
 use model_format::{Activation, DenseOp, Layer, Model, Op, Quant, Requant};
 
-use crate::export::{LayerDef, LutDef, ModelDef};
+use model_format::build::{LayerBuf, LutBuf, ModelBuf};
 
 /// What to leave in f32.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -228,11 +228,6 @@ pub fn requant(m: f64) -> Option<Requant> {
     })
 }
 
-/// The real multiplier a [`Requant`] stands for.
-pub fn requant_value(r: Requant) -> f64 {
-    f64::from(r.multiplier) * 2f64.powi(i32::from(r.shift) - 31)
-}
-
 /// The largest `e` in `0..=max` with `weight_scale · 2^−e ≥ row_max / 127`:
 /// the finest power-of-two step that still holds the channel's largest
 /// |weight| in −127..=127. A channel of zeros gets `max`.
@@ -285,7 +280,7 @@ fn max_abs(values: impl Iterator<Item = f32>) -> f32 {
 struct Plan {
     input: Quant,
     output: Quant,
-    lut: Option<LutDef>,
+    lut: Option<LutBuf>,
     target: Quant,
 }
 
@@ -293,7 +288,7 @@ impl Plan {
     fn new(activation: Activation, input: Quant, output: Quant, pre: Range) -> Plan {
         let lut = needs_lut(activation).then(|| {
             let lut_in = quant_for(pre);
-            LutDef {
+            LutBuf {
                 input: lut_in,
                 table: lut_table(activation, lut_in, output),
             }
@@ -370,7 +365,7 @@ fn int8_layers(model: &Model<'_>, keep_f32: &[usize]) -> Result<Vec<bool>> {
 /// (normalised calibration windows, concatenated, `model.input_len()`
 /// values each). Kind, input, codings layer, scoring and provenance are
 /// copied; the caller recalibrates the threshold for the new model.
-pub fn quantize(model: &Model<'_>, windows: &[f32], opts: &QuantizeOptions) -> Result<ModelDef> {
+pub fn quantize(model: &Model<'_>, windows: &[f32], opts: &QuantizeOptions) -> Result<ModelBuf> {
     let ops = f32_ops(model)?;
     let int8 = int8_layers(model, &opts.keep_f32)?;
     let ranges = measure_ranges(model, windows)?;
@@ -383,7 +378,7 @@ pub fn quantize(model: &Model<'_>, windows: &[f32], opts: &QuantizeOptions) -> R
             _ => None,
         })
         .collect();
-    let mut def = ModelDef::from_model(model);
+    let mut def = ModelBuf::from_model(model);
     // The weight scale of each int8 dense layer, for the layers tied to it.
     let mut weight_scales: Vec<Option<f32>> = vec![None; ops.len()];
     let mut layers = Vec::with_capacity(ops.len());
@@ -427,7 +422,7 @@ pub fn quantize(model: &Model<'_>, windows: &[f32], opts: &QuantizeOptions) -> R
                     exponents.push(e);
                     bias.push(bias_i32(i, o, bo, f64::from(plan.input.scale) * step)?);
                 }
-                LayerDef::DenseI8 {
+                LayerBuf::DenseI8 {
                     inputs: d.inputs,
                     outputs: d.outputs,
                     activation: d.activation,
@@ -454,7 +449,7 @@ pub fn quantize(model: &Model<'_>, windows: &[f32], opts: &QuantizeOptions) -> R
                     .enumerate()
                     .map(|(o, b)| bias_i32(i, o, b, unit))
                     .collect::<Result<Vec<i32>>>()?;
-                LayerDef::TiedDenseI8 {
+                LayerBuf::TiedDenseI8 {
                     source: t.source,
                     activation: t.activation,
                     input: plan.input,
@@ -532,8 +527,13 @@ pub fn compare(a: &Model<'_>, b: &Model<'_>, windows: &[f32]) -> Result<Comparis
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::{InputDef, ProvenanceDef, ScoringDef};
+
+    /// The real multiplier a [`Requant`] stands for.
+    fn requant_value(r: Requant) -> f64 {
+        f64::from(r.multiplier) * 2f64.powi(i32::from(r.shift) - 31)
+    }
     use model_format::ModelKind;
+    use model_format::build::{InputBuf, ProvenanceBuf, ScoringBuf};
 
     /// Deterministic values in [-1, 1).
     fn noise(seed: u64, n: usize) -> Vec<f32> {
@@ -548,7 +548,7 @@ mod tests {
             .collect()
     }
 
-    fn dense(inputs: u32, outputs: u32, activation: Activation, seed: u64) -> LayerDef {
+    fn dense(inputs: u32, outputs: u32, activation: Activation, seed: u64) -> LayerBuf {
         let scale = 1.5 / (inputs as f32).sqrt();
         let mut weights: Vec<f32> = noise(seed, (inputs * outputs) as usize)
             .iter()
@@ -558,7 +558,7 @@ mod tests {
         for w in &mut weights[..inputs as usize] {
             *w *= 0.05;
         }
-        LayerDef::Dense {
+        LayerBuf::Dense {
             inputs,
             outputs,
             activation,
@@ -572,13 +572,13 @@ mod tests {
 
     /// 8-6-3-6-8, every activation, layer 2 tied to layer 1.
     fn f32_model() -> Vec<u8> {
-        ModelDef {
+        ModelBuf {
             kind: ModelKind::Custom,
-            input: InputDef::identity(2, 4, 2),
+            input: InputBuf::identity(2, 4, 2),
             layers: vec![
                 dense(8, 6, Activation::Relu, 1),
                 dense(6, 3, Activation::Tanh, 2),
-                LayerDef::TiedDense {
+                LayerBuf::TiedDense {
                     source: 1,
                     activation: Activation::Selu,
                     bias: vec![0.05, -0.1, 0.0, 0.2, 0.1, -0.05],
@@ -586,8 +586,8 @@ mod tests {
                 dense(6, 8, Activation::Identity, 3),
             ],
             codings_layer: 1,
-            scoring: ScoringDef::default(),
-            provenance: ProvenanceDef::default(),
+            scoring: ScoringBuf::default(),
+            provenance: ProvenanceBuf::default(),
         }
         .encode()
         .unwrap()
@@ -607,13 +607,13 @@ mod tests {
         let q = Model::load(&out).unwrap();
         assert_eq!(q.header().version, 2);
         assert!(q.layers().iter().all(Layer::is_int8));
-        let LayerDef::DenseI8 { exponents, .. } = &def.layers[0] else {
+        let LayerBuf::DenseI8 { exponents, .. } = &def.layers[0] else {
             panic!("{:?}", def.layers[0])
         };
         // The small output channel uses a finer step; the others do not need one.
         assert!(exponents[0] >= 4, "{exponents:?}");
         assert!(exponents[1..].iter().all(|e| *e <= 1), "{exponents:?}");
-        let LayerDef::DenseI8 { exponents, .. } = &def.layers[1] else {
+        let LayerBuf::DenseI8 { exponents, .. } = &def.layers[1] else {
             panic!()
         };
         assert!(
@@ -622,7 +622,7 @@ mod tests {
         );
         assert!(matches!(
             def.layers[2],
-            LayerDef::TiedDenseI8 { source: 1, .. }
+            LayerBuf::TiedDenseI8 { source: 1, .. }
         ));
         let c = compare(&model, &q, &w).unwrap();
         assert_eq!(c.windows, 400);
@@ -640,7 +640,7 @@ mod tests {
             keep_f32: keep.to_vec(),
         };
         let def = quantize(&model, &w, &opts(&[0, 3])).unwrap();
-        let precisions: Vec<bool> = def.layers.iter().map(LayerDef::is_int8).collect();
+        let precisions: Vec<bool> = def.layers.iter().map(LayerBuf::is_int8).collect();
         assert_eq!(precisions, [false, true, true, false]);
         // (Not smaller here: two 256-byte tables outweigh 18 weights.)
         assert_eq!(
@@ -693,9 +693,9 @@ mod tests {
         }
         assert_eq!(r.tensors[1].min, 0.0, "ReLU output");
         let def = quantize(&model, &windows(), &QuantizeOptions::default()).unwrap();
-        let io = |l: &LayerDef| match l {
-            LayerDef::DenseI8 { input, output, .. }
-            | LayerDef::TiedDenseI8 { input, output, .. } => (*input, *output),
+        let io = |l: &LayerBuf| match l {
+            LayerBuf::DenseI8 { input, output, .. }
+            | LayerBuf::TiedDenseI8 { input, output, .. } => (*input, *output),
             _ => panic!(),
         };
         for pair in def.layers.windows(2) {

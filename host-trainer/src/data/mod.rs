@@ -1,3 +1,8 @@
+//! Data files: loading training and scoring data, and turning it into model inputs.
+//! `csv` and `idx` parse the two formats, `windows` cuts tables into model
+//! windows, `normalize` standardises channels, and `files` and `model_file`
+//! read and write files safely.
+//!
 //! Loading training and scoring data, and turning it into model inputs.
 //!
 //! # Files
@@ -29,23 +34,28 @@
 //! windows time-major into one matrix, [`window_labels`] marks the windows
 //! that contain an anomalous row, and [`Normalizer`] standardises each channel.
 
-use std::collections::HashMap;
+mod csv;
+pub(crate) mod files;
+mod idx;
+pub(crate) mod model_file;
+mod normalize;
+mod windows;
+
+pub use csv::load_csv_bytes;
+pub use idx::load_idx_bytes;
+pub use normalize::{Normalizer, is_unit_range, normalizer};
+pub use windows::{gather, window_labels, window_starts};
+
 use std::io::Read;
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, anyhow, bail};
+use firmware::Model;
+
+use crate::text::preview;
 
 /// The first two bytes of every gzip stream.
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
-/// A UTF-8 byte order mark, skipped at the start of a CSV file.
-const UTF8_BOM: &[u8] = b"\xef\xbb\xbf";
-/// IDX element type of unsigned bytes, the only one supported.
-const IDX_UBYTE: u8 = 0x08;
-/// Header length of a three-dimensional IDX file: magic plus three sizes.
-const IDX3_HEADER_LEN: usize = 4 + 3 * 4;
-/// Cells longer than this many characters are shortened in error messages.
-const SHOWN_CHARS: usize = 40;
 
 /// Where the data came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -155,512 +165,11 @@ fn gunzip(path: &Path, bytes: &[u8]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// What a CSV column is used for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
-    /// A timestamp: read past.
-    Ignored,
-    /// A sensor channel: a number per row.
-    Channel,
-    /// The anomaly label: 0 or 1 per row.
-    Label,
-}
-
-/// Parses CSV text (see the module docs for the rules); `path` is used only
-/// in messages. The bytes must not be compressed.
-pub fn load_csv_bytes(path: &Path, bytes: &[u8], opts: LoadOptions) -> Result<Table> {
-    let file = path.display();
-    let bytes = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        bail!("`{file}` is empty: expected a header row and data rows");
-    }
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(bytes);
-    let header = reader
-        .byte_headers()
-        .map_err(|e| csv_error(path, &e, 1))?
-        .clone();
-    let mut lines = LineCounter::new(bytes);
-    let header_line = lines.line_of(header.position());
-    let (names, roles) = parse_header(path, &header, header_line)?;
-    let channels: Vec<String> = names
-        .iter()
-        .zip(&roles)
-        .filter(|(_, role)| **role == Role::Channel)
-        .map(|(name, _)| name.clone())
-        .collect();
-    let has_label = roles.contains(&Role::Label);
-
-    let mut values = Vec::new();
-    let mut labels = Vec::new();
-    let mut rows = 0usize;
-    let mut record = csv::ByteRecord::new();
-    loop {
-        match reader.read_byte_record(&mut record) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => return Err(csv_error(path, &e, lines.line_of(e.position()))),
-        }
-        // A line of only whitespace is one empty field after trimming; skip
-        // it like the blank lines the csv crate already skips.
-        if record.len() == 1 && record.as_slice().is_empty() {
-            continue;
-        }
-        let line = lines.line_of(record.position());
-        if record.len() != roles.len() {
-            bail!(
-                "`{file}`: line {line} has {}, expected {} like the header",
-                counted(record.len(), "field"),
-                roles.len()
-            );
-        }
-        for (i, (field, role)) in record.iter().zip(&roles).enumerate() {
-            let parsed = match role {
-                Role::Ignored => continue,
-                Role::Channel => parse_value(field, opts.allow_non_finite).map(|v| values.push(v)),
-                Role::Label => parse_label(field).map(|l| labels.push(l)),
-            };
-            if let Err(why) = parsed {
-                let name = names.get(i).map_or("", String::as_str);
-                bail!("`{file}`: line {line}, column {} (`{name}`): {why}", i + 1);
-            }
-        }
-        rows += 1;
-    }
-    if rows == 0 {
-        bail!("`{file}` has a header but no data rows");
-    }
-    Ok(Table {
-        path: path.to_path_buf(),
-        source: Source::Csv,
-        channels,
-        values,
-        labels: has_label.then_some(labels),
+/// FNV-1a 64-bit hash, for the provenance record of training data.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })
-}
-
-/// Checks the header row and says what each column is for.
-fn parse_header(
-    path: &Path,
-    header: &csv::ByteRecord,
-    line: u64,
-) -> Result<(Vec<String>, Vec<Role>)> {
-    let file = path.display();
-    let mut names = Vec::with_capacity(header.len());
-    let mut roles = Vec::with_capacity(header.len());
-    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(header.len());
-    let mut label: Option<(usize, &str)> = None;
-    for (i, raw) in header.iter().enumerate() {
-        let col = i + 1;
-        let Ok(name) = std::str::from_utf8(raw) else {
-            bail!("`{file}`: line {line}, column {col}: the column name is not valid UTF-8 text");
-        };
-        if name.is_empty() {
-            bail!(
-                "`{file}`: line {line}, column {col} has no name, expected a name for every column in the header"
-            );
-        }
-        if let Some(first) = seen.insert(name, col) {
-            bail!(
-                "`{file}`: columns {first} and {col} of the header are both named `{name}`, expected unique column names"
-            );
-        }
-        let role = if name.eq_ignore_ascii_case("timestamp") {
-            Role::Ignored
-        } else if name.eq_ignore_ascii_case("is_anomaly") || name.eq_ignore_ascii_case("label") {
-            if let Some((first_col, first_name)) = label {
-                bail!(
-                    "`{file}` has two label columns, column {first_col} (`{first_name}`) and column {col} (`{name}`), expected at most one"
-                );
-            }
-            label = Some((col, name));
-            Role::Label
-        } else {
-            Role::Channel
-        };
-        names.push(name.to_owned());
-        roles.push(role);
-    }
-    if !roles.contains(&Role::Channel) {
-        bail!(
-            "`{file}` has no sensor channel columns, only timestamp or label columns, expected at least one channel"
-        );
-    }
-    Ok((names, roles))
-}
-
-/// Parses a sensor cell; the error is the end of a sentence.
-fn parse_value(field: &[u8], allow_non_finite: bool) -> Result<f32, String> {
-    let Ok(text) = std::str::from_utf8(field) else {
-        return Err("the cell is not valid UTF-8 text, expected a number".to_owned());
-    };
-    if text.is_empty() {
-        return Err("an empty cell is not a number".to_owned());
-    }
-    let Ok(value) = text.parse::<f32>() else {
-        return Err(format!("`{}` is not a number", shown(text)));
-    };
-    if !allow_non_finite && !value.is_finite() {
-        return Err(format!(
-            "`{}` is not a finite number, expected a finite value",
-            shown(text)
-        ));
-    }
-    Ok(value)
-}
-
-/// Parses a label cell: any number exactly equal to 0 or 1.
-fn parse_label(field: &[u8]) -> Result<u8, String> {
-    match field {
-        b"0" => return Ok(0),
-        b"1" => return Ok(1),
-        _ => {}
-    }
-    let Ok(text) = std::str::from_utf8(field) else {
-        return Err("the label is not valid UTF-8 text, expected 0 or 1".to_owned());
-    };
-    if text.is_empty() {
-        return Err("the label is empty, expected 0 or 1".to_owned());
-    }
-    match text.parse::<f64>() {
-        Ok(0.0) => Ok(0),
-        Ok(1.0) => Ok(1),
-        _ => Err(format!("label `{}` must be 0 or 1", shown(text))),
-    }
-}
-
-/// Cell text for a message, shortened if long.
-fn shown(text: &str) -> String {
-    match text.char_indices().nth(SHOWN_CHARS) {
-        Some((end, _)) => format!("{}...", text.get(..end).unwrap_or_default()),
-        None => text.to_owned(),
-    }
-}
-
-/// `1 row`, `2 rows`.
-fn counted(n: usize, what: &str) -> String {
-    if n == 1 {
-        format!("1 {what}")
-    } else {
-        format!("{n} {what}s")
-    }
-}
-
-/// An error from the csv crate, with the file and line.
-fn csv_error(path: &Path, e: &csv::Error, line: u64) -> anyhow::Error {
-    anyhow!("`{}`: line {line}: {e}", path.display())
-}
-
-/// Physical line numbers of CSV records, counted from the bytes.
-///
-/// The csv crate's own `Position::line` miscounts after blank lines and with
-/// CRLF endings, but its `Position::byte` is reliable: it is where the
-/// previous record's terminator ended, so the record itself starts after any
-/// line breaks (blank lines) that follow. Lines end at `\n`, `\r\n` or a lone
-/// `\r`, as in the csv crate.
-struct LineCounter<'a> {
-    bytes: &'a [u8],
-    /// Bytes before this offset have been counted...
-    counted: usize,
-    /// ...and the line that starts or continues at `counted`.
-    line: u64,
-}
-
-impl<'a> LineCounter<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
-        Self {
-            bytes,
-            counted: 0,
-            line: 1,
-        }
-    }
-
-    /// The line where the record at `pos` starts. Records must be asked
-    /// for in file order (the count only moves forward).
-    fn line_of(&mut self, pos: Option<&csv::Position>) -> u64 {
-        let Some(pos) = pos else {
-            return self.line;
-        };
-        let mut start = usize::try_from(pos.byte())
-            .unwrap_or(usize::MAX)
-            .min(self.bytes.len());
-        while matches!(self.bytes.get(start), Some(b'\r' | b'\n')) {
-            start += 1;
-        }
-        let from = self.counted;
-        let skipped = self.bytes.get(from..start).unwrap_or_default();
-        let breaks = skipped
-            .iter()
-            .enumerate()
-            .filter(|&(i, &b)| {
-                b == b'\n' || (b == b'\r' && self.bytes.get(from + i + 1) != Some(&b'\n'))
-            })
-            .count();
-        self.line += breaks as u64;
-        self.counted = self.counted.max(start);
-        self.line
-    }
-}
-
-/// Parses an uncompressed IDX file of unsigned-byte images (see the module
-/// docs); `path` is used only in messages. Pixels are scaled to [0, 1].
-pub fn load_idx_bytes(path: &Path, bytes: &[u8]) -> Result<Table> {
-    let file = path.display();
-    let Some(&[z0, z1, ty, ndims]) = bytes.first_chunk::<4>() else {
-        bail!(
-            "`{file}` is too short for an IDX file: expected at least 4 header bytes, found {}",
-            bytes.len()
-        );
-    };
-    if z0 != 0 || z1 != 0 {
-        bail!(
-            "`{file}` is not an IDX file: expected it to start with 00 00 08 03, found {z0:02x} {z1:02x} {ty:02x} {ndims:02x}"
-        );
-    }
-    if ty != IDX_UBYTE {
-        bail!(
-            "`{file}`: IDX element type 0x{ty:02x} ({}) is not supported, expected 0x08 (unsigned byte)",
-            idx_type_name(ty)
-        );
-    }
-    if ndims == 1 {
-        bail!(
-            "`{file}` is an IDX label file (1 dimension), not images: expected 3 dimensions (count, rows, columns)"
-        );
-    }
-    if ndims != 3 {
-        bail!(
-            "`{file}`: IDX data with {ndims} dimensions is not supported, expected 3 dimensions (count, rows, columns)"
-        );
-    }
-    let (Some(count), Some(height), Some(width)) =
-        (be_u32(bytes, 4), be_u32(bytes, 8), be_u32(bytes, 12))
-    else {
-        bail!(
-            "`{file}`: the IDX header is truncated: expected {IDX3_HEADER_LEN} bytes, found {}",
-            bytes.len()
-        );
-    };
-    if count == 0 {
-        bail!("`{file}` holds no images: the IDX header says 0, expected at least 1");
-    }
-    if height == 0 || width == 0 {
-        bail!("`{file}`: images of {height} x {width} pixels are empty, expected at least 1 x 1");
-    }
-    let Some(expected) = count.checked_mul(height).and_then(|n| n.checked_mul(width)) else {
-        bail!("`{file}`: the IDX sizes {count} x {height} x {width} are too large");
-    };
-    let data = bytes.get(IDX3_HEADER_LEN..).unwrap_or_default();
-    if data.len() < expected {
-        bail!(
-            "`{file}` is truncated: the IDX header says {count} images of {height} x {width} pixels ({expected} bytes), but {} bytes follow",
-            data.len()
-        );
-    }
-    if data.len() > expected {
-        bail!(
-            "`{file}` has {} after the {count} images of {height} x {width} pixels ({expected} bytes) that the IDX header describes, expected the file to end there",
-            counted(data.len() - expected, "extra byte")
-        );
-    }
-    let values = data.iter().map(|&p| f32::from(p) / 255.0).collect();
-    Ok(Table {
-        path: path.to_path_buf(),
-        source: Source::Idx { width, height },
-        channels: (0..height * width).map(|i| format!("px{i}")).collect(),
-        values,
-        labels: None,
-    })
-}
-
-/// A big-endian `u32` at byte `at`, if there.
-fn be_u32(bytes: &[u8], at: usize) -> Option<usize> {
-    let b: [u8; 4] = bytes.get(at..at + 4)?.try_into().ok()?;
-    usize::try_from(u32::from_be_bytes(b)).ok()
-}
-
-/// The IDX element types, for messages.
-fn idx_type_name(ty: u8) -> &'static str {
-    match ty {
-        0x08 => "unsigned byte",
-        0x09 => "signed byte",
-        0x0b => "16-bit integer",
-        0x0c => "32-bit integer",
-        0x0d => "32-bit float",
-        0x0e => "64-bit float",
-        _ => "unknown type",
-    }
-}
-
-/// Start rows of the windows of `window` rows taken every `hop` rows over `rows` rows:
-/// 0, hop, 2*hop, ... while start + window <= rows.
-/// Errors (one sentence): window or hop is 0; window longer than the data
-/// ("window of 64 rows is longer than the data in `x.csv` (50 rows)"); `path`
-/// is used only in messages.
-pub fn window_starts(path: &Path, rows: usize, window: usize, hop: usize) -> Result<Vec<usize>> {
-    let file = path.display();
-    if window == 0 {
-        bail!("cannot cut windows from `{file}`: the window is 0 rows, expected at least 1");
-    }
-    if hop == 0 {
-        bail!("cannot cut windows from `{file}`: the hop is 0 rows, expected at least 1");
-    }
-    if window > rows {
-        bail!(
-            "window of {} is longer than the data in `{file}` ({})",
-            counted(window, "row"),
-            counted(rows, "row")
-        );
-    }
-    Ok((0..=rows - window).step_by(hop).collect())
-}
-
-/// The rows of the window starting at `start`, if it fits in `rows` rows.
-fn window_rows(start: usize, window: usize, rows: usize) -> Option<Range<usize>> {
-    let end = start.checked_add(window)?;
-    (end <= rows).then_some(start..end)
-}
-
-/// Gathers windows into one row-major matrix: for each start, `window` consecutive rows,
-/// time-major (row t's channels, then row t+1's ...), i.e. each output row has window*channels values.
-///
-/// `starts` should come from [`window_starts`]; a start whose window would run
-/// past the last row is skipped (as it is by [`window_labels`]).
-pub fn gather(table: &Table, starts: &[usize], window: usize) -> Vec<f32> {
-    let rows = table.rows();
-    let channels = table.n_channels();
-    let valid = starts
-        .iter()
-        .filter(|&&s| window_rows(s, window, rows).is_some())
-        .count();
-    let mut out = Vec::with_capacity(valid * window * channels);
-    for &start in starts {
-        let values = window_rows(start, window, rows)
-            .and_then(|r| table.values.get(r.start * channels..r.end * channels));
-        if let Some(values) = values {
-            out.extend_from_slice(values);
-        }
-    }
-    out
-}
-
-/// For each window, 1 if any row in it is labelled anomalous (None if the table has no labels).
-///
-/// Starts whose window would run past the last row are skipped, as by [`gather`].
-pub fn window_labels(table: &Table, starts: &[usize], window: usize) -> Option<Vec<u8>> {
-    let labels = table.labels.as_ref()?;
-    let rows = table.rows();
-    Some(
-        starts
-            .iter()
-            .filter_map(|&s| window_rows(s, window, rows))
-            .map(|r| u8::from(labels.get(r).is_some_and(|l| l.iter().any(|&x| x != 0))))
-            .collect(),
-    )
-}
-
-/// Per-channel normalisation: `normalised = (x - mean[c]) * scale[c]`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Normalizer {
-    /// Mean of each channel.
-    pub mean: Vec<f32>,
-    /// Multiplier of each channel after subtracting the mean (1/std).
-    pub scale: Vec<f32>,
-}
-
-impl Normalizer {
-    /// mean 0, scale 1.
-    pub fn identity(channels: usize) -> Self {
-        Self {
-            mean: vec![0.0; channels],
-            scale: vec![1.0; channels],
-        }
-    }
-
-    /// Mean and 1/std (population std, computed in f64) per channel over row-major `values`
-    /// with `channels` columns. A channel with std below 1e-12 (constant) gets scale 1.0.
-    /// Non-finite values are left out; a channel with no finite values gets mean 0, scale 1.
-    pub fn fit(values: &[f32], channels: usize) -> Self {
-        if channels == 0 {
-            return Self::identity(0);
-        }
-        let mut count = vec![0u64; channels];
-        let mut sum = vec![0f64; channels];
-        for row in values.chunks(channels) {
-            for ((&x, n), s) in row.iter().zip(&mut count).zip(&mut sum) {
-                if x.is_finite() {
-                    *n += 1;
-                    *s += f64::from(x);
-                }
-            }
-        }
-        let mean: Vec<f64> = sum
-            .iter()
-            .zip(&count)
-            .map(|(&s, &n)| if n == 0 { 0.0 } else { s / n as f64 })
-            .collect();
-        let mut squares = vec![0f64; channels];
-        for row in values.chunks(channels) {
-            for ((&x, &m), sq) in row.iter().zip(&mean).zip(&mut squares) {
-                if x.is_finite() {
-                    let d = f64::from(x) - m;
-                    *sq += d * d;
-                }
-            }
-        }
-        let scale = squares
-            .iter()
-            .zip(&count)
-            .map(|(&sq, &n)| {
-                let std = if n == 0 { 0.0 } else { (sq / n as f64).sqrt() };
-                if std >= 1e-12 {
-                    (1.0 / std) as f32
-                } else {
-                    1.0
-                }
-            })
-            .collect();
-        Self {
-            mean: mean.iter().map(|&m| m as f32).collect(),
-            scale,
-        }
-    }
-
-    /// Normalises row-major `values` (any number of rows of `channels`, or of window*channels values: channel of
-    /// element i is i % channels) in place.
-    pub fn apply(&self, values: &mut [f32]) {
-        let channels = self.mean.len();
-        if channels == 0 {
-            return;
-        }
-        for row in values.chunks_mut(channels) {
-            for ((x, &m), &s) in row.iter_mut().zip(&self.mean).zip(&self.scale) {
-                *x = (*x - m) * s;
-            }
-        }
-    }
-
-    /// Inverse of apply; a channel whose scale is 0 maps back to its mean.
-    pub fn invert(&self, values: &mut [f32]) {
-        let channels = self.mean.len();
-        if channels == 0 {
-            return;
-        }
-        for row in values.chunks_mut(channels) {
-            for ((x, &m), &s) in row.iter_mut().zip(&self.mean).zip(&self.scale) {
-                *x = if s == 0.0 { m } else { *x / s + m };
-            }
-        }
-    }
-}
-
-/// True if every value lies in [0, 1] (data for a sigmoid output with binary cross-entropy).
-/// NaN is not in range; an empty slice is.
-pub fn is_unit_range(values: &[f32]) -> bool {
-    values.iter().all(|v| (0.0..=1.0).contains(v))
 }
 
 #[cfg(test)]
@@ -1313,4 +822,25 @@ mod tests {
             }
         }
     }
+}
+
+/// Loads a data file for a model and checks the channel count.
+pub fn load_for_model(
+    model_path: &Path,
+    model: &Model<'_>,
+    data_path: &Path,
+    opts: LoadOptions,
+) -> Result<Table> {
+    let table = load(data_path, opts)?;
+    let want = model.input().channels as usize;
+    if table.n_channels() != want {
+        bail!(
+            "`{}` expects {want} channels per row, `{}` has {} ({})",
+            model_path.display(),
+            data_path.display(),
+            table.n_channels(),
+            preview(&table.channels)
+        );
+    }
+    Ok(table)
 }

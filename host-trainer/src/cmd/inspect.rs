@@ -3,41 +3,13 @@
 
 use std::path::Path;
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use firmware::{Engine, Model, ScratchPlan};
-use model_format::{Layer, Op};
 use serde::Serialize;
 
-/// Reads and validates a model file; the error is one sentence naming the
-/// file and the problem.
-pub fn read_model_bytes(path: &Path) -> Result<Vec<u8>> {
-    let bytes = crate::fsx::read(path)?;
-    if bytes.is_empty() {
-        return Err(anyhow!(
-            "model `{}` is empty: expected an edgeae model file (.eam)",
-            path.display()
-        ));
-    }
-    if let Err(e) = Model::load(&bytes) {
-        let head = bytes.get(..bytes.len().min(64)).unwrap_or_default();
-        let looks_like_text = head
-            .iter()
-            .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace());
-        let hint = match e {
-            model_format::FormatError::BadMagic { .. } if looks_like_text => {
-                " (it looks like a text file)"
-            }
-            _ => "",
-        };
-        return Err(anyhow!("model `{}`: {e}{hint}", path.display()));
-    }
-    Ok(bytes)
-}
+use model_format::{Layer, Op};
 
-/// Loads bytes that [`read_model_bytes`] returned.
-pub fn load<'a>(path: &Path, bytes: &'a [u8]) -> Result<Model<'a>> {
-    Model::load(bytes).map_err(|e| anyhow!("model `{}`: {e}", path.display()))
-}
+use crate::data::model_file::{parse, read_model_bytes};
 
 /// One layer in the report.
 #[derive(Debug, Serialize)]
@@ -341,7 +313,7 @@ impl Report {
 /// `edgeae inspect`.
 pub fn run(path: &Path, json: bool) -> Result<()> {
     let bytes = read_model_bytes(path)?;
-    let model = load(path, &bytes)?;
+    let model = parse(path, &bytes)?;
     let report = report(path, &model);
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -5,6 +5,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use anyhow::anyhow;
 use anyhow::{Context, Result};
 
 /// Reads a whole file; the error names it.
@@ -114,4 +115,16 @@ mod tests {
         assert!(format!("{err:#}").contains("missing/m.eam"));
         fs::remove_dir_all(&dir).unwrap();
     }
+}
+
+pub(crate) fn csv_bytes(
+    header: &[String],
+    rows: impl Iterator<Item = Vec<String>>,
+) -> Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(header)?;
+    for r in rows {
+        w.write_record(&r)?;
+    }
+    w.into_inner().map_err(|e| anyhow!("cannot write CSV: {e}"))
 }

@@ -11,13 +11,12 @@ use anyhow::{Context, Result, anyhow, bail};
 use firmware::{Model, ScratchPlan, Stream};
 use serde::Serialize;
 
-use crate::anomaly::CalibrationOptions;
 use crate::data::{self, LoadOptions};
-use crate::detect::{self, EvalReport};
-use crate::eval::Detection;
+use crate::score::metrics::Detection;
+use crate::score::{self, CalibrationOptions, EvalReport};
 use crate::synth::{self, FaultSegment, SynthConfig};
+use crate::text::thousands;
 use crate::train::config::{Kind, Noise, TrainConfig};
-use crate::train::report::thousands;
 use crate::train::{RunOptions, train_and_export};
 
 /// Marks a directory as written by `edgeae demo`, so a second run may
@@ -166,7 +165,7 @@ fn prepare_dir(dir: &Path) -> Result<()> {
         }
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
-    crate::fsx::write_atomic(&dir.join(MARKER), b"written by edgeae demo\n")
+    crate::data::files::write_atomic(&dir.join(MARKER), b"written by edgeae demo\n")
 }
 
 /// Runs the demo and writes its files; returns the report.
@@ -219,25 +218,25 @@ pub fn run(opts: &DemoOptions) -> Result<DemoReport> {
     let table = data::load(&test_csv, LoadOptions::default())?;
     let plot = out.join("eval.png");
     let baseline = match &done.baseline {
-        Some(b) => Some((crate::fsx::read(&b.path)?, b.path.clone())),
+        Some(b) => Some((crate::data::files::read(&b.path)?, b.path.clone())),
         None => None,
     };
     let baseline = match &baseline {
-        Some((bytes, path)) => Some(detect::Baseline {
+        Some((bytes, path)) => Some(score::Baseline {
             model: Model::load(bytes).map_err(|e| anyhow!("internal error: {e}"))?,
             source: format!("`{}`", path.display()),
         }),
         None => None,
     };
     let (eval, scored) =
-        detect::evaluate(&model_path, &model, &table, Some(&plot), baseline.as_ref())?;
+        score::evaluate(&model_path, &model, &table, Some(&plot), baseline.as_ref())?;
     // 4. The false-alarm rate on normal data of the same machine that
     //    training never saw.
     let unseen = if synth.holdout.is_empty() {
         None
     } else {
         let holdout = data::load(&data_dir.join("holdout.csv"), LoadOptions::default())?;
-        let s = crate::anomaly::score_table(&model, &holdout, None)?;
+        let s = crate::score::score_table(&model, &holdout, None)?;
         let scored_n = s.scored().count();
         let alarmed = s.scored().filter(|w| w.alarm).count();
         Some(UnseenNormal {
@@ -248,7 +247,7 @@ pub fn run(opts: &DemoOptions) -> Result<DemoReport> {
             false_positive_rate: alarmed as f64 / scored_n.max(1) as f64,
         })
     };
-    crate::anomaly::write_scores(&out.join("scores.csv"), &scored)?;
+    crate::score::write_scores(&out.join("scores.csv"), &scored)?;
 
     let faults = synth
         .faults
@@ -279,8 +278,8 @@ pub fn run(opts: &DemoOptions) -> Result<DemoReport> {
         total_seconds: t0.elapsed().as_secs_f64(),
     };
     let json = serde_json::to_vec_pretty(&report)?;
-    crate::fsx::write_atomic(&out.join("report.json"), &json)?;
-    crate::fsx::write_atomic(&out.join("report.txt"), text(&report).as_bytes())?;
+    crate::data::files::write_atomic(&out.join("report.json"), &json)?;
+    crate::data::files::write_atomic(&out.join("report.txt"), text(&report).as_bytes())?;
     Ok(report)
 }
 
@@ -418,24 +417,6 @@ pub fn command(out: PathBuf, seed: u64) -> Result<()> {
         "files        {} (eval.png, scores.csv, report.txt, report.json, model/ with the PCA baseline, data/) in {:.0} s",
         r.out.display(),
         r.total_seconds
-    );
-    Ok(())
-}
-
-/// `edgeae synth`.
-pub fn synth_command(out: &Path, cfg: &SynthConfig) -> Result<()> {
-    let s = synth::generate(cfg)?;
-    let files = synth::write(out, &s)?;
-    let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
-    println!(
-        "wrote {}: {} normal training rows and a {}-row test stream with {} labelled faults ({} channels at {} Hz, seed {})",
-        names.join(", "),
-        thousands(cfg.train_rows),
-        thousands(cfg.test_rows),
-        s.faults.len(),
-        cfg.channels,
-        cfg.sample_rate,
-        cfg.seed
     );
     Ok(())
 }

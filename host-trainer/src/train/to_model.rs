@@ -2,17 +2,17 @@
 
 use super::prepare::Prepared;
 use super::run::Trained;
-use crate::export::{InputDef, LayerDef, ModelDef, ProvenanceDef, ScoringDef, tool_name};
 use crate::nn::net::{HostNet, LayerSpec};
+use model_format::build::{InputBuf, LayerBuf, ModelBuf, ProvenanceBuf, ScoringBuf};
 
 /// The model file description of a trained network. A VAE keeps its mean
 /// head as the codings layer; the log-variance head is only needed to train.
-pub fn model_def(trained: &Trained, data: &Prepared) -> ModelDef {
+pub fn model_def(trained: &Trained, data: &Prepared) -> ModelBuf {
     let cfg = &trained.config;
     let last = trained.history.last();
-    ModelDef {
+    ModelBuf {
         kind: cfg.kind.model_kind(),
-        input: InputDef {
+        input: InputBuf {
             channels: data.normalizer.mean.len() as u32,
             window: cfg.window as u32,
             hop: cfg.hop as u32,
@@ -21,20 +21,20 @@ pub fn model_def(trained: &Trained, data: &Prepared) -> ModelDef {
         },
         layers: layers(&trained.net),
         codings_layer: trained.net.spec.codings_layer as u16,
-        scoring: ScoringDef::default(),
-        provenance: ProvenanceDef {
+        scoring: ScoringBuf::default(),
+        provenance: ProvenanceBuf {
             seed: cfg.seed,
             epochs: trained.history.len() as u32,
             train_loss: last.map(|r| r.train_loss as f32),
             val_loss: last.map(|r| r.val_loss as f32).filter(|v| v.is_finite()),
             data_hash: data.data_hash,
-            tool: tool_name(),
+            tool: model_format::build::TOOL.to_string(),
         },
     }
 }
 
 /// The layers of `net` in model-file form.
-pub fn layers(net: &HostNet) -> Vec<LayerDef> {
+pub fn layers(net: &HostNet) -> Vec<LayerBuf> {
     net.spec
         .layers
         .iter()
@@ -44,14 +44,14 @@ pub fn layers(net: &HostNet) -> Vec<LayerDef> {
                 inputs,
                 outputs,
                 activation,
-            } => LayerDef::Dense {
+            } => LayerBuf::Dense {
                 inputs: inputs as u32,
                 outputs: outputs as u32,
                 activation,
                 weights: net.weights[i].clone().unwrap_or_default(),
                 bias: net.biases[i].clone(),
             },
-            LayerSpec::Tied { source, activation } => LayerDef::TiedDense {
+            LayerSpec::Tied { source, activation } => LayerBuf::TiedDense {
                 source: source as u16,
                 activation,
                 bias: net.biases[i].clone(),

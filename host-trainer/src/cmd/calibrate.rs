@@ -1,0 +1,88 @@
+//! `edgeae calibrate`: thresholds (and optionally the metric) of a model
+//! from normal data, streamed through the firmware's [`firmware::Stream`].
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::data::load_for_model;
+use crate::data::model_file::{parse, read_model_bytes};
+use crate::score::{self, CalibrationOptions};
+
+/// `edgeae calibrate`.
+pub fn calibrate(
+    model_path: &Path,
+    data_path: &Path,
+    out: Option<&Path>,
+    metric: Option<crate::train::config::ScoreMetric>,
+    opts: &CalibrationOptions,
+) -> Result<()> {
+    let bytes = read_model_bytes(model_path)?;
+    let (table, changed) = {
+        let model = parse(model_path, &bytes)?;
+        let table = load_for_model(model_path, &model, data_path, score::STREAM)?;
+        let changed = match metric {
+            None => None,
+            Some(m) => {
+                let metric_bytes;
+                let new = match m {
+                    crate::train::config::ScoreMetric::Mse => model_format::Metric::Mse,
+                    crate::train::config::ScoreMetric::Standardized => {
+                        let window = model.input().window as usize;
+                        let runs = score::normal_runs(&table, window);
+                        let mut x = Vec::new();
+                        for run in runs {
+                            let rows = run.len() / table.n_channels().max(1);
+                            for s in (0..=rows.saturating_sub(window)).step_by(window.max(1)) {
+                                if let Some(w) = run
+                                    .get(s * table.n_channels()..(s + window) * table.n_channels())
+                                    && w.iter().all(|v| v.is_finite())
+                                {
+                                    x.extend_from_slice(w);
+                                }
+                            }
+                        }
+                        crate::data::normalizer(&model).apply(&mut x);
+                        metric_bytes = model_format::build::f32_bytes(
+                            &score::standardizing_weights(&model, &x)?,
+                        );
+                        model_format::Metric::Standardized(model_format::F32s::new(&metric_bytes))
+                    }
+                };
+                Some(score::with_metric(&bytes, &new)?)
+            }
+        };
+        (table, changed)
+    };
+    let bytes = changed.unwrap_or(bytes);
+    let model = parse(model_path, &bytes)?;
+    let smoothing = opts.smoothing.unwrap_or(model.scoring().smoothing);
+    let (t, n) = score::calibrate_on(&model, &table, opts, smoothing)?;
+    let calibrated = score::with_thresholds(&bytes, &t, smoothing)?;
+    let out = out.unwrap_or(model_path);
+    crate::data::files::write_atomic(out, &calibrated)?;
+    let c = t.calibration.unwrap_or(model_format::Calibration {
+        windows: 0,
+        quantile: opts.quantile,
+        mean: 0.0,
+        std: 0.0,
+        p50: 0.0,
+        p90: 0.0,
+        p99: 0.0,
+        max: 0.0,
+    });
+    println!(
+        "calibrated on {n} normal windows of `{}`: threshold {} (alarm on for at most {:.3} % of them), clears below {}, smoothing {smoothing}, metric {}",
+        data_path.display(),
+        t.threshold,
+        (1.0 - f64::from(opts.quantile)) * 100.0,
+        t.clear_threshold,
+        model.scoring().metric.name()
+    );
+    println!(
+        "errors       mean {} std {}; p50 {} p90 {} p99 {} max {}",
+        c.mean, c.std, c.p50, c.p90, c.p99, c.max
+    );
+    println!("wrote        {}", out.display());
+    Ok(())
+}

@@ -1,0 +1,151 @@
+//! `edgeae eval`: detection quality on labelled data, beside a PCA baseline.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+
+use crate::data::load_for_model;
+use crate::data::model_file::{parse, read_model_bytes};
+use crate::score::{self, Baseline, EvalReport};
+
+fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map_or_else(|| "n/a".into(), |v| format!("{v:.digits$}"))
+}
+
+/// The text report.
+pub fn report_text(r: &EvalReport) -> String {
+    let mut s = String::new();
+    s.push_str(&format!(
+        "windows      {} ({} labelled anomalous, {} not scored: {} frame(s) with NaN/inf samples)\n",
+        r.windows, r.anomalous_windows, r.fault_windows, r.fault_frames
+    ));
+    s.push_str(&format!(
+        "ROC AUC      {}   PR AUC {}\n",
+        opt(r.roc_auc, 4),
+        opt(r.pr_auc, 4)
+    ));
+    if let Some(b) = &r.baseline {
+        s.push_str(&format!(
+            "baseline     PCA with {} components ({}): ROC AUC {}   PR AUC {}\n",
+            b.components,
+            b.source,
+            opt(b.roc_auc, 4),
+            opt(b.pr_auc, 4)
+        ));
+    }
+    match &r.at_threshold {
+        Some(t) => s.push_str(&format!(
+            "threshold    {} (clears below {}): precision {}, recall {}, F1 {}, false-positive rate {} ({} tp, {} fp, {} fn, {} tn)\n",
+            t.threshold,
+            t.clear_threshold,
+            opt(t.precision, 3),
+            opt(t.recall, 3),
+            opt(t.f1, 3),
+            opt(t.false_positive_rate, 4),
+            t.confusion.tp,
+            t.confusion.fp,
+            t.confusion.fn_,
+            t.confusion.tn
+        )),
+        None => s.push_str(
+            "threshold    none: the model is not calibrated (edgeae calibrate); alarms, F1 and delays need one\n",
+        ),
+    }
+    if let Some(n) = &r.normal_operation {
+        s.push_str(&format!(
+            "normal       false-positive rate {} in normal operation ({} of {} normal windows starting more than a window after every labelled segment)\n",
+            opt(n.false_positive_rate, 4),
+            n.flagged,
+            n.windows
+        ));
+    }
+    s.push_str(&format!(
+        "segments     {} of {} detected, mean delay {} rows\n",
+        r.detected(),
+        r.segments.len(),
+        opt(r.mean_delay(), 1)
+    ));
+    for d in &r.segments {
+        s.push_str(&format!(
+            "  rows {:>7}..{:<7} {}{}\n",
+            d.start,
+            d.end,
+            match d.delay {
+                Some(delay) => format!("detected after {delay} rows"),
+                None => "MISSED".into(),
+            },
+            match d.cleared_after {
+                Some(c) => format!(", cleared {c} rows after its end"),
+                None => ", still flagged at the end of the data".into(),
+            }
+        ));
+    }
+    s.push_str(&format!(
+        "host time    {:.1} us per window\n",
+        r.host_us_per_window
+    ));
+    if let Some(p) = &r.plot {
+        s.push_str(&format!("plot         {}\n", p.display()));
+    }
+    s
+}
+
+/// Which baseline `edgeae eval` puts beside the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BaselineChoice {
+    /// PCA with as many components as the model has codings: fitted on
+    /// --train, or the run's `pca.eam` beside the model.
+    Pca,
+    /// None.
+    None,
+}
+
+/// `edgeae eval`.
+pub fn eval_command(
+    model_path: &Path,
+    data_path: &Path,
+    json: bool,
+    plot: Option<&Path>,
+    baseline: Option<BaselineChoice>,
+    train: Option<&Path>,
+) -> Result<()> {
+    let bytes = read_model_bytes(model_path)?;
+    let model = parse(model_path, &bytes)?;
+    let table = load_for_model(model_path, &model, data_path, score::STREAM)?;
+    let baseline_bytes = match baseline {
+        Some(BaselineChoice::None) => None,
+        choice => {
+            let found = score::pca_baseline(model_path, &model, train)?;
+            if found.is_none() && choice == Some(BaselineChoice::Pca) {
+                bail!(
+                    "--baseline pca needs --train NORMAL.csv (the training data) or the `pca.eam` that `edgeae train` writes beside the model"
+                );
+            }
+            found
+        }
+    };
+    let baseline = match &baseline_bytes {
+        Some((b, source)) => Some(Baseline {
+            model: parse(model_path, b)?,
+            source: source.clone(),
+        }),
+        None => None,
+    };
+    let default_plot;
+    let plot = match plot {
+        Some(p) => p,
+        None => {
+            default_plot = model_path
+                .parent()
+                .map_or_else(|| PathBuf::from("eval.png"), |d| d.join("eval.png"));
+            &default_plot
+        }
+    };
+    let (report, _) = score::evaluate(model_path, &model, &table, Some(plot), baseline.as_ref())?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report_text(&report));
+    }
+    Ok(())
+}

@@ -1,0 +1,297 @@
+//! `edgeae export`: the model of a training run as a file for a board, f32
+//! or int8 (post-training quantization), recalibrated on held-out windows.
+
+use std::path::Path;
+
+use anyhow::{Result, bail};
+use firmware::{Engine, Model, ScratchPlan};
+
+use crate::cli::Precision;
+use crate::data::model_file::{parse, read_model_bytes};
+use crate::data::{self, LoadOptions, Table, normalizer};
+use crate::score::{self, CalibrationOptions};
+use crate::text::{plural, preview, thousands};
+use crate::train::run::model_path;
+
+/// Normal data for `edgeae export`: the table (recalibration streams it)
+/// and its windows without anomalous rows, normalised for the model.
+struct CalibrationData {
+    table: Table,
+    windows: Vec<f32>,
+    count: usize,
+}
+
+impl CalibrationData {
+    fn load(model_path: &Path, model: &Model<'_>, path: &Path) -> Result<CalibrationData> {
+        let table = data::load(path, LoadOptions::default())?;
+        let want = model.input().channels as usize;
+        if table.n_channels() != want {
+            bail!(
+                "`{}` has {} ({}), the model in `{}` takes {want}",
+                path.display(),
+                plural(table.n_channels(), "channel"),
+                preview(&table.channels),
+                model_path.display()
+            );
+        }
+        let window = model.input().window as usize;
+        if table.rows() < window {
+            bail!(
+                "`{}` has {}, too few for one window of the model in `{}` ({})",
+                path.display(),
+                plural(table.rows(), "row"),
+                model_path.display(),
+                plural(window, "row")
+            );
+        }
+        let starts = data::window_starts(path, table.rows(), window, model.input().hop as usize)?;
+        let starts: Vec<usize> = match data::window_labels(&table, &starts, window) {
+            Some(labels) => starts
+                .iter()
+                .zip(labels)
+                .filter(|(_, l)| *l == 0)
+                .map(|(s, _)| *s)
+                .collect(),
+            None => starts,
+        };
+        if starts.is_empty() {
+            bail!(
+                "`{}` has no window of normal data: every window holds a row labelled anomalous",
+                path.display()
+            );
+        }
+        let mut windows = data::gather(&table, &starts, window);
+        normalizer(model).apply(&mut windows);
+        Ok(CalibrationData {
+            table,
+            windows,
+            count: starts.len(),
+        })
+    }
+}
+
+/// Calibration options that keep what `model`'s threshold was set with:
+/// its quantile, its clear/threshold ratio and its smoothing (the defaults
+/// where it was never calibrated).
+fn kept_calibration(model: &Model<'_>) -> CalibrationOptions {
+    let s = model.scoring();
+    let d = CalibrationOptions::DEFAULT;
+    let median = s.calibration.map_or(0.0, |c| c.p50);
+    let ratio = (s.clear_threshold - median) / (s.threshold - median);
+    CalibrationOptions {
+        quantile: s.calibration.map_or(d.quantile, |c| c.quantile),
+        hysteresis: if s.threshold.is_finite() && ratio > 0.0 && ratio <= 1.0 {
+            ratio
+        } else {
+            d.hysteresis
+        },
+        smoothing: Some(s.smoothing),
+    }
+}
+
+/// Which layers of `model` are int8, as text.
+fn precision_summary(model: &Model<'_>) -> String {
+    let list = |int8: bool| {
+        let idx: Vec<String> = model
+            .ops()
+            .iter()
+            .enumerate()
+            .filter(|(_, op)| op.is_int8() == int8)
+            .map(|(i, _)| i.to_string())
+            .collect();
+        if idx.is_empty() {
+            "none".to_string()
+        } else {
+            idx.join(", ")
+        }
+    };
+    format!("int8: {}; f32: {}", list(true), list(false))
+}
+
+/// `edgeae export`.
+pub fn export(
+    run_dir: &Path,
+    quant: Precision,
+    calib: Option<&Path>,
+    out: &Path,
+    keep_f32: &[usize],
+) -> Result<()> {
+    if !run_dir.exists() {
+        bail!(
+            "`{}` does not exist: expected a training run directory (`edgeae train --out DIR`) or a model file",
+            run_dir.display()
+        );
+    }
+    let model_file = if run_dir.is_dir() {
+        let m = model_path(run_dir);
+        if !m.is_file() {
+            bail!(
+                "`{}` holds no model.eam: expected a training run directory (`edgeae train --out DIR`) or a model file",
+                run_dir.display()
+            );
+        }
+        m
+    } else {
+        run_dir.to_path_buf()
+    };
+    let bytes = read_model_bytes(&model_file)?;
+    let model = parse(&model_file, &bytes)?;
+    if let Some(i) = model.ops().iter().position(|op| op.is_int8()) {
+        bail!(
+            "model `{}` is already quantized (layer {i} is int8): export the f32 model that `edgeae train` wrote",
+            model_file.display()
+        );
+    }
+    if quant == Precision::F32 && !keep_f32.is_empty() {
+        bail!("--keep-f32 goes with --quant int8: --quant f32 keeps every layer in f32");
+    }
+    if quant == Precision::Int8 && calib.is_none() {
+        bail!(
+            "--quant int8 needs --calib NORMAL.csv: normal data with the model's channels (the training data will do) to measure the activation ranges on"
+        );
+    }
+    let calibration = calib
+        .map(|p| CalibrationData::load(&model_file, &model, p))
+        .transpose()?;
+    let exported = match (&calibration, quant) {
+        (Some(c), Precision::Int8) => {
+            let opts = crate::quant::QuantizeOptions {
+                keep_f32: keep_f32.to_vec(),
+            };
+            crate::quant::quantize(&model, &c.windows, &opts)
+                .and_then(|def| Ok(def.encode()?))
+                .map_err(|e| e.context(format!("cannot quantize `{}`", model_file.display())))?
+        }
+        _ => bytes.clone(),
+    };
+    let f32_scoring = *model.scoring();
+    // The threshold comes from the windows the training run held out, which
+    // the model never trained on; --calib (often the training data itself)
+    // only where the run's data is not at hand.
+    let held_out = if run_dir.is_dir() {
+        held_out_runs(run_dir)
+    } else {
+        Err("a model file was given, not its run directory".to_string())
+    };
+    let mut recalibrated = None;
+    let source: Option<(Vec<&[f32]>, String)> = match (&held_out, &calibration, calib) {
+        (Ok((runs, data)), _, _) => Some((
+            runs.iter().map(Vec::as_slice).collect(),
+            format!("windows held out from `{}` in training", data.display()),
+        )),
+        (Err(why), Some(c), Some(p)) => Some((
+            score::normal_runs(&c.table, model.input().window as usize),
+            format!("windows of `{}` ({why})", p.display()),
+        )),
+        _ => None,
+    };
+    let exported = match &source {
+        Some((runs, from)) => {
+            let new = parse(out, &exported)?;
+            let opts = kept_calibration(&model);
+            let smoothing = opts.smoothing.unwrap_or(f32_scoring.smoothing);
+            let (t, n) = score::calibrate_alarm(&new, runs, &opts, smoothing)?;
+            // The f32 model's threshold on the same windows, for comparison.
+            let (f32_t, _) = score::calibrate_alarm(&model, runs, &opts, smoothing)?;
+            recalibrated = Some((t.threshold, f32_t.threshold, n, opts.quantile, from.clone()));
+            score::with_thresholds(&exported, &t, smoothing)?
+        }
+        None => exported,
+    };
+    let new = parse(out, &exported)?;
+    let comparison = calibration
+        .as_ref()
+        .map(|c| crate::quant::compare(&model, &new, &c.windows))
+        .transpose()?;
+    crate::data::files::write_atomic(out, &exported)?;
+
+    let name = if new.has_int8() { "int8" } else { "f32" };
+    println!(
+        "exported     `{}` -> `{}`: format version {}, layers {}",
+        model_file.display(),
+        out.display(),
+        new.header().version,
+        precision_summary(&new)
+    );
+    if let (Some(c), Some(path)) = (&calibration, calib)
+        && new.has_int8()
+    {
+        println!(
+            "ranges       int8 activation ranges from {} of `{}`",
+            plural(c.count, "normal window"),
+            path.display()
+        );
+    }
+    let (old_flash, new_flash) = (model.file_len(), new.file_len());
+    println!(
+        "flash        {} -> {} bytes{}",
+        thousands(old_flash),
+        thousands(new_flash),
+        if new_flash < old_flash {
+            format!(
+                " ({:.2}x smaller)",
+                old_flash as f64 / new_flash.max(1) as f64
+            )
+        } else {
+            String::new()
+        }
+    );
+    println!(
+        "parameters   {} -> {}",
+        thousands(model.param_count()),
+        thousands(new.param_count())
+    );
+    println!(
+        "scratch RAM  {} -> {} bytes (engine: {} -> {} words)",
+        thousands(ScratchPlan::for_model(&model).bytes()),
+        thousands(ScratchPlan::for_model(&new).bytes()),
+        Engine::scratch_len(&model),
+        Engine::scratch_len(&new)
+    );
+    let old_t = if f32_scoring.threshold.is_finite() {
+        format!("{}", f32_scoring.threshold)
+    } else {
+        "not calibrated".to_string()
+    };
+    match recalibrated {
+        Some((t, f32_t, n, q, from)) => println!(
+            "threshold    {old_t} (f32, as trained) -> {t} ({name}, alarm on at most {:.3} % of {n} {from}; the f32 model there: {f32_t}), clears below {}, smoothing {}",
+            (1.0 - f64::from(q)) * 100.0,
+            new.scoring().clear_threshold,
+            new.scoring().smoothing
+        ),
+        None => println!("threshold    {old_t} (kept; give --calib to recalibrate)"),
+    }
+    if let Some(c) = comparison {
+        println!(
+            "difference   mean |{name} - f32| {:.6} (max {:.6}) over {} windows, normalised units; reconstruction error mean |x - f32| {:.6}, mean |x - {name}| {:.6}",
+            c.mean_abs_diff,
+            c.max_abs_diff,
+            thousands(c.windows),
+            c.mean_abs_err_a,
+            c.mean_abs_err_b
+        );
+    }
+    println!("wrote        {}", out.display());
+    Ok(())
+}
+
+/// The normal rows the training run in `run_dir` held out (validation
+/// blocks), read again from its data file, with that file's path; or why
+/// they cannot be had.
+fn held_out_runs(
+    run_dir: &Path,
+) -> std::result::Result<(Vec<Vec<f32>>, std::path::PathBuf), String> {
+    let ck = crate::train::checkpoint::Checkpoint::load(run_dir).map_err(|e| format!("{e:#}"))?;
+    let data = crate::train::prepare::prepare(&ck.config).map_err(|e| format!("{e:#}"))?;
+    if data.data_hash != ck.data_hash {
+        return Err(format!(
+            "`{}` changed since training",
+            ck.config.data.display()
+        ));
+    }
+    if data.holdout.is_empty() {
+        return Err("the run held out no validation windows".into());
+    }
+    Ok((data.holdout, ck.config.data))
+}

@@ -1,0 +1,13 @@
+//! Scoring with the firmware's own code: streaming data through
+//! [`firmware::Stream`] ([`windows`]), calibrating thresholds
+//! ([`calibrate`]), detection metrics ([`metrics`]) and evaluations on
+//! labelled data beside a PCA baseline ([`evaluate`]).
+
+pub mod calibrate;
+pub mod evaluate;
+pub mod metrics;
+pub mod windows;
+
+pub use calibrate::*;
+pub use evaluate::*;
+pub use windows::*;

@@ -13,6 +13,9 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Print the command's report as JSON instead of text (every command).
+    #[arg(long, global = true)]
+    pub json: bool,
 }
 
 /// The subcommands.
@@ -25,9 +28,6 @@ pub enum Command {
     Inspect {
         /// The model file (.eam).
         model: PathBuf,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
     },
     /// Train an autoencoder on normal data and export it as RUN_DIR/model.eam.
     ///
@@ -181,9 +181,6 @@ pub enum Command {
         /// Data (CSV) with the model's channels and a label column (`label` or `is_anomaly`, 0/1 per row).
         #[arg(long)]
         data: PathBuf,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
         /// The figure: score timeline with threshold and labelled segments, and the ROC curves [default: eval.png beside the model].
         #[arg(long)]
         plot: Option<PathBuf>,

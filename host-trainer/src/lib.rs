@@ -56,7 +56,7 @@ pub use data::{
 
 // Export and quantization.
 pub use cli::Precision;
-pub use cmd::export::export;
+pub use cmd::export::{ExportReport, run as export};
 pub use quant::{Comparison, compare};
 
 // Scoring.
@@ -71,55 +71,67 @@ pub use synth::FaultKind;
 
 use anyhow::Result;
 
-/// Runs one parsed command.
-pub fn run(cli: cli::Cli) -> Result<()> {
+pub use cmd::{Printed, Report};
+
+/// Runs one parsed command and renders its report.
+pub fn run(cli: cli::Cli) -> Result<Printed> {
     match cli.command {
-        cli::Command::Inspect { model, json } => cmd::inspect::run(&model, json),
-        cli::Command::Train(args) => cmd::train::train(*args),
-        cli::Command::Encode { model, data, out } => cmd::encode::encode(&model, &data, &out),
-        cli::Command::Denoise { model, data, out } => cmd::denoise::denoise(&model, &data, &out),
+        cli::Command::Inspect { model } => Printed::of(&cmd::inspect::run(&model)?),
+        cli::Command::Train(args) => Printed::of(&cmd::train::run(*args)?),
+        cli::Command::Encode { model, data, out } => {
+            Printed::of(&cmd::encode::run(&model, &data, &out)?)
+        }
+        cli::Command::Denoise { model, data, out } => {
+            Printed::of(&cmd::denoise::run(&model, &data, &out)?)
+        }
         cli::Command::Generate {
             model,
             count,
             out,
             seed,
-        } => cmd::generate::generate(&model, count, &out, seed),
+        } => Printed::of(&cmd::generate::run(&model, count, &out, seed)?),
         cli::Command::Calibrate {
             model,
             data,
             out,
             metric,
             calibration,
-        } => cmd::calibrate::calibrate(
+        } => Printed::of(&cmd::calibrate::run(
             &model,
             &data,
             out.as_deref(),
             metric,
             &calibration.options()?,
-        ),
+        )?),
         cli::Command::Export {
             run_dir,
             quant,
             calib,
             out,
             keep_f32,
-        } => cmd::export::export(&run_dir, quant, calib.as_deref(), &out, &keep_f32),
-        cli::Command::Score { model, data, out } => cmd::score::score(&model, &data, &out),
+        } => Printed::of(&cmd::export::run(
+            &run_dir,
+            quant,
+            calib.as_deref(),
+            &out,
+            &keep_f32,
+        )?),
+        cli::Command::Score { model, data, out } => {
+            Printed::of(&cmd::score::run(&model, &data, &out)?)
+        }
         cli::Command::Eval {
             model,
             data,
-            json,
             plot,
             baseline,
             train,
-        } => cmd::eval::eval_command(
+        } => Printed::of(&cmd::eval::run(
             &model,
             &data,
-            json,
             plot.as_deref(),
             baseline,
             train.as_deref(),
-        ),
+        )?),
         cli::Command::Synth {
             out,
             seed,
@@ -127,7 +139,7 @@ pub fn run(cli: cli::Cli) -> Result<()> {
             train_rows,
             test_rows,
             holdout_rows,
-        } => cmd::synth::synth_command(
+        } => Printed::of(&cmd::synth::run(
             &out,
             &synth::SynthConfig {
                 seed,
@@ -137,10 +149,10 @@ pub fn run(cli: cli::Cli) -> Result<()> {
                 holdout_rows,
                 ..synth::SynthConfig::default()
             },
-        ),
-        cli::Command::Demo { out, seed } => cmd::demo::command(out, seed),
+        )?),
+        cli::Command::Demo { out, seed } => Printed::of(&cmd::demo::command(out, seed)?),
         cli::Command::Flash { model, chip, probe } => {
-            cmd::flash::command(&model, &chip, probe.as_deref())
+            Printed::of(&cmd::flash::run(&model, &chip, probe.as_deref())?)
         }
         cli::Command::Stream {
             model,
@@ -152,7 +164,7 @@ pub fn run(cli: cli::Cli) -> Result<()> {
             out,
             profile,
             defmt_log,
-        } => cmd::stream::stream_command(
+        } => Printed::of(&cmd::stream::run(
             &model,
             &data,
             port.as_deref().map(|p| (p, baud)),
@@ -162,7 +174,7 @@ pub fn run(cli: cli::Cli) -> Result<()> {
                 defmt_log: defmt_log.as_deref(),
                 profile,
             },
-        ),
-        cli::Command::Pack { spec, out } => cmd::pack::run(&spec, &out),
+        )?),
+        cli::Command::Pack { spec, out } => Printed::of(&cmd::pack::run(&spec, &out)?),
     }
 }

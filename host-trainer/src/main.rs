@@ -4,8 +4,19 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = host_trainer::cli::Cli::parse();
+    let json = cli.json;
     match host_trainer::run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(printed) => {
+            for note in &printed.notes {
+                eprintln!("note: {note}");
+            }
+            if json {
+                println!("{}", printed.json);
+            } else {
+                print!("{}", printed.text);
+            }
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             // One line: the context chain, no backtrace.
             eprintln!("error: {e:#}");

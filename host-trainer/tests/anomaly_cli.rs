@@ -372,3 +372,142 @@ fn calibrate_sets_the_threshold_from_normal_data() {
     assert_eq!(std::fs::read(model).unwrap(), before);
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+/// `--json` on a command: stdout is one JSON document (the report), and
+/// the text report's figures are in it.
+fn json(args: &[&str]) -> serde_json::Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let out = ok(&edgeae(&all));
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {out}"))
+}
+
+#[test]
+fn every_command_reports_as_json() {
+    let (model, data) = trained();
+    let d = dir("json");
+    let (m, train, test) = (s(model), data.join("train.csv"), data.join("test.csv"));
+
+    let v = json(&[
+        "synth",
+        "--out",
+        s(&d.join("synth")),
+        "--train-rows",
+        "3000",
+        "--test-rows",
+        "26000",
+    ]);
+    assert_eq!(v["train_rows"], 3000);
+    assert_eq!(v["files"].as_array().unwrap().len(), 3, "{v}");
+
+    let v = json(&[
+        "train",
+        "--data",
+        s(&d.join("synth/train.csv")),
+        "--kind",
+        "stacked",
+        "--window",
+        "8",
+        "--hop",
+        "4",
+        "--codings",
+        "4",
+        "--epochs",
+        "1",
+        "--out",
+        s(&d.join("run")),
+        "--quiet",
+    ]);
+    assert_eq!(v["kind"], "stacked");
+    assert!(v["train_windows"].as_u64().unwrap() > 0, "{v}");
+    assert!(v["model"].as_str().unwrap().ends_with("model.eam"), "{v}");
+
+    let v = json(&[
+        "export",
+        s(&d.join("run")),
+        "--quant",
+        "f32",
+        "--out",
+        s(&d.join("run.eam")),
+    ]);
+    assert_eq!(v["precision"], "f32");
+    assert_eq!(v["flash_bytes"].as_array().unwrap().len(), 2, "{v}");
+
+    let v = json(&["inspect", m]);
+    assert_eq!(v["kind"], "denoising");
+
+    let cal = d.join("cal.eam");
+    let v = json(&[
+        "calibrate",
+        "--model",
+        m,
+        "--data",
+        s(&train),
+        "--out",
+        s(&cal),
+    ]);
+    assert!(v["threshold"].as_f64().unwrap() > 0.0, "{v}");
+    assert!(v["errors"]["p99"].as_f64().is_some(), "{v}");
+
+    let v = json(&[
+        "score",
+        "--model",
+        s(&cal),
+        "--data",
+        s(&test),
+        "--out",
+        s(&d.join("scores.csv")),
+    ]);
+    assert!(
+        v["windows"].as_u64().unwrap() > 0 && v["calibrated"] == true,
+        "{v}"
+    );
+
+    let v = json(&[
+        "eval",
+        "--model",
+        s(&cal),
+        "--data",
+        s(&test),
+        "--plot",
+        s(&d.join("eval.png")),
+    ]);
+    assert!(v["roc_auc"].as_f64().unwrap() > 0.5, "{v}");
+
+    let v = json(&[
+        "encode",
+        "--model",
+        m,
+        "--data",
+        s(&test),
+        "--out",
+        s(&d.join("codings.csv")),
+    ]);
+    assert_eq!(v["codings"], 12);
+
+    let v = json(&[
+        "denoise",
+        "--model",
+        m,
+        "--data",
+        s(&test),
+        "--out",
+        s(&d.join("clean.csv")),
+    ]);
+    assert!(v["rows_denoised"].as_u64().unwrap() > 0, "{v}");
+
+    let spec = d.join("m.json");
+    std::fs::write(
+        &spec,
+        r#"{"input": {"channels": 1, "window": 1, "hop": 1, "mean": [0], "scale": [1]},
+            "layers": [{"dense": {"inputs": 1, "outputs": 1, "activation": "identity", "weights": [1], "bias": [0]}},
+                       {"tied_dense": {"source": 0, "activation": "identity", "bias": [0]}}],
+            "codings_layer": 0}"#,
+    )
+    .unwrap();
+    let v = json(&["pack", s(&spec), "--out", s(&d.join("m.eam"))]);
+    assert_eq!(
+        v["bytes"].as_u64().unwrap() as usize,
+        std::fs::read(d.join("m.eam")).unwrap().len()
+    );
+}

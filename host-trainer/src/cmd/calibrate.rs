@@ -1,22 +1,74 @@
 //! `edgeae calibrate`: thresholds (and optionally the metric) of a model
 //! from normal data, streamed through the firmware's [`firmware::Stream`].
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
+use model_format::Calibration;
+use serde::Serialize;
+
+use super::Report;
 
 use crate::data::load_for_model;
 use crate::data::model_file::{parse, read_model_bytes};
 use crate::score::{self, CalibrationOptions};
 
+/// What `edgeae calibrate` set.
+#[derive(Debug, Clone, Serialize)]
+pub struct CalibrateReport {
+    /// The data calibrated on.
+    pub data: PathBuf,
+    /// Normal windows used.
+    pub windows: usize,
+    /// Alarm threshold.
+    pub threshold: f32,
+    /// Clear threshold.
+    pub clear_threshold: f32,
+    /// Fraction of the windows allowed to alarm is `1 − quantile`.
+    pub quantile: f32,
+    /// EWMA smoothing.
+    pub smoothing: f32,
+    /// The metric's name.
+    pub metric: String,
+    /// Error statistics of the windows.
+    pub errors: Calibration,
+    /// The model file written.
+    pub out: PathBuf,
+}
+
+impl Report for CalibrateReport {
+    fn text(&self) -> String {
+        let c = &self.errors;
+        format!(
+            "calibrated on {} normal windows of `{}`: threshold {} (alarm on for at most {:.3} % of them), clears below {}, smoothing {}, metric {}\n\
+             errors       mean {} std {}; p50 {} p90 {} p99 {} max {}\n\
+             wrote        {}\n",
+            self.windows,
+            self.data.display(),
+            self.threshold,
+            (1.0 - f64::from(self.quantile)) * 100.0,
+            self.clear_threshold,
+            self.smoothing,
+            self.metric,
+            c.mean,
+            c.std,
+            c.p50,
+            c.p90,
+            c.p99,
+            c.max,
+            self.out.display()
+        )
+    }
+}
+
 /// `edgeae calibrate`.
-pub fn calibrate(
+pub fn run(
     model_path: &Path,
     data_path: &Path,
     out: Option<&Path>,
     metric: Option<crate::train::config::ScoreMetric>,
     opts: &CalibrationOptions,
-) -> Result<()> {
+) -> Result<CalibrateReport> {
     let bytes = read_model_bytes(model_path)?;
     let (table, changed) = {
         let model = parse(model_path, &bytes)?;
@@ -61,7 +113,7 @@ pub fn calibrate(
     let calibrated = score::with_thresholds(&bytes, &t, smoothing)?;
     let out = out.unwrap_or(model_path);
     crate::data::files::write_atomic(out, &calibrated)?;
-    let c = t.calibration.unwrap_or(model_format::Calibration {
+    let c = t.calibration.unwrap_or(Calibration {
         windows: 0,
         quantile: opts.quantile,
         mean: 0.0,
@@ -71,18 +123,15 @@ pub fn calibrate(
         p99: 0.0,
         max: 0.0,
     });
-    println!(
-        "calibrated on {n} normal windows of `{}`: threshold {} (alarm on for at most {:.3} % of them), clears below {}, smoothing {smoothing}, metric {}",
-        data_path.display(),
-        t.threshold,
-        (1.0 - f64::from(opts.quantile)) * 100.0,
-        t.clear_threshold,
-        model.scoring().metric.name()
-    );
-    println!(
-        "errors       mean {} std {}; p50 {} p90 {} p99 {} max {}",
-        c.mean, c.std, c.p50, c.p90, c.p99, c.max
-    );
-    println!("wrote        {}", out.display());
-    Ok(())
+    Ok(CalibrateReport {
+        data: data_path.to_path_buf(),
+        windows: n,
+        threshold: t.threshold,
+        clear_threshold: t.clear_threshold,
+        quantile: opts.quantile,
+        smoothing,
+        metric: model.scoring().metric.name().to_string(),
+        errors: c,
+        out: out.to_path_buf(),
+    })
 }

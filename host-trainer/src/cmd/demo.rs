@@ -196,8 +196,9 @@ pub fn run(opts: &DemoOptions) -> Result<DemoReport> {
         threads: None,
         calibration: CalibrationOptions::DEFAULT,
     };
+    // Progress, on stderr: the report follows on stdout.
     if !opts.quiet {
-        println!(
+        eprintln!(
             "data         {}: {} normal rows for training, a {}-row test stream with {} injected faults ({} channels at {} Hz)",
             data_dir.display(),
             thousands(opts.synth.train_rows),
@@ -206,7 +207,7 @@ pub fn run(opts: &DemoOptions) -> Result<DemoReport> {
             opts.synth.channels,
             opts.synth.sample_rate
         );
-        println!(
+        eprintln!(
             "training     a denoising autoencoder on every window of {WINDOW} frames, until the validation loss stops improving..."
         );
     }
@@ -409,14 +410,17 @@ pub fn text(r: &DemoReport) -> String {
 }
 
 /// `edgeae demo`.
-pub fn command(out: PathBuf, seed: u64) -> Result<()> {
-    let opts = DemoOptions::new(out, seed);
-    let r = run(&opts)?;
-    print!("{}", text(&r));
-    println!(
-        "files        {} (eval.png, scores.csv, report.txt, report.json, model/ with the PCA baseline, data/) in {:.0} s",
-        r.out.display(),
-        r.total_seconds
-    );
-    Ok(())
+pub fn command(out: PathBuf, seed: u64) -> Result<DemoReport> {
+    run(&DemoOptions::new(out, seed))
+}
+
+impl super::Report for DemoReport {
+    fn text(&self) -> String {
+        format!(
+            "{}files        {} (eval.png, scores.csv, report.txt, report.json, model/ with the PCA baseline, data/) in {:.0} s\n",
+            text(self),
+            self.out.display(),
+            self.total_seconds
+        )
+    }
 }

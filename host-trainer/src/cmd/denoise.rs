@@ -1,16 +1,51 @@
 //! `edgeae denoise`: every window of a data file reconstructed by the
 //! model (overlapping windows averaged), in sensor units.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use firmware::Engine;
+use serde::Serialize;
+
+use super::Report;
 
 use crate::data::model_file::{parse, read_model_bytes};
 use crate::data::{self, LoadOptions, Source, files::csv_bytes, load_for_model, normalizer};
 
+/// What `edgeae denoise` wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct DenoiseReport {
+    /// The denoised file.
+    pub out: PathBuf,
+    /// Rows reconstructed.
+    pub rows_denoised: usize,
+    /// Windows they were reconstructed through.
+    pub windows: usize,
+    /// Trailing rows no window covers, copied unchanged.
+    pub uncovered_rows: usize,
+}
+
+impl Report for DenoiseReport {
+    fn text(&self) -> String {
+        format!(
+            "wrote {}: {} rows denoised through {} windows{}\n",
+            self.out.display(),
+            self.rows_denoised,
+            self.windows,
+            if self.uncovered_rows > 0 {
+                format!(
+                    ", {} trailing rows no window covers copied unchanged",
+                    self.uncovered_rows
+                )
+            } else {
+                String::new()
+            }
+        )
+    }
+}
+
 /// `edgeae denoise`.
-pub fn denoise(model_path: &Path, data_path: &Path, out: &Path) -> Result<()> {
+pub fn run(model_path: &Path, data_path: &Path, out: &Path) -> Result<DenoiseReport> {
     let bytes = read_model_bytes(model_path)?;
     let model = parse(model_path, &bytes)?;
     let table = load_for_model(model_path, &model, data_path, LoadOptions::default())?;
@@ -78,16 +113,10 @@ pub fn denoise(model_path: &Path, data_path: &Path, out: &Path) -> Result<()> {
             .map(|r| r.iter().map(|v| v.to_string()).collect());
         crate::data::files::write_atomic(out, &csv_bytes(&table.channels, rows)?)?;
     }
-    println!(
-        "wrote {}: {} rows denoised through {} windows{}",
-        out.display(),
-        table.rows() - uncovered,
-        starts.len(),
-        if uncovered > 0 {
-            format!(", {uncovered} trailing rows no window covers copied unchanged")
-        } else {
-            String::new()
-        }
-    );
-    Ok(())
+    Ok(DenoiseReport {
+        out: out.to_path_buf(),
+        rows_denoised: table.rows() - uncovered,
+        windows: starts.len(),
+        uncovered_rows: uncovered,
+    })
 }

@@ -101,14 +101,13 @@ pub enum BaselineChoice {
 }
 
 /// `edgeae eval`.
-pub fn eval_command(
+pub fn run(
     model_path: &Path,
     data_path: &Path,
-    json: bool,
     plot: Option<&Path>,
     baseline: Option<BaselineChoice>,
     train: Option<&Path>,
-) -> Result<()> {
+) -> Result<EvalReport> {
     let bytes = read_model_bytes(model_path)?;
     let model = parse(model_path, &bytes)?;
     let table = load_for_model(model_path, &model, data_path, score::STREAM)?;
@@ -142,10 +141,11 @@ pub fn eval_command(
         }
     };
     let (report, _) = score::evaluate(model_path, &model, &table, Some(plot), baseline.as_ref())?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", report_text(&report));
+    Ok(report)
+}
+
+impl super::Report for EvalReport {
+    fn text(&self) -> String {
+        report_text(self)
     }
-    Ok(())
 }

@@ -1,10 +1,14 @@
 //! `edgeae export`: the model of a training run as a file for a board, f32
 //! or int8 (post-training quantization), recalibrated on held-out windows.
 
-use std::path::Path;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use firmware::{Engine, Model, ScratchPlan};
+use serde::Serialize;
+
+use super::Report;
 
 use crate::cli::Precision;
 use crate::data::model_file::{parse, read_model_bytes};
@@ -109,13 +113,13 @@ fn precision_summary(model: &Model<'_>) -> String {
 }
 
 /// `edgeae export`.
-pub fn export(
+pub fn run(
     run_dir: &Path,
     quant: Precision,
     calib: Option<&Path>,
     out: &Path,
     keep_f32: &[usize],
-) -> Result<()> {
+) -> Result<ExportReport> {
     if !run_dir.exists() {
         bail!(
             "`{}` does not exist: expected a training run directory (`edgeae train --out DIR`) or a model file",
@@ -205,75 +209,178 @@ pub fn export(
         .transpose()?;
     crate::data::files::write_atomic(out, &exported)?;
 
-    let name = if new.has_int8() { "int8" } else { "f32" };
-    println!(
-        "exported     `{}` -> `{}`: format version {}, layers {}",
-        model_file.display(),
-        out.display(),
-        new.header().version,
-        precision_summary(&new)
-    );
-    if let (Some(c), Some(path)) = (&calibration, calib)
-        && new.has_int8()
-    {
-        println!(
-            "ranges       int8 activation ranges from {} of `{}`",
-            plural(c.count, "normal window"),
-            path.display()
+    let recalibrated = recalibrated.map(|(t, f32_t, n, q, from)| Recalibration {
+        threshold: t,
+        f32_threshold: f32_t,
+        windows: n,
+        quantile: q,
+        from,
+    });
+    Ok(ExportReport {
+        model: model_file,
+        out: out.to_path_buf(),
+        precision: if new.has_int8() { "int8" } else { "f32" },
+        version: new.header().version,
+        layers: precision_summary(&new),
+        ranges: match (&calibration, calib) {
+            (Some(c), Some(path)) if new.has_int8() => Some((c.count, path.to_path_buf())),
+            _ => None,
+        },
+        flash_bytes: [model.file_len(), new.file_len()],
+        parameters: [model.param_count(), new.param_count()],
+        scratch_bytes: [
+            ScratchPlan::for_model(&model).bytes(),
+            ScratchPlan::for_model(&new).bytes(),
+        ],
+        scratch_words: [Engine::scratch_len(&model), Engine::scratch_len(&new)],
+        trained_threshold: f32_scoring
+            .threshold
+            .is_finite()
+            .then_some(f32_scoring.threshold),
+        recalibrated,
+        clear_threshold: new.scoring().clear_threshold,
+        smoothing: new.scoring().smoothing,
+        difference: comparison,
+    })
+}
+
+/// A threshold set again on the exported model.
+#[derive(Debug, Clone, Serialize)]
+pub struct Recalibration {
+    /// The exported model's threshold.
+    pub threshold: f32,
+    /// The f32 model's threshold on the same windows.
+    pub f32_threshold: f32,
+    /// Windows calibrated on.
+    pub windows: usize,
+    /// Quantile of the alarm statistic.
+    pub quantile: f32,
+    /// Where the windows came from, in words.
+    pub from: String,
+}
+
+/// What `edgeae export` wrote. Pairs are (before, after).
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportReport {
+    /// The trained model.
+    pub model: PathBuf,
+    /// The exported model.
+    pub out: PathBuf,
+    /// `int8` or `f32`.
+    pub precision: &'static str,
+    /// Format version of the file.
+    pub version: u16,
+    /// Which layers are int8 and which f32, in words.
+    pub layers: String,
+    /// Normal windows the int8 ranges were measured on, and their file.
+    pub ranges: Option<(usize, PathBuf)>,
+    /// Flash bytes.
+    pub flash_bytes: [usize; 2],
+    /// Parameters.
+    pub parameters: [usize; 2],
+    /// Scratch RAM bytes.
+    pub scratch_bytes: [usize; 2],
+    /// Engine scratch words.
+    pub scratch_words: [usize; 2],
+    /// The f32 model's threshold as trained (absent: not calibrated).
+    pub trained_threshold: Option<f32>,
+    /// The threshold set on the exported model (absent: kept).
+    pub recalibrated: Option<Recalibration>,
+    /// The exported model's clear threshold.
+    pub clear_threshold: f32,
+    /// The exported model's smoothing.
+    pub smoothing: f32,
+    /// Exported against f32 reconstructions, on the `--calib` windows.
+    pub difference: Option<crate::quant::Comparison>,
+}
+
+impl Report for ExportReport {
+    fn text(&self) -> String {
+        let mut out = String::new();
+        let name = self.precision;
+        let _ = writeln!(
+            out,
+            "exported     `{}` -> `{}`: format version {}, layers {}",
+            self.model.display(),
+            self.out.display(),
+            self.version,
+            self.layers
         );
-    }
-    let (old_flash, new_flash) = (model.file_len(), new.file_len());
-    println!(
-        "flash        {} -> {} bytes{}",
-        thousands(old_flash),
-        thousands(new_flash),
-        if new_flash < old_flash {
-            format!(
-                " ({:.2}x smaller)",
-                old_flash as f64 / new_flash.max(1) as f64
-            )
-        } else {
-            String::new()
+        if let Some((count, path)) = &self.ranges {
+            let _ = writeln!(
+                out,
+                "ranges       int8 activation ranges from {} of `{}`",
+                plural(*count, "normal window"),
+                path.display()
+            );
         }
-    );
-    println!(
-        "parameters   {} -> {}",
-        thousands(model.param_count()),
-        thousands(new.param_count())
-    );
-    println!(
-        "scratch RAM  {} -> {} bytes (engine: {} -> {} words)",
-        thousands(ScratchPlan::for_model(&model).bytes()),
-        thousands(ScratchPlan::for_model(&new).bytes()),
-        Engine::scratch_len(&model),
-        Engine::scratch_len(&new)
-    );
-    let old_t = if f32_scoring.threshold.is_finite() {
-        format!("{}", f32_scoring.threshold)
-    } else {
-        "not calibrated".to_string()
-    };
-    match recalibrated {
-        Some((t, f32_t, n, q, from)) => println!(
-            "threshold    {old_t} (f32, as trained) -> {t} ({name}, alarm on at most {:.3} % of {n} {from}; the f32 model there: {f32_t}), clears below {}, smoothing {}",
-            (1.0 - f64::from(q)) * 100.0,
-            new.scoring().clear_threshold,
-            new.scoring().smoothing
-        ),
-        None => println!("threshold    {old_t} (kept; give --calib to recalibrate)"),
-    }
-    if let Some(c) = comparison {
-        println!(
-            "difference   mean |{name} - f32| {:.6} (max {:.6}) over {} windows, normalised units; reconstruction error mean |x - f32| {:.6}, mean |x - {name}| {:.6}",
-            c.mean_abs_diff,
-            c.max_abs_diff,
-            thousands(c.windows),
-            c.mean_abs_err_a,
-            c.mean_abs_err_b
+        let [old_flash, new_flash] = self.flash_bytes;
+        let _ = writeln!(
+            out,
+            "flash        {} -> {} bytes{}",
+            thousands(old_flash),
+            thousands(new_flash),
+            if new_flash < old_flash {
+                format!(
+                    " ({:.2}x smaller)",
+                    old_flash as f64 / new_flash.max(1) as f64
+                )
+            } else {
+                String::new()
+            }
         );
+        let _ = writeln!(
+            out,
+            "parameters   {} -> {}",
+            thousands(self.parameters[0]),
+            thousands(self.parameters[1])
+        );
+        let _ = writeln!(
+            out,
+            "scratch RAM  {} -> {} bytes (engine: {} -> {} words)",
+            thousands(self.scratch_bytes[0]),
+            thousands(self.scratch_bytes[1]),
+            self.scratch_words[0],
+            self.scratch_words[1]
+        );
+        let old_t = self
+            .trained_threshold
+            .map_or_else(|| "not calibrated".to_string(), |t| t.to_string());
+        match &self.recalibrated {
+            Some(r) => {
+                let _ = writeln!(
+                    out,
+                    "threshold    {old_t} (f32, as trained) -> {} ({name}, alarm on at most {:.3} % of {} {}; the f32 model there: {}), clears below {}, smoothing {}",
+                    r.threshold,
+                    (1.0 - f64::from(r.quantile)) * 100.0,
+                    r.windows,
+                    r.from,
+                    r.f32_threshold,
+                    self.clear_threshold,
+                    self.smoothing
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "threshold    {old_t} (kept; give --calib to recalibrate)"
+                );
+            }
+        }
+        if let Some(c) = &self.difference {
+            let _ = writeln!(
+                out,
+                "difference   mean |{name} - f32| {:.6} (max {:.6}) over {} windows, normalised units; reconstruction error mean |x - f32| {:.6}, mean |x - {name}| {:.6}",
+                c.mean_abs_diff,
+                c.max_abs_diff,
+                thousands(c.windows),
+                c.mean_abs_err_a,
+                c.mean_abs_err_b
+            );
+        }
+        let _ = writeln!(out, "wrote        {}", self.out.display());
+        out
     }
-    println!("wrote        {}", out.display());
-    Ok(())
 }
 
 /// The normal rows the training run in `run_dir` held out (validation

@@ -1,17 +1,35 @@
 //! `edgeae generate`: new samples from a variational autoencoder's decoder.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 
 use model_format::ModelKind;
+use serde::Serialize;
+
+use super::Report;
 
 use crate::data::files::csv_bytes;
 use crate::data::model_file::{parse, read_model_bytes};
 use crate::data::normalizer;
 
+/// What `edgeae generate` wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct GenerateReport {
+    /// The samples file.
+    pub out: PathBuf,
+    /// Samples generated.
+    pub samples: usize,
+}
+
+impl Report for GenerateReport {
+    fn text(&self) -> String {
+        format!("wrote {}: {} samples\n", self.out.display(), self.samples)
+    }
+}
+
 /// `edgeae generate`.
-pub fn generate(model_path: &Path, count: usize, out: &Path, seed: u64) -> Result<()> {
+pub fn run(model_path: &Path, count: usize, out: &Path, seed: u64) -> Result<GenerateReport> {
     let bytes = read_model_bytes(model_path)?;
     let model = parse(model_path, &bytes)?;
     if model.kind() != ModelKind::Variational {
@@ -62,6 +80,8 @@ pub fn generate(model_path: &Path, count: usize, out: &Path, seed: u64) -> Resul
             .map(|r| r.iter().map(|v| v.to_string()).collect());
         crate::data::files::write_atomic(out, &csv_bytes(&header, rows)?)?;
     }
-    println!("wrote {}: {count} samples", out.display());
-    Ok(())
+    Ok(GenerateReport {
+        out: out.to_path_buf(),
+        samples: count,
+    })
 }

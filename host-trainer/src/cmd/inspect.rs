@@ -56,7 +56,7 @@ pub struct ScratchReport {
 
 /// Everything `inspect` prints.
 #[derive(Debug, Serialize)]
-pub struct Report {
+pub struct InspectReport {
     /// File inspected.
     pub path: String,
     /// Format version.
@@ -131,7 +131,7 @@ fn finite(v: f32) -> Option<f32> {
 }
 
 /// Builds the report of a loaded model.
-pub fn report(path: &Path, model: &Model<'_>) -> Report {
+pub fn report(path: &Path, model: &Model<'_>) -> InspectReport {
     let layers = model
         .layers()
         .iter()
@@ -165,7 +165,7 @@ pub fn report(path: &Path, model: &Model<'_>) -> Report {
     debug_assert_eq!(plan.total(), Engine::scratch_len(model));
     let scoring = model.scoring();
     let prov = model.provenance();
-    Report {
+    InspectReport {
         path: path.display().to_string(),
         format_version: model.header().version,
         flash_bytes: model.file_len(),
@@ -206,7 +206,7 @@ fn opt(v: Option<f32>) -> String {
     v.map_or_else(|| "-".to_string(), |v| format!("{v:.6}"))
 }
 
-impl Report {
+impl InspectReport {
     /// The human-readable form.
     pub fn to_text(&self) -> String {
         use std::fmt::Write;
@@ -311,14 +311,14 @@ impl Report {
 }
 
 /// `edgeae inspect`.
-pub fn run(path: &Path, json: bool) -> Result<()> {
+pub fn run(path: &Path) -> Result<InspectReport> {
     let bytes = read_model_bytes(path)?;
     let model = parse(path, &bytes)?;
-    let report = report(path, &model);
-    if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", report.to_text());
+    Ok(report(path, &model))
+}
+
+impl super::Report for InspectReport {
+    fn text(&self) -> String {
+        self.to_text()
     }
-    Ok(())
 }

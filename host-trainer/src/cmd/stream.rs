@@ -3,12 +3,15 @@
 //! the model loaded into its model region; the same `scores.csv` as
 //! `edgeae score`.
 
-use std::path::Path;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use serde::Serialize;
 
-use crate::board::{self};
-use crate::score::{self};
+use super::Report;
+use crate::board;
+use crate::score;
 
 /// What `edgeae stream` writes and prints besides its summary.
 #[derive(Debug, Clone, Copy, Default)]
@@ -22,13 +25,13 @@ pub struct Outputs<'a> {
 }
 
 /// `edgeae stream --qemu` or `--port PORT`.
-pub fn stream_command(
+pub fn run(
     model_path: &Path,
     data_path: &Path,
     port: Option<(&str, u32)>,
     firmware: Option<&Path>,
     outputs: Outputs<'_>,
-) -> Result<()> {
+) -> Result<StreamReport> {
     let (out, profile) = (outputs.scores, outputs.profile);
     let bytes = crate::data::model_file::read_model_bytes(model_path)?;
     let model = crate::data::model_file::parse(model_path, &bytes)?;
@@ -95,49 +98,139 @@ pub fn stream_command(
     if let Some(out) = out {
         crate::score::write_scores(out, &run.scored)?;
     }
-    let c = run.info_end.map(|i| i.counters).unwrap_or_default();
-    println!(
-        "streamed `{}` to {board} in {seconds:.1} s: {} windows, {} alarm(s) raised, {} faulty frame(s); the board counted {} frames, {} bad, {} oversized{}",
-        data_path.display(),
-        run.scored.windows.len(),
-        run.scored.alarms_raised(),
-        run.scored.faults.len(),
-        c.frames,
-        c.bad_frames,
-        c.oversized,
-        out.map_or_else(String::new, |p| format!("; wrote {}", p.display()))
-    );
-    if profile {
+    let counters = run.info_end.map(|i| i.counters).unwrap_or_default();
+    let profile = if profile {
         let (flash, ram) = match &elf {
             Some(elf) => board::elf_sizes(&crate::data::files::read(elf)?)
                 .with_context(|| format!("cannot read `{}`", elf.display()))?,
             None => (0, 0),
         };
         let n = run.instructions.len().max(1) as f64;
-        let mean = run.instructions.iter().map(|&i| f64::from(i)).sum::<f64>() / n;
-        let min = run.instructions.iter().min().copied().unwrap_or(0);
-        let max = run.instructions.iter().max().copied().unwrap_or(0);
-        let macs = model.macs();
-        println!(
-            "instructions {mean:.0} per window (min {min}, max {max}; {:.2} per MAC, {} MACs), counted by SysTick under -icount shift=0",
-            mean / macs.max(1) as f64,
-            macs
+        Some(Profile {
+            instructions_mean: run.instructions.iter().map(|&i| f64::from(i)).sum::<f64>() / n,
+            instructions_min: run.instructions.iter().min().copied().unwrap_or(0),
+            instructions_max: run.instructions.iter().max().copied().unwrap_or(0),
+            macs: model.macs(),
+            firmware_flash: elf.is_some().then_some(flash),
+            static_ram: elf.is_some().then_some(ram),
+            model_bytes: model.file_len(),
+            scratch_bytes: firmware::Stream::scratch_len(&model) * 4,
+        })
+    } else {
+        None
+    };
+    Ok(StreamReport {
+        data: data_path.to_path_buf(),
+        board,
+        seconds,
+        windows: run.scored.windows.len(),
+        alarms_raised: run.scored.alarms_raised(),
+        fault_frames: run.scored.faults.len(),
+        board_frames: counters.frames,
+        board_bad_frames: counters.bad_frames,
+        board_oversized: counters.oversized,
+        out: out.map(Path::to_path_buf),
+        profile,
+    })
+}
+
+/// Cost on the board (`--profile`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Profile {
+    /// Mean instructions per window.
+    pub instructions_mean: f64,
+    /// Fewest instructions of a window.
+    pub instructions_min: u32,
+    /// Most instructions of a window.
+    pub instructions_max: u32,
+    /// Multiply-accumulates per inference.
+    pub macs: usize,
+    /// Firmware flash bytes (QEMU image only).
+    pub firmware_flash: Option<u64>,
+    /// Static RAM bytes (QEMU image only).
+    pub static_ram: Option<u64>,
+    /// Model bytes.
+    pub model_bytes: usize,
+    /// Stream scratch bytes (engine and ring).
+    pub scratch_bytes: usize,
+}
+
+/// What `edgeae stream` saw.
+#[derive(Debug, Clone, Serialize)]
+pub struct StreamReport {
+    /// The data file.
+    pub data: PathBuf,
+    /// The board, in words.
+    pub board: String,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+    /// Windows scored.
+    pub windows: usize,
+    /// Alarms raised.
+    pub alarms_raised: usize,
+    /// Frames with NaN or infinite samples.
+    pub fault_frames: usize,
+    /// Frames the board counted.
+    pub board_frames: u32,
+    /// Frames the board could not decode.
+    pub board_bad_frames: u32,
+    /// Frames the board dropped as too long.
+    pub board_oversized: u32,
+    /// `scores.csv`, if written.
+    pub out: Option<PathBuf>,
+    /// Cost on the board.
+    pub profile: Option<Profile>,
+}
+
+impl Report for StreamReport {
+    fn text(&self) -> String {
+        let mut out = format!(
+            "streamed `{}` to {} in {:.1} s: {} windows, {} alarm(s) raised, {} faulty frame(s); the board counted {} frames, {} bad, {} oversized{}\n",
+            self.data.display(),
+            self.board,
+            self.seconds,
+            self.windows,
+            self.alarms_raised,
+            self.fault_frames,
+            self.board_frames,
+            self.board_bad_frames,
+            self.board_oversized,
+            self.out
+                .as_ref()
+                .map_or_else(String::new, |p| format!("; wrote {}", p.display()))
         );
-        let scratch = firmware::Stream::scratch_len(&model) * 4;
-        if elf.is_some() {
-            println!(
-                "flash        firmware {flash} bytes + model {} bytes",
-                model.file_len()
+        if let Some(p) = &self.profile {
+            let _ = writeln!(
+                out,
+                "instructions {:.0} per window (min {}, max {}; {:.2} per MAC, {} MACs), counted by SysTick under -icount shift=0",
+                p.instructions_mean,
+                p.instructions_min,
+                p.instructions_max,
+                p.instructions_mean / p.macs.max(1) as f64,
+                p.macs
             );
-            println!(
-                "RAM          {ram} bytes static + {scratch} bytes of stream scratch (engine and ring)"
-            );
-        } else {
-            println!(
-                "flash        model {} bytes; RAM {scratch} bytes of stream scratch (engine and ring)",
-                model.file_len()
-            );
+            match (p.firmware_flash, p.static_ram) {
+                (Some(flash), Some(ram)) => {
+                    let _ = writeln!(
+                        out,
+                        "flash        firmware {flash} bytes + model {} bytes",
+                        p.model_bytes
+                    );
+                    let _ = writeln!(
+                        out,
+                        "RAM          {ram} bytes static + {} bytes of stream scratch (engine and ring)",
+                        p.scratch_bytes
+                    );
+                }
+                _ => {
+                    let _ = writeln!(
+                        out,
+                        "flash        model {} bytes; RAM {} bytes of stream scratch (engine and ring)",
+                        p.model_bytes, p.scratch_bytes
+                    );
+                }
+            }
         }
+        out
     }
-    Ok(())
 }

@@ -1,11 +1,16 @@
 //! `edgeae train`: trains a model of any kind on a data file and exports
 //! it, with a PCA baseline and calibrated thresholds (see [`crate::train`]).
 
+use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
 use firmware::{Model, ScratchPlan};
 
+use serde::Serialize;
+
+use super::Report;
 use crate::cli::TrainArgs;
 use crate::text::{preview, thousands};
 use crate::train::checkpoint;
@@ -14,7 +19,7 @@ use crate::train::report;
 use crate::train::run::{RunOptions, model_path, resume_config};
 
 /// `edgeae train`.
-pub fn train(args: TrainArgs) -> Result<()> {
+pub fn run(args: TrainArgs) -> Result<TrainReport> {
     let opts = RunOptions {
         quiet: args.quiet,
         threads: args.threads,
@@ -77,123 +82,289 @@ pub fn train(args: TrainArgs) -> Result<()> {
     let done = crate::train::train_and_export(cfg, start, opts)?;
     let (trained, data, bytes, plots) = (&done.trained, &done.data, &done.model, &done.plots);
     let cfg = &trained.config;
-    let model_file = model_path(&cfg.out);
     let model = Model::load(bytes)
         .map_err(|e| anyhow!("internal error: exported model does not load: {e}"))?;
     let last = trained.history.last();
-    // The last epoch trains the whole network for every kind (greedy stages are faster).
-    let rate = last.map_or(0.0, |r| r.samples_per_s);
-    println!(
-        "trained {} on `{}`: {} training and {} validation windows of {} values{}",
-        cfg.kind,
-        cfg.data.display(),
-        thousands(data.n_train()),
-        thousands(data.n_val()),
-        data.input_len,
-        if data.excluded_anomalous > 0 {
-            format!(
-                " ({} windows with anomalous rows left out)",
-                data.excluded_anomalous
-            )
-        } else {
-            String::new()
-        }
-    );
+    let mut notes = Vec::new();
     if !data.constant_channels.is_empty() {
         let n = data.constant_channels.len();
-        eprintln!(
-            "note: {} never change{} in the training data (zero spread): centred but not scaled, so any change in them counts fully in the error",
+        notes.push(format!(
+            "{} never change{} in the training data (zero spread): centred but not scaled, so any change in them counts fully in the error",
             if n == 1 {
                 format!("channel {}", data.constant_channels[0])
             } else {
                 format!("{n} channels ({})", preview(&data.constant_channels))
             },
             if n == 1 { "s" } else { "" }
-        );
+        ));
     }
-    if let Some(r) = last {
-        println!(
-            "last epoch   loss {:.6}, validation loss {:.6} (reconstruction {:.6}); predicting the mean gives {:.6}",
-            r.train_loss, r.val_loss, r.val_recon, data.baseline
-        );
+    if let Some(note) = report::font_note() {
+        notes.push(note.to_string());
     }
-    if let Some(r) = last
-        && let Some(stop) = r.stop
-    {
-        let phases = trained.history.iter().filter(|h| h.stop.is_some()).count();
-        let steps: usize = trained
+    let stop = last.and_then(|r| r.stop).map(|stop| {
+        let phases: Vec<_> = trained
             .history
             .iter()
             .filter(|h| h.stop.is_some())
-            .map(|h| h.steps)
-            .sum();
-        let best = crate::train::run::best_epoch(trained);
-        println!(
-            "stopped      {}: {} epochs, {} optimizer steps{}{}",
-            stop.describe(),
-            trained.history.len(),
-            thousands(steps),
-            if phases > 1 {
-                format!(" in {phases} phases")
+            .collect();
+        Stop {
+            reason: stop.describe(),
+            epochs: trained.history.len(),
+            steps: phases.iter().map(|h| h.steps).sum(),
+            phases: phases.len(),
+            best_epoch: crate::train::run::best_epoch(trained),
+        }
+    });
+    let scoring = model.scoring();
+    let mut files = vec![cfg.out.join("loss.png")];
+    files.extend(plots.iter().cloned());
+    Ok(TrainReport {
+        kind: cfg.kind.to_string(),
+        data: cfg.data.clone(),
+        train_windows: data.n_train(),
+        val_windows: data.n_val(),
+        values_per_window: data.input_len,
+        excluded_anomalous: data.excluded_anomalous,
+        last_epoch: last.map(|r| LastEpoch {
+            loss: r.train_loss,
+            val_loss: r.val_loss,
+            val_recon: r.val_recon,
+            mean_baseline: data.baseline,
+        }),
+        stop,
+        baseline: done.baseline.as_ref().map(|b| PcaBaseline {
+            components: b.components,
+            val_mse: b.val_mse,
+            model_val_mse: b.model_val_mse,
+            path: b.path.clone(),
+        }),
+        training_s: trained.elapsed_s,
+        this_run_s: t0.elapsed().as_secs_f64(),
+        // The last epoch trains the whole network for every kind (greedy stages are faster).
+        samples_per_s: last.map_or(0.0, |r| r.samples_per_s),
+        model: model_path(&cfg.out),
+        layers: model.layers().len(),
+        parameters: model.param_count(),
+        flash_bytes: model.file_len(),
+        scratch_bytes: ScratchPlan::for_model(&model).bytes(),
+        threshold: match scoring.calibration {
+            Some(c) if scoring.threshold.is_finite() => Some(Threshold {
+                threshold: scoring.threshold,
+                quantile: c.quantile,
+                windows: c.windows,
+                clear_threshold: scoring.clear_threshold,
+                smoothing: scoring.smoothing,
+            }),
+            _ => None,
+        },
+        plots: files,
+        notes,
+    })
+}
+
+/// The last epoch's losses.
+#[derive(Debug, Clone, Serialize)]
+pub struct LastEpoch {
+    /// Training loss.
+    pub loss: f64,
+    /// Validation loss.
+    pub val_loss: f64,
+    /// Validation reconstruction loss.
+    pub val_recon: f64,
+    /// The loss of predicting the mean.
+    pub mean_baseline: f64,
+}
+
+/// Why and when training stopped.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stop {
+    /// The reason, in words.
+    pub reason: &'static str,
+    /// Epochs trained.
+    pub epochs: usize,
+    /// Optimizer steps over all phases.
+    pub steps: usize,
+    /// Phases (greedy stages, then the whole network).
+    pub phases: usize,
+    /// The epoch whose weights were kept (0: the PCA start).
+    pub best_epoch: Option<usize>,
+}
+
+/// The PCA baseline on the same windows.
+#[derive(Debug, Clone, Serialize)]
+pub struct PcaBaseline {
+    /// Components.
+    pub components: usize,
+    /// PCA's validation MSE.
+    pub val_mse: f64,
+    /// The model's validation MSE, measured the same way.
+    pub model_val_mse: f64,
+    /// `RUN_DIR/pca.eam`.
+    pub path: PathBuf,
+}
+
+/// The calibrated threshold.
+#[derive(Debug, Clone, Serialize)]
+pub struct Threshold {
+    /// Alarm threshold.
+    pub threshold: f32,
+    /// Quantile of the alarm statistic.
+    pub quantile: f32,
+    /// Held-out windows calibrated on.
+    pub windows: u32,
+    /// Clear threshold.
+    pub clear_threshold: f32,
+    /// EWMA smoothing.
+    pub smoothing: f32,
+}
+
+/// What `edgeae train` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainReport {
+    /// The kind trained.
+    pub kind: String,
+    /// The data file.
+    pub data: PathBuf,
+    /// Training windows.
+    pub train_windows: usize,
+    /// Validation windows.
+    pub val_windows: usize,
+    /// Values per window.
+    pub values_per_window: usize,
+    /// Windows left out because they hold anomalous rows.
+    pub excluded_anomalous: usize,
+    /// The last epoch.
+    pub last_epoch: Option<LastEpoch>,
+    /// Why training stopped (absent when stopped by `--epochs` in every phase).
+    pub stop: Option<Stop>,
+    /// The PCA baseline.
+    pub baseline: Option<PcaBaseline>,
+    /// Seconds of training over all runs of this run directory.
+    pub training_s: f64,
+    /// Seconds in this invocation.
+    pub this_run_s: f64,
+    /// Training throughput of the last epoch.
+    pub samples_per_s: f64,
+    /// The model file.
+    pub model: PathBuf,
+    /// Its layers.
+    pub layers: usize,
+    /// Its parameters.
+    pub parameters: usize,
+    /// Its size in flash.
+    pub flash_bytes: usize,
+    /// Its scratch RAM on a board.
+    pub scratch_bytes: usize,
+    /// The calibrated threshold (absent without validation windows).
+    pub threshold: Option<Threshold>,
+    /// The figures drawn.
+    pub plots: Vec<PathBuf>,
+    /// Remarks.
+    pub notes: Vec<String>,
+}
+
+impl Report for TrainReport {
+    fn text(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "trained {} on `{}`: {} training and {} validation windows of {} values{}",
+            self.kind,
+            self.data.display(),
+            thousands(self.train_windows),
+            thousands(self.val_windows),
+            self.values_per_window,
+            if self.excluded_anomalous > 0 {
+                format!(
+                    " ({} windows with anomalous rows left out)",
+                    self.excluded_anomalous
+                )
             } else {
                 String::new()
-            },
-            match best {
-                Some(0) => "; kept the PCA start, which no epoch beat".to_string(),
-                Some(b) => format!("; kept the weights of the best epoch, {b}"),
-                None => String::new(),
             }
         );
-    }
-    if let Some(b) = &done.baseline {
-        println!(
-            "baseline     PCA with {} components on the same windows: validation MSE {:.6}; this model {:.6} ({}); {}",
-            b.components,
-            b.val_mse,
-            b.model_val_mse,
-            if b.model_val_mse <= b.val_mse {
-                format!("{:.2}x lower", b.val_mse / b.model_val_mse.max(1e-30))
-            } else {
-                format!("{:.2}x higher", b.model_val_mse / b.val_mse.max(1e-30))
-            },
-            b.path.display()
+        if let Some(r) = &self.last_epoch {
+            let _ = writeln!(
+                out,
+                "last epoch   loss {:.6}, validation loss {:.6} (reconstruction {:.6}); predicting the mean gives {:.6}",
+                r.loss, r.val_loss, r.val_recon, r.mean_baseline
+            );
+        }
+        if let Some(s) = &self.stop {
+            let _ = writeln!(
+                out,
+                "stopped      {}: {} epochs, {} optimizer steps{}{}",
+                s.reason,
+                s.epochs,
+                thousands(s.steps),
+                if s.phases > 1 {
+                    format!(" in {} phases", s.phases)
+                } else {
+                    String::new()
+                },
+                match s.best_epoch {
+                    Some(0) => "; kept the PCA start, which no epoch beat".to_string(),
+                    Some(b) => format!("; kept the weights of the best epoch, {b}"),
+                    None => String::new(),
+                }
+            );
+        }
+        if let Some(b) = &self.baseline {
+            let _ = writeln!(
+                out,
+                "baseline     PCA with {} components on the same windows: validation MSE {:.6}; this model {:.6} ({}); {}",
+                b.components,
+                b.val_mse,
+                b.model_val_mse,
+                if b.model_val_mse <= b.val_mse {
+                    format!("{:.2}x lower", b.val_mse / b.model_val_mse.max(1e-30))
+                } else {
+                    format!("{:.2}x higher", b.model_val_mse / b.val_mse.max(1e-30))
+                },
+                b.path.display()
+            );
+        }
+        let _ = writeln!(
+            out,
+            "time         {:.1} s training ({:.1} s in this run), {:.0} samples/s",
+            self.training_s, self.this_run_s, self.samples_per_s
         );
+        let _ = writeln!(
+            out,
+            "model        {}: {} layers, {} parameters, {} bytes of flash, {} bytes of scratch RAM",
+            self.model.display(),
+            self.layers,
+            thousands(self.parameters),
+            thousands(self.flash_bytes),
+            thousands(self.scratch_bytes)
+        );
+        match &self.threshold {
+            Some(t) => {
+                let _ = writeln!(
+                    out,
+                    "threshold    {} (alarm on for at most {:.3} % of {} held-out windows), clears below {}, smoothing {}",
+                    t.threshold,
+                    (1.0 - f64::from(t.quantile)) * 100.0,
+                    t.windows,
+                    t.clear_threshold,
+                    t.smoothing
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "threshold    not calibrated (no validation windows): run edgeae calibrate on normal data"
+                );
+            }
+        }
+        let files: Vec<String> = self.plots.iter().map(|p| p.display().to_string()).collect();
+        let _ = writeln!(out, "plots        {}", files.join(", "));
+        out
     }
-    println!(
-        "time         {:.1} s training ({:.1} s in this run), {:.0} samples/s",
-        trained.elapsed_s,
-        t0.elapsed().as_secs_f64(),
-        rate
-    );
-    println!(
-        "model        {}: {} layers, {} parameters, {} bytes of flash, {} bytes of scratch RAM",
-        model_file.display(),
-        model.layers().len(),
-        thousands(model.param_count()),
-        thousands(model.file_len()),
-        thousands(ScratchPlan::for_model(&model).bytes())
-    );
-    let scoring = model.scoring();
-    match scoring.calibration {
-        Some(c) if scoring.threshold.is_finite() => println!(
-            "threshold    {} (alarm on for at most {:.3} % of {} held-out windows), clears below {}, smoothing {}",
-            scoring.threshold,
-            (1.0 - f64::from(c.quantile)) * 100.0,
-            c.windows,
-            scoring.clear_threshold,
-            scoring.smoothing
-        ),
-        _ => println!(
-            "threshold    not calibrated (no validation windows): run edgeae calibrate on normal data"
-        ),
+
+    fn notes(&self) -> Vec<String> {
+        self.notes.clone()
     }
-    let mut files = vec![cfg.out.join("loss.png").display().to_string()];
-    files.extend(plots.iter().map(|p| p.display().to_string()));
-    println!("plots        {}", files.join(", "));
-    if let Some(note) = report::font_note() {
-        eprintln!("note: {note}");
-    }
-    Ok(())
 }
 
 fn set<T>(field: &mut T, value: Option<T>) {

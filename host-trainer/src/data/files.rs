@@ -66,6 +66,18 @@ pub fn remove_stale_temporaries(dir: &Path) -> usize {
     removed
 }
 
+pub(crate) fn csv_bytes(
+    header: &[String],
+    rows: impl Iterator<Item = Vec<String>>,
+) -> Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(header)?;
+    for r in rows {
+        w.write_record(&r)?;
+    }
+    w.into_inner().map_err(|e| anyhow!("cannot write CSV: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,16 +127,4 @@ mod tests {
         assert!(format!("{err:#}").contains("missing/m.eam"));
         fs::remove_dir_all(&dir).unwrap();
     }
-}
-
-pub(crate) fn csv_bytes(
-    header: &[String],
-    rows: impl Iterator<Item = Vec<String>>,
-) -> Result<Vec<u8>> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(header)?;
-    for r in rows {
-        w.write_record(&r)?;
-    }
-    w.into_inner().map_err(|e| anyhow!("cannot write CSV: {e}"))
 }

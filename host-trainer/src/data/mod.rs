@@ -172,6 +172,27 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
     })
 }
 
+/// Loads a data file for a model and checks the channel count.
+pub fn load_for_model(
+    model_path: &Path,
+    model: &Model<'_>,
+    data_path: &Path,
+    opts: LoadOptions,
+) -> Result<Table> {
+    let table = load(data_path, opts)?;
+    let want = model.input().channels as usize;
+    if table.n_channels() != want {
+        bail!(
+            "`{}` expects {want} channels per row, `{}` has {} ({})",
+            model_path.display(),
+            data_path.display(),
+            table.n_channels(),
+            preview(&table.channels)
+        );
+    }
+    Ok(table)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -822,25 +843,4 @@ mod tests {
             }
         }
     }
-}
-
-/// Loads a data file for a model and checks the channel count.
-pub fn load_for_model(
-    model_path: &Path,
-    model: &Model<'_>,
-    data_path: &Path,
-    opts: LoadOptions,
-) -> Result<Table> {
-    let table = load(data_path, opts)?;
-    let want = model.input().channels as usize;
-    if table.n_channels() != want {
-        bail!(
-            "`{}` expects {want} channels per row, `{}` has {} ({})",
-            model_path.display(),
-            data_path.display(),
-            table.n_channels(),
-            preview(&table.channels)
-        );
-    }
-    Ok(table)
 }

@@ -470,7 +470,7 @@ pub fn quantize(model: &Model<'_>, windows: &[f32], opts: &QuantizeOptions) -> R
 }
 
 /// How two models' reconstructions compare over the same windows.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Comparison {
     /// Windows compared.
     pub windows: usize,

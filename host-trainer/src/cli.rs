@@ -186,7 +186,7 @@ pub enum Command {
         plot: Option<PathBuf>,
         /// The baseline reported beside the model on the same windows [default: pca when --train is given or `pca.eam` lies beside the model].
         #[arg(long, value_enum)]
-        baseline: Option<crate::cmd::eval::BaselineChoice>,
+        baseline: Option<BaselineChoice>,
         /// Normal training data to fit the PCA baseline on (windows at hop 1, the model's normalisation and codings width).
         #[arg(long, value_name = "NORMAL.csv")]
         train: Option<PathBuf>,
@@ -429,4 +429,14 @@ impl CalibrateArgs {
             self.smoothing,
         )
     }
+}
+
+/// Which baseline `edgeae eval` puts beside the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BaselineChoice {
+    /// PCA with as many components as the model has codings: fitted on
+    /// --train, or the run's `pca.eam` beside the model.
+    Pca,
+    /// None.
+    None,
 }

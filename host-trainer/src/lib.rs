@@ -2,23 +2,26 @@
 //!
 //! # Layout
 //!
-//! The modules run one way, from the commands down to the data:
+//! The modules run one way, from the commands down to the data: each uses
+//! only the modules below it in this table (`tests/layout.rs` checks it).
 //!
 //! | module | what it holds |
 //! |---|---|
-//! | `cmd` | one module per subcommand: reads inputs, computes through the modules below, writes outputs |
+//! | `cmd` | one module per subcommand: reads inputs, computes through the modules below, returns a report |
+//! | [`cli`] | the command line's types (clap) |
 //! | `train` | training runs: configuration, data preparation, the schedule, checkpoints, export to a model |
-//! | `nn` | the networks, layers, losses and optimizer on dfdx tensors |
 //! | `quant` | post-training int8 quantization |
-//! | `score` | streaming data through the firmware, calibration, detection metrics, evaluations |
 //! | `board` | boards: QEMU, serial lines, ELF sizes, flashing |
+//! | `score` | streaming data through the firmware, calibration, detection metrics, evaluations |
 //! | `synth` | the built-in synthetic data set |
 //! | `plots` | the PNG figures |
+//! | `nn` | the networks, layers, losses and optimizer on dfdx tensors |
 //! | `data` | data files (CSV, IDX), windows, normalisation, model files, atomic writes |
 //! | `text` | numbers and lists as reports print them |
 //!
-//! `main.rs` only parses [`cli::Cli`] and calls [`run`]; a command's error is
-//! printed as one line by `main`.
+//! `main.rs` only parses [`cli::Cli`], calls [`run`] and prints the
+//! [`Printed`] report (text, or JSON with `--json`); a command's error is
+//! printed as one line.
 //!
 //! # Library
 //!

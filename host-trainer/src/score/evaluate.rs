@@ -8,8 +8,7 @@ use anyhow::{Result, bail};
 use firmware::Model;
 use serde::Serialize;
 
-use crate::data::model_file::read_model_bytes;
-use crate::data::{LoadOptions, Table, load_for_model};
+use crate::data::Table;
 use crate::plots::{self, EvalPlot};
 use crate::score::metrics::{self, Confusion, Detection, WindowRecord};
 use crate::score::{Scored, WindowRow, stream};
@@ -223,60 +222,4 @@ pub fn evaluate(
         report.plot = Some(path.to_path_buf());
     }
     Ok((report, scored))
-}
-
-/// The PCA baseline for `model`: fitted on the normal windows of
-/// `train` (at hop 1, normalised as the model normalises), or the
-/// `pca.eam` that `edgeae train` wrote beside the model; `None` when
-/// neither is at hand.
-pub fn pca_baseline(
-    model_path: &Path,
-    model: &Model<'_>,
-    train: Option<&Path>,
-) -> Result<Option<(Vec<u8>, String)>> {
-    if let Some(path) = train {
-        let table = load_for_model(model_path, model, path, LoadOptions::default())?;
-        let window = model.input().window as usize;
-        let starts = crate::data::window_starts(path, table.rows(), window, 1)?;
-        let starts: Vec<usize> = match crate::data::window_labels(&table, &starts, window) {
-            Some(labels) => starts
-                .into_iter()
-                .zip(labels)
-                .filter(|(_, l)| *l == 0)
-                .map(|(s, _)| s)
-                .collect(),
-            None => starts,
-        };
-        if starts.is_empty() {
-            bail!(
-                "`{}` has no window of normal data to fit the PCA baseline on",
-                path.display()
-            );
-        }
-        let mut x = crate::data::gather(&table, &starts, window);
-        crate::data::normalizer(model).apply(&mut x);
-        let k = model.codings_len().min(model.input_len());
-        let pca = crate::train::pca::Pca::fit(&x, model.input_len(), k)?;
-        let net = pca.host_net();
-        let def = model_format::build::ModelBuf {
-            kind: crate::train::Kind::Pca.model_kind(),
-            layers: crate::train::to_model::layers(&net),
-            codings_layer: 0,
-            scoring: model_format::build::ScoringBuf::default(),
-            ..model_format::build::ModelBuf::from_model(model)
-        };
-        let bytes = def.encode()?;
-        return Ok(Some((
-            bytes,
-            format!("fitted on {} windows of `{}`", starts.len(), path.display()),
-        )));
-    }
-    let beside = model_path
-        .parent()
-        .map(crate::train::baseline_path)
-        .filter(|p| p.is_file() && p != model_path);
-    match beside {
-        Some(p) => Ok(Some((read_model_bytes(&p)?, format!("`{}`", p.display())))),
-        None => Ok(None),
-    }
 }

@@ -41,7 +41,7 @@ fn window_rows(start: usize, window: usize, rows: usize) -> Option<Range<usize>>
 /// time-major (row t's channels, then row t+1's ...), i.e. each output row has window*channels values.
 ///
 /// `starts` should come from [`window_starts`]; a start whose window would run
-/// past the last row is skipped (as it is by [`window_labels`]).
+/// past the last row is skipped (as it is by `window_labels`).
 pub fn gather(table: &Table, starts: &[usize], window: usize) -> Vec<f32> {
     let rows = table.rows();
     let channels = table.n_channels();

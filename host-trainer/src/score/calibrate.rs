@@ -15,7 +15,7 @@ pub struct CalibrationOptions {
     /// target false-positive rate per window).
     pub quantile: f32,
     /// The clear threshold lies this fraction of the way from the median
-    /// normal error to the threshold ([`clear_threshold`]).
+    /// normal error to the threshold (`clear_threshold`).
     pub hysteresis: f32,
     /// EWMA weight of the newest score; `None`: 0.5 for windows of several
     /// frames (a time series), 1 (no smoothing) for one-row windows.

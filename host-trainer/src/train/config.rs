@@ -207,7 +207,7 @@ pub struct TrainConfig {
     /// Encoder hidden widths (None: chosen from the input width).
     pub hidden: Option<Vec<usize>>,
     /// Epochs (per greedy stage for `greedy`); `None`: until the validation
-    /// loss stops improving (see [`crate::train::schedule`]), within
+    /// loss stops improving (see `train::schedule`), within
     /// `max_steps`.
     pub epochs: Option<usize>,
     /// Optimizer steps at most, over all phases, when `epochs` is `None`.
@@ -240,7 +240,7 @@ pub struct TrainConfig {
     /// How a window's error is scored.
     pub metric: ScoreMetric,
     /// Stacked and denoising kinds: start from the PCA solution
-    /// ([`crate::train::pca::Pca::start_from`]) rather than random weights,
+    /// (`Pca::start_from`) rather than random weights,
     /// and never end worse than it. Off by default: measured, it keeps the
     /// validation error at or below PCA's but the detection quality at
     /// PCA's, and int8 exports of such networks lose precision (their

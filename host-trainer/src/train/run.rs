@@ -31,7 +31,7 @@ pub struct RunOptions {
     /// No progress output.
     pub quiet: bool,
     /// CPU threads for the matrix products; `None` chooses from the work per
-    /// batch (see [`auto_threads`]).
+    /// batch (see `auto_threads`).
     pub threads: Option<usize>,
     /// How the exported model's threshold is set from the validation windows.
     pub calibration: CalibrationOptions,

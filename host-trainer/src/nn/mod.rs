@@ -14,6 +14,8 @@
 
 pub mod act;
 pub mod adam;
+pub mod conv;
+pub mod conv_shape;
 pub mod fused;
 pub mod loss;
 pub mod net;
@@ -74,3 +76,5 @@ pub fn scalar<E: Real, D: Backend<E>, T>(t: &Tensor<Rank0, E, D, T>) -> E {
 
 #[cfg(test)]
 mod gradcheck;
+#[cfg(test)]
+mod gradcheck_conv;

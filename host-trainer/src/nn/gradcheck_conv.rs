@@ -3,9 +3,6 @@
 //! passes against direct loops over the definitions; the transposed
 //! convolution as the adjoint of the convolution; the shapes of the
 //! textbook Fashion-MNIST convolutional autoencoder; errors for bad shapes.
-//! One ignored test times a training batch of that autoencoder
-//! ([`fashion_conv_ae_batch_time`]: about 25 ms per 32 images, forward and
-//! backward at f32 on 2 cores, in release).
 
 use dfdx::prelude::*;
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -859,81 +856,4 @@ fn f32_matches_f64() {
     for (a, e) in y32.iter().zip(&y64) {
         assert!((f64::from(*a) - e).abs() < 1e-5, "{a} vs {e}");
     }
-}
-
-/// Time per batch of 32 images, forward and backward at f32, for the
-/// Fashion-MNIST convolutional autoencoder (SELU everywhere, sigmoid output
-/// through the fused BCE on logits). Run it in release:
-/// `cargo test --release -p edgeae --lib fashion_conv_ae_batch_time -- --ignored --nocapture`.
-#[test]
-#[ignore = "timing; run in release with --ignored --nocapture"]
-fn fashion_conv_ae_batch_time() {
-    use super::{Backend, act};
-    use std::time::Instant;
-
-    let dev: Dev = Default::default();
-    let mut rng = StdRng::seed_from_u64(17);
-    let (convs, pools, deconvs) = fashion_layers();
-    let mut init = |(r, c): (usize, usize)| -> (Mat<f32, Dev>, Vector<f32, Dev>) {
-        let scale = (1.0 / c as f64).sqrt();
-        let w: Vec<f32> = (0..r * c)
-            .map(|_| (rng.gen_range(-1.0..1.0) * scale * 1.7) as f32)
-            .collect();
-        (dev.tensor_from_vec(w, (r, c)), dev.zeros_like(&(r,)))
-    };
-    let enc: Vec<_> = convs
-        .iter()
-        .map(|l| init(l.spec().weight_shape()))
-        .collect();
-    let dec: Vec<_> = deconvs
-        .iter()
-        .map(|l| init(l.spec().weight_shape()))
-        .collect();
-    let batch = 32;
-    let x: Vec<f32> = (0..batch * 784).map(|_| rng.gen_range(0.0..1.0)).collect();
-    let x: Mat<f32, Dev> = dev.tensor_from_vec(x, (batch, 784));
-
-    let step = |fwd: &mut f64, bwd: &mut f64| -> f32 {
-        let t0 = Instant::now();
-        let mut h = x.leaky_trace();
-        for ((conv, pool), (w, b)) in convs.iter().zip(&pools).zip(&enc) {
-            h = pool
-                .forward(act::selu(conv.forward(h, w, b).unwrap()))
-                .unwrap();
-        }
-        for (k, (t, (w, b))) in deconvs.iter().zip(&dec).enumerate() {
-            h = t.forward(h, w, b).unwrap();
-            if k + 1 < deconvs.len() {
-                h = act::selu(h);
-            }
-        }
-        let loss = <Dev as Backend<f32>>::bce_with_logits(h, x.clone());
-        let value = loss.array();
-        let t1 = Instant::now();
-        let grads = loss.backward();
-        assert!(grads.get(&enc[0].0).as_vec().iter().all(|g| g.is_finite()));
-        *fwd += (t1 - t0).as_secs_f64();
-        *bwd += t1.elapsed().as_secs_f64();
-        value
-    };
-    let (mut fwd, mut bwd) = (0.0, 0.0);
-    for _ in 0..3 {
-        step(&mut fwd, &mut bwd);
-    }
-    let n = 20;
-    let (mut fwd, mut bwd) = (0.0, 0.0);
-    let start = Instant::now();
-    for _ in 0..n {
-        step(&mut fwd, &mut bwd);
-    }
-    let total = start.elapsed().as_secs_f64() / n as f64;
-    println!(
-        "Fashion-MNIST conv AE, batch {batch}, f32, {} threads: {:.1} ms per batch \
-         (forward {:.1} ms, backward {:.1} ms); 60,000 images: {:.0} s",
-        rayon::current_num_threads(),
-        total * 1e3,
-        fwd / n as f64 * 1e3,
-        bwd / n as f64 * 1e3,
-        total * 60_000.0 / batch as f64
-    );
 }

@@ -14,7 +14,11 @@
 
 pub mod act;
 pub mod adam;
+// The convolutional layers; `--kind conv` (issue 13) wires them into the
+// networks, until then only their tests use them.
+#[allow(dead_code)]
 pub mod conv;
+#[allow(dead_code)]
 pub mod conv_shape;
 pub mod fused;
 pub mod loss;

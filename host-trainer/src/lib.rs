@@ -37,6 +37,7 @@ mod data;
 mod nn;
 mod plots;
 mod quant;
+mod rng;
 mod score;
 mod synth;
 mod text;

@@ -1,12 +1,13 @@
 //! The crate's arrows run one way: from the commands (and the command-line
 //! types they take) down to the data. A module may use the modules listed after it here,
-//! never one listed before it (test modules and doc comments aside).
+//! never one listed before it (test modules, `tests.rs` and `gradcheck*.rs`
+//! files, and comments aside).
 
 use std::path::Path;
 
 /// Top to bottom.
 const LAYERS: &[&str] = &[
-    "cmd", "cli", "train", "quant", "board", "score", "synth", "plots", "nn", "data", "text",
+    "cmd", "cli", "train", "quant", "board", "score", "synth", "plots", "nn", "data", "text", "rng",
 ];
 
 /// The non-test, non-comment source of a module (a file or a folder).
@@ -25,7 +26,12 @@ fn source(src: &Path, module: &str) -> Vec<(String, String)> {
             let p = e.unwrap().path();
             if p.is_dir() {
                 stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "rs") {
+            } else if p.extension().is_some_and(|x| x == "rs")
+                && !p.ends_with("tests.rs")
+                && !p
+                    .file_stem()
+                    .is_some_and(|s| s.to_string_lossy().starts_with("gradcheck"))
+            {
                 files.push(p);
             }
         }

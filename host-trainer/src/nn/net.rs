@@ -7,7 +7,9 @@ use std::ops::Range;
 use anyhow::{Result, bail};
 use dfdx::prelude::*;
 use model_format::Activation;
-use rand::{Rng, SeedableRng, rngs::StdRng};
+use rand::Rng;
+
+use crate::rng::{self, Seeded};
 use rand_distr::{Distribution, Normal, Uniform};
 use serde::{Deserialize, Serialize};
 
@@ -142,7 +144,7 @@ pub struct Net<E: Real, D: Backend<E>> {
 /// Random initial weights: LeCun normal (`N(0, 1/fan_in)`) for SELU layers,
 /// as self-normalising networks need, Glorot uniform for the others; zero biases.
 fn init_weights<E: Real>(
-    rng: &mut StdRng,
+    rng: &mut Seeded,
     inputs: usize,
     outputs: usize,
     activation: Activation,
@@ -166,7 +168,7 @@ impl<E: Real, D: Backend<E>> Net<E, D> {
     /// A network with freshly initialised parameters (deterministic in `seed`).
     pub fn init(dev: &D, spec: NetSpec, seed: u64) -> Result<Self> {
         spec.check()?;
-        let mut rng = StdRng::seed_from_u64(seed);
+        let mut rng = rng::seeded(seed);
         let mut weights = Vec::new();
         let mut biases = Vec::new();
         for (i, l) in spec.layers.iter().enumerate() {

@@ -58,7 +58,7 @@
 //!
 //! # Reproducibility
 //!
-//! All randomness comes from [`rand::rngs::StdRng`] (ChaCha12, the same on
+//! All randomness comes from [`rand::rngs::Seeded`] (ChaCha12, the same on
 //! every platform for rand 0.8), seeded with sub-seeds derived from
 //! [`SynthConfig::seed`]; the signal is computed in `f64` and rounded to
 //! `f32` once. The same configuration gives bit-identical data.
@@ -68,10 +68,10 @@ use std::fmt::{self, Write as _};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use crate::rng::Seeded;
 use anyhow::{Context, Result, bail};
-use rand::rngs::StdRng;
+use rand::Rng;
 use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 
 /// Operating points of the shaft, Hz.
@@ -482,15 +482,15 @@ fn faults_csv(faults: &[FaultSegment]) -> String {
 }
 
 /// The independent random stream `tag` of `seed` (SplitMix64 mixing).
-fn rng_for(seed: u64, tag: u64) -> StdRng {
+fn rng_for(seed: u64, tag: u64) -> Seeded {
     let mut z = seed ^ tag.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    StdRng::seed_from_u64(z ^ (z >> 31))
+    crate::rng::seeded(z ^ (z >> 31))
 }
 
 /// A standard normal draw.
-fn normal(rng: &mut StdRng) -> f64 {
+fn normal(rng: &mut Seeded) -> f64 {
     rng.sample(StandardNormal)
 }
 
@@ -562,7 +562,7 @@ struct Machine {
 
 impl Machine {
     /// Draws a machine with `channels` channels.
-    fn new(channels: usize, rng: &mut StdRng) -> Machine {
+    fn new(channels: usize, rng: &mut Seeded) -> Machine {
         let resonance_hz = rng.gen_range(RESONANCE_HZ);
         let channels = (0..channels)
             .map(|c| {
@@ -637,7 +637,7 @@ struct Trajectory {
 
 impl Trajectory {
     /// Draws `rows` rows of speed, angle, wander and noise for `machine`.
-    fn new(machine: &Machine, rows: usize, fs: f64, rng: &mut StdRng) -> Trajectory {
+    fn new(machine: &Machine, rows: usize, fs: f64, rng: &mut Seeded) -> Trajectory {
         let dt = 1.0 / fs;
         let nominal = speed_schedule(rows, fs, rng);
         let channels = machine.channels.len();
@@ -676,7 +676,7 @@ impl Trajectory {
 
 /// Nominal shaft speed per row: dwells at operating points joined by
 /// raised-cosine ramps.
-fn speed_schedule(rows: usize, fs: f64, rng: &mut StdRng) -> Vec<f64> {
+fn speed_schedule(rows: usize, fs: f64, rng: &mut Seeded) -> Vec<f64> {
     let seconds_to_rows = |s: f64| ((s * fs).round() as usize).max(1);
     let mut out = Vec::with_capacity(rows);
     let mut current = rng.gen_range(0..OPERATING_HZ.len());
@@ -730,7 +730,7 @@ struct Planned {
 /// Draws the faults of the test stream: kinds in shuffled order, lengths,
 /// positions with the lead-in and the gaps, channels and parameters.
 /// `cfg` must have passed [`SynthConfig::validate`].
-fn plan_faults(cfg: &SynthConfig, rng: &mut StdRng) -> Vec<Planned> {
+fn plan_faults(cfg: &SynthConfig, rng: &mut Seeded) -> Vec<Planned> {
     let mut kinds: Vec<FaultKind> = FaultKind::ALL
         .iter()
         .flat_map(|&k| std::iter::repeat_n(k, cfg.faults_per_kind))
@@ -779,7 +779,7 @@ fn plan_faults(cfg: &SynthConfig, rng: &mut StdRng) -> Vec<Planned> {
 }
 
 /// Draws the length of a fault of `kind` and its parameters.
-fn draft(kind: FaultKind, rng: &mut StdRng) -> (usize, FaultParams) {
+fn draft(kind: FaultKind, rng: &mut Seeded) -> (usize, FaultParams) {
     match kind {
         FaultKind::Spike => {
             let n = rng.gen_range(SPIKES);

@@ -5,7 +5,6 @@ use std::ops::Range;
 use anyhow::{Result, bail};
 use model_format::Activation;
 use rand::seq::SliceRandom;
-use rand::{SeedableRng, rngs::StdRng};
 
 use super::config::{Kind, LossChoice, Normalize, TrainConfig};
 use crate::data::fnv1a64;
@@ -144,7 +143,7 @@ pub fn prepare_table(cfg: &TrainConfig, table: &Table, data_hash: u64) -> Result
             );
         }
         let mut shuffled = starts.clone();
-        shuffled.shuffle(&mut StdRng::seed_from_u64(cfg.seed ^ 0x5eed_5917));
+        shuffled.shuffle(&mut crate::rng::seeded(cfg.seed ^ 0x5eed_5917));
         let val = shuffled.split_off(n - n_val);
         let holdout = if val.is_empty() {
             Vec::new()

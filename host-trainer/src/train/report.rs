@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use firmware::{Engine, Model};
-use rand::{Rng, SeedableRng, rngs::SmallRng};
+use rand::Rng;
 use rand_distr::StandardNormal;
 
 use super::checkpoint::EpochRecord;
@@ -78,7 +78,7 @@ pub fn generate(model: &Model<'_>, count: usize, seed: u64) -> anyhow::Result<Ve
     let mut scratch = vec![0.0f32; Engine::scratch_len(model)];
     let mut engine = Engine::new(model, &mut scratch)
         .map_err(|e| anyhow::anyhow!("the model's engine cannot start: {e}"))?;
-    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut rng = crate::rng::fast(seed);
     let mut out = Vec::new();
     for _ in 0..count {
         for z in engine.codings_mut() {

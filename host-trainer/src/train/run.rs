@@ -9,8 +9,8 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use dfdx::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
+use rand::Rng;
 use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng, rngs::SmallRng};
 use rand_distr::StandardNormal;
 
 use super::arch::{self, Phase, PhaseInput};
@@ -169,7 +169,7 @@ pub fn train_on<D: Backend<f32>>(
         while standing.stop.is_none() {
             let t0 = Instant::now();
             let lr = cfg.lr;
-            let mut rng = SmallRng::seed_from_u64(epoch_seed(cfg.seed, phase_idx, epoch));
+            let mut rng = crate::rng::fast(epoch_seed(cfg.seed, phase_idx, epoch));
             let mut order: Vec<usize> = (0..n).collect();
             order.shuffle(&mut rng);
             // The budget may end an epoch early.
@@ -470,7 +470,7 @@ fn objective<D: Backend<f32>, T: Tape<f32, D> + Merge<T>>(
 }
 
 /// Corrupts a batch in place for the denoising kind.
-fn corrupt(noise: Noise, x: &mut [f32], rng: &mut SmallRng) {
+fn corrupt(noise: Noise, x: &mut [f32], rng: &mut crate::rng::Fast) {
     match noise {
         Noise::Gaussian(sigma) => {
             for v in x {
@@ -502,7 +502,7 @@ fn train_step<D: Backend<f32>>(
     clean: Vec<f32>,
     rows: usize,
     dim: usize,
-    rng: &mut SmallRng,
+    rng: &mut crate::rng::Fast,
 ) -> Result<f32> {
     let mut input = clean.clone();
     if cfg.kind == Kind::Denoising && phase.full {

@@ -15,13 +15,13 @@ use super::{Mat, act};
 type Dev = Cpu;
 const H: f64 = 1e-6;
 
-fn random(rng: &mut StdRng, n: usize, lo: f64, hi: f64) -> Vec<f64> {
+pub(super) fn random(rng: &mut StdRng, n: usize, lo: f64, hi: f64) -> Vec<f64> {
     (0..n).map(|_| rng.gen_range(lo..hi)).collect()
 }
 
 /// Largest |analytic − numeric| / max(1, |numeric|) over all coordinates,
 /// numeric by central differences of `f` around `x0`.
-fn max_error(f: &dyn Fn(&[f64]) -> f64, x0: &[f64], analytic: &[f64]) -> f64 {
+pub(super) fn max_error(f: &dyn Fn(&[f64]) -> f64, x0: &[f64], analytic: &[f64]) -> f64 {
     assert_eq!(x0.len(), analytic.len());
     let mut worst = 0.0f64;
     for i in 0..x0.len() {

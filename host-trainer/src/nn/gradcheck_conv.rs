@@ -16,29 +16,9 @@ use super::conv_shape::{
 use super::{Mat, Vector};
 
 type Dev = Cpu;
-const H: f64 = 1e-6;
+
+use super::gradcheck::{max_error, random};
 const PADDINGS: [Padding; 2] = [Padding::Valid, Padding::Same];
-
-fn random(rng: &mut StdRng, n: usize, lo: f64, hi: f64) -> Vec<f64> {
-    (0..n).map(|_| rng.gen_range(lo..hi)).collect()
-}
-
-/// Largest |analytic − numeric| / max(1, |numeric|) over all coordinates,
-/// numeric by central differences of `f` around `x0` (as in `gradcheck.rs`).
-fn max_error(f: &dyn Fn(&[f64]) -> f64, x0: &[f64], analytic: &[f64]) -> f64 {
-    assert_eq!(x0.len(), analytic.len());
-    let mut worst = 0.0f64;
-    for i in 0..x0.len() {
-        let mut xp = x0.to_vec();
-        let mut xm = x0.to_vec();
-        xp[i] += H;
-        xm[i] -= H;
-        let numeric = (f(&xp) - f(&xm)) / (2.0 * H);
-        let err = (analytic[i] - numeric).abs() / numeric.abs().max(1.0);
-        worst = worst.max(err);
-    }
-    worst
-}
 
 fn mat(rows: usize, cols: usize, v: &[f64]) -> Mat<f64, Dev> {
     Dev::default().tensor_from_vec(v.to_vec(), (rows, cols))

@@ -340,6 +340,12 @@ pub struct TrainArgs {
     /// Encoder hidden widths, e.g. 100 or 256,64 [default: one layer, the geometric mean of input and codings widths].
     #[arg(long, value_delimiter = ',')]
     pub hidden: Option<Vec<usize>>,
+    /// Convolutional layers, encoder|decoder, e.g. "c16k3,p2,c32k3,p2,c64k3,p2|t32k3s2v,t16k3s2,t1k3s2:sigmoid" (c: conv FILTERSkKERNEL[sSTRIDE][v: valid], t: transposed conv, p/a: max/avg pool, u: upsample, d: dense, r: reshape HxWxC; :ACTIVATION). With conv, stacked, denoising, sparse, vae; `auto`: the default for the input [default with conv: auto].
+    #[arg(long)]
+    pub arch: Option<String>,
+    /// The rows of a CSV are images of HxWxC values, channel-last (conv layers over images; IDX files need no flag), e.g. 28x28x1.
+    #[arg(long, value_parser = parse_image)]
+    pub image: Option<[usize; 3]>,
     /// Epochs, exactly (per stage for greedy) [default: until the validation loss stops improving, within --max-steps].
     #[arg(long)]
     pub epochs: Option<usize>,
@@ -439,4 +445,19 @@ pub enum BaselineChoice {
     Pca,
     /// None.
     None,
+}
+
+/// `--image HxWxC`.
+fn parse_image(s: &str) -> Result<[usize; 3], String> {
+    let dims: Vec<usize> = s
+        .split('x')
+        .map(|d| d.trim().parse::<usize>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("expected HxWxC, e.g. 28x28x1, not `{s}`"))?;
+    match dims[..] {
+        [h, w, c] if h > 0 && w > 0 && c > 0 => Ok([h, w, c]),
+        _ => Err(format!(
+            "expected three sizes of at least 1, HxWxC, not `{s}`"
+        )),
+    }
 }

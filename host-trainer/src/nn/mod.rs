@@ -14,11 +14,7 @@
 
 pub mod act;
 pub mod adam;
-// The convolutional layers; `--kind conv` (issue 13) wires them into the
-// networks, until then only their tests use them.
-#[allow(dead_code)]
 pub mod conv;
-#[allow(dead_code)]
 pub mod conv_shape;
 pub mod fused;
 pub mod loss;
@@ -54,6 +50,21 @@ pub trait Backend<E: Real>:
     ) -> Tensor<Rank0, E, Self, T> {
         binary_cross_entropy_with_logits_loss(logits, target)
     }
+
+    /// A feature-map layer ([`conv::MapOp`]) before its activation. Only
+    /// the CPU has these kernels; other devices refuse, naming the layer.
+    fn map_op<T: Tape<E, Self> + Merge<T>>(
+        op: &conv::MapOp,
+        x: Mat<E, Self, T>,
+        w: Option<&Mat<E, Self>>,
+        b: &Vector<E, Self>,
+    ) -> anyhow::Result<Mat<E, Self, T>> {
+        let _ = (x, w, b);
+        anyhow::bail!(
+            "the {} layer runs on the CPU only: train this model with --device cpu",
+            op.name()
+        )
+    }
 }
 
 macro_rules! cpu_backend {
@@ -64,6 +75,15 @@ macro_rules! cpu_backend {
                 target: Mat<$e, Self>,
             ) -> Tensor<Rank0, $e, Self, T> {
                 fused::bce_with_logits_cpu(logits, target)
+            }
+
+            fn map_op<T: Tape<$e, Self> + Merge<T>>(
+                op: &conv::MapOp,
+                x: Mat<$e, Self, T>,
+                w: Option<&Mat<$e, Self>>,
+                b: &Vector<$e, Self>,
+            ) -> anyhow::Result<Mat<$e, Self, T>> {
+                op.forward_cpu(x, w, b)
             }
         }
     )*};

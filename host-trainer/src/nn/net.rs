@@ -1,6 +1,8 @@
-//! A stack of dense and tied-dense layers with run-time widths, the shape
-//! every dense autoencoder kind shares; plus the optional log-variance head
-//! of a variational autoencoder.
+//! A stack of layers with run-time widths: dense and tied-dense layers, the
+//! shape every dense autoencoder kind shares, and the convolutional layers
+//! of [`super::conv`] (convolution, transposed convolution, pooling,
+//! upsampling) over channel-last feature maps; plus the optional
+//! log-variance head of a variational autoencoder.
 
 use std::ops::Range;
 
@@ -13,6 +15,8 @@ use crate::rng::{self, Seeded};
 use rand_distr::{Distribution, Normal, Uniform};
 use serde::{Deserialize, Serialize};
 
+use super::conv::MapOp;
+use super::conv_shape::{ConvSpec, ConvTransposeSpec, PoolSpec, UpsampleSpec};
 use super::{Backend, Mat, Real, Vector, act};
 
 /// One layer's structure.
@@ -34,14 +38,75 @@ pub enum LayerSpec {
         /// Activation.
         activation: Activation,
     },
+    /// `y = act(conv(x, W) + b)`, `W` of shape `(filters, kh·kw·c)` (OHWI),
+    /// one bias per filter.
+    Conv {
+        /// Geometry.
+        spec: ConvSpec,
+        /// Activation.
+        activation: Activation,
+    },
+    /// `y = act(convᵀ(x, W) + b)`, `W` of shape `(filters, kh·kw·c)`.
+    ConvTranspose {
+        /// Geometry.
+        spec: ConvTransposeSpec,
+        /// Activation.
+        activation: Activation,
+    },
+    /// Max or average pooling (no parameters).
+    Pool {
+        /// Geometry.
+        spec: PoolSpec,
+    },
+    /// Nearest-neighbour upsampling (no parameters).
+    Upsample {
+        /// Geometry.
+        spec: UpsampleSpec,
+    },
 }
 
 impl LayerSpec {
-    /// The activation.
+    /// The activation (identity for pooling and upsampling).
     pub fn activation(&self) -> Activation {
         match *self {
-            LayerSpec::Dense { activation, .. } | LayerSpec::Tied { activation, .. } => activation,
+            LayerSpec::Dense { activation, .. }
+            | LayerSpec::Tied { activation, .. }
+            | LayerSpec::Conv { activation, .. }
+            | LayerSpec::ConvTranspose { activation, .. } => activation,
+            LayerSpec::Pool { .. } | LayerSpec::Upsample { .. } => Activation::Identity,
         }
+    }
+
+    /// The layer's name in messages and architecture strings.
+    pub fn name(&self) -> &'static str {
+        match self {
+            LayerSpec::Dense { .. } => "dense",
+            LayerSpec::Tied { .. } => "tied dense",
+            LayerSpec::Conv { .. } => "convolution",
+            LayerSpec::ConvTranspose { .. } => "transposed convolution",
+            LayerSpec::Pool { .. } => "pooling",
+            LayerSpec::Upsample { .. } => "upsampling",
+        }
+    }
+
+    /// True for the layers over feature maps.
+    pub fn is_map(&self) -> bool {
+        !matches!(self, LayerSpec::Dense { .. } | LayerSpec::Tied { .. })
+    }
+
+    /// `(inputs, outputs)` of a layer that is not tied, or why its shapes
+    /// do not work out.
+    fn own_widths(&self) -> Result<(usize, usize)> {
+        Ok(match *self {
+            LayerSpec::Dense {
+                inputs, outputs, ..
+            } => (inputs, outputs),
+            LayerSpec::Conv { spec, .. } => (spec.input.len(), spec.output()?.len()),
+            LayerSpec::ConvTranspose { spec, .. } => (spec.input.len(), spec.output()?.len()),
+            LayerSpec::Pool { spec } => (spec.input.len(), spec.output()?.len()),
+            LayerSpec::Upsample { spec } => (spec.input.len(), spec.output()?.len()),
+            LayerSpec::Tied { .. } => bail!("a tied layer has the widths of its source, swapped"),
+        })
     }
 }
 
@@ -60,13 +125,52 @@ impl NetSpec {
     /// `(inputs, outputs)` of layer `i`.
     pub fn widths(&self, i: usize) -> Option<(usize, usize)> {
         match *self.layers.get(i)? {
-            LayerSpec::Dense {
-                inputs, outputs, ..
-            } => Some((inputs, outputs)),
             LayerSpec::Tied { source, .. } => {
                 let (i, o) = self.widths(source)?;
                 Some((o, i))
             }
+            ref l => l.own_widths().ok(),
+        }
+    }
+
+    /// The shape of layer `i`'s weight matrix, `None` for layers without
+    /// their own weights (tied, pooling, upsampling).
+    pub fn weight_shape(&self, i: usize) -> Option<(usize, usize)> {
+        match *self.layers.get(i)? {
+            LayerSpec::Dense {
+                inputs, outputs, ..
+            } => Some((outputs, inputs)),
+            LayerSpec::Conv { spec, .. } => Some(spec.weight_shape()),
+            LayerSpec::ConvTranspose { spec, .. } => Some(spec.weight_shape()),
+            LayerSpec::Tied { .. } | LayerSpec::Pool { .. } | LayerSpec::Upsample { .. } => None,
+        }
+    }
+
+    /// Layer `i`'s bias length: one per output of a dense or tied layer,
+    /// one per filter of a convolution, none for pooling and upsampling.
+    pub fn bias_len(&self, i: usize) -> usize {
+        match self.layers.get(i) {
+            Some(LayerSpec::Conv { spec, .. }) => spec.filters,
+            Some(LayerSpec::ConvTranspose { spec, .. }) => spec.filters,
+            Some(LayerSpec::Pool { .. } | LayerSpec::Upsample { .. }) | None => 0,
+            Some(LayerSpec::Dense { .. } | LayerSpec::Tied { .. }) => {
+                self.widths(i).map_or(0, |w| w.1)
+            }
+        }
+    }
+
+    /// Fan-in and fan-out of layer `i`'s weights, for initialisation.
+    fn fans(&self, i: usize) -> (usize, usize) {
+        match self.layers.get(i) {
+            Some(LayerSpec::Conv { spec, .. }) => {
+                let k = spec.kernel.0 * spec.kernel.1;
+                (k * spec.input.c, k * spec.filters)
+            }
+            Some(LayerSpec::ConvTranspose { spec, .. }) => {
+                let k = spec.kernel.0 * spec.kernel.1;
+                (k * spec.input.c, k * spec.filters)
+            }
+            _ => self.widths(i).unwrap_or((0, 0)),
         }
     }
 
@@ -83,6 +187,10 @@ impl NetSpec {
             {
                 bail!("layer {i} is tied to layer {source}, which is not an earlier dense layer");
             }
+            if !matches!(l, LayerSpec::Tied { .. }) {
+                l.own_widths()
+                    .map_err(|e| anyhow::anyhow!("layer {i} ({}): {e:#}", l.name()))?;
+            }
             let (inp, out) = self.widths(i).unwrap_or((0, 0));
             if inp != width || inp == 0 || out == 0 {
                 bail!("layer {i} takes {inp} values but receives {width}");
@@ -95,7 +203,39 @@ impl NetSpec {
         if self.codings_layer + 1 >= self.layers.len() {
             bail!("codings layer {} leaves no decoder", self.codings_layer);
         }
+        if self.logvar_head
+            && !matches!(
+                self.layers.get(self.codings_layer),
+                Some(LayerSpec::Dense { .. })
+            )
+        {
+            bail!(
+                "a variational network needs a dense codings layer (layer {} is not)",
+                self.codings_layer
+            );
+        }
         Ok(())
+    }
+
+    /// Multiply-accumulates of one forward pass of one sample.
+    pub fn macs(&self) -> usize {
+        (0..self.layers.len())
+            .map(|i| match self.layers[i] {
+                LayerSpec::Conv { spec, .. } => {
+                    let (f, patch) = spec.weight_shape();
+                    spec.output().map_or(0, |o| o.positions() * f * patch)
+                }
+                LayerSpec::ConvTranspose { spec, .. } => {
+                    let (f, patch) = spec.weight_shape();
+                    spec.input.positions() * f * patch
+                }
+                LayerSpec::Pool { spec } => spec.input.len(),
+                LayerSpec::Upsample { spec } => spec.output().map_or(0, |o| o.len()),
+                LayerSpec::Dense { .. } | LayerSpec::Tied { .. } => {
+                    self.widths(i).map_or(0, |(a, b)| a * b)
+                }
+            })
+            .sum()
     }
 
     /// Input (and output) width.
@@ -139,17 +279,24 @@ pub struct Net<E: Real, D: Backend<E>> {
     pub biases: Vec<Vector<E, D>>,
     /// VAE log-variance head (weights `(codings, inputs)`, bias).
     pub logvar: Option<(Mat<E, D>, Vector<E, D>)>,
+    /// Per layer: the feature-map operation (index tables built once),
+    /// `None` for dense and tied layers.
+    ops: Vec<Option<MapOp>>,
+}
+
+/// The feature-map operations of `spec`'s layers.
+fn map_ops(spec: &NetSpec) -> Result<Vec<Option<MapOp>>> {
+    spec.layers.iter().map(MapOp::for_layer).collect()
 }
 
 /// Random initial weights: LeCun normal (`N(0, 1/fan_in)`) for SELU layers,
 /// as self-normalising networks need, Glorot uniform for the others; zero biases.
 fn init_weights<E: Real>(
     rng: &mut Seeded,
-    inputs: usize,
-    outputs: usize,
+    n: usize,
+    (inputs, outputs): (usize, usize),
     activation: Activation,
 ) -> Vec<E> {
-    let n = inputs * outputs;
     match activation {
         Activation::Selu => {
             let normal = Normal::new(0.0, (1.0 / inputs as f64).sqrt())
@@ -172,14 +319,11 @@ impl<E: Real, D: Backend<E>> Net<E, D> {
         let mut weights = Vec::new();
         let mut biases = Vec::new();
         for (i, l) in spec.layers.iter().enumerate() {
-            let (inp, out) = spec.widths(i).unwrap_or((0, 0));
-            weights.push(match *l {
-                LayerSpec::Dense { activation, .. } => Some(
-                    dev.tensor_from_vec(init_weights(&mut rng, inp, out, activation), (out, inp)),
-                ),
-                LayerSpec::Tied { .. } => None,
-            });
-            biases.push(dev.zeros_like(&(out,)));
+            weights.push(spec.weight_shape(i).map(|(rows, cols)| {
+                let w = init_weights(&mut rng, rows * cols, spec.fans(i), l.activation());
+                dev.tensor_from_vec(w, (rows, cols))
+            }));
+            biases.push(dev.zeros_like(&(spec.bias_len(i),)));
         }
         let logvar = if spec.logvar_head {
             let (inp, out) = spec.widths(spec.codings_layer).unwrap_or((0, 0));
@@ -192,6 +336,7 @@ impl<E: Real, D: Backend<E>> Net<E, D> {
             None
         };
         Ok(Net {
+            ops: map_ops(&spec)?,
             spec,
             weights,
             biases,
@@ -225,6 +370,13 @@ impl<E: Real, D: Backend<E>> Net<E, D> {
         let (Some(layer), Some(b)) = (self.spec.layers.get(i), self.biases.get(i)) else {
             bail!("no layer {i}")
         };
+        if layer.is_map() {
+            let Some(Some(op)) = self.ops.get(i) else {
+                bail!("layer {i} has no feature-map operation")
+            };
+            let w = self.weights.get(i).and_then(Option::as_ref);
+            return D::map_op(op, x, w, b);
+        }
         let y = match *layer {
             LayerSpec::Dense { .. } => {
                 let Some(Some(w)) = self.weights.get(i) else {
@@ -238,6 +390,10 @@ impl<E: Real, D: Backend<E>> Net<E, D> {
                 };
                 x.try_matmul(w.retaped::<T>())?
             }
+            LayerSpec::Conv { .. }
+            | LayerSpec::ConvTranspose { .. }
+            | LayerSpec::Pool { .. }
+            | LayerSpec::Upsample { .. } => bail!("layer {i} is a feature-map layer"),
         };
         Ok(y.try_add(
             b.retaped::<T>()
@@ -376,15 +532,15 @@ impl<E: Real, D: Backend<E>> Net<E, D> {
         }
         let mut weights = Vec::with_capacity(n);
         let mut biases = Vec::with_capacity(n);
-        for (i, l) in spec.layers.iter().enumerate() {
-            let (inp, out) = spec.widths(i).unwrap_or((0, 0));
-            match (l, &host.weights[i]) {
-                (LayerSpec::Dense { .. }, Some(w)) if w.len() == inp * out => {
-                    weights.push(Some(dev.tensor_from_vec(from_f32(w), (out, inp))))
+        for i in 0..n {
+            match (spec.weight_shape(i), &host.weights[i]) {
+                (Some((rows, cols)), Some(w)) if w.len() == rows * cols => {
+                    weights.push(Some(dev.tensor_from_vec(from_f32(w), (rows, cols))))
                 }
-                (LayerSpec::Tied { .. }, None) => weights.push(None),
+                (None, None) => weights.push(None),
                 _ => bail!("layer {i}: weights do not match its structure"),
             }
+            let out = spec.bias_len(i);
             if host.biases[i].len() != out {
                 bail!(
                     "layer {i}: bias has {} values, expected {out}",
@@ -408,6 +564,7 @@ impl<E: Real, D: Backend<E>> Net<E, D> {
             _ => bail!("log-variance head present in one of structure and parameters only"),
         };
         Ok(Net {
+            ops: map_ops(&spec)?,
             spec,
             weights,
             biases,

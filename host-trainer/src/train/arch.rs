@@ -1,21 +1,70 @@
 //! The network of each kind, and the phases it is trained in.
 
+use anyhow::{Result, ensure};
 use model_format::Activation;
 
 use super::config::{Kind, TrainConfig};
+use super::conv_arch;
+use super::prepare::Prepared;
+use crate::data::Source;
+use crate::nn::conv_shape::MapShape;
 use crate::nn::loss::Recon;
 use crate::nn::net::{LayerSpec, NetSpec};
 
-/// The structure of the network for `cfg.kind` on inputs of `input_len`
-/// values, with `output` the activation of the last layer.
-pub fn net_spec(cfg: &TrainConfig, input_len: usize, output: Activation) -> NetSpec {
+/// The structure of the network for `cfg` on `data`: convolutional with
+/// `--arch` (or `--kind conv`), else the dense stack of the kind.
+pub fn net_spec(cfg: &TrainConfig, data: &Prepared) -> Result<NetSpec> {
+    let Some(arch) = &cfg.arch else {
+        return Ok(dense_spec(cfg, data.input_len, data.output));
+    };
+    let input = input_map(cfg, data)?;
+    let arch = if arch == "auto" {
+        conv_arch::default_arch(input, cfg.codings)?
+    } else {
+        arch.clone()
+    };
+    let codings = match cfg.kind {
+        Kind::Sparse => Some(Activation::Sigmoid),
+        Kind::Vae => Some(Activation::Identity),
+        _ => None,
+    };
+    let mut spec = conv_arch::parse(&arch, input, data.output, codings)?;
+    spec.logvar_head = cfg.kind == Kind::Vae;
+    spec.check()?;
+    Ok(spec)
+}
+
+/// The feature map one window is: an `--image` CSV row or an IDX image
+/// (`h × w × c`), else `window` frames of the data's channels (a 1-D map).
+pub fn input_map(cfg: &TrainConfig, data: &Prepared) -> Result<MapShape> {
+    Ok(match (cfg.image, &data.source) {
+        (Some([h, w, c]), _) => {
+            ensure!(
+                h * w * c == data.input_len,
+                "--image {h}x{w}x{c} is {} values, a window of `{}` has {}",
+                h * w * c,
+                cfg.data.display(),
+                data.input_len
+            );
+            MapShape::new(h, w, c)
+        }
+        (None, Source::Idx { width, height }) if cfg.window == 1 => {
+            MapShape::new(*height, *width, 1)
+        }
+        _ => MapShape::line(cfg.window, data.input_len / cfg.window.max(1)),
+    })
+}
+
+/// The dense stack of `cfg.kind` on inputs of `input_len` values, with
+/// `output` the activation of the last layer.
+pub fn dense_spec(cfg: &TrainConfig, input_len: usize, output: Activation) -> NetSpec {
     let codings = cfg.codings_for(input_len);
     let hidden = cfg.hidden_for(input_len);
     let (hidden_act, codings_act) = match cfg.kind {
         Kind::Linear | Kind::Pca => (Activation::Identity, Activation::Identity),
         Kind::Sparse => (Activation::Selu, Activation::Sigmoid),
         Kind::Vae => (Activation::Selu, Activation::Identity),
-        Kind::Stacked | Kind::Tied | Kind::Greedy | Kind::Denoising => {
+        Kind::Stacked | Kind::Tied | Kind::Greedy | Kind::Denoising | Kind::Conv => {
             (Activation::Selu, Activation::Selu)
         }
     };

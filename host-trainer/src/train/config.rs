@@ -29,6 +29,9 @@ pub enum Kind {
     /// training windows (SVD), no gradient training. The baseline every
     /// other kind must beat.
     Pca,
+    /// Convolutional: conv2d over images, conv1d over sensor windows
+    /// (`--arch`, or the default for the input shape).
+    Conv,
 }
 
 impl Kind {
@@ -44,6 +47,8 @@ impl Kind {
             Kind::Sparse => M::Sparse,
             Kind::Vae => M::Variational,
             Kind::Pca => M::Pca,
+            // Until the model file has a convolutional kind (issue 13).
+            Kind::Conv => M::Custom,
         }
     }
 }
@@ -246,6 +251,15 @@ pub struct TrainConfig {
     /// PCA's, and int8 exports of such networks lose precision (their
     /// carried projections are heavy-tailed).
     pub pca_start: bool,
+    /// The convolutional architecture (`train::conv_arch`): with `conv`,
+    /// and with `stacked`, `denoising`, `sparse` and `vae` to give them
+    /// convolutional layers; `auto` is the default for the input shape.
+    #[serde(default)]
+    pub arch: Option<String>,
+    /// Rows of a CSV are `[h, w, c]` images (channel-last); IDX files say
+    /// their shape themselves.
+    #[serde(default)]
+    pub image: Option<[usize; 3]>,
 }
 
 /// How the model scores a window (written into the model file).
@@ -292,6 +306,8 @@ impl TrainConfig {
             device: DeviceChoice::Cpu,
             metric: ScoreMetric::Mse,
             pca_start: false,
+            arch: None,
+            image: None,
         }
     }
 
@@ -341,6 +357,22 @@ impl TrainConfig {
         }
         if self.limit == Some(0) {
             bail!("--limit must be at least 1");
+        }
+        if self.arch.is_some()
+            && !matches!(
+                self.kind,
+                Kind::Conv | Kind::Stacked | Kind::Denoising | Kind::Sparse | Kind::Vae
+            )
+        {
+            bail!(
+                "--arch works with --kind conv, stacked, denoising, sparse and vae, not {}",
+                self.kind
+            );
+        }
+        if let Some(dims) = self.image
+            && dims.contains(&0)
+        {
+            bail!("--image sizes must be at least 1");
         }
         Ok(())
     }

@@ -4,6 +4,7 @@
 pub mod arch;
 pub mod checkpoint;
 pub mod config;
+pub mod conv_arch;
 pub mod pca;
 pub mod prepare;
 pub mod report;
@@ -108,7 +109,7 @@ fn calibrated_model(
     data: &prepare::Prepared,
     opts: &RunOptions,
 ) -> Result<Vec<u8>> {
-    let mut model = to_model::model_def(trained, data).encode()?;
+    let mut model = to_model::model_def(trained, data)?.encode()?;
     if trained.config.metric == config::ScoreMetric::Standardized {
         let loaded = firmware::Model::load(&model)
             .map_err(|e| anyhow::anyhow!("internal error: exported model does not load: {e}"))?;

@@ -102,7 +102,7 @@ pub fn train_on<D: Backend<f32>>(
     start: Option<Checkpoint>,
     opts: RunOptions,
 ) -> Result<Trained> {
-    let spec = arch::net_spec(cfg, data.input_len, data.output);
+    let spec = arch::net_spec(cfg, data)?;
     let phases = arch::phases(cfg, &spec, data.recon);
     let (mut net, mut history, mut elapsed, mut saved_adam, mut best) = match start {
         Some(ck) => {
@@ -597,11 +597,7 @@ pub fn run(
     }
     let trained = match cfg.device {
         super::config::DeviceChoice::Cpu => {
-            let spec = arch::net_spec(&cfg, data.input_len, data.output);
-            let macs: usize = (0..spec.layers.len())
-                .filter_map(|i| spec.widths(i))
-                .map(|(a, b)| a * b)
-                .sum();
+            let macs = arch::net_spec(&cfg, &data)?.macs();
             let threads = opts
                 .threads
                 .unwrap_or_else(|| auto_threads(cfg.batch, macs))

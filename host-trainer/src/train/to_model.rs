@@ -1,5 +1,7 @@
 //! A trained network as a model file.
 
+use anyhow::{Result, bail};
+
 use super::prepare::Prepared;
 use super::run::Trained;
 use crate::nn::net::{HostNet, LayerSpec};
@@ -7,10 +9,10 @@ use model_format::build::{InputBuf, LayerBuf, ModelBuf, ProvenanceBuf, ScoringBu
 
 /// The model file description of a trained network. A VAE keeps its mean
 /// head as the codings layer; the log-variance head is only needed to train.
-pub fn model_def(trained: &Trained, data: &Prepared) -> ModelBuf {
+pub fn model_def(trained: &Trained, data: &Prepared) -> Result<ModelBuf> {
     let cfg = &trained.config;
     let last = trained.history.last();
-    ModelBuf {
+    Ok(ModelBuf {
         kind: cfg.kind.model_kind(),
         input: InputBuf {
             channels: data.normalizer.mean.len() as u32,
@@ -19,7 +21,7 @@ pub fn model_def(trained: &Trained, data: &Prepared) -> ModelBuf {
             mean: data.normalizer.mean.clone(),
             scale: data.normalizer.scale.clone(),
         },
-        layers: layers(&trained.net),
+        layers: layers(&trained.net)?,
         codings_layer: trained.net.spec.codings_layer as u16,
         scoring: ScoringBuf::default(),
         provenance: ProvenanceBuf {
@@ -30,32 +32,43 @@ pub fn model_def(trained: &Trained, data: &Prepared) -> ModelBuf {
             data_hash: data.data_hash,
             tool: model_format::build::TOOL.to_string(),
         },
-    }
+    })
 }
 
 /// The layers of `net` in model-file form.
-pub fn layers(net: &HostNet) -> Vec<LayerBuf> {
+pub fn layers(net: &HostNet) -> Result<Vec<LayerBuf>> {
     net.spec
         .layers
         .iter()
         .enumerate()
-        .map(|(i, l)| match *l {
-            LayerSpec::Dense {
-                inputs,
-                outputs,
-                activation,
-            } => LayerBuf::Dense {
-                inputs: inputs as u32,
-                outputs: outputs as u32,
-                activation,
-                weights: net.weights[i].clone().unwrap_or_default(),
-                bias: net.biases[i].clone(),
-            },
-            LayerSpec::Tied { source, activation } => LayerBuf::TiedDense {
-                source: source as u16,
-                activation,
-                bias: net.biases[i].clone(),
-            },
+        .map(|(i, l)| {
+            Ok(match *l {
+                LayerSpec::Dense {
+                    inputs,
+                    outputs,
+                    activation,
+                } => LayerBuf::Dense {
+                    inputs: inputs as u32,
+                    outputs: outputs as u32,
+                    activation,
+                    weights: net.weights[i].clone().unwrap_or_default(),
+                    bias: net.biases[i].clone(),
+                },
+                LayerSpec::Tied { source, activation } => LayerBuf::TiedDense {
+                    source: source as u16,
+                    activation,
+                    bias: net.biases[i].clone(),
+                },
+                LayerSpec::Conv { .. }
+                | LayerSpec::ConvTranspose { .. }
+                | LayerSpec::Pool { .. }
+                | LayerSpec::Upsample { .. } => {
+                    bail!(
+                        "layer {i} ({}): the model file has no such layer yet",
+                        l.name()
+                    )
+                }
+            })
         })
         .collect()
 }

@@ -402,7 +402,7 @@ pub fn default_arch(input: MapShape, codings: Option<usize>) -> Result<String> {
         ));
     }
     let len = input.w;
-    let stride = |k: u32| if len % (1 << k) == 0 { 2 } else { 1 };
+    let stride = |k: u32| if len.is_multiple_of(1 << k) { 2 } else { 1 };
     let (s1, s2) = (stride(1), stride(2));
     let inner = len / s1 / s2;
     let codings = codings.unwrap_or_else(|| (input.len() / 8).clamp(2, 64));

@@ -446,3 +446,42 @@ fn vae_network_gradients_through_the_logvar_head() {
     let err = check_net(&net, &loss);
     assert!(err < 1e-6, "VAE network gradient error {err:e}");
 }
+
+/// A whole convolutional network built from an `--arch` string (conv with
+/// stride, average pooling, a dense bottleneck, the inferred reshape,
+/// upsampling and a transposed convolution, sigmoid output on BCE): every
+/// weight and bias gradient through `Net` against finite differences.
+#[test]
+fn convolutional_network_gradients_through_the_net() {
+    use super::conv_shape::MapShape;
+    let dev: Dev = Default::default();
+    let mut rng = StdRng::seed_from_u64(9);
+    for (arch, input) in [
+        ("c3k3s2,a2,d4|d12,u2,t2k3s2:sigmoid", MapShape::line(16, 2)),
+        ("c2k3,p2,d3|d18,t1k2s2v:sigmoid", MapShape::new(6, 6, 1)),
+    ] {
+        let spec = crate::train::conv_arch::parse(arch, input, Activation::Sigmoid, None).unwrap();
+        let mut net: Net<f64, Dev> = Net::init(&dev, spec, 9).unwrap();
+        jitter_biases(&mut net, &mut rng);
+        let x = batch(&mut rng, 3, input.len(), 0.0, 1.0);
+        let loss = |n: &Net<f64, Dev>, trace: bool| {
+            if trace {
+                let out = n.forward(x.leaky_trace(), n.all(), true).unwrap();
+                let l = loss::reconstruction(Recon::BceWithLogits, out, x.clone());
+                (l.array(), Some(l.backward()))
+            } else {
+                let out = n.forward(x.clone(), n.all(), true).unwrap();
+                (
+                    loss::reconstruction(Recon::BceWithLogits, out, x.clone()).array(),
+                    None,
+                )
+            }
+        };
+        let err = check_net(&net, &loss);
+        assert!(err < 1e-6, "{arch}: gradient error {err:e}");
+        // The parameters are the convolutions' and the dense layers'.
+        let host = net.to_host();
+        let back: Net<f64, Dev> = Net::from_host(&dev, &host).unwrap();
+        assert_eq!(back.to_host(), host);
+    }
+}

@@ -449,7 +449,8 @@ impl<E: Real, D: Backend<E>> Net<E, D> {
             }
         }
         for (i, b) in self.biases.iter_mut().enumerate() {
-            if filter(ParamId::Bias(i)) {
+            // Pooling and upsampling have no bias (an empty tensor no loss reaches).
+            if b.shape().0 > 0 && filter(ParamId::Bias(i)) {
                 v.visit(ParamId::Bias(i), b)?;
             }
         }
@@ -511,7 +512,18 @@ impl<E: Real, D: Backend<E>> Net<E, D> {
                 .iter()
                 .map(|w| w.as_ref().map(|w| to_f32(w.as_vec())))
                 .collect(),
-            biases: self.biases.iter().map(|b| to_f32(b.as_vec())).collect(),
+            // dfdx cannot read an empty tensor back (pooling, upsampling).
+            biases: self
+                .biases
+                .iter()
+                .map(|b| {
+                    if b.shape().0 == 0 {
+                        Vec::new()
+                    } else {
+                        to_f32(b.as_vec())
+                    }
+                })
+                .collect(),
             logvar: self
                 .logvar
                 .as_ref()

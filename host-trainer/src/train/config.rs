@@ -369,6 +369,9 @@ impl TrainConfig {
                 self.kind
             );
         }
+        if self.arch.is_some() && self.pca_start {
+            bail!("--pca-start starts a dense network from PCA; it does not apply to --arch");
+        }
         if let Some(dims) = self.image
             && dims.contains(&0)
         {

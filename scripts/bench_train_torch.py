@@ -1,8 +1,11 @@
-"""PyTorch peer for `scripts/bench-train`: the same stacked autoencoder
-(784-100-30-100-784, SELU hidden layers, LeCun-normal init, sigmoid output
-trained with binary cross-entropy on logits), Adam lr 1e-3, the same batch
-size and the same Fashion-MNIST images, on the CPU. Prints one line per
-epoch: `epoch N samples_per_s X loss Y`."""
+"""PyTorch peer for `scripts/bench-train`: the same autoencoder as edgeae
+trains, Adam lr 1e-3, the same batch size and the same Fashion-MNIST images,
+on the CPU. `--model stacked`: 784-100-30-100-784, SELU hidden layers,
+LeCun-normal init; `--model conv`: the textbook convolutional autoencoder
+(conv 16/32/64 k3 same + 2x2 max pooling, transposed conv 32 k3 s2 valid,
+16 k3 s2 same, 1 k3 s2 same; SELU), edgeae's default for 28x28 images. Both
+end in a sigmoid trained with binary cross-entropy on logits. Prints one
+line per epoch: `epoch N samples_per_s X loss Y`."""
 
 import argparse
 import gzip
@@ -33,6 +36,7 @@ def main():
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--model", choices=["stacked", "conv"], default="stacked")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -48,15 +52,29 @@ def main():
         torch.nn.init.zeros_(layer.bias)
         return layer
 
-    model = torch.nn.Sequential(
-        dense(784, 100, True), torch.nn.SELU(),
-        dense(100, 30, True), torch.nn.SELU(),
-        dense(30, 100, True), torch.nn.SELU(),
-        dense(100, 784, False),
-    )
+    if args.model == "stacked":
+        model = torch.nn.Sequential(
+            dense(784, 100, True), torch.nn.SELU(),
+            dense(100, 30, True), torch.nn.SELU(),
+            dense(30, 100, True), torch.nn.SELU(),
+            dense(100, 784, False),
+        )
+    else:
+        # PyTorch's "same" transposed convolution: padding 1, output_padding 1
+        # (the size doubles), as Keras and edgeae compute it.
+        model = torch.nn.Sequential(
+            torch.nn.Unflatten(1, (1, 28, 28)),
+            torch.nn.Conv2d(1, 16, 3, padding="same"), torch.nn.SELU(), torch.nn.MaxPool2d(2),
+            torch.nn.Conv2d(16, 32, 3, padding="same"), torch.nn.SELU(), torch.nn.MaxPool2d(2),
+            torch.nn.Conv2d(32, 64, 3, padding="same"), torch.nn.SELU(), torch.nn.MaxPool2d(2),
+            torch.nn.ConvTranspose2d(64, 32, 3, stride=2), torch.nn.SELU(),
+            torch.nn.ConvTranspose2d(32, 16, 3, stride=2, padding=1, output_padding=1), torch.nn.SELU(),
+            torch.nn.ConvTranspose2d(16, 1, 3, stride=2, padding=1, output_padding=1),
+            torch.nn.Flatten(),
+        )
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = torch.nn.BCEWithLogitsLoss()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {n_train} images", flush=True)
+    print(f"torch {torch.__version__}, {args.model}, {torch.get_num_threads()} threads, {n_train} images", flush=True)
     for epoch in range(1, args.epochs + 1):
         order = torch.randperm(n_train)
         t0 = time.perf_counter()

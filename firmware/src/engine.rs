@@ -164,6 +164,8 @@ impl<'m, 's> Engine<'m, 's> {
                         int8::dequantize_in_place(dst, q.outputs, &q.output);
                     }
                 }
+                // The feature-map kernels follow in the next commit.
+                _ => {}
             }
         }
     }

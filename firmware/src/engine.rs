@@ -10,7 +10,7 @@
 
 use model_format::{Model, Op};
 
-use crate::ops::{dense, int8};
+use crate::ops::{conv, dense, int8, pool, upsample};
 use crate::{ScratchPlan, ScratchTooSmall};
 
 /// A model bound to its scratch memory.
@@ -20,6 +20,8 @@ pub struct Engine<'m, 's> {
     input: &'s mut [f32],
     even: &'s mut [f32],
     odd: &'s mut [f32],
+    #[allow(dead_code)] // the int8 convolutions' im2col column (next commit)
+    column: &'s mut [f32],
 }
 
 fn split(buf: &mut [f32], at: usize) -> Option<(&mut [f32], &mut [f32])> {
@@ -42,7 +44,8 @@ impl<'m, 's> Engine<'m, 's> {
         };
         let (input, rest) = split(scratch, plan.input).ok_or(too_small)?;
         let (even, rest) = split(rest, plan.even).ok_or(too_small)?;
-        let (odd, _) = split(rest, plan.odd).ok_or(too_small)?;
+        let (odd, rest) = split(rest, plan.odd).ok_or(too_small)?;
+        let (column, _) = split(rest, plan.column).ok_or(too_small)?;
         debug!(
             "engine: {} ops, {} MACs, scratch {} f32",
             model.ops().len(),
@@ -54,6 +57,7 @@ impl<'m, 's> Engine<'m, 's> {
             input,
             even,
             odd,
+            column,
         })
     }
 
@@ -142,11 +146,13 @@ impl<'m, 's> Engine<'m, 's> {
             } else {
                 (&mut *self.odd, &mut *self.even)
             };
+            let x: &[f32] = if i == 0 { &*self.input } else { &*src };
             match op {
-                Op::Dense(d) => {
-                    let x: &[f32] = if i == 0 { &*self.input } else { &*src };
-                    dense::run(d, x, dst);
-                }
+                Op::Dense(d) => dense::run(d, x, dst),
+                Op::Conv(c) => conv::run(c, x, dst),
+                Op::ConvTranspose(c) => conv::run_transpose(c, x, dst),
+                Op::Pool(p) => pool::run(p, x, dst),
+                Op::Upsample(u) => upsample::run(u, x, dst),
                 Op::DenseI8(q) => {
                     let int8_input = i > start && ops.get(i - 1).is_some_and(Op::is_int8);
                     if i == 0 {
@@ -164,6 +170,8 @@ impl<'m, 's> Engine<'m, 's> {
                         int8::dequantize_in_place(dst, q.outputs, &q.output);
                     }
                 }
+                // The int8 feature-map kernels follow in the next commit.
+                Op::ConvI8(_) | Op::ConvTransposeI8(_) | Op::PoolI8(_) | Op::UpsampleI8(_) => {}
             }
         }
     }

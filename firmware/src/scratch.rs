@@ -14,7 +14,13 @@
 //! or the input of an f32 op), when it is dequantized in place and takes a
 //! word per value. An int8 op packs its input as 16-bit values (see
 //! `ops::int8`) in place in the buffer it reads (op 0 in the odd buffer),
-//! so that buffer must also hold `packed_words(inputs)` words.
+//! so that buffer must also hold `packed_words(inputs)` words. An int8
+//! feature-map op (convolution, pooling, upsampling) reads its input as
+//! int8 bytes instead, quantized in place when it arrives as f32, so that
+//! buffer must hold `inputs.div_ceil(4)` words; an int8 convolution also
+//! builds one im2col column at a time, `packed_words(kh·kw·c_in)` words of
+//! its own (`column`). The f32 feature-map kernels need nothing more than
+//! their input and output.
 
 use model_format::{Model, Op};
 
@@ -30,6 +36,8 @@ pub struct ScratchPlan {
     pub even: usize,
     /// Outputs of odd-numbered ops.
     pub odd: usize,
+    /// The im2col column of the int8 convolutions (0 without them).
+    pub column: usize,
 }
 
 /// True when op `i`'s output leaves the int8 domain (so it is dequantized in place).
@@ -38,6 +46,19 @@ pub(crate) fn hands_out_f32(model: &Model<'_>, i: usize) -> bool {
     i + 1 == ops.len()
         || i == model.codings_layer()
         || ops.get(i + 1).is_some_and(|next| !next.is_int8())
+}
+
+/// Words an int8 op needs in the buffer it reads (besides what the previous
+/// op wrote there): its packed input (dense) or its input as bytes
+/// (feature-map ops); nothing for f32 ops.
+fn input_words(op: &Op<'_>) -> usize {
+    match op {
+        Op::DenseI8(d) => packed_words(d.inputs),
+        Op::ConvI8(_) | Op::ConvTransposeI8(_) | Op::PoolI8(_) | Op::UpsampleI8(_) => {
+            op.inputs().div_ceil(4)
+        }
+        Op::Dense(_) | Op::Conv(_) | Op::ConvTranspose(_) | Op::Pool(_) | Op::Upsample(_) => 0,
+    }
 }
 
 impl ScratchPlan {
@@ -60,25 +81,33 @@ impl ScratchPlan {
                 .map(|(i, op)| {
                     if i % 2 == parity {
                         words(i, op)
-                    } else if op.is_int8() {
-                        packed_words(op.inputs())
                     } else {
-                        0
+                        input_words(op)
                     }
                 })
                 .max()
                 .unwrap_or(0)
         };
+        let column = model
+            .ops()
+            .iter()
+            .map(|op| match op {
+                Op::ConvI8(c) | Op::ConvTransposeI8(c) => packed_words(c.geometry.patch()),
+                _ => 0,
+            })
+            .max()
+            .unwrap_or(0);
         ScratchPlan {
             input: model.input_len(),
             even: widest(0),
             odd: widest(1),
+            column,
         }
     }
 
     /// Words in all (the length of the f32 scratch slice to give the engine).
     pub const fn total(&self) -> usize {
-        self.input + self.even + self.odd
+        self.input + self.even + self.odd + self.column
     }
 
     /// Bytes of RAM in all.

@@ -35,9 +35,10 @@ use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Activation, Calibration, Dense, DenseI8, F32s, Field, FormatError, I8s, I32s, InputSpec, Layer,
-    Layers, Lut, MAX_LAYERS, Metric, Model, ModelKind, ModelSpec, Nibbles, Provenance, Quant,
-    Requant, ScoringSpec, TiedDense, TiedDenseI8,
+    Activation, Calibration, Conv, ConvI8, ConvTranspose, ConvTransposeI8, Dense, DenseI8, F32s,
+    Field, FormatError, I8s, I32s, InputSpec, Layer, Layers, Lut, MAX_LAYERS, MapShape, Metric,
+    Model, ModelKind, ModelSpec, Nibbles, Padding, Pool, PoolI8, PoolKind, Provenance, Quant,
+    Requant, ScoringSpec, TiedDense, TiedDenseI8, Upsample, UpsampleI8,
 };
 
 /// Input description, owned.
@@ -149,16 +150,163 @@ pub enum LayerBuf {
         /// The activation table, exactly for SELU, sigmoid and tanh.
         lut: Option<LutBuf>,
     },
+
+    /// Convolution (format version 4, SPEC.md 3.3 "Feature-map layers"):
+    /// `weights` OHWI `[filters][kh][kw][shape.c]`.
+    Conv {
+        /// Input map.
+        shape: MapShape,
+        /// Output channels.
+        filters: u32,
+        /// Kernel (rows, columns).
+        kernel: [u32; 2],
+        /// Stride (rows, columns).
+        stride: [u32; 2],
+        /// Padding.
+        padding: Padding,
+        /// Activation.
+        activation: Activation,
+        /// `filters·kh·kw·c` weights, OHWI.
+        weights: Vec<f32>,
+        /// One bias per filter.
+        bias: Vec<f32>,
+    },
+    /// Transposed convolution (format version 4): `weights`
+    /// `[filters][kh][kw][shape.c]`, `filters` being its output channels.
+    ConvTranspose {
+        /// Input map.
+        shape: MapShape,
+        /// Output channels.
+        filters: u32,
+        /// Kernel (rows, columns).
+        kernel: [u32; 2],
+        /// Stride (rows, columns).
+        stride: [u32; 2],
+        /// Padding.
+        padding: Padding,
+        /// Activation.
+        activation: Activation,
+        /// `filters·kh·kw·c` weights, `[out][kh][kw][in]`.
+        weights: Vec<f32>,
+        /// One bias per filter.
+        bias: Vec<f32>,
+    },
+    /// Pooling over windows of `size`, stride `size` (format version 4).
+    Pool {
+        /// Input map.
+        shape: MapShape,
+        /// Window (rows, columns).
+        size: [u32; 2],
+        /// Max or average.
+        kind: PoolKind,
+    },
+    /// Nearest-neighbour upsampling (format version 4).
+    Upsample {
+        /// Input map.
+        shape: MapShape,
+        /// Factor (rows, columns).
+        factor: [u32; 2],
+    },
+    /// int8 `Conv`: the numbers as in `DenseI8`, per filter.
+    ConvI8 {
+        /// Input map.
+        shape: MapShape,
+        /// Output channels.
+        filters: u32,
+        /// Kernel (rows, columns).
+        kernel: [u32; 2],
+        /// Stride (rows, columns).
+        stride: [u32; 2],
+        /// Padding (padded positions read the input zero point).
+        padding: Padding,
+        /// Activation (SELU, sigmoid and tanh through `lut`).
+        activation: Activation,
+        /// Quantization of the input.
+        input: Quant,
+        /// Quantization of the output.
+        output: Quant,
+        /// Weight scale of a filter whose exponent is 0.
+        weight_scale: f32,
+        /// `input.scale · weight_scale / target.scale` in fixed point.
+        requant: Requant,
+        /// `filters·kh·kw·c` weights in −127..=127, OHWI.
+        weights: Vec<i8>,
+        /// One exponent (0..=15) per filter, packed two per byte when encoded.
+        exponents: Vec<u8>,
+        /// One bias per filter, in units of `input.scale` times the filter's weight scale.
+        bias: Vec<i32>,
+        /// The activation table, exactly for SELU, sigmoid and tanh.
+        lut: Option<LutBuf>,
+    },
+    /// int8 `ConvTranspose`: the numbers as in `DenseI8`, per filter.
+    ConvTransposeI8 {
+        /// Input map.
+        shape: MapShape,
+        /// Output channels.
+        filters: u32,
+        /// Kernel (rows, columns).
+        kernel: [u32; 2],
+        /// Stride (rows, columns).
+        stride: [u32; 2],
+        /// Padding.
+        padding: Padding,
+        /// Activation (SELU, sigmoid and tanh through `lut`).
+        activation: Activation,
+        /// Quantization of the input.
+        input: Quant,
+        /// Quantization of the output.
+        output: Quant,
+        /// Weight scale of a filter whose exponent is 0.
+        weight_scale: f32,
+        /// `input.scale · weight_scale / target.scale` in fixed point.
+        requant: Requant,
+        /// `filters·kh·kw·c` weights in −127..=127, `[out][kh][kw][in]`.
+        weights: Vec<i8>,
+        /// One exponent (0..=15) per filter, packed two per byte when encoded.
+        exponents: Vec<u8>,
+        /// One bias per filter, in units of `input.scale` times the filter's weight scale.
+        bias: Vec<i32>,
+        /// The activation table, exactly for SELU, sigmoid and tanh.
+        lut: Option<LutBuf>,
+    },
+    /// int8 `Pool`, one quantization in and out.
+    PoolI8 {
+        /// Input map.
+        shape: MapShape,
+        /// Window (rows, columns).
+        size: [u32; 2],
+        /// Max or average.
+        kind: PoolKind,
+        /// Quantization of the input and the output.
+        quant: Quant,
+    },
+    /// int8 `Upsample`, one quantization in and out.
+    UpsampleI8 {
+        /// Input map.
+        shape: MapShape,
+        /// Factor (rows, columns).
+        factor: [u32; 2],
+        /// Quantization of the input and the output.
+        quant: Quant,
+    },
 }
 
 impl LayerBuf {
-    /// The fused activation.
+    /// The fused activation (identity for pooling and upsampling).
     pub fn activation(&self) -> Activation {
         match self {
             LayerBuf::Dense { activation, .. }
             | LayerBuf::TiedDense { activation, .. }
             | LayerBuf::DenseI8 { activation, .. }
-            | LayerBuf::TiedDenseI8 { activation, .. } => *activation,
+            | LayerBuf::TiedDenseI8 { activation, .. }
+            | LayerBuf::Conv { activation, .. }
+            | LayerBuf::ConvTranspose { activation, .. }
+            | LayerBuf::ConvI8 { activation, .. }
+            | LayerBuf::ConvTransposeI8 { activation, .. } => *activation,
+            LayerBuf::Pool { .. }
+            | LayerBuf::Upsample { .. }
+            | LayerBuf::PoolI8 { .. }
+            | LayerBuf::UpsampleI8 { .. } => Activation::Identity,
         }
     }
 
@@ -166,7 +314,12 @@ impl LayerBuf {
     pub fn is_int8(&self) -> bool {
         matches!(
             self,
-            LayerBuf::DenseI8 { .. } | LayerBuf::TiedDenseI8 { .. }
+            LayerBuf::DenseI8 { .. }
+                | LayerBuf::TiedDenseI8 { .. }
+                | LayerBuf::ConvI8 { .. }
+                | LayerBuf::ConvTransposeI8 { .. }
+                | LayerBuf::PoolI8 { .. }
+                | LayerBuf::UpsampleI8 { .. }
         )
     }
 
@@ -176,7 +329,7 @@ impl LayerBuf {
             LayerBuf::TiedDense { source, .. } | LayerBuf::TiedDenseI8 { source, .. } => {
                 Some(*source)
             }
-            LayerBuf::Dense { .. } | LayerBuf::DenseI8 { .. } => None,
+            _ => None,
         }
     }
 }
@@ -364,6 +517,37 @@ impl LayerBytes {
                 table: table(lut),
                 ..LayerBytes::default()
             },
+            LayerBuf::Conv { weights, bias, .. }
+            | LayerBuf::ConvTranspose { weights, bias, .. } => LayerBytes {
+                weights: f32_bytes(weights),
+                bias: f32_bytes(bias),
+                ..LayerBytes::default()
+            },
+            LayerBuf::ConvI8 {
+                filters,
+                weights,
+                exponents,
+                bias,
+                lut,
+                ..
+            }
+            | LayerBuf::ConvTransposeI8 {
+                filters,
+                weights,
+                exponents,
+                bias,
+                lut,
+                ..
+            } => LayerBytes {
+                weights: i8_bytes(weights),
+                bias: i32_bytes(bias),
+                exponents: pack_nibbles(index, *filters, exponents)?,
+                table: table(lut),
+            },
+            LayerBuf::Pool { .. }
+            | LayerBuf::Upsample { .. }
+            | LayerBuf::PoolI8 { .. }
+            | LayerBuf::UpsampleI8 { .. } => LayerBytes::default(),
         })
     }
 }
@@ -531,6 +715,129 @@ impl SpecBytes<'_> {
                     bias: I32s::new(&t.bias),
                     lut: lut(l),
                 }),
+                LayerBuf::Conv {
+                    shape,
+                    filters,
+                    kernel,
+                    stride,
+                    padding,
+                    activation,
+                    ..
+                } => Layer::Conv(Conv {
+                    shape: *shape,
+                    filters: *filters,
+                    kernel: *kernel,
+                    stride: *stride,
+                    padding: *padding,
+                    activation: *activation,
+                    weights: F32s::new(&t.weights),
+                    bias: F32s::new(&t.bias),
+                }),
+                LayerBuf::ConvTranspose {
+                    shape,
+                    filters,
+                    kernel,
+                    stride,
+                    padding,
+                    activation,
+                    ..
+                } => Layer::ConvTranspose(ConvTranspose {
+                    shape: *shape,
+                    filters: *filters,
+                    kernel: *kernel,
+                    stride: *stride,
+                    padding: *padding,
+                    activation: *activation,
+                    weights: F32s::new(&t.weights),
+                    bias: F32s::new(&t.bias),
+                }),
+                LayerBuf::Pool { shape, size, kind } => Layer::Pool(Pool {
+                    shape: *shape,
+                    size: *size,
+                    kind: *kind,
+                }),
+                LayerBuf::Upsample { shape, factor } => Layer::Upsample(Upsample {
+                    shape: *shape,
+                    factor: *factor,
+                }),
+                LayerBuf::ConvI8 {
+                    shape,
+                    filters,
+                    kernel,
+                    stride,
+                    padding,
+                    activation,
+                    input,
+                    output,
+                    weight_scale,
+                    requant,
+                    lut: l,
+                    ..
+                } => Layer::ConvI8(ConvI8 {
+                    shape: *shape,
+                    filters: *filters,
+                    kernel: *kernel,
+                    stride: *stride,
+                    padding: *padding,
+                    activation: *activation,
+                    input: *input,
+                    output: *output,
+                    weight_scale: *weight_scale,
+                    requant: *requant,
+                    weights: I8s::new(&t.weights),
+                    exponents: Nibbles::new(&t.exponents),
+                    bias: I32s::new(&t.bias),
+                    lut: lut(l),
+                }),
+                LayerBuf::ConvTransposeI8 {
+                    shape,
+                    filters,
+                    kernel,
+                    stride,
+                    padding,
+                    activation,
+                    input,
+                    output,
+                    weight_scale,
+                    requant,
+                    lut: l,
+                    ..
+                } => Layer::ConvTransposeI8(ConvTransposeI8 {
+                    shape: *shape,
+                    filters: *filters,
+                    kernel: *kernel,
+                    stride: *stride,
+                    padding: *padding,
+                    activation: *activation,
+                    input: *input,
+                    output: *output,
+                    weight_scale: *weight_scale,
+                    requant: *requant,
+                    weights: I8s::new(&t.weights),
+                    exponents: Nibbles::new(&t.exponents),
+                    bias: I32s::new(&t.bias),
+                    lut: lut(l),
+                }),
+                LayerBuf::PoolI8 {
+                    shape,
+                    size,
+                    kind,
+                    quant,
+                } => Layer::PoolI8(PoolI8 {
+                    shape: *shape,
+                    size: *size,
+                    kind: *kind,
+                    quant: *quant,
+                }),
+                LayerBuf::UpsampleI8 {
+                    shape,
+                    factor,
+                    quant,
+                } => Layer::UpsampleI8(UpsampleI8 {
+                    shape: *shape,
+                    factor: *factor,
+                    quant: *quant,
+                }),
             };
             if layers.push(layer).is_err() {
                 return Err(FormatError::TooManyLayers {
@@ -618,6 +925,78 @@ impl ModelBuf {
                     requant: t.requant,
                     bias: t.bias.iter().collect(),
                     lut: lut_def(&t.lut),
+                },
+                Layer::Conv(c) => LayerBuf::Conv {
+                    shape: c.shape,
+                    filters: c.filters,
+                    kernel: c.kernel,
+                    stride: c.stride,
+                    padding: c.padding,
+                    activation: c.activation,
+                    weights: c.weights.iter().collect(),
+                    bias: c.bias.iter().collect(),
+                },
+                Layer::ConvTranspose(c) => LayerBuf::ConvTranspose {
+                    shape: c.shape,
+                    filters: c.filters,
+                    kernel: c.kernel,
+                    stride: c.stride,
+                    padding: c.padding,
+                    activation: c.activation,
+                    weights: c.weights.iter().collect(),
+                    bias: c.bias.iter().collect(),
+                },
+                Layer::Pool(p) => LayerBuf::Pool {
+                    shape: p.shape,
+                    size: p.size,
+                    kind: p.kind,
+                },
+                Layer::Upsample(u) => LayerBuf::Upsample {
+                    shape: u.shape,
+                    factor: u.factor,
+                },
+                Layer::ConvI8(c) => LayerBuf::ConvI8 {
+                    shape: c.shape,
+                    filters: c.filters,
+                    kernel: c.kernel,
+                    stride: c.stride,
+                    padding: c.padding,
+                    activation: c.activation,
+                    input: c.input,
+                    output: c.output,
+                    weight_scale: c.weight_scale,
+                    requant: c.requant,
+                    weights: c.weights.iter().collect(),
+                    exponents: unpack_nibbles(c.exponents, c.filters),
+                    bias: c.bias.iter().collect(),
+                    lut: lut_def(&c.lut),
+                },
+                Layer::ConvTransposeI8(c) => LayerBuf::ConvTransposeI8 {
+                    shape: c.shape,
+                    filters: c.filters,
+                    kernel: c.kernel,
+                    stride: c.stride,
+                    padding: c.padding,
+                    activation: c.activation,
+                    input: c.input,
+                    output: c.output,
+                    weight_scale: c.weight_scale,
+                    requant: c.requant,
+                    weights: c.weights.iter().collect(),
+                    exponents: unpack_nibbles(c.exponents, c.filters),
+                    bias: c.bias.iter().collect(),
+                    lut: lut_def(&c.lut),
+                },
+                Layer::PoolI8(p) => LayerBuf::PoolI8 {
+                    shape: p.shape,
+                    size: p.size,
+                    kind: p.kind,
+                    quant: p.quant,
+                },
+                Layer::UpsampleI8(u) => LayerBuf::UpsampleI8 {
+                    shape: u.shape,
+                    factor: u.factor,
+                    quant: u.quant,
                 },
             })
             .collect();

@@ -90,6 +90,20 @@ pub enum Field {
     Kind,
     /// `scoring.metric`, the error metric.
     Metric,
+    /// A feature-map layer's input map (`shape`).
+    Shape,
+    /// A convolution's number of filters (output channels).
+    Filters,
+    /// A convolution's kernel.
+    Kernel,
+    /// A convolution's stride.
+    Stride,
+    /// A pooling's window size.
+    Size,
+    /// An upsampling's factor.
+    Factor,
+    /// The quantization of an int8 pooling or upsampling (in and out).
+    Quant,
 }
 
 impl Field {
@@ -118,6 +132,13 @@ impl Field {
             Field::Lut => "lut",
             Field::Kind => "kind",
             Field::Metric => "scoring.metric",
+            Field::Shape => "shape",
+            Field::Filters => "filters",
+            Field::Kernel => "kernel",
+            Field::Stride => "stride",
+            Field::Size => "size",
+            Field::Factor => "factor",
+            Field::Quant => "quant",
         }
     }
 }
@@ -269,6 +290,19 @@ pub enum FormatError {
         /// The later layer.
         layer: u16,
     },
+    /// A window that must lie inside the input map does not fit along
+    /// one axis: a convolution's kernel with `Valid` padding, or a pooling
+    /// window.
+    WindowTooLarge {
+        /// The layer.
+        layer: u16,
+        /// [`Field::Kernel`] or [`Field::Size`].
+        field: Field,
+        /// The window's size along that axis.
+        window: u32,
+        /// The input map's size along that axis.
+        input: u32,
+    },
     /// A layer type that the file's format version does not have.
     LayerNeedsVersion {
         /// The layer.
@@ -409,6 +443,16 @@ impl fmt::Display for FormatError {
             FormatError::QuantMismatch { layer } => write!(
                 f,
                 "layer {layer} is int8 and follows an int8 layer, but its input quantization is not that layer's output quantization"
+            ),
+            FormatError::WindowTooLarge {
+                layer,
+                field,
+                window,
+                input,
+            } => write!(
+                f,
+                "layer {layer}: {} {window} does not fit in an input of {input} along one axis",
+                field.name()
             ),
             FormatError::LayerNeedsVersion {
                 layer,

@@ -2,14 +2,19 @@
 //!
 //! The wire tag of each [`Layer`] variant is its position (postcard encodes
 //! an enum as a varint of the variant index). Tags 0 and 1 are defined in
-//! format version 1, tags 2 and 3 (int8) in version 2; SPEC.md reserves the
-//! next tags for the convolutional, pooling, upsampling, LSTM, repeat and
-//! time-distributed layers, which are appended (never inserted) when a later
-//! format version adds them.
+//! format version 1, tags 2 and 3 (int8) in version 2, tags 4 to 11
+//! (convolution, transposed convolution, pooling and upsampling, f32 then
+//! int8) in version 4; SPEC.md reserves the next tags for the LSTM, repeat
+//! and time-distributed layers, which are appended (never inserted) when a
+//! later format version adds them.
 
 use serde::{Deserialize, Serialize};
 
 use crate::F32s;
+use crate::conv::{
+    Conv, ConvI8, ConvI8Op, ConvOp, ConvTranspose, ConvTransposeI8, Pool, PoolI8, PoolI8Op, PoolOp,
+    Upsample, UpsampleI8, UpsampleI8Op, UpsampleOp,
+};
 use crate::quant::{DenseI8, DenseI8Op, TiedDenseI8};
 
 /// Most layers a model may have. Fixed so that a decoded model fits in a
@@ -95,6 +100,26 @@ pub enum Layer<'a> {
     /// int8 fully connected with transposed weights (tag 3, format version 2).
     #[serde(borrow)]
     TiedDenseI8(TiedDenseI8<'a>),
+    /// Convolution (tag 4, format version 4).
+    #[serde(borrow)]
+    Conv(Conv<'a>),
+    /// Transposed convolution (tag 5, format version 4).
+    #[serde(borrow)]
+    ConvTranspose(ConvTranspose<'a>),
+    /// Max or average pooling (tag 6, format version 4).
+    Pool(Pool),
+    /// Nearest-neighbour upsampling (tag 7, format version 4).
+    Upsample(Upsample),
+    /// int8 convolution (tag 8, format version 4).
+    #[serde(borrow)]
+    ConvI8(ConvI8<'a>),
+    /// int8 transposed convolution (tag 9, format version 4).
+    #[serde(borrow)]
+    ConvTransposeI8(ConvTransposeI8<'a>),
+    /// int8 pooling (tag 10, format version 4).
+    PoolI8(PoolI8),
+    /// int8 upsampling (tag 11, format version 4).
+    UpsampleI8(UpsampleI8),
 }
 
 impl Layer<'_> {
@@ -105,6 +130,14 @@ impl Layer<'_> {
             Layer::TiedDense(_) => "tied_dense",
             Layer::DenseI8(_) => "dense_i8",
             Layer::TiedDenseI8(_) => "tied_dense_i8",
+            Layer::Conv(_) => "conv",
+            Layer::ConvTranspose(_) => "conv_transpose",
+            Layer::Pool(_) => "pool",
+            Layer::Upsample(_) => "upsample",
+            Layer::ConvI8(_) => "conv_i8",
+            Layer::ConvTransposeI8(_) => "conv_transpose_i8",
+            Layer::PoolI8(_) => "pool_i8",
+            Layer::UpsampleI8(_) => "upsample_i8",
         }
     }
 
@@ -113,21 +146,69 @@ impl Layer<'_> {
         match self {
             Layer::Dense(_) | Layer::TiedDense(_) => 1,
             Layer::DenseI8(_) | Layer::TiedDenseI8(_) => 2,
+            Layer::Conv(_)
+            | Layer::ConvTranspose(_)
+            | Layer::Pool(_)
+            | Layer::Upsample(_)
+            | Layer::ConvI8(_)
+            | Layer::ConvTransposeI8(_)
+            | Layer::PoolI8(_)
+            | Layer::UpsampleI8(_) => 4,
         }
     }
 
     /// True for the int8 layers.
     pub const fn is_int8(&self) -> bool {
-        matches!(self, Layer::DenseI8(_) | Layer::TiedDenseI8(_))
+        matches!(
+            self,
+            Layer::DenseI8(_)
+                | Layer::TiedDenseI8(_)
+                | Layer::ConvI8(_)
+                | Layer::ConvTransposeI8(_)
+                | Layer::PoolI8(_)
+                | Layer::UpsampleI8(_)
+        )
     }
 
-    /// The fused activation.
+    /// The fused activation (identity for pooling and upsampling).
     pub const fn activation(&self) -> Activation {
         match self {
             Layer::Dense(d) => d.activation,
             Layer::TiedDense(t) => t.activation,
             Layer::DenseI8(d) => d.activation,
             Layer::TiedDenseI8(t) => t.activation,
+            Layer::Conv(c) => c.activation,
+            Layer::ConvTranspose(c) => c.activation,
+            Layer::ConvI8(c) => c.activation,
+            Layer::ConvTransposeI8(c) => c.activation,
+            Layer::Pool(_) | Layer::Upsample(_) | Layer::PoolI8(_) | Layer::UpsampleI8(_) => {
+                Activation::Identity
+            }
+        }
+    }
+
+    /// Numbers stored in the file for this layer: weights and biases (a
+    /// tied layer has only its bias; pooling and upsampling have none).
+    pub const fn param_count(&self) -> usize {
+        match self {
+            Layer::Dense(d) => d.weights.len() + d.bias.len(),
+            Layer::TiedDense(t) => t.bias.len(),
+            Layer::DenseI8(d) => d.weights.len() + d.bias.len(),
+            Layer::TiedDenseI8(t) => t.bias.len(),
+            Layer::Conv(c) => c.weights.len() + c.bias.len(),
+            Layer::ConvTranspose(c) => c.weights.len() + c.bias.len(),
+            Layer::ConvI8(c) => c.weights.len() + c.bias.len(),
+            Layer::ConvTransposeI8(c) => c.weights.len() + c.bias.len(),
+            Layer::Pool(_) | Layer::Upsample(_) | Layer::PoolI8(_) | Layer::UpsampleI8(_) => 0,
+        }
+    }
+
+    /// The layer a tied layer reads its weights from.
+    pub const fn tied_source(&self) -> Option<u16> {
+        match self {
+            Layer::TiedDense(t) => Some(t.source),
+            Layer::TiedDenseI8(t) => Some(t.source),
+            _ => None,
         }
     }
 }
@@ -172,51 +253,116 @@ pub enum Op<'a> {
     Dense(DenseOp<'a>),
     /// Dense or tied dense, int8.
     DenseI8(DenseI8Op<'a>),
+    /// Convolution, f32.
+    Conv(ConvOp<'a>),
+    /// Transposed convolution, f32.
+    ConvTranspose(ConvOp<'a>),
+    /// Pooling, f32.
+    Pool(PoolOp),
+    /// Upsampling, f32.
+    Upsample(UpsampleOp),
+    /// Convolution, int8.
+    ConvI8(ConvI8Op<'a>),
+    /// Transposed convolution, int8.
+    ConvTransposeI8(ConvI8Op<'a>),
+    /// Pooling, int8.
+    PoolI8(PoolI8Op),
+    /// Upsampling, int8.
+    UpsampleI8(UpsampleI8Op),
 }
 
 impl Op<'_> {
-    /// Input width.
+    /// Input width (`h·w·c` of a map).
     pub const fn inputs(&self) -> usize {
         match self {
             Op::Dense(d) => d.inputs,
             Op::DenseI8(d) => d.inputs,
+            Op::Conv(c) | Op::ConvTranspose(c) => c.geometry.input.len(),
+            Op::ConvI8(c) | Op::ConvTransposeI8(c) => c.geometry.input.len(),
+            Op::Pool(p) => p.input.len(),
+            Op::PoolI8(p) => p.pool.input.len(),
+            Op::Upsample(u) => u.input.len(),
+            Op::UpsampleI8(u) => u.upsample.input.len(),
         }
     }
 
-    /// Output width.
+    /// Output width (`h·w·c` of a map).
     pub const fn outputs(&self) -> usize {
         match self {
             Op::Dense(d) => d.outputs,
             Op::DenseI8(d) => d.outputs,
+            Op::Conv(c) | Op::ConvTranspose(c) => c.geometry.output.len(),
+            Op::ConvI8(c) | Op::ConvTransposeI8(c) => c.geometry.output.len(),
+            Op::Pool(p) => p.output.len(),
+            Op::PoolI8(p) => p.pool.output.len(),
+            Op::Upsample(u) => u.output.len(),
+            Op::UpsampleI8(u) => u.upsample.output.len(),
         }
     }
 
-    /// Multiply-accumulates per inference.
+    /// Multiply-accumulates with weights per inference: `inputs·outputs`
+    /// for a dense op; `kh·kw·c_in` per output value for a convolution
+    /// (padded positions included); `kh·kw·filters` per input value for a
+    /// transposed convolution; 0 for pooling and upsampling.
     pub const fn macs(&self) -> usize {
         match self {
             Op::Dense(d) => d.inputs.saturating_mul(d.outputs),
             Op::DenseI8(d) => d.inputs.saturating_mul(d.outputs),
+            Op::Conv(c) => conv_macs(&c.geometry),
+            Op::ConvI8(c) => conv_macs(&c.geometry),
+            Op::ConvTranspose(c) => conv_transpose_macs(&c.geometry),
+            Op::ConvTransposeI8(c) => conv_transpose_macs(&c.geometry),
+            Op::Pool(_) | Op::PoolI8(_) | Op::Upsample(_) | Op::UpsampleI8(_) => 0,
         }
     }
 
     /// True for int8 ops.
     pub const fn is_int8(&self) -> bool {
-        matches!(self, Op::DenseI8(_))
+        matches!(
+            self,
+            Op::DenseI8(_)
+                | Op::ConvI8(_)
+                | Op::ConvTransposeI8(_)
+                | Op::PoolI8(_)
+                | Op::UpsampleI8(_)
+        )
     }
 
     /// The input quantization of an int8 op.
     pub const fn input_quant(&self) -> Option<crate::Quant> {
         match self {
-            Op::Dense(_) => None,
+            Op::Dense(_) | Op::Conv(_) | Op::ConvTranspose(_) | Op::Pool(_) | Op::Upsample(_) => {
+                None
+            }
             Op::DenseI8(d) => Some(d.input),
+            Op::ConvI8(c) | Op::ConvTransposeI8(c) => Some(c.input),
+            Op::PoolI8(p) => Some(p.quant),
+            Op::UpsampleI8(u) => Some(u.quant),
         }
     }
 
     /// The output quantization of an int8 op.
     pub const fn output_quant(&self) -> Option<crate::Quant> {
         match self {
-            Op::Dense(_) => None,
+            Op::Dense(_) | Op::Conv(_) | Op::ConvTranspose(_) | Op::Pool(_) | Op::Upsample(_) => {
+                None
+            }
             Op::DenseI8(d) => Some(d.output),
+            Op::ConvI8(c) | Op::ConvTransposeI8(c) => Some(c.output),
+            Op::PoolI8(p) => Some(p.quant),
+            Op::UpsampleI8(u) => Some(u.quant),
         }
     }
+}
+
+const fn conv_macs(g: &crate::ConvGeometry) -> usize {
+    g.output.len().saturating_mul(g.patch())
+}
+
+const fn conv_transpose_macs(g: &crate::ConvGeometry) -> usize {
+    g.input
+        .len()
+        .saturating_mul(g.output.c)
+        .saturating_mul(g.kernel[0])
+        .saturating_mul(g.kernel[1])
 }

@@ -17,9 +17,11 @@ extern crate alloc;
 
 #[cfg(feature = "alloc")]
 pub mod build;
+mod conv;
 mod error;
 mod header;
 mod layer;
+mod map;
 mod model;
 pub mod protocol;
 mod quant;
@@ -27,9 +29,14 @@ mod spec;
 mod tensor;
 mod validate;
 
+pub use conv::{
+    Conv, ConvI8, ConvI8Op, ConvOp, ConvTranspose, ConvTransposeI8, Pool, PoolI8, PoolI8Op, PoolOp,
+    Upsample, UpsampleI8, UpsampleI8Op, UpsampleOp,
+};
 pub use error::{Field, FormatError, Section};
 pub use header::{FORMAT_VERSION, HEADER_LEN, Header, MAGIC, MIN_FORMAT_VERSION, crc32};
 pub use layer::{Activation, Dense, DenseOp, Layer, MAX_LAYERS, Op, TiedDense, WeightLayout};
+pub use map::{ConvGeometry, MapDims, MapShape, Padding, PoolKind, conv_axis, conv_transpose_axis};
 pub use model::Model;
 pub use quant::{DenseI8, DenseI8Op, I8s, I32s, Lut, Nibbles, Quant, Requant, TiedDenseI8};
 pub use spec::{

@@ -125,18 +125,10 @@ impl<'a> Model<'a> {
         HEADER_LEN + self.header.body_len as usize
     }
 
-    /// Parameters stored in the file (a tied layer adds only its bias).
+    /// Parameters stored in the file (a tied layer adds only its bias;
+    /// pooling and upsampling add none).
     pub fn param_count(&self) -> usize {
-        self.spec
-            .layers
-            .iter()
-            .map(|l| match l {
-                Layer::Dense(d) => d.weights.len() + d.bias.len(),
-                Layer::TiedDense(t) => t.bias.len(),
-                Layer::DenseI8(d) => d.weights.len() + d.bias.len(),
-                Layer::TiedDenseI8(t) => t.bias.len(),
-            })
-            .sum()
+        self.spec.layers.iter().map(Layer::param_count).sum()
     }
 
     /// True when any op is int8.

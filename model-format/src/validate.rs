@@ -6,8 +6,10 @@ use heapless::Vec;
 
 use crate::error::{Field, FormatError};
 use crate::{
-    Activation, Calibration, DenseI8Op, DenseOp, F32s, I8s, I32s, Layer, Lut, MAX_LAYERS, Metric,
-    ModelSpec, Nibbles, Op, Quant, Requant, ScoringSpec, WeightLayout,
+    Activation, Calibration, ConvGeometry, ConvI8Op, ConvOp, DenseI8Op, DenseOp, F32s, I8s, I32s,
+    Layer, Lut, MAX_LAYERS, MapDims, MapShape, Metric, ModelSpec, Nibbles, Op, Padding, PoolI8Op,
+    PoolKind, PoolOp, Quant, Requant, ScoringSpec, UpsampleI8Op, UpsampleOp, WeightLayout,
+    conv_axis, conv_transpose_axis,
 };
 
 /// Largest width or element count accepted; keeps every byte length within
@@ -120,24 +122,39 @@ struct Int8Parts<'a> {
     lut: Option<Lut<'a>>,
 }
 
-/// Checks what an int8 dense and an int8 tied layer have in common and
-/// resolves the clamp and the table.
-fn int8_op<'a>(p: Int8Parts<'a>, layer: Option<u16>) -> Result<DenseI8Op<'a>, FormatError> {
+/// How an int8 op finishes an output value: the zero point added after
+/// requantization, the clamp's lower end and the activation table.
+struct Finish<'a> {
+    target_zero_point: i8,
+    clamp_min: i8,
+    table: I8s<'a>,
+}
+
+/// Checks the quantization, the multiplier and the table of an int8 op
+/// with weights, and resolves how it finishes a value.
+fn int8_finish<'a>(
+    activation: Activation,
+    input: &Quant,
+    output: &Quant,
+    requant: &Requant,
+    lut: Option<Lut<'a>>,
+    layer: Option<u16>,
+) -> Result<Finish<'a>, FormatError> {
     let bad = |field| FormatError::BadValue { field, layer };
-    if !quant_ok(&p.input) {
+    if !quant_ok(input) {
         return Err(bad(Field::InputQuant));
     }
-    if !quant_ok(&p.output) {
+    if !quant_ok(output) {
         return Err(bad(Field::OutputQuant));
     }
-    if !requant_ok(&p.requant) {
+    if !requant_ok(requant) {
         return Err(bad(Field::Requant));
     }
     let wants_lut = matches!(
-        p.activation,
+        activation,
         Activation::Selu | Activation::Sigmoid | Activation::Tanh
     );
-    let (target_zero_point, table) = match (&p.lut, wants_lut) {
+    let (target_zero_point, table) = match (&lut, wants_lut) {
         (Some(lut), true) => {
             check_len(lut.table.as_bytes(), 256, Field::Lut, layer)?;
             if !quant_ok(&lut.input) {
@@ -145,14 +162,25 @@ fn int8_op<'a>(p: Int8Parts<'a>, layer: Option<u16>) -> Result<DenseI8Op<'a>, Fo
             }
             (lut.input.zero_point, lut.table)
         }
-        (None, false) => (p.output.zero_point, I8s::new(&[])),
+        (None, false) => (output.zero_point, I8s::new(&[])),
         _ => return Err(bad(Field::Lut)),
     };
-    let clamp_min = if p.activation == Activation::Relu {
-        p.output.zero_point
+    let clamp_min = if activation == Activation::Relu {
+        output.zero_point
     } else {
         i8::MIN
     };
+    Ok(Finish {
+        target_zero_point,
+        clamp_min,
+        table,
+    })
+}
+
+/// Checks what an int8 dense and an int8 tied layer have in common and
+/// resolves the clamp and the table.
+fn int8_op<'a>(p: Int8Parts<'a>, layer: Option<u16>) -> Result<DenseI8Op<'a>, FormatError> {
+    let finish = int8_finish(p.activation, &p.input, &p.output, &p.requant, p.lut, layer)?;
     Ok(DenseI8Op {
         inputs: p.inputs,
         outputs: p.outputs,
@@ -164,9 +192,269 @@ fn int8_op<'a>(p: Int8Parts<'a>, layer: Option<u16>) -> Result<DenseI8Op<'a>, Fo
         weights: p.weights,
         exponents: p.exponents,
         bias: p.bias,
-        target_zero_point,
-        clamp_min,
-        table,
+        target_zero_point: finish.target_zero_point,
+        clamp_min: finish.clamp_min,
+        table: finish.table,
+    })
+}
+
+/// Checks the numbers an int8 layer with weights stores: `count` weights
+/// in −127..=127, one exponent (packed) and one bias per output channel,
+/// and the weight scale.
+fn check_int8_numbers(
+    weights: I8s<'_>,
+    count: u64,
+    exponents: Nibbles<'_>,
+    outputs: u64,
+    bias: I32s<'_>,
+    weight_scale: f32,
+    at: Option<u16>,
+) -> Result<(), FormatError> {
+    check_i8s(weights, count, at)?;
+    let nibbles = Nibbles::bytes_for(to_usize(outputs, Field::Outputs, at)?) as u64;
+    check_len(exponents.as_bytes(), nibbles, Field::Exponents, at)?;
+    if !outputs.is_multiple_of(2) && exponents.as_bytes().last().is_some_and(|b| b >> 4 != 0) {
+        return Err(FormatError::BadValue {
+            field: Field::Exponents,
+            layer: at,
+        });
+    }
+    check_len(bias.as_bytes(), outputs * 4, Field::Bias, at)?;
+    if !(weight_scale.is_finite() && weight_scale >= 0.0) {
+        return Err(FormatError::BadValue {
+            field: Field::WeightScale,
+            layer: at,
+        });
+    }
+    Ok(())
+}
+
+/// A map's sizes, each at least 1, `h·w·c` within [`MAX_ELEMENTS`].
+fn map_dims(shape: &MapShape, at: Option<u16>) -> Result<MapDims, FormatError> {
+    let h = nonzero(shape.h, Field::Shape, at)?;
+    let w = nonzero(shape.w, Field::Shape, at)?;
+    let c = nonzero(shape.c, Field::Shape, at)?;
+    dims(h, w, c, Field::Shape, at)
+}
+
+/// `h × w × c` as a map, `h·w·c` within [`MAX_ELEMENTS`] (else `TooLarge`
+/// on `field`).
+fn dims(h: u64, w: u64, c: u64, field: Field, at: Option<u16>) -> Result<MapDims, FormatError> {
+    let positions = elements(h, w, field, at)?;
+    elements(positions, c, field, at)?;
+    Ok(MapDims {
+        h: to_usize(h, field, at)?,
+        w: to_usize(w, field, at)?,
+        c: to_usize(c, field, at)?,
+    })
+}
+
+/// Two sizes, each at least 1.
+fn pair(values: [u32; 2], field: Field, at: Option<u16>) -> Result<[u64; 2], FormatError> {
+    let [a, b] = values;
+    Ok([nonzero(a, field, at)?, nonzero(b, field, at)?])
+}
+
+/// The fields that give a convolution's geometry.
+struct ConvParts {
+    shape: MapShape,
+    filters: u32,
+    kernel: [u32; 2],
+    stride: [u32; 2],
+    padding: Padding,
+    transposed: bool,
+}
+
+/// Checks a convolution's sizes and resolves its geometry; also returns
+/// the number of weights, `filters · kh·kw·c`.
+fn conv_geometry(p: &ConvParts, index: u16) -> Result<(ConvGeometry, u64), FormatError> {
+    let at = Some(index);
+    let input = map_dims(&p.shape, at)?;
+    let filters = nonzero(p.filters, Field::Filters, at)?;
+    let [kh, kw] = pair(p.kernel, Field::Kernel, at)?;
+    let [sh, sw] = pair(p.stride, Field::Stride, at)?;
+    let axis = |n: u32, k: u32, s: u32| {
+        let (n64, k64, s64) = (u64::from(n), u64::from(k), u64::from(s));
+        let too_large = FormatError::TooLarge {
+            field: Field::Outputs,
+            layer: at,
+        };
+        if p.transposed {
+            return conv_transpose_axis(n64, k64, s64, p.padding).ok_or(too_large);
+        }
+        if p.padding == Padding::Valid && n < k {
+            return Err(FormatError::WindowTooLarge {
+                layer: index,
+                field: Field::Kernel,
+                window: k,
+                input: n,
+            });
+        }
+        conv_axis(n64, k64, s64, p.padding).ok_or(too_large)
+    };
+    let [kh32, kw32] = p.kernel;
+    let [sh32, sw32] = p.stride;
+    let (oh, top) = axis(p.shape.h, kh32, sh32)?;
+    let (ow, left) = axis(p.shape.w, kw32, sw32)?;
+    let output = dims(oh, ow, filters, Field::Outputs, at)?;
+    let patch = elements(
+        elements(kh, kw, Field::Kernel, at)?,
+        u64::from(p.shape.c),
+        Field::Kernel,
+        at,
+    )?;
+    let count = elements(filters, patch, Field::Weights, at)?;
+    let geometry = ConvGeometry {
+        input,
+        output,
+        kernel: [
+            to_usize(kh, Field::Kernel, at)?,
+            to_usize(kw, Field::Kernel, at)?,
+        ],
+        stride: [
+            to_usize(sh, Field::Stride, at)?,
+            to_usize(sw, Field::Stride, at)?,
+        ],
+        pad: [
+            to_usize(top, Field::Kernel, at)?,
+            to_usize(left, Field::Kernel, at)?,
+        ],
+    };
+    Ok((geometry, count))
+}
+
+fn pool_op(
+    shape: &MapShape,
+    size: [u32; 2],
+    kind: PoolKind,
+    index: u16,
+) -> Result<PoolOp, FormatError> {
+    let at = Some(index);
+    let input = map_dims(shape, at)?;
+    let [ph, pw] = pair(size, Field::Size, at)?;
+    let [sh, sw] = size;
+    for (window, n) in [(sh, shape.h), (sw, shape.w)] {
+        if window > n {
+            return Err(FormatError::WindowTooLarge {
+                layer: index,
+                field: Field::Size,
+                window,
+                input: n,
+            });
+        }
+    }
+    let output = dims(
+        u64::from(shape.h) / ph,
+        u64::from(shape.w) / pw,
+        u64::from(shape.c),
+        Field::Outputs,
+        at,
+    )?;
+    Ok(PoolOp {
+        input,
+        output,
+        size: [
+            to_usize(ph, Field::Size, at)?,
+            to_usize(pw, Field::Size, at)?,
+        ],
+        kind,
+    })
+}
+
+fn upsample_op(shape: &MapShape, factor: [u32; 2], index: u16) -> Result<UpsampleOp, FormatError> {
+    let at = Some(index);
+    let input = map_dims(shape, at)?;
+    let [fh, fw] = pair(factor, Field::Factor, at)?;
+    let too_large = FormatError::TooLarge {
+        field: Field::Outputs,
+        layer: at,
+    };
+    let oh = u64::from(shape.h).checked_mul(fh).ok_or(too_large)?;
+    let ow = u64::from(shape.w).checked_mul(fw).ok_or(too_large)?;
+    let output = dims(oh, ow, u64::from(shape.c), Field::Outputs, at)?;
+    Ok(UpsampleOp {
+        input,
+        output,
+        factor: [
+            to_usize(fh, Field::Factor, at)?,
+            to_usize(fw, Field::Factor, at)?,
+        ],
+    })
+}
+
+fn conv_op<'a>(
+    geo: &ConvParts,
+    activation: Activation,
+    weights: F32s<'a>,
+    bias: F32s<'a>,
+    index: u16,
+) -> Result<ConvOp<'a>, FormatError> {
+    let at = Some(index);
+    let (geometry, count) = conv_geometry(geo, index)?;
+    check_f32s(weights, count, Field::Weights, at)?;
+    check_f32s(bias, u64::from(geo.filters), Field::Bias, at)?;
+    Ok(ConvOp {
+        geometry,
+        activation,
+        weights,
+        bias,
+    })
+}
+
+/// The quantization of an int8 pooling or upsampling.
+fn check_quant(quant: &Quant, at: Option<u16>) -> Result<(), FormatError> {
+    if quant_ok(quant) {
+        Ok(())
+    } else {
+        Err(FormatError::BadValue {
+            field: Field::Quant,
+            layer: at,
+        })
+    }
+}
+
+/// The fields of an int8 convolution or transposed convolution.
+struct ConvI8Parts<'a> {
+    activation: Activation,
+    input: Quant,
+    output: Quant,
+    weight_scale: f32,
+    requant: Requant,
+    weights: I8s<'a>,
+    exponents: Nibbles<'a>,
+    bias: I32s<'a>,
+    lut: Option<Lut<'a>>,
+}
+
+fn conv_i8_op<'a>(
+    geo: &ConvParts,
+    p: ConvI8Parts<'a>,
+    index: u16,
+) -> Result<ConvI8Op<'a>, FormatError> {
+    let at = Some(index);
+    let (geometry, count) = conv_geometry(geo, index)?;
+    check_int8_numbers(
+        p.weights,
+        count,
+        p.exponents,
+        u64::from(geo.filters),
+        p.bias,
+        p.weight_scale,
+        at,
+    )?;
+    let finish = int8_finish(p.activation, &p.input, &p.output, &p.requant, p.lut, at)?;
+    Ok(ConvI8Op {
+        geometry,
+        activation: p.activation,
+        input: p.input,
+        output: p.output,
+        requant: p.requant,
+        weights: p.weights,
+        exponents: p.exponents,
+        bias: p.bias,
+        target_zero_point: finish.target_zero_point,
+        clamp_min: finish.clamp_min,
+        table: finish.table,
     })
 }
 
@@ -246,24 +534,15 @@ fn resolve_layers<'a>(
                 let inputs = nonzero(d.inputs, Field::Inputs, at)?;
                 let outputs = nonzero(d.outputs, Field::Outputs, at)?;
                 let count = elements(inputs, outputs, Field::Weights, at)?;
-                check_i8s(d.weights, count, at)?;
-                let nibbles = Nibbles::bytes_for(to_usize(outputs, Field::Outputs, at)?) as u64;
-                check_len(d.exponents.as_bytes(), nibbles, Field::Exponents, at)?;
-                if !outputs.is_multiple_of(2)
-                    && d.exponents.as_bytes().last().is_some_and(|b| b >> 4 != 0)
-                {
-                    return Err(FormatError::BadValue {
-                        field: Field::Exponents,
-                        layer: at,
-                    });
-                }
-                check_len(d.bias.as_bytes(), outputs * 4, Field::Bias, at)?;
-                if !(d.weight_scale.is_finite() && d.weight_scale >= 0.0) {
-                    return Err(FormatError::BadValue {
-                        field: Field::WeightScale,
-                        layer: at,
-                    });
-                }
+                check_int8_numbers(
+                    d.weights,
+                    count,
+                    d.exponents,
+                    outputs,
+                    d.bias,
+                    d.weight_scale,
+                    at,
+                )?;
                 Op::DenseI8(int8_op(
                     Int8Parts {
                         inputs: to_usize(inputs, Field::Inputs, at)?,
@@ -314,6 +593,96 @@ fn resolve_layers<'a>(
                     },
                     at,
                 )?)
+            }
+            Layer::Conv(c) => Op::Conv(conv_op(
+                &ConvParts {
+                    shape: c.shape,
+                    filters: c.filters,
+                    kernel: c.kernel,
+                    stride: c.stride,
+                    padding: c.padding,
+                    transposed: false,
+                },
+                c.activation,
+                c.weights,
+                c.bias,
+                index,
+            )?),
+            Layer::ConvTranspose(c) => Op::ConvTranspose(conv_op(
+                &ConvParts {
+                    shape: c.shape,
+                    filters: c.filters,
+                    kernel: c.kernel,
+                    stride: c.stride,
+                    padding: c.padding,
+                    transposed: true,
+                },
+                c.activation,
+                c.weights,
+                c.bias,
+                index,
+            )?),
+            Layer::Pool(p) => Op::Pool(pool_op(&p.shape, p.size, p.kind, index)?),
+            Layer::Upsample(u) => Op::Upsample(upsample_op(&u.shape, u.factor, index)?),
+            Layer::ConvI8(c) => Op::ConvI8(conv_i8_op(
+                &ConvParts {
+                    shape: c.shape,
+                    filters: c.filters,
+                    kernel: c.kernel,
+                    stride: c.stride,
+                    padding: c.padding,
+                    transposed: false,
+                },
+                ConvI8Parts {
+                    activation: c.activation,
+                    input: c.input,
+                    output: c.output,
+                    weight_scale: c.weight_scale,
+                    requant: c.requant,
+                    weights: c.weights,
+                    exponents: c.exponents,
+                    bias: c.bias,
+                    lut: c.lut,
+                },
+                index,
+            )?),
+            Layer::ConvTransposeI8(c) => Op::ConvTransposeI8(conv_i8_op(
+                &ConvParts {
+                    shape: c.shape,
+                    filters: c.filters,
+                    kernel: c.kernel,
+                    stride: c.stride,
+                    padding: c.padding,
+                    transposed: true,
+                },
+                ConvI8Parts {
+                    activation: c.activation,
+                    input: c.input,
+                    output: c.output,
+                    weight_scale: c.weight_scale,
+                    requant: c.requant,
+                    weights: c.weights,
+                    exponents: c.exponents,
+                    bias: c.bias,
+                    lut: c.lut,
+                },
+                index,
+            )?),
+            Layer::PoolI8(p) => {
+                let pool = pool_op(&p.shape, p.size, p.kind, index)?;
+                check_quant(&p.quant, at)?;
+                Op::PoolI8(PoolI8Op {
+                    pool,
+                    quant: p.quant,
+                })
+            }
+            Layer::UpsampleI8(u) => {
+                let upsample = upsample_op(&u.shape, u.factor, index)?;
+                check_quant(&u.quant, at)?;
+                Op::UpsampleI8(UpsampleI8Op {
+                    upsample,
+                    quant: u.quant,
+                })
             }
         };
         if let (Some(prev), Some(input)) = (ops.last().and_then(Op::output_quant), op.input_quant())

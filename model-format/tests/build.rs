@@ -204,3 +204,69 @@ fn exponents_pack_two_per_byte_and_are_checked() {
     }
     assert!(def.encode().is_err());
 }
+
+mod common;
+
+#[test]
+fn feature_map_layers_encode_and_come_back() {
+    for def in [common::conv1d_model(), common::conv_i8_model()] {
+        let bytes = def.encode().unwrap();
+        let m = Model::load(&bytes).unwrap();
+        assert_eq!(m.header().version, 4);
+        assert_eq!(ModelBuf::from_model(&m), def);
+        // And through JSON (`edgeae pack`), with snake_case names.
+        let json = serde_json::to_string(&def)
+            .unwrap()
+            .replace(r#""threshold":null,"#, "")
+            .replace(r#""clear_threshold":null,"#, "");
+        let back: ModelBuf = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, def);
+    }
+    let json = serde_json::to_string(&common::conv1d_model()).unwrap();
+    for name in [
+        r#"{"conv":{"shape":{"h":1,"w":4,"c":1},"filters":2,"kernel":[1,3],"stride":[1,1],"padding":"same","activation":"relu""#,
+        r#"{"pool":{"shape":{"h":1,"w":4,"c":2},"size":[1,2],"kind":"max"}}"#,
+        r#"{"upsample":{"shape":{"h":1,"w":2,"c":2},"factor":[1,2]}}"#,
+        r#"{"conv_transpose":{"#,
+    ] {
+        assert!(json.contains(name), "{name} in {json}");
+    }
+    let json = serde_json::to_string(&common::conv_i8_model()).unwrap();
+    for name in [
+        r#"{"conv_i8":{"#,
+        r#"{"pool_i8":{"#,
+        r#""kind":"avg""#,
+        r#"{"upsample_i8":{"#,
+        r#"{"conv_transpose_i8":{"#,
+    ] {
+        assert!(json.contains(name), "{name} in {json}");
+    }
+}
+
+#[test]
+fn conv_exponents_are_one_per_filter() {
+    let mut def = common::conv_i8_model();
+    if let LayerBuf::ConvI8 { exponents, .. } = &mut def.layers[0] {
+        exponents.pop();
+    }
+    assert_eq!(
+        def.encode().unwrap_err(),
+        FormatError::CountMismatch {
+            field: Field::Exponents,
+            layer: Some(0),
+            expected: 3,
+            found: 2
+        }
+    );
+    let mut def = common::conv_i8_model();
+    if let LayerBuf::ConvTransposeI8 { exponents, .. } = &mut def.layers[3] {
+        exponents[0] = 16;
+    }
+    assert_eq!(
+        def.encode().unwrap_err(),
+        FormatError::BadValue {
+            field: Field::Exponents,
+            layer: Some(3)
+        }
+    );
+}

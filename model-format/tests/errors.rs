@@ -5,9 +5,9 @@ mod common;
 
 use common::*;
 use model_format::{
-    Activation, Dense, F32s, FORMAT_VERSION, Field, FormatError, HEADER_LEN, I8s, Layer, Layers,
-    MAX_LAYERS, MIN_FORMAT_VERSION, Metric, Model, ModelKind, ModelSpec, Nibbles, Quant, Requant,
-    Section, TiedDense,
+    Activation, Dense, F32s, FORMAT_VERSION, Field, FormatError, HEADER_LEN, I8s, I32s, Layer,
+    Layers, MAX_LAYERS, MIN_FORMAT_VERSION, MapShape, Metric, Model, ModelKind, ModelSpec, Nibbles,
+    Padding, Quant, Requant, Section, TiedDense,
 };
 
 fn golden_files() -> Vec<Vec<u8>> {
@@ -15,11 +15,15 @@ fn golden_files() -> Vec<Vec<u8>> {
     let t = tied_store();
     let q = int8_store();
     let p = pca_store();
+    let c = conv1d_store();
+    let ci = conv_i8_store();
     let files = vec![
         dense_spec(&d).encode().unwrap(),
         tied_spec(&t).encode().unwrap(),
         int8_spec(&q).encode().unwrap(),
         pca_spec(&p).encode().unwrap(),
+        conv1d_spec(&c).encode().unwrap(),
+        conv_i8_spec(&ci).encode().unwrap(),
     ];
     files
 }
@@ -145,7 +149,8 @@ fn every_single_byte_change_is_caught_with_the_matching_error() {
         }
     }
     // 1 -> 3 (two version-1 files), 2 -> 3 (the int8 file); the version-3
-    // file goes to 1 and 2 and is refused.
+    // file goes to 1 and 2 and is refused; the version-4 files go to 5, 6,
+    // 0 and 12, none of which exists.
     assert_eq!(readable_versions, 3);
 }
 
@@ -160,18 +165,18 @@ fn wrong_magic_and_newer_version() {
         }
     );
     let mut bytes = golden_files().remove(0);
-    bytes[4..6].copy_from_slice(&4u16.to_le_bytes());
+    bytes[4..6].copy_from_slice(&5u16.to_le_bytes());
     let err = Model::load(&bytes).unwrap_err();
     assert_eq!(
         err,
         FormatError::UnsupportedVersion {
-            found: 4,
-            supported: 3
+            found: 5,
+            supported: 4
         }
     );
     assert_eq!(
         err.to_string(),
-        "format version 4 is not supported (this build reads versions 1 to 3)"
+        "format version 5 is not supported (this build reads versions 1 to 4)"
     );
 }
 
@@ -828,9 +833,424 @@ fn the_pca_kind_and_the_standardized_metric_need_version_3() {
 }
 
 #[test]
+fn feature_map_layers_need_version_4() {
+    let (c, ci) = (conv1d_store(), conv_i8_store());
+    for spec in [conv1d_spec(&c), conv_i8_spec(&ci)] {
+        assert!(Model::load(&with_version(&spec, 4)).is_ok());
+        for version in 1..=3 {
+            let err = Model::load(&with_version(&spec, version)).unwrap_err();
+            assert_eq!(
+                err,
+                FormatError::LayerNeedsVersion {
+                    layer: 0,
+                    needs: 4,
+                    version
+                }
+            );
+        }
+    }
+    // Every layer is checked, not only the first: an f32 dense layer first.
+    let w = ramp(16, 0.0, 0.1);
+    let b = ramp(4, 0.0, 0.0);
+    let store = conv1d_store();
+    let mut spec = conv1d_spec(&store);
+    spec.layers[0] = Layer::Dense(Dense {
+        inputs: 4,
+        outputs: 4,
+        activation: Activation::Identity,
+        weights: F32s::new(&w),
+        bias: F32s::new(&b),
+    });
+    spec.layers[1] = Layer::Conv(model_format::Conv {
+        shape: MapShape::line(4, 1),
+        filters: 2,
+        kernel: [1, 3],
+        stride: [1, 1],
+        padding: Padding::Same,
+        activation: Activation::Identity,
+        weights: F32s::new(&w[..24]),
+        bias: F32s::new(&b[..8]),
+    });
+    spec.layers.remove(2); // the pooling: now conv (8) -> upsample needs 4
+    spec.layers[2] = Layer::ConvTranspose(model_format::ConvTranspose {
+        shape: MapShape::line(4, 2),
+        filters: 1,
+        kernel: [1, 3],
+        stride: [1, 1],
+        padding: Padding::Same,
+        activation: Activation::Identity,
+        weights: F32s::new(&w[..24]),
+        bias: F32s::new(&b[..4]),
+    });
+    assert!(Model::load(&with_version(&spec, 4)).is_ok());
+    assert_eq!(
+        Model::load(&with_version(&spec, 3)).unwrap_err(),
+        FormatError::LayerNeedsVersion {
+            layer: 1,
+            needs: 4,
+            version: 3
+        }
+    );
+}
+
+/// The f32 conv model with layer 0 (the convolution) changed by `edit`.
+fn conv_error(edit: impl FnOnce(&mut model_format::Conv<'_>)) -> FormatError {
+    let store = conv1d_store();
+    let mut spec = conv1d_spec(&store);
+    let Layer::Conv(c) = &mut spec.layers[0] else {
+        unreachable!()
+    };
+    edit(c);
+    let err = Model::load(&raw_file(&spec)).unwrap_err();
+    assert_eq!(spec.encode().unwrap_err(), err, "the encoder refuses too");
+    err
+}
+
+#[test]
+fn convolution_sizes_are_checked() {
+    let zero = |field| FormatError::ZeroSize {
+        field,
+        layer: Some(0),
+    };
+    assert_eq!(conv_error(|c| c.shape.h = 0), zero(Field::Shape));
+    assert_eq!(conv_error(|c| c.shape.c = 0), zero(Field::Shape));
+    assert_eq!(conv_error(|c| c.filters = 0), zero(Field::Filters));
+    assert_eq!(conv_error(|c| c.kernel = [1, 0]), zero(Field::Kernel));
+    assert_eq!(conv_error(|c| c.stride = [0, 1]), zero(Field::Stride));
+    // A map whose size overflows.
+    assert_eq!(
+        conv_error(|c| c.shape = MapShape::new(u32::MAX, u32::MAX, 4)),
+        FormatError::TooLarge {
+            field: Field::Shape,
+            layer: Some(0)
+        }
+    );
+    // Valid padding: the kernel must fit; same padding pads instead.
+    let err = conv_error(|c| {
+        c.padding = Padding::Valid;
+        c.kernel = [1, 5];
+    });
+    assert_eq!(
+        err,
+        FormatError::WindowTooLarge {
+            layer: 0,
+            field: Field::Kernel,
+            window: 5,
+            input: 4
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "layer 0: kernel 5 does not fit in an input of 4 along one axis"
+    );
+    assert_eq!(
+        conv_error(|c| {
+            c.padding = Padding::Valid;
+            c.kernel = [2, 3];
+        }),
+        FormatError::WindowTooLarge {
+            layer: 0,
+            field: Field::Kernel,
+            window: 2,
+            input: 1
+        }
+    );
+    // Kernel 5, same: fine shape-wise, but 10 weights are needed.
+    assert_eq!(
+        conv_error(|c| c.kernel = [1, 5]),
+        FormatError::LengthMismatch {
+            field: Field::Weights,
+            layer: Some(0),
+            expected: 40,
+            found: 24
+        }
+    );
+    // A kernel whose weight count overflows is too large, not a panic.
+    assert_eq!(
+        conv_error(|c| c.kernel = [u32::MAX, u32::MAX]),
+        FormatError::TooLarge {
+            field: Field::Kernel,
+            layer: Some(0)
+        }
+    );
+    assert_eq!(
+        conv_error(|c| c.bias = F32s::new(&c.bias.as_bytes()[..4])),
+        FormatError::LengthMismatch {
+            field: Field::Bias,
+            layer: Some(0),
+            expected: 8,
+            found: 4
+        }
+    );
+    let nan = [f32::NAN.to_le_bytes(), [0; 4]].concat();
+    let nan: &'static [u8] = Box::leak(nan.into_boxed_slice());
+    assert_eq!(
+        conv_error(|c| c.bias = F32s::new(nan)),
+        FormatError::BadValue {
+            field: Field::Bias,
+            layer: Some(0)
+        }
+    );
+    // Stride 2 halves the output: the pooling after it no longer gets 8 values.
+    assert_eq!(
+        conv_error(|c| c.stride = [1, 2]),
+        FormatError::ShapeMismatch {
+            layer: 1,
+            expected: 4,
+            found: 8
+        }
+    );
+}
+
+#[test]
+fn a_map_must_hold_the_previous_width() {
+    let w = ramp(12, 0.0, 0.1);
+    let store = conv1d_store();
+    // The map of layer 0 must be the input window, 1 x 4 x 1.
+    let mut spec = conv1d_spec(&store);
+    let Layer::Conv(c) = &mut spec.layers[0] else {
+        unreachable!()
+    };
+    // 2 x 2 x 1 holds 4 values, as many as the window: a reshape, allowed
+    // (and its 2 x 2 x 2 output is the 1 x 4 x 2 map the pooling reads).
+    c.shape = MapShape::new(2, 2, 1);
+    assert!(Model::load(&raw_file(&spec)).is_ok());
+    let Layer::Conv(c) = &mut spec.layers[0] else {
+        unreachable!()
+    };
+    c.shape = MapShape::line(3, 2);
+    c.weights = F32s::new(&w);
+    assert_eq!(
+        Model::load(&raw_file(&spec)).unwrap_err(),
+        FormatError::ShapeMismatch {
+            layer: 0,
+            expected: 4,
+            found: 6
+        }
+    );
+    // The upsampling's map must hold the pooling's 4 values.
+    let mut spec = conv1d_spec(&store);
+    let Layer::Upsample(u) = &mut spec.layers[2] else {
+        unreachable!()
+    };
+    u.shape = MapShape::line(4, 2);
+    assert_eq!(
+        Model::load(&raw_file(&spec)).unwrap_err(),
+        FormatError::ShapeMismatch {
+            layer: 2,
+            expected: 4,
+            found: 8
+        }
+    );
+}
+
+#[test]
+fn pooling_and_upsampling_sizes_are_checked() {
+    let store = conv1d_store();
+    let load = |spec: &ModelSpec<'_>| Model::load(&raw_file(spec)).unwrap_err();
+    let mut spec = conv1d_spec(&store);
+    if let Layer::Pool(p) = &mut spec.layers[1] {
+        p.size = [1, 0];
+    }
+    assert_eq!(
+        load(&spec),
+        FormatError::ZeroSize {
+            field: Field::Size,
+            layer: Some(1)
+        }
+    );
+    let mut spec = conv1d_spec(&store);
+    if let Layer::Pool(p) = &mut spec.layers[1] {
+        p.size = [1, 5];
+    }
+    assert_eq!(
+        load(&spec),
+        FormatError::WindowTooLarge {
+            layer: 1,
+            field: Field::Size,
+            window: 5,
+            input: 4
+        }
+    );
+    // A window of 3 over 4 drops the last step: 1 x 1 x 2 out.
+    let mut spec = conv1d_spec(&store);
+    if let Layer::Pool(p) = &mut spec.layers[1] {
+        p.size = [1, 3];
+    }
+    assert_eq!(
+        load(&spec),
+        FormatError::ShapeMismatch {
+            layer: 2,
+            expected: 2,
+            found: 4
+        }
+    );
+    let mut spec = conv1d_spec(&store);
+    if let Layer::Upsample(u) = &mut spec.layers[2] {
+        u.factor = [0, 2];
+    }
+    assert_eq!(
+        load(&spec),
+        FormatError::ZeroSize {
+            field: Field::Factor,
+            layer: Some(2)
+        }
+    );
+    let mut spec = conv1d_spec(&store);
+    if let Layer::Upsample(u) = &mut spec.layers[2] {
+        u.factor = [u32::MAX, u32::MAX];
+    }
+    assert_eq!(
+        load(&spec),
+        FormatError::TooLarge {
+            field: Field::Outputs,
+            layer: Some(2)
+        }
+    );
+    // A transposed convolution whose output overflows.
+    let mut spec = conv1d_spec(&store);
+    if let Layer::ConvTranspose(t) = &mut spec.layers[3] {
+        t.stride = [u32::MAX, u32::MAX];
+    }
+    assert_eq!(
+        load(&spec),
+        FormatError::TooLarge {
+            field: Field::Outputs,
+            layer: Some(3)
+        }
+    );
+}
+
+#[test]
+fn int8_feature_map_rules() {
+    let with_min = {
+        let mut w = i8_ramp(18, 5, 37);
+        w[3] = 0x80;
+        w
+    };
+    let store = conv_i8_store();
+    let load = |spec: &ModelSpec<'_>| Model::load(&raw_file(spec)).unwrap_err();
+    let bad = |field, layer| FormatError::BadValue {
+        field,
+        layer: Some(layer),
+    };
+    // The pooling must take the convolution's output quantization.
+    let mut spec = conv_i8_spec(&store);
+    if let Layer::PoolI8(p) = &mut spec.layers[1] {
+        p.quant.zero_point = 0;
+    }
+    assert_eq!(load(&spec), FormatError::QuantMismatch { layer: 1 });
+    for scale in [0.0, -1.0, f32::NAN] {
+        let mut spec = conv_i8_spec(&store);
+        if let Layer::UpsampleI8(u) = &mut spec.layers[2] {
+            u.quant.scale = scale;
+        }
+        assert_eq!(load(&spec), bad(Field::Quant, 2), "scale {scale}");
+    }
+    // One exponent per filter, the unused nibble 0.
+    let mut spec = conv_i8_spec(&store);
+    if let Layer::ConvI8(c) = &mut spec.layers[0] {
+        c.exponents = Nibbles::new(&[0x10]);
+    }
+    assert_eq!(
+        load(&spec),
+        FormatError::LengthMismatch {
+            field: Field::Exponents,
+            layer: Some(0),
+            expected: 2,
+            found: 1
+        }
+    );
+    let mut spec = conv_i8_spec(&store);
+    if let Layer::ConvI8(c) = &mut spec.layers[0] {
+        c.exponents = Nibbles::new(&[0x10, 0x12]);
+    }
+    assert_eq!(load(&spec), bad(Field::Exponents, 0));
+    let mut spec = conv_i8_spec(&store);
+    if let Layer::ConvI8(c) = &mut spec.layers[0] {
+        c.bias = I32s::new(&c.bias.as_bytes()[..8]);
+    }
+    assert_eq!(
+        load(&spec),
+        FormatError::LengthMismatch {
+            field: Field::Bias,
+            layer: Some(0),
+            expected: 12,
+            found: 8
+        }
+    );
+    let mut spec = conv_i8_spec(&store);
+    if let Layer::ConvI8(c) = &mut spec.layers[0] {
+        c.weights = I8s::new(&with_min);
+    }
+    assert_eq!(load(&spec), bad(Field::Weights, 0));
+    let mut spec = conv_i8_spec(&store);
+    if let Layer::ConvI8(c) = &mut spec.layers[0] {
+        c.weight_scale = f32::NAN;
+    }
+    assert_eq!(load(&spec), bad(Field::WeightScale, 0));
+    // A table exactly for SELU, sigmoid and tanh; ReLU has none.
+    let mut spec = conv_i8_spec(&store);
+    if let Layer::ConvTransposeI8(t) = &mut spec.layers[3] {
+        t.activation = Activation::Relu;
+    }
+    assert_eq!(load(&spec), bad(Field::Lut, 3));
+    let mut spec = conv_i8_spec(&store);
+    if let Layer::ConvI8(c) = &mut spec.layers[0] {
+        c.activation = Activation::Sigmoid;
+    }
+    assert_eq!(load(&spec), bad(Field::Lut, 0));
+    let mut spec = conv_i8_spec(&store);
+    if let Layer::ConvTransposeI8(t) = &mut spec.layers[3] {
+        t.requant.shift = 31;
+    }
+    assert_eq!(load(&spec), bad(Field::Requant, 3));
+    let mut spec = conv_i8_spec(&store);
+    if let Layer::ConvTransposeI8(t) = &mut spec.layers[3] {
+        t.input.scale = 0.0;
+    }
+    assert_eq!(load(&spec), bad(Field::InputQuant, 3));
+}
+
+#[test]
+fn ties_refer_to_dense_layers_only() {
+    // A tied layer cannot read a convolution's weights.
+    let bias = ramp(4, 0.0, 0.0);
+    let store = conv1d_store();
+    let mut spec = conv1d_spec(&store);
+    spec.layers[3] = Layer::TiedDense(TiedDense {
+        source: 0,
+        activation: Activation::Identity,
+        bias: F32s::new(&bias),
+    });
+    assert_eq!(
+        Model::load(&raw_file(&spec)).unwrap_err(),
+        FormatError::BadTiedReference {
+            layer: 3,
+            source: 0
+        }
+    );
+}
+
+#[test]
 fn tags_after_the_newest_do_not_decode() {
-    // What a version-2 reader did with tags 8 and 3 happens now to the
-    // next ones: the section does not decode.
+    // What a version-3 reader did with layer tags 4 to 11 happens now to
+    // the next ones: the section does not decode.
+    let conv = conv1d_store();
+    let conv_spec = conv1d_spec(&conv);
+    let body = postcard::to_allocvec(&conv_spec).unwrap();
+    let prefix = postcard::to_allocvec(&(conv_spec.kind, conv_spec.input)).unwrap();
+    assert_eq!(body[prefix.len() + 1], 4, "layer 0 is a convolution, tag 4");
+    let mut next_layer = body.clone();
+    next_layer[prefix.len() + 1] = 12;
+    assert_eq!(
+        Model::load(&raw_file_from_body(&next_layer)).unwrap_err(),
+        FormatError::Malformed {
+            section: Section::Layers,
+            offset: (HEADER_LEN + prefix.len()) as u32
+        }
+    );
+    // The same for kinds and metrics.
     let store = pca_store();
     let spec = pca_spec(&store);
     let body = postcard::to_allocvec(&spec).unwrap();

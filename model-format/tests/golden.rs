@@ -8,7 +8,10 @@ mod common;
 use std::path::PathBuf;
 
 use common::*;
-use model_format::{Activation, F32s, Layer, Metric, Model, ModelKind, Op, WeightLayout};
+use model_format::{
+    Activation, F32s, Layer, MapDims, MapShape, Metric, Model, ModelKind, Op, Padding, PoolKind,
+    WeightLayout,
+};
 
 fn data(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -187,6 +190,171 @@ fn pca_golden_file_is_the_hand_derived_version_3_bytes() {
     assert_eq!(Model::load(&bytes).unwrap().spec(), &spec);
 }
 
+/// `conv1d_v4.eam` (`conv1d_spec`), written out by hand from the rules of
+/// SPEC.md sections 2 and 3.3; SPEC.md section 5 walks through the same
+/// bytes.
+const CONV1D_V4: &[&[u8]] = &[
+    b"EAEM",                         // magic
+    &[0x04, 0x00],                   // version 4 (feature-map layers)
+    &[0x00, 0x00],                   // reserved
+    &[0x92, 0x00, 0x00, 0x00],       // body length 146
+    &[0x48, 0xaa, 0x93, 0x3d],       // CRC-32 of the body, 0x3d93aa48
+    &[0x00],                         // kind: custom
+    &[0x01, 0x04, 0x02],             // channels 1, window 4, hop 2
+    &[0x04, 0x00, 0x00, 0x00, 0x00], // mean: 0.0
+    &[0x04, 0x00, 0x00, 0x00, 0x3f], // scale: 0.5
+    &[0x04],                         // 4 layers
+    &[0x04],                         // Conv (tag 4)
+    &[0x01, 0x04, 0x01],             //   shape 1 x 4 x 1
+    &[0x02, 0x01, 0x03, 0x01, 0x01], //   filters 2, kernel 1 x 3, stride 1 x 1
+    &[0x01, 0x01],                   //   padding same, activation relu
+    &[0x18],                         //   weights: 24 bytes, [filter][1][3][1]
+    &[
+        0x00, 0x00, 0x80, 0x3e, 0x00, 0x00, 0x00, 0x3f, 0x00, 0x00, 0x80, 0x3e,
+    ], // 0.25 0.5 0.25
+    &[
+        0x00, 0x00, 0x00, 0xbf, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x3f,
+    ], // -0.5 0 0.5
+    &[0x08],                         //   bias: 8 bytes
+    &[0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x3e], // 0.0, 0.125
+    &[0x06],                         // Pool (tag 6)
+    &[0x01, 0x04, 0x02],             //   shape 1 x 4 x 2
+    &[0x01, 0x02, 0x00],             //   size 1 x 2, max
+    &[0x07],                         // Upsample (tag 7)
+    &[0x01, 0x02, 0x02],             //   shape 1 x 2 x 2
+    &[0x01, 0x02],                   //   factor 1 x 2
+    &[0x05],                         // ConvTranspose (tag 5)
+    &[0x01, 0x04, 0x02],             //   shape 1 x 4 x 2
+    &[0x01, 0x01, 0x03, 0x01, 0x01], //   filters 1, kernel 1 x 3, stride 1 x 1
+    &[0x01, 0x00],                   //   padding same, activation identity
+    &[0x18],                         //   weights: 24 bytes, [1][1][3][2]
+    &[
+        0x00, 0x00, 0x00, 0x3f, 0x00, 0x00, 0x00, 0xbf, 0x00, 0x00, 0x80, 0x3e,
+    ], // 0.5 -0.5 0.25
+    &[
+        0x00, 0x00, 0x80, 0x3e, 0x00, 0x00, 0x00, 0x3f, 0x00, 0x00, 0x00, 0x00,
+    ], // 0.25 0.5 0
+    &[0x04, 0x00, 0x00, 0x00, 0x00], //   bias: 0.0
+    &[0x01],                         // codings_layer 1
+    &[0x00],                         // metric: mse
+    &[0x00, 0x00, 0x80, 0x7f],       // threshold +inf
+    &[0x00, 0x00, 0x80, 0x7f],       // clear_threshold +inf
+    &[0x00, 0x00, 0x80, 0x3f],       // smoothing 1.0
+    &[0x00],                         // calibration: none
+    &[0x04, 0x00],                   // seed 4, epochs 0
+    &[0x00, 0x00],                   // train_loss, val_loss: none
+    &[0x00],                         // data_hash 0
+    &[0x0b],                         // tool: 11 bytes
+    b"edgeae conv",
+];
+
+#[test]
+fn conv1d_golden_file_is_the_hand_derived_version_4_bytes() {
+    let by_hand = CONV1D_V4.concat();
+    assert_eq!(by_hand.len(), 16 + 146);
+    let store = conv1d_store();
+    let spec = conv1d_spec(&store);
+    let encoded = spec.encode().unwrap();
+    assert_eq!(
+        encoded, by_hand,
+        "the encoder writes the hand-derived bytes"
+    );
+    let bytes = check_golden("conv1d_v4.eam", &encoded);
+    let model = Model::load(&bytes).unwrap();
+    assert_eq!(model.spec(), &spec);
+    assert_eq!(model.header().version, 4);
+    let names: Vec<&str> = model.layers().iter().map(Layer::type_name).collect();
+    assert_eq!(names, ["conv", "pool", "upsample", "conv_transpose"]);
+    assert_eq!((model.input_len(), model.codings_len()), (4, 4));
+    let widths: Vec<(usize, usize)> = model
+        .ops()
+        .iter()
+        .map(|o| (o.inputs(), o.outputs()))
+        .collect();
+    assert_eq!(widths, [(4, 8), (8, 4), (4, 8), (8, 4)]);
+    // 6 + 2, 0, 0, 6 + 1.
+    assert_eq!(model.param_count(), 15);
+    // 8 outputs x 3 taps, then 4 input positions x 2 channels x 3 taps x 1 filter.
+    assert_eq!(model.macs(), 24 + 24);
+    let line = |w, c| MapDims { h: 1, w, c };
+    let Op::Conv(conv) = model.ops()[0] else {
+        panic!("op 0 is a convolution")
+    };
+    assert_eq!(conv.geometry.input, line(4, 1));
+    assert_eq!(conv.geometry.output, line(4, 2));
+    // Same padding, kernel 3, stride 1: one zero before, one after.
+    assert_eq!(conv.geometry.pad, [0, 1]);
+    assert_eq!(conv.geometry.patch(), 3);
+    assert!(
+        bytes
+            .as_ptr_range()
+            .contains(&conv.weights.as_bytes().as_ptr())
+    );
+    let Op::Pool(pool) = model.ops()[1] else {
+        panic!("op 1 is a pooling")
+    };
+    assert_eq!((pool.output, pool.kind), (line(2, 2), PoolKind::Max));
+    let Op::Upsample(up) = model.ops()[2] else {
+        panic!("op 2 is an upsampling")
+    };
+    assert_eq!(up.output, line(4, 2));
+    let Op::ConvTranspose(t) = model.ops()[3] else {
+        panic!("op 3 is a transposed convolution")
+    };
+    assert_eq!((t.geometry.output, t.geometry.pad), (line(4, 1), [0, 1]));
+    let Layer::ConvTranspose(layer) = model.layers()[3] else {
+        panic!("layer 3 is a transposed convolution")
+    };
+    assert_eq!(layer.shape, MapShape::line(4, 2));
+    assert_eq!(layer.padding, Padding::Same);
+}
+
+#[test]
+fn conv_i8_golden_file_is_version_4_and_resolves_every_layer() {
+    let store = conv_i8_store();
+    let spec = conv_i8_spec(&store);
+    let bytes = check_golden("conv_i8_v4.eam", &spec.encode().unwrap());
+    let model = Model::load(&bytes).unwrap();
+    assert_eq!(model.spec(), &spec);
+    assert_eq!(model.header().version, 4);
+    assert!(model.ops().iter().all(Op::is_int8));
+    let names: Vec<&str> = model.layers().iter().map(Layer::type_name).collect();
+    assert_eq!(
+        names,
+        ["conv_i8", "pool_i8", "upsample_i8", "conv_transpose_i8"]
+    );
+    // 18 + 3, 0, 0, 18 + 2.
+    assert_eq!(model.param_count(), 41);
+    let widths: Vec<(usize, usize)> = model
+        .ops()
+        .iter()
+        .map(|o| (o.inputs(), o.outputs()))
+        .collect();
+    assert_eq!(widths, [(16, 12), (12, 6), (6, 12), (12, 16)]);
+    let Op::ConvI8(conv) = model.ops()[0] else {
+        panic!("op 0 is an int8 convolution")
+    };
+    // Same, kernel 3, stride 2 over 8: 4 outputs, (4 − 1)·2 + 3 − 8 = 1 zero, after.
+    assert_eq!(conv.geometry.pad, [0, 0]);
+    assert_eq!(conv.clamp_min, -100, "ReLU clamps at the output zero point");
+    assert_eq!(
+        (0..3).map(|o| conv.exponents.get(o)).collect::<Vec<_>>(),
+        [0, 1, 2]
+    );
+    let Op::ConvTransposeI8(t) = model.ops()[3] else {
+        panic!("op 3 is an int8 transposed convolution")
+    };
+    // Same, kernel 3, stride 2: the adjoint pads 3 − 2 = 1, none before.
+    assert_eq!(t.geometry.pad, [0, 0]);
+    assert_eq!(t.table.len(), 256);
+    assert_eq!(t.target_zero_point, 1);
+    let Op::PoolI8(pool) = model.ops()[1] else {
+        panic!("op 1 is an int8 pooling")
+    };
+    assert_eq!(pool.pool.kind, PoolKind::Avg);
+    assert_eq!(pool.quant.zero_point, -100);
+}
+
 #[test]
 fn a_file_is_written_with_the_oldest_version_that_has_all_its_tags() {
     let version = |spec: &model_format::ModelSpec<'_>| {
@@ -202,6 +370,8 @@ fn a_file_is_written_with_the_oldest_version_that_has_all_its_tags() {
     assert_eq!(version(&tied_spec(&t)), 1);
     assert_eq!(version(&int8_spec(&q)), 2);
     assert_eq!(version(&pca_spec(&p)), 3);
+    assert_eq!(version(&conv1d_spec(&conv1d_store())), 4);
+    assert_eq!(version(&conv_i8_spec(&conv_i8_store())), 4);
     // The new kind alone, the new metric alone: version 3.
     let mut spec = dense_spec(&d);
     spec.kind = ModelKind::Pca;
@@ -242,7 +412,7 @@ fn every_checked_in_file_loads() {
             seen += 1;
         }
     }
-    assert!(seen >= 4);
+    assert!(seen >= 6);
 }
 
 #[test]
@@ -283,4 +453,31 @@ fn spec_md_version_3_walkthrough_matches_the_golden_file() {
     assert_eq!(&b[0x48..0x4c], &0.75f32.to_le_bytes());
     assert_eq!(&b[0x54..0x5a], &[0x00, 0x07, 0x00, 0x00, 0x00, 0x00]);
     assert_eq!(&b[0x5a..], b"\x0aedgeae pca");
+}
+
+#[test]
+fn spec_md_version_4_walkthrough_matches_the_golden_file() {
+    // SPEC.md section 5 walks through conv1d_v4.eam too.
+    let b = std::fs::read(data("conv1d_v4.eam")).unwrap();
+    assert_eq!(b.len(), 162);
+    assert_eq!(&b[0x00..0x08], b"EAEM\x04\x00\x00\x00");
+    assert_eq!(&b[0x08..0x0c], &146u32.to_le_bytes());
+    assert_eq!(&b[0x0c..0x10], &0x3d93_aa48u32.to_le_bytes());
+    assert_eq!(&b[0x1e..0x20], &[0x04, 0x04]);
+    assert_eq!(
+        &b[0x20..0x2b],
+        &[
+            0x01, 0x04, 0x01, 0x02, 0x01, 0x03, 0x01, 0x01, 0x01, 0x01, 0x18
+        ]
+    );
+    assert_eq!(&b[0x4c..0x53], &[0x06, 0x01, 0x04, 0x02, 0x01, 0x02, 0x00]);
+    assert_eq!(&b[0x53..0x59], &[0x07, 0x01, 0x02, 0x02, 0x01, 0x02]);
+    assert_eq!(
+        &b[0x59..0x64],
+        &[
+            0x05, 0x01, 0x04, 0x02, 0x01, 0x01, 0x03, 0x01, 0x01, 0x01, 0x00
+        ]
+    );
+    assert_eq!(&b[0x82..0x84], &[0x01, 0x00]);
+    assert_eq!(&b[0x96..], b"\x0bedgeae conv");
 }

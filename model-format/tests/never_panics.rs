@@ -19,11 +19,46 @@ fn with_fixed_crc(mut bytes: Vec<u8>) -> Vec<u8> {
 }
 
 fn golden(which: u8) -> Vec<u8> {
-    match which % 4 {
+    match which % 6 {
         0 => dense_spec(&dense_store()).encode().unwrap(),
         1 => tied_spec(&tied_store()).encode().unwrap(),
         2 => int8_spec(&int8_store()).encode().unwrap(),
-        _ => pca_spec(&pca_store()).encode().unwrap(),
+        3 => pca_spec(&pca_store()).encode().unwrap(),
+        4 => conv1d_spec(&conv1d_store()).encode().unwrap(),
+        _ => conv_i8_spec(&conv_i8_store()).encode().unwrap(),
+    }
+}
+
+/// A convolution's geometry is consistent: the TensorFlow sizes, and a
+/// kernel window that never starts past the end of the input.
+fn check_geometry(g: &model_format::ConvGeometry, transposed: bool) {
+    let [kh, kw] = g.kernel;
+    let [sh, sw] = g.stride;
+    let [top, left] = g.pad;
+    assert!(kh > 0 && kw > 0 && sh > 0 && sw > 0);
+    assert!(top < kh.max(1) && left < kw.max(1));
+    // The convolution's input and output (for a transposed one, its adjoint's).
+    let (big, small) = if transposed {
+        (g.output, g.input)
+    } else {
+        (g.input, g.output)
+    };
+    assert!((small.h - 1) * sh + kh > top && (small.w - 1) * sw + kw > left);
+    assert!((small.h - 1) * sh < big.h + top && (small.w - 1) * sw < big.w + left);
+}
+
+fn check_map(
+    input: model_format::MapDims,
+    output: model_format::MapDims,
+    size: [usize; 2],
+    up: bool,
+) {
+    assert_eq!(input.c, output.c);
+    if up {
+        assert_eq!((output.h, output.w), (input.h * size[0], input.w * size[1]));
+    } else {
+        assert_eq!((output.h, output.w), (input.h / size[0], input.w / size[1]));
+        assert!(output.h > 0 && output.w > 0);
     }
 }
 
@@ -42,6 +77,27 @@ fn exercise(model: &Model<'_>) {
                 assert_eq!(d.weights.len(), d.inputs * d.outputs);
                 assert_eq!(d.bias.len(), d.outputs);
                 assert!(d.table.is_empty() || d.table.len() == 256);
+            }
+            model_format::Op::Conv(c) | model_format::Op::ConvTranspose(c) => {
+                let g = c.geometry;
+                check_geometry(&g, matches!(op, model_format::Op::ConvTranspose(_)));
+                assert_eq!(c.weights.len(), g.output.c * g.patch());
+                assert_eq!(c.bias.len(), g.output.c);
+            }
+            model_format::Op::ConvI8(c) | model_format::Op::ConvTransposeI8(c) => {
+                let g = c.geometry;
+                check_geometry(&g, matches!(op, model_format::Op::ConvTransposeI8(_)));
+                assert_eq!(c.weights.len(), g.output.c * g.patch());
+                assert_eq!(c.bias.len(), g.output.c);
+                assert!(c.table.is_empty() || c.table.len() == 256);
+            }
+            model_format::Op::Pool(p) => check_map(p.input, p.output, p.size, false),
+            model_format::Op::PoolI8(p) => {
+                check_map(p.pool.input, p.pool.output, p.pool.size, false)
+            }
+            model_format::Op::Upsample(u) => check_map(u.input, u.output, u.factor, true),
+            model_format::Op::UpsampleI8(u) => {
+                check_map(u.upsample.input, u.upsample.output, u.upsample.factor, true)
             }
         }
     }

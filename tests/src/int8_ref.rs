@@ -162,6 +162,16 @@ fn lut_of(lut: &Option<Lut<'_>>) -> Option<(Quant, Vec<i8>)> {
 fn int8_layer(model: &Model<'_>, index: usize, mutation: Mutation) -> Option<Int8Layer> {
     match &model.layers()[index] {
         Layer::Dense(_) | Layer::TiedDense(_) => None,
+        other @ (Layer::Conv(_)
+        | Layer::ConvTranspose(_)
+        | Layer::Pool(_)
+        | Layer::Upsample(_)
+        | Layer::ConvI8(_)
+        | Layer::ConvTransposeI8(_)
+        | Layer::PoolI8(_)
+        | Layer::UpsampleI8(_)) => {
+            panic!("no int8 reference for {} layers here", other.type_name())
+        }
         Layer::DenseI8(d) => {
             let (n_in, n_out) = (d.inputs as usize, d.outputs as usize);
             let weights = i8s(d.weights);

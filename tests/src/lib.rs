@@ -139,6 +139,7 @@ fn layer_f64(def: &ModelBuf, layer: &LayerBuf, h: &[f64]) -> Vec<(f64, f64)> {
         LayerBuf::DenseI8 { .. } | LayerBuf::TiedDenseI8 { .. } => {
             panic!("the f64 forward pass is for f32 layers (int8 ones: int8_ref)")
         }
+        other => panic!("the f64 forward pass is for dense layers, not {other:?}"),
     };
     let n_in = h.len();
     (0..n_out)

@@ -2,7 +2,10 @@
 //! validated model; on shorter slices they compute less, never panic.
 
 pub mod activation;
+pub mod conv;
 pub mod dense;
 mod dsp;
 pub mod int8;
 pub mod math;
+pub mod pool;
+pub mod upsample;

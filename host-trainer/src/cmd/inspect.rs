@@ -123,6 +123,21 @@ fn weight_bytes(layer: &Layer<'_>) -> usize {
                 + d.lut.map_or(0, |l| l.table.len())
         }
         Layer::TiedDenseI8(t) => t.bias.as_bytes().len() + t.lut.map_or(0, |l| l.table.len()),
+        Layer::Conv(c) => c.weights.as_bytes().len() + c.bias.as_bytes().len(),
+        Layer::ConvTranspose(c) => c.weights.as_bytes().len() + c.bias.as_bytes().len(),
+        Layer::ConvI8(c) => {
+            c.weights.len()
+                + c.bias.as_bytes().len()
+                + c.exponents.as_bytes().len()
+                + c.lut.map_or(0, |l| l.table.len())
+        }
+        Layer::ConvTransposeI8(c) => {
+            c.weights.len()
+                + c.bias.as_bytes().len()
+                + c.exponents.as_bytes().len()
+                + c.lut.map_or(0, |l| l.table.len())
+        }
+        Layer::Pool(_) | Layer::Upsample(_) | Layer::PoolI8(_) | Layer::UpsampleI8(_) => 0,
     }
 }
 
@@ -144,19 +159,10 @@ pub fn report(path: &Path, model: &Model<'_>) -> InspectReport {
             inputs: op.inputs(),
             outputs: op.outputs(),
             activation: layer.activation().name(),
-            params: match layer {
-                Layer::Dense(d) => d.weights.len() + d.bias.len(),
-                Layer::TiedDense(t) => t.bias.len(),
-                Layer::DenseI8(d) => d.weights.len() + d.bias.len(),
-                Layer::TiedDenseI8(t) => t.bias.len(),
-            },
+            params: layer.param_count(),
             weight_bytes: weight_bytes(layer),
             macs: Op::macs(op),
-            tied_to: match layer {
-                Layer::TiedDense(t) => Some(t.source),
-                Layer::TiedDenseI8(t) => Some(t.source),
-                Layer::Dense(_) | Layer::DenseI8(_) => None,
-            },
+            tied_to: layer.tied_source(),
         })
         .collect::<Vec<LayerReport>>();
     let weight_bytes = layers.iter().map(|l| l.weight_bytes).sum();

@@ -114,6 +114,9 @@ fn f32_ops<'a>(model: &Model<'a>) -> Result<Vec<DenseOp<'a>>> {
             Op::DenseI8(_) => Err(anyhow!(
                 "layer {i} is already int8: quantize the f32 model that `edgeae train` wrote"
             )),
+            _ => Err(anyhow!(
+                "layer {i} is a convolution, pooling or upsampling: int8 quantization of those layers is not supported yet"
+            )),
         })
         .collect()
 }
@@ -462,6 +465,9 @@ pub fn quantize(model: &Model<'_>, windows: &[f32], opts: &QuantizeOptions) -> R
             Layer::DenseI8(_) | Layer::TiedDenseI8(_) => {
                 bail!("layer {i} is already int8: quantize the f32 model that `edgeae train` wrote")
             }
+            _ => bail!(
+                "layer {i} is a convolution, pooling or upsampling: int8 quantization of those layers is not supported yet"
+            ),
         };
         layers.push(quantized);
     }

@@ -10,7 +10,9 @@ use model_format::build::{
     InputBuf, LayerBuf, LutBuf, MetricBuf, ModelBuf, ProvenanceBuf, ScoringBuf, SpecBytes,
     f32_bytes,
 };
-use model_format::{Activation, Calibration, ModelKind, ModelSpec, Quant, Requant};
+use model_format::{
+    Activation, Calibration, MapShape, ModelKind, ModelSpec, Padding, PoolKind, Quant, Requant,
+};
 
 /// `n` deterministic values `start + k*step` (wrapping in [-1, 1)).
 pub fn ramp_values(n: usize, start: f32, step: f32) -> Vec<f32> {
@@ -298,6 +300,141 @@ pub fn pca_store() -> SpecBytes<'static> {
 }
 
 pub fn pca_spec<'s>(s: &'s SpecBytes<'_>) -> ModelSpec<'s> {
+    spec(s)
+}
+
+/// A 1-D convolutional model of format version 4, small enough to write
+/// out by hand (golden.rs): 1 channel x window 4, conv (2 filters, kernel
+/// 3, same, ReLU) → max pool 2 (the codings, 2 steps x 2 channels) →
+/// upsample 2 → transposed conv (1 filter, kernel 3, same).
+pub fn conv1d_model() -> ModelBuf {
+    ModelBuf {
+        kind: ModelKind::Custom,
+        input: input(1, 4, 2, vec![0.0], vec![0.5]),
+        layers: vec![
+            LayerBuf::Conv {
+                shape: MapShape::line(4, 1),
+                filters: 2,
+                kernel: [1, 3],
+                stride: [1, 1],
+                padding: Padding::Same,
+                activation: Activation::Relu,
+                weights: vec![0.25, 0.5, 0.25, -0.5, 0.0, 0.5],
+                bias: vec![0.0, 0.125],
+            },
+            LayerBuf::Pool {
+                shape: MapShape::line(4, 2),
+                size: [1, 2],
+                kind: PoolKind::Max,
+            },
+            LayerBuf::Upsample {
+                shape: MapShape::line(2, 2),
+                factor: [1, 2],
+            },
+            LayerBuf::ConvTranspose {
+                shape: MapShape::line(4, 2),
+                filters: 1,
+                kernel: [1, 3],
+                stride: [1, 1],
+                padding: Padding::Same,
+                activation: Activation::Identity,
+                weights: vec![0.5, -0.5, 0.25, 0.25, 0.5, 0.0],
+                bias: vec![0.0],
+            },
+        ],
+        codings_layer: 1,
+        scoring: ScoringBuf::default(),
+        provenance: ProvenanceBuf {
+            seed: 4,
+            tool: "edgeae conv".into(),
+            ..unknown()
+        },
+    }
+}
+
+pub fn conv1d_store() -> SpecBytes<'static> {
+    store(conv1d_model())
+}
+
+pub fn conv1d_spec<'s>(s: &'s SpecBytes<'_>) -> ModelSpec<'s> {
+    spec(s)
+}
+
+/// An int8 convolutional model, 2 channels x window 8: conv (3 filters,
+/// kernel 3, stride 2, same, ReLU, per-filter exponents) → average pool 2
+/// (the codings) → upsample 2 → transposed conv (2 filters, kernel 3,
+/// stride 2, same, tanh by table).
+pub fn conv_i8_model() -> ModelBuf {
+    let q = |scale: f32, zero_point: i8| Quant { scale, zero_point };
+    let mid = q(0.05, -100);
+    ModelBuf {
+        kind: ModelKind::Custom,
+        input: input(2, 8, 4, vec![0.0, 0.5], vec![1.0, 2.0]),
+        layers: vec![
+            LayerBuf::ConvI8 {
+                shape: MapShape::line(8, 2),
+                filters: 3,
+                kernel: [1, 3],
+                stride: [1, 2],
+                padding: Padding::Same,
+                activation: Activation::Relu,
+                input: q(0.03125, -3),
+                output: mid,
+                weight_scale: 0.01,
+                requant: Requant {
+                    multiplier: 0x5000_0000,
+                    shift: -7,
+                },
+                weights: i8_ramp_values(18, 5, 37),
+                exponents: vec![0, 1, 2],
+                bias: vec![100, -200, 300],
+                lut: None,
+            },
+            LayerBuf::PoolI8 {
+                shape: MapShape::line(4, 3),
+                size: [1, 2],
+                kind: PoolKind::Avg,
+                quant: mid,
+            },
+            LayerBuf::UpsampleI8 {
+                shape: MapShape::line(2, 3),
+                factor: [1, 2],
+                quant: mid,
+            },
+            LayerBuf::ConvTransposeI8 {
+                shape: MapShape::line(4, 3),
+                filters: 2,
+                kernel: [1, 3],
+                stride: [1, 2],
+                padding: Padding::Same,
+                activation: Activation::Tanh,
+                input: mid,
+                output: q(0.0078125, 0),
+                weight_scale: 0.02,
+                requant: Requant {
+                    multiplier: 1 << 30,
+                    shift: -4,
+                },
+                weights: i8_ramp_values(18, 40, 31),
+                exponents: vec![1, 0],
+                bias: vec![-5, 7],
+                lut: Some(LutBuf {
+                    input: q(0.0234375, 1),
+                    table: (0..256i32).map(|i| ((i - 128) / 2) as i8).collect(),
+                }),
+            },
+        ],
+        codings_layer: 1,
+        scoring: ScoringBuf::default(),
+        provenance: unknown(),
+    }
+}
+
+pub fn conv_i8_store() -> SpecBytes<'static> {
+    store(conv_i8_model())
+}
+
+pub fn conv_i8_spec<'s>(s: &'s SpecBytes<'_>) -> ModelSpec<'s> {
     spec(s)
 }
 

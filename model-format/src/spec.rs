@@ -33,6 +33,9 @@ pub enum ModelKind {
     /// Closed-form linear autoencoder: the top-k principal components of
     /// the training windows as encoder and decoder (tag 8, format version 3).
     Pca,
+    /// Convolutional autoencoder: conv2d over images or conv1d over sensor
+    /// windows (tag 9, format version 4).
+    Conv,
 }
 
 impl ModelKind {
@@ -48,11 +51,12 @@ impl ModelKind {
             ModelKind::Sparse => "sparse",
             ModelKind::Variational => "vae",
             ModelKind::Pca => "pca",
+            ModelKind::Conv => "conv",
         }
     }
 
     /// The oldest format version that has this kind: 3 for
-    /// [`ModelKind::Pca`], 1 for the others. An older reader does not know
+    /// [`ModelKind::Pca`], 4 for [`ModelKind::Conv`], 1 for the others. An older reader does not know
     /// the tag, so [`crate::Model::load`] refuses it in an older file.
     pub const fn min_version(self) -> u16 {
         match self {
@@ -65,6 +69,7 @@ impl ModelKind {
             | ModelKind::Sparse
             | ModelKind::Variational => 1,
             ModelKind::Pca => 3,
+            ModelKind::Conv => 4,
         }
     }
 }

@@ -1250,13 +1250,13 @@ fn tags_after_the_newest_do_not_decode() {
             offset: (HEADER_LEN + prefix.len()) as u32
         }
     );
-    // The same for kinds and metrics.
+    // The same for kinds (the newest, conv, is tag 9) and metrics.
     let store = pca_store();
     let spec = pca_spec(&store);
     let body = postcard::to_allocvec(&spec).unwrap();
     assert_eq!(body[0], 8, "kind pca is tag 8");
     let mut next_kind = body.clone();
-    next_kind[0] = 9;
+    next_kind[0] = 10; // 9 is conv (version 4)
     assert_eq!(
         Model::load(&raw_file_from_body(&next_kind)).unwrap_err(),
         FormatError::Malformed {
@@ -1275,6 +1275,29 @@ fn tags_after_the_newest_do_not_decode() {
         FormatError::Malformed {
             section: Section::Scoring,
             offset: (HEADER_LEN + before.len()) as u32
+        }
+    );
+}
+
+#[test]
+fn the_conv_kind_needs_version_4() {
+    let conv = conv1d_store();
+    let mut spec = conv1d_spec(&conv);
+    spec.kind = ModelKind::Conv;
+    let bytes = spec.encode().unwrap();
+    let model = Model::load(&bytes).unwrap();
+    assert_eq!(model.kind(), ModelKind::Conv);
+    assert_eq!(model.header().version, 4);
+    // A file that says version 3 but holds the conv kind is refused, kind first.
+    let mut v3 = bytes.clone();
+    v3[4..6].copy_from_slice(&3u16.to_le_bytes());
+    assert_eq!(
+        Model::load(&v3).unwrap_err(),
+        FormatError::TagNeedsVersion {
+            field: Field::Kind,
+            name: "conv",
+            needs: 4,
+            version: 3
         }
     );
 }

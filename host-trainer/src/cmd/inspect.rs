@@ -16,7 +16,7 @@ use crate::data::model_file::{parse, read_model_bytes};
 pub struct LayerReport {
     /// Position.
     pub index: usize,
-    /// `dense`, `tied_dense`, `dense_i8` or `tied_dense_i8`.
+    /// The layer type as the model format names it (`dense`, `conv_i8`, ...).
     pub r#type: &'static str,
     /// `f32` or `int8`.
     pub precision: &'static str,
@@ -236,16 +236,16 @@ impl InspectReport {
         );
         let _ = writeln!(
             s,
-            "layers       #  type         precision  inputs  outputs  activation    params      MACs"
+            "layers       #  type            precision  inputs  outputs  activation    params      MACs"
         );
         for l in &self.layers {
             let ty = match l.tied_to {
                 Some(src) => format!("tied({src})"),
-                None => "dense".to_string(),
+                None => l.r#type.trim_end_matches("_i8").to_string(),
             };
             let _ = writeln!(
                 s,
-                "            {:>2}  {:<11}  {:<9} {:>7}  {:>7}  {:<10} {:>9} {:>9}",
+                "            {:>2}  {:<14}  {:<9} {:>7}  {:>7}  {:<10} {:>9} {:>9}",
                 l.index, ty, l.precision, l.inputs, l.outputs, l.activation, l.params, l.macs
             );
         }

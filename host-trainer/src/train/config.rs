@@ -47,8 +47,7 @@ impl Kind {
             Kind::Sparse => M::Sparse,
             Kind::Vae => M::Variational,
             Kind::Pca => M::Pca,
-            // Until the model file has a convolutional kind (issue 13).
-            Kind::Conv => M::Custom,
+            Kind::Conv => M::Conv,
         }
     }
 }

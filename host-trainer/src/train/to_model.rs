@@ -1,9 +1,11 @@
 //! A trained network as a model file.
 
 use anyhow::{Result, bail};
+use model_format::{MapShape, Padding as FilePadding};
 
 use super::prepare::Prepared;
 use super::run::Trained;
+use crate::nn::conv_shape::{self, Padding, PoolKind};
 use crate::nn::net::{HostNet, LayerSpec};
 use model_format::build::{InputBuf, LayerBuf, ModelBuf, ProvenanceBuf, ScoringBuf};
 
@@ -59,16 +61,66 @@ pub fn layers(net: &HostNet) -> Result<Vec<LayerBuf>> {
                     activation,
                     bias: net.biases[i].clone(),
                 },
-                LayerSpec::Conv { .. }
-                | LayerSpec::ConvTranspose { .. }
-                | LayerSpec::Pool { .. }
-                | LayerSpec::Upsample { .. } => {
-                    bail!(
-                        "layer {i} ({}): the model file has no such layer yet",
-                        l.name()
-                    )
-                }
+                LayerSpec::Conv { spec, activation } => LayerBuf::Conv {
+                    shape: map(spec.input, i)?,
+                    filters: u32_of(spec.filters, i)?,
+                    kernel: pair(spec.kernel, i)?,
+                    stride: pair(spec.stride, i)?,
+                    padding: padding(spec.padding),
+                    activation,
+                    weights: net.weights[i].clone().unwrap_or_default(),
+                    bias: net.biases[i].clone(),
+                },
+                LayerSpec::ConvTranspose { spec, activation } => LayerBuf::ConvTranspose {
+                    shape: map(spec.input, i)?,
+                    filters: u32_of(spec.filters, i)?,
+                    kernel: pair(spec.kernel, i)?,
+                    stride: pair(spec.stride, i)?,
+                    padding: padding(spec.padding),
+                    activation,
+                    weights: net.weights[i].clone().unwrap_or_default(),
+                    bias: net.biases[i].clone(),
+                },
+                LayerSpec::Pool { spec } => LayerBuf::Pool {
+                    shape: map(spec.input, i)?,
+                    size: pair(spec.size, i)?,
+                    kind: match spec.kind {
+                        PoolKind::Max => model_format::PoolKind::Max,
+                        PoolKind::Avg => model_format::PoolKind::Avg,
+                    },
+                },
+                LayerSpec::Upsample { spec } => LayerBuf::Upsample {
+                    shape: map(spec.input, i)?,
+                    factor: pair(spec.factor, i)?,
+                },
             })
         })
         .collect()
+}
+
+/// A size in the file's `u32`, or which layer has one too large.
+fn u32_of(n: usize, layer: usize) -> Result<u32> {
+    match u32::try_from(n) {
+        Ok(v) => Ok(v),
+        Err(_) => bail!("layer {layer}: the size {n} does not fit the model file (32 bits)"),
+    }
+}
+
+fn pair((a, b): (usize, usize), layer: usize) -> Result<[u32; 2]> {
+    Ok([u32_of(a, layer)?, u32_of(b, layer)?])
+}
+
+fn map(m: conv_shape::MapShape, layer: usize) -> Result<MapShape> {
+    Ok(MapShape::new(
+        u32_of(m.h, layer)?,
+        u32_of(m.w, layer)?,
+        u32_of(m.c, layer)?,
+    ))
+}
+
+fn padding(p: Padding) -> FilePadding {
+    match p {
+        Padding::Valid => FilePadding::Valid,
+        Padding::Same => FilePadding::Same,
+    }
 }

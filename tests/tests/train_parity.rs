@@ -1,5 +1,7 @@
-//! Every dense kind, trained by `edgeae train`'s library, exported to
-//! model.eam and run by the firmware engine, reproduces the dfdx forward
+//! Every dense kind, and the convolutional networks (conv1d over sensor
+//! windows, conv2d over images, plain and with the denoising, sparse and
+//! variational objectives), trained by `edgeae train`'s library, exported
+//! to model.eam and run by the firmware engine, reproduces the dfdx forward
 //! pass of the trained network on held-out inputs (relative error under
 //! 1e-5), for reconstructions and codings, on z-scored sensor windows (MSE)
 //! and on [0, 1] images (sigmoid output, binary cross-entropy).
@@ -113,6 +115,62 @@ fn every_kind_on_unit_range_images_matches_dfdx() {
         cfg.fine_tune_epochs = Some(3);
         cfg.lr = 3e-3;
         check_kind(kind, cfg);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn conv1d_networks_on_sensor_windows_match_dfdx() {
+    let dir = temp_dir("parity-conv1d");
+    let csv = dir.join("normal.csv");
+    write_csv(&csv, &["x", "y", "z"], &sensor_series(900, 3, 0.05));
+    // The default architecture (strides 2, dense bottleneck, transposed
+    // convolutions), and one with pooling and upsampling, under each
+    // objective that takes convolutional layers.
+    let archs = ["auto", "c6k3,a2,c8k3s2v,d4|d24,u2,t3k6s2v:identity"];
+    for (kind, arch) in [
+        (Kind::Conv, archs[0]),
+        (Kind::Conv, archs[1]),
+        (Kind::Denoising, archs[0]),
+        (Kind::Sparse, archs[1]),
+        (Kind::Vae, archs[0]),
+    ] {
+        let mut cfg = TrainConfig::new(
+            csv.clone(),
+            kind,
+            dir.join(format!("{kind}-{}", arch.len())),
+        )
+        .with_window(16);
+        cfg.arch = Some(arch.into());
+        cfg.codings = Some(4);
+        cfg.epochs = Some(6);
+        cfg.batch = 16;
+        cfg.val_split = 0.15;
+        cfg.lr = 3e-3;
+        check_kind(kind, cfg);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn conv2d_networks_on_unit_range_images_match_dfdx() {
+    let dir = temp_dir("parity-conv2d");
+    let csv = dir.join("bars.csv");
+    let header: Vec<String> = (0..36).map(|i| format!("px{i}")).collect();
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    write_csv(&csv, &header, &bar_images(400, 2));
+    for arch in [
+        "c4k3,p2,c8k3|t4k2s2v,c1k3:sigmoid",
+        "c4k3,p2,d6|d36,t1k3s2:sigmoid",
+    ] {
+        let mut cfg =
+            TrainConfig::new(csv.clone(), Kind::Conv, dir.join(format!("{}", arch.len())));
+        cfg.image = Some([6, 6, 1]);
+        cfg.arch = Some(arch.into());
+        cfg.epochs = Some(10);
+        cfg.batch = 16;
+        cfg.lr = 3e-3;
+        check_kind(Kind::Conv, cfg);
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }

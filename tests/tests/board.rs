@@ -108,7 +108,7 @@ fn the_demo_model_scores_bit_identically_on_the_board() {
 }
 
 #[test]
-fn every_dense_kind_scores_bit_identically_on_the_board() {
+fn every_kind_scores_bit_identically_on_the_board() {
     let dir = temp_dir("board-kinds");
     let rows = sensor_series(8_000, 3, 0.05);
     let csv = dir.join("series.csv");
@@ -123,6 +123,7 @@ fn every_dense_kind_scores_bit_identically_on_the_board() {
         Kind::Sparse,
         Kind::Vae,
         Kind::Pca,
+        Kind::Conv,
     ];
     for (i, kind) in kinds.into_iter().enumerate() {
         let mut cfg =

@@ -75,10 +75,7 @@ pub fn run(args: TrainArgs) -> Result<TrainReport> {
         set(&mut cfg.device, args.device);
         set(&mut cfg.metric, args.metric);
         cfg.pca_start = args.pca_start;
-        cfg.arch = args
-            .arch
-            .clone()
-            .or((kind == crate::train::Kind::Conv).then(|| "auto".into()));
+        cfg.arch = args.arch.clone();
         cfg.image = args.image;
         cfg.limit = args.limit;
         (cfg, None)

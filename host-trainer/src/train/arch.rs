@@ -14,14 +14,16 @@ use crate::nn::net::{LayerSpec, NetSpec};
 /// The structure of the network for `cfg` on `data`: convolutional with
 /// `--arch` (or `--kind conv`), else the dense stack of the kind.
 pub fn net_spec(cfg: &TrainConfig, data: &Prepared) -> Result<NetSpec> {
-    let Some(arch) = &cfg.arch else {
-        return Ok(dense_spec(cfg, data.input_len, data.output));
+    let arch = match (&cfg.arch, cfg.kind) {
+        (Some(a), _) => a.as_str(),
+        (None, Kind::Conv) => "auto",
+        (None, _) => return Ok(dense_spec(cfg, data.input_len, data.output)),
     };
     let input = input_map(cfg, data)?;
     let arch = if arch == "auto" {
         conv_arch::default_arch(input, cfg.codings)?
     } else {
-        arch.clone()
+        arch.to_string()
     };
     let codings = match cfg.kind {
         Kind::Sparse => Some(Activation::Sigmoid),

@@ -10,7 +10,7 @@
 
 use model_format::{Model, Op};
 
-use crate::ops::{conv, dense, int8, pool, upsample};
+use crate::ops::{conv, conv_i8, dense, int8, pool, upsample};
 use crate::{ScratchPlan, ScratchTooSmall};
 
 /// A model bound to its scratch memory.
@@ -20,7 +20,6 @@ pub struct Engine<'m, 's> {
     input: &'s mut [f32],
     even: &'s mut [f32],
     odd: &'s mut [f32],
-    #[allow(dead_code)] // the int8 convolutions' im2col column (next commit)
     column: &'s mut [f32],
 }
 
@@ -132,9 +131,12 @@ impl<'m, 's> Engine<'m, 's> {
     /// Runs ops `start..end`; op `i` reads op `i - 1`'s buffer (the input for op 0).
     /// An int8 op whose input is f32 (the first op run, or after an f32 op)
     /// quantizes it; the last op run and an int8 op before an f32 op leave
-    /// f32 values behind (SPEC.md 3.3). An int8 op packs its input in place
-    /// in the buffer it reads (op 0 into the odd buffer, keeping the input
-    /// window), which [`ScratchPlan`] sized for it.
+    /// f32 values behind (SPEC.md 3.3). An int8 dense op packs its input in
+    /// place in the buffer it reads (op 0 into the odd buffer, keeping the
+    /// input window); an int8 feature-map op reads int8 bytes there,
+    /// quantized in place from f32 when needed, and an int8 convolution
+    /// builds its im2col column in the column buffer. [`ScratchPlan`] sized
+    /// all of them.
     fn run(&mut self, start: usize, end: usize) {
         let model = self.model;
         let ops = model.ops();
@@ -170,8 +172,35 @@ impl<'m, 's> Engine<'m, 's> {
                         int8::dequantize_in_place(dst, q.outputs, &q.output);
                     }
                 }
-                // The int8 feature-map kernels follow in the next commit.
-                Op::ConvI8(_) | Op::ConvTransposeI8(_) | Op::PoolI8(_) | Op::UpsampleI8(_) => {}
+                Op::ConvI8(_) | Op::ConvTransposeI8(_) | Op::PoolI8(_) | Op::UpsampleI8(_) => {
+                    let (n, Some(quant)) = (op.inputs(), op.input_quant()) else {
+                        continue; // unreachable: an int8 op has a quantization
+                    };
+                    let int8_input = i > start && ops.get(i - 1).is_some_and(Op::is_int8);
+                    if i == 0 {
+                        let bytes = bytemuck::cast_slice_mut::<f32, i8>(src);
+                        int8::quantize_into(&*self.input, &quant, bytes);
+                    } else if !int8_input {
+                        int8::quantize_in_place(src, n, &quant);
+                    }
+                    let x = bytemuck::cast_slice::<f32, i8>(src);
+                    let x = x.get(..n).unwrap_or_default();
+                    let column = bytemuck::cast_slice_mut::<f32, u32>(self.column);
+                    let y = bytemuck::cast_slice_mut::<f32, i8>(dst);
+                    match op {
+                        Op::ConvI8(c) => conv_i8::run(c, x, column, y),
+                        Op::ConvTransposeI8(c) => conv_i8::run_transpose(c, x, column, y),
+                        Op::PoolI8(p) => pool::run_i8(&p.pool, x, y),
+                        Op::UpsampleI8(u) => upsample::run(&u.upsample, x, y),
+                        _ => {}
+                    }
+                    let next_int8 = ops.get(i + 1).is_some_and(Op::is_int8);
+                    if let Some(out) = op.output_quant()
+                        && (i + 1 == end || !next_int8)
+                    {
+                        int8::dequantize_in_place(dst, op.outputs(), &out);
+                    }
+                }
             }
         }
     }

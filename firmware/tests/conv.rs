@@ -860,3 +860,757 @@ fn the_streaming_scorer_runs_a_conv_model() {
         assert_eq!(*score, mse, "window {k}");
     }
 }
+
+// --- int8 -----------------------------------------------------------------
+
+use firmware::ops::{conv_i8, int8};
+use model_format::build::LutBuf;
+use model_format::{ConvI8Op, I8s, I32s, Nibbles, Quant, Requant};
+
+/// `MultiplyByQuantizedMultiplier`, single rounding, from SPEC.md 3.3 in
+/// i128: `(x·m + 2^(t−1)) >> t` with `t = clamp(31 − s, 1, 63)`, saturated.
+fn mbqm_ref(x: i32, m: i32, s: i32) -> i32 {
+    let t = (31 - s).clamp(1, 63);
+    let v = (i128::from(x) * i128::from(m) + (1i128 << (t - 1))) >> t;
+    v.clamp(i128::from(i32::MIN), i128::from(i32::MAX)) as i32
+}
+
+/// How an int8 layer with weights finishes its accumulators.
+#[derive(Debug, Clone)]
+struct Finish {
+    requant: Requant,
+    target_zp: i8,
+    clamp_min: i8,
+    table: Vec<i8>,
+}
+
+impl Finish {
+    fn apply(&self, acc: i32, e: u8) -> i8 {
+        let s = i32::from(self.requant.shift) - i32::from(e);
+        let v = mbqm_ref(acc, self.requant.multiplier, s).saturating_add(i32::from(self.target_zp));
+        let q = v.clamp(i32::from(self.clamp_min), 127);
+        if self.table.is_empty() {
+            q as i8
+        } else {
+            self.table[(q + 128) as usize]
+        }
+    }
+}
+
+/// Reference int8 (transposed) convolution: the integer sums of the
+/// definition (exact in f64 at these sizes), then the finish per filter.
+#[allow(clippy::too_many_arguments)]
+fn ref_conv_i8(
+    g: &Geo,
+    transposed: bool,
+    x: &[i8],
+    zp: i8,
+    w: &[i8],
+    e: &[u8],
+    bias: &[i32],
+    finish: &Finish,
+) -> Vec<i8> {
+    let term = |wi: usize, xi: usize| (f64::from(w[wi]) * (f64::from(x[xi]) - f64::from(zp)), 0.0);
+    let sums = if transposed {
+        ref_conv_t_sum(g, term)
+    } else {
+        ref_conv_sum(g, term)
+    };
+    sums.iter()
+        .enumerate()
+        .map(|(k, (s, _))| {
+            let f = k % g.filters;
+            let acc = (bias[f] as i64 + *s as i64) as i32;
+            finish.apply(acc, e[f])
+        })
+        .collect()
+}
+
+fn nibbles(e: &[u8]) -> Vec<u8> {
+    e.chunks(2)
+        .map(|p| p[0] | p.get(1).map_or(0, |h| h << 4))
+        .collect()
+}
+
+impl Rng {
+    fn i8(&mut self, lo: i32, hi: i32) -> i8 {
+        (lo + (self.next_u64() % (hi - lo + 1) as u64) as i32) as i8
+    }
+
+    fn i32(&mut self, a: i32) -> i32 {
+        (self.next_u64() % (2 * a as u64 + 1)) as i32 - a
+    }
+}
+
+/// Runs the int8 kernel on random values and checks it bit for bit.
+fn check_conv_i8(g: &Geo, transposed: bool, kind: u8, seed: u64) {
+    let mut rng = Rng::new(seed);
+    let zp = rng.i8(-128, 127);
+    let x: Vec<i8> = (0..g.h * g.w * g.c).map(|_| rng.i8(-128, 127)).collect();
+    let w: Vec<i8> = (0..g.filters * g.patch())
+        .map(|_| rng.i8(-127, 127))
+        .collect();
+    let e: Vec<u8> = (0..g.filters).map(|_| (rng.next_u64() % 4) as u8).collect();
+    let bias: Vec<i32> = (0..g.filters).map(|_| rng.i32(5000)).collect();
+    let requant = Requant {
+        multiplier: (1 << 30) + (rng.next_u64() % (1 << 30)) as i32,
+        shift: -((rng.next_u64() % 6) as i8) - 7,
+    };
+    let out_zp = rng.i8(-20, 20);
+    let (activation, clamp_min, table) = match kind % 3 {
+        0 => (Activation::Identity, i8::MIN, vec![]),
+        1 => (Activation::Relu, out_zp, vec![]),
+        _ => (
+            Activation::Tanh,
+            i8::MIN,
+            (0..256).map(|i| ((i - 128) / 3) as i8).collect(),
+        ),
+    };
+    let finish = Finish {
+        requant,
+        target_zp: out_zp,
+        clamp_min,
+        table: table.clone(),
+    };
+    let (wb, eb, bb, tb) = (
+        model_format::build::i8_bytes(&w),
+        nibbles(&e),
+        model_format::build::i32_bytes(&bias),
+        model_format::build::i8_bytes(&table),
+    );
+    let op = ConvI8Op {
+        geometry: g.geometry(transposed),
+        activation,
+        input: Quant {
+            scale: 0.1,
+            zero_point: zp,
+        },
+        output: Quant {
+            scale: 0.1,
+            zero_point: out_zp,
+        },
+        requant,
+        weights: I8s::new(&wb),
+        exponents: Nibbles::new(&eb),
+        bias: I32s::new(&bb),
+        target_zero_point: out_zp,
+        clamp_min,
+        table: I8s::new(&tb),
+    };
+    let n = g.out_len(transposed);
+    let mut y = vec![99i8; n + 3];
+    let mut column = vec![0u32; int8::packed_words(g.patch())];
+    if transposed {
+        conv_i8::run_transpose(&op, &x, &mut column, &mut y);
+    } else {
+        conv_i8::run(&op, &x, &mut column, &mut y);
+    }
+    assert_eq!(y[n..], [99; 3], "{g:?}: wrote past the output");
+    let want = ref_conv_i8(g, transposed, &x, zp, &w, &e, &bias, &finish);
+    assert_eq!(y[..n], want[..], "{g:?} transposed {transposed}");
+}
+
+#[test]
+fn int8_fashion_decoder_and_sensor_shapes_are_bit_exact() {
+    for (k, g) in fashion_decoder().iter().enumerate() {
+        check_conv_i8(g, true, k as u8, 100 + k as u64);
+        let (oh, ow, _, _) = g.out(true);
+        let conv = Geo {
+            h: oh,
+            w: ow,
+            c: g.filters,
+            filters: g.c,
+            ..*g
+        };
+        check_conv_i8(&conv, false, k as u8 + 1, 110 + k as u64);
+    }
+    for (k, g) in [
+        Geo::line(64, 3, 16, 5, 2, Padding::Same),
+        Geo::line(32, 16, 32, 5, 2, Padding::Same),
+        Geo::line(32, 32, 16, 5, 1, Padding::Same),
+        Geo::line(64, 16, 3, 5, 1, Padding::Same),
+    ]
+    .iter()
+    .enumerate()
+    {
+        check_conv_i8(g, false, k as u8, 120 + k as u64);
+        check_conv_i8(g, true, k as u8 + 2, 130 + k as u64);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn any_int8_convolution_is_bit_exact(g in geo_strategy(), seed in any::<u64>(), kind in 0u8..3) {
+        check_conv_i8(&g, false, kind, seed);
+        check_conv_i8(&g, true, kind, seed ^ 1);
+    }
+}
+
+/// Reference int8 pooling of stored values.
+fn ref_pool_i8(x: &[i8], h: usize, w: usize, c: usize, p: [usize; 2], max: bool) -> Vec<i8> {
+    let mut y = Vec::new();
+    for oy in 0..h / p[0] {
+        for ox in 0..w / p[1] {
+            for ch in 0..c {
+                let vals: Vec<i32> = (0..p[0])
+                    .flat_map(|i| (0..p[1]).map(move |j| (i, j)))
+                    .map(|(i, j)| i32::from(x[((oy * p[0] + i) * w + ox * p[1] + j) * c + ch]))
+                    .collect();
+                y.push(if max {
+                    *vals.iter().max().unwrap() as i8
+                } else {
+                    // Round half away from zero, in exact rationals.
+                    let (s, n) = (vals.iter().sum::<i32>(), vals.len() as i32);
+                    let (q, r) = (s / n, s % n);
+                    (if 2 * r.abs() >= n { q + s.signum() } else { q }) as i8
+                });
+            }
+        }
+    }
+    y
+}
+
+#[test]
+fn int8_pooling_and_upsampling_are_exact() {
+    let mut rng = Rng::new(8);
+    for (h, w, c, p) in [
+        (1, 9, 3, [1, 2]),
+        (5, 7, 2, [2, 3]),
+        (4, 4, 1, [4, 4]),
+        (2, 6, 4, [1, 3]),
+    ] {
+        let x: Vec<i8> = (0..h * w * c).map(|_| rng.i8(-128, 127)).collect();
+        for (kind, max) in [(PoolKind::Max, true), (PoolKind::Avg, false)] {
+            let op = PoolOp {
+                input: MapDims { h, w, c },
+                output: MapDims {
+                    h: h / p[0],
+                    w: w / p[1],
+                    c,
+                },
+                size: p,
+                kind,
+            };
+            let want = ref_pool_i8(&x, h, w, c, p, max);
+            let mut y = vec![0i8; want.len()];
+            pool::run_i8(&op, &x, &mut y);
+            assert_eq!(y, want, "{h}x{w}x{c} pool {p:?} {kind:?}");
+        }
+        let up = UpsampleOp {
+            input: MapDims { h, w, c },
+            output: MapDims {
+                h: h * p[0],
+                w: w * p[1],
+                c,
+            },
+            factor: p,
+        };
+        let mut y = vec![0i8; h * w * c * p[0] * p[1]];
+        upsample::run(&up, &x, &mut y);
+        for yy in 0..h * p[0] {
+            for xx in 0..w * p[1] {
+                for ch in 0..c {
+                    assert_eq!(
+                        y[(yy * w * p[1] + xx) * c + ch],
+                        x[((yy / p[0]) * w + xx / p[1]) * c + ch]
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// `m` as TFLite's (multiplier, shift): `m = multiplier · 2^(shift − 31)`.
+fn requant_of(m: f64) -> Requant {
+    let mut e = m.log2().floor() as i32 + 1;
+    let mut mant = m / 2f64.powi(e);
+    if mant >= 1.0 {
+        mant /= 2.0;
+        e += 1;
+    }
+    let mut multiplier = (mant * 2f64.powi(31)).round() as i64;
+    if multiplier == 1 << 31 {
+        multiplier /= 2;
+        e += 1;
+    }
+    assert!((-31..=30).contains(&e), "{m}");
+    Requant {
+        multiplier: multiplier as i32,
+        shift: e as i8,
+    }
+}
+
+/// An int8 version of the layers of `layers` marked in `int8`, random
+/// weights, quantizations that keep typical values inside int8.
+fn int8_model(
+    layers: &[TestLayer],
+    int8: &[bool],
+    codings: u16,
+    input: InputBuf,
+    seed: u64,
+) -> ModelBuf {
+    let f32_def = f32_model(layers, codings, input.clone(), seed);
+    let mut rng = Rng::new(seed ^ 0x55);
+    let mut prev: Option<Quant> = None; // output quantization of the previous int8 layer
+    let mut out = Vec::new();
+    for ((layer, f32_layer), &q8) in layers.iter().zip(&f32_def.layers).zip(int8) {
+        if !q8 {
+            out.push(f32_layer.clone());
+            prev = None;
+            continue;
+        }
+        let fresh = Quant {
+            scale: 0.02,
+            zero_point: rng.i8(-10, 10),
+        };
+        let input_q = prev.unwrap_or(fresh);
+        // Terms per output: a transposed convolution's column is mostly zeros.
+        let with_weights =
+            |patch: usize, terms: usize, filters: usize, activation: Activation, rng: &mut Rng| {
+                let weight_scale = 0.01f32;
+                let weights: Vec<i8> = (0..patch * filters).map(|_| rng.i8(-127, 127)).collect();
+                let exponents: Vec<u8> = (0..filters).map(|_| (rng.next_u64() % 3) as u8).collect();
+                let bias: Vec<i32> = (0..filters).map(|_| rng.i32(3000)).collect();
+                // Typical |acc|: √terms · 40 · 64; aim it at ±50 steps (±100
+                // for ReLU, which keeps only the positive half).
+                let aim = if activation == Activation::Relu {
+                    100.0
+                } else {
+                    50.0
+                };
+                let out_scale = (f64::from(input_q.scale)
+                    * f64::from(weight_scale)
+                    * (terms as f64).sqrt()
+                    * 40.0
+                    * 64.0
+                    / aim) as f32;
+                let output = Quant {
+                    scale: out_scale,
+                    zero_point: if activation == Activation::Relu {
+                        -100
+                    } else {
+                        rng.i8(-10, 10)
+                    },
+                };
+                let (lut, target) = match activation {
+                    Activation::Tanh | Activation::Sigmoid | Activation::Selu => {
+                        let t = Quant {
+                            scale: out_scale,
+                            zero_point: 3,
+                        };
+                        let table = (0..256i32).map(|i| ((i - 128) * 2 / 3) as i8).collect();
+                        (Some(LutBuf { input: t, table }), t)
+                    }
+                    _ => (None, output),
+                };
+                let requant = requant_of(
+                    f64::from(input_q.scale) * f64::from(weight_scale) / f64::from(target.scale),
+                );
+                (output, weight_scale, requant, weights, exponents, bias, lut)
+            };
+        let layer8 = match *layer {
+            TestLayer::Conv(g, transposed, activation) => {
+                let terms = if transposed {
+                    (g.patch() / (g.stride[0] * g.stride[1])).max(1)
+                } else {
+                    g.patch()
+                };
+                let (output, weight_scale, requant, weights, exponents, bias, lut) =
+                    with_weights(g.patch(), terms, g.filters, activation, &mut rng);
+                prev = Some(output);
+                let (shape, filters, kernel, stride, padding) = (
+                    g.shape(),
+                    g.filters as u32,
+                    g.kernel.map(|k| k as u32),
+                    g.stride.map(|s| s as u32),
+                    g.padding,
+                );
+                if transposed {
+                    LayerBuf::ConvTransposeI8 {
+                        shape,
+                        filters,
+                        kernel,
+                        stride,
+                        padding,
+                        activation,
+                        input: input_q,
+                        output,
+                        weight_scale,
+                        requant,
+                        weights,
+                        exponents,
+                        bias,
+                        lut,
+                    }
+                } else {
+                    LayerBuf::ConvI8 {
+                        shape,
+                        filters,
+                        kernel,
+                        stride,
+                        padding,
+                        activation,
+                        input: input_q,
+                        output,
+                        weight_scale,
+                        requant,
+                        weights,
+                        exponents,
+                        bias,
+                        lut,
+                    }
+                }
+            }
+            TestLayer::Dense(inputs, outputs, activation) => {
+                let (output, weight_scale, requant, weights, exponents, bias, lut) =
+                    with_weights(inputs, inputs, outputs, activation, &mut rng);
+                prev = Some(output);
+                LayerBuf::DenseI8 {
+                    inputs: inputs as u32,
+                    outputs: outputs as u32,
+                    activation,
+                    input: input_q,
+                    output,
+                    weight_scale,
+                    requant,
+                    weights,
+                    exponents,
+                    bias,
+                    lut,
+                }
+            }
+            TestLayer::Pool(shape, size, kind) => {
+                prev = Some(input_q);
+                LayerBuf::PoolI8 {
+                    shape,
+                    size,
+                    kind,
+                    quant: input_q,
+                }
+            }
+            TestLayer::Upsample(shape, factor) => {
+                prev = Some(input_q);
+                LayerBuf::UpsampleI8 {
+                    shape,
+                    factor,
+                    quant: input_q,
+                }
+            }
+        };
+        out.push(layer8);
+    }
+    ModelBuf {
+        layers: out,
+        ..f32_def
+    }
+}
+
+/// Values between layers in the reference: f32, or int8 with their quantization.
+#[derive(Debug, Clone)]
+enum Values {
+    F32(Vec<f32>),
+    I8(Vec<i8>, Quant),
+}
+
+impl Values {
+    /// The int8 values for a layer whose input quantization is `q`
+    /// (SPEC.md 3.3: `t = x · (1/scale)` in f32, rounded half away from
+    /// zero, plus the zero point, saturated).
+    fn int8(&self, q: Quant) -> Vec<i8> {
+        match self {
+            Values::I8(v, vq) => {
+                assert_eq!(
+                    (vq.scale.to_bits(), vq.zero_point),
+                    (q.scale.to_bits(), q.zero_point)
+                );
+                v.clone()
+            }
+            Values::F32(v) => {
+                let inv = 1.0 / q.scale;
+                v.iter()
+                    .map(|x| {
+                        ((x * inv).round() as i32)
+                            .saturating_add(i32::from(q.zero_point))
+                            .clamp(-128, 127) as i8
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    fn f32(&self) -> Vec<f32> {
+        match self {
+            Values::F32(v) => v.clone(),
+            Values::I8(v, q) => v
+                .iter()
+                .map(|x| (i32::from(*x) - i32::from(q.zero_point)) as f32 * q.scale)
+                .collect(),
+        }
+    }
+}
+
+fn geo_of(
+    shape: &MapShape,
+    filters: u32,
+    kernel: &[u32; 2],
+    stride: &[u32; 2],
+    padding: Padding,
+) -> Geo {
+    Geo {
+        h: shape.h as usize,
+        w: shape.w as usize,
+        c: shape.c as usize,
+        filters: filters as usize,
+        kernel: kernel.map(|k| k as usize),
+        stride: stride.map(|s| s as usize),
+        padding,
+    }
+}
+
+fn finish_of(
+    activation: Activation,
+    output: Quant,
+    requant: Requant,
+    lut: &Option<LutBuf>,
+) -> Finish {
+    Finish {
+        requant,
+        target_zp: lut
+            .as_ref()
+            .map_or(output.zero_point, |l| l.input.zero_point),
+        clamp_min: if activation == Activation::Relu {
+            output.zero_point
+        } else {
+            i8::MIN
+        },
+        table: lut.as_ref().map_or(vec![], |l| l.table.clone()),
+    }
+}
+
+/// The integer reference forward pass of a model whose f32 layers move
+/// values exactly (pooling by max, upsampling): layers `..=upto`.
+fn forward_int8(def: &ModelBuf, x: &[f32], upto: usize) -> Vec<f32> {
+    let mut v = Values::F32(x.to_vec());
+    for layer in &def.layers[..=upto] {
+        v = match layer {
+            LayerBuf::ConvI8 {
+                shape,
+                filters,
+                kernel,
+                stride,
+                padding,
+                activation,
+                input,
+                output,
+                requant,
+                weights,
+                exponents,
+                bias,
+                lut,
+                ..
+            }
+            | LayerBuf::ConvTransposeI8 {
+                shape,
+                filters,
+                kernel,
+                stride,
+                padding,
+                activation,
+                input,
+                output,
+                requant,
+                weights,
+                exponents,
+                bias,
+                lut,
+                ..
+            } => {
+                let g = geo_of(shape, *filters, kernel, stride, *padding);
+                let xq = v.int8(*input);
+                let transposed = matches!(layer, LayerBuf::ConvTransposeI8 { .. });
+                let finish = finish_of(*activation, *output, *requant, lut);
+                let y = ref_conv_i8(
+                    &g,
+                    transposed,
+                    &xq,
+                    input.zero_point,
+                    weights,
+                    exponents,
+                    bias,
+                    &finish,
+                );
+                Values::I8(y, *output)
+            }
+            LayerBuf::DenseI8 {
+                inputs,
+                outputs,
+                activation,
+                input,
+                output,
+                requant,
+                weights,
+                exponents,
+                bias,
+                lut,
+                ..
+            } => {
+                let xq = v.int8(*input);
+                let finish = finish_of(*activation, *output, *requant, lut);
+                let n = *inputs as usize;
+                let y = (0..*outputs as usize)
+                    .map(|o| {
+                        let acc =
+                            weights[o * n..][..n]
+                                .iter()
+                                .zip(&xq)
+                                .fold(bias[o], |a, (w, x)| {
+                                    a.wrapping_add(
+                                        i32::from(*w)
+                                            * (i32::from(*x) - i32::from(input.zero_point)),
+                                    )
+                                });
+                        finish.apply(acc, exponents[o])
+                    })
+                    .collect();
+                Values::I8(y, *output)
+            }
+            LayerBuf::PoolI8 {
+                shape,
+                size,
+                kind,
+                quant,
+            } => {
+                let xq = v.int8(*quant);
+                let p = size.map(|s| s as usize);
+                let y = ref_pool_i8(
+                    &xq,
+                    shape.h as usize,
+                    shape.w as usize,
+                    shape.c as usize,
+                    p,
+                    *kind == PoolKind::Max,
+                );
+                Values::I8(y, *quant)
+            }
+            LayerBuf::UpsampleI8 { shape, factor, .. } | LayerBuf::Upsample { shape, factor } => {
+                let (h, w, c) = (shape.h as usize, shape.w as usize, shape.c as usize);
+                let f = factor.map(|s| s as usize);
+                let pick = |src_len: usize| -> Vec<usize> {
+                    assert_eq!(src_len, h * w * c);
+                    let mut idx = Vec::new();
+                    for yy in 0..h * f[0] {
+                        for xx in 0..w * f[1] {
+                            for ch in 0..c {
+                                idx.push(((yy / f[0]) * w + xx / f[1]) * c + ch);
+                            }
+                        }
+                    }
+                    idx
+                };
+                match layer {
+                    LayerBuf::UpsampleI8 { quant, .. } => {
+                        let xq = v.int8(*quant);
+                        let y = pick(xq.len()).iter().map(|&k| xq[k]).collect();
+                        Values::I8(y, *quant)
+                    }
+                    _ => {
+                        let xf = v.f32();
+                        Values::F32(pick(xf.len()).iter().map(|&k| xf[k]).collect())
+                    }
+                }
+            }
+            other => panic!("no exact reference for {other:?}"),
+        };
+    }
+    v.f32()
+}
+
+/// Runs an int8 `def` in exactly its planned scratch and checks the
+/// reconstruction and the codings bit for bit; returns the plan.
+fn check_int8_model(def: &ModelBuf, seed: u64) -> ScratchPlan {
+    let bytes = def.encode().unwrap();
+    let model = Model::load(&bytes).unwrap();
+    assert!(model.has_int8());
+    let plan = ScratchPlan::for_model(&model);
+    let mut scratch = vec![f32::NAN; plan.total()];
+    let mut engine = Engine::new(&model, &mut scratch).unwrap();
+    let mut rng = Rng::new(seed);
+    for round in 0..3 {
+        let x = rng.values(model.input_len(), 1.5);
+        engine.input_mut().copy_from_slice(&x);
+        let want = forward_int8(def, &x, def.layers.len() - 1);
+        let (_, y) = engine.reconstruct();
+        assert_eq!(y, &want[..], "round {round}");
+        let spread = want
+            .iter()
+            .map(|v| v.to_bits())
+            .collect::<std::collections::BTreeSet<_>>();
+        assert!(
+            spread.len() >= 64.min(want.len() / 2),
+            "round {round}: {} distinct values: the test would not see much",
+            spread.len()
+        );
+        let codings = forward_int8(def, &x, usize::from(def.codings_layer));
+        assert_eq!(engine.encode(), &codings[..], "round {round}");
+        assert_eq!(engine.decode(), &want[..], "round {round}: decode");
+    }
+    check_scratch_is_exact(def);
+    plan
+}
+
+#[test]
+fn int8_fashion_conv_autoencoder_is_bit_exact_in_the_engine() {
+    let (layers, codings) = fashion_layers();
+    let def = int8_model(
+        &layers,
+        &[true; 6],
+        codings,
+        InputBuf::identity(784, 1, 1),
+        11,
+    );
+    let plan = check_int8_model(&def, 12);
+    assert_eq!(
+        plan,
+        ScratchPlan {
+            input: 784,
+            even: 1568,
+            odd: 784,
+            column: 288
+        }
+    );
+    assert_eq!(plan.bytes(), 13_696);
+}
+
+#[test]
+fn int8_conv1d_sensor_model_is_bit_exact_in_the_engine() {
+    // int8 throughout but for one f32 upsampling: int8 map → int8 dense,
+    // int8 dense → int8 map, int8 → f32 → int8 and the first and last ops.
+    let (layers, codings) = sensor_layers();
+    let int8 = [true, true, true, true, false, true, true, true];
+    let def = int8_model(&layers, &int8, codings, InputBuf::identity(3, 64, 16), 13);
+    assert!(matches!(def.layers[4], LayerBuf::Upsample { .. }));
+    let plan = check_int8_model(&def, 14);
+    assert_eq!(
+        plan,
+        ScratchPlan {
+            input: 192,
+            even: 1024,
+            odd: 512,
+            column: 80
+        }
+    );
+    assert_eq!(plan.bytes(), 7_232);
+}
+
+#[test]
+fn the_golden_int8_conv_model_is_bit_exact_in_the_engine() {
+    // model-format/tests/data/conv_i8_v4.eam: int8 conv (ReLU, exponents),
+    // average pooling, upsampling, transposed conv (tanh table).
+    let bytes = include_bytes!("../../model-format/tests/data/conv_i8_v4.eam");
+    let model = Model::load(bytes).unwrap();
+    let def = ModelBuf::from_model(&model);
+    let plan = check_int8_model(&def, 15);
+    assert_eq!(plan.column, int8::packed_words(9));
+}

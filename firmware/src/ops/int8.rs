@@ -73,13 +73,15 @@ pub fn mbqm(x: i32, m: i32, s: i32) -> i32 {
     }
 }
 
-fn pack_block(x: [i32; 4]) -> [u32; 2] {
+/// Four values packed in the dual-MAC block order.
+pub(crate) fn pack_block(x: [i32; 4]) -> [u32; 2] {
     let h = |v: i32| u32::from(v as i16 as u16);
     let [x0, x1, x2, x3] = x;
     [h(x0) | h(x2) << 16, h(x1) | h(x3) << 16]
 }
 
-fn half(v: i32) -> u32 {
+/// One value as a 16-bit half in the low half of a word.
+pub(crate) fn half(v: i32) -> u32 {
     u32::from(v as i16 as u16)
 }
 
@@ -95,6 +97,29 @@ pub fn pack_f32(src: &[f32], quant: &Quant, dst: &mut [u32]) {
     }
     for (d, x) in rest.iter_mut().zip(tail) {
         *d = half(q(x));
+    }
+}
+
+/// Quantizes f32 values with `quant` into int8 values (another buffer):
+/// what an int8 feature-map layer reads.
+pub fn quantize_into(src: &[f32], quant: &Quant, dst: &mut [i8]) {
+    let inv = reciprocal(quant);
+    for (d, x) in dst.iter_mut().zip(src) {
+        *d = quantize(*x, inv, quant.zero_point);
+    }
+}
+
+/// Quantizes the first `n` f32 values of `buf` with `quant` into int8
+/// values stored in the first `n` bytes of the same buffer. Walking up,
+/// byte `k` lies in word `k / 4 ≤ k`, whose value was read before (or is
+/// read just before, for `k = 0`).
+pub fn quantize_in_place(buf: &mut [f32], n: usize, quant: &Quant) {
+    let inv = reciprocal(quant);
+    for k in 0..n.min(buf.len()) {
+        let x = buf.get(k).copied().unwrap_or(0.0);
+        if let Some(d) = bytemuck::cast_slice_mut::<f32, i8>(buf).get_mut(k) {
+            *d = quantize(x, inv, quant.zero_point);
+        }
     }
 }
 
@@ -154,7 +179,7 @@ pub fn pack_i8_in_place(buf: &mut [f32], n: usize, zero_point: i8) {
 }
 
 /// The value at index `k` of a packed vector of `n` values.
-fn packed_at(x: &[u32], n: usize, k: usize) -> i32 {
+pub(crate) fn packed_value(x: &[u32], n: usize, k: usize) -> i32 {
     let blocks = n / 4;
     let (word, high) = if k < blocks * 4 {
         let r = k % 4;
@@ -250,7 +275,8 @@ pub fn run<'a>(op: &DenseI8Op<'a>, x: &[u32], y: &mut [i8]) {
                 let mut acc = bias.next().unwrap_or(0);
                 for k in 0..op.inputs {
                     let w = weights.get(k * op.outputs + j).copied().unwrap_or(0) as i8;
-                    acc = acc.wrapping_add(i32::from(w).wrapping_mul(packed_at(x, op.inputs, k)));
+                    acc =
+                        acc.wrapping_add(i32::from(w).wrapping_mul(packed_value(x, op.inputs, k)));
                 }
                 *yj = finish(op, acc, 0);
             }
@@ -393,7 +419,7 @@ mod tests {
             pack_i8_in_place(&mut buf, n, -3);
             let words = bytemuck::cast_slice::<f32, u32>(&buf);
             for (k, q) in src.iter().enumerate() {
-                assert_eq!(packed_at(words, n, k), i32::from(*q) + 3, "n {n} k {k}");
+                assert_eq!(packed_value(words, n, k), i32::from(*q) + 3, "n {n} k {k}");
             }
             // f32 values, in place and into another buffer, pack alike.
             let quant = Quant {
@@ -408,14 +434,31 @@ mod tests {
             let inv = reciprocal(&quant);
             for (k, x) in xs.iter().enumerate() {
                 let want = i32::from(quantize(*x, inv, 4)) - 4;
-                assert_eq!(packed_at(&other, n, k), want, "n {n} k {k}");
+                assert_eq!(packed_value(&other, n, k), want, "n {n} k {k}");
                 assert_eq!(
-                    packed_at(bytemuck::cast_slice(&buf), n, k),
+                    packed_value(bytemuck::cast_slice(&buf), n, k),
                     want,
                     "n {n} k {k}"
                 );
             }
         }
+    }
+
+    #[test]
+    fn quantize_in_place_keeps_every_value() {
+        let q = Quant {
+            scale: 0.25,
+            zero_point: -3,
+        };
+        let xs: Vec<f32> = (0..11).map(|k| k as f32 * 1.375 - 7.0).collect();
+        let mut buf = xs.clone();
+        quantize_in_place(&mut buf, 11, &q);
+        let mut other = vec![0i8; 11];
+        quantize_into(&xs, &q, &mut other);
+        let inv = reciprocal(&q);
+        let want: Vec<i8> = xs.iter().map(|x| quantize(*x, inv, -3)).collect();
+        assert_eq!(&bytemuck::cast_slice::<f32, i8>(&buf)[..11], &want[..]);
+        assert_eq!(other, want);
     }
 
     #[test]

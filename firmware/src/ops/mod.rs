@@ -3,6 +3,7 @@
 
 pub mod activation;
 pub mod conv;
+pub mod conv_i8;
 pub mod dense;
 mod dsp;
 pub mod int8;

@@ -30,8 +30,8 @@ use std::collections::BTreeSet;
 
 use anyhow::{Result, anyhow, bail};
 use firmware::Engine;
-use firmware::ops::{activation, dense};
-use model_format::{Activation, DenseOp, Layer, Model, Op, Quant, Requant};
+use firmware::ops::{activation, conv, dense, pool, upsample};
+use model_format::{Activation, ConvOp, DenseOp, Layer, Model, Op, Quant, Requant};
 
 use model_format::build::{LayerBuf, LutBuf, ModelBuf};
 
@@ -103,22 +103,74 @@ pub fn needs_lut(activation: Activation) -> bool {
     )
 }
 
-/// The f32 dense ops of `model`, or an error naming the first int8 layer.
-fn f32_ops<'a>(model: &Model<'a>) -> Result<Vec<DenseOp<'a>>> {
+/// The ops of `model`, all f32, or an error naming the first int8 layer.
+fn f32_ops<'a>(model: &Model<'a>) -> Result<Vec<Op<'a>>> {
     model
         .ops()
         .iter()
         .enumerate()
-        .map(|(i, op)| match op {
-            Op::Dense(d) => Ok(*d),
-            Op::DenseI8(_) => Err(anyhow!(
-                "layer {i} is already int8: quantize the f32 model that `edgeae train` wrote"
-            )),
-            _ => Err(anyhow!(
-                "layer {i} is a convolution, pooling or upsampling: int8 quantization of those layers is not supported yet"
-            )),
+        .map(|(i, op)| {
+            if op.is_int8() {
+                Err(anyhow!(
+                    "layer {i} is already int8: quantize the f32 model that `edgeae train` wrote"
+                ))
+            } else {
+                Ok(*op)
+            }
         })
         .collect()
+}
+
+/// Runs f32 `op` on `x` into `y` without its activation (the affine part);
+/// returns the activation still to apply.
+fn run_affine(op: &Op<'_>, x: &[f32], y: &mut [f32]) -> Activation {
+    match op {
+        Op::Dense(d) => {
+            dense::run(
+                &DenseOp {
+                    activation: Activation::Identity,
+                    ..*d
+                },
+                x,
+                y,
+            );
+            d.activation
+        }
+        Op::Conv(c) => {
+            conv::run(
+                &ConvOp {
+                    activation: Activation::Identity,
+                    ..*c
+                },
+                x,
+                y,
+            );
+            c.activation
+        }
+        Op::ConvTranspose(c) => {
+            conv::run_transpose(
+                &ConvOp {
+                    activation: Activation::Identity,
+                    ..*c
+                },
+                x,
+                y,
+            );
+            c.activation
+        }
+        Op::Pool(p) => {
+            pool::run(p, x, y);
+            Activation::Identity
+        }
+        Op::Upsample(u) => {
+            upsample::run(u, x, y);
+            Activation::Identity
+        }
+        // f32_ops refused int8 ops before this runs.
+        Op::DenseI8(_) | Op::ConvI8(_) | Op::ConvTransposeI8(_) | Op::PoolI8(_) | Op::UpsampleI8(_) => {
+            Activation::Identity
+        }
+    }
 }
 
 /// Checks that `windows` holds whole windows of `model`, at least one.
@@ -141,7 +193,7 @@ pub fn measure_ranges(model: &Model<'_>, windows: &[f32]) -> Result<Ranges> {
     check_windows(model, windows)?;
     let mut tensors = vec![Range::default(); ops.len() + 1];
     let mut pre = vec![Range::default(); ops.len()];
-    let widest = ops.iter().map(|op| op.outputs).max().unwrap_or(0);
+    let widest = ops.iter().map(Op::outputs).max().unwrap_or(0);
     let mut cur = Vec::with_capacity(widest.max(model.input_len()));
     let mut next = vec![0.0f32; widest];
     for window in windows.chunks_exact(model.input_len()) {
@@ -149,14 +201,10 @@ pub fn measure_ranges(model: &Model<'_>, windows: &[f32]) -> Result<Ranges> {
         cur.clear();
         cur.extend_from_slice(window);
         for (i, op) in ops.iter().enumerate() {
-            let affine = DenseOp {
-                activation: Activation::Identity,
-                ..*op
-            };
-            let y = &mut next[..op.outputs];
-            dense::run(&affine, &cur, y);
+            let y = &mut next[..op.outputs()];
+            let act = run_affine(op, &cur, y);
             pre[i].update(y);
-            activation::apply(op.activation, y);
+            activation::apply(act, y);
             tensors[i + 1].update(y);
             cur.clear();
             cur.extend_from_slice(y);
@@ -319,6 +367,58 @@ impl Plan {
     }
 }
 
+/// A convolution's weights in int8: one row of `kh·kw·c` values per
+/// filter, each with its own power-of-two exponent, as a dense layer's
+/// output channels (no convolution is tied, so exponents are free).
+struct ConvWeights {
+    weight_scale: f32,
+    requant: Requant,
+    weights: Vec<i8>,
+    exponents: Vec<u8>,
+    bias: Vec<i32>,
+}
+
+fn conv_weights(
+    layer: usize,
+    plan: &Plan,
+    weights: &model_format::F32s<'_>,
+    filters: u32,
+    bias: &model_format::F32s<'_>,
+) -> Result<ConvWeights> {
+    let w: Vec<f32> = weights.iter().collect();
+    let b: Vec<f32> = bias.iter().collect();
+    let filters = filters as usize;
+    if filters == 0 || w.len() % filters != 0 || b.len() != filters {
+        bail!("layer {layer}: the weights do not split into {filters} filters");
+    }
+    let largest = max_abs(w.iter().copied());
+    let weight_scale = if largest > 0.0 {
+        (f64::from(largest) / 127.0) as f32
+    } else {
+        1.0 / 127.0
+    };
+    let requant = plan.requant(layer, weight_scale)?;
+    let max_e = u8::try_from((i32::from(requant.shift) + 31).clamp(0, 15)).unwrap_or(0);
+    let mut out = ConvWeights {
+        weight_scale,
+        requant,
+        weights: Vec::with_capacity(w.len()),
+        exponents: Vec::with_capacity(filters),
+        bias: Vec::with_capacity(filters),
+    };
+    for (f, (row, &bf)) in w.chunks_exact(w.len() / filters).zip(&b).enumerate() {
+        let e = exponent_for(weight_scale, max_abs(row.iter().copied()), max_e);
+        let step = f64::from(weight_scale) * 2f64.powi(-i32::from(e));
+        out.weights.extend(
+            row.iter()
+                .map(|&x| (f64::from(x) / step).round().clamp(-127.0, 127.0) as i8),
+        );
+        out.exponents.push(e);
+        out.bias.push(bias_i32(layer, f, bf, f64::from(plan.input.scale) * step)?);
+    }
+    Ok(out)
+}
+
 /// `round(b / unit)` as an i32, or an error naming the layer and output.
 fn bias_i32(layer: usize, output: usize, b: f32, unit: f64) -> Result<i32> {
     let v = (f64::from(b) / unit).round();
@@ -372,7 +472,15 @@ pub fn quantize(model: &Model<'_>, windows: &[f32], opts: &QuantizeOptions) -> R
     let ops = f32_ops(model)?;
     let int8 = int8_layers(model, &opts.keep_f32)?;
     let ranges = measure_ranges(model, windows)?;
-    let quants: Vec<Quant> = ranges.tensors.iter().map(|r| quant_for(*r)).collect();
+    let mut quants: Vec<Quant> = ranges.tensors.iter().map(|r| quant_for(*r)).collect();
+    // Pooling and upsampling keep their input's quantization (SPEC: one
+    // quantization in and out): a max or an average of values, or a copy,
+    // stays in the input's range.
+    for (i, op) in ops.iter().enumerate() {
+        if matches!(op, Op::Pool(_) | Op::Upsample(_)) && int8[i] {
+            quants[i + 1] = quants[i];
+        }
+    }
     let tie_sources: BTreeSet<usize> = model
         .layers()
         .iter()
@@ -390,7 +498,7 @@ pub fn quantize(model: &Model<'_>, windows: &[f32], opts: &QuantizeOptions) -> R
             layers.push(def.layers[i].clone());
             continue;
         }
-        let plan = Plan::new(op.activation, quants[i], quants[i + 1], ranges.pre[i]);
+        let plan = Plan::new(layer.activation(), quants[i], quants[i + 1], ranges.pre[i]);
         let quantized = match layer {
             Layer::Dense(d) => {
                 let largest = max_abs(d.weights.iter());
@@ -409,12 +517,12 @@ pub fn quantize(model: &Model<'_>, windows: &[f32], opts: &QuantizeOptions) -> R
                 } else {
                     u8::try_from((i32::from(requant.shift) + 31).clamp(0, 15)).unwrap_or(0)
                 };
-                let inputs = op.inputs;
+                let inputs = op.inputs();
                 let w: Vec<f32> = d.weights.iter().collect();
                 let b: Vec<f32> = d.bias.iter().collect();
                 let mut weights = Vec::with_capacity(w.len());
-                let mut exponents = Vec::with_capacity(op.outputs);
-                let mut bias = Vec::with_capacity(op.outputs);
+                let mut exponents = Vec::with_capacity(op.outputs());
+                let mut bias = Vec::with_capacity(op.outputs());
                 for (o, (row, &bo)) in w.chunks_exact(inputs).zip(&b).enumerate() {
                     let e = exponent_for(weight_scale, max_abs(row.iter().copied()), max_e);
                     let step = f64::from(weight_scale) * 2f64.powi(-i32::from(e));
@@ -462,12 +570,63 @@ pub fn quantize(model: &Model<'_>, windows: &[f32], opts: &QuantizeOptions) -> R
                     lut: plan.lut,
                 }
             }
-            Layer::DenseI8(_) | Layer::TiedDenseI8(_) => {
+            Layer::Conv(c) => {
+                let q = conv_weights(i, &plan, &c.weights, c.filters, &c.bias)?;
+                LayerBuf::ConvI8 {
+                    shape: c.shape,
+                    filters: c.filters,
+                    kernel: c.kernel,
+                    stride: c.stride,
+                    padding: c.padding,
+                    activation: c.activation,
+                    input: plan.input,
+                    output: plan.output,
+                    weight_scale: q.weight_scale,
+                    requant: q.requant,
+                    weights: q.weights,
+                    exponents: q.exponents,
+                    bias: q.bias,
+                    lut: plan.lut,
+                }
+            }
+            Layer::ConvTranspose(c) => {
+                let q = conv_weights(i, &plan, &c.weights, c.filters, &c.bias)?;
+                LayerBuf::ConvTransposeI8 {
+                    shape: c.shape,
+                    filters: c.filters,
+                    kernel: c.kernel,
+                    stride: c.stride,
+                    padding: c.padding,
+                    activation: c.activation,
+                    input: plan.input,
+                    output: plan.output,
+                    weight_scale: q.weight_scale,
+                    requant: q.requant,
+                    weights: q.weights,
+                    exponents: q.exponents,
+                    bias: q.bias,
+                    lut: plan.lut,
+                }
+            }
+            Layer::Pool(p) => LayerBuf::PoolI8 {
+                shape: p.shape,
+                size: p.size,
+                kind: p.kind,
+                quant: plan.input,
+            },
+            Layer::Upsample(u) => LayerBuf::UpsampleI8 {
+                shape: u.shape,
+                factor: u.factor,
+                quant: plan.input,
+            },
+            Layer::DenseI8(_)
+            | Layer::TiedDenseI8(_)
+            | Layer::ConvI8(_)
+            | Layer::ConvTransposeI8(_)
+            | Layer::PoolI8(_)
+            | Layer::UpsampleI8(_) => {
                 bail!("layer {i} is already int8: quantize the f32 model that `edgeae train` wrote")
             }
-            _ => bail!(
-                "layer {i} is a convolution, pooling or upsampling: int8 quantization of those layers is not supported yet"
-            ),
         };
         layers.push(quantized);
     }

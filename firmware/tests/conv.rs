@@ -1614,3 +1614,48 @@ fn the_golden_int8_conv_model_is_bit_exact_in_the_engine() {
     let plan = check_int8_model(&def, 15);
     assert_eq!(plan.column, int8::packed_words(9));
 }
+
+/// Whatever conv model `Model::load` accepts runs in the engine without a
+/// panic: mutated golden files (body bytes changed, CRC fixed), as the fuzz
+/// target does.
+fn run_if_valid(mut bytes: Vec<u8>) {
+    let body_len = (bytes.len() - 16) as u32;
+    bytes[8..12].copy_from_slice(&body_len.to_le_bytes());
+    let crc = model_format::crc32(&bytes[16..]);
+    bytes[12..16].copy_from_slice(&crc.to_le_bytes());
+    let Ok(model) = Model::load(&bytes) else {
+        return;
+    };
+    let need = Engine::scratch_len(&model);
+    if need > 1 << 16 || model.macs() > 1 << 22 {
+        return;
+    }
+    let mut scratch = vec![0.0f32; need];
+    let mut engine = Engine::new(&model, &mut scratch).unwrap();
+    engine.input_mut().fill(0.5);
+    let _ = engine.reconstruct();
+    let _ = engine.encode();
+    let _ = engine.decode();
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    #[test]
+    fn mutated_conv_models_never_panic(
+        which in any::<bool>(),
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+    ) {
+        let golden: &[u8] = if which {
+            include_bytes!("../../model-format/tests/data/conv1d_v4.eam")
+        } else {
+            include_bytes!("../../model-format/tests/data/conv_i8_v4.eam")
+        };
+        let mut bytes = golden.to_vec();
+        for (at, value) in edits {
+            let i = 16 + at.index(bytes.len() - 16);
+            bytes[i] = value;
+        }
+        run_if_valid(bytes);
+    }
+}

@@ -23,11 +23,14 @@ pub struct Cli {
 pub enum Command {
     /// Print what a model file holds: layers, parameters, flash and scratch RAM, threshold.
     #[command(
-        after_help = "Examples:\n  edgeae inspect runs/demo/model.eam\n  edgeae inspect runs/demo/model.eam --json | jq .scratch.bytes"
+        after_help = "Examples:\n  edgeae inspect runs/demo/model.eam\n  edgeae inspect runs/demo/model.eam --json | jq .scratch.bytes\n  edgeae inspect runs/conv/model.eam --ram 65536"
     )]
     Inspect {
         /// The model file (.eam).
         model: PathBuf,
+        /// The board's RAM for edgeae in bytes: exit 1 with the shortfall when the streaming scorer (scratch and ring) needs more.
+        #[arg(long, value_name = "BYTES")]
+        ram: Option<usize>,
     },
     /// Train an autoencoder on normal data and export it as RUN_DIR/model.eam.
     ///

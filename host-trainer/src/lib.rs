@@ -80,7 +80,7 @@ pub use cmd::{Printed, Report};
 /// Runs one parsed command and renders its report.
 pub fn run(cli: cli::Cli) -> Result<Printed> {
     match cli.command {
-        cli::Command::Inspect { model } => Printed::of(&cmd::inspect::run(&model)?),
+        cli::Command::Inspect { model, ram } => Printed::of(&cmd::inspect::run(&model, ram)?),
         cli::Command::Train(args) => Printed::of(&cmd::train::run(*args)?),
         cli::Command::Encode { model, data, out } => {
             Printed::of(&cmd::encode::run(&model, &data, &out)?)

@@ -511,3 +511,95 @@ fn every_command_reports_as_json() {
         std::fs::read(d.join("m.eam")).unwrap().len()
     );
 }
+
+#[test]
+fn conv_models_train_export_and_refuse_bad_architectures() {
+    let (model, data) = trained();
+    let d = dir("conv");
+    let train = data.join("train.csv");
+    // A decoder that does not return to the input: one sentence naming
+    // the shapes, before any training.
+    fails_cleanly(
+        &edgeae(&[
+            "train",
+            "--data",
+            s(&train),
+            "--kind",
+            "conv",
+            "--window",
+            "32",
+            "--arch",
+            "c8k3s2|t3k3s2,t3k3s2",
+            "--out",
+            s(&d.join("bad")),
+            "--quiet",
+        ]),
+        &["--arch", "the decoder ends on 64×3, the input is 32×3"],
+    );
+    fails_cleanly(
+        &edgeae(&[
+            "train",
+            "--data",
+            s(&train),
+            "--kind",
+            "conv",
+            "--window",
+            "32",
+            "--arch",
+            "c8x3|t3k3",
+            "--out",
+            s(&d.join("bad2")),
+            "--quiet",
+        ]),
+        &["--arch layer 1 `c8x3`", "kernel"],
+    );
+    assert!(!d.join("bad/model.eam").exists());
+    // The default architecture for sensor windows, exported to int8.
+    let run = d.join("run");
+    ok(&edgeae(&[
+        "train",
+        "--data",
+        s(&train),
+        "--kind",
+        "conv",
+        "--window",
+        "32",
+        "--hop",
+        "8",
+        "--codings",
+        "6",
+        "--epochs",
+        "2",
+        "--out",
+        s(&run),
+        "--quiet",
+    ]));
+    let v = json(&["inspect", s(&run.join("model.eam"))]);
+    assert_eq!(v["kind"], "conv");
+    assert_eq!(v["format_version"], 4);
+    assert_eq!(v["layers"][0]["type"], "conv");
+    assert_eq!(v["codings_len"], 6);
+    let int8 = d.join("int8.eam");
+    ok(&edgeae(&[
+        "export",
+        s(&run),
+        "--quant",
+        "int8",
+        "--calib",
+        s(&train),
+        "--out",
+        s(&int8),
+    ]));
+    let v = json(&["inspect", s(&int8)]);
+    assert_eq!(v["layers"][0]["type"], "conv_i8");
+    assert!(v["scratch"]["column"].as_u64().unwrap() > 0, "{v}");
+    // --ram: enough passes, too little is one sentence with the shortfall.
+    let need = v["scratch"]["stream_bytes"].as_u64().unwrap();
+    ok(&edgeae(&["inspect", s(&int8), "--ram", &need.to_string()]));
+    fails_cleanly(
+        &edgeae(&["inspect", s(&int8), "--ram", &(need - 1).to_string()]),
+        &["needs", "1 more than"],
+    );
+    // The dense model of the other tests, through the same check.
+    ok(&edgeae(&["inspect", s(model), "--ram", "1000000"]));
+}

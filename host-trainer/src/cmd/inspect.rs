@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use firmware::{Engine, Model, ScratchPlan};
 use serde::Serialize;
 
@@ -49,6 +49,8 @@ pub struct ScratchReport {
     pub even: usize,
     /// Words of the odd ping-pong buffer.
     pub odd: usize,
+    /// Words of the int8 convolutions' im2col column (0 without them).
+    pub column: usize,
     /// Bytes a streaming scorer needs: the engine's plus a ring of one
     /// window (`firmware::Stream::scratch_len`).
     pub stream_bytes: usize,
@@ -193,6 +195,7 @@ pub fn report(path: &Path, model: &Model<'_>) -> InspectReport {
             input: plan.input,
             even: plan.even,
             odd: plan.odd,
+            column: plan.column,
             stream_bytes: firmware::Stream::scratch_len(model) * 4,
         },
         metric: scoring.metric.name(),
@@ -262,12 +265,17 @@ impl InspectReport {
         let _ = writeln!(s, "MACs         {} per window", self.macs);
         let _ = writeln!(
             s,
-            "scratch RAM  {} bytes ({} words: input {}, even {}, odd {})",
+            "scratch RAM  {} bytes ({} words: input {}, even {}, odd {}{})",
             self.scratch.bytes,
             self.scratch.f32s,
             self.scratch.input,
             self.scratch.even,
-            self.scratch.odd
+            self.scratch.odd,
+            if self.scratch.column > 0 {
+                format!(", int8 column {}", self.scratch.column)
+            } else {
+                String::new()
+            }
         );
         let _ = writeln!(
             s,
@@ -317,10 +325,22 @@ impl InspectReport {
 }
 
 /// `edgeae inspect`.
-pub fn run(path: &Path) -> Result<InspectReport> {
+pub fn run(path: &Path, ram: Option<usize>) -> Result<InspectReport> {
     let bytes = read_model_bytes(path)?;
     let model = parse(path, &bytes)?;
-    Ok(report(path, &model))
+    let report = report(path, &model);
+    if let Some(ram) = ram
+        && report.scratch.stream_bytes > ram
+    {
+        bail!(
+            "`{}` needs {} bytes of RAM to stream ({} of engine scratch and a ring of one window), {} more than the {ram} given with --ram",
+            path.display(),
+            report.scratch.stream_bytes,
+            report.scratch.bytes,
+            report.scratch.stream_bytes - ram
+        );
+    }
+    Ok(report)
 }
 
 impl super::Report for InspectReport {

@@ -167,9 +167,11 @@ fn run_affine(op: &Op<'_>, x: &[f32], y: &mut [f32]) -> Activation {
             Activation::Identity
         }
         // f32_ops refused int8 ops before this runs.
-        Op::DenseI8(_) | Op::ConvI8(_) | Op::ConvTransposeI8(_) | Op::PoolI8(_) | Op::UpsampleI8(_) => {
-            Activation::Identity
-        }
+        Op::DenseI8(_)
+        | Op::ConvI8(_)
+        | Op::ConvTransposeI8(_)
+        | Op::PoolI8(_)
+        | Op::UpsampleI8(_) => Activation::Identity,
     }
 }
 
@@ -414,7 +416,8 @@ fn conv_weights(
                 .map(|&x| (f64::from(x) / step).round().clamp(-127.0, 127.0) as i8),
         );
         out.exponents.push(e);
-        out.bias.push(bias_i32(layer, f, bf, f64::from(plan.input.scale) * step)?);
+        out.bias
+            .push(bias_i32(layer, f, bf, f64::from(plan.input.scale) * step)?);
     }
     Ok(out)
 }

@@ -390,7 +390,7 @@ fn conv_weights(
     let w: Vec<f32> = weights.iter().collect();
     let b: Vec<f32> = bias.iter().collect();
     let filters = filters as usize;
-    if filters == 0 || w.len() % filters != 0 || b.len() != filters {
+    if filters == 0 || !w.len().is_multiple_of(filters) || b.len() != filters {
         bail!("layer {layer}: the weights do not split into {filters} filters");
     }
     let largest = max_abs(w.iter().copied());

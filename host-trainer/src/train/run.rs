@@ -597,7 +597,8 @@ pub fn run(
     }
     let trained = match cfg.device {
         super::config::DeviceChoice::Cpu => {
-            let macs = arch::net_spec(&cfg, &data)?.macs();
+            let spec = arch::net_spec(&cfg, &data)?;
+            let macs = spec.macs();
             let threads = opts
                 .threads
                 .unwrap_or_else(|| auto_threads(cfg.batch, macs))
@@ -606,7 +607,16 @@ pub fn run(
                 .num_threads(threads)
                 .build()
                 .context("cannot start the training threads")?;
-            pool.install(|| train_on(&Cpu::default(), &cfg, &data, start, opts))?
+            let dev = Cpu::default();
+            // Convolutional networks allocate large temporaries every step
+            // (im2col columns, their gradients): reusing them saves the
+            // page faults of fresh memory (measured 869 -> 1,136 samples/s,
+            // median of 3 interleaved pairs, Fashion-MNIST conv AE, 2 cores).
+            // Dense networks measured no gain, so they keep the default.
+            if spec.layers.iter().any(|l| l.is_map()) {
+                dev.enable_cache();
+            }
+            pool.install(|| train_on(&dev, &cfg, &data, start, opts))?
         }
         super::config::DeviceChoice::Cuda => {
             #[cfg(feature = "cuda")]

@@ -1,26 +1,60 @@
 //! An independent reference for the int8 arithmetic of SPEC.md section 3.3
-//! ("int8 layers" and "Where f32 and int8 meet"), written from the SPEC
-//! alone, to check `firmware::Engine` against bit for bit.
+//! ("int8 layers", "Feature-map layers (version 4)" and "Where f32 and int8
+//! meet"), written from the SPEC alone, to check `firmware::Engine` against
+//! bit for bit.
 //!
-//! It shares nothing with `firmware::ops::int8` and does not use the
-//! resolved `DenseI8Op` either: it reads the layers as stored
-//! ([`Model::layers`]), resolves tied layers, zero points, clamps and tables
-//! itself, and computes in plain `i64` where the SPEC's `i32` cannot
-//! overflow-and-wrap (the accumulator wraps to `i32` once, at the end of the
-//! sum, which is the same value modulo 2^32). f32 layers run through
-//! `firmware::ops::dense::run`, whose parity with f32 math is tested
-//! elsewhere; here they only have to produce the same bits in both runs.
+//! It shares nothing with `firmware::ops::{int8, conv_i8, conv, pool,
+//! upsample}` and does not use the resolved ops (`DenseI8Op`, `ConvI8Op`,
+//! `ConvGeometry`) either: it reads the layers as stored
+//! ([`Model::layers`]), resolves tied layers, map sizes, padding, zero
+//! points, clamps and tables itself, and computes in plain `i64` where the
+//! SPEC's `i32` cannot overflow-and-wrap (the accumulator wraps to `i32`
+//! once, at the end of the sum, which is the same value modulo 2^32). The
+//! feature-map layers are in [`maps`]: the convolution as a gather over
+//! its taps, the transposed convolution as the scatter the SPEC defines it
+//! by.
+//!
+//! **Where the SPEC fixes the bits, and where it does not.** Every int8
+//! layer, every f32 ↔ int8 edge, f32 pooling (max, and the average summed
+//! in row-major order from +0.0, times the reciprocal rounded once) and
+//! f32 upsampling are defined bit for bit. An f32 convolution or dense sum
+//! (`Σ`, in no stated order) and the SELU, sigmoid and tanh activations
+//! (formulas, not algorithms) are not. So every f32 value the reference
+//! produces carries a bound ([`Expected::bounds`]) on how far an engine
+//! that follows the SPEC may be from it: 0 where the bits are fixed, and
+//! for a convolution also when its sum is exact in f32 in every order
+//! (every term a multiple of one power of two `2^L` and `Σ|terms| <
+//! 2^(L+24)`, which the reference checks per output); otherwise the
+//! rounding of a sum of `K` terms in any order, `≤ (K+1)·2⁻²⁴·Σ|terms|`
+//! (doubled for slack) plus `K·2⁻¹⁴⁹` for products below f32's normal
+//! range, and a relative `2⁻²⁰` per transcendental
+//! activation (the SPEC states no accuracy; the firmware documents
+//! `2.3e-7`). An exact sum of zeros that are all −0 may be either zero
+//! (an engine may start its `Σ` from +0.0; the firmware does). Bounds grow
+//! through later f32 layers. An int8 layer that
+//! quantizes a value whose bound is not 0 gets the exact int8 value when
+//! both ends of the interval quantize to the same `q` (quantization is
+//! monotone), and otherwise the whole output is [`Ambiguous`]: the SPEC
+//! does not say which `q` it is, and the tests skip that input.
+//!
+//! f32 dense layers run through `firmware::ops::dense::run` (as before the
+//! feature-map layers existed): on the bits the engine also has, it gives
+//! the engine's bits, so their bound is 0 unless their input's is not.
 //!
 //! [`Mutation`] makes the reference deliberately wrong in one way, so that
 //! a test can show the parity tests would notice such a bug.
 //!
-//! The second half of the module builds random valid models (f32, int8,
-//! mixed, tied) for the parity tests: [`ModelShape`] says what to build,
-//! [`random_model`] fills in the numbers of a
-//! [`model_format::build::ModelBuf`].
+//! The second half of the module builds random valid dense models (f32,
+//! int8, mixed, tied) for the parity tests: [`ModelShape`] says what to
+//! build, [`random_model`] fills in the numbers of a
+//! [`model_format::build::ModelBuf`]. [`conv_models`] does the same for
+//! models of feature-map layers.
+
+pub mod conv_models;
+pub mod maps;
 
 use model_format::build::{InputBuf, LayerBuf, LutBuf, ModelBuf};
-use model_format::{Activation, I8s, I32s, Layer, Lut, Model, Op, Quant, Requant};
+use model_format::{Activation, DenseOp, I8s, I32s, Layer, Lut, Model, Op, Quant, Requant};
 
 use crate::Rng;
 
@@ -34,7 +68,7 @@ pub enum Mutation {
     IgnoreInputZeroPoint,
     /// ReLU clamps at −128 instead of at the output zero point.
     ReluClampAtMinus128,
-    /// The per-channel exponents are ignored (`e[o]` read as 0).
+    /// The per-channel (per-filter) exponents are ignored (`e[o]` read as 0).
     IgnoreExponents,
     /// `mbqm` drops its rounding term (floor instead of round half up).
     TruncatingShift,
@@ -44,11 +78,34 @@ pub enum Mutation {
     DequantizeBetweenInt8Layers,
     /// A tied int8 layer reads its source's weights without transposing.
     TiedNotTransposed,
+    /// A padded position of an int8 convolution reads the stored value 0
+    /// instead of `input.zero_point` (so it adds `w · (0 − zero_point)`).
+    PaddingReadsZero,
+    /// Same padding puts the odd zero before the input instead of after
+    /// (PyTorch's habit, not TensorFlow's), in convolutions and transposed
+    /// convolutions.
+    SamePadOddBefore,
+    /// A transposed convolution takes one zero more before the input along
+    /// the columns than the SPEC's table gives (`left + 1`).
+    TransposePaddingOffByOne,
+    /// A transposed convolution scatters through the kernel rotated by 180°
+    /// (`w[f][kh−1−i][kw−1−j]`), the classic mix-up with the gather form.
+    TransposeKernelFlipped,
+    /// int8 average pooling rounds a tie down (toward −∞) instead of away
+    /// from zero.
+    AvgPoolRoundsHalfDown,
+    /// int8 average pooling rounds the mean of `q − zero_point` (then adds
+    /// the zero point back), which the SPEC's note rules out.
+    AvgPoolAroundZeroPoint,
+    /// f32 average pooling divides the sum by `n` instead of multiplying it
+    /// by the reciprocal rounded to f32.
+    F32AvgPoolDivides,
 }
 
 impl Mutation {
-    /// Every real mutation (not [`Mutation::None`]).
-    pub const ALL: [Mutation; 7] = [
+    /// The mutations of the dense int8 arithmetic (and the edges), which
+    /// the dense random models catch.
+    pub const DENSE: [Mutation; 7] = [
         Mutation::IgnoreInputZeroPoint,
         Mutation::ReluClampAtMinus128,
         Mutation::IgnoreExponents,
@@ -56,6 +113,17 @@ impl Mutation {
         Mutation::RoundHalfEven,
         Mutation::DequantizeBetweenInt8Layers,
         Mutation::TiedNotTransposed,
+    ];
+
+    /// The mutations of the feature-map layers.
+    pub const MAPS: [Mutation; 7] = [
+        Mutation::PaddingReadsZero,
+        Mutation::SamePadOddBefore,
+        Mutation::TransposePaddingOffByOne,
+        Mutation::TransposeKernelFlipped,
+        Mutation::AvgPoolRoundsHalfDown,
+        Mutation::AvgPoolAroundZeroPoint,
+        Mutation::F32AvgPoolDivides,
     ];
 }
 
@@ -115,21 +183,69 @@ fn mbqm_with(x: i32, m: i32, s: i32, mutation: Mutation) -> i32 {
     i32::try_from(v.clamp(i64::from(i32::MIN), i64::from(i32::MAX))).expect("clamped")
 }
 
-/// An int8 layer with its tied weights resolved: `w[o][i]`, per-output
-/// exponents, and the clamp and table the activation asks for.
+/// What turns an `i32` accumulator into an int8 output, the same for every
+/// int8 layer with weights (SPEC 3.3, DenseI8; ConvI8 "finished exactly as
+/// a DenseI8 output"): `mbqm` with the channel's exponent, the target zero
+/// point, the clamp, the table.
+struct Finish {
+    activation: Activation,
+    output: Quant,
+    requant: Requant,
+    lut: Option<(Quant, Vec<i8>)>,
+}
+
+impl Finish {
+    fn of(
+        activation: Activation,
+        output: Quant,
+        requant: Requant,
+        lut: &Option<Lut<'_>>,
+    ) -> Finish {
+        Finish {
+            activation,
+            output,
+            requant,
+            lut: lut.as_ref().map(|l| (l.input, i8s(l.table))),
+        }
+    }
+
+    /// The output for accumulator `acc` of a channel with exponent `e`.
+    fn apply(&self, acc: i32, e: u8, mutation: Mutation) -> i8 {
+        // The requantization target: the table's input quantization when
+        // there is a table, the output's otherwise.
+        let (target_zp, table) = match &self.lut {
+            Some((lut_input, table)) => (lut_input.zero_point, Some(table)),
+            None => (self.output.zero_point, None),
+        };
+        let lo = if self.activation == Activation::Relu && mutation != Mutation::ReluClampAtMinus128
+        {
+            i64::from(self.output.zero_point)
+        } else {
+            -128
+        };
+        let s = i32::from(self.requant.shift) - i32::from(e);
+        let v = mbqm_with(acc, self.requant.multiplier, s, mutation);
+        // `v + zero_point` saturating in i32, then clamped: in i64 the
+        // sum is exact and the clamp does both.
+        let q = (i64::from(v) + i64::from(target_zp)).clamp(lo, 127);
+        match table {
+            Some(table) => table[usize::try_from(q + 128).expect("q >= -128")],
+            None => i8::try_from(q).expect("clamped to the i8 range"),
+        }
+    }
+}
+
+/// An int8 dense layer with its tied weights resolved: `w[o][i]` and the
+/// per-output exponents (all 0 for a tied layer).
 struct Int8Layer {
     inputs: usize,
     outputs: usize,
-    activation: Activation,
     input: Quant,
-    output: Quant,
-    requant: Requant,
     /// `outputs` rows of `inputs` weights.
     w: Vec<Vec<i8>>,
-    /// `outputs` exponents (all 0 for a tied layer).
     e: Vec<u8>,
     bias: Vec<i32>,
-    lut: Option<(Quant, Vec<i8>)>,
+    finish: Finish,
 }
 
 /// Nibble `o` of `bytes`: the low nibble of byte `o / 2` for even `o`, the
@@ -143,6 +259,20 @@ fn nibble(bytes: &[u8], o: usize) -> u8 {
     }
 }
 
+/// The `n` exponents stored as nibbles in `bytes` (all 0 under
+/// [`Mutation::IgnoreExponents`]).
+fn exponents(bytes: &[u8], n: usize, mutation: Mutation) -> Vec<u8> {
+    (0..n)
+        .map(|o| {
+            if mutation == Mutation::IgnoreExponents {
+                0
+            } else {
+                nibble(bytes, o)
+            }
+        })
+        .collect()
+}
+
 fn i8s(v: I8s<'_>) -> Vec<i8> {
     v.as_bytes().iter().map(|b| *b as i8).collect()
 }
@@ -154,51 +284,24 @@ fn i32s(v: I32s<'_>) -> Vec<i32> {
         .collect()
 }
 
-fn lut_of(lut: &Option<Lut<'_>>) -> Option<(Quant, Vec<i8>)> {
-    lut.as_ref().map(|l| (l.input, i8s(l.table)))
-}
-
-/// The int8 layer `index` of `model`, or `None` for an f32 layer.
-fn int8_layer(model: &Model<'_>, index: usize, mutation: Mutation) -> Option<Int8Layer> {
+/// The int8 dense layer `index` of `model` (DenseI8 or TiedDenseI8).
+fn int8_dense(model: &Model<'_>, index: usize, mutation: Mutation) -> Int8Layer {
     match &model.layers()[index] {
-        Layer::Dense(_) | Layer::TiedDense(_) => None,
-        other @ (Layer::Conv(_)
-        | Layer::ConvTranspose(_)
-        | Layer::Pool(_)
-        | Layer::Upsample(_)
-        | Layer::ConvI8(_)
-        | Layer::ConvTransposeI8(_)
-        | Layer::PoolI8(_)
-        | Layer::UpsampleI8(_)) => {
-            panic!("no int8 reference for {} layers here", other.type_name())
-        }
         Layer::DenseI8(d) => {
             let (n_in, n_out) = (d.inputs as usize, d.outputs as usize);
             let weights = i8s(d.weights);
-            let exponents = d.exponents.as_bytes();
-            Some(Int8Layer {
+            Int8Layer {
                 inputs: n_in,
                 outputs: n_out,
-                activation: d.activation,
                 input: d.input,
-                output: d.output,
-                requant: d.requant,
                 // Row-major `outputs × inputs`: row o holds output o's weights.
                 w: (0..n_out)
                     .map(|o| (0..n_in).map(|i| weights[o * n_in + i]).collect())
                     .collect(),
-                e: (0..n_out)
-                    .map(|o| {
-                        if mutation == Mutation::IgnoreExponents {
-                            0
-                        } else {
-                            nibble(exponents, o)
-                        }
-                    })
-                    .collect(),
+                e: exponents(d.exponents.as_bytes(), n_out, mutation),
                 bias: i32s(d.bias),
-                lut: lut_of(&d.lut),
-            })
+                finish: Finish::of(d.activation, d.output, d.requant, &d.lut),
+            }
         }
         Layer::TiedDenseI8(t) => {
             let Layer::DenseI8(src) = &model.layers()[usize::from(t.source)] else {
@@ -223,40 +326,27 @@ fn int8_layer(model: &Model<'_>, index: usize, mutation: Mutation) -> Option<Int
                         .collect()
                 })
                 .collect();
-            Some(Int8Layer {
+            Int8Layer {
                 inputs: s_out,
                 outputs: s_in,
-                activation: t.activation,
                 input: t.input,
-                output: t.output,
-                requant: t.requant,
                 w,
                 e: vec![0; s_in],
                 bias: i32s(t.bias),
-                lut: lut_of(&t.lut),
-            })
+                finish: Finish::of(t.activation, t.output, t.requant, &t.lut),
+            }
         }
+        other => panic!("layer {index} is {}, not int8 dense", other.type_name()),
     }
 }
 
-/// Runs one int8 layer on int8 inputs (already in `layer.input`'s quantization).
+/// Runs one int8 dense layer on int8 inputs (already in `layer.input`'s quantization).
 fn run_int8(layer: &Int8Layer, x: &[i8], mutation: Mutation) -> Vec<i8> {
     assert_eq!(x.len(), layer.inputs);
     let input_zp = if mutation == Mutation::IgnoreInputZeroPoint {
         0
     } else {
         i64::from(layer.input.zero_point)
-    };
-    // The requantization target: the table's input quantization when there
-    // is a table, the output's otherwise.
-    let (target_zp, table) = match &layer.lut {
-        Some((lut_input, table)) => (lut_input.zero_point, Some(table)),
-        None => (layer.output.zero_point, None),
-    };
-    let lo = if layer.activation == Activation::Relu && mutation != Mutation::ReluClampAtMinus128 {
-        i64::from(layer.output.zero_point)
-    } else {
-        -128
     };
     (0..layer.outputs)
         .map(|o| {
@@ -267,86 +357,409 @@ fn run_int8(layer: &Int8Layer, x: &[i8], mutation: Mutation) -> Vec<i8> {
             for (w, xi) in layer.w[o].iter().zip(x) {
                 sum += i64::from(*w) * (i64::from(*xi) - input_zp);
             }
-            let acc = sum as i32;
-            let s = i32::from(layer.requant.shift) - i32::from(layer.e[o]);
-            let v = mbqm_with(acc, layer.requant.multiplier, s, mutation);
-            // `v + zero_point` saturating in i32, then clamped: in i64 the
-            // sum is exact and the clamp does both.
-            let q = (i64::from(v) + i64::from(target_zp)).clamp(lo, 127);
-            match table {
-                Some(table) => table[usize::try_from(q + 128).expect("q >= -128")],
-                None => i8::try_from(q).expect("clamped to the i8 range"),
-            }
+            layer.finish.apply(sum as i32, layer.e[o], mutation)
         })
         .collect()
 }
 
-/// Values between layers: f32, or int8 with the quantization they are in.
+/// f32 values, each with a bound on how far from it an engine that follows
+/// the SPEC may be (0: the SPEC fixes its bits; see the module docs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expected {
+    /// The values.
+    pub values: Vec<f32>,
+    /// One bound per value, `>= 0`; 0 means "these exact bits".
+    pub bounds: Vec<f64>,
+}
+
+impl Expected {
+    fn exact(values: Vec<f32>) -> Expected {
+        let bounds = vec![0.0; values.len()];
+        Expected { values, bounds }
+    }
+
+    /// True when every value is fixed bit for bit.
+    pub fn is_exact(&self) -> bool {
+        self.bounds.iter().all(|b| *b == 0.0)
+    }
+
+    /// Does `got` match: the same bits where the bound is 0, within the
+    /// bound elsewhere?
+    pub fn matches(&self, got: &[f32]) -> bool {
+        got.len() == self.values.len()
+            && got
+                .iter()
+                .zip(&self.values)
+                .zip(&self.bounds)
+                .all(|((g, w), b)| {
+                    if *b == 0.0 {
+                        g.to_bits() == w.to_bits()
+                    } else {
+                        (f64::from(*g) - f64::from(*w)).abs() <= *b
+                    }
+                })
+    }
+}
+
+/// The SPEC does not fix an int8 value the reference needs: an f32 value
+/// whose bound is not 0 lies so close to a rounding boundary of the
+/// quantization that both results are possible (or an order-dependent f32
+/// result is not finite). The parity tests skip such inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ambiguous {
+    /// The layer whose input (or, past the last layer, output) it is.
+    pub layer: usize,
+}
+
+/// Values between layers: f32 with their bounds, or int8 with the
+/// quantization they are in.
 enum Values {
-    F32(Vec<f32>),
+    F32(Expected),
     I8(Vec<i8>, Quant),
 }
 
 impl Values {
-    fn into_f32(self) -> Vec<f32> {
+    fn into_f32(self) -> Expected {
         match self {
             Values::F32(v) => v,
-            Values::I8(q, quant) => q.iter().map(|q| dequantize(*q, &quant)).collect(),
+            Values::I8(q, quant) => {
+                Expected::exact(q.iter().map(|q| dequantize(*q, &quant)).collect())
+            }
+        }
+    }
+
+    /// The int8 input of an int8 layer quantized with `quant`; `None` when
+    /// an inexact f32 value could quantize two ways.
+    fn into_i8(self, quant: &Quant, mutation: Mutation) -> Option<Vec<i8>> {
+        match self {
+            // Two int8 layers in a row: int8 passes straight on; a loaded
+            // model has the same quantization on both sides.
+            Values::I8(q, from) => {
+                assert!(from.same_as(quant), "validation checks this");
+                Some(if mutation == Mutation::DequantizeBetweenInt8Layers {
+                    q.iter()
+                        .map(|v| quantize(dequantize(*v, &from), quant))
+                        .collect()
+                } else {
+                    q
+                })
+            }
+            Values::F32(x) => x
+                .values
+                .iter()
+                .zip(&x.bounds)
+                .map(|(v, b)| quantize_bounded(*v, *b, quant, mutation))
+                .collect(),
         }
     }
 }
 
+/// Quantizes `v`, known only to within `bound`: the `q` of every value in
+/// `[v − bound, v + bound]` when they all have the same (quantization is
+/// monotone, so the two ends tell), else `None`.
+fn quantize_bounded(v: f32, bound: f64, quant: &Quant, mutation: Mutation) -> Option<i8> {
+    if bound == 0.0 {
+        return Some(quantize_with(v, quant, mutation));
+    }
+    if !v.is_finite() || !bound.is_finite() {
+        return None;
+    }
+    // Widened by one step each way, so that the f64 → f32 rounding never
+    // narrows the interval.
+    let lo = ((f64::from(v) - bound) as f32).next_down();
+    let hi = ((f64::from(v) + bound) as f32).next_up();
+    let (a, b) = (
+        quantize_with(lo, quant, mutation),
+        quantize_with(hi, quant, mutation),
+    );
+    (a == b).then_some(a)
+}
+
+/// Relative accuracy this test asks of SELU, sigmoid and tanh in f32 (the
+/// SPEC gives their formulas, not their bits).
+pub const ACTIVATION_TOLERANCE: f64 = 1.0 / (1u64 << 20) as f64;
+
+/// An absolute allowance next to [`ACTIVATION_TOLERANCE`], for results in
+/// or near f32's subnormal range.
+const TINY: f64 = f32::MIN_POSITIVE as f64;
+
+/// The smallest positive (subnormal) f32, `2⁻¹⁴⁹`.
+const SMALLEST: f64 = 1.401_298_464_324_817e-45;
+
+/// One unit roundoff of f32, `2⁻²⁴`.
+const U: f64 = 1.0 / (1u64 << 24) as f64;
+
+/// How much an activation can stretch a difference of its inputs.
+fn lipschitz(activation: Activation) -> f64 {
+    match activation {
+        Activation::Identity | Activation::Relu | Activation::Tanh => 1.0,
+        Activation::Sigmoid => 0.25,
+        // λ·α·eˣ for x <= 0 (1.7581), λ above.
+        Activation::Selu => 1.76,
+    }
+}
+
+/// True for the activations whose f32 bits the SPEC does not fix.
+fn transcendental(activation: Activation) -> bool {
+    !matches!(activation, Activation::Identity | Activation::Relu)
+}
+
+/// ReLU as the SPEC writes it, `max(x, 0)` (NaN gives 0).
+fn relu(x: f32) -> f32 {
+    if x > 0.0 { x } else { 0.0 }
+}
+
+/// A sum before its activation, in f64, with what bounds its f32 rounding.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sum {
+    /// `bias + Σ w·x`, in f64 (exact when `exact`).
+    pub value: f64,
+    /// `|bias| + Σ |w·x|`.
+    pub magnitude: f64,
+    /// `Σ |w|·bound(x)`: how far the inputs may move the sum.
+    pub spread: f64,
+    /// Terms, bias included.
+    pub terms: usize,
+    /// Every order of the f32 sum gives `value` exactly (and the inputs
+    /// were exact).
+    pub exact: bool,
+}
+
+impl Sum {
+    /// The sum of `bias` and the products `w·x` with their input bounds.
+    pub(crate) fn of(bias: f32, products: impl Iterator<Item = (f32, f32, f64)>) -> Sum {
+        let b = f64::from(bias);
+        let mut sum = Sum {
+            value: b,
+            magnitude: b.abs(),
+            spread: 0.0,
+            terms: 1,
+            exact: b.is_finite(),
+        };
+        let mut lowest = lowest_bit(b);
+        for (w, x, bound) in products {
+            // A product of two f32 values is exact in f64.
+            let t = f64::from(w) * f64::from(x);
+            sum.value += t;
+            sum.magnitude += t.abs();
+            sum.spread += f64::from(w).abs() * bound;
+            sum.terms += 1;
+            sum.exact &= t.is_finite();
+            lowest = match (lowest, lowest_bit(t)) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        // All terms are multiples of 2^L; if their magnitudes add up to
+        // less than 2^(L+24), every partial sum in every order is such a
+        // multiple below 2^(L+24): exact in f32 (and in f64).
+        sum.exact &= sum.spread == 0.0
+            && match lowest {
+                None => true, // all zeros
+                Some(l) => {
+                    l >= -149 && sum.magnitude < 2f64.powi(l + 24) && sum.magnitude < 2f64.powi(127)
+                }
+            };
+        sum
+    }
+
+    /// The activated f32 result and its bound.
+    pub(crate) fn finish(&self, activation: Activation) -> (f32, f64) {
+        let y = match activation {
+            Activation::Identity => self.value as f32,
+            // Rounding is monotone and keeps 0: relu(round(v)) = round(relu(v)).
+            Activation::Relu => relu(self.value as f32),
+            _ => crate::activate_f64(activation, self.value) as f32,
+        };
+        if self.exact && !transcendental(activation) {
+            // A sum of zeros that are all −0 is −0 in every order, but an
+            // engine may start its Σ from +0.0 (the SPEC does not say):
+            // either zero will do.
+            let signed_zero = self.value == 0.0 && self.value.is_sign_negative();
+            return (y, if signed_zero { SMALLEST } else { 0.0 });
+        }
+        // How far an engine's f32 sum (over inputs within their bounds) is
+        // from the exact sum, in any order: the relative rounding of every
+        // product and partial sum, and the absolute one of products that
+        // fall below f32's normal range.
+        let rounding = 2.0 * (self.terms as f64 + 1.0) * U * (self.magnitude + self.spread)
+            + self.terms as f64 * SMALLEST;
+        let before = if self.exact {
+            0.0
+        } else {
+            self.spread + rounding + U * self.value.abs()
+        };
+        let mut bound = lipschitz(activation) * before;
+        if transcendental(activation) {
+            bound += ACTIVATION_TOLERANCE * f64::from(y).abs() + TINY;
+        }
+        (y, bound)
+    }
+}
+
+/// The exponent of the lowest set bit of `t` (`t = odd · 2^that`), or
+/// `None` for 0 and non-finite values.
+fn lowest_bit(t: f64) -> Option<i32> {
+    if t == 0.0 || !t.is_finite() {
+        return None;
+    }
+    let bits = t.to_bits();
+    let exponent = ((bits >> 52) & 0x7ff) as i32;
+    let fraction = bits & ((1u64 << 52) - 1);
+    let (mantissa, scale) = if exponent == 0 {
+        (fraction, -1074)
+    } else {
+        (fraction | (1u64 << 52), exponent - 1075)
+    };
+    Some(scale + mantissa.trailing_zeros() as i32)
+}
+
+/// An f32 dense layer through `firmware::ops::dense::run` (see the module
+/// docs), with the bounds its inputs' bounds give.
+fn run_dense_f32(op: &DenseOp<'_>, x: &Expected) -> Expected {
+    assert_eq!(x.values.len(), op.inputs);
+    let mut y = vec![0.0; op.outputs];
+    firmware::ops::dense::run(op, &x.values, &mut y);
+    if x.is_exact() {
+        return Expected::exact(y);
+    }
+    let weight = |o: usize, i: usize| match op.layout {
+        model_format::WeightLayout::OutputsByInputs => op.weights.get(o * op.inputs + i),
+        model_format::WeightLayout::InputsByOutputs => op.weights.get(i * op.outputs + o),
+    };
+    let bounds = (0..op.outputs)
+        .map(|o| {
+            let bias = op.bias.get(o).expect("outputs bias values");
+            let products = (0..op.inputs).map(|i| {
+                let w = weight(o, i).expect("inputs·outputs weights");
+                (w, x.values[i], x.bounds[i])
+            });
+            let sum = Sum {
+                exact: false,
+                ..Sum::of(bias, products)
+            };
+            // Both sides round their sums and their activations.
+            let (_, bound) = sum.finish(op.activation);
+            2.0 * bound
+        })
+        .collect();
+    Expected { values: y, bounds }
+}
+
 /// Runs layers `start..end` of `model` on f32 `input`; the result is f32
 /// (dequantized with the last layer's output quantization if it is int8).
-fn run(model: &Model<'_>, start: usize, end: usize, input: &[f32], mutation: Mutation) -> Vec<f32> {
-    let mut values = Values::F32(input.to_vec());
+fn run(
+    model: &Model<'_>,
+    start: usize,
+    end: usize,
+    input: &[f32],
+    mutation: Mutation,
+) -> Result<Expected, Ambiguous> {
+    let mut values = Values::F32(Expected::exact(input.to_vec()));
     for index in start..end {
-        values = match int8_layer(model, index, mutation) {
-            None => {
-                let x = values.into_f32();
-                let Op::Dense(op) = &model.ops()[index] else {
-                    panic!("layer {index} is f32 but its op is not")
-                };
-                assert_eq!(x.len(), op.inputs);
-                let mut y = vec![0.0; op.outputs];
-                firmware::ops::dense::run(op, &x, &mut y);
-                Values::F32(y)
-            }
-            Some(layer) => {
-                let x: Vec<i8> = match values {
-                    // Two int8 layers in a row: int8 passes straight on; a
-                    // loaded model has the same quantization on both sides.
-                    Values::I8(q, quant) => {
-                        assert!(quant.same_as(&layer.input), "validation checks this");
-                        if mutation == Mutation::DequantizeBetweenInt8Layers {
-                            q.iter()
-                                .map(|v| quantize(dequantize(*v, &quant), &layer.input))
-                                .collect()
-                        } else {
-                            q
-                        }
+        let layer = &model.layers()[index];
+        values = match int8_input(layer) {
+            None => Values::F32(match layer {
+                Layer::Dense(_) | Layer::TiedDense(_) => {
+                    let Op::Dense(op) = &model.ops()[index] else {
+                        panic!("layer {index} is f32 dense but its op is not")
+                    };
+                    run_dense_f32(op, &values.into_f32())
+                }
+                _ => maps::run_f32(layer, &values.into_f32(), mutation),
+            }),
+            Some(quant) => {
+                let x = values
+                    .into_i8(&quant, mutation)
+                    .ok_or(Ambiguous { layer: index })?;
+                let (y, output) = match layer {
+                    Layer::DenseI8(_) | Layer::TiedDenseI8(_) => {
+                        let dense = int8_dense(model, index, mutation);
+                        (run_int8(&dense, &x, mutation), dense.finish.output)
                     }
-                    Values::F32(v) => v
-                        .iter()
-                        .map(|x| quantize_with(*x, &layer.input, mutation))
-                        .collect(),
+                    _ => maps::run_i8(layer, &x, mutation),
                 };
-                Values::I8(run_int8(&layer, &x, mutation), layer.output)
+                Values::I8(y, output)
             }
         };
     }
-    values.into_f32()
+    let out = values.into_f32();
+    let settled = out
+        .values
+        .iter()
+        .zip(&out.bounds)
+        .all(|(v, b)| *b == 0.0 || (v.is_finite() && b.is_finite()));
+    if settled {
+        Ok(out)
+    } else {
+        Err(Ambiguous { layer: end })
+    }
+}
+
+/// The input quantization of an int8 layer, `None` for an f32 one.
+fn int8_input(layer: &Layer<'_>) -> Option<Quant> {
+    match layer {
+        Layer::Dense(_)
+        | Layer::TiedDense(_)
+        | Layer::Conv(_)
+        | Layer::ConvTranspose(_)
+        | Layer::Pool(_)
+        | Layer::Upsample(_) => None,
+        Layer::DenseI8(d) => Some(d.input),
+        Layer::TiedDenseI8(t) => Some(t.input),
+        Layer::ConvI8(c) => Some(c.input),
+        Layer::ConvTransposeI8(c) => Some(c.input),
+        Layer::PoolI8(p) => Some(p.quant),
+        Layer::UpsampleI8(u) => Some(u.quant),
+    }
+}
+
+/// Which part of a model to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// Every layer, on a normalised input window (the reconstruction).
+    Reconstruct,
+    /// The encoder (layers `0..=codings_layer`), on an input window.
+    Encode,
+    /// The decoder (the layers after `codings_layer`), on f32 codings.
+    Decode,
+}
+
+/// What the SPEC says `part` of `model` gives for `input` (int8 codings and
+/// reconstructions dequantized), with the bound of each value.
+pub fn expected(
+    model: &Model<'_>,
+    part: Part,
+    input: &[f32],
+    mutation: Mutation,
+) -> Result<Expected, Ambiguous> {
+    let (n, codings) = (model.layers().len(), model.codings_layer());
+    let (start, end) = match part {
+        Part::Reconstruct => (0, n),
+        Part::Encode => (0, codings + 1),
+        Part::Decode => (codings + 1, n),
+    };
+    run(model, start, end, input, mutation)
+}
+
+/// [`expected`] for a part whose every bit the SPEC fixes (every model
+/// without f32 convolutions or transcendental f32 activations after them).
+fn exact(model: &Model<'_>, part: Part, input: &[f32], mutation: Mutation) -> Vec<f32> {
+    let want = expected(model, part, input, mutation).expect("no f32 sum to round");
+    assert!(want.is_exact(), "{part:?}: the SPEC leaves some bits open");
+    want.values
 }
 
 /// Runs every layer of `model` on a normalised input window and returns the
-/// (dequantized) reconstruction.
+/// (dequantized) reconstruction. Panics where the SPEC does not fix every
+/// bit (use [`expected`]).
 pub fn reconstruct(model: &Model<'_>, input: &[f32]) -> Vec<f32> {
     reconstruct_with(model, input, Mutation::None)
 }
 
 /// [`reconstruct`] with a deliberate [`Mutation`].
 pub fn reconstruct_with(model: &Model<'_>, input: &[f32], mutation: Mutation) -> Vec<f32> {
-    run(model, 0, model.layers().len(), input, mutation)
+    exact(model, Part::Reconstruct, input, mutation)
 }
 
 /// Runs the encoder (layers `0..=codings_layer`); int8 codings are dequantized.
@@ -356,7 +769,7 @@ pub fn encode(model: &Model<'_>, input: &[f32]) -> Vec<f32> {
 
 /// [`encode`] with a deliberate [`Mutation`].
 pub fn encode_with(model: &Model<'_>, input: &[f32], mutation: Mutation) -> Vec<f32> {
-    run(model, 0, model.codings_layer() + 1, input, mutation)
+    exact(model, Part::Encode, input, mutation)
 }
 
 /// Runs the decoder (the layers after `codings_layer`) on f32 codings.
@@ -366,8 +779,7 @@ pub fn decode(model: &Model<'_>, codings: &[f32]) -> Vec<f32> {
 
 /// [`decode`] with a deliberate [`Mutation`].
 pub fn decode_with(model: &Model<'_>, codings: &[f32], mutation: Mutation) -> Vec<f32> {
-    let n = model.layers().len();
-    run(model, model.codings_layer() + 1, n, codings, mutation)
+    exact(model, Part::Decode, codings, mutation)
 }
 
 // ---------------------------------------------------------------------------

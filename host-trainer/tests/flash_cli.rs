@@ -75,7 +75,7 @@ fn flash_refuses_before_touching_a_probe() {
     );
 
     let mut bytes = std::fs::read(&small).unwrap();
-    bytes[4] = 4; // format version 4
+    bytes[4] = 5; // format version 5
     let future = d.join("future.eam");
     std::fs::write(&future, &bytes).unwrap();
     fails_with(
@@ -88,8 +88,8 @@ fn flash_refuses_before_touching_a_probe() {
         ]),
         &[
             "future.eam",
-            "version 4",
-            "reads versions 1 to 3",
+            "version 5",
+            "reads versions 1 to 4",
             "nothing was written",
         ],
     );

@@ -252,7 +252,8 @@ fn a_bad_model_region_gets_the_matching_error_and_exit_code() {
     .unwrap();
     let truncated = good[..good.len() / 2].to_vec();
     let mut future = good.clone();
-    future[4] = 4; // format version 4 (this firmware reads 1 to 3)
+    // The version after the newest this firmware reads.
+    future[4..6].copy_from_slice(&(model_format::FORMAT_VERSION + 1).to_le_bytes());
     let mut flipped = good.clone();
     flipped[good.len() / 2] ^= 0x10;
     let cases = [

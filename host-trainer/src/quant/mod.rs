@@ -369,10 +369,10 @@ impl Plan {
     }
 }
 
-/// A convolution's weights in int8: one row of `kh·kw·c` values per
-/// filter, each with its own power-of-two exponent, as a dense layer's
-/// output channels (no convolution is tied, so exponents are free).
-struct ConvWeights {
+/// A layer's weights in int8, one row per output channel (a dense layer's
+/// output, a convolution's filter of `kh·kw·c` values), each row with its
+/// own power-of-two exponent.
+struct QuantizedRows {
     weight_scale: f32,
     requant: Requant,
     weights: Vec<i8>,
@@ -380,35 +380,45 @@ struct ConvWeights {
     bias: Vec<i32>,
 }
 
-fn conv_weights(
+/// Quantizes `rows` rows of weights and their biases for layer `layer`;
+/// `one_scale` keeps every exponent 0 (a layer a tied layer reuses).
+fn quantize_rows(
     layer: usize,
     plan: &Plan,
     weights: &model_format::F32s<'_>,
-    filters: u32,
+    rows: u32,
     bias: &model_format::F32s<'_>,
-) -> Result<ConvWeights> {
+    one_scale: bool,
+) -> Result<QuantizedRows> {
     let w: Vec<f32> = weights.iter().collect();
     let b: Vec<f32> = bias.iter().collect();
-    let filters = filters as usize;
-    if filters == 0 || !w.len().is_multiple_of(filters) || b.len() != filters {
-        bail!("layer {layer}: the weights do not split into {filters} filters");
+    let rows = rows as usize;
+    if rows == 0 || !w.len().is_multiple_of(rows) || b.len() != rows {
+        bail!("layer {layer}: the weights do not split into {rows} rows");
     }
     let largest = max_abs(w.iter().copied());
     let weight_scale = if largest > 0.0 {
         (f64::from(largest) / 127.0) as f32
     } else {
-        1.0 / 127.0
+        1.0 / 127.0 // all zero: any scale represents them
     };
     let requant = plan.requant(layer, weight_scale)?;
-    let max_e = u8::try_from((i32::from(requant.shift) + 31).clamp(0, 15)).unwrap_or(0);
-    let mut out = ConvWeights {
+    // The kernel shifts by `31 − (requant.shift − e[o])`, clamped at 63
+    // (SPEC 3.3); keeping `shift − e[o] ≥ −31` keeps every channel's
+    // multiplier exactly what the exponent says.
+    let max_e = if one_scale {
+        0
+    } else {
+        u8::try_from((i32::from(requant.shift) + 31).clamp(0, 15)).unwrap_or(0)
+    };
+    let mut out = QuantizedRows {
         weight_scale,
         requant,
         weights: Vec::with_capacity(w.len()),
-        exponents: Vec::with_capacity(filters),
-        bias: Vec::with_capacity(filters),
+        exponents: Vec::with_capacity(rows),
+        bias: Vec::with_capacity(rows),
     };
-    for (f, (row, &bf)) in w.chunks_exact(w.len() / filters).zip(&b).enumerate() {
+    for (o, (row, &bo)) in w.chunks_exact(w.len() / rows).zip(&b).enumerate() {
         let e = exponent_for(weight_scale, max_abs(row.iter().copied()), max_e);
         let step = f64::from(weight_scale) * 2f64.powi(-i32::from(e));
         out.weights.extend(
@@ -417,7 +427,7 @@ fn conv_weights(
         );
         out.exponents.push(e);
         out.bias
-            .push(bias_i32(layer, f, bf, f64::from(plan.input.scale) * step)?);
+            .push(bias_i32(layer, o, bo, f64::from(plan.input.scale) * step)?);
     }
     Ok(out)
 }
@@ -496,7 +506,7 @@ pub fn quantize(model: &Model<'_>, windows: &[f32], opts: &QuantizeOptions) -> R
     // The weight scale of each int8 dense layer, for the layers tied to it.
     let mut weight_scales: Vec<Option<f32>> = vec![None; ops.len()];
     let mut layers = Vec::with_capacity(ops.len());
-    for (i, (layer, op)) in model.layers().iter().zip(&ops).enumerate() {
+    for (i, layer) in model.layers().iter().enumerate() {
         if !int8[i] {
             layers.push(def.layers[i].clone());
             continue;
@@ -504,38 +514,23 @@ pub fn quantize(model: &Model<'_>, windows: &[f32], opts: &QuantizeOptions) -> R
         let plan = Plan::new(layer.activation(), quants[i], quants[i + 1], ranges.pre[i]);
         let quantized = match layer {
             Layer::Dense(d) => {
-                let largest = max_abs(d.weights.iter());
-                let weight_scale = if largest > 0.0 {
-                    (f64::from(largest) / 127.0) as f32
-                } else {
-                    1.0 / 127.0 // all zero: any scale represents them
-                };
-                weight_scales[i] = Some(weight_scale);
-                let requant = plan.requant(i, weight_scale)?;
-                // The kernel shifts by `31 − (requant.shift − e[o])`, clamped
-                // at 63 (SPEC 3.3); keeping `shift − e[o] ≥ −31` keeps every
-                // channel's multiplier exactly what the exponent says.
-                let max_e = if tie_sources.contains(&i) {
-                    0
-                } else {
-                    u8::try_from((i32::from(requant.shift) + 31).clamp(0, 15)).unwrap_or(0)
-                };
-                let inputs = op.inputs();
-                let w: Vec<f32> = d.weights.iter().collect();
-                let b: Vec<f32> = d.bias.iter().collect();
-                let mut weights = Vec::with_capacity(w.len());
-                let mut exponents = Vec::with_capacity(op.outputs());
-                let mut bias = Vec::with_capacity(op.outputs());
-                for (o, (row, &bo)) in w.chunks_exact(inputs).zip(&b).enumerate() {
-                    let e = exponent_for(weight_scale, max_abs(row.iter().copied()), max_e);
-                    let step = f64::from(weight_scale) * 2f64.powi(-i32::from(e));
-                    weights.extend(
-                        row.iter()
-                            .map(|&x| (f64::from(x) / step).round().clamp(-127.0, 127.0) as i8),
-                    );
-                    exponents.push(e);
-                    bias.push(bias_i32(i, o, bo, f64::from(plan.input.scale) * step)?);
-                }
+                // A layer a tied layer reuses keeps one scale (exponents 0).
+                let q = quantize_rows(
+                    i,
+                    &plan,
+                    &d.weights,
+                    d.outputs,
+                    &d.bias,
+                    tie_sources.contains(&i),
+                )?;
+                weight_scales[i] = Some(q.weight_scale);
+                let QuantizedRows {
+                    weight_scale,
+                    requant,
+                    weights,
+                    exponents,
+                    bias,
+                } = q;
                 LayerBuf::DenseI8 {
                     inputs: d.inputs,
                     outputs: d.outputs,
@@ -574,7 +569,7 @@ pub fn quantize(model: &Model<'_>, windows: &[f32], opts: &QuantizeOptions) -> R
                 }
             }
             Layer::Conv(c) => {
-                let q = conv_weights(i, &plan, &c.weights, c.filters, &c.bias)?;
+                let q = quantize_rows(i, &plan, &c.weights, c.filters, &c.bias, false)?;
                 LayerBuf::ConvI8 {
                     shape: c.shape,
                     filters: c.filters,
@@ -593,7 +588,7 @@ pub fn quantize(model: &Model<'_>, windows: &[f32], opts: &QuantizeOptions) -> R
                 }
             }
             Layer::ConvTranspose(c) => {
-                let q = conv_weights(i, &plan, &c.weights, c.filters, &c.bias)?;
+                let q = quantize_rows(i, &plan, &c.weights, c.filters, &c.bias, false)?;
                 LayerBuf::ConvTransposeI8 {
                     shape: c.shape,
                     filters: c.filters,

@@ -1,0 +1,130 @@
+//! CMSIS-NN through `shim.c`, and the only `unsafe` code of this image
+//! besides the board module it shares with qemu-mps2.
+//!
+//! Audit: each wrapper passes pointers to live slices whose lengths it has
+//! checked against the sizes the C function reads and writes (maps, filters,
+//! per-channel arrays, scratch buffers), for the duration of the call only;
+//! the C code keeps no pointer after it returns.
+#![allow(unsafe_code)]
+
+use crate::case::ConvLayer;
+
+unsafe extern "C" {
+    fn shim_convolve_s8_buffer_size(
+        in_h: i32, in_w: i32, in_c: i32, out_c: i32, kh: i32, kw: i32, sh: i32, sw: i32,
+        ph: i32, pw: i32, out_h: i32, out_w: i32,
+    ) -> i32;
+    fn shim_convolve_s8(
+        buf: *mut u32, buf_size: i32, input: *const i8, in_h: i32, in_w: i32, in_c: i32,
+        filter: *const i8, out_c: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32,
+        bias: *const i32, mult: *mut i32, shift: *mut i32, input_offset: i32,
+        output_offset: i32, act_min: i32, act_max: i32, output: *mut i8, out_h: i32,
+        out_w: i32,
+    ) -> i32;
+    fn shim_transpose_conv_s8_buffer_sizes(
+        in_h: i32, in_w: i32, in_c: i32, out_c: i32, kh: i32, kw: i32, sh: i32, sw: i32,
+        ph: i32, pw: i32, out_h: i32, out_w: i32, reverse_size: *mut i32,
+    ) -> i32;
+    fn shim_transpose_conv_s8(
+        buf: *mut u32, buf_size: i32, reverse_buf: *mut u32, reverse_size: i32,
+        input: *const i8, in_h: i32, in_w: i32, in_c: i32, filter: *const i8, out_c: i32,
+        kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, pad_off_h: i32, pad_off_w: i32,
+        bias: *const i32, mult: *mut i32, shift: *mut i32, input_offset: i32,
+        output_offset: i32, act_min: i32, act_max: i32, output: *mut i8, out_h: i32,
+        out_w: i32,
+    ) -> i32;
+}
+
+/// Why a CMSIS-NN call did not run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// A buffer is smaller than the call needs.
+    Buffer,
+    /// CMSIS-NN returned this status.
+    Status(i32),
+}
+
+fn bytes(words: &[u32]) -> i32 {
+    i32::try_from(words.len() * 4).unwrap_or(i32::MAX)
+}
+
+fn i(v: usize) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+/// Quantization arguments shared by the calls.
+pub struct Requant<'a> {
+    /// Per output channel (per-channel kernels).
+    pub mult: &'a mut [i32],
+    /// Per output channel.
+    pub shift: &'a mut [i32],
+    /// −input zero point.
+    pub input_offset: i32,
+    /// Output zero point.
+    pub output_offset: i32,
+    /// Clamp after adding the output offset.
+    pub act: (i32, i32),
+}
+
+/// `arm_convolve_wrapper_s8` (or `arm_transpose_conv_wrapper_s8` for a
+/// transposed layer) on one map.
+pub fn conv(
+    layer: &ConvLayer,
+    input: &[i8],
+    filter: &[i8],
+    bias: &[i32],
+    q: &mut Requant<'_>,
+    buf: &mut [u32],
+    reverse: &mut [u32],
+    output: &mut [i8],
+) -> Result<(), Refused> {
+    let g = layer;
+    let (oh, ow) = g.output_hw();
+    let [ph, pw] = g.pad();
+    let [offh, offw] = g.pad_offsets();
+    if input.len() < g.in_h * g.in_w * g.in_c
+        || filter.len() < g.out_c * g.kh * g.kw * g.in_c
+        || bias.len() < g.out_c
+        || q.mult.len() < g.out_c
+        || q.shift.len() < g.out_c
+        || output.len() < oh * ow * g.out_c
+    {
+        return Err(Refused::Buffer);
+    }
+    // SAFETY: every slice is at least as long as the C code reads or writes
+    // (checked above and below); see the module's audit note.
+    let status = unsafe {
+        if g.transposed {
+            let mut rev = 0i32;
+            let need = shim_transpose_conv_s8_buffer_sizes(
+                i(g.in_h), i(g.in_w), i(g.in_c), i(g.out_c), i(g.kh), i(g.kw), i(g.sh),
+                i(g.sw), i(ph), i(pw), i(oh), i(ow), &mut rev,
+            );
+            if need > bytes(buf) || rev > bytes(reverse) {
+                return Err(Refused::Buffer);
+            }
+            shim_transpose_conv_s8(
+                buf.as_mut_ptr(), bytes(buf), reverse.as_mut_ptr(), bytes(reverse),
+                input.as_ptr(), i(g.in_h), i(g.in_w), i(g.in_c), filter.as_ptr(), i(g.out_c),
+                i(g.kh), i(g.kw), i(g.sh), i(g.sw), i(ph), i(pw), i(offh), i(offw),
+                bias.as_ptr(), q.mult.as_mut_ptr(), q.shift.as_mut_ptr(), q.input_offset,
+                q.output_offset, q.act.0, q.act.1, output.as_mut_ptr(), i(oh), i(ow),
+            )
+        } else {
+            let need = shim_convolve_s8_buffer_size(
+                i(g.in_h), i(g.in_w), i(g.in_c), i(g.out_c), i(g.kh), i(g.kw), i(g.sh),
+                i(g.sw), i(ph), i(pw), i(oh), i(ow),
+            );
+            if need > bytes(buf) {
+                return Err(Refused::Buffer);
+            }
+            shim_convolve_s8(
+                buf.as_mut_ptr(), bytes(buf), input.as_ptr(), i(g.in_h), i(g.in_w), i(g.in_c),
+                filter.as_ptr(), i(g.out_c), i(g.kh), i(g.kw), i(g.sh), i(g.sw), i(ph), i(pw),
+                bias.as_ptr(), q.mult.as_mut_ptr(), q.shift.as_mut_ptr(), q.input_offset,
+                q.output_offset, q.act.0, q.act.1, output.as_mut_ptr(), i(oh), i(ow),
+            )
+        }
+    };
+    if status == 0 { Ok(()) } else { Err(Refused::Status(status)) }
+}

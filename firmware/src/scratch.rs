@@ -18,12 +18,14 @@
 //! feature-map op (convolution, pooling, upsampling) reads its input as
 //! int8 bytes instead, quantized in place when it arrives as f32, so that
 //! buffer must hold `inputs.div_ceil(4)` words; an int8 convolution also
-//! builds one im2col column at a time, `packed_words(kh·kw·c_in)` words of
-//! its own (`column`). The f32 feature-map kernels need nothing more than
+//! builds the im2col columns of four output positions at a time,
+//! `4 · packed_words(kh·kw·c_in)` words of its own (`column`,
+//! `ops::conv_i8::column_words`). The f32 feature-map kernels need nothing more than
 //! their input and output.
 
 use model_format::{Model, Op};
 
+use crate::ops::conv_i8;
 use crate::ops::int8::packed_words;
 
 /// The division of a scratch buffer for one model, in 4-byte words.
@@ -92,7 +94,7 @@ impl ScratchPlan {
             .ops()
             .iter()
             .map(|op| match op {
-                Op::ConvI8(c) | Op::ConvTransposeI8(c) => packed_words(c.geometry.patch()),
+                Op::ConvI8(c) | Op::ConvTransposeI8(c) => conv_i8::column_words(c.geometry.patch()),
                 _ => 0,
             })
             .max()

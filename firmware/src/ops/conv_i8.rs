@@ -1,88 +1,58 @@
 //! int8 convolution and transposed convolution (SPEC.md 3.3, "Feature-map
 //! layers"): integer-only, bit for bit the arithmetic of the spec.
 //!
-//! For each output position the kernel builds its im2col column, the
-//! `kh·kw·c_in` input values the filters multiply, in the order of a
-//! weight row `(i, j, ch)`, each minus the input zero point and packed as
-//! 16-bit values in the block order of `ops/dsp.rs` (`[x0 | x2 << 16,
-//! x1 | x3 << 16]` per block of four, then one word per leftover value).
-//! The `filters` outputs of that position are then exactly an int8 dense
-//! layer over the column (OHWI weights are one row per filter), so the
-//! dense kernel ([`int8::run`]) computes them: three filters per pass, with
-//! SMLAD on a Cortex-M4 (feature `dsp`) and the portable code elsewhere,
-//! which gives the same bits.
+//! # How
 //!
-//! - Convolution: a tap outside the input (padding) holds 0, i.e. it reads
-//!   the input zero point, which stands for real 0.
-//! - Transposed convolution: output `(p, q)` receives from input
-//!   `(oy, ox)` through tap `(i, j)` exactly when `oy·sh + i = p + top` and
-//!   `ox·sw + j = q + left`; every other tap of the column holds 0. With a
-//!   stride above 1 most taps are such zeros (a quarter of them carry
-//!   values for stride 2 × 2): the kernel spends those multiplications to
-//!   keep one column layout and the dense kernel's inner loop.
+//! Output positions are computed four at a time. For a group of four the
+//! kernel builds their im2col columns, the input values the filters
+//! multiply (each minus the input zero point, as 16-bit values), and then
+//! runs every filter's weight row over the four columns at once
+//! ([`dsp::dot1x4`]: each weight word is loaded and sign-extended once for
+//! four positions; SMLAD on a Cortex-M4 with feature `dsp`, the portable
+//! code elsewhere, which gives the same bits). Then each sum is requantized
+//! as a dense layer's ([`int8::finish`]).
 //!
-//! The column buffer is `packed_words(kh·kw·c_in)` words, which
-//! `ScratchPlan` reserves. Indices come from a validated model; the code
-//! reads through `get` and never panics.
+//! Which taps a column holds:
+//!
+//! - **Per tap** (`c_in` a multiple of 4 and at most 64 taps): only the
+//!   taps that can reach the group's positions, each a whole number of
+//!   blocks of four, multiplied with the matching `c_in` weights of the
+//!   row. A convolution's positions all use every tap (a tap in the
+//!   padding reads the input zero point, i.e. 0). A transposed
+//!   convolution's output `(p, q)` receives from input `(oy, ox)` through
+//!   tap `(i, j)` exactly when `oy·sh + i = p + top` and `ox·sw + j = q +
+//!   left`, so the taps that can reach it depend only on `(p mod sh, q mod
+//!   sw)`: the kernel groups positions by that phase, and its columns hold
+//!   only those taps (a quarter of them for stride 2 × 2) instead of the
+//!   zeros of the others.
+//! - **Whole rows** (any other layer, e.g. 3 input channels): the column
+//!   is a whole weight row's `kh·kw·c_in` values, taps that do not reach the
+//!   position (padding, or a transposed convolution's other phases) as
+//!   zeros, the `patch mod 4` leftover values after the blocks.
+//!
+//! The column buffer is [`column_words`] words (four columns), which
+//! `ScratchPlan` reserves. Layout, for `n` values per column: block `b` of
+//! column `k` is words `8b + 2k` and `8b + 2k + 1` in the order of
+//! `ops/dsp.rs` (`[x0 | x2 << 16, x1 | x3 << 16]`); after the `n / 4`
+//! blocks, leftover value `t` of column `k` is word `8·(n / 4) + 4t + k`.
+//! A group with fewer than four positions computes zero columns for the
+//! missing ones and writes nothing for them. Indices come from a validated
+//! model; the code reads through `get` and never panics.
 
 use model_format::{ConvI8Op, DenseI8Op, WeightLayout};
 
-use super::int8;
+use super::{dsp, int8};
 
-/// Writes values one at a time in the packed column layout.
-struct Packer<'c> {
-    words: core::slice::IterMut<'c, u32>,
-    block: [i32; 4],
-    fill: usize,
-    blocks_left: usize,
+/// Output positions computed together.
+pub const COLUMNS: usize = 4;
+
+/// Words of column buffer a layer with `patch` values per weight row needs.
+pub const fn column_words(patch: usize) -> usize {
+    COLUMNS * int8::packed_words(patch)
 }
 
-impl<'c> Packer<'c> {
-    /// A packer of `n` values into `column`.
-    fn new(column: &'c mut [u32], n: usize) -> Packer<'c> {
-        Packer {
-            words: column.iter_mut(),
-            block: [0; 4],
-            fill: 0,
-            blocks_left: n / 4,
-        }
-    }
-
-    #[inline]
-    fn push(&mut self, v: i32) {
-        if self.blocks_left == 0 {
-            if let Some(w) = self.words.next() {
-                *w = int8::half(v);
-            }
-            return;
-        }
-        if let Some(slot) = self.block.get_mut(self.fill) {
-            *slot = v;
-        }
-        self.fill += 1;
-        if self.fill == 4 {
-            for packed in int8::pack_block(self.block) {
-                if let Some(w) = self.words.next() {
-                    *w = packed;
-                }
-            }
-            self.fill = 0;
-            self.blocks_left -= 1;
-        }
-    }
-
-    /// `count` values `x − zp` of `x`, or zeros where `x` has none.
-    #[inline]
-    fn values(&mut self, x: Option<&[i8]>, zp: i32, count: usize) {
-        match x {
-            Some(xs) => xs.iter().for_each(|q| self.push(i32::from(*q) - zp)),
-            None => (0..count).for_each(|_| self.push(0)),
-        }
-    }
-}
-
-/// The dense computation of one output position: `filters` outputs over
-/// a column of `kh·kw·c_in` values.
+/// The per-position dense computation: `filters` outputs over a column,
+/// for [`int8::finish`].
 fn per_position<'a>(op: &ConvI8Op<'a>) -> DenseI8Op<'a> {
     DenseI8Op {
         inputs: op.geometry.patch(),
@@ -116,64 +86,309 @@ fn transpose_source(p: usize, i: usize, pad: usize, s: usize, size: usize) -> Op
     (d % s == 0).then_some(d / s).filter(|&v| v < size)
 }
 
+/// One layer's geometry, as the kernel walks it.
+struct Walk<'o, 'a> {
+    op: &'o ConvI8Op<'a>,
+    transposed: bool,
+    /// Per-tap columns: the taps of the current phase, bit `i·kw + j`.
+    /// `None`: whole-row columns.
+    per_tap: Option<u64>,
+}
+
+impl Walk<'_, '_> {
+    /// The input position tap `(i, j)` of output `(p, q)` reads, if any.
+    #[inline]
+    fn source(&self, p: usize, q: usize, i: usize, j: usize) -> Option<usize> {
+        let g = &self.op.geometry;
+        let (input, [top, left]) = (g.input, g.pad);
+        let [sh, sw] = g.stride.map(|s| s.max(1));
+        let (row, col) = if self.transposed {
+            (
+                transpose_source(p, i, top, sh, input.h)?,
+                transpose_source(q, j, left, sw, input.w)?,
+            )
+        } else {
+            (
+                conv_source(p * sh, i, top, input.h)?,
+                conv_source(q * sw, j, left, input.w)?,
+            )
+        };
+        Some((row * input.w + col) * input.c)
+    }
+
+    /// The taps (bit `i·kw + j`) that can reach outputs of phase `(a, b)`.
+    fn phase_taps(&self, a: usize, b: usize) -> u64 {
+        let g = &self.op.geometry;
+        let [kh, kw] = g.kernel;
+        let [sh, sw] = g.stride.map(|s| s.max(1));
+        let [top, left] = g.pad;
+        let mut mask = 0u64;
+        for i in 0..kh {
+            for j in 0..kw {
+                let reach = !self.transposed
+                    || ((a + top + sh * kh - i) % sh == 0 && (b + left + sw * kw - j) % sw == 0);
+                if reach {
+                    mask |= 1 << (i * kw + j);
+                }
+            }
+        }
+        mask
+    }
+
+    /// Builds the columns of the positions in `group` (`None`: a zero
+    /// column) into `column`; returns the number of values per column.
+    fn pack(
+        &self,
+        group: &[Option<(usize, usize)>; COLUMNS],
+        x: &[i8],
+        column: &mut [u32],
+    ) -> usize {
+        let g = &self.op.geometry;
+        let [kh, kw] = g.kernel;
+        let cin = g.input.c;
+        let zp = self.op.input.zero_point;
+        match self.per_tap {
+            Some(mask) => {
+                let blocks = column.as_chunks_mut::<8>().0;
+                // Whole blocks: one input word gives one block of a column.
+                let zp2 = u32::from(zp as i16 as u16) * 0x1_0001;
+                let per_tap = cin / 4;
+                for (k, pos) in group.iter().enumerate() {
+                    let mut b0 = 0;
+                    for tap in Bits(mask) {
+                        let (i, j) = (tap / kw, tap % kw);
+                        let dst = blocks.get_mut(b0..b0 + per_tap).unwrap_or(&mut []);
+                        let src = pos.and_then(|(p, q)| self.source(p, q, i, j));
+                        match src.and_then(|s| x.get(s..s + cin)) {
+                            Some(xs) => {
+                                for (d, v) in dst.iter_mut().zip(xs.as_chunks::<4>().0) {
+                                    let pair =
+                                        dsp::pack4(u32::from_le_bytes(v.map(|b| b as u8)), zp2);
+                                    if let Some(d) = d.get_mut(2 * k..2 * k + 2) {
+                                        d.copy_from_slice(&pair);
+                                    }
+                                }
+                            }
+                            None => {
+                                for d in dst.iter_mut() {
+                                    if let Some(d) = d.get_mut(2 * k..2 * k + 2) {
+                                        d.fill(0);
+                                    }
+                                }
+                            }
+                        }
+                        b0 += per_tap;
+                    }
+                }
+                mask.count_ones() as usize * cin
+            }
+            None => {
+                let n = g.patch();
+                let zp = i32::from(zp);
+                // The leftover values follow the whole blocks.
+                let (head, tail) = column.split_at_mut((8 * (n / 4)).min(column.len()));
+                let blocks = head.as_chunks_mut::<8>().0;
+                for (k, pos) in group.iter().enumerate() {
+                    let mut w = Writer {
+                        blocks: blocks.iter_mut(),
+                        tail: tail.iter_mut().skip(k).step_by(COLUMNS),
+                        k,
+                        fill: 0,
+                        values: [0; 4],
+                    };
+                    for i in 0..kh {
+                        for j in 0..kw {
+                            let src = pos.and_then(|(p, q)| self.source(p, q, i, j));
+                            match src.and_then(|s| x.get(s..s + cin)) {
+                                Some(xs) => xs.iter().for_each(|q| w.push(i32::from(*q) - zp)),
+                                None => (0..cin).for_each(|_| w.push(0)),
+                            }
+                        }
+                    }
+                    w.finish();
+                }
+                n
+            }
+        }
+    }
+}
+
+/// Writes one column's values in order (layout in the module notes); call
+/// [`Writer::finish`] after the last.
+struct Writer<B, T> {
+    blocks: B,
+    tail: T,
+    k: usize,
+    fill: usize,
+    values: [i32; 4],
+}
+
+impl<'c, B: Iterator<Item = &'c mut [u32; 8]>, T: Iterator<Item = &'c mut u32>> Writer<B, T> {
+    #[inline]
+    fn push(&mut self, v: i32) {
+        if let Some(slot) = self.values.get_mut(self.fill) {
+            *slot = v;
+        }
+        self.fill += 1;
+        if self.fill == 4 {
+            self.fill = 0;
+            match self.blocks.next() {
+                Some(block) => {
+                    if let Some(d) = block.get_mut(2 * self.k..2 * self.k + 2) {
+                        d.copy_from_slice(&int8::pack_block(self.values));
+                    }
+                }
+                // Past the whole blocks: the leftover values, one word each.
+                None => {
+                    let values = self.values;
+                    values.iter().for_each(|v| self.tail_value(*v));
+                }
+            }
+        }
+    }
+
+    #[inline]
+    fn tail_value(&mut self, v: i32) {
+        if let Some(t) = self.tail.next() {
+            *t = int8::half(v);
+        }
+    }
+
+    /// The last `n mod 4` values go to the tail.
+    fn finish(mut self) {
+        let (values, fill) = (self.values, self.fill);
+        values.iter().take(fill).for_each(|v| self.tail_value(*v));
+    }
+}
+
+/// The set bits of a mask, lowest first.
+struct Bits(u64);
+
+impl Iterator for Bits {
+    type Item = usize;
+    fn next(&mut self) -> Option<usize> {
+        if self.0 == 0 {
+            return None;
+        }
+        let t = self.0.trailing_zeros() as usize;
+        self.0 &= self.0 - 1;
+        Some(t)
+    }
+}
+
+/// The runs of consecutive set bits of a mask, lowest first, as
+/// `(first bit, length)`.
+struct Runs(u64);
+
+impl Iterator for Runs {
+    type Item = (usize, usize);
+    fn next(&mut self) -> Option<(usize, usize)> {
+        if self.0 == 0 {
+            return None;
+        }
+        let first = self.0.trailing_zeros();
+        let len = (self.0 >> first).trailing_ones();
+        self.0 = self
+            .0
+            .checked_shr(first + len)
+            .map_or(0, |rest| rest << (first + len));
+        Some((first as usize, len as usize))
+    }
+}
+
 /// Runs an int8 convolution (`transposed = false`) or transposed
 /// convolution on the channel-last int8 map `x` into `y`, using `column`
-/// (at least `packed_words(patch)` words). Shorter slices compute less.
+/// (at least [`column_words`] words). Shorter slices compute less.
 fn run_any(op: &ConvI8Op<'_>, transposed: bool, x: &[i8], column: &mut [u32], y: &mut [i8]) {
     let g = &op.geometry;
-    let (input, output) = (g.input, g.output);
-    let (filters, cin, patch) = (output.c, input.c, g.patch());
+    let output = g.output;
+    let (filters, cin, patch) = (output.c, g.input.c, g.patch());
     let [kh, kw] = g.kernel;
-    let [sh, sw] = g.stride.map(|s| s.max(1));
-    let [top, left] = g.pad;
-    let zp = i32::from(op.input.zero_point);
+    let [sh, sw] = if transposed {
+        g.stride.map(|s| s.max(1))
+    } else {
+        [1, 1]
+    };
     let Some(y) = y.get_mut(..output.len()) else {
         return; // unreachable with buffers sized by `ScratchPlan`
     };
-    let Some(column) = column.get_mut(..int8::packed_words(patch)) else {
+    let Some(column) = column.get_mut(..column_words(patch)) else {
         return;
     };
     if filters == 0 || patch == 0 {
         return;
     }
+    let per_tap = cin.is_multiple_of(4) && kh * kw <= 64;
     let dense = per_position(op);
-    let mut pixels = y.chunks_exact_mut(filters);
-    for p in 0..output.h {
-        for q in 0..output.w {
-            let Some(px) = pixels.next() else {
-                return;
-            };
-            let mut packer = Packer::new(column, patch);
-            for i in 0..kh {
-                let row = if transposed {
-                    transpose_source(p, i, top, sh, input.h)
-                } else {
-                    conv_source(p * sh, i, top, input.h)
-                };
-                for j in 0..kw {
-                    let col = if transposed {
-                        transpose_source(q, j, left, sw, input.w)
-                    } else {
-                        conv_source(q * sw, j, left, input.w)
-                    };
-                    let values = match (row, col) {
-                        (Some(r), Some(c)) => {
-                            let start = (r * input.w + c) * cin;
-                            x.get(start..start + cin)
+    let weights = op.weights.as_bytes();
+    let mut walk = Walk {
+        op,
+        transposed,
+        per_tap: None,
+    };
+    // Phases (a, b): the outputs p ≡ a (mod sh), q ≡ b (mod sw); a
+    // convolution has one.
+    for a in 0..sh.min(output.h) {
+        for b in 0..sw.min(output.w) {
+            walk.per_tap = per_tap.then(|| walk.phase_taps(a, b));
+            let mut positions = (a..output.h)
+                .step_by(sh)
+                .flat_map(|p| (b..output.w).step_by(sw).map(move |q| (p, q)))
+                .peekable();
+            while positions.peek().is_some() {
+                let mut group = [None; COLUMNS];
+                for slot in &mut group {
+                    *slot = positions.next();
+                }
+                let n = walk.pack(&group, x, column);
+                let (xb, tail) = column.split_at((n / 4 * 8).min(column.len()));
+                let xb = xb.as_chunks::<8>().0;
+                for (f, (row, bias)) in weights.chunks_exact(patch).zip(op.bias.iter()).enumerate()
+                {
+                    let mut acc = [bias; COLUMNS];
+                    match walk.per_tap {
+                        Some(mask) => {
+                            // Consecutive taps are consecutive in the row and
+                            // the column: one run each (a convolution has one).
+                            let mut b0 = 0;
+                            for (first, count) in Runs(mask) {
+                                let w = row.get(first * cin..(first + count) * cin).unwrap_or(&[]);
+                                let xs = xb.get(b0..).unwrap_or(&[]);
+                                acc = dsp::dot1x4(w.as_chunks::<4>().0, xs, acc);
+                                b0 += count * cin / 4;
+                            }
                         }
-                        _ => None,
-                    };
-                    packer.values(values, zp, cin);
+                        None => {
+                            let (wb, wt) = row.split_at((n / 4 * 4).min(row.len()));
+                            acc = dsp::dot1x4(wb.as_chunks::<4>().0, xb, acc);
+                            for (t, w) in wt.iter().enumerate() {
+                                let w = i32::from(*w as i8);
+                                for (k, a) in acc.iter_mut().enumerate() {
+                                    let v = tail
+                                        .get(4 * t + k)
+                                        .map_or(0, |h| i32::from(*h as u16 as i16));
+                                    *a = a.wrapping_add(w.wrapping_mul(v));
+                                }
+                            }
+                        }
+                    }
+                    let e = op.exponents.get(f);
+                    for (pos, a) in group.iter().zip(acc) {
+                        if let Some((p, q)) = pos
+                            && let Some(out) = y.get_mut((p * output.w + q) * filters + f)
+                        {
+                            *out = int8::finish(&dense, a, e);
+                        }
+                    }
                 }
             }
-            int8::run(&dense, column, px);
         }
     }
 }
 
 /// Runs an int8 convolution on the channel-last int8 map `x` (stored
 /// values, quantized with `op.input`) into `y` (quantized with
-/// `op.output`), using `column` for the im2col column.
+/// `op.output`), using `column` for the im2col columns.
 pub fn run(op: &ConvI8Op<'_>, x: &[i8], column: &mut [u32], y: &mut [i8]) {
     run_any(op, false, x, column, y);
 }
@@ -186,31 +401,69 @@ pub fn run_transpose(op: &ConvI8Op<'_>, x: &[i8], column: &mut [u32], y: &mut [i
 #[cfg(test)]
 mod tests {
     use super::*;
+    use model_format::{Activation, ConvGeometry, I8s, I32s, MapDims, Nibbles, Quant, Requant};
 
     #[test]
-    fn the_packer_writes_the_dense_layout() {
+    fn the_writer_writes_the_documented_layout() {
         for n in [1usize, 3, 4, 5, 8, 11] {
-            let values: Vec<i32> = (0..n as i32).map(|k| k * 37 - 200).collect();
-            let mut column = vec![0u32; int8::packed_words(n)];
-            let mut packer = Packer::new(&mut column, n);
-            values.iter().for_each(|v| packer.push(*v));
-            // The same as packing the values as an int8 dense input.
-            let f: Vec<f32> = values.iter().map(|v| *v as f32).collect();
-            let mut want = vec![0u32; int8::packed_words(n)];
-            let unit = model_format::Quant {
-                scale: 1.0,
-                zero_point: 0,
-            };
-            int8::pack_f32(&f, &unit, &mut want);
-            // pack_f32 saturates to int8 first; compare on values that fit.
-            let fits: Vec<bool> = values.iter().map(|v| (-128..=127).contains(v)).collect();
-            if fits.iter().all(|b| *b) {
-                assert_eq!(column, want, "n {n}");
+            let blocks = n / 4;
+            let mut column = vec![0u32; column_words(n)];
+            let (head, tail) = column.split_at_mut(8 * blocks);
+            let bs = head.as_chunks_mut::<8>().0;
+            for k in 0..COLUMNS {
+                let mut w = Writer {
+                    blocks: bs.iter_mut(),
+                    tail: tail.iter_mut().skip(k).step_by(COLUMNS),
+                    k,
+                    fill: 0,
+                    values: [0; 4],
+                };
+                (0..n).for_each(|v| w.push((v * 37 + k * 5) as i32 - 200));
+                w.finish();
             }
-            for (k, v) in values.iter().enumerate() {
-                assert_eq!(int8::packed_value(&column, n, k), *v, "n {n} k {k}");
+            for k in 0..COLUMNS {
+                for v in 0..n {
+                    let want = (v * 37 + k * 5) as i32 - 200;
+                    let got = if v < blocks * 4 {
+                        let (b, r) = (v / 4, v % 4);
+                        let w = column[8 * b + 2 * k + (r & 1)];
+                        (if r < 2 { w } else { w >> 16 }) as u16 as i16 as i32
+                    } else {
+                        column[8 * blocks + 4 * (v - blocks * 4) + k] as u16 as i16 as i32
+                    };
+                    assert_eq!(got, want, "n {n} k {k} v {v}");
+                }
             }
         }
+    }
+
+    #[test]
+    fn pack4_subtracts_the_zero_point_in_block_order() {
+        for zp in [-128i8, -3, 0, 5, 127] {
+            let zp2 = u32::from(zp as i16 as u16) * 0x1_0001;
+            let bytes = [-128i8, 127, 0, -1];
+            let v = u32::from_le_bytes(bytes.map(|b| b as u8));
+            let d: Vec<i32> = bytes
+                .iter()
+                .map(|b| i32::from(*b) - i32::from(zp))
+                .collect();
+            let h = |x: i32| u32::from(x as i16 as u16);
+            assert_eq!(
+                dsp::pack4(v, zp2),
+                [h(d[0]) | h(d[2]) << 16, h(d[1]) | h(d[3]) << 16]
+            );
+        }
+    }
+
+    #[test]
+    fn runs_of_set_bits() {
+        let runs = |m: u64| Runs(m).collect::<Vec<_>>();
+        assert_eq!(runs(0), vec![]);
+        assert_eq!(runs(0b1), vec![(0, 1)]);
+        assert_eq!(runs(0b1_1101_1000), vec![(3, 2), (6, 3)]);
+        assert_eq!(runs(u64::MAX), vec![(0, 64)]);
+        assert_eq!(runs(1 << 63 | 1), vec![(0, 1), (63, 1)]);
+        assert_eq!(runs(0b10101), vec![(0, 1), (2, 1), (4, 1)]);
     }
 
     #[test]
@@ -225,5 +478,157 @@ mod tests {
         assert_eq!(transpose_source(3, 2, 0, 2, 4), None);
         assert_eq!(transpose_source(0, 1, 0, 2, 4), None);
         assert_eq!(transpose_source(9, 1, 0, 2, 4), None); // row 4 does not exist
+    }
+
+    /// A small deterministic generator.
+    fn values(seed: u32, n: usize) -> Vec<i8> {
+        let mut x = seed | 1;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                ((x % 255) as i32 - 127) as i8
+            })
+            .collect()
+    }
+
+    /// The definition, one output at a time: the bias plus every
+    /// (input, tap) pair that meets at the output, then the requantization.
+    fn reference(op: &ConvI8Op<'_>, transposed: bool, x: &[i8]) -> Vec<i8> {
+        let g = op.geometry;
+        let (inp, out) = (g.input, g.output);
+        let [kh, kw] = g.kernel;
+        let [sh, sw] = g.stride;
+        let [top, left] = g.pad;
+        let dense = per_position(op);
+        let mut y = vec![0i8; out.len()];
+        for p in 0..out.h {
+            for q in 0..out.w {
+                for f in 0..out.c {
+                    let mut acc = op.bias.get(f).unwrap();
+                    for i in 0..kh {
+                        for j in 0..kw {
+                            // Input (r, c) meets output (p, q) through tap (i, j).
+                            let (r, c) = if transposed {
+                                let (dr, dc) =
+                                    ((p + top) as i64 - i as i64, (q + left) as i64 - j as i64);
+                                if dr < 0 || dc < 0 || dr % sh as i64 != 0 || dc % sw as i64 != 0 {
+                                    continue;
+                                }
+                                (dr / sh as i64, dc / sw as i64)
+                            } else {
+                                (
+                                    (p * sh + i) as i64 - top as i64,
+                                    (q * sw + j) as i64 - left as i64,
+                                )
+                            };
+                            if r < 0 || c < 0 || r >= inp.h as i64 || c >= inp.w as i64 {
+                                continue;
+                            }
+                            for ch in 0..inp.c {
+                                let xv =
+                                    i32::from(x[((r as usize) * inp.w + c as usize) * inp.c + ch])
+                                        - i32::from(op.input.zero_point);
+                                let w = i32::from(
+                                    op.weights
+                                        .get(f * g.patch() + (i * kw + j) * inp.c + ch)
+                                        .unwrap(),
+                                );
+                                acc = acc.wrapping_add(w * xv);
+                            }
+                        }
+                    }
+                    y[(p * out.w + q) * out.c + f] = int8::finish(&dense, acc, op.exponents.get(f));
+                }
+            }
+        }
+        y
+    }
+
+    #[test]
+    fn both_column_layouts_match_the_definition() {
+        use model_format::{Padding, conv_axis, conv_transpose_axis};
+        let mut cases = 0;
+        for transposed in [false, true] {
+            for cin in [3usize, 4, 8] {
+                for (kh, kw, sh, sw, h, w) in [
+                    (1, 5, 1, 2, 1, 9),
+                    (3, 3, 1, 1, 5, 4),
+                    (3, 3, 2, 2, 5, 5),
+                    (2, 3, 2, 1, 4, 3),
+                    (5, 5, 2, 2, 3, 4), // odd padding before the map, both axes
+                ] {
+                    for padding in [Padding::Valid, Padding::Same] {
+                        let axis = if transposed {
+                            conv_transpose_axis
+                        } else {
+                            conv_axis
+                        };
+                        let (Some((oh, top)), Some((ow, left))) = (
+                            axis(h as u64, kh as u64, sh as u64, padding),
+                            axis(w as u64, kw as u64, sw as u64, padding),
+                        ) else {
+                            continue;
+                        };
+                        let filters = 5; // one group of three and a remainder
+                        let patch = kh * kw * cin;
+                        let weights: Vec<u8> = values(7 + cases, filters * patch)
+                            .iter()
+                            .map(|v| *v as u8)
+                            .collect();
+                        let bias: Vec<u8> = (0..filters as i32)
+                            .flat_map(|f| (f * 300 - 700).to_le_bytes())
+                            .collect();
+                        let exponents = [0x21u8, 0x03, 0x01];
+                        let op = ConvI8Op {
+                            geometry: ConvGeometry {
+                                input: MapDims { h, w, c: cin },
+                                output: MapDims {
+                                    h: oh as usize,
+                                    w: ow as usize,
+                                    c: filters,
+                                },
+                                kernel: [kh, kw],
+                                stride: [sh, sw],
+                                pad: [top as usize, left as usize],
+                            },
+                            activation: Activation::Identity,
+                            input: Quant {
+                                scale: 0.1,
+                                zero_point: -3,
+                            },
+                            output: Quant {
+                                scale: 0.1,
+                                zero_point: 4,
+                            },
+                            requant: Requant {
+                                multiplier: 1_518_500_250,
+                                shift: -6,
+                            },
+                            weights: I8s::new(&weights),
+                            exponents: Nibbles::new(&exponents),
+                            bias: I32s::new(&bias),
+                            target_zero_point: 4,
+                            clamp_min: -128,
+                            table: I8s::new(&[]),
+                        };
+                        let x = values(99 + cases, h * w * cin);
+                        let mut column = vec![0u32; column_words(patch)];
+                        let mut y = vec![0i8; op.geometry.output.len()];
+                        run_any(&op, transposed, &x, &mut column, &mut y);
+                        let want = reference(&op, transposed, &x);
+                        assert_eq!(
+                            y, want,
+                            "transposed {transposed} cin {cin} kernel {kh}x{kw} stride {sh}x{sw} {h}x{w} {padding:?}"
+                        );
+                        // Not all outputs saturate: the case tests something.
+                        assert!(want.iter().any(|v| *v != 127 && *v != -128));
+                        cases += 1;
+                    }
+                }
+            }
+        }
+        assert!(cases >= 40, "{cases} cases");
     }
 }

@@ -3,7 +3,7 @@
 //! # Audit
 //!
 //! This is the only module of the crate allowed `unsafe`, and only for
-//! `core::arch::asm!` of two instructions on Arm targets with the DSP
+//! `core::arch::asm!` of four instructions on Arm targets with the DSP
 //! extension, when the `dsp` feature asks for them (`cfg(edgeae_dsp)`, set
 //! by the build script for `thumbv7em-*` and `thumbv8m.main-*` only):
 //!
@@ -12,11 +12,20 @@
 //! - `smlad rd, rn, rm, ra`: `rd = ra + rn.lo·rm.lo + rn.hi·rm.hi` (signed
 //!   16-bit halves, 32-bit wrapping sum; it only sets the Q flag on overflow,
 //!   which nothing here reads).
+//! - `ssub16 rd, rn, rm`: subtracts the halfwords of `rm` from those of
+//!   `rn` (each wrapping to 16 bits; it sets the GE flags, which no code
+//!   reads).
+//! - `ldrd rt, rt2, [rn, #imm]`: loads two words, in `block4` only.
 //!
-//! Both read only their register operands and write only `rd`: no memory, no
-//! stack, no flags that the compiler relies on (`options(pure, nomem,
-//! nostack)` states exactly this, so the compiler may schedule them freely).
-//! Memory is only touched through safe slices in the callers below. Every
+//! The first three read only their register operands and write only `rd`:
+//! no memory, no stack (`options(pure, nomem, nostack)` states exactly
+//! this, so the compiler may schedule them freely; `smlad` and `ssub16` are
+//! not marked `preserves_flags`, so the compiler assumes flags are
+//! clobbered). `block4` is one `asm!` block of these plus four `ldrd`s,
+//! which read the 32 bytes of a live `&[u32; 8]` (word-aligned, as LDRD
+//! needs) and nothing else (`options(pure, readonly, nostack)`); it writes
+//! only its register operands. Memory is otherwise only touched through
+//! safe slices in the callers below. Every
 //! other target uses the portable code, which computes the same sums:
 //! wrapping i32 addition is associative, so the order of the products does
 //! not change the bits.
@@ -66,6 +75,61 @@ mod arm {
         }
         r
     }
+
+    /// One block of one weight row over four columns (see [`super::dot1x4`]):
+    /// the weight word sign-extended once, each column's two words loaded
+    /// just before their two SMLADs. One `asm!` block, because the compiler,
+    /// left to schedule the loads, hoists all eight and spills them.
+    #[inline(always)]
+    pub fn block4(w: u32, x: &[u32; 8], acc: [i32; 4]) -> [i32; 4] {
+        let [mut a0, mut a1, mut a2, mut a3] = acc;
+        // SAFETY: reads the 32 bytes of `x`, a live, 4-byte aligned
+        // `&[u32; 8]` (LDRD needs word alignment), and writes only
+        // registers; see the module's audit note.
+        unsafe {
+            core::arch::asm!(
+                "sxtb16 {lo}, {w}",
+                "sxtb16 {hi}, {w}, ror #8",
+                "ldrd {t0}, {t1}, [{x}]",
+                "smlad {a0}, {lo}, {t0}, {a0}",
+                "smlad {a0}, {hi}, {t1}, {a0}",
+                "ldrd {t0}, {t1}, [{x}, #8]",
+                "smlad {a1}, {lo}, {t0}, {a1}",
+                "smlad {a1}, {hi}, {t1}, {a1}",
+                "ldrd {t0}, {t1}, [{x}, #16]",
+                "smlad {a2}, {lo}, {t0}, {a2}",
+                "smlad {a2}, {hi}, {t1}, {a2}",
+                "ldrd {t0}, {t1}, [{x}, #24]",
+                "smlad {a3}, {lo}, {t0}, {a3}",
+                "smlad {a3}, {hi}, {t1}, {a3}",
+                w = in(reg) w,
+                x = in(reg) x.as_ptr(),
+                lo = out(reg) _,
+                hi = out(reg) _,
+                t0 = out(reg) _,
+                t1 = out(reg) _,
+                a0 = inout(reg) a0,
+                a1 = inout(reg) a1,
+                a2 = inout(reg) a2,
+                a3 = inout(reg) a3,
+                options(pure, readonly, nostack),
+            );
+        }
+        [a0, a1, a2, a3]
+    }
+
+    /// `a − b` on each 16-bit half.
+    #[inline(always)]
+    pub fn ssub16(a: u32, b: u32) -> u32 {
+        let r;
+        // SAFETY: register-only instruction (it sets the GE flags, which no
+        // code reads), see the module's audit note.
+        unsafe {
+            core::arch::asm!("ssub16 {0}, {1}, {2}", lateout(reg) r, in(reg) a, in(reg) b,
+                options(pure, nomem, nostack));
+        }
+        r
+    }
 }
 
 /// One block: `acc + w0·x0 + w1·x1 + w2·x2 + w3·x3`, weights as 4 bytes and
@@ -111,4 +175,49 @@ pub fn dot3(w: [&[[u8; 4]]; 3], x: &[[u32; 2]], acc: [i32; 3]) -> [i32; 3] {
 #[inline]
 pub fn dot1(w: &[[u8; 4]], x: &[[u32; 2]], acc: i32) -> i32 {
     w.iter().zip(x).fold(acc, |a, (b, xb)| block(a, *b, xb))
+}
+
+/// `Σ w[i]·x_k[i]` over whole blocks of four for one weight row and four
+/// columns at once: block `b` of column `k` is `x[b][2k..2k + 2]` (the four
+/// columns' blocks interleaved, so one pointer walks them). Each weight
+/// word is sign-extended once for the four columns: 15 instructions per
+/// 16 multiply-accumulates on the Cortex-M4, against 19 per 12 for
+/// [`dot3`].
+#[inline]
+pub fn dot1x4(w: &[[u8; 4]], x: &[[u32; 8]], acc: [i32; 4]) -> [i32; 4] {
+    let [mut a0, mut a1, mut a2, mut a3] = acc;
+    for (wb, xb) in w.iter().zip(x) {
+        #[cfg(edgeae_dsp)]
+        {
+            [a0, a1, a2, a3] = arm::block4(u32::from_le_bytes(*wb), xb, [a0, a1, a2, a3]);
+        }
+        #[cfg(not(edgeae_dsp))]
+        {
+            a0 = block(a0, *wb, &[xb[0], xb[1]]);
+            a1 = block(a1, *wb, &[xb[2], xb[3]]);
+            a2 = block(a2, *wb, &[xb[4], xb[5]]);
+            a3 = block(a3, *wb, &[xb[6], xb[7]]);
+        }
+    }
+    [a0, a1, a2, a3]
+}
+
+/// Four int8 values (the bytes of `v`, little-endian) minus the zero point
+/// `zp`, packed in the block order: `[x0 | x2 << 16, x1 | x3 << 16]`.
+/// `zp2` is `zp` in both halves (`zp as u16 · 0x1_0001`).
+#[inline(always)]
+pub fn pack4(v: u32, zp2: u32) -> [u32; 2] {
+    #[cfg(edgeae_dsp)]
+    {
+        [
+            arm::ssub16(arm::sxtb16(v), zp2),
+            arm::ssub16(arm::sxtb16_ror8(v), zp2),
+        ]
+    }
+    #[cfg(not(edgeae_dsp))]
+    {
+        let zp = i32::from(zp2 as u16 as i16);
+        let h = |b: u32| u32::from((i32::from((v >> b) as u8 as i8) - zp) as i16 as u16);
+        [h(0) | h(16) << 16, h(8) | h(24) << 16]
+    }
 }

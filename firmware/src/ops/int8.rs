@@ -194,7 +194,7 @@ pub(crate) fn packed_value(x: &[u32], n: usize, k: usize) -> i32 {
 
 /// Requantizes an accumulator and applies the fused activation.
 #[inline]
-fn finish(op: &DenseI8Op<'_>, acc: i32, exponent: u8) -> i8 {
+pub(crate) fn finish(op: &DenseI8Op<'_>, acc: i32, exponent: u8) -> i8 {
     let s = i32::from(op.requant.shift) - i32::from(exponent);
     let v = mbqm(acc, op.requant.multiplier, s).saturating_add(i32::from(op.target_zero_point));
     let q = v.clamp(i32::from(op.clamp_min), 127) as i8;

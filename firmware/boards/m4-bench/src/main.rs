@@ -22,7 +22,7 @@ mod hw;
 use case::{ConvLayer, INPUT_ZP, LayerData, OUTPUT_ZP, REQUANT, Rng};
 use cortex_m_rt::entry;
 use cortex_m_semihosting::hprintln;
-use firmware::ops::{conv_i8, int8};
+use firmware::ops::conv_i8;
 use firmware::serve::Clock;
 use model_format::Padding;
 
@@ -201,7 +201,7 @@ fn run(layer: &ConvLayer, seed: u32, clock: &mut hw::InstructionClock) -> Option
         output_offset: i32::from(OUTPUT_ZP),
         act: (i32::from(OUTPUT_ZP), 127),
     };
-    if int8::packed_words(op.geometry.patch()) > SCRATCH_WORDS {
+    if conv_i8::column_words(op.geometry.patch()) > SCRATCH_WORDS {
         return None;
     }
     let (mut a, mut b) = ([0u32; PAIRS], [0u32; PAIRS]);

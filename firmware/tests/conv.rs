@@ -863,7 +863,7 @@ fn the_streaming_scorer_runs_a_conv_model() {
 
 // --- int8 -----------------------------------------------------------------
 
-use firmware::ops::{conv_i8, int8};
+use firmware::ops::conv_i8;
 use model_format::build::LutBuf;
 use model_format::{ConvI8Op, I8s, I32s, Nibbles, Quant, Requant};
 
@@ -999,7 +999,7 @@ fn check_conv_i8(g: &Geo, transposed: bool, kind: u8, seed: u64) {
     };
     let n = g.out_len(transposed);
     let mut y = vec![99i8; n + 3];
-    let mut column = vec![0u32; int8::packed_words(g.patch())];
+    let mut column = vec![0u32; conv_i8::column_words(g.patch())];
     if transposed {
         conv_i8::run_transpose(&op, &x, &mut column, &mut y);
     } else {
@@ -1577,10 +1577,11 @@ fn int8_fashion_conv_autoencoder_is_bit_exact_in_the_engine() {
             input: 784,
             even: 1568,
             odd: 784,
-            column: 288
+            // Four im2col columns of the 3x3x64 patch: 4 · 2 · ⌈576/4⌉.
+            column: 1152
         }
     );
-    assert_eq!(plan.bytes(), 13_696);
+    assert_eq!(plan.bytes(), 17_152);
 }
 
 #[test]
@@ -1598,10 +1599,11 @@ fn int8_conv1d_sensor_model_is_bit_exact_in_the_engine() {
             input: 192,
             even: 1024,
             odd: 512,
-            column: 80
+            // Four im2col columns of the 5x32 patch: 4 · 2 · ⌈160/4⌉.
+            column: 320
         }
     );
-    assert_eq!(plan.bytes(), 7_232);
+    assert_eq!(plan.bytes(), 8_192);
 }
 
 #[test]
@@ -1612,7 +1614,8 @@ fn the_golden_int8_conv_model_is_bit_exact_in_the_engine() {
     let model = Model::load(bytes).unwrap();
     let def = ModelBuf::from_model(&model);
     let plan = check_int8_model(&def, 15);
-    assert_eq!(plan.column, int8::packed_words(9));
+    // Four columns of ⌈9/4⌉ = 3 blocks of two words (ops::conv_i8).
+    assert_eq!(plan.column, 4 * 3 * 2);
 }
 
 /// Whatever conv model `Model::load` accepts runs in the engine without a

@@ -28,13 +28,14 @@
 //! - **Whole rows** (any other layer, e.g. 3 input channels): the column
 //!   is a whole weight row's `kh·kw·c_in` values, taps that do not reach the
 //!   position (padding, or a transposed convolution's other phases) as
-//!   zeros, the `patch mod 4` leftover values after the blocks.
+//!   zeros; a last partial block is padded with zeros (and the row's last
+//!   weights with zeros to match).
 //!
 //! The column buffer is [`column_words`] words (four columns), which
 //! `ScratchPlan` reserves. Layout, for `n` values per column: block `b` of
-//! column `k` is words `8b + 2k` and `8b + 2k + 1` in the order of
-//! `ops/dsp.rs` (`[x0 | x2 << 16, x1 | x3 << 16]`); after the `n / 4`
-//! blocks, leftover value `t` of column `k` is word `8·(n / 4) + 4t + k`.
+//! column `k` (values `4b..4b + 4`, zeros past `n`) is words `8b + 2k` and
+//! `8b + 2k + 1` in the order of `ops/dsp.rs` (`[x0 | x2 << 16, x1 | x3 <<
+//! 16]`), `⌈n/4⌉` blocks.
 //! A group with fewer than four positions computes zero columns for the
 //! missing ones and writes nothing for them. Indices come from a validated
 //! model; the code reads through `get` and never panics.
@@ -48,7 +49,7 @@ pub const COLUMNS: usize = 4;
 
 /// Words of column buffer a layer with `patch` values per weight row needs.
 pub const fn column_words(patch: usize) -> usize {
-    COLUMNS * int8::packed_words(patch)
+    COLUMNS * 2 * patch.div_ceil(4)
 }
 
 /// The per-position dense computation: `filters` outputs over a column,
@@ -185,13 +186,11 @@ impl Walk<'_, '_> {
             None => {
                 let n = g.patch();
                 let zp = i32::from(zp);
-                // The leftover values follow the whole blocks.
-                let (head, tail) = column.split_at_mut((8 * (n / 4)).min(column.len()));
-                let blocks = head.as_chunks_mut::<8>().0;
+                let blocks = column.as_chunks_mut::<8>().0;
+                let blocks = blocks.get_mut(..n.div_ceil(4)).unwrap_or(&mut []);
                 for (k, pos) in group.iter().enumerate() {
                     let mut w = Writer {
                         blocks: blocks.iter_mut(),
-                        tail: tail.iter_mut().skip(k).step_by(COLUMNS),
                         k,
                         fill: 0,
                         values: [0; 4],
@@ -215,15 +214,14 @@ impl Walk<'_, '_> {
 
 /// Writes one column's values in order (layout in the module notes); call
 /// [`Writer::finish`] after the last.
-struct Writer<B, T> {
+struct Writer<B> {
     blocks: B,
-    tail: T,
     k: usize,
     fill: usize,
     values: [i32; 4],
 }
 
-impl<'c, B: Iterator<Item = &'c mut [u32; 8]>, T: Iterator<Item = &'c mut u32>> Writer<B, T> {
+impl<'c, B: Iterator<Item = &'c mut [u32; 8]>> Writer<B> {
     #[inline]
     fn push(&mut self, v: i32) {
         if let Some(slot) = self.values.get_mut(self.fill) {
@@ -232,32 +230,25 @@ impl<'c, B: Iterator<Item = &'c mut [u32; 8]>, T: Iterator<Item = &'c mut u32>> 
         self.fill += 1;
         if self.fill == 4 {
             self.fill = 0;
-            match self.blocks.next() {
-                Some(block) => {
-                    if let Some(d) = block.get_mut(2 * self.k..2 * self.k + 2) {
-                        d.copy_from_slice(&int8::pack_block(self.values));
-                    }
-                }
-                // Past the whole blocks: the leftover values, one word each.
-                None => {
-                    let values = self.values;
-                    values.iter().for_each(|v| self.tail_value(*v));
-                }
-            }
+            self.write();
         }
     }
 
     #[inline]
-    fn tail_value(&mut self, v: i32) {
-        if let Some(t) = self.tail.next() {
-            *t = int8::half(v);
+    fn write(&mut self) {
+        if let Some(block) = self.blocks.next()
+            && let Some(d) = block.get_mut(2 * self.k..2 * self.k + 2)
+        {
+            d.copy_from_slice(&int8::pack_block(self.values));
         }
     }
 
-    /// The last `n mod 4` values go to the tail.
+    /// Pads a last partial block with zeros and writes it.
     fn finish(mut self) {
-        let (values, fill) = (self.values, self.fill);
-        values.iter().take(fill).for_each(|v| self.tail_value(*v));
+        if self.fill > 0 {
+            self.values.iter_mut().skip(self.fill).for_each(|v| *v = 0);
+            self.write();
+        }
     }
 }
 
@@ -341,8 +332,9 @@ fn run_any(op: &ConvI8Op<'_>, transposed: bool, x: &[i8], column: &mut [u32], y:
                     *slot = positions.next();
                 }
                 let n = walk.pack(&group, x, column);
-                let (xb, tail) = column.split_at((n / 4 * 8).min(column.len()));
-                let xb = xb.as_chunks::<8>().0;
+                let bases = group.map(|pos| pos.map(|(p, q)| (p * output.w + q) * filters));
+                let xb = column.as_chunks::<8>().0;
+                let xb = xb.get(..n.div_ceil(4)).unwrap_or(&[]);
                 for (f, (row, bias)) in weights.chunks_exact(patch).zip(op.bias.iter()).enumerate()
                 {
                     let mut acc = [bias; COLUMNS];
@@ -359,24 +351,20 @@ fn run_any(op: &ConvI8Op<'_>, transposed: bool, x: &[i8], column: &mut [u32], y:
                             }
                         }
                         None => {
-                            let (wb, wt) = row.split_at((n / 4 * 4).min(row.len()));
-                            acc = dsp::dot1x4(wb.as_chunks::<4>().0, xb, acc);
-                            for (t, w) in wt.iter().enumerate() {
-                                let w = i32::from(*w as i8);
-                                for (k, a) in acc.iter_mut().enumerate() {
-                                    let v = tail
-                                        .get(4 * t + k)
-                                        .map_or(0, |h| i32::from(*h as u16 as i16));
-                                    *a = a.wrapping_add(w.wrapping_mul(v));
-                                }
+                            let (wb, wt) = row.as_chunks::<4>();
+                            acc = dsp::dot1x4(wb, xb, acc);
+                            if !wt.is_empty() {
+                                // The partial last block, zeros past the row.
+                                let mut last = [0u8; 4];
+                                last.iter_mut().zip(wt).for_each(|(d, w)| *d = *w);
+                                let xs = xb.get(wb.len()..).unwrap_or(&[]);
+                                acc = dsp::dot1x4(&[last], xs, acc);
                             }
                         }
                     }
                     let e = op.exponents.get(f);
-                    for (pos, a) in group.iter().zip(acc) {
-                        if let Some((p, q)) = pos
-                            && let Some(out) = y.get_mut((p * output.w + q) * filters + f)
-                        {
+                    for (base, a) in bases.iter().zip(acc) {
+                        if let Some(out) = base.and_then(|b| y.get_mut(b + f)) {
                             *out = int8::finish(&dense, a, e);
                         }
                     }
@@ -406,14 +394,11 @@ mod tests {
     #[test]
     fn the_writer_writes_the_documented_layout() {
         for n in [1usize, 3, 4, 5, 8, 11] {
-            let blocks = n / 4;
-            let mut column = vec![0u32; column_words(n)];
-            let (head, tail) = column.split_at_mut(8 * blocks);
-            let bs = head.as_chunks_mut::<8>().0;
+            let mut column = vec![u32::MAX; column_words(n)];
+            let blocks = column.as_chunks_mut::<8>().0;
             for k in 0..COLUMNS {
                 let mut w = Writer {
-                    blocks: bs.iter_mut(),
-                    tail: tail.iter_mut().skip(k).step_by(COLUMNS),
+                    blocks: blocks.iter_mut(),
                     k,
                     fill: 0,
                     values: [0; 4],
@@ -422,15 +407,16 @@ mod tests {
                 w.finish();
             }
             for k in 0..COLUMNS {
-                for v in 0..n {
-                    let want = (v * 37 + k * 5) as i32 - 200;
-                    let got = if v < blocks * 4 {
-                        let (b, r) = (v / 4, v % 4);
-                        let w = column[8 * b + 2 * k + (r & 1)];
-                        (if r < 2 { w } else { w >> 16 }) as u16 as i16 as i32
+                for v in 0..n.div_ceil(4) * 4 {
+                    // Zeros pad the last block.
+                    let want = if v < n {
+                        (v * 37 + k * 5) as i32 - 200
                     } else {
-                        column[8 * blocks + 4 * (v - blocks * 4) + k] as u16 as i16 as i32
+                        0
                     };
+                    let (b, r) = (v / 4, v % 4);
+                    let w = column[8 * b + 2 * k + (r & 1)];
+                    let got = (if r < 2 { w } else { w >> 16 }) as u16 as i16 as i32;
                     assert_eq!(got, want, "n {n} k {k} v {v}");
                 }
             }

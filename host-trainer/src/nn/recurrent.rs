@@ -77,6 +77,7 @@ use anyhow::{Context, Result, bail, ensure};
 use dfdx::prelude::*;
 use dfdx::tensor::CpuError;
 use nalgebra::{DMatrixView, DMatrixViewMut};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{Backend, Mat, Real, Vector};
@@ -457,6 +458,58 @@ fn sigmoid<E: Real>(a: E) -> E {
     E::one() / (E::one() + (-a).exp())
 }
 
+/// Rows of the batch per parallel task in the element-wise loops.
+const MIN_ROWS: usize = 8;
+
+/// One LSTM step of one sample: from the pre-activations `xr + hr`
+/// (`4·hidden`, order i, f, g, o) and `c_{t−1}`, writes the gate
+/// activations, `c_t` and `h_t`.
+fn lstm_row<E: Real>(xr: &[E], hr: &[E], cp: &[E], g: &mut [E], cn: &mut [E], out: &mut [E]) {
+    let h = cp.len();
+    let (gi, rest) = g.split_at_mut(h);
+    let (gf, rest) = rest.split_at_mut(h);
+    let (gg, go) = rest.split_at_mut(h);
+    let pre = |k: usize, j: usize| xr[k * h + j] + hr[k * h + j];
+    for (j, ((((c, o), cprev), (vi, vf)), (vg, vo))) in cn
+        .iter_mut()
+        .zip(out.iter_mut())
+        .zip(cp)
+        .zip(gi.iter_mut().zip(gf.iter_mut()))
+        .zip(gg.iter_mut().zip(go.iter_mut()))
+        .enumerate()
+    {
+        *vi = sigmoid(pre(0, j));
+        *vf = sigmoid(pre(1, j));
+        *vg = pre(2, j).tanh();
+        *vo = sigmoid(pre(3, j));
+        *c = *vf * *cprev + *vi * *vg;
+        *o = *vo * c.tanh();
+    }
+}
+
+/// One GRU step of one sample: from `xr` (`W_ih x + b_ih`) and `hr`
+/// (`W_hh h + b_hh`, `3·hidden`, order r, z, n) and `h_{t−1}`, writes the
+/// gate activations, `W_hn h + b_hn` and `h_t`.
+fn gru_row<E: Real>(xr: &[E], hr: &[E], hp: &[E], g: &mut [E], nh: &mut [E], out: &mut [E]) {
+    let h = hp.len();
+    let (gr, rest) = g.split_at_mut(h);
+    let (gz, gn) = rest.split_at_mut(h);
+    for (j, ((((o, hprev), hn), r), (z, n))) in out
+        .iter_mut()
+        .zip(hp)
+        .zip(nh.iter_mut())
+        .zip(gr.iter_mut())
+        .zip(gz.iter_mut().zip(gn.iter_mut()))
+        .enumerate()
+    {
+        *r = sigmoid(xr[j] + hr[j]);
+        *z = sigmoid(xr[h + j] + hr[h + j]);
+        *hn = hr[2 * h + j];
+        *n = (xr[2 * h + j] + *r * *hn).tanh();
+        *o = (E::one() - *z) * *n + *z * *hprev;
+    }
+}
+
 impl Dims {
     /// Runs the cell over the sequence.
     fn forward<E: Real>(
@@ -514,43 +567,27 @@ impl Dims {
                 }
             }
             let g_t = &mut gates[t * bsz * gh..(t + 1) * bsz * gh];
-            for b in 0..bsz {
-                let xr = &xw[(b * steps + t) * gh..][..gh];
-                let hr = &hw[b * gh..][..gh];
-                let g = &mut g_t[b * gh..][..gh];
-                let hp = &h_prev[b * h..][..h];
-                let hn_out = &mut h_next[b * h..][..h];
-                if lstm {
-                    let (c_done, c_next) = cs.split_at_mut((t + 1) * state);
-                    let cp = &c_done[t * state + b * h..][..h];
-                    let cn = &mut c_next[b * h..][..h];
-                    for j in 0..h {
-                        let i = sigmoid(xr[j] + hr[j]);
-                        let f = sigmoid(xr[h + j] + hr[h + j]);
-                        let gg = (xr[2 * h + j] + hr[2 * h + j]).tanh();
-                        let o = sigmoid(xr[3 * h + j] + hr[3 * h + j]);
-                        let c = f * cp[j] + i * gg;
-                        cn[j] = c;
-                        hn_out[j] = o * c.tanh();
-                        g[j] = i;
-                        g[h + j] = f;
-                        g[2 * h + j] = gg;
-                        g[3 * h + j] = o;
-                    }
-                } else {
-                    let hn_t = &mut hn[t * state + b * h..][..h];
-                    for j in 0..h {
-                        let r = sigmoid(xr[j] + hr[j]);
-                        let z = sigmoid(xr[h + j] + hr[h + j]);
-                        let nh = hr[2 * h + j];
-                        let nn = (xr[2 * h + j] + r * nh).tanh();
-                        hn_out[j] = (E::one() - z) * nn + z * hp[j];
-                        hn_t[j] = nh;
-                        g[j] = r;
-                        g[h + j] = z;
-                        g[2 * h + j] = nn;
-                    }
-                }
+            let (xw, hw) = (&xw, &hw);
+            // The row of sample b's input projection at step t.
+            let xrow = move |b: usize| &xw[(b * steps + t) * gh..][..gh];
+            let hrow = move |b: usize| &hw[b * gh..][..gh];
+            let rows = g_t.par_chunks_mut(gh).zip(h_next.par_chunks_mut(h));
+            if lstm {
+                let (c_done, c_next) = cs.split_at_mut((t + 1) * state);
+                let c_prev = &c_done[t * state..];
+                rows.zip(c_next[..state].par_chunks_mut(h))
+                    .enumerate()
+                    .with_min_len(MIN_ROWS)
+                    .for_each(|(b, ((g, out), c))| {
+                        lstm_row(xrow(b), hrow(b), &c_prev[b * h..][..h], g, c, out);
+                    });
+            } else {
+                rows.zip(hn[t * state..(t + 1) * state].par_chunks_mut(h))
+                    .enumerate()
+                    .with_min_len(MIN_ROWS)
+                    .for_each(|(b, ((g, out), nh))| {
+                        gru_row(xrow(b), hrow(b), &h_prev[b * h..][..h], g, nh, out);
+                    });
             }
         }
         Ok(Cache { gates, hs, cs, hn })
@@ -586,7 +623,6 @@ impl Dims {
         if g_out.len() != bsz * self.spec.output_len() {
             return Err(CpuError::WrongNumElements);
         }
-        let one = E::one();
         let mut dax = vec![E::zero(); bsz * steps * gh];
         let mut dah = vec![E::zero(); steps * bsz * gh];
         let mut dh = vec![E::zero(); state];
@@ -603,53 +639,38 @@ impl Dims {
             }
             let g_t = &cache.gates[t * bsz * gh..(t + 1) * bsz * gh];
             let dah_t = &mut dah[t * bsz * gh..(t + 1) * bsz * gh];
-            for b in 0..bsz {
-                let g = &g_t[b * gh..][..gh];
-                let dx = &mut dax[(b * steps + t) * gh..][..gh];
-                let dr = &mut dah_t[b * gh..][..gh];
-                let dhb = &dh[b * h..][..h];
-                let dpb = &mut dh_prev[b * h..][..h];
-                if lstm {
-                    let cp = &cache.cs[t * state + b * h..][..h];
-                    let cn = &cache.cs[(t + 1) * state + b * h..][..h];
-                    let dcb = &mut dc[b * h..][..h];
-                    for j in 0..h {
-                        let (i, f, gg, o) = (g[j], g[h + j], g[2 * h + j], g[3 * h + j]);
-                        let tc = cn[j].tanh();
-                        let dct = dcb[j] + dhb[j] * o * (one - tc * tc);
-                        let da = [
-                            dct * gg * i * (one - i),
-                            dct * cp[j] * f * (one - f),
-                            dct * i * (one - gg * gg),
-                            dhb[j] * tc * o * (one - o),
-                        ];
-                        for (k, v) in da.into_iter().enumerate() {
-                            dx[k * h + j] = v;
-                            dr[k * h + j] = v;
-                        }
-                        dcb[j] = dct * f;
-                        dpb[j] = E::zero();
-                    }
-                } else {
-                    let hp = &cache.hs[t * state + b * h..][..h];
-                    let nh = &cache.hn[t * state + b * h..][..h];
-                    for j in 0..h {
-                        let (r, z, nn) = (g[j], g[h + j], g[2 * h + j]);
-                        let dan = dhb[j] * (one - z) * (one - nn * nn);
-                        let dar = dan * nh[j] * r * (one - r);
-                        let daz = dhb[j] * (hp[j] - nn) * z * (one - z);
-                        dx[j] = dar;
-                        dx[h + j] = daz;
-                        dx[2 * h + j] = dan;
-                        dr[j] = dar;
-                        dr[h + j] = daz;
-                        dr[2 * h + j] = dan * r;
-                        dpb[j] = dhb[j] * z;
-                    }
-                }
+            let (hs, cs, hn) = (&cache.hs, &cache.cs, &cache.hn);
+            // Sample b's state at step u (0 is the initial state).
+            let rows = dax
+                .par_chunks_mut(steps * gh)
+                .zip(dah_t.par_chunks_mut(gh))
+                .zip(g_t.par_chunks(gh))
+                .zip(dh.par_chunks(h))
+                .zip(dh_prev.par_chunks_mut(h));
+            if lstm {
+                rows.zip(dc.par_chunks_mut(h))
+                    .enumerate()
+                    .with_min_len(MIN_ROWS)
+                    .for_each(|(b, (((((dxs, dr), g), dhb), dpb), dcb))| {
+                        let dx = &mut dxs[t * gh..][..gh];
+                        let cp = &cs[t * state + b * h..][..h];
+                        let cn = &cs[(t + 1) * state + b * h..][..h];
+                        lstm_row_back(g, cp, cn, dhb, dcb, dx);
+                        dr.copy_from_slice(dx);
+                        dpb.fill(E::zero());
+                    });
+            } else {
+                rows.enumerate().with_min_len(MIN_ROWS).for_each(
+                    |(b, ((((dxs, dr), g), dhb), dpb))| {
+                        let dx = &mut dxs[t * gh..][..gh];
+                        let hp = &hs[t * state + b * h..][..h];
+                        let nh = &hn[t * state + b * h..][..h];
+                        gru_row_back(g, hp, nh, dhb, dx, dr, dpb);
+                    },
+                );
             }
             // dh_{t−1} += dA_h · W_hh
-            gemm(&mut dh_prev, (dah_t, bsz, gh), (w_hh, h), one)?;
+            gemm(&mut dh_prev, (dah_t, bsz, gh), (w_hh, h), E::one())?;
             std::mem::swap(&mut dh, &mut dh_prev);
         }
         Ok(Back {
@@ -658,6 +679,58 @@ impl Dims {
             dh0: dh,
             dc0: dc,
         })
+    }
+}
+
+/// The backward pass of [`lstm_row`] for one sample: from the gate
+/// activations `g`, `c_{t−1}`, `c_t`, the gradient `dh` of `h_t` and `dc`
+/// of `c_t` (from step t + 1), writes the pre-activation gradients `da`
+/// and turns `dc` into the gradient of `c_{t−1}`.
+fn lstm_row_back<E: Real>(g: &[E], cp: &[E], cn: &[E], dh: &[E], dc: &mut [E], da: &mut [E]) {
+    let h = cp.len();
+    let one = E::one();
+    for (j, ((dcj, (&cpj, &cnj)), &dhj)) in dc.iter_mut().zip(cp.iter().zip(cn)).zip(dh).enumerate()
+    {
+        let (i, f, gg, o) = (g[j], g[h + j], g[2 * h + j], g[3 * h + j]);
+        let tc = cnj.tanh();
+        let dct = *dcj + dhj * o * (one - tc * tc);
+        da[j] = dct * gg * i * (one - i);
+        da[h + j] = dct * cpj * f * (one - f);
+        da[2 * h + j] = dct * i * (one - gg * gg);
+        da[3 * h + j] = dhj * tc * o * (one - o);
+        *dcj = dct * f;
+    }
+}
+
+/// The backward pass of [`gru_row`] for one sample: from the gate
+/// activations `g`, `h_{t−1}`, `W_hn h_{t−1} + b_hn` and the gradient `dh`
+/// of `h_t`, writes the gradients of the input-side pre-activations `dx`,
+/// of `W_hh h_{t−1} + b_hh` (`dr`) and the direct part of the gradient of
+/// `h_{t−1}` (`dp`, `dh ⊙ z`).
+fn gru_row_back<E: Real>(
+    g: &[E],
+    hp: &[E],
+    nh: &[E],
+    dh: &[E],
+    dx: &mut [E],
+    dr: &mut [E],
+    dp: &mut [E],
+) {
+    let h = hp.len();
+    let one = E::one();
+    for (j, ((dpj, (&hpj, &nhj)), &dhj)) in dp.iter_mut().zip(hp.iter().zip(nh)).zip(dh).enumerate()
+    {
+        let (r, z, n) = (g[j], g[h + j], g[2 * h + j]);
+        let dan = dhj * (one - z) * (one - n * n);
+        let dar = dan * nhj * r * (one - r);
+        let daz = dhj * (hpj - n) * z * (one - z);
+        dx[j] = dar;
+        dx[h + j] = daz;
+        dx[2 * h + j] = dan;
+        dr[j] = dar;
+        dr[h + j] = daz;
+        dr[2 * h + j] = dan * r;
+        *dpj = dhj * z;
     }
 }
 

@@ -4,9 +4,10 @@
 //! dimensions (`(usize, usize)` matrices, `(usize,)` vectors): dfdx checks
 //! ranks and axis types at compile time and sizes at run time. dfdx 0.13's
 //! `nn` modules and optimisers only accept compile-time sizes, so this
-//! module holds its own layers ([`net`]), the activations dfdx lacks
-//! ([`act`], SELU), the autoencoder losses ([`loss`]) and an Adam step on
-//! dfdx's fused kernel ([`adam`]).
+//! module holds its own layers ([`net`]; convolutions in [`conv`], LSTM
+//! and GRU layers in [`recurrent`]), the activations dfdx lacks ([`act`],
+//! SELU), the autoencoder losses ([`loss`]) and an Adam step on dfdx's
+//! fused kernel ([`adam`]).
 //!
 //! Everything is generic over the float type `E` (f32 to train, f64 for the
 //! finite-difference gradient checks) and the device `D` (CPU; CUDA behind
@@ -19,6 +20,7 @@ pub mod conv_shape;
 pub mod fused;
 pub mod loss;
 pub mod net;
+pub mod recurrent;
 
 use dfdx::prelude::*;
 
@@ -102,3 +104,5 @@ pub fn scalar<E: Real, D: Backend<E>, T>(t: &Tensor<Rank0, E, D, T>) -> E {
 mod gradcheck;
 #[cfg(test)]
 mod gradcheck_conv;
+#[cfg(test)]
+mod gradcheck_recurrent;

@@ -1,0 +1,907 @@
+//! Recurrent layers (LSTM, GRU) and the two sequence helpers a recurrent
+//! autoencoder needs ([`repeat`], [`time_distributed_dense`]), as tape
+//! operations over dfdx tensors on the CPU.
+//!
+//! dfdx 0.13 has no recurrent layers. Each layer here is *one* tape
+//! operation over the whole sequence: the forward pass runs the cell over
+//! the time steps in plain loops and keeps what the backward pass needs;
+//! the backward pass is backpropagation through time, hand-written. Only
+//! public dfdx API is used (`split_tape`, `Tape::add_backward_op`,
+//! `Gradients::get_or_alloc_mut`), as in [`super::conv`].
+//!
+//! # Layout
+//!
+//! A batch of sequences is a `(batch, steps·inputs)` matrix, time-major and
+//! channel-last within a row: row `b` is `[x_0(0..inputs), x_1(..), …]`.
+//! The layer outputs either the last hidden state, `(batch, hidden)`
+//! (sequence to vector), or every hidden state, `(batch, steps·hidden)` in
+//! the same layout (sequence to sequence), as [`RnnSpec::sequences`] says.
+//!
+//! # Equations
+//!
+//! PyTorch's, exactly, so that its parameters can be copied in and its
+//! outputs compared. `σ` is the logistic sigmoid, `⊙` the element-wise
+//! product, `h_{-1}` and `c_{-1}` the initial state (zeros unless given).
+//! The gates are stacked in the rows of the weights, in PyTorch's order.
+//!
+//! **LSTM** (G = 4 gates, order `i, f, g, o`): `W_ih` is `(4·hidden,
+//! inputs)`, `W_hh` is `(4·hidden, hidden)`, one bias `b` of `4·hidden`
+//! (PyTorch's `b_ih + b_hh`: the two add up and only their sum matters).
+//!
+//! ```text
+//! i_t = σ(W_ii x_t + W_hi h_{t−1} + b_i)
+//! f_t = σ(W_if x_t + W_hf h_{t−1} + b_f)
+//! g_t = tanh(W_ig x_t + W_hg h_{t−1} + b_g)
+//! o_t = σ(W_io x_t + W_ho h_{t−1} + b_o)
+//! c_t = f_t ⊙ c_{t−1} + i_t ⊙ g_t
+//! h_t = o_t ⊙ tanh(c_t)
+//! ```
+//!
+//! **GRU** (G = 3 gates, order `r, z, n`): `W_ih` is `(3·hidden, inputs)`,
+//! `W_hh` is `(3·hidden, hidden)`, and two biases of `3·hidden`, `b_ih` and
+//! `b_hh`, as in PyTorch: `b_hn` sits inside the reset gate's product, so it
+//! is not redundant (`b_hr` and `b_hz` are, and are kept so that PyTorch's
+//! parameters load as they are).
+//!
+//! ```text
+//! r_t = σ(W_ir x_t + b_ir + W_hr h_{t−1} + b_hr)
+//! z_t = σ(W_iz x_t + b_iz + W_hz h_{t−1} + b_hz)
+//! n_t = tanh(W_in x_t + b_in + r_t ⊙ (W_hn h_{t−1} + b_hn))
+//! h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_{t−1}
+//! ```
+//!
+//! # How
+//!
+//! The input projection `x_t W_ihᵀ + b_ih` of every step is one gemm over
+//! the `(batch·steps, inputs)` view of the input; each step then adds
+//! `h_{t−1} W_hhᵀ` (one small gemm) and runs the gates element-wise. The
+//! forward pass keeps the gate activations, the hidden states (and the
+//! LSTM's cell states, the GRU's `W_hn h + b_hn`). The backward pass walks
+//! the steps backwards, one gemm per step for the gradient of `h_{t−1}`, and
+//! finishes with one gemm each for the gradients of the input, `W_ih` and
+//! `W_hh`. The gemms are nalgebra's (matrixmultiply for all but tiny
+//! sizes) over the row-major buffers, transposed operands copied first: no
+//! new dependency, no unsafe code.
+//!
+//! # Errors, not panics
+//!
+//! [`RnnSpec::check`] checks the sizes (non-zero, products that fit), and
+//! every `forward` checks the input width and every parameter and state
+//! shape before any dfdx operation runs (dfdx asserts on mismatched sizes),
+//! returning an [`anyhow::Error`] that names the layer and the shapes.
+
+// Nothing outside the tests calls these layers until a network layer uses them.
+#![cfg_attr(not(test), allow(dead_code))]
+
+use anyhow::{Context, Result, bail, ensure};
+use dfdx::prelude::*;
+use dfdx::tensor::CpuError;
+use nalgebra::{DMatrixView, DMatrixViewMut};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::{Backend, Mat, Real, Vector};
+
+/// The recurrent cell of a layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Cell {
+    /// Long short-term memory: gates `i, f, g, o`, a cell state beside the
+    /// hidden state.
+    Lstm,
+    /// Gated recurrent unit: gates `r, z, n`.
+    Gru,
+}
+
+impl Cell {
+    /// The number of gates G: the weights hold `G·hidden` rows.
+    pub fn gates(self) -> usize {
+        match self {
+            Cell::Lstm => 4,
+            Cell::Gru => 3,
+        }
+    }
+
+    /// The layer's name in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Cell::Lstm => "LSTM",
+            Cell::Gru => "GRU",
+        }
+    }
+}
+
+/// The structure of a recurrent layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RnnSpec {
+    /// The cell.
+    pub cell: Cell,
+    /// Values per time step in the input.
+    pub inputs: usize,
+    /// Hidden state width.
+    pub hidden: usize,
+    /// Time steps.
+    pub steps: usize,
+    /// Output every hidden state (`(batch, steps·hidden)`) rather than the
+    /// last one (`(batch, hidden)`).
+    pub sequences: bool,
+}
+
+impl RnnSpec {
+    /// Checks that every size is non-zero and every buffer size fits.
+    pub fn check(&self) -> Result<()> {
+        let name = self.cell.name();
+        ensure!(
+            self.inputs > 0 && self.hidden > 0 && self.steps > 0,
+            "{name}: inputs ({}), hidden ({}) and steps ({}) must be non-zero",
+            self.inputs,
+            self.hidden,
+            self.steps
+        );
+        let gh = self.hidden.checked_mul(self.cell.gates());
+        let fits = self.steps.checked_mul(self.inputs).is_some()
+            && self.steps.checked_mul(self.hidden).is_some()
+            && gh.and_then(|g| g.checked_mul(self.inputs)).is_some()
+            && gh.and_then(|g| g.checked_mul(self.hidden)).is_some()
+            && gh.and_then(|g| g.checked_mul(self.steps)).is_some();
+        ensure!(
+            fits,
+            "{name}: {} steps of {} inputs and {} hidden units are too large",
+            self.steps,
+            self.inputs,
+            self.hidden
+        );
+        Ok(())
+    }
+
+    /// The input width, `steps·inputs`.
+    pub fn input_len(&self) -> usize {
+        self.steps.saturating_mul(self.inputs)
+    }
+
+    /// The output width: `steps·hidden` for sequences, else `hidden`.
+    pub fn output_len(&self) -> usize {
+        if self.sequences {
+            self.steps.saturating_mul(self.hidden)
+        } else {
+            self.hidden
+        }
+    }
+
+    /// `G·hidden`, the rows of both weight matrices and the bias length.
+    pub fn gate_rows(&self) -> usize {
+        self.hidden.saturating_mul(self.cell.gates())
+    }
+
+    /// The input weights' shape, `(G·hidden, inputs)`.
+    pub fn weight_ih_shape(&self) -> (usize, usize) {
+        (self.gate_rows(), self.inputs)
+    }
+
+    /// The recurrent weights' shape, `(G·hidden, hidden)`.
+    pub fn weight_hh_shape(&self) -> (usize, usize) {
+        (self.gate_rows(), self.hidden)
+    }
+
+    /// The length of the recurrent bias `b_hh`: `3·hidden` for a GRU, none
+    /// for an LSTM (whose one bias is `b_ih + b_hh`).
+    pub fn recurrent_bias_len(&self) -> Option<usize> {
+        match self.cell {
+            Cell::Lstm => None,
+            Cell::Gru => Some(self.gate_rows()),
+        }
+    }
+}
+
+/// A recurrent layer's parameters (see the module docs for the equations).
+#[derive(Debug, Clone, Copy)]
+pub struct RnnParams<'a, E: Real> {
+    /// `W_ih`, `(G·hidden, inputs)`.
+    pub w_ih: &'a Mat<E, Cpu>,
+    /// `W_hh`, `(G·hidden, hidden)`.
+    pub w_hh: &'a Mat<E, Cpu>,
+    /// The input bias `b_ih`, `G·hidden` (an LSTM's only bias).
+    pub b_ih: &'a Vector<E, Cpu>,
+    /// The recurrent bias `b_hh`, `3·hidden`: required for a GRU, refused
+    /// for an LSTM.
+    pub b_hh: Option<&'a Vector<E, Cpu>>,
+}
+
+/// The initial state of a recurrent layer, each part `(batch, hidden)` or
+/// zeros when left out. Given states get gradients like any input.
+#[derive(Debug, Clone)]
+pub struct InitialState<E: Real, T> {
+    /// `h_{-1}`.
+    pub h: Option<Mat<E, Cpu, T>>,
+    /// `c_{-1}`, LSTM only.
+    pub c: Option<Mat<E, Cpu, T>>,
+}
+
+impl<E: Real, T> InitialState<E, T> {
+    /// All zeros.
+    pub fn zeros() -> Self {
+        InitialState { h: None, c: None }
+    }
+}
+
+/// A recurrent layer (LSTM or GRU, [`RnnSpec::cell`]), its sizes checked.
+#[derive(Debug, Clone)]
+pub struct Recurrent {
+    spec: RnnSpec,
+}
+
+impl Recurrent {
+    /// Checks `spec`.
+    pub fn new(spec: RnnSpec) -> Result<Self> {
+        spec.check()?;
+        Ok(Recurrent { spec })
+    }
+
+    /// The structure.
+    pub fn spec(&self) -> &RnnSpec {
+        &self.spec
+    }
+
+    /// Runs the layer over `x`, `(batch, steps·inputs)`, from `init`: the
+    /// last hidden state `(batch, hidden)`, or all of them, `(batch,
+    /// steps·hidden)`, for [`RnnSpec::sequences`]. One operation on the
+    /// (merged) tape of `x` and the initial state; the parameters get
+    /// gradients like dfdx's own layers' (by tensor id).
+    pub fn forward<E: Real, T: Tape<E, Cpu> + Merge<T>>(
+        &self,
+        x: Mat<E, Cpu, T>,
+        p: &RnnParams<E>,
+        init: InitialState<E, T>,
+    ) -> Result<Mat<E, Cpu, T>> {
+        let s = self.spec;
+        let batch = self.check_inputs(&x, p, &init)?;
+        let (x, mut tape) = contiguous(x)?.split_tape();
+        let h0 = match init.h {
+            Some(h) => {
+                let (h, t) = contiguous(h)?.split_tape();
+                tape = tape.merge(t);
+                Some(h)
+            }
+            None => None,
+        };
+        let c0 = match init.c {
+            Some(c) => {
+                let (c, t) = contiguous(c)?.split_tape();
+                tape = tape.merge(t);
+                Some(c)
+            }
+            None => None,
+        };
+        let xv = contiguous_copy(&x);
+        let w_ih = p.w_ih.as_vec();
+        let w_hh = p.w_hh.as_vec();
+        let b_ih = p.b_ih.as_vec();
+        let b_hh = p.b_hh.map(|b| b.as_vec());
+        let h0v = h0.as_ref().map(contiguous_copy);
+        let c0v = c0.as_ref().map(contiguous_copy);
+        let dims = Dims {
+            spec: s,
+            batch,
+            gh: s.gate_rows(),
+        };
+        let cache = dims.forward(
+            &xv,
+            Weights {
+                w_ih: &w_ih,
+                w_hh: &w_hh,
+                b_ih: &b_ih,
+                b_hh: b_hh.as_deref(),
+            },
+            h0v.as_deref(),
+            c0v.as_deref(),
+        )?;
+        let out_len = s.output_len();
+        let out_v = dims.output(&cache.hs);
+        let out = x.device().try_tensor_from_vec(out_v, (batch, out_len))?;
+        let out_g = out.ghost();
+        let x_g = x.ghost();
+        let h0_g = h0.as_ref().map(|h| h.ghost());
+        let c0_g = c0.as_ref().map(|c| c.ghost());
+        let (w_ih_g, w_hh_g, b_ih_g) = (p.w_ih.ghost(), p.w_hh.ghost(), p.b_ih.ghost());
+        let b_hh_g = p.b_hh.map(|b| b.ghost());
+        tape.add_backward_op(move |grads| {
+            let g_out: Vec<E> = std::mem::take(&mut **grads.get_or_alloc_mut(&out_g)?);
+            let back = dims.backward(&cache, &w_hh, &g_out)?;
+            **grads.get_or_alloc_mut(&out_g)? = g_out;
+            let (bt, n, gh, h) = (batch * s.steps, s.inputs, dims.gh, s.hidden);
+            // dx += dA_x · W_ih
+            gemm(
+                grads.get_or_alloc_mut(&x_g)?,
+                (&back.dax, bt, gh),
+                (&w_ih, n),
+                E::one(),
+            )?;
+            // dW_ih += dA_xᵀ · X
+            gemm(
+                grads.get_or_alloc_mut(&w_ih_g)?,
+                (&transpose(&back.dax, bt, gh), gh, bt),
+                (&xv, n),
+                E::one(),
+            )?;
+            // dW_hh += dA_hᵀ · H_prev (the states h_{-1} … h_{T−2}, time-major)
+            gemm(
+                grads.get_or_alloc_mut(&w_hh_g)?,
+                (&transpose(&back.dah, bt, gh), gh, bt),
+                (cache.hs.get(..bt * h).unwrap_or_default(), h),
+                E::one(),
+            )?;
+            add_column_sums(grads.get_or_alloc_mut(&b_ih_g)?, &back.dax);
+            if let Some(g) = &b_hh_g {
+                add_column_sums(grads.get_or_alloc_mut(g)?, &back.dah);
+            }
+            if let Some(g) = &h0_g {
+                add_into(grads.get_or_alloc_mut(g)?, &back.dh0);
+            }
+            if let Some(g) = &c0_g {
+                add_into(grads.get_or_alloc_mut(g)?, &back.dc0);
+            }
+            Ok(())
+        });
+        Ok(out.put_tape(tape))
+    }
+
+    /// Checks the shapes of everything `forward` reads; the batch size.
+    fn check_inputs<E: Real, T>(
+        &self,
+        x: &Mat<E, Cpu, T>,
+        p: &RnnParams<E>,
+        init: &InitialState<E, T>,
+    ) -> Result<usize> {
+        let s = &self.spec;
+        let name = s.cell.name();
+        let (batch, width) = *x.shape();
+        ensure!(
+            width == s.input_len(),
+            "{name} expects rows of {} steps × {} inputs = {} values, got {width}",
+            s.steps,
+            s.inputs,
+            s.input_len()
+        );
+        batch
+            .checked_mul(s.steps)
+            .and_then(|r| r.checked_mul(s.gate_rows()))
+            .with_context(|| format!("{name}: a batch of {batch} sequences is too large"))?;
+        ensure!(
+            *p.w_ih.shape() == s.weight_ih_shape(),
+            "{name} expects input weights {:?} (G·hidden, inputs), got {:?}",
+            s.weight_ih_shape(),
+            p.w_ih.shape()
+        );
+        ensure!(
+            *p.w_hh.shape() == s.weight_hh_shape(),
+            "{name} expects recurrent weights {:?} (G·hidden, hidden), got {:?}",
+            s.weight_hh_shape(),
+            p.w_hh.shape()
+        );
+        ensure!(
+            p.b_ih.shape().0 == s.gate_rows(),
+            "{name} expects an input bias of {} values, got {}",
+            s.gate_rows(),
+            p.b_ih.shape().0
+        );
+        match (s.recurrent_bias_len(), p.b_hh) {
+            (Some(n), Some(b)) => ensure!(
+                b.shape().0 == n,
+                "{name} expects a recurrent bias of {n} values, got {}",
+                b.shape().0
+            ),
+            (Some(n), None) => bail!("{name} needs a recurrent bias of {n} values"),
+            (None, Some(_)) => {
+                bail!("{name} has one bias (b_ih + b_hh), but a recurrent bias was given")
+            }
+            (None, None) => {}
+        }
+        let state = (batch, s.hidden);
+        for (part, t) in [("h", &init.h), ("c", &init.c)] {
+            if let Some(t) = t {
+                ensure!(
+                    *t.shape() == state,
+                    "{name} expects an initial {part} of {state:?} (batch, hidden), got {:?}",
+                    t.shape()
+                );
+            }
+        }
+        if s.cell == Cell::Gru && init.c.is_some() {
+            bail!("{name} has no cell state, but an initial c was given");
+        }
+        Ok(batch)
+    }
+}
+
+/// The parameter values, row-major.
+#[derive(Clone, Copy)]
+struct Weights<'a, E> {
+    w_ih: &'a [E],
+    w_hh: &'a [E],
+    b_ih: &'a [E],
+    b_hh: Option<&'a [E]>,
+}
+
+/// What the forward pass keeps for the backward pass, time-major.
+struct Cache<E> {
+    /// Gate activations, `(steps, batch, G·hidden)`: `i, f, g, o` or `r, z, n`.
+    gates: Vec<E>,
+    /// Hidden states `h_{-1} … h_{T−1}`, `(steps + 1, batch, hidden)`.
+    hs: Vec<E>,
+    /// LSTM: cell states `c_{-1} … c_{T−1}`, `(steps + 1, batch, hidden)`.
+    cs: Vec<E>,
+    /// GRU: `W_hn h_{t−1} + b_hn`, `(steps, batch, hidden)`.
+    hn: Vec<E>,
+}
+
+/// The gradients of one backward pass that are not written in place.
+struct Back<E> {
+    /// Gradient of the pre-activations from the input side, batch-major
+    /// `(batch·steps, G·hidden)`.
+    dax: Vec<E>,
+    /// Gradient of `h_{t−1} W_hhᵀ + b_hh`, time-major `(steps·batch, G·hidden)`.
+    dah: Vec<E>,
+    /// Gradient of `h_{-1}`, `(batch, hidden)`.
+    dh0: Vec<E>,
+    /// Gradient of `c_{-1}` (LSTM), `(batch, hidden)`.
+    dc0: Vec<E>,
+}
+
+/// The sizes of one run.
+#[derive(Debug, Clone, Copy)]
+struct Dims {
+    spec: RnnSpec,
+    batch: usize,
+    gh: usize,
+}
+
+fn sigmoid<E: Real>(a: E) -> E {
+    E::one() / (E::one() + (-a).exp())
+}
+
+/// Rows of the batch per parallel task in the element-wise loops.
+const MIN_ROWS: usize = 8;
+
+/// One LSTM step of one sample: from the pre-activations `xr + hr`
+/// (`4·hidden`, order i, f, g, o) and `c_{t−1}`, writes the gate
+/// activations, `c_t` and `h_t`.
+fn lstm_row<E: Real>(xr: &[E], hr: &[E], cp: &[E], g: &mut [E], cn: &mut [E], out: &mut [E]) {
+    let h = cp.len();
+    let (gi, rest) = g.split_at_mut(h);
+    let (gf, rest) = rest.split_at_mut(h);
+    let (gg, go) = rest.split_at_mut(h);
+    let pre = |k: usize, j: usize| xr[k * h + j] + hr[k * h + j];
+    for (j, ((((c, o), cprev), (vi, vf)), (vg, vo))) in cn
+        .iter_mut()
+        .zip(out.iter_mut())
+        .zip(cp)
+        .zip(gi.iter_mut().zip(gf.iter_mut()))
+        .zip(gg.iter_mut().zip(go.iter_mut()))
+        .enumerate()
+    {
+        *vi = sigmoid(pre(0, j));
+        *vf = sigmoid(pre(1, j));
+        *vg = pre(2, j).tanh();
+        *vo = sigmoid(pre(3, j));
+        *c = *vf * *cprev + *vi * *vg;
+        *o = *vo * c.tanh();
+    }
+}
+
+/// One GRU step of one sample: from `xr` (`W_ih x + b_ih`) and `hr`
+/// (`W_hh h + b_hh`, `3·hidden`, order r, z, n) and `h_{t−1}`, writes the
+/// gate activations, `W_hn h + b_hn` and `h_t`.
+fn gru_row<E: Real>(xr: &[E], hr: &[E], hp: &[E], g: &mut [E], nh: &mut [E], out: &mut [E]) {
+    let h = hp.len();
+    let (gr, rest) = g.split_at_mut(h);
+    let (gz, gn) = rest.split_at_mut(h);
+    for (j, ((((o, hprev), hn), r), (z, n))) in out
+        .iter_mut()
+        .zip(hp)
+        .zip(nh.iter_mut())
+        .zip(gr.iter_mut())
+        .zip(gz.iter_mut().zip(gn.iter_mut()))
+        .enumerate()
+    {
+        *r = sigmoid(xr[j] + hr[j]);
+        *z = sigmoid(xr[h + j] + hr[h + j]);
+        *hn = hr[2 * h + j];
+        *n = (xr[2 * h + j] + *r * *hn).tanh();
+        *o = (E::one() - *z) * *n + *z * *hprev;
+    }
+}
+
+impl Dims {
+    /// Runs the cell over the sequence.
+    fn forward<E: Real>(
+        &self,
+        x: &[E],
+        p: Weights<'_, E>,
+        h0: Option<&[E]>,
+        c0: Option<&[E]>,
+    ) -> Result<Cache<E>, CpuError> {
+        let (bsz, steps, n, h, gh) = (
+            self.batch,
+            self.spec.steps,
+            self.spec.inputs,
+            self.spec.hidden,
+            self.gh,
+        );
+        let lstm = self.spec.cell == Cell::Lstm;
+        let state = bsz * h;
+        // The input projection of every step at once: (batch·steps, G·hidden).
+        let mut xw = vec![E::zero(); bsz * steps * gh];
+        gemm(
+            &mut xw,
+            (x, bsz * steps, n),
+            (&transpose(p.w_ih, gh, n), gh),
+            E::zero(),
+        )?;
+        for row in xw.chunks_exact_mut(gh) {
+            add_into(row, p.b_ih);
+        }
+        let mut gates = vec![E::zero(); steps * bsz * gh];
+        let mut hs = vec![E::zero(); (steps + 1) * state];
+        if let Some(h0) = h0 {
+            add_into(&mut hs[..state], h0);
+        }
+        let mut cs = Vec::new();
+        let mut hn = Vec::new();
+        if lstm {
+            cs = vec![E::zero(); (steps + 1) * state];
+            if let Some(c0) = c0 {
+                add_into(&mut cs[..state], c0);
+            }
+        } else {
+            hn = vec![E::zero(); steps * state];
+        }
+        let mut hw = vec![E::zero(); bsz * gh];
+        let w_hh_t = transpose(p.w_hh, gh, h);
+        for t in 0..steps {
+            let (done, next) = hs.split_at_mut((t + 1) * state);
+            let h_prev = &done[t * state..];
+            let h_next = &mut next[..state];
+            gemm(&mut hw, (h_prev, bsz, h), (&w_hh_t, gh), E::zero())?;
+            if let Some(b_hh) = p.b_hh {
+                for row in hw.chunks_exact_mut(gh) {
+                    add_into(row, b_hh);
+                }
+            }
+            let g_t = &mut gates[t * bsz * gh..(t + 1) * bsz * gh];
+            let (xw, hw) = (&xw, &hw);
+            // The row of sample b's input projection at step t.
+            let xrow = move |b: usize| &xw[(b * steps + t) * gh..][..gh];
+            let hrow = move |b: usize| &hw[b * gh..][..gh];
+            let rows = g_t.par_chunks_mut(gh).zip(h_next.par_chunks_mut(h));
+            if lstm {
+                let (c_done, c_next) = cs.split_at_mut((t + 1) * state);
+                let c_prev = &c_done[t * state..];
+                rows.zip(c_next[..state].par_chunks_mut(h))
+                    .enumerate()
+                    .with_min_len(MIN_ROWS)
+                    .for_each(|(b, ((g, out), c))| {
+                        lstm_row(xrow(b), hrow(b), &c_prev[b * h..][..h], g, c, out);
+                    });
+            } else {
+                rows.zip(hn[t * state..(t + 1) * state].par_chunks_mut(h))
+                    .enumerate()
+                    .with_min_len(MIN_ROWS)
+                    .for_each(|(b, ((g, out), nh))| {
+                        gru_row(xrow(b), hrow(b), &h_prev[b * h..][..h], g, nh, out);
+                    });
+            }
+        }
+        Ok(Cache { gates, hs, cs, hn })
+    }
+
+    /// The layer's output from the hidden states (time-major) in the
+    /// batch's layout.
+    fn output<E: Real>(&self, hs: &[E]) -> Vec<E> {
+        let (bsz, steps, h) = (self.batch, self.spec.steps, self.spec.hidden);
+        let state = bsz * h;
+        if !self.spec.sequences {
+            return hs[steps * state..].to_vec();
+        }
+        let mut out = vec![E::zero(); bsz * steps * h];
+        for (b, row) in out.chunks_exact_mut(steps * h).enumerate() {
+            for (t, dst) in row.chunks_exact_mut(h).enumerate() {
+                dst.copy_from_slice(&hs[(t + 1) * state + b * h..][..h]);
+            }
+        }
+        out
+    }
+
+    /// Backpropagation through time from the output gradient `g_out`.
+    fn backward<E: Real>(
+        &self,
+        cache: &Cache<E>,
+        w_hh: &[E],
+        g_out: &[E],
+    ) -> Result<Back<E>, CpuError> {
+        let (bsz, steps, h, gh) = (self.batch, self.spec.steps, self.spec.hidden, self.gh);
+        let lstm = self.spec.cell == Cell::Lstm;
+        let state = bsz * h;
+        if g_out.len() != bsz * self.spec.output_len() {
+            return Err(CpuError::WrongNumElements);
+        }
+        let mut dax = vec![E::zero(); bsz * steps * gh];
+        let mut dah = vec![E::zero(); steps * bsz * gh];
+        let mut dh = vec![E::zero(); state];
+        let mut dh_prev = vec![E::zero(); state];
+        let mut dc = vec![E::zero(); if lstm { state } else { 0 }];
+        for t in (0..steps).rev() {
+            // The output's gradient enters at every step, or at the last.
+            if self.spec.sequences {
+                for (b, d) in dh.chunks_exact_mut(h).enumerate() {
+                    add_into(d, &g_out[(b * steps + t) * h..][..h]);
+                }
+            } else if t + 1 == steps {
+                add_into(&mut dh, g_out);
+            }
+            let g_t = &cache.gates[t * bsz * gh..(t + 1) * bsz * gh];
+            let dah_t = &mut dah[t * bsz * gh..(t + 1) * bsz * gh];
+            let (hs, cs, hn) = (&cache.hs, &cache.cs, &cache.hn);
+            // Sample b's state at step u (0 is the initial state).
+            let rows = dax
+                .par_chunks_mut(steps * gh)
+                .zip(dah_t.par_chunks_mut(gh))
+                .zip(g_t.par_chunks(gh))
+                .zip(dh.par_chunks(h))
+                .zip(dh_prev.par_chunks_mut(h));
+            if lstm {
+                rows.zip(dc.par_chunks_mut(h))
+                    .enumerate()
+                    .with_min_len(MIN_ROWS)
+                    .for_each(|(b, (((((dxs, dr), g), dhb), dpb), dcb))| {
+                        let dx = &mut dxs[t * gh..][..gh];
+                        let cp = &cs[t * state + b * h..][..h];
+                        let cn = &cs[(t + 1) * state + b * h..][..h];
+                        lstm_row_back(g, cp, cn, dhb, dcb, dx);
+                        dr.copy_from_slice(dx);
+                        dpb.fill(E::zero());
+                    });
+            } else {
+                rows.enumerate().with_min_len(MIN_ROWS).for_each(
+                    |(b, ((((dxs, dr), g), dhb), dpb))| {
+                        let dx = &mut dxs[t * gh..][..gh];
+                        let hp = &hs[t * state + b * h..][..h];
+                        let nh = &hn[t * state + b * h..][..h];
+                        gru_row_back(g, hp, nh, dhb, dx, dr, dpb);
+                    },
+                );
+            }
+            // dh_{t−1} += dA_h · W_hh
+            gemm(&mut dh_prev, (dah_t, bsz, gh), (w_hh, h), E::one())?;
+            std::mem::swap(&mut dh, &mut dh_prev);
+        }
+        Ok(Back {
+            dax,
+            dah,
+            dh0: dh,
+            dc0: dc,
+        })
+    }
+}
+
+/// The backward pass of [`lstm_row`] for one sample: from the gate
+/// activations `g`, `c_{t−1}`, `c_t`, the gradient `dh` of `h_t` and `dc`
+/// of `c_t` (from step t + 1), writes the pre-activation gradients `da`
+/// and turns `dc` into the gradient of `c_{t−1}`.
+fn lstm_row_back<E: Real>(g: &[E], cp: &[E], cn: &[E], dh: &[E], dc: &mut [E], da: &mut [E]) {
+    let h = cp.len();
+    let one = E::one();
+    for (j, ((dcj, (&cpj, &cnj)), &dhj)) in dc.iter_mut().zip(cp.iter().zip(cn)).zip(dh).enumerate()
+    {
+        let (i, f, gg, o) = (g[j], g[h + j], g[2 * h + j], g[3 * h + j]);
+        let tc = cnj.tanh();
+        let dct = *dcj + dhj * o * (one - tc * tc);
+        da[j] = dct * gg * i * (one - i);
+        da[h + j] = dct * cpj * f * (one - f);
+        da[2 * h + j] = dct * i * (one - gg * gg);
+        da[3 * h + j] = dhj * tc * o * (one - o);
+        *dcj = dct * f;
+    }
+}
+
+/// The backward pass of [`gru_row`] for one sample: from the gate
+/// activations `g`, `h_{t−1}`, `W_hn h_{t−1} + b_hn` and the gradient `dh`
+/// of `h_t`, writes the gradients of the input-side pre-activations `dx`,
+/// of `W_hh h_{t−1} + b_hh` (`dr`) and the direct part of the gradient of
+/// `h_{t−1}` (`dp`, `dh ⊙ z`).
+fn gru_row_back<E: Real>(
+    g: &[E],
+    hp: &[E],
+    nh: &[E],
+    dh: &[E],
+    dx: &mut [E],
+    dr: &mut [E],
+    dp: &mut [E],
+) {
+    let h = hp.len();
+    let one = E::one();
+    for (j, ((dpj, (&hpj, &nhj)), &dhj)) in dp.iter_mut().zip(hp.iter().zip(nh)).zip(dh).enumerate()
+    {
+        let (r, z, n) = (g[j], g[h + j], g[2 * h + j]);
+        let dan = dhj * (one - z) * (one - n * n);
+        let dar = dan * nhj * r * (one - r);
+        let daz = dhj * (hpj - n) * z * (one - z);
+        dx[j] = dar;
+        dx[h + j] = daz;
+        dx[2 * h + j] = dan;
+        dr[j] = dar;
+        dr[h + j] = daz;
+        dr[2 * h + j] = dan * r;
+        *dpj = dhj * z;
+    }
+}
+
+/// `dst += src`, element-wise.
+fn add_into<E: Real>(dst: &mut [E], src: &[E]) {
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d += s;
+    }
+}
+
+/// `dst[j] += Σ_rows m[row][j]` for a row-major `m` with `dst.len()` columns.
+fn add_column_sums<E: Real>(dst: &mut [E], m: &[E]) {
+    if dst.is_empty() {
+        return;
+    }
+    let cols = dst.len();
+    for row in m.chunks_exact(cols) {
+        add_into(dst, row);
+    }
+}
+
+/// The transpose of a row-major `(rows, cols)` matrix, row-major.
+fn transpose<E: Real>(m: &[E], rows: usize, cols: usize) -> Vec<E> {
+    let mut out = vec![E::zero(); m.len()];
+    if rows > 0 && cols > 0 {
+        for (i, row) in m.chunks_exact(cols).take(rows).enumerate() {
+            for (j, &v) in row.iter().enumerate() {
+                if let Some(o) = out.get_mut(j * rows + i) {
+                    *o = v;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `c = a·b + beta·c`, every matrix row-major and contiguous: `a` is
+/// `(m, k)`, `b` is `(k, n)` (`n` given), `c` is `(m, n)`; `c` is not read
+/// when `beta` is 0. An error (never a panic) when the lengths disagree.
+///
+/// nalgebra is column-major, so this computes `cᵀ = bᵀ·aᵀ` on the same
+/// buffers read as column-major matrices. Only contiguous column-major
+/// views are built: nalgebra's small-matrix fallback (any size ≤ 5) reads
+/// past the end of views with other strides (nalgebra 0.33.3,
+/// `axcpy_uninit`), so transposed operands are copied instead.
+fn gemm<E: Real>(
+    c: &mut [E],
+    (a, m, k): (&[E], usize, usize),
+    (b, n): (&[E], usize),
+    beta: E,
+) -> Result<(), CpuError> {
+    let fits = |len: usize, r: usize, q: usize| r.checked_mul(q) == Some(len);
+    if !fits(a.len(), m, k) || !fits(b.len(), k, n) || !fits(c.len(), m, n) {
+        return Err(CpuError::WrongNumElements);
+    }
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    if k == 0 {
+        for v in c.iter_mut() {
+            *v = if beta == E::zero() {
+                E::zero()
+            } else {
+                *v * beta
+            };
+        }
+        return Ok(());
+    }
+    let at = DMatrixView::from_slice(a, k, m);
+    let bt = DMatrixView::from_slice(b, n, k);
+    let mut ct = DMatrixViewMut::from_slice(c, n, m);
+    ct.gemm(E::one(), &bt, &at, beta);
+    Ok(())
+}
+
+/// Reads a tensor's values (contiguous, see [`contiguous`]).
+fn contiguous_copy<E: Real, T>(x: &Mat<E, Cpu, T>) -> Vec<E> {
+    let (rows, cols) = *x.shape();
+    let mut v = vec![E::zero(); rows * cols];
+    x.copy_into(&mut v);
+    v
+}
+
+/// `x` with standard row-major strides (free when it has them already).
+fn contiguous<E: Real, T: Tape<E, Cpu>>(x: Mat<E, Cpu, T>) -> Result<Mat<E, Cpu, T>> {
+    let shape = *x.shape();
+    Ok(x.try_reshape_like(&shape)?)
+}
+
+/// Repeats each row of `x`, `(batch, k)`, `steps` times: `(batch,
+/// steps·k)`, row `b` = `[x_b, x_b, …]` (the codings fed to every step of a
+/// recurrent decoder). The gradient of `x` is the sum over the steps.
+pub fn repeat<E: Real, T: Tape<E, Cpu>>(x: Mat<E, Cpu, T>, steps: usize) -> Result<Mat<E, Cpu, T>> {
+    let (batch, k) = *x.shape();
+    ensure!(steps > 0, "repeat needs at least one step");
+    let width = k
+        .checked_mul(steps)
+        .filter(|w| batch.checked_mul(*w).is_some())
+        .with_context(|| format!("repeating {batch}×{k} values {steps} times is too large"))?;
+    let (x, mut tape) = contiguous(x)?.split_tape();
+    let src = contiguous_copy(&x);
+    let mut dst = vec![E::zero(); batch * width];
+    if k > 0 {
+        for (d, s) in dst.chunks_exact_mut(width).zip(src.chunks_exact(k)) {
+            for step in d.chunks_exact_mut(k) {
+                step.copy_from_slice(s);
+            }
+        }
+    }
+    let out = x.device().try_tensor_from_vec(dst, (batch, width))?;
+    let (x_g, out_g) = (x.ghost(), out.ghost());
+    tape.add_backward_op(move |grads| {
+        let g_out: Vec<E> = std::mem::take(&mut **grads.get_or_alloc_mut(&out_g)?);
+        let g_x = grads.get_or_alloc_mut(&x_g)?;
+        if k > 0 {
+            for (d, g) in g_x.chunks_exact_mut(k).zip(g_out.chunks_exact(width)) {
+                for step in g.chunks_exact(k) {
+                    add_into(d, step);
+                }
+            }
+        }
+        **grads.get_or_alloc_mut(&out_g)? = g_out;
+        Ok(())
+    });
+    Ok(out.put_tape(tape))
+}
+
+/// A dense layer applied at every time step: `x` is `(batch, steps·h)`
+/// (time-major, channel-last), `w` is `(out, h)`, `b` has `out` values; the
+/// result is `(batch, steps·out)` with `y_t = x_t·Wᵀ + b` for each step.
+/// Runs as dfdx's matmul over the `(batch·steps, h)` view of `x` (a reshape
+/// that moves nothing).
+pub fn time_distributed_dense<E: Real, T: Tape<E, Cpu> + Merge<T>>(
+    x: Mat<E, Cpu, T>,
+    steps: usize,
+    w: &Mat<E, Cpu>,
+    b: &Vector<E, Cpu>,
+) -> Result<Mat<E, Cpu, T>>
+where
+    Cpu: Backend<E>,
+{
+    let (batch, width) = *x.shape();
+    let (out, h) = *w.shape();
+    ensure!(
+        steps > 0 && h > 0 && out > 0,
+        "time-distributed dense needs steps ({steps}) and weights {:?} without zeros",
+        w.shape()
+    );
+    ensure!(
+        steps.checked_mul(h) == Some(width),
+        "time-distributed dense over {steps} steps of weights {:?} (out, in) expects rows of \
+         {steps} × {h} values, got {width}",
+        w.shape()
+    );
+    ensure!(
+        b.shape().0 == out,
+        "time-distributed dense expects a bias of {out} values, got {}",
+        b.shape().0
+    );
+    let rows = batch
+        .checked_mul(steps)
+        .context("time-distributed dense: the batch is too large")?;
+    let out_width = steps
+        .checked_mul(out)
+        .filter(|_| rows.checked_mul(out).is_some())
+        .context("time-distributed dense: the output is too large")?;
+    let x = contiguous(x)?.try_reshape_like(&(rows, h))?;
+    let y = x.try_matmul(w.retaped::<T>().try_permute::<_, Axes2<1, 0>>()?)?;
+    let y = y.try_add(
+        b.retaped::<T>()
+            .try_broadcast_like::<_, Axis<0>>(&(rows, out))?,
+    )?;
+    Ok(y.try_reshape_like(&(batch, out_width))?)
+}

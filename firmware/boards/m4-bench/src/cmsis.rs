@@ -11,26 +11,88 @@ use crate::case::ConvLayer;
 
 unsafe extern "C" {
     fn shim_convolve_s8_buffer_size(
-        in_h: i32, in_w: i32, in_c: i32, out_c: i32, kh: i32, kw: i32, sh: i32, sw: i32,
-        ph: i32, pw: i32, out_h: i32, out_w: i32,
+        in_h: i32,
+        in_w: i32,
+        in_c: i32,
+        out_c: i32,
+        kh: i32,
+        kw: i32,
+        sh: i32,
+        sw: i32,
+        ph: i32,
+        pw: i32,
+        out_h: i32,
+        out_w: i32,
     ) -> i32;
     fn shim_convolve_s8(
-        buf: *mut u32, buf_size: i32, input: *const i8, in_h: i32, in_w: i32, in_c: i32,
-        filter: *const i8, out_c: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32,
-        bias: *const i32, mult: *mut i32, shift: *mut i32, input_offset: i32,
-        output_offset: i32, act_min: i32, act_max: i32, output: *mut i8, out_h: i32,
+        buf: *mut u32,
+        buf_size: i32,
+        input: *const i8,
+        in_h: i32,
+        in_w: i32,
+        in_c: i32,
+        filter: *const i8,
+        out_c: i32,
+        kh: i32,
+        kw: i32,
+        sh: i32,
+        sw: i32,
+        ph: i32,
+        pw: i32,
+        bias: *const i32,
+        mult: *mut i32,
+        shift: *mut i32,
+        input_offset: i32,
+        output_offset: i32,
+        act_min: i32,
+        act_max: i32,
+        output: *mut i8,
+        out_h: i32,
         out_w: i32,
     ) -> i32;
     fn shim_transpose_conv_s8_buffer_sizes(
-        in_h: i32, in_w: i32, in_c: i32, out_c: i32, kh: i32, kw: i32, sh: i32, sw: i32,
-        ph: i32, pw: i32, out_h: i32, out_w: i32, reverse_size: *mut i32,
+        in_h: i32,
+        in_w: i32,
+        in_c: i32,
+        out_c: i32,
+        kh: i32,
+        kw: i32,
+        sh: i32,
+        sw: i32,
+        ph: i32,
+        pw: i32,
+        out_h: i32,
+        out_w: i32,
+        reverse_size: *mut i32,
     ) -> i32;
     fn shim_transpose_conv_s8(
-        buf: *mut u32, buf_size: i32, reverse_buf: *mut u32, reverse_size: i32,
-        input: *const i8, in_h: i32, in_w: i32, in_c: i32, filter: *const i8, out_c: i32,
-        kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, pad_off_h: i32, pad_off_w: i32,
-        bias: *const i32, mult: *mut i32, shift: *mut i32, input_offset: i32,
-        output_offset: i32, act_min: i32, act_max: i32, output: *mut i8, out_h: i32,
+        buf: *mut u32,
+        buf_size: i32,
+        reverse_buf: *mut u32,
+        reverse_size: i32,
+        input: *const i8,
+        in_h: i32,
+        in_w: i32,
+        in_c: i32,
+        filter: *const i8,
+        out_c: i32,
+        kh: i32,
+        kw: i32,
+        sh: i32,
+        sw: i32,
+        ph: i32,
+        pw: i32,
+        pad_off_h: i32,
+        pad_off_w: i32,
+        bias: *const i32,
+        mult: *mut i32,
+        shift: *mut i32,
+        input_offset: i32,
+        output_offset: i32,
+        act_min: i32,
+        act_max: i32,
+        output: *mut i8,
+        out_h: i32,
         out_w: i32,
     ) -> i32;
 }
@@ -67,7 +129,9 @@ pub struct Requant<'a> {
 }
 
 /// `arm_convolve_wrapper_s8` (or `arm_transpose_conv_wrapper_s8` for a
-/// transposed layer) on one map.
+/// transposed layer) on one map; gives the bytes of scratch buffers the
+/// call asked for.
+#[allow(clippy::too_many_arguments)] // the layer, its four tensors, two buffers, the output
 pub fn conv(
     layer: &ConvLayer,
     input: &[i8],
@@ -77,7 +141,7 @@ pub fn conv(
     buf: &mut [u32],
     reverse: &mut [u32],
     output: &mut [i8],
-) -> Result<(), Refused> {
+) -> Result<usize, Refused> {
     let g = layer;
     let (oh, ow) = g.output_hw();
     let [ph, pw] = g.pad();
@@ -93,38 +157,108 @@ pub fn conv(
     }
     // SAFETY: every slice is at least as long as the C code reads or writes
     // (checked above and below); see the module's audit note.
-    let status = unsafe {
+    let (status, asked) = unsafe {
         if g.transposed {
             let mut rev = 0i32;
             let need = shim_transpose_conv_s8_buffer_sizes(
-                i(g.in_h), i(g.in_w), i(g.in_c), i(g.out_c), i(g.kh), i(g.kw), i(g.sh),
-                i(g.sw), i(ph), i(pw), i(oh), i(ow), &mut rev,
+                i(g.in_h),
+                i(g.in_w),
+                i(g.in_c),
+                i(g.out_c),
+                i(g.kh),
+                i(g.kw),
+                i(g.sh),
+                i(g.sw),
+                i(ph),
+                i(pw),
+                i(oh),
+                i(ow),
+                &mut rev,
             );
             if need > bytes(buf) || rev > bytes(reverse) {
                 return Err(Refused::Buffer);
             }
-            shim_transpose_conv_s8(
-                buf.as_mut_ptr(), bytes(buf), reverse.as_mut_ptr(), bytes(reverse),
-                input.as_ptr(), i(g.in_h), i(g.in_w), i(g.in_c), filter.as_ptr(), i(g.out_c),
-                i(g.kh), i(g.kw), i(g.sh), i(g.sw), i(ph), i(pw), i(offh), i(offw),
-                bias.as_ptr(), q.mult.as_mut_ptr(), q.shift.as_mut_ptr(), q.input_offset,
-                q.output_offset, q.act.0, q.act.1, output.as_mut_ptr(), i(oh), i(ow),
-            )
+            let status = shim_transpose_conv_s8(
+                buf.as_mut_ptr(),
+                bytes(buf),
+                reverse.as_mut_ptr(),
+                bytes(reverse),
+                input.as_ptr(),
+                i(g.in_h),
+                i(g.in_w),
+                i(g.in_c),
+                filter.as_ptr(),
+                i(g.out_c),
+                i(g.kh),
+                i(g.kw),
+                i(g.sh),
+                i(g.sw),
+                i(ph),
+                i(pw),
+                i(offh),
+                i(offw),
+                bias.as_ptr(),
+                q.mult.as_mut_ptr(),
+                q.shift.as_mut_ptr(),
+                q.input_offset,
+                q.output_offset,
+                q.act.0,
+                q.act.1,
+                output.as_mut_ptr(),
+                i(oh),
+                i(ow),
+            );
+            (status, need + rev)
         } else {
             let need = shim_convolve_s8_buffer_size(
-                i(g.in_h), i(g.in_w), i(g.in_c), i(g.out_c), i(g.kh), i(g.kw), i(g.sh),
-                i(g.sw), i(ph), i(pw), i(oh), i(ow),
+                i(g.in_h),
+                i(g.in_w),
+                i(g.in_c),
+                i(g.out_c),
+                i(g.kh),
+                i(g.kw),
+                i(g.sh),
+                i(g.sw),
+                i(ph),
+                i(pw),
+                i(oh),
+                i(ow),
             );
             if need > bytes(buf) {
                 return Err(Refused::Buffer);
             }
-            shim_convolve_s8(
-                buf.as_mut_ptr(), bytes(buf), input.as_ptr(), i(g.in_h), i(g.in_w), i(g.in_c),
-                filter.as_ptr(), i(g.out_c), i(g.kh), i(g.kw), i(g.sh), i(g.sw), i(ph), i(pw),
-                bias.as_ptr(), q.mult.as_mut_ptr(), q.shift.as_mut_ptr(), q.input_offset,
-                q.output_offset, q.act.0, q.act.1, output.as_mut_ptr(), i(oh), i(ow),
-            )
+            let status = shim_convolve_s8(
+                buf.as_mut_ptr(),
+                bytes(buf),
+                input.as_ptr(),
+                i(g.in_h),
+                i(g.in_w),
+                i(g.in_c),
+                filter.as_ptr(),
+                i(g.out_c),
+                i(g.kh),
+                i(g.kw),
+                i(g.sh),
+                i(g.sw),
+                i(ph),
+                i(pw),
+                bias.as_ptr(),
+                q.mult.as_mut_ptr(),
+                q.shift.as_mut_ptr(),
+                q.input_offset,
+                q.output_offset,
+                q.act.0,
+                q.act.1,
+                output.as_mut_ptr(),
+                i(oh),
+                i(ow),
+            );
+            (status, need)
         }
     };
-    if status == 0 { Ok(()) } else { Err(Refused::Status(status)) }
+    if status == 0 {
+        Ok(usize::try_from(asked).unwrap_or(0))
+    } else {
+        Err(Refused::Status(status))
+    }
 }

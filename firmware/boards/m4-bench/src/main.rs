@@ -114,9 +114,9 @@ fn main() -> ! {
     let mut clock = hw::InstructionClock::start(core.SYST);
     let mut failed = false;
     hprintln!(
-        "| layer | MACs | edgeae instructions | per MAC | CMSIS-NN instructions | per MAC | edgeae / CMSIS-NN | outputs |"
+        "| layer | MACs | edgeae instructions | per MAC | CMSIS-NN instructions | per MAC | edgeae / CMSIS-NN | edgeae scratch | CMSIS-NN scratch | outputs |"
     );
-    hprintln!("|---|---:|---:|---:|---:|---:|---:|---|");
+    hprintln!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     for (n, layer) in LAYERS.iter().enumerate() {
         match run(layer, n as u32 + 1, &mut clock) {
             Some(row) => {
@@ -124,7 +124,7 @@ fn main() -> ! {
                 let macs = layer.macs();
                 let per = |i: u32| i as f32 / macs as f32;
                 hprintln!(
-                    "| {} | {} | {} | {:.2} | {} | {:.2} | {:.2} | {} |",
+                    "| {} | {} | {} | {:.2} | {} | {:.2} | {:.2} | {} B | {} B | {} |",
                     layer.name,
                     macs,
                     row.edgeae,
@@ -132,6 +132,8 @@ fn main() -> ! {
                     row.cmsis,
                     per(row.cmsis),
                     row.edgeae as f32 / row.cmsis as f32,
+                    row.edgeae_scratch,
+                    row.cmsis_scratch,
                     if row.equal { "equal" } else { "DIFFER" }
                 );
             }
@@ -148,6 +150,10 @@ fn main() -> ! {
 struct Row {
     edgeae: u32,
     cmsis: u32,
+    /// Bytes of im2col columns (`ScratchPlan`'s `column`).
+    edgeae_scratch: usize,
+    /// Bytes of the buffers the CMSIS-NN call asked for.
+    cmsis_scratch: usize,
     equal: bool,
 }
 
@@ -166,7 +172,11 @@ fn run(layer: &ConvLayer, seed: u32, clock: &mut hw::InstructionClock) -> Option
     let mut mult = [0i32; FILTERS];
     let mut shift = [0i32; FILTERS];
     let cout = layer.out_c;
-    if layer.input_len() > MAP || layer.output_len() > MAP || layer.weight_len() > WEIGHTS || cout > FILTERS {
+    if layer.input_len() > MAP
+        || layer.output_len() > MAP
+        || layer.weight_len() > WEIGHTS
+        || cout > FILTERS
+    {
         return None;
     }
     rng.fill_i8(&mut input[..layer.input_len()]);
@@ -205,6 +215,7 @@ fn run(layer: &ConvLayer, seed: u32, clock: &mut hw::InstructionClock) -> Option
         return None;
     }
     let (mut a, mut b) = ([0u32; PAIRS], [0u32; PAIRS]);
+    let mut cmsis_scratch = 0;
     for k in 0..PAIRS {
         let t0 = clock.now();
         if layer.transposed {
@@ -224,9 +235,12 @@ fn run(layer: &ConvLayer, seed: u32, clock: &mut hw::InstructionClock) -> Option
             &mut theirs,
         );
         let t2 = clock.now();
-        if let Err(e) = status {
-            hprintln!("{}: CMSIS-NN: {:?}", layer.name, e);
-            return None;
+        match status {
+            Ok(bytes) => cmsis_scratch = bytes,
+            Err(e) => {
+                hprintln!("{}: CMSIS-NN: {:?}", layer.name, e);
+                return None;
+            }
         }
         a[k] = t1.wrapping_sub(t0);
         b[k] = t2.wrapping_sub(t1);
@@ -247,6 +261,8 @@ fn run(layer: &ConvLayer, seed: u32, clock: &mut hw::InstructionClock) -> Option
     Some(Row {
         edgeae: median(a),
         cmsis: median(b),
+        edgeae_scratch: conv_i8::column_words(op.geometry.patch()) * 4,
+        cmsis_scratch,
         equal,
     })
 }

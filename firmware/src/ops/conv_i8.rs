@@ -127,7 +127,8 @@ impl Walk<'_, '_> {
         for i in 0..kh {
             for j in 0..kw {
                 let reach = !self.transposed
-                    || ((a + top + sh * kh - i) % sh == 0 && (b + left + sw * kw - j) % sw == 0);
+                    || ((a + top + sh * kh - i).is_multiple_of(sh)
+                        && (b + left + sw * kw - j).is_multiple_of(sw));
                 if reach {
                     mask |= 1 << (i * kw + j);
                 }

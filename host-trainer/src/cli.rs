@@ -127,7 +127,7 @@ pub enum Command {
     /// f32 model over the windows of --calib (normal data, normalised with
     /// the model's mean and scale) to choose the int8 activation ranges,
     /// quantizes the weights per output channel with power-of-two scales,
-    /// and writes a format-version-2 file about 4x smaller. With --calib the
+    /// and writes a file about 4x smaller (format version 2; 4 with feature-map layers). With --calib the
     /// alarm threshold is recalibrated on the same windows through the new
     /// model, with the f32 model's quantile, hysteresis and smoothing.
     /// Prints flash, parameters and scratch RAM before and after, both

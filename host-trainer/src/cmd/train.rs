@@ -1,5 +1,7 @@
 //! `edgeae train`: trains a model of any kind on a data file and exports
 //! it, with a PCA baseline and calibrated thresholds (see [`crate::train`]).
+//! A recurrent model is trained and measured on the host only: the model
+//! format has no recurrent layers yet.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -14,9 +16,11 @@ use super::Report;
 use crate::cli::TrainArgs;
 use crate::text::{preview, thousands};
 use crate::train::checkpoint;
-use crate::train::config::TrainConfig;
+use crate::train::config::{Kind, TrainConfig};
+use crate::train::prepare::Prepared;
 use crate::train::report;
-use crate::train::run::{RunOptions, model_path, resume_config};
+use crate::train::run::{RunOptions, Trained, model_path, resume_config};
+use crate::train::to_model::NOT_IN_FORMAT;
 
 /// `edgeae train`.
 pub fn run(args: TrainArgs) -> Result<TrainReport> {
@@ -42,6 +46,15 @@ pub fn run(args: TrainArgs) -> Result<TrainReport> {
         {
             bail!("--resume continues a {} run, not {k}", cfg.kind);
         }
+        if let Some(c) = args.cell
+            && c != cfg.recurrent.cell
+        {
+            bail!(
+                "--resume continues a run of {} layers, not --cell {}",
+                cfg.recurrent.cell.name(),
+                c.name().to_lowercase()
+            );
+        }
         (cfg, Some(ck))
     } else {
         if checkpoint::path(&args.out).exists() {
@@ -52,6 +65,9 @@ pub fn run(args: TrainArgs) -> Result<TrainReport> {
         }
         let data = args.data.context("--data is required")?;
         let kind = args.kind.context("--kind is required")?;
+        if args.cell.is_some() && kind != Kind::Recurrent {
+            bail!("--cell goes with --kind recurrent, not {kind}");
+        }
         let mut cfg =
             TrainConfig::new(data, kind, args.out.clone()).with_window(args.window.unwrap_or(1));
         if let Some(hop) = args.hop {
@@ -78,14 +94,71 @@ pub fn run(args: TrainArgs) -> Result<TrainReport> {
         cfg.arch = args.arch.clone();
         cfg.image = args.image;
         cfg.limit = args.limit;
+        if kind == Kind::Recurrent {
+            cfg.recurrent.cell = args.cell.unwrap_or_default();
+            cfg.recurrent.denoise = args.noise.is_some();
+        }
         (cfg, None)
     };
     let t0 = Instant::now();
+    if !cfg.kind.exportable() {
+        return host_run(cfg, start, opts, t0);
+    }
     let done = crate::train::train_and_export(cfg, start, opts)?;
     let (trained, data, bytes, plots) = (&done.trained, &done.data, &done.model, &done.plots);
     let cfg = &trained.config;
     let model = Model::load(bytes)
         .map_err(|e| anyhow!("internal error: exported model does not load: {e}"))?;
+    let scoring = model.scoring();
+    let mut files = vec![cfg.out.join("loss.png")];
+    files.extend(plots.iter().cloned());
+    Ok(TrainReport {
+        model: Some(model_path(&cfg.out)),
+        layers: model.layers().len(),
+        parameters: model.param_count(),
+        flash_bytes: Some(model.file_len()),
+        scratch_bytes: Some(ScratchPlan::for_model(&model).bytes()),
+        threshold: match scoring.calibration {
+            Some(c) if scoring.threshold.is_finite() => Some(Threshold {
+                threshold: scoring.threshold,
+                quantile: c.quantile,
+                windows: c.windows,
+                clear_threshold: scoring.clear_threshold,
+                smoothing: scoring.smoothing,
+            }),
+            _ => None,
+        },
+        plots: files,
+        ..report_of(trained, data, done.baseline.as_ref(), t0)
+    })
+}
+
+/// `edgeae train` of a kind without a model file (recurrent): the weights
+/// stay in the checkpoint.
+fn host_run(
+    cfg: TrainConfig,
+    start: Option<checkpoint::Checkpoint>,
+    opts: RunOptions,
+    t0: Instant,
+) -> Result<TrainReport> {
+    let done = crate::train::train_on_host(cfg, start, opts)?;
+    let mut report = report_of(&done.trained, &done.data, done.baseline.as_ref(), t0);
+    report.notes.push(format!(
+        "{NOT_IN_FORMAT}: the weights stay in `{}` (no model.eam to export, score or flash)",
+        checkpoint::path(&done.trained.config.out).display()
+    ));
+    Ok(report)
+}
+
+/// The report of a finished run, without a model file; the caller fills in
+/// the model's part.
+fn report_of(
+    trained: &Trained,
+    data: &Prepared,
+    baseline: Option<&crate::train::Baseline>,
+    t0: Instant,
+) -> TrainReport {
+    let cfg = &trained.config;
     let last = trained.history.last();
     let mut notes = Vec::new();
     if !data.constant_channels.is_empty() {
@@ -117,10 +190,7 @@ pub fn run(args: TrainArgs) -> Result<TrainReport> {
             best_epoch: crate::train::run::best_epoch(trained),
         }
     });
-    let scoring = model.scoring();
-    let mut files = vec![cfg.out.join("loss.png")];
-    files.extend(plots.iter().cloned());
-    Ok(TrainReport {
+    TrainReport {
         kind: cfg.kind.to_string(),
         data: cfg.data.clone(),
         train_windows: data.n_train(),
@@ -134,7 +204,7 @@ pub fn run(args: TrainArgs) -> Result<TrainReport> {
             mean_baseline: data.baseline,
         }),
         stop,
-        baseline: done.baseline.as_ref().map(|b| PcaBaseline {
+        baseline: baseline.map(|b| PcaBaseline {
             components: b.components,
             val_mse: b.val_mse,
             model_val_mse: b.model_val_mse,
@@ -144,24 +214,22 @@ pub fn run(args: TrainArgs) -> Result<TrainReport> {
         this_run_s: t0.elapsed().as_secs_f64(),
         // The last epoch trains the whole network for every kind (greedy stages are faster).
         samples_per_s: last.map_or(0.0, |r| r.samples_per_s),
-        model: model_path(&cfg.out),
-        layers: model.layers().len(),
-        parameters: model.param_count(),
-        flash_bytes: model.file_len(),
-        scratch_bytes: ScratchPlan::for_model(&model).bytes(),
-        threshold: match scoring.calibration {
-            Some(c) if scoring.threshold.is_finite() => Some(Threshold {
-                threshold: scoring.threshold,
-                quantile: c.quantile,
-                windows: c.windows,
-                clear_threshold: scoring.clear_threshold,
-                smoothing: scoring.smoothing,
-            }),
-            _ => None,
-        },
-        plots: files,
+        model: None,
+        layers: trained.net.spec.layers.len(),
+        parameters: trained
+            .net
+            .weights
+            .iter()
+            .flatten()
+            .chain(&trained.net.biases)
+            .map(Vec::len)
+            .sum(),
+        flash_bytes: None,
+        scratch_bytes: None,
+        threshold: None,
+        plots: vec![cfg.out.join("loss.png")],
         notes,
-    })
+    }
 }
 
 /// The last epoch's losses.
@@ -247,16 +315,17 @@ pub struct TrainReport {
     pub this_run_s: f64,
     /// Training throughput of the last epoch.
     pub samples_per_s: f64,
-    /// The model file.
-    pub model: PathBuf,
-    /// Its layers.
+    /// The model file (none for a recurrent model: the model format has
+    /// no recurrent layers yet).
+    pub model: Option<PathBuf>,
+    /// Its layers (the network's, without a model file).
     pub layers: usize,
-    /// Its parameters.
+    /// Its parameters (the network's, without a model file).
     pub parameters: usize,
     /// Its size in flash.
-    pub flash_bytes: usize,
+    pub flash_bytes: Option<usize>,
     /// Its scratch RAM on a board.
-    pub scratch_bytes: usize,
+    pub scratch_bytes: Option<usize>,
     /// The calibrated threshold (absent without validation windows).
     pub threshold: Option<Threshold>,
     /// The figures drawn.
@@ -331,16 +400,34 @@ impl Report for TrainReport {
             "time         {:.1} s training ({:.1} s in this run), {:.0} samples/s",
             self.training_s, self.this_run_s, self.samples_per_s
         );
-        let _ = writeln!(
-            out,
-            "model        {}: {} layers, {} parameters, {} bytes of flash, {} bytes of scratch RAM",
-            self.model.display(),
-            self.layers,
-            thousands(self.parameters),
-            thousands(self.flash_bytes),
-            thousands(self.scratch_bytes)
-        );
+        match (&self.model, self.flash_bytes, self.scratch_bytes) {
+            (Some(model), Some(flash), Some(scratch)) => {
+                let _ = writeln!(
+                    out,
+                    "model        {}: {} layers, {} parameters, {} bytes of flash, {} bytes of scratch RAM",
+                    model.display(),
+                    self.layers,
+                    thousands(self.parameters),
+                    thousands(flash),
+                    thousands(scratch)
+                );
+            }
+            _ => {
+                let _ = writeln!(
+                    out,
+                    "model        none written ({NOT_IN_FORMAT}): {} layers, {} parameters, trained on the host",
+                    self.layers,
+                    thousands(self.parameters)
+                );
+            }
+        }
         match &self.threshold {
+            _ if self.model.is_none() => {
+                let _ = writeln!(
+                    out,
+                    "threshold    none (thresholds are calibrated through the model file)"
+                );
+            }
             Some(t) => {
                 let _ = writeln!(
                     out,

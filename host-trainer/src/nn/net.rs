@@ -912,3 +912,209 @@ impl<E: Real, D: Backend<E>> Net<E, D> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gru_lstm_spec() -> NetSpec {
+        let rnn = |cell, inputs, hidden, sequences| LayerSpec::Recurrent {
+            spec: RnnSpec {
+                cell,
+                inputs,
+                hidden,
+                steps: 5,
+                sequences,
+            },
+        };
+        NetSpec {
+            layers: vec![
+                rnn(Cell::Gru, 2, 4, true),
+                rnn(Cell::Lstm, 4, 3, false),
+                LayerSpec::Repeat { width: 3, steps: 5 },
+                rnn(Cell::Gru, 3, 4, true),
+                LayerSpec::TimeDense {
+                    inputs: 4,
+                    outputs: 2,
+                    steps: 5,
+                    activation: Activation::Identity,
+                },
+            ],
+            codings_layer: 1,
+            logvar_head: false,
+        }
+    }
+
+    #[test]
+    fn recurrent_layers_chain_and_count_their_parameters() {
+        let spec = gru_lstm_spec();
+        spec.check().unwrap();
+        assert_eq!(spec.input_len(), 10);
+        assert_eq!(spec.codings_len(), 3);
+        assert_eq!(spec.widths(2), Some((3, 15)));
+        assert_eq!(spec.weight_shape(0), Some((12, 2)));
+        assert_eq!(spec.recurrent_weight_shape(0), Some((12, 4)));
+        assert_eq!(spec.recurrent_bias_len(0), Some(12));
+        assert_eq!(spec.recurrent_bias_len(1), None);
+        assert_eq!(spec.weight_shape(2), None);
+        assert_eq!(spec.weight_shape(4), Some((2, 4)));
+        assert_eq!(spec.bias_len(4), 2);
+        let net = Net::<f32, Cpu>::init(&Cpu::default(), spec, 3).unwrap();
+        // GRU 2→4: 12·2 + 12·4 + 12 + 12; LSTM 4→3: 12·4 + 12·3 + 12;
+        // GRU 3→4: 12·3 + 12·4 + 24; dense 4→2: 8 + 2.
+        let want = (24 + 48 + 24) + (48 + 36 + 12) + (36 + 48 + 24) + 10;
+        assert_eq!(net.param_count(), want);
+        // A bad structure is an error naming the layer, not a panic.
+        let mut bad = gru_lstm_spec();
+        bad.layers[2] = LayerSpec::Repeat { width: 3, steps: 4 };
+        assert!(bad.check().unwrap_err().to_string().contains("layer 3"));
+    }
+
+    #[test]
+    fn recurrent_init_is_orthogonal_with_a_unit_forget_bias() {
+        let net = Net::<f64, Cpu>::init(&Cpu::default(), gru_lstm_spec(), 9).unwrap();
+        for i in [0, 1, 3] {
+            let w = net.recurrent_weights[i].as_ref().unwrap();
+            let (rows, h) = *w.shape();
+            let v = w.as_vec();
+            for block in v.chunks_exact(h * h) {
+                assert_eq!(block.len(), h * h);
+                for a in 0..h {
+                    for b in 0..h {
+                        let d: f64 = (0..h).map(|k| block[a * h + k] * block[b * h + k]).sum();
+                        let want = if a == b { 1.0 } else { 0.0 };
+                        assert!((d - want).abs() < 1e-9, "layer {i}: {d} at ({a}, {b})");
+                    }
+                }
+            }
+            assert_eq!(rows % h, 0);
+        }
+        // LSTM: the forget gate's bias (rows hidden..2·hidden) starts at 1.
+        assert_eq!(
+            net.biases[1].as_vec(),
+            [0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+        );
+        assert!(net.biases[0].as_vec().iter().all(|&b| b == 0.0));
+        assert!(
+            net.recurrent_biases[0]
+                .as_ref()
+                .unwrap()
+                .as_vec()
+                .iter()
+                .all(|&b| b == 0.0)
+        );
+        assert!(net.recurrent_biases[1].is_none());
+    }
+
+    #[test]
+    fn recurrent_parameters_round_trip_through_the_host_bit_exactly() {
+        let dev = Cpu::default();
+        let mut net = Net::<f32, Cpu>::init(&dev, gru_lstm_spec(), 5).unwrap();
+        // Distinct values everywhere, so a swapped or misplaced one shows.
+        let mut k = 0.0f32;
+        let mut next = |n: usize| -> Vec<f32> {
+            (0..n)
+                .map(|_| {
+                    k += 1.0;
+                    k / 7.0
+                })
+                .collect()
+        };
+        for i in 0..net.spec.layers.len() {
+            if let Some(w) = &mut net.weights[i] {
+                let v = next(w.shape().num_elements());
+                w.copy_from(&v);
+            }
+            if net.biases[i].shape().0 > 0 {
+                let v = next(net.biases[i].shape().0);
+                net.biases[i].copy_from(&v);
+            }
+            if let Some(w) = &mut net.recurrent_weights[i] {
+                let v = next(w.shape().num_elements());
+                w.copy_from(&v);
+            }
+            if let Some(b) = &mut net.recurrent_biases[i] {
+                let v = next(b.shape().0);
+                b.copy_from(&v);
+            }
+        }
+        let host = net.to_host();
+        // [W_ih | W_hh] row by row: row 0 of layer 0 is W_ih's two values,
+        // then W_hh's four.
+        let w_ih = net.weights[0].as_ref().unwrap().as_vec();
+        let w_hh = net.recurrent_weights[0].as_ref().unwrap().as_vec();
+        let w0 = host.weights[0].as_ref().unwrap();
+        assert_eq!(w0.len(), 12 * 6);
+        assert_eq!(&w0[..2], &w_ih[..2]);
+        assert_eq!(&w0[2..6], &w_hh[..4]);
+        assert_eq!(&w0[6..8], &w_ih[2..4]);
+        assert_eq!(host.biases[0].len(), 24);
+        assert_eq!(host.biases[1].len(), 12);
+        let back = Net::<f32, Cpu>::from_host(&dev, &host).unwrap();
+        let again = back.to_host();
+        assert_eq!(again, host);
+        for i in 0..net.spec.layers.len() {
+            let bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect::<Vec<_>>();
+            if let (Some(a), Some(b)) = (&net.recurrent_weights[i], &back.recurrent_weights[i]) {
+                assert_eq!(bits(a.as_vec()), bits(b.as_vec()));
+            }
+            if let (Some(a), Some(b)) = (&net.recurrent_biases[i], &back.recurrent_biases[i]) {
+                assert_eq!(bits(a.as_vec()), bits(b.as_vec()));
+            }
+        }
+        // The same outputs from both.
+        let x: Mat<f32, Cpu> = dev.tensor_from_vec(next(30), (3, 10));
+        let y = net.forward(x.clone(), net.all(), false).unwrap().as_vec();
+        let z = back.forward(x, back.all(), false).unwrap().as_vec();
+        assert_eq!(y, z);
+        // Parameters that do not fit the structure are refused.
+        let mut short = host.clone();
+        short.biases[0].pop();
+        let err = Net::<f32, Cpu>::from_host(&dev, &short).unwrap_err();
+        assert!(err.to_string().contains("layer 0"), "{err}");
+        let mut narrow = host;
+        narrow.weights[3].as_mut().unwrap().pop();
+        assert!(Net::<f32, Cpu>::from_host(&dev, &narrow).is_err());
+    }
+
+    #[test]
+    fn every_recurrent_parameter_gets_a_gradient() {
+        struct Seen(Vec<ParamId>);
+        impl ParamVisitor<f32, Cpu> for Seen {
+            fn visit<S: Shape>(&mut self, id: ParamId, _: &mut Tensor<S, f32, Cpu>) -> Result<()> {
+                self.0.push(id);
+                Ok(())
+            }
+        }
+        let dev = Cpu::default();
+        let mut net = Net::<f32, Cpu>::init(&dev, gru_lstm_spec(), 1).unwrap();
+        let mut seen = Seen(Vec::new());
+        net.visit(|_| true, &mut seen).unwrap();
+        for id in [
+            ParamId::Weight(0),
+            ParamId::RecurrentWeight(0),
+            ParamId::RecurrentBias(0),
+            ParamId::RecurrentWeight(1),
+            ParamId::RecurrentBias(3),
+            ParamId::Weight(4),
+            ParamId::Bias(4),
+        ] {
+            assert!(seen.0.contains(&id), "{id:?} not visited");
+        }
+        assert!(!seen.0.contains(&ParamId::RecurrentBias(1)));
+        // One Adam step moves every parameter.
+        let before = net.to_host();
+        let x: Mat<f32, Cpu> = dev.tensor_from_vec((0..20).map(|i| i as f32 / 10.0).collect(), (2, 10));
+        let y = net.forward(x.leaky_trace(), net.all(), false).unwrap();
+        let loss = y.square().mean();
+        let mut grads = loss.backward();
+        let mut adam = super::super::adam::Adam::new(1e-2);
+        adam.step(&mut net, &mut grads, |_| true).unwrap();
+        let after = net.to_host();
+        for i in 0..after.weights.len() {
+            if let (Some(a), Some(b)) = (&before.weights[i], &after.weights[i]) {
+                assert!(a.iter().zip(b).all(|(a, b)| a != b), "layer {i}: a weight did not move");
+            }
+        }
+    }
+}

@@ -508,7 +508,8 @@ fn recurrent_network_gradients_through_the_net() {
     let dev: Dev = Default::default();
     let mut rng = StdRng::seed_from_u64(10);
     for cell in [Cell::Lstm, Cell::Gru] {
-        let mut cfg = TrainConfig::new("x.csv".into(), Kind::Recurrent, "out".into()).with_window(4);
+        let mut cfg =
+            TrainConfig::new("x.csv".into(), Kind::Recurrent, "out".into()).with_window(4);
         cfg.codings = Some(2);
         cfg.hidden = Some(vec![3]);
         cfg.recurrent.cell = cell;

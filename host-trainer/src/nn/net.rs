@@ -265,7 +265,9 @@ impl NetSpec {
             Some(LayerSpec::ConvTranspose { spec, .. }) => spec.filters,
             Some(LayerSpec::Recurrent { spec }) => spec.gate_rows(),
             Some(LayerSpec::TimeDense { outputs, .. }) => *outputs,
-            Some(LayerSpec::Pool { .. } | LayerSpec::Upsample { .. } | LayerSpec::Repeat { .. })
+            Some(
+                LayerSpec::Pool { .. } | LayerSpec::Upsample { .. } | LayerSpec::Repeat { .. },
+            )
             | None => 0,
             Some(LayerSpec::Dense { .. } | LayerSpec::Tied { .. }) => {
                 self.widths(i).map_or(0, |w| w.1)
@@ -604,7 +606,9 @@ impl<E: Real, D: Backend<E>> Net<E, D> {
             | LayerSpec::ConvTranspose { .. }
             | LayerSpec::Pool { .. }
             | LayerSpec::Upsample { .. } => bail!("layer {i} is a feature-map layer"),
-            LayerSpec::Recurrent { .. } | LayerSpec::Repeat { .. } | LayerSpec::TimeDense { .. } => {
+            LayerSpec::Recurrent { .. }
+            | LayerSpec::Repeat { .. }
+            | LayerSpec::TimeDense { .. } => {
                 bail!("layer {i} is a sequence layer")
             }
         };
@@ -860,9 +864,8 @@ impl<E: Real, D: Backend<E>> Net<E, D> {
                         bail!("layer {i}: weights do not match its structure");
                     };
                     weights.push(Some(dev.tensor_from_vec(from_f32(&w_ih), (rows, cols))));
-                    recurrent_weights.push(Some(
-                        dev.tensor_from_vec(from_f32(&w_hh), (rows, hidden)),
-                    ));
+                    recurrent_weights
+                        .push(Some(dev.tensor_from_vec(from_f32(&w_hh), (rows, hidden))));
                 }
                 (None, None, None) => {
                     weights.push(None);
@@ -1104,7 +1107,8 @@ mod tests {
         assert!(!seen.0.contains(&ParamId::RecurrentBias(1)));
         // One Adam step moves every parameter.
         let before = net.to_host();
-        let x: Mat<f32, Cpu> = dev.tensor_from_vec((0..20).map(|i| i as f32 / 10.0).collect(), (2, 10));
+        let x: Mat<f32, Cpu> =
+            dev.tensor_from_vec((0..20).map(|i| i as f32 / 10.0).collect(), (2, 10));
         let y = net.forward(x.leaky_trace(), net.all(), false).unwrap();
         let loss = y.square().mean();
         let mut grads = loss.backward();
@@ -1113,7 +1117,10 @@ mod tests {
         let after = net.to_host();
         for i in 0..after.weights.len() {
             if let (Some(a), Some(b)) = (&before.weights[i], &after.weights[i]) {
-                assert!(a.iter().zip(b).all(|(a, b)| a != b), "layer {i}: a weight did not move");
+                assert!(
+                    a.iter().zip(b).all(|(a, b)| a != b),
+                    "layer {i}: a weight did not move"
+                );
             }
         }
     }

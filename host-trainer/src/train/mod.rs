@@ -17,6 +17,9 @@ pub mod run;
 pub mod schedule;
 pub mod to_model;
 
+#[cfg(test)]
+mod tests;
+
 pub use config::{Kind, TrainConfig};
 pub use run::{RunOptions, Trained, run};
 

@@ -19,7 +19,10 @@ pub fn model_def(trained: &Trained, data: &Prepared) -> Result<ModelBuf> {
     let cfg = &trained.config;
     let last = trained.history.last();
     if !cfg.kind.exportable() {
-        bail!("{NOT_IN_FORMAT}: a {} autoencoder cannot be exported", cfg.kind);
+        bail!(
+            "{NOT_IN_FORMAT}: a {} autoencoder cannot be exported",
+            cfg.kind
+        );
     }
     Ok(ModelBuf {
         kind: cfg.kind.model_kind(),

@@ -461,3 +461,154 @@ fn set<T>(field: &mut T, value: Option<T>) {
         *field = v;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::Cli;
+
+    fn run(args: &[&str]) -> anyhow::Result<super::super::Printed> {
+        let cli = Cli::try_parse_from(std::iter::once("edgeae").chain(args.iter().copied()))?;
+        crate::run(cli)
+    }
+
+    fn sines(dir: &std::path::Path) -> String {
+        let mut text = String::from("x,y\n");
+        for t in 0..400 {
+            let t = f64::from(t);
+            text.push_str(&format!("{:.4},{:.4}\n", (t * 0.4).sin(), (t * 0.25).cos()));
+        }
+        let path = dir.join("sines.csv");
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    }
+
+    #[test]
+    fn bad_recurrent_arguments_are_one_clear_sentence() {
+        let err = Cli::try_parse_from([
+            "edgeae",
+            "train",
+            "--data",
+            "x.csv",
+            "--kind",
+            "recurrent",
+            "--window",
+            "8",
+            "--cell",
+            "foo",
+            "--out",
+            "o",
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("error: invalid value 'foo' for '--cell <CELL>'")
+                && err.contains("[possible values: lstm, gru]"),
+            "{err}"
+        );
+        let dir = std::env::temp_dir().join(format!("edgeae-rnn-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let data = sines(&dir);
+        let out = dir.join("run").display().to_string();
+        let no_window = run(&[
+            "train",
+            "--data",
+            &data,
+            "--kind",
+            "recurrent",
+            "--out",
+            &out,
+        ]);
+        assert_eq!(
+            format!("{:#}", no_window.unwrap_err()),
+            "--kind recurrent reads each window as a sequence: give --window N (time steps, at least 2), e.g. --window 32"
+        );
+        let cell_alone = run(&[
+            "train", "--data", &data, "--kind", "stacked", "--cell", "gru", "--out", &out,
+        ]);
+        assert_eq!(
+            format!("{:#}", cell_alone.unwrap_err()),
+            "--cell goes with --kind recurrent, not stacked"
+        );
+        let arch = run(&[
+            "train",
+            "--data",
+            &data,
+            "--kind",
+            "recurrent",
+            "--window",
+            "8",
+            "--arch",
+            "c4k3|t2k3",
+            "--out",
+            &out,
+        ]);
+        assert!(format!("{:#}", arch.unwrap_err()).starts_with("--arch works with --kind conv"),);
+        assert!(!dir.join("run").join("checkpoint.bin").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn recurrent_training_reports_without_a_model_and_export_refuses() {
+        let dir = std::env::temp_dir().join(format!("edgeae-rnn-cmd-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let data = sines(&dir);
+        let out = dir.join("run").display().to_string();
+        let printed = run(&[
+            "train",
+            "--data",
+            &data,
+            "--kind",
+            "recurrent",
+            "--cell",
+            "gru",
+            "--window",
+            "8",
+            "--epochs",
+            "2",
+            "--noise",
+            "gaussian:0.1",
+            "--out",
+            &out,
+            "--quiet",
+        ])
+        .unwrap();
+        assert!(
+            printed.text.starts_with("trained recurrent on"),
+            "{}",
+            printed.text
+        );
+        assert!(
+            printed.text.contains(
+                "model        none written (recurrent layers are not in the model format yet): 5 layers"
+            ),
+            "{}",
+            printed.text
+        );
+        assert!(printed.notes.iter().any(|n| n.contains("checkpoint.bin")));
+        let json: serde_json::Value = serde_json::from_str(&printed.json).unwrap();
+        assert!(
+            json["model"].is_null() && json["flash_bytes"].is_null(),
+            "{json}"
+        );
+        let ck = crate::train::checkpoint::Checkpoint::load(&dir.join("run")).unwrap();
+        assert_eq!(ck.config.recurrent.cell, crate::nn::recurrent::Cell::Gru);
+        assert!(ck.config.recurrent.denoise);
+        // Resuming with another cell is refused.
+        let err = run(&["train", "--out", &out, "--resume", "--cell", "lstm"]).unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "--resume continues a run of GRU layers, not --cell lstm"
+        );
+        // Export is one sentence, not a panic.
+        let err = run(&["export", &out, "--quant", "f32", "--out", "m.eam"]).unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(
+            msg.starts_with("recurrent layers are not in the model format yet: `")
+                && msg.contains("holds a recurrent autoencoder"),
+            "{msg}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

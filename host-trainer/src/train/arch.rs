@@ -138,7 +138,7 @@ pub fn recurrent_hidden(codings: usize) -> usize {
 pub fn recurrent_spec(cfg: &TrainConfig, input_len: usize, output: Activation) -> Result<NetSpec> {
     let steps = cfg.window;
     ensure!(
-        steps >= 2 && input_len % steps == 0 && input_len > 0,
+        steps >= 2 && input_len.is_multiple_of(steps) && input_len > 0,
         "--kind recurrent needs windows of at least 2 time steps (--window), got {steps} steps for {input_len} values"
     );
     let channels = input_len / steps;

@@ -46,6 +46,9 @@ pub fn run(args: TrainArgs) -> Result<TrainReport> {
         {
             bail!("--resume continues a {} run, not {k}", cfg.kind);
         }
+        if args.cell.is_some() && cfg.kind != Kind::Recurrent {
+            bail!("--cell goes with --kind recurrent, not {}", cfg.kind);
+        }
         if let Some(c) = args.cell
             && c != cfg.recurrent.cell
         {

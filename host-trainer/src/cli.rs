@@ -37,9 +37,12 @@ pub enum Command {
     /// Writes RUN_DIR/model.eam (f32), RUN_DIR/checkpoint.bin after every
     /// epoch, RUN_DIR/loss.png, and RUN_DIR/reconstructions.png (plus
     /// generated.png for a VAE on images). Every option has a default chosen
-    /// from the data: `--data --kind --out` is enough.
+    /// from the data: `--data --kind --out` is enough (`--kind recurrent`
+    /// needs `--window` too). A recurrent model trains on the CPU and stays
+    /// in RUN_DIR/checkpoint.bin: the model format has no recurrent layers
+    /// yet, so there is no model.eam to export, score or flash.
     #[command(
-        after_help = "Examples:\n  edgeae train --data normal.csv --kind denoising --out runs/pump --window 32 --hop 8\n  edgeae train --data /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz --kind stacked --hidden 100 --codings 30 --out runs/fmnist\n  edgeae train --data normal.csv --kind conv --window 64 --hop 16 --codings 8 --out runs/pump-conv\n  edgeae train --data /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz --kind conv --arch \"c16k3,p2,c32k3,p2,c64k3,p2|t32k3s2v,t16k3s2,t1k3s2:sigmoid\" --out runs/fmnist-conv\n  edgeae train --out runs/fmnist --resume --lr 3e-4"
+        after_help = "Examples:\n  edgeae train --data normal.csv --kind denoising --out runs/pump --window 32 --hop 8\n  edgeae train --data /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz --kind stacked --hidden 100 --codings 30 --out runs/fmnist\n  edgeae train --data normal.csv --kind conv --window 64 --hop 16 --codings 8 --out runs/pump-conv\n  edgeae train --data normal.csv --kind recurrent --cell gru --window 32 --hop 8 --codings 8 --out runs/pump-rnn\n  edgeae train --data /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz --kind conv --arch \"c16k3,p2,c32k3,p2,c64k3,p2|t32k3s2v,t16k3s2,t1k3s2:sigmoid\" --out runs/fmnist-conv\n  edgeae train --out runs/fmnist --resume --lr 3e-4"
     )]
     Train(Box<TrainArgs>),
     /// Write the codings of every window of a data file as CSV, with the firmware engine.
@@ -328,7 +331,7 @@ pub struct TrainArgs {
     /// Run directory (created if missing).
     #[arg(long, short)]
     pub out: PathBuf,
-    /// Frames per window (1: each row is one input vector) [default: 1].
+    /// Frames per window (1: each row is one input vector; recurrent: the time steps of a sequence, at least 2) [default: 1].
     #[arg(long)]
     pub window: Option<usize>,
     /// Frames between the windows the model scores, written into the model [default: window / 2, at least 1].
@@ -340,12 +343,15 @@ pub struct TrainArgs {
     /// Width of the codings [default: input width / 8, between 1 and 32; x4 for sparse].
     #[arg(long)]
     pub codings: Option<usize>,
-    /// Encoder hidden widths, e.g. 100 or 256,64 [default: one layer, the geometric mean of input and codings widths].
+    /// Encoder hidden widths, e.g. 100 or 256,64; recurrent: the widths of the sequence-to-sequence layers [default: one layer, the geometric mean of input and codings widths; recurrent: twice the codings, 8 to 64].
     #[arg(long, value_delimiter = ',')]
     pub hidden: Option<Vec<usize>>,
     /// Convolutional layers, encoder|decoder, e.g. "c16k3,p2,c32k3,p2,c64k3,p2|t32k3s2v,t16k3s2,t1k3s2:sigmoid" (c: conv FILTERSkKERNEL[sSTRIDE][v: valid], t: transposed conv, p/a: max/avg pool, u: upsample, d: dense, r: reshape HxWxC; :ACTIVATION). With conv, stacked, denoising, sparse, vae; `auto`: the default for the input [default with conv: auto].
     #[arg(long)]
     pub arch: Option<String>,
+    /// Recurrent: the cell of every recurrent layer [default: lstm].
+    #[arg(long, value_enum)]
+    pub cell: Option<crate::nn::recurrent::Cell>,
     /// The rows of a CSV are images of HxWxC values, channel-last (conv layers over images; IDX files need no flag), e.g. 28x28x1.
     #[arg(long, value_parser = parse_image)]
     pub image: Option<[usize; 3]>,
@@ -370,7 +376,7 @@ pub struct TrainArgs {
     /// Fraction of windows held out for validation: the end of a time series, a random sample of rows or images [default: 0.1].
     #[arg(long)]
     pub val_split: Option<f64>,
-    /// Denoising: gaussian:SIGMA (in normalised units) or dropout:P [default: gaussian:0.2].
+    /// Denoising (and recurrent, when given): gaussian:SIGMA (in normalised units) or dropout:P [default: gaussian:0.2].
     #[arg(long)]
     pub noise: Option<Noise>,
     /// Sparse: l1:WEIGHT or kl:TARGET:WEIGHT [default: kl:0.1:0.05].

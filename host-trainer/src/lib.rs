@@ -46,12 +46,15 @@ mod train;
 // Training.
 /// The trainer's network on dfdx tensors, rebuilt from a trained run.
 pub use nn::net::Net;
+/// The cell of a recurrent layer (`--cell`).
+pub use nn::recurrent::Cell;
 pub use train::checkpoint::{Checkpoint, path as checkpoint_path};
 pub use train::config::{
-    DEFAULT_MAX_STEPS, Kind, LossChoice, Noise, Normalize, ScoreMetric, TrainConfig,
+    DEFAULT_MAX_STEPS, Kind, LossChoice, Noise, Normalize, RecurrentSettings, ScoreMetric,
+    TrainConfig,
 };
 pub use train::run::{best_epoch, resume_config};
-pub use train::{Done, RunOptions, train_and_export};
+pub use train::{Done, HostDone, RunOptions, train_and_export, train_on_host};
 
 // Data.
 pub use data::{

@@ -1,5 +1,7 @@
 //! `edgeae train`: trains a model of any kind on a data file and exports
 //! it, with a PCA baseline and calibrated thresholds (see [`crate::train`]).
+//! A recurrent model is trained and measured on the host only: the model
+//! format has no recurrent layers yet.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -14,9 +16,11 @@ use super::Report;
 use crate::cli::TrainArgs;
 use crate::text::{preview, thousands};
 use crate::train::checkpoint;
-use crate::train::config::TrainConfig;
+use crate::train::config::{Kind, TrainConfig};
+use crate::train::prepare::Prepared;
 use crate::train::report;
-use crate::train::run::{RunOptions, model_path, resume_config};
+use crate::train::run::{RunOptions, Trained, model_path, resume_config};
+use crate::train::to_model::NOT_IN_FORMAT;
 
 /// `edgeae train`.
 pub fn run(args: TrainArgs) -> Result<TrainReport> {
@@ -42,6 +46,18 @@ pub fn run(args: TrainArgs) -> Result<TrainReport> {
         {
             bail!("--resume continues a {} run, not {k}", cfg.kind);
         }
+        if args.cell.is_some() && cfg.kind != Kind::Recurrent {
+            bail!("--cell goes with --kind recurrent, not {}", cfg.kind);
+        }
+        if let Some(c) = args.cell
+            && c != cfg.recurrent.cell
+        {
+            bail!(
+                "--resume continues a run of {} layers, not --cell {}",
+                cfg.recurrent.cell.name(),
+                c.name().to_lowercase()
+            );
+        }
         (cfg, Some(ck))
     } else {
         if checkpoint::path(&args.out).exists() {
@@ -52,6 +68,9 @@ pub fn run(args: TrainArgs) -> Result<TrainReport> {
         }
         let data = args.data.context("--data is required")?;
         let kind = args.kind.context("--kind is required")?;
+        if args.cell.is_some() && kind != Kind::Recurrent {
+            bail!("--cell goes with --kind recurrent, not {kind}");
+        }
         let mut cfg =
             TrainConfig::new(data, kind, args.out.clone()).with_window(args.window.unwrap_or(1));
         if let Some(hop) = args.hop {
@@ -78,14 +97,71 @@ pub fn run(args: TrainArgs) -> Result<TrainReport> {
         cfg.arch = args.arch.clone();
         cfg.image = args.image;
         cfg.limit = args.limit;
+        if kind == Kind::Recurrent {
+            cfg.recurrent.cell = args.cell.unwrap_or_default();
+            cfg.recurrent.denoise = args.noise.is_some();
+        }
         (cfg, None)
     };
     let t0 = Instant::now();
+    if !cfg.kind.exportable() {
+        return host_run(cfg, start, opts, t0);
+    }
     let done = crate::train::train_and_export(cfg, start, opts)?;
     let (trained, data, bytes, plots) = (&done.trained, &done.data, &done.model, &done.plots);
     let cfg = &trained.config;
     let model = Model::load(bytes)
         .map_err(|e| anyhow!("internal error: exported model does not load: {e}"))?;
+    let scoring = model.scoring();
+    let mut files = vec![cfg.out.join("loss.png")];
+    files.extend(plots.iter().cloned());
+    Ok(TrainReport {
+        model: Some(model_path(&cfg.out)),
+        layers: model.layers().len(),
+        parameters: model.param_count(),
+        flash_bytes: Some(model.file_len()),
+        scratch_bytes: Some(ScratchPlan::for_model(&model).bytes()),
+        threshold: match scoring.calibration {
+            Some(c) if scoring.threshold.is_finite() => Some(Threshold {
+                threshold: scoring.threshold,
+                quantile: c.quantile,
+                windows: c.windows,
+                clear_threshold: scoring.clear_threshold,
+                smoothing: scoring.smoothing,
+            }),
+            _ => None,
+        },
+        plots: files,
+        ..report_of(trained, data, done.baseline.as_ref(), t0)
+    })
+}
+
+/// `edgeae train` of a kind without a model file (recurrent): the weights
+/// stay in the checkpoint.
+fn host_run(
+    cfg: TrainConfig,
+    start: Option<checkpoint::Checkpoint>,
+    opts: RunOptions,
+    t0: Instant,
+) -> Result<TrainReport> {
+    let done = crate::train::train_on_host(cfg, start, opts)?;
+    let mut report = report_of(&done.trained, &done.data, done.baseline.as_ref(), t0);
+    report.notes.push(format!(
+        "{NOT_IN_FORMAT}: the weights stay in `{}` (no model.eam to export, score or flash)",
+        checkpoint::path(&done.trained.config.out).display()
+    ));
+    Ok(report)
+}
+
+/// The report of a finished run, without a model file; the caller fills in
+/// the model's part.
+fn report_of(
+    trained: &Trained,
+    data: &Prepared,
+    baseline: Option<&crate::train::Baseline>,
+    t0: Instant,
+) -> TrainReport {
+    let cfg = &trained.config;
     let last = trained.history.last();
     let mut notes = Vec::new();
     if !data.constant_channels.is_empty() {
@@ -117,10 +193,7 @@ pub fn run(args: TrainArgs) -> Result<TrainReport> {
             best_epoch: crate::train::run::best_epoch(trained),
         }
     });
-    let scoring = model.scoring();
-    let mut files = vec![cfg.out.join("loss.png")];
-    files.extend(plots.iter().cloned());
-    Ok(TrainReport {
+    TrainReport {
         kind: cfg.kind.to_string(),
         data: cfg.data.clone(),
         train_windows: data.n_train(),
@@ -134,7 +207,7 @@ pub fn run(args: TrainArgs) -> Result<TrainReport> {
             mean_baseline: data.baseline,
         }),
         stop,
-        baseline: done.baseline.as_ref().map(|b| PcaBaseline {
+        baseline: baseline.map(|b| PcaBaseline {
             components: b.components,
             val_mse: b.val_mse,
             model_val_mse: b.model_val_mse,
@@ -144,24 +217,22 @@ pub fn run(args: TrainArgs) -> Result<TrainReport> {
         this_run_s: t0.elapsed().as_secs_f64(),
         // The last epoch trains the whole network for every kind (greedy stages are faster).
         samples_per_s: last.map_or(0.0, |r| r.samples_per_s),
-        model: model_path(&cfg.out),
-        layers: model.layers().len(),
-        parameters: model.param_count(),
-        flash_bytes: model.file_len(),
-        scratch_bytes: ScratchPlan::for_model(&model).bytes(),
-        threshold: match scoring.calibration {
-            Some(c) if scoring.threshold.is_finite() => Some(Threshold {
-                threshold: scoring.threshold,
-                quantile: c.quantile,
-                windows: c.windows,
-                clear_threshold: scoring.clear_threshold,
-                smoothing: scoring.smoothing,
-            }),
-            _ => None,
-        },
-        plots: files,
+        model: None,
+        layers: trained.net.spec.layers.len(),
+        parameters: trained
+            .net
+            .weights
+            .iter()
+            .flatten()
+            .chain(&trained.net.biases)
+            .map(Vec::len)
+            .sum(),
+        flash_bytes: None,
+        scratch_bytes: None,
+        threshold: None,
+        plots: vec![cfg.out.join("loss.png")],
         notes,
-    })
+    }
 }
 
 /// The last epoch's losses.
@@ -247,16 +318,17 @@ pub struct TrainReport {
     pub this_run_s: f64,
     /// Training throughput of the last epoch.
     pub samples_per_s: f64,
-    /// The model file.
-    pub model: PathBuf,
-    /// Its layers.
+    /// The model file (none for a recurrent model: the model format has
+    /// no recurrent layers yet).
+    pub model: Option<PathBuf>,
+    /// Its layers (the network's, without a model file).
     pub layers: usize,
-    /// Its parameters.
+    /// Its parameters (the network's, without a model file).
     pub parameters: usize,
     /// Its size in flash.
-    pub flash_bytes: usize,
+    pub flash_bytes: Option<usize>,
     /// Its scratch RAM on a board.
-    pub scratch_bytes: usize,
+    pub scratch_bytes: Option<usize>,
     /// The calibrated threshold (absent without validation windows).
     pub threshold: Option<Threshold>,
     /// The figures drawn.
@@ -331,16 +403,34 @@ impl Report for TrainReport {
             "time         {:.1} s training ({:.1} s in this run), {:.0} samples/s",
             self.training_s, self.this_run_s, self.samples_per_s
         );
-        let _ = writeln!(
-            out,
-            "model        {}: {} layers, {} parameters, {} bytes of flash, {} bytes of scratch RAM",
-            self.model.display(),
-            self.layers,
-            thousands(self.parameters),
-            thousands(self.flash_bytes),
-            thousands(self.scratch_bytes)
-        );
+        match (&self.model, self.flash_bytes, self.scratch_bytes) {
+            (Some(model), Some(flash), Some(scratch)) => {
+                let _ = writeln!(
+                    out,
+                    "model        {}: {} layers, {} parameters, {} bytes of flash, {} bytes of scratch RAM",
+                    model.display(),
+                    self.layers,
+                    thousands(self.parameters),
+                    thousands(flash),
+                    thousands(scratch)
+                );
+            }
+            _ => {
+                let _ = writeln!(
+                    out,
+                    "model        none written ({NOT_IN_FORMAT}): {} layers, {} parameters, trained on the host",
+                    self.layers,
+                    thousands(self.parameters)
+                );
+            }
+        }
         match &self.threshold {
+            _ if self.model.is_none() => {
+                let _ = writeln!(
+                    out,
+                    "threshold    none (thresholds are calibrated through the model file)"
+                );
+            }
             Some(t) => {
                 let _ = writeln!(
                     out,
@@ -372,5 +462,156 @@ impl Report for TrainReport {
 fn set<T>(field: &mut T, value: Option<T>) {
     if let Some(v) = value {
         *field = v;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::Cli;
+
+    fn run(args: &[&str]) -> anyhow::Result<super::super::Printed> {
+        let cli = Cli::try_parse_from(std::iter::once("edgeae").chain(args.iter().copied()))?;
+        crate::run(cli)
+    }
+
+    fn sines(dir: &std::path::Path) -> String {
+        let mut text = String::from("x,y\n");
+        for t in 0..400 {
+            let t = f64::from(t);
+            text.push_str(&format!("{:.4},{:.4}\n", (t * 0.4).sin(), (t * 0.25).cos()));
+        }
+        let path = dir.join("sines.csv");
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    }
+
+    #[test]
+    fn bad_recurrent_arguments_are_one_clear_sentence() {
+        let err = Cli::try_parse_from([
+            "edgeae",
+            "train",
+            "--data",
+            "x.csv",
+            "--kind",
+            "recurrent",
+            "--window",
+            "8",
+            "--cell",
+            "foo",
+            "--out",
+            "o",
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("error: invalid value 'foo' for '--cell <CELL>'")
+                && err.contains("[possible values: lstm, gru]"),
+            "{err}"
+        );
+        let dir = std::env::temp_dir().join(format!("edgeae-rnn-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let data = sines(&dir);
+        let out = dir.join("run").display().to_string();
+        let no_window = run(&[
+            "train",
+            "--data",
+            &data,
+            "--kind",
+            "recurrent",
+            "--out",
+            &out,
+        ]);
+        assert_eq!(
+            format!("{:#}", no_window.unwrap_err()),
+            "--kind recurrent reads each window as a sequence: give --window N (time steps, at least 2), e.g. --window 32"
+        );
+        let cell_alone = run(&[
+            "train", "--data", &data, "--kind", "stacked", "--cell", "gru", "--out", &out,
+        ]);
+        assert_eq!(
+            format!("{:#}", cell_alone.unwrap_err()),
+            "--cell goes with --kind recurrent, not stacked"
+        );
+        let arch = run(&[
+            "train",
+            "--data",
+            &data,
+            "--kind",
+            "recurrent",
+            "--window",
+            "8",
+            "--arch",
+            "c4k3|t2k3",
+            "--out",
+            &out,
+        ]);
+        assert!(format!("{:#}", arch.unwrap_err()).starts_with("--arch works with --kind conv"),);
+        assert!(!dir.join("run").join("checkpoint.bin").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn recurrent_training_reports_without_a_model_and_export_refuses() {
+        let dir = std::env::temp_dir().join(format!("edgeae-rnn-cmd-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let data = sines(&dir);
+        let out = dir.join("run").display().to_string();
+        let printed = run(&[
+            "train",
+            "--data",
+            &data,
+            "--kind",
+            "recurrent",
+            "--cell",
+            "gru",
+            "--window",
+            "8",
+            "--epochs",
+            "2",
+            "--noise",
+            "gaussian:0.1",
+            "--out",
+            &out,
+            "--quiet",
+        ])
+        .unwrap();
+        assert!(
+            printed.text.starts_with("trained recurrent on"),
+            "{}",
+            printed.text
+        );
+        assert!(
+            printed.text.contains(
+                "model        none written (recurrent layers are not in the model format yet): 5 layers"
+            ),
+            "{}",
+            printed.text
+        );
+        assert!(printed.notes.iter().any(|n| n.contains("checkpoint.bin")));
+        let json: serde_json::Value = serde_json::from_str(&printed.json).unwrap();
+        assert!(
+            json["model"].is_null() && json["flash_bytes"].is_null(),
+            "{json}"
+        );
+        let ck = crate::train::checkpoint::Checkpoint::load(&dir.join("run")).unwrap();
+        assert_eq!(ck.config.recurrent.cell, crate::nn::recurrent::Cell::Gru);
+        assert!(ck.config.recurrent.denoise);
+        // Resuming with another cell is refused.
+        let err = run(&["train", "--out", &out, "--resume", "--cell", "lstm"]).unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "--resume continues a run of GRU layers, not --cell lstm"
+        );
+        // Export is one sentence, not a panic.
+        let err = run(&["export", &out, "--quant", "f32", "--out", "m.eam"]).unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(
+            msg.starts_with("recurrent layers are not in the model format yet: `")
+                && msg.contains("holds a recurrent autoencoder"),
+            "{msg}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

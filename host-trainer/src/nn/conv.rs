@@ -712,7 +712,8 @@ pub enum MapOp {
 }
 
 impl MapOp {
-    /// The operation of `layer`; `None` for dense and tied layers.
+    /// The operation of `layer`; `None` for the layers that are not
+    /// feature-map layers.
     pub fn for_layer(layer: &LayerSpec) -> Result<Option<MapOp>> {
         Ok(match *layer {
             LayerSpec::Conv { spec, .. } => Some(MapOp::Conv(Conv2d::new(spec)?)),
@@ -721,7 +722,11 @@ impl MapOp {
             }
             LayerSpec::Pool { spec } => Some(MapOp::Pool(Pool2d::new(spec)?)),
             LayerSpec::Upsample { spec } => Some(MapOp::Upsample(Upsample2d::new(spec)?)),
-            LayerSpec::Dense { .. } | LayerSpec::Tied { .. } => None,
+            LayerSpec::Dense { .. }
+            | LayerSpec::Tied { .. }
+            | LayerSpec::Recurrent { .. }
+            | LayerSpec::Repeat { .. }
+            | LayerSpec::TimeDense { .. } => None,
         })
     }
 

@@ -2,7 +2,8 @@
 //! rather than taken from dfdx: SELU, dense and tied-dense layers (tied
 //! weights get gradients from both uses), the KL sparsity penalty, the L1
 //! penalty, the VAE latent loss and reparameterization, and the
-//! reconstruction losses through a whole network.
+//! reconstruction losses through a whole network (dense, convolutional,
+//! recurrent).
 
 use dfdx::prelude::*;
 use model_format::Activation;
@@ -109,6 +110,8 @@ fn param_values(net: &Net<f64, Dev>, id: ParamId) -> Vec<f64> {
         ParamId::Bias(i) => net.biases[i].as_vec(),
         ParamId::LogvarWeight => net.logvar.as_ref().unwrap().0.as_vec(),
         ParamId::LogvarBias => net.logvar.as_ref().unwrap().1.as_vec(),
+        ParamId::RecurrentWeight(i) => net.recurrent_weights[i].as_ref().unwrap().as_vec(),
+        ParamId::RecurrentBias(i) => net.recurrent_biases[i].as_ref().unwrap().as_vec(),
     }
 }
 
@@ -133,6 +136,14 @@ fn with_param(net: &Net<f64, Dev>, id: ParamId, values: &[f64]) -> Net<f64, Dev>
             let lv = n.logvar.as_mut().unwrap();
             let shape = *lv.1.shape();
             lv.1 = dev.tensor_from_vec(values.to_vec(), shape);
+        }
+        ParamId::RecurrentWeight(i) => {
+            let shape = *n.recurrent_weights[i].as_ref().unwrap().shape();
+            n.recurrent_weights[i] = Some(dev.tensor_from_vec(values.to_vec(), shape));
+        }
+        ParamId::RecurrentBias(i) => {
+            let shape = *n.recurrent_biases[i].as_ref().unwrap().shape();
+            n.recurrent_biases[i] = Some(dev.tensor_from_vec(values.to_vec(), shape));
         }
     }
     n
@@ -483,5 +494,47 @@ fn convolutional_network_gradients_through_the_net() {
         let host = net.to_host();
         let back: Net<f64, Dev> = Net::from_host(&dev, &host).unwrap();
         assert_eq!(back.to_host(), host);
+    }
+}
+
+/// The recurrent autoencoder of `--kind recurrent` (LSTM and GRU, a hidden
+/// layer, sigmoid output on BCE): every parameter's gradient through `Net`
+/// (`W_ih`, `W_hh`, both GRU biases, the time-distributed dense layer)
+/// against finite differences.
+#[test]
+fn recurrent_network_gradients_through_the_net() {
+    use super::recurrent::Cell;
+    use crate::train::config::{Kind, TrainConfig};
+    let dev: Dev = Default::default();
+    let mut rng = StdRng::seed_from_u64(10);
+    for cell in [Cell::Lstm, Cell::Gru] {
+        let mut cfg =
+            TrainConfig::new("x.csv".into(), Kind::Recurrent, "out".into()).with_window(4);
+        cfg.codings = Some(2);
+        cfg.hidden = Some(vec![3]);
+        cfg.recurrent.cell = cell;
+        let spec = crate::train::arch::recurrent_spec(&cfg, 8, Activation::Sigmoid).unwrap();
+        let mut net: Net<f64, Dev> = Net::init(&dev, spec, 10).unwrap();
+        jitter_biases(&mut net, &mut rng);
+        for b in net.recurrent_biases.iter_mut().flatten() {
+            let n = b.shape().0;
+            *b = dev.tensor_from_vec(random(&mut rng, n, -0.3, 0.3), (n,));
+        }
+        let x = batch(&mut rng, 3, 8, 0.0, 1.0);
+        let loss = |n: &Net<f64, Dev>, trace: bool| {
+            if trace {
+                let out = n.forward(x.leaky_trace(), n.all(), true).unwrap();
+                let l = loss::reconstruction(Recon::BceWithLogits, out, x.clone());
+                (l.array(), Some(l.backward()))
+            } else {
+                let out = n.forward(x.clone(), n.all(), true).unwrap();
+                (
+                    loss::reconstruction(Recon::BceWithLogits, out, x.clone()).array(),
+                    None,
+                )
+            }
+        };
+        let err = check_net(&net, &loss);
+        assert!(err < 1e-6, "{cell:?}: gradient error {err:e}");
     }
 }

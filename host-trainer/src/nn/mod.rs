@@ -67,6 +67,21 @@ pub trait Backend<E: Real>:
             op.name()
         )
     }
+
+    /// A sequence layer ([`recurrent::SeqOp`]: LSTM, GRU, repeat,
+    /// time-distributed dense) before its activation. Only the CPU has
+    /// these kernels; other devices refuse, naming the layer.
+    fn seq_op<T: Tape<E, Self> + Merge<T>>(
+        op: &recurrent::SeqOp,
+        x: Mat<E, Self, T>,
+        p: &recurrent::SeqParams<'_, E, Self>,
+    ) -> anyhow::Result<Mat<E, Self, T>> {
+        let _ = (x, p);
+        anyhow::bail!(
+            "the {} layer runs on the CPU only: train this model with --device cpu",
+            op.name()
+        )
+    }
 }
 
 macro_rules! cpu_backend {
@@ -86,6 +101,14 @@ macro_rules! cpu_backend {
                 b: &Vector<$e, Self>,
             ) -> anyhow::Result<Mat<$e, Self, T>> {
                 op.forward_cpu(x, w, b)
+            }
+
+            fn seq_op<T: Tape<$e, Self> + Merge<T>>(
+                op: &recurrent::SeqOp,
+                x: Mat<$e, Self, T>,
+                p: &recurrent::SeqParams<'_, $e, Self>,
+            ) -> anyhow::Result<Mat<$e, Self, T>> {
+                op.forward_cpu(x, p)
             }
         }
     )*};

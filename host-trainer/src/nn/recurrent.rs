@@ -70,9 +70,6 @@
 //! shape before any dfdx operation runs (dfdx asserts on mismatched sizes),
 //! returning an [`anyhow::Error`] that names the layer and the shapes.
 
-// Nothing outside the tests calls these layers until a network layer uses them.
-#![cfg_attr(not(test), allow(dead_code))]
-
 use anyhow::{Context, Result, bail, ensure};
 use dfdx::prelude::*;
 use dfdx::tensor::CpuError;
@@ -80,13 +77,17 @@ use nalgebra::{DMatrixView, DMatrixViewMut};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::net::LayerSpec;
 use super::{Backend, Mat, Real, Vector};
 
-/// The recurrent cell of a layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// The recurrent cell of a layer (also `edgeae train --cell`).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum,
+)]
 pub enum Cell {
     /// Long short-term memory: gates `i, f, g, o`, a cell state beside the
     /// hidden state.
+    #[default]
     Lstm,
     /// Gated recurrent unit: gates `r, z, n`.
     Gru,
@@ -904,4 +905,114 @@ where
             .try_broadcast_like::<_, Axis<0>>(&(rows, out))?,
     )?;
     Ok(y.try_reshape_like(&(batch, out_width))?)
+}
+
+/// The parameters a sequence layer ([`SeqOp`]) reads, on any device: `w`
+/// is `W_ih` of a recurrent layer or the weights of a time-distributed
+/// dense layer, `b` its (input) bias; `w_hh` and `b_hh` are a recurrent
+/// layer's recurrent weights and (GRU) recurrent bias.
+#[derive(Debug)]
+pub struct SeqParams<'a, E: Real, D: Backend<E>> {
+    /// `W_ih`, or a time-distributed dense layer's `(outputs, inputs)` weights.
+    pub w: Option<&'a Mat<E, D>>,
+    /// `W_hh` of a recurrent layer.
+    pub w_hh: Option<&'a Mat<E, D>>,
+    /// `b_ih`, or a time-distributed dense layer's bias (empty for repeat).
+    pub b: &'a Vector<E, D>,
+    /// `b_hh` of a GRU.
+    pub b_hh: Option<&'a Vector<E, D>>,
+}
+
+/// The operation of one sequence layer of a network ([`LayerSpec`]'s
+/// recurrent, repeat and time-distributed dense layers), checked once.
+#[derive(Debug, Clone)]
+pub enum SeqOp {
+    /// An LSTM or GRU layer.
+    Recurrent(Recurrent),
+    /// [`repeat`] over `steps` steps.
+    Repeat {
+        /// Time steps.
+        steps: usize,
+    },
+    /// [`time_distributed_dense`] over `steps` steps.
+    TimeDense {
+        /// Time steps.
+        steps: usize,
+    },
+}
+
+impl SeqOp {
+    /// The operation of `layer`; `None` for the layers that are not
+    /// sequence layers.
+    pub fn for_layer(layer: &LayerSpec) -> Result<Option<SeqOp>> {
+        Ok(match *layer {
+            LayerSpec::Recurrent { spec } => Some(SeqOp::Recurrent(Recurrent::new(spec)?)),
+            LayerSpec::Repeat { width, steps } => {
+                ensure!(
+                    width > 0 && steps > 0 && width.checked_mul(steps).is_some(),
+                    "repeat needs a width ({width}) and steps ({steps}) without zeros that fit"
+                );
+                Some(SeqOp::Repeat { steps })
+            }
+            LayerSpec::TimeDense {
+                inputs,
+                outputs,
+                steps,
+                ..
+            } => {
+                let fits = steps
+                    .checked_mul(inputs.max(outputs))
+                    .is_some_and(|_| inputs > 0 && outputs > 0 && steps > 0);
+                ensure!(
+                    fits,
+                    "time-distributed dense needs inputs ({inputs}), outputs ({outputs}) and \
+                     steps ({steps}) without zeros that fit"
+                );
+                Some(SeqOp::TimeDense { steps })
+            }
+            _ => None,
+        })
+    }
+
+    /// The layer's name in messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SeqOp::Recurrent(r) => r.spec().cell.name(),
+            SeqOp::Repeat { .. } => "repeat",
+            SeqOp::TimeDense { .. } => "time-distributed dense",
+        }
+    }
+
+    /// Runs the layer (before its activation) on the CPU, from zero
+    /// initial states for a recurrent layer.
+    pub fn forward_cpu<E: Real, T: Tape<E, Cpu> + Merge<T>>(
+        &self,
+        x: Mat<E, Cpu, T>,
+        p: &SeqParams<'_, E, Cpu>,
+    ) -> Result<Mat<E, Cpu, T>>
+    where
+        Cpu: Backend<E>,
+    {
+        match self {
+            SeqOp::Recurrent(r) => {
+                let (Some(w_ih), Some(w_hh)) = (p.w, p.w_hh) else {
+                    bail!("the {} layer has no weights", self.name())
+                };
+                let params = RnnParams {
+                    w_ih,
+                    w_hh,
+                    b_ih: p.b,
+                    b_hh: p.b_hh,
+                };
+                r.forward(x, &params, InitialState::zeros())
+            }
+            SeqOp::Repeat { steps } => repeat(x, *steps),
+            SeqOp::TimeDense { steps } => {
+                let Some(w) = p.w else {
+                    bail!("the {} layer has no weights", self.name())
+                };
+                time_distributed_dense(x, *steps, w, p.b)
+            }
+        }
+    }
 }

@@ -10,10 +10,15 @@ use crate::data::Source;
 use crate::nn::conv_shape::MapShape;
 use crate::nn::loss::Recon;
 use crate::nn::net::{LayerSpec, NetSpec};
+use crate::nn::recurrent::RnnSpec;
 
 /// The structure of the network for `cfg` on `data`: convolutional with
-/// `--arch` (or `--kind conv`), else the dense stack of the kind.
+/// `--arch` (or `--kind conv`), recurrent for `--kind recurrent`, else the
+/// dense stack of the kind.
 pub fn net_spec(cfg: &TrainConfig, data: &Prepared) -> Result<NetSpec> {
+    if cfg.kind == Kind::Recurrent {
+        return recurrent_spec(cfg, data.input_len, data.output);
+    }
     let arch = match (&cfg.arch, cfg.kind) {
         (Some(a), _) => a.as_str(),
         (None, Kind::Conv) => "auto",
@@ -66,9 +71,12 @@ pub fn dense_spec(cfg: &TrainConfig, input_len: usize, output: Activation) -> Ne
         Kind::Linear | Kind::Pca => (Activation::Identity, Activation::Identity),
         Kind::Sparse => (Activation::Selu, Activation::Sigmoid),
         Kind::Vae => (Activation::Selu, Activation::Identity),
-        Kind::Stacked | Kind::Tied | Kind::Greedy | Kind::Denoising | Kind::Conv => {
-            (Activation::Selu, Activation::Selu)
-        }
+        Kind::Stacked
+        | Kind::Tied
+        | Kind::Greedy
+        | Kind::Denoising
+        | Kind::Conv
+        | Kind::Recurrent => (Activation::Selu, Activation::Selu),
     };
     let mut widths = vec![input_len];
     widths.extend(&hidden);
@@ -106,6 +114,84 @@ pub fn dense_spec(cfg: &TrainConfig, input_len: usize, output: Activation) -> Ne
         codings_layer: depth - 1,
         logvar_head: cfg.kind == Kind::Vae,
     }
+}
+
+/// The default hidden width of a recurrent autoencoder with `codings`
+/// codings: twice the codings, between 8 and 64.
+pub fn recurrent_hidden(codings: usize) -> usize {
+    (2 * codings).clamp(8, 64)
+}
+
+/// The recurrent autoencoder of `cfg` on windows of `input_len` values
+/// (`cfg.window` time steps of `input_len / window` channels, time-major),
+/// after Géron's (*Hands-On Machine Learning*, ch. 17): per `--hidden`
+/// width `h` a sequence-to-sequence recurrent layer, then a
+/// sequence-to-vector one to the codings; the decoder repeats the codings
+/// at every time step, mirrors the encoder's sequence-to-sequence layers
+/// and ends in a time-distributed dense layer back to the channels (with
+/// the run's output activation). `--hidden` defaults to one layer of
+/// [`recurrent_hidden`]; every recurrent layer has the `--cell` cell.
+///
+/// ```text
+/// LSTM(seq, h) → LSTM(vec, codings) | repeat(window) → LSTM(seq, h) → dense(channels) per step
+/// ```
+pub fn recurrent_spec(cfg: &TrainConfig, input_len: usize, output: Activation) -> Result<NetSpec> {
+    let steps = cfg.window;
+    ensure!(
+        steps >= 2 && input_len.is_multiple_of(steps) && input_len > 0,
+        "--kind recurrent needs windows of at least 2 time steps (--window), got {steps} steps for {input_len} values"
+    );
+    let channels = input_len / steps;
+    let codings = cfg.codings_for(input_len);
+    let hidden = cfg
+        .hidden
+        .clone()
+        .unwrap_or_else(|| vec![recurrent_hidden(codings)]);
+    let cell = cfg.recurrent.cell;
+    let rnn = |inputs, hidden, sequences| LayerSpec::Recurrent {
+        spec: RnnSpec {
+            cell,
+            inputs,
+            hidden,
+            steps,
+            sequences,
+        },
+    };
+    let mut layers = Vec::new();
+    let mut width = channels;
+    for &h in &hidden {
+        layers.push(rnn(width, h, true));
+        width = h;
+    }
+    layers.push(rnn(width, codings, false));
+    let codings_layer = layers.len() - 1;
+    layers.push(LayerSpec::Repeat {
+        width: codings,
+        steps,
+    });
+    let mut width = codings;
+    for &h in hidden.iter().rev() {
+        layers.push(rnn(width, h, true));
+        width = h;
+    }
+    if hidden.is_empty() {
+        // The repeated codings alone would feed the output layer the same
+        // vector at every step: one recurrent layer gives it time.
+        layers.push(rnn(codings, codings, true));
+    }
+    layers.push(LayerSpec::TimeDense {
+        inputs: width,
+        outputs: channels,
+        steps,
+        activation: output,
+    });
+    let spec = NetSpec {
+        layers,
+        codings_layer,
+        logvar_head: false,
+    };
+    spec.check()?;
+    Ok(spec)
 }
 
 /// What a phase feeds its layers.

@@ -1,13 +1,24 @@
 //! Training checkpoints: everything needed to continue a run exactly where
 //! it stopped (structure, parameters, optimiser moments, position, history,
 //! settings), written after every epoch to a temporary name and renamed.
+//!
+//! # Layout
+//!
+//! `EAECKPT\0`, the version (`u32`, little-endian), the [`Checkpoint`] as
+//! postcard, then the [`Later`] record as postcard. postcard is not
+//! self-describing: a field added to a struct of the body would shift
+//! every byte after it, and `#[serde(default)]` cannot fill a field that
+//! is missing. Settings added after version 2 therefore ride in the
+//! trailing record, which a version-2 checkpoint written before it existed
+//! simply lacks (it then reads as [`Later::default`]). Enum variants added
+//! at the end (new kinds, layers, parameter names) keep the body's layout.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use super::config::TrainConfig;
+use super::config::{RecurrentSettings, TrainConfig};
 use super::schedule::StopReason;
 use crate::nn::adam::Moments;
 use crate::nn::net::HostNet;
@@ -67,6 +78,13 @@ pub struct Checkpoint {
     pub elapsed_s: f64,
 }
 
+/// What a checkpoint holds beyond the version-2 body, after it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Later {
+    /// [`TrainConfig::recurrent`].
+    pub recurrent: RecurrentSettings,
+}
+
 /// `RUN_DIR/checkpoint.bin`.
 pub fn path(run_dir: &Path) -> PathBuf {
     run_dir.join("checkpoint.bin")
@@ -78,6 +96,10 @@ impl Checkpoint {
         let mut bytes = MAGIC.to_vec();
         bytes.extend_from_slice(&CHECKPOINT_VERSION.to_le_bytes());
         bytes.extend(postcard::to_allocvec(self).context("cannot encode the checkpoint")?);
+        let later = Later {
+            recurrent: self.config.recurrent,
+        };
+        bytes.extend(postcard::to_allocvec(&later).context("cannot encode the checkpoint")?);
         crate::data::files::write_atomic(&path(run_dir), &bytes)
     }
 
@@ -103,6 +125,15 @@ impl Checkpoint {
                 p.display()
             );
         }
-        postcard::from_bytes(body).with_context(|| format!("`{}` is corrupt", p.display()))
+        let corrupt = || format!("`{}` is corrupt", p.display());
+        let (mut ck, rest): (Checkpoint, _) =
+            postcard::take_from_bytes(body).with_context(corrupt)?;
+        let later: Later = if rest.is_empty() {
+            Later::default()
+        } else {
+            postcard::from_bytes(rest).with_context(corrupt)?
+        };
+        ck.config.recurrent = later.recurrent;
+        Ok(ck)
     }
 }

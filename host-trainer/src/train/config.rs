@@ -8,6 +8,8 @@ use std::str::FromStr;
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
+use crate::nn::recurrent::Cell;
+
 /// The autoencoder family members `edgeae train` builds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 pub enum Kind {
@@ -32,10 +34,16 @@ pub enum Kind {
     /// Convolutional: conv2d over images, conv1d over sensor windows
     /// (`--arch`, or the default for the input shape).
     Conv,
+    /// Recurrent: LSTM (or GRU, `--cell gru`) encoder to a codings vector,
+    /// repeated over the window and decoded by LSTM layers and a
+    /// time-distributed dense layer. Needs `--window`. Trains on the CPU;
+    /// not exportable yet (the model format has no recurrent layers).
+    Recurrent,
 }
 
 impl Kind {
-    /// The model-format kind.
+    /// The model-format kind. The recurrent kind, which the model format
+    /// cannot hold yet (see [`Kind::exportable`]), says `Custom`.
     pub fn model_kind(self) -> model_format::ModelKind {
         use model_format::ModelKind as M;
         match self {
@@ -48,14 +56,43 @@ impl Kind {
             Kind::Vae => M::Variational,
             Kind::Pca => M::Pca,
             Kind::Conv => M::Conv,
+            Kind::Recurrent => M::Custom,
+        }
+    }
+
+    /// Whether a model of this kind can be written as a model file: all
+    /// but the recurrent kind, whose layers the model format lacks.
+    pub fn exportable(self) -> bool {
+        self != Kind::Recurrent
+    }
+
+    /// Lower-case name, as the CLI spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Recurrent => "recurrent",
+            k => k.model_kind().name(),
         }
     }
 }
 
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.model_kind().name())
+        f.write_str(self.name())
     }
+}
+
+/// Settings of `--kind recurrent` (`train::arch::recurrent_spec`).
+///
+/// Checkpoints carry them in a record after the version-2 body
+/// (`train::checkpoint`), so that version-2 checkpoints written before
+/// they existed still load (with these defaults).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecurrentSettings {
+    /// The cell of every recurrent layer.
+    pub cell: Cell,
+    /// Corrupt the inputs with [`TrainConfig::noise`] while training, as
+    /// the denoising kind does (`--noise` given).
+    pub denoise: bool,
 }
 
 /// Input corruption for the denoising kind (training only).
@@ -259,6 +296,10 @@ pub struct TrainConfig {
     /// their shape themselves.
     #[serde(default)]
     pub image: Option<[usize; 3]>,
+    /// `--kind recurrent`: cell and corruption. Not in the version-2 body
+    /// of a checkpoint: see [`RecurrentSettings`].
+    #[serde(skip)]
+    pub recurrent: RecurrentSettings,
 }
 
 /// How the model scores a window (written into the model file).
@@ -307,6 +348,7 @@ impl TrainConfig {
             pca_start: false,
             arch: None,
             image: None,
+            recurrent: RecurrentSettings::default(),
         }
     }
 
@@ -376,7 +418,25 @@ impl TrainConfig {
         {
             bail!("--image sizes must be at least 1");
         }
+        if self.kind == Kind::Recurrent && self.window < 2 {
+            bail!(
+                "--kind recurrent reads each window as a sequence: give --window N (time steps, at least 2), e.g. --window 32"
+            );
+        }
+        if self.kind == Kind::Recurrent && self.image.is_some() {
+            bail!("--kind recurrent reads sensor windows (--window), not --image rows");
+        }
         Ok(())
+    }
+
+    /// Whether training corrupts its inputs with [`TrainConfig::noise`]:
+    /// always for the denoising kind, on request for the recurrent one.
+    pub fn corrupts(&self) -> bool {
+        match self.kind {
+            Kind::Denoising => true,
+            Kind::Recurrent => self.recurrent.denoise,
+            _ => false,
+        }
     }
 
     /// Codings width for an input of `input_len` values.

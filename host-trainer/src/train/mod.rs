@@ -1,5 +1,10 @@
 //! `edgeae train`: data → windows → normalisation → a dfdx network of the
 //! chosen kind → epochs with checkpoints → `RUN_DIR/model.eam` and plots.
+//!
+//! The recurrent kind stops before the model file (the model format has no
+//! recurrent layers yet, [`to_model::NOT_IN_FORMAT`]): [`train_on_host`]
+//! trains it and measures it on the host, and its weights stay in the
+//! checkpoint.
 
 pub mod arch;
 pub mod checkpoint;
@@ -12,10 +17,17 @@ pub mod run;
 pub mod schedule;
 pub mod to_model;
 
+#[cfg(test)]
+mod tests;
+
 pub use config::{Kind, TrainConfig};
 pub use run::{RunOptions, Trained, run};
 
-use anyhow::Result;
+use anyhow::{Result, bail};
+use dfdx::prelude::*;
+
+use crate::nn::Mat;
+use crate::nn::net::{HostNet, Net};
 
 /// The PCA baseline of a run: the same number of components, fitted to the
 /// same training windows, measured on the same validation windows.
@@ -25,7 +37,8 @@ pub struct Baseline {
     pub components: usize,
     /// Its mean squared error per value on the validation windows.
     pub val_mse: f64,
-    /// The trained model's, measured the same way (through the engine).
+    /// The trained model's, measured the same way (through the engine;
+    /// on the host for a kind without a model file).
     pub model_val_mse: f64,
     /// `RUN_DIR/pca.eam`, calibrated like the model.
     pub path: std::path::PathBuf,
@@ -55,37 +68,28 @@ pub fn baseline_path(out: &std::path::Path) -> std::path::PathBuf {
 
 /// Trains (or resumes), calibrates the threshold on the held-out windows
 /// (when there are any), writes `RUN_DIR/model.eam`, the PCA baseline
-/// `RUN_DIR/pca.eam`, and the plots.
+/// `RUN_DIR/pca.eam`, and the plots. A kind the model format cannot hold
+/// (recurrent) is refused before training: see [`train_on_host`].
 pub fn train_and_export(
     cfg: TrainConfig,
     start: Option<checkpoint::Checkpoint>,
     opts: RunOptions,
 ) -> Result<Done> {
+    if !cfg.kind.exportable() {
+        bail!(
+            "{}: a {} autoencoder trains on the host only (edgeae train writes no model.eam for it)",
+            to_model::NOT_IN_FORMAT,
+            cfg.kind
+        );
+    }
     let (trained, data) = run(cfg, start, opts)?;
     let model = calibrated_model(&trained, &data, &opts)?;
     crate::data::files::write_atomic(&run::model_path(&trained.config.out), &model)?;
-    let baseline = if trained.config.kind != Kind::Pca && data.n_val() > 0 {
-        let pca = run::fit_pca(
-            &TrainConfig {
-                kind: Kind::Pca,
-                ..trained.config.clone()
-            },
-            &data,
-        )?;
-        let pca_model = calibrated_model(&pca, &data, &opts)?;
-        let path = baseline_path(&trained.config.out);
-        crate::data::files::write_atomic(&path, &pca_model)?;
+    let baseline = pca_baseline(&trained, &data, &opts, |x| {
         let loaded = firmware::Model::load(&model)
             .map_err(|e| anyhow::anyhow!("internal error: exported model does not load: {e}"))?;
-        Some(Baseline {
-            components: pca.net.spec.codings_len(),
-            val_mse: pca.history.last().map_or(f64::NAN, |r| r.val_recon),
-            model_val_mse: mean_squared_error(&loaded, &data.val)?,
-            path,
-        })
-    } else {
-        None
-    };
+        mean_squared_error(&loaded, x)
+    })?;
     let plots = report::sample_plots(
         &trained.config.out,
         &model,
@@ -100,6 +104,93 @@ pub fn train_and_export(
         plots,
         baseline,
     })
+}
+
+/// A finished run of a kind without a model file (recurrent): what was
+/// trained, on what, and the PCA baseline.
+#[derive(Debug)]
+pub struct HostDone {
+    /// The trained network and its history (its weights are also in
+    /// `RUN_DIR/checkpoint.bin`).
+    pub trained: Trained,
+    /// The data it was trained on.
+    pub data: prepare::Prepared,
+    /// The PCA baseline (absent without validation windows); the model's
+    /// error measured with the trained network on the host.
+    pub baseline: Option<Baseline>,
+}
+
+/// Trains (or resumes) a network the model format cannot hold yet (the
+/// recurrent kind): no model file, no threshold and no reconstruction plot
+/// (those run through the firmware engine); `RUN_DIR/checkpoint.bin` holds
+/// the weights, `RUN_DIR/loss.png` the curve, and `RUN_DIR/pca.eam` the
+/// PCA baseline, compared with the network's error on the host.
+pub fn train_on_host(
+    cfg: TrainConfig,
+    start: Option<checkpoint::Checkpoint>,
+    opts: RunOptions,
+) -> Result<HostDone> {
+    let (trained, data) = run(cfg, start, opts)?;
+    let baseline = pca_baseline(&trained, &data, &opts, |x| {
+        host_mean_squared_error(&trained.net, x)
+    })?;
+    Ok(HostDone {
+        trained,
+        data,
+        baseline,
+    })
+}
+
+/// Fits the PCA baseline of `trained` on the same windows, writes it to
+/// `RUN_DIR/pca.eam` (calibrated), and compares it with the model's error
+/// `model_mse` on the validation windows. `None` for the PCA kind itself
+/// and without validation windows.
+fn pca_baseline(
+    trained: &Trained,
+    data: &prepare::Prepared,
+    opts: &RunOptions,
+    model_mse: impl FnOnce(&[f32]) -> Result<f64>,
+) -> Result<Option<Baseline>> {
+    if trained.config.kind == Kind::Pca || data.n_val() == 0 {
+        return Ok(None);
+    }
+    let pca = run::fit_pca(
+        &TrainConfig {
+            kind: Kind::Pca,
+            recurrent: Default::default(),
+            ..trained.config.clone()
+        },
+        data,
+    )?;
+    let pca_model = calibrated_model(&pca, data, opts)?;
+    let path = baseline_path(&trained.config.out);
+    crate::data::files::write_atomic(&path, &pca_model)?;
+    Ok(Some(Baseline {
+        components: pca.net.spec.codings_len(),
+        val_mse: pca.history.last().map_or(f64::NAN, |r| r.val_recon),
+        model_val_mse: model_mse(&data.val)?,
+        path,
+    }))
+}
+
+/// Mean squared error per value of the reconstructions of the normalised
+/// windows `x` by `net`, run on the host CPU (with the output activation).
+pub fn host_mean_squared_error(net: &HostNet, x: &[f32]) -> Result<f64> {
+    let dev = Cpu::default();
+    let net: Net<f32, Cpu> = Net::from_host(&dev, net)?;
+    let dim = net.spec.input_len().max(1);
+    let mut total = 0.0f64;
+    for chunk in x.chunks(512 * dim) {
+        let rows = chunk.len() / dim;
+        let t: Mat<f32, Cpu> = dev.tensor_from_vec(chunk.to_vec(), (rows, dim));
+        let y = net.forward(t, net.all(), false)?.as_vec();
+        total += chunk
+            .iter()
+            .zip(&y)
+            .map(|(a, b)| (f64::from(*a) - f64::from(*b)).powi(2))
+            .sum::<f64>();
+    }
+    Ok(total / x.len().max(1) as f64)
 }
 
 /// The model file of a trained network, its threshold calibrated on the

@@ -158,7 +158,10 @@ pub fn train_on<D: Backend<f32>>(
             best = None;
         }
         let filter = |id: ParamId| match id {
-            ParamId::Weight(i) | ParamId::Bias(i) => phase.trainable.contains(&i),
+            ParamId::Weight(i)
+            | ParamId::Bias(i)
+            | ParamId::RecurrentWeight(i)
+            | ParamId::RecurrentBias(i) => phase.trainable.contains(&i),
             ParamId::LogvarWeight | ParamId::LogvarBias => phase.full && cfg.kind == Kind::Vae,
         };
         let mut steps = history
@@ -469,7 +472,8 @@ fn objective<D: Backend<f32>, T: Tape<f32, D> + Merge<T>>(
     }
 }
 
-/// Corrupts a batch in place for the denoising kind.
+/// Corrupts a batch in place for the denoising kind (and a recurrent
+/// autoencoder trained with `--noise`).
 fn corrupt(noise: Noise, x: &mut [f32], rng: &mut crate::rng::Fast) {
     match noise {
         Noise::Gaussian(sigma) => {
@@ -505,7 +509,7 @@ fn train_step<D: Backend<f32>>(
     rng: &mut crate::rng::Fast,
 ) -> Result<f32> {
     let mut input = clean.clone();
-    if cfg.kind == Kind::Denoising && phase.full {
+    if cfg.corrupts() && phase.full {
         corrupt(cfg.noise, &mut input, rng);
     }
     let eps = if cfg.kind == Kind::Vae && phase.full {

@@ -9,11 +9,21 @@ use crate::nn::conv_shape::{self, Padding, PoolKind};
 use crate::nn::net::{HostNet, LayerSpec};
 use model_format::build::{InputBuf, LayerBuf, ModelBuf, ProvenanceBuf, ScoringBuf};
 
+/// Why a recurrent network has no model file, in one sentence.
+pub const NOT_IN_FORMAT: &str = "recurrent layers are not in the model format yet";
+
 /// The model file description of a trained network. A VAE keeps its mean
 /// head as the codings layer; the log-variance head is only needed to train.
+/// A recurrent network has none yet ([`NOT_IN_FORMAT`]).
 pub fn model_def(trained: &Trained, data: &Prepared) -> Result<ModelBuf> {
     let cfg = &trained.config;
     let last = trained.history.last();
+    if !cfg.kind.exportable() {
+        bail!(
+            "{NOT_IN_FORMAT}: a {} autoencoder cannot be exported",
+            cfg.kind
+        );
+    }
     Ok(ModelBuf {
         kind: cfg.kind.model_kind(),
         input: InputBuf {
@@ -93,6 +103,11 @@ pub fn layers(net: &HostNet) -> Result<Vec<LayerBuf>> {
                     shape: map(spec.input, i)?,
                     factor: pair(spec.factor, i)?,
                 },
+                LayerSpec::Recurrent { .. }
+                | LayerSpec::Repeat { .. }
+                | LayerSpec::TimeDense { .. } => {
+                    bail!("{NOT_IN_FORMAT}: layer {i} is a {} layer", l.name())
+                }
             })
         })
         .collect()

@@ -7,10 +7,10 @@
 //! kernel builds their im2col columns, the input values the filters
 //! multiply (each minus the input zero point, as 16-bit values), and then
 //! runs every filter's weight row over the four columns at once
-//! ([`dsp::dot1x4`]: each weight word is loaded and sign-extended once for
+//! (`dsp::dot1x4`: each weight word is loaded and sign-extended once for
 //! four positions; SMLAD on a Cortex-M4 with feature `dsp`, the portable
 //! code elsewhere, which gives the same bits). Then each sum is requantized
-//! as a dense layer's ([`int8::finish`]).
+//! as a dense layer's (`int8::finish`).
 //!
 //! Which taps a column holds:
 //!
@@ -53,7 +53,7 @@ pub const fn column_words(patch: usize) -> usize {
 }
 
 /// The per-position dense computation: `filters` outputs over a column,
-/// for [`int8::finish`].
+/// for `int8::finish`.
 fn per_position<'a>(op: &ConvI8Op<'a>) -> DenseI8Op<'a> {
     DenseI8Op {
         inputs: op.geometry.patch(),

@@ -207,7 +207,8 @@ impl Rnn {
                 match self.cell {
                     Cell::Lstm => {
                         let a = |k| xs(k) + hs(k);
-                        let (i, f, g, o) = (sigmoid(a(0)), sigmoid(a(1)), tanh(a(2)), sigmoid(a(3)));
+                        let (i, f, g, o) =
+                            (sigmoid(a(0)), sigmoid(a(1)), tanh(a(2)), sigmoid(a(3)));
                         c[j] = f * c[j] + i * g;
                         next[j] = o * tanh(c[j]);
                     }
@@ -633,7 +634,10 @@ fn the_golden_recurrent_model_runs_as_the_reference_says() {
     let x64: Vec<f64> = x.iter().map(|v| f64::from(*v)).collect();
     let codings = gru.reference(&lstm.reference(&x64));
     let got = engine.encode().to_vec();
-    assert!(worst_error(&got, &codings) <= 1e-6, "{got:?} against {codings:?}");
+    assert!(
+        worst_error(&got, &codings) <= 1e-6,
+        "{got:?} against {codings:?}"
+    );
     let spec = gru.spec_order(&lstm.spec_order(&x));
     assert_eq!(got, spec);
     let (_, y) = engine.reconstruct();

@@ -35,10 +35,10 @@ use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Activation, Calibration, Cell, Conv, ConvI8, ConvTranspose, ConvTransposeI8, Dense, DenseI8, F32s,
-    Field, FormatError, I8s, I32s, InputSpec, Layer, Layers, Lut, MAX_LAYERS, MapShape, Metric,
-    Model, ModelKind, ModelSpec, Nibbles, Padding, Pool, PoolI8, PoolKind, Provenance, Quant,
-    Recurrent, Requant, ScoringSpec, TiedDense, TiedDenseI8, Upsample, UpsampleI8,
+    Activation, Calibration, Cell, Conv, ConvI8, ConvTranspose, ConvTransposeI8, Dense, DenseI8,
+    F32s, Field, FormatError, I8s, I32s, InputSpec, Layer, Layers, Lut, MAX_LAYERS, MapShape,
+    Metric, Model, ModelKind, ModelSpec, Nibbles, Padding, Pool, PoolI8, PoolKind, Provenance,
+    Quant, Recurrent, Requant, ScoringSpec, TiedDense, TiedDenseI8, Upsample, UpsampleI8,
 };
 
 /// Input description, owned.

@@ -6,10 +6,10 @@ use heapless::Vec;
 
 use crate::error::{Field, FormatError};
 use crate::{
-    Activation, Calibration, Cell, ConvGeometry, ConvI8Op, ConvOp, DenseI8Op, DenseOp, F32s, I8s, I32s,
-    Layer, Lut, MAX_LAYERS, MapDims, MapShape, Metric, ModelSpec, Nibbles, Op, Padding, PoolI8Op,
-    PoolKind, PoolOp, Quant, Recurrent, RecurrentOp, Requant, ScoringSpec, UpsampleI8Op, UpsampleOp, WeightLayout,
-    conv_axis, conv_transpose_axis,
+    Activation, Calibration, Cell, ConvGeometry, ConvI8Op, ConvOp, DenseI8Op, DenseOp, F32s, I8s,
+    I32s, Layer, Lut, MAX_LAYERS, MapDims, MapShape, Metric, ModelSpec, Nibbles, Op, Padding,
+    PoolI8Op, PoolKind, PoolOp, Quant, Recurrent, RecurrentOp, Requant, ScoringSpec, UpsampleI8Op,
+    UpsampleOp, WeightLayout, conv_axis, conv_transpose_axis,
 };
 
 /// Largest width or element count accepted; keeps every byte length within

@@ -315,11 +315,8 @@ fn recurrent_layers_encode_and_come_back() {
 /// time-distributed dense layer (a 1 × 1 convolution back to `channels`).
 fn lstm_autoencoder(channels: u32, window: u32, codings: u32, hidden: u32) -> ModelBuf {
     use model_format::{Cell, MapShape, Padding};
-    let ramp = |n: u32, a: f32| -> Vec<f32> {
-        (0..n)
-            .map(|k| a * ((k % 7) as f32 - 3.0) / 3.0)
-            .collect()
-    };
+    let ramp =
+        |n: u32, a: f32| -> Vec<f32> { (0..n).map(|k| a * ((k % 7) as f32 - 3.0) / 3.0).collect() };
     ModelBuf {
         kind: ModelKind::Recurrent,
         layers: vec![

@@ -1333,7 +1333,10 @@ fn the_recurrent_layer_and_kind_need_version_5() {
         );
     }
     assert_eq!(
-        Model::load(&custom.encode().unwrap()).unwrap().header().version,
+        Model::load(&custom.encode().unwrap())
+            .unwrap()
+            .header()
+            .version,
         5
     );
 }

@@ -110,7 +110,11 @@ fn exercise(model: &Model<'_>) {
                 assert_eq!(r.w_ih.len(), rows * inputs);
                 assert_eq!(r.w_hh.len(), rows * r.hidden);
                 assert_eq!(r.b_ih.len(), rows);
-                let b_hh = if r.cell == model_format::Cell::Gru { rows } else { 0 };
+                let b_hh = if r.cell == model_format::Cell::Gru {
+                    rows
+                } else {
+                    0
+                };
                 assert_eq!(r.b_hh.len(), b_hh);
             }
         }

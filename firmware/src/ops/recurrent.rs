@@ -86,13 +86,13 @@ impl Weights<'_> {
 
     /// `b_ih[r] + dot(w_ih[r], x)`.
     #[inline]
-    fn from_input(&self, r: usize, x: &[f32]) -> f32 {
+    fn input_term(&self, r: usize, x: &[f32]) -> f32 {
         self.b_ih.get(r).unwrap_or(0.0) + dot(row(self.w_ih, r, self.inputs), x)
     }
 
     /// `dot(w_hh[r], h)`.
     #[inline]
-    fn from_state(&self, r: usize, h: &[f32]) -> f32 {
+    fn state_term(&self, r: usize, h: &[f32]) -> f32 {
         dot(row(self.w_hh, r, self.hidden), h)
     }
 
@@ -102,7 +102,7 @@ impl Weights<'_> {
         for (j, (cj, hj)) in c.iter_mut().zip(out.iter_mut()).enumerate() {
             let a = |k| {
                 let r = self.r(k, j);
-                self.from_input(r, x) + self.from_state(r, h)
+                self.input_term(r, x) + self.state_term(r, h)
             };
             let i = sigmoid(a(0));
             let f = sigmoid(a(1));
@@ -120,8 +120,8 @@ impl Weights<'_> {
         for (j, hj) in out.iter_mut().enumerate() {
             let sums = |k| {
                 let r = self.r(k, j);
-                let s = self.b_hh.get(r).unwrap_or(0.0) + self.from_state(r, h);
-                (self.from_input(r, x), s)
+                let s = self.b_hh.get(r).unwrap_or(0.0) + self.state_term(r, h);
+                (self.input_term(r, x), s)
             };
             let (xr, hr) = sums(0);
             let (xz, hz) = sums(1);

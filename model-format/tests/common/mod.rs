@@ -11,7 +11,8 @@ use model_format::build::{
     f32_bytes,
 };
 use model_format::{
-    Activation, Calibration, Cell, MapShape, ModelKind, ModelSpec, Padding, PoolKind, Quant, Requant,
+    Activation, Calibration, Cell, MapShape, ModelKind, ModelSpec, Padding, PoolKind, Quant,
+    Requant,
 };
 
 /// `n` deterministic values `start + k*step` (wrapping in [-1, 1)).

@@ -644,6 +644,34 @@ fn the_golden_recurrent_model_runs_as_the_reference_says() {
     assert_eq!(y, [got.clone(), got.clone(), got.clone(), got].concat());
 }
 
+#[test]
+fn the_streaming_scorer_runs_a_recurrent_model() {
+    use firmware::Stream;
+    let (def, _) = recurrent_autoencoder(Cell::Lstm, 3, 32, 4, 8, 41);
+    let bytes = def.encode().unwrap();
+    let model = Model::load(&bytes).unwrap();
+    let mut scratch = vec![0.0f32; Stream::scratch_len(&model)];
+    let mut stream = Stream::new(&model, &mut scratch).unwrap();
+    let samples = Rng::new(42).values(3 * (32 + 16 * 3), 1.0);
+    let mut scores = Vec::new();
+    stream.push_samples(&samples, |e| {
+        if let firmware::Event::Window(w) = e {
+            scores.push(w.score);
+        }
+    });
+    assert_eq!(scores.len(), 4);
+    // Each score is the MSE of the engine's reconstruction of that window.
+    let mut es = vec![0.0f32; Engine::scratch_len(&model)];
+    let mut engine = Engine::new(&model, &mut es).unwrap();
+    for (k, score) in scores.iter().enumerate() {
+        let window = &samples[k * 16 * 3..][..32 * 3];
+        engine.input_mut().copy_from_slice(window);
+        let (x, y) = engine.reconstruct();
+        let mse = firmware::scoring::window_error(&model_format::Metric::Mse, 3, x, y);
+        assert_eq!(*score, mse, "window {k}");
+    }
+}
+
 /// Whatever recurrent model `Model::load` accepts runs in the engine
 /// without a panic: the golden file mutated (body bytes changed, CRC
 /// fixed), as the fuzz target does.

@@ -1547,6 +1547,21 @@ fn recurrent_maps_chain_with_their_neighbours() {
     );
     spec.codings_layer = 0;
     assert!(Model::load(&raw_file(&spec)).is_ok());
+    // A tied layer cannot read a recurrent layer's weights.
+    let bias = ramp(8, 0.0, 0.0);
+    let mut spec = recurrent_spec(&store);
+    spec.layers[2] = Layer::TiedDense(TiedDense {
+        source: 1,
+        activation: Activation::Identity,
+        bias: F32s::new(&bias),
+    });
+    assert_eq!(
+        Model::load(&raw_file(&spec)).unwrap_err(),
+        FormatError::BadTiedReference {
+            layer: 2,
+            source: 1
+        }
+    );
     // The repeat vector must give back the window: by 3, 6 values.
     let mut spec = recurrent_spec(&store);
     if let Layer::Upsample(u) = &mut spec.layers[2] {

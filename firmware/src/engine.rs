@@ -10,7 +10,7 @@
 
 use model_format::{Model, Op};
 
-use crate::ops::{conv, conv_i8, dense, int8, pool, upsample};
+use crate::ops::{conv, conv_i8, dense, int8, pool, recurrent, upsample};
 use crate::{ScratchPlan, ScratchTooSmall};
 
 /// A model bound to its scratch memory.
@@ -21,6 +21,7 @@ pub struct Engine<'m, 's> {
     even: &'s mut [f32],
     odd: &'s mut [f32],
     column: &'s mut [f32],
+    state: &'s mut [f32],
 }
 
 fn split(buf: &mut [f32], at: usize) -> Option<(&mut [f32], &mut [f32])> {
@@ -44,7 +45,8 @@ impl<'m, 's> Engine<'m, 's> {
         let (input, rest) = split(scratch, plan.input).ok_or(too_small)?;
         let (even, rest) = split(rest, plan.even).ok_or(too_small)?;
         let (odd, rest) = split(rest, plan.odd).ok_or(too_small)?;
-        let (column, _) = split(rest, plan.column).ok_or(too_small)?;
+        let (column, rest) = split(rest, plan.column).ok_or(too_small)?;
+        let (state, _) = split(rest, plan.state).ok_or(too_small)?;
         debug!(
             "engine: {} ops, {} MACs, scratch {} f32",
             model.ops().len(),
@@ -57,6 +59,7 @@ impl<'m, 's> Engine<'m, 's> {
             even,
             odd,
             column,
+            state,
         })
     }
 
@@ -135,7 +138,8 @@ impl<'m, 's> Engine<'m, 's> {
     /// place in the buffer it reads (op 0 into the odd buffer, keeping the
     /// input window); an int8 feature-map op reads int8 bytes there,
     /// quantized in place from f32 when needed, and an int8 convolution
-    /// builds its im2col column in the column buffer. [`ScratchPlan`] sized
+    /// builds its im2col column in the column buffer. A recurrent op keeps
+    /// its state between steps in the state buffer. [`ScratchPlan`] sized
     /// all of them.
     fn run(&mut self, start: usize, end: usize) {
         let model = self.model;
@@ -155,6 +159,7 @@ impl<'m, 's> Engine<'m, 's> {
                 Op::ConvTranspose(c) => conv::run_transpose(c, x, dst),
                 Op::Pool(p) => pool::run(p, x, dst),
                 Op::Upsample(u) => upsample::run(u, x, dst),
+                Op::Recurrent(r) => recurrent::run(r, x, dst, self.state),
                 Op::DenseI8(q) => {
                     let int8_input = i > start && ops.get(i - 1).is_some_and(Op::is_int8);
                     if i == 0 {

@@ -21,12 +21,15 @@
 //! builds the im2col columns of four output positions at a time,
 //! `4 · packed_words(kh·kw·c_in)` words of its own (`column`,
 //! `ops::conv_i8::column_words`). The f32 feature-map kernels need nothing more than
-//! their input and output.
+//! their input and output. A recurrent layer keeps its state between steps
+//! (`state`, `ops::recurrent::state_words`): the LSTM's cell state, and the
+//! previous hidden state when only the last one is output; it needs no
+//! gate buffer.
 
 use model_format::{Model, Op};
 
-use crate::ops::conv_i8;
 use crate::ops::int8::packed_words;
+use crate::ops::{conv_i8, recurrent};
 
 /// The division of a scratch buffer for one model, in 4-byte words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +43,8 @@ pub struct ScratchPlan {
     pub odd: usize,
     /// The im2col column of the int8 convolutions (0 without them).
     pub column: usize,
+    /// The state of the recurrent layers between steps (0 without them).
+    pub state: usize,
 }
 
 /// True when op `i`'s output leaves the int8 domain (so it is dequantized in place).
@@ -59,7 +64,12 @@ fn input_words(op: &Op<'_>) -> usize {
         Op::ConvI8(_) | Op::ConvTransposeI8(_) | Op::PoolI8(_) | Op::UpsampleI8(_) => {
             op.inputs().div_ceil(4)
         }
-        Op::Dense(_) | Op::Conv(_) | Op::ConvTranspose(_) | Op::Pool(_) | Op::Upsample(_) => 0,
+        Op::Dense(_)
+        | Op::Conv(_)
+        | Op::ConvTranspose(_)
+        | Op::Pool(_)
+        | Op::Upsample(_)
+        | Op::Recurrent(_) => 0,
     }
 }
 
@@ -99,17 +109,27 @@ impl ScratchPlan {
             })
             .max()
             .unwrap_or(0);
+        let state = model
+            .ops()
+            .iter()
+            .map(|op| match op {
+                Op::Recurrent(r) => recurrent::state_words(r),
+                _ => 0,
+            })
+            .max()
+            .unwrap_or(0);
         ScratchPlan {
             input: model.input_len(),
             even: widest(0),
             odd: widest(1),
             column,
+            state,
         }
     }
 
     /// Words in all (the length of the f32 scratch slice to give the engine).
     pub const fn total(&self) -> usize {
-        self.input + self.even + self.odd + self.column
+        self.input + self.even + self.odd + self.column + self.state
     }
 
     /// Bytes of RAM in all.

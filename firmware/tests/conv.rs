@@ -791,7 +791,8 @@ fn fashion_conv_autoencoder_runs_in_the_engine() {
             input: 784,
             even: 6272,
             odd: 3136,
-            column: 0
+            column: 0,
+            state: 0
         }
     );
     assert_eq!(plan.bytes(), 40_768);
@@ -811,7 +812,8 @@ fn conv1d_sensor_model_runs_in_the_engine() {
             input: 192,
             even: 1024,
             odd: 512,
-            column: 0
+            column: 0,
+            state: 0
         }
     );
     assert_eq!(plan.bytes(), 6_912);
@@ -1578,7 +1580,8 @@ fn int8_fashion_conv_autoencoder_is_bit_exact_in_the_engine() {
             even: 1568,
             odd: 784,
             // Four im2col columns of the 3x3x64 patch: 4 · 2 · ⌈576/4⌉.
-            column: 1152
+            column: 1152,
+            state: 0
         }
     );
     assert_eq!(plan.bytes(), 17_152);
@@ -1600,7 +1603,8 @@ fn int8_conv1d_sensor_model_is_bit_exact_in_the_engine() {
             even: 1024,
             odd: 512,
             // Four im2col columns of the 5x32 patch: 4 · 2 · ⌈160/4⌉.
-            column: 320
+            column: 320,
+            state: 0
         }
     );
     assert_eq!(plan.bytes(), 8_192);

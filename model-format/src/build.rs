@@ -35,10 +35,10 @@ use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Activation, Calibration, Conv, ConvI8, ConvTranspose, ConvTransposeI8, Dense, DenseI8, F32s,
-    Field, FormatError, I8s, I32s, InputSpec, Layer, Layers, Lut, MAX_LAYERS, MapShape, Metric,
-    Model, ModelKind, ModelSpec, Nibbles, Padding, Pool, PoolI8, PoolKind, Provenance, Quant,
-    Requant, ScoringSpec, TiedDense, TiedDenseI8, Upsample, UpsampleI8,
+    Activation, Calibration, Cell, Conv, ConvI8, ConvTranspose, ConvTransposeI8, Dense, DenseI8,
+    F32s, Field, FormatError, I8s, I32s, InputSpec, Layer, Layers, Lut, MAX_LAYERS, MapShape,
+    Metric, Model, ModelKind, ModelSpec, Nibbles, Padding, Pool, PoolI8, PoolKind, Provenance,
+    Quant, Recurrent, Requant, ScoringSpec, TiedDense, TiedDenseI8, Upsample, UpsampleI8,
 };
 
 /// Input description, owned.
@@ -289,10 +289,31 @@ pub enum LayerBuf {
         /// Quantization of the input and the output.
         quant: Quant,
     },
+    /// LSTM or GRU over the sequence `shape`, `1 × T × in` (format version
+    /// 5, SPEC.md 3.3 "Recurrent layers"); `G` = [`Cell::gates`].
+    Recurrent {
+        /// LSTM or GRU.
+        cell: Cell,
+        /// Input map, `1 × T × in`.
+        shape: MapShape,
+        /// Hidden units.
+        hidden: u32,
+        /// Every step's hidden state (`1 × T × hidden`) or the last one (`1 × 1 × hidden`).
+        sequences: bool,
+        /// `G·hidden × in` input weights, row-major (PyTorch's `weight_ih_l0`).
+        w_ih: Vec<f32>,
+        /// `G·hidden × hidden` recurrent weights, row-major (`weight_hh_l0`).
+        w_hh: Vec<f32>,
+        /// `G·hidden` input biases (an LSTM's holds `bias_ih_l0 + bias_hh_l0`).
+        b_ih: Vec<f32>,
+        /// `G·hidden` recurrent biases for the GRU, empty for the LSTM.
+        b_hh: Vec<f32>,
+    },
 }
 
 impl LayerBuf {
-    /// The fused activation (identity for pooling and upsampling).
+    /// The fused activation (identity for pooling, upsampling and the
+    /// recurrent layer).
     pub fn activation(&self) -> Activation {
         match self {
             LayerBuf::Dense { activation, .. }
@@ -306,7 +327,8 @@ impl LayerBuf {
             LayerBuf::Pool { .. }
             | LayerBuf::Upsample { .. }
             | LayerBuf::PoolI8 { .. }
-            | LayerBuf::UpsampleI8 { .. } => Activation::Identity,
+            | LayerBuf::UpsampleI8 { .. }
+            | LayerBuf::Recurrent { .. } => Activation::Identity,
         }
     }
 
@@ -483,6 +505,10 @@ struct LayerBytes {
     bias: Vec<u8>,
     exponents: Vec<u8>,
     table: Vec<u8>,
+    /// A recurrent layer's `w_hh` (its `w_ih` is `weights`).
+    recurrent_weights: Vec<u8>,
+    /// A recurrent layer's `b_hh` (its `b_ih` is `bias`).
+    recurrent_bias: Vec<u8>,
 }
 
 impl LayerBytes {
@@ -511,6 +537,7 @@ impl LayerBytes {
                 bias: i32_bytes(bias),
                 exponents: pack_nibbles(index, *outputs, exponents)?,
                 table: table(lut),
+                ..LayerBytes::default()
             },
             LayerBuf::TiedDenseI8 { bias, lut, .. } => LayerBytes {
                 bias: i32_bytes(bias),
@@ -543,6 +570,20 @@ impl LayerBytes {
                 bias: i32_bytes(bias),
                 exponents: pack_nibbles(index, *filters, exponents)?,
                 table: table(lut),
+                ..LayerBytes::default()
+            },
+            LayerBuf::Recurrent {
+                w_ih,
+                w_hh,
+                b_ih,
+                b_hh,
+                ..
+            } => LayerBytes {
+                weights: f32_bytes(w_ih),
+                bias: f32_bytes(b_ih),
+                recurrent_weights: f32_bytes(w_hh),
+                recurrent_bias: f32_bytes(b_hh),
+                ..LayerBytes::default()
             },
             LayerBuf::Pool { .. }
             | LayerBuf::Upsample { .. }
@@ -838,6 +879,22 @@ impl SpecBytes<'_> {
                     factor: *factor,
                     quant: *quant,
                 }),
+                LayerBuf::Recurrent {
+                    cell,
+                    shape,
+                    hidden,
+                    sequences,
+                    ..
+                } => Layer::Recurrent(Recurrent {
+                    cell: *cell,
+                    shape: *shape,
+                    hidden: *hidden,
+                    sequences: *sequences,
+                    w_ih: F32s::new(&t.weights),
+                    w_hh: F32s::new(&t.recurrent_weights),
+                    b_ih: F32s::new(&t.bias),
+                    b_hh: F32s::new(&t.recurrent_bias),
+                }),
             };
             if layers.push(layer).is_err() {
                 return Err(FormatError::TooManyLayers {
@@ -997,6 +1054,16 @@ impl ModelBuf {
                     shape: u.shape,
                     factor: u.factor,
                     quant: u.quant,
+                },
+                Layer::Recurrent(r) => LayerBuf::Recurrent {
+                    cell: r.cell,
+                    shape: r.shape,
+                    hidden: r.hidden,
+                    sequences: r.sequences,
+                    w_ih: r.w_ih.iter().collect(),
+                    w_hh: r.w_hh.iter().collect(),
+                    b_ih: r.b_ih.iter().collect(),
+                    b_hh: r.b_hh.iter().collect(),
                 },
             })
             .collect();

@@ -104,6 +104,16 @@ pub enum Field {
     Factor,
     /// The quantization of an int8 pooling or upsampling (in and out).
     Quant,
+    /// A recurrent layer's number of hidden units.
+    Hidden,
+    /// A recurrent layer's input weights `w_ih`.
+    InputWeights,
+    /// A recurrent layer's recurrent weights `w_hh`.
+    RecurrentWeights,
+    /// A recurrent layer's input bias `b_ih`.
+    InputBias,
+    /// A recurrent layer's recurrent bias `b_hh`.
+    RecurrentBias,
 }
 
 impl Field {
@@ -139,6 +149,11 @@ impl Field {
             Field::Size => "size",
             Field::Factor => "factor",
             Field::Quant => "quant",
+            Field::Hidden => "hidden",
+            Field::InputWeights => "w_ih",
+            Field::RecurrentWeights => "w_hh",
+            Field::InputBias => "b_ih",
+            Field::RecurrentBias => "b_hh",
         }
     }
 }
@@ -303,6 +318,14 @@ pub enum FormatError {
         /// The input map's size along that axis.
         input: u32,
     },
+    /// A recurrent layer's input map is not a sequence: it has more than
+    /// one row (a sequence is `1 × T × in`, time along the columns).
+    NotASequence {
+        /// The layer.
+        layer: u16,
+        /// The rows of its `shape` (`shape.h`).
+        rows: u32,
+    },
     /// A layer type that the file's format version does not have.
     LayerNeedsVersion {
         /// The layer.
@@ -453,6 +476,10 @@ impl fmt::Display for FormatError {
                 f,
                 "layer {layer}: {} {window} does not fit in an input of {input} along one axis",
                 field.name()
+            ),
+            FormatError::NotASequence { layer, rows } => write!(
+                f,
+                "layer {layer}: a recurrent layer reads a sequence, a 1 x T x c map, but its shape has {rows} rows"
             ),
             FormatError::LayerNeedsVersion {
                 layer,

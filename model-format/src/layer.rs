@@ -4,9 +4,8 @@
 //! an enum as a varint of the variant index). Tags 0 and 1 are defined in
 //! format version 1, tags 2 and 3 (int8) in version 2, tags 4 to 11
 //! (convolution, transposed convolution, pooling and upsampling, f32 then
-//! int8) in version 4; SPEC.md reserves the next tags for the LSTM, repeat
-//! and time-distributed layers, which are appended (never inserted) when a
-//! later format version adds them.
+//! int8) in version 4, tag 12 (the recurrent layer, LSTM or GRU) in
+//! version 5. A later format version appends its tags (never inserts).
 
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +15,7 @@ use crate::conv::{
     Upsample, UpsampleI8, UpsampleI8Op, UpsampleOp,
 };
 use crate::quant::{DenseI8, DenseI8Op, TiedDenseI8};
+use crate::recurrent::{Recurrent, RecurrentOp};
 
 /// Most layers a model may have. Fixed so that a decoded model fits in a
 /// known amount of RAM with no allocator.
@@ -120,6 +120,9 @@ pub enum Layer<'a> {
     PoolI8(PoolI8),
     /// int8 upsampling (tag 11, format version 4).
     UpsampleI8(UpsampleI8),
+    /// LSTM or GRU over a sequence (tag 12, format version 5).
+    #[serde(borrow)]
+    Recurrent(Recurrent<'a>),
 }
 
 impl Layer<'_> {
@@ -138,6 +141,7 @@ impl Layer<'_> {
             Layer::ConvTransposeI8(_) => "conv_transpose_i8",
             Layer::PoolI8(_) => "pool_i8",
             Layer::UpsampleI8(_) => "upsample_i8",
+            Layer::Recurrent(_) => "recurrent",
         }
     }
 
@@ -154,6 +158,7 @@ impl Layer<'_> {
             | Layer::ConvTransposeI8(_)
             | Layer::PoolI8(_)
             | Layer::UpsampleI8(_) => 4,
+            Layer::Recurrent(_) => 5,
         }
     }
 
@@ -170,7 +175,8 @@ impl Layer<'_> {
         )
     }
 
-    /// The fused activation (identity for pooling and upsampling).
+    /// The fused activation (identity for pooling, upsampling and the
+    /// recurrent layer, whose gates have their own fixed nonlinearities).
     pub const fn activation(&self) -> Activation {
         match self {
             Layer::Dense(d) => d.activation,
@@ -181,9 +187,11 @@ impl Layer<'_> {
             Layer::ConvTranspose(c) => c.activation,
             Layer::ConvI8(c) => c.activation,
             Layer::ConvTransposeI8(c) => c.activation,
-            Layer::Pool(_) | Layer::Upsample(_) | Layer::PoolI8(_) | Layer::UpsampleI8(_) => {
-                Activation::Identity
-            }
+            Layer::Pool(_)
+            | Layer::Upsample(_)
+            | Layer::PoolI8(_)
+            | Layer::UpsampleI8(_)
+            | Layer::Recurrent(_) => Activation::Identity,
         }
     }
 
@@ -200,6 +208,7 @@ impl Layer<'_> {
             Layer::ConvI8(c) => c.weights.len() + c.bias.len(),
             Layer::ConvTransposeI8(c) => c.weights.len() + c.bias.len(),
             Layer::Pool(_) | Layer::Upsample(_) | Layer::PoolI8(_) | Layer::UpsampleI8(_) => 0,
+            Layer::Recurrent(r) => r.w_ih.len() + r.w_hh.len() + r.b_ih.len() + r.b_hh.len(),
         }
     }
 
@@ -269,6 +278,8 @@ pub enum Op<'a> {
     PoolI8(PoolI8Op),
     /// Upsampling, int8.
     UpsampleI8(UpsampleI8Op),
+    /// LSTM or GRU, f32.
+    Recurrent(RecurrentOp<'a>),
 }
 
 impl Op<'_> {
@@ -283,6 +294,7 @@ impl Op<'_> {
             Op::PoolI8(p) => p.pool.input.len(),
             Op::Upsample(u) => u.input.len(),
             Op::UpsampleI8(u) => u.upsample.input.len(),
+            Op::Recurrent(r) => r.input.len(),
         }
     }
 
@@ -297,13 +309,15 @@ impl Op<'_> {
             Op::PoolI8(p) => p.pool.output.len(),
             Op::Upsample(u) => u.output.len(),
             Op::UpsampleI8(u) => u.upsample.output.len(),
+            Op::Recurrent(r) => r.output.len(),
         }
     }
 
     /// Multiply-accumulates with weights per inference: `inputs·outputs`
     /// for a dense op; `kh·kw·c_in` per output value for a convolution
     /// (padded positions included); `kh·kw·filters` per input value for a
-    /// transposed convolution; 0 for pooling and upsampling.
+    /// transposed convolution; `G·hidden·(in + hidden)` per step for a
+    /// recurrent layer; 0 for pooling and upsampling.
     pub const fn macs(&self) -> usize {
         match self {
             Op::Dense(d) => d.inputs.saturating_mul(d.outputs),
@@ -312,6 +326,7 @@ impl Op<'_> {
             Op::ConvI8(c) => conv_macs(&c.geometry),
             Op::ConvTranspose(c) => conv_transpose_macs(&c.geometry),
             Op::ConvTransposeI8(c) => conv_transpose_macs(&c.geometry),
+            Op::Recurrent(r) => r.macs(),
             Op::Pool(_) | Op::PoolI8(_) | Op::Upsample(_) | Op::UpsampleI8(_) => 0,
         }
     }
@@ -331,9 +346,12 @@ impl Op<'_> {
     /// The input quantization of an int8 op.
     pub const fn input_quant(&self) -> Option<crate::Quant> {
         match self {
-            Op::Dense(_) | Op::Conv(_) | Op::ConvTranspose(_) | Op::Pool(_) | Op::Upsample(_) => {
-                None
-            }
+            Op::Dense(_)
+            | Op::Conv(_)
+            | Op::ConvTranspose(_)
+            | Op::Pool(_)
+            | Op::Upsample(_)
+            | Op::Recurrent(_) => None,
             Op::DenseI8(d) => Some(d.input),
             Op::ConvI8(c) | Op::ConvTransposeI8(c) => Some(c.input),
             Op::PoolI8(p) => Some(p.quant),
@@ -344,9 +362,12 @@ impl Op<'_> {
     /// The output quantization of an int8 op.
     pub const fn output_quant(&self) -> Option<crate::Quant> {
         match self {
-            Op::Dense(_) | Op::Conv(_) | Op::ConvTranspose(_) | Op::Pool(_) | Op::Upsample(_) => {
-                None
-            }
+            Op::Dense(_)
+            | Op::Conv(_)
+            | Op::ConvTranspose(_)
+            | Op::Pool(_)
+            | Op::Upsample(_)
+            | Op::Recurrent(_) => None,
             Op::DenseI8(d) => Some(d.output),
             Op::ConvI8(c) | Op::ConvTransposeI8(c) => Some(c.output),
             Op::PoolI8(p) => Some(p.quant),

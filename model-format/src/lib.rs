@@ -25,6 +25,7 @@ mod map;
 mod model;
 pub mod protocol;
 mod quant;
+mod recurrent;
 mod spec;
 mod tensor;
 mod validate;
@@ -39,6 +40,7 @@ pub use layer::{Activation, Dense, DenseOp, Layer, MAX_LAYERS, Op, TiedDense, We
 pub use map::{ConvGeometry, MapDims, MapShape, Padding, PoolKind, conv_axis, conv_transpose_axis};
 pub use model::Model;
 pub use quant::{DenseI8, DenseI8Op, I8s, I32s, Lut, Nibbles, Quant, Requant, TiedDenseI8};
+pub use recurrent::{Cell, Recurrent, RecurrentOp};
 pub use spec::{
     Calibration, InputSpec, Layers, Metric, ModelKind, ModelSpec, Provenance, ScoringSpec,
 };

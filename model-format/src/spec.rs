@@ -36,6 +36,10 @@ pub enum ModelKind {
     /// Convolutional autoencoder: conv2d over images or conv1d over sensor
     /// windows (tag 9, format version 4).
     Conv,
+    /// Recurrent (sequence-to-sequence) autoencoder: an LSTM or GRU
+    /// encoder, the codings repeated over the window, a recurrent decoder
+    /// (tag 10, format version 5).
+    Recurrent,
 }
 
 impl ModelKind {
@@ -52,12 +56,14 @@ impl ModelKind {
             ModelKind::Variational => "vae",
             ModelKind::Pca => "pca",
             ModelKind::Conv => "conv",
+            ModelKind::Recurrent => "recurrent",
         }
     }
 
     /// The oldest format version that has this kind: 3 for
-    /// [`ModelKind::Pca`], 4 for [`ModelKind::Conv`], 1 for the others. An older reader does not know
-    /// the tag, so [`crate::Model::load`] refuses it in an older file.
+    /// [`ModelKind::Pca`], 4 for [`ModelKind::Conv`], 5 for
+    /// [`ModelKind::Recurrent`], 1 for the others. An older reader does not
+    /// know the tag, so [`crate::Model::load`] refuses it in an older file.
     pub const fn min_version(self) -> u16 {
         match self {
             ModelKind::Custom
@@ -70,6 +76,7 @@ impl ModelKind {
             | ModelKind::Variational => 1,
             ModelKind::Pca => 3,
             ModelKind::Conv => 4,
+            ModelKind::Recurrent => 5,
         }
     }
 }

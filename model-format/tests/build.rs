@@ -270,3 +270,114 @@ fn conv_exponents_are_one_per_filter() {
         }
     );
 }
+
+#[test]
+fn recurrent_layers_encode_and_come_back() {
+    let def = common::recurrent_model();
+    let bytes = def.encode().unwrap();
+    let m = Model::load(&bytes).unwrap();
+    assert_eq!(m.header().version, 5);
+    assert_eq!(ModelBuf::from_model(&m), def);
+    // And through JSON (`edgeae pack`), with snake_case names.
+    let json = serde_json::to_string(&def)
+        .unwrap()
+        .replace(r#""threshold":null,"#, "")
+        .replace(r#""clear_threshold":null,"#, "");
+    let back: ModelBuf = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, def);
+    for name in [
+        r#""kind":"recurrent""#,
+        r#"{"recurrent":{"cell":"lstm","shape":{"h":1,"w":4,"c":2},"hidden":3,"sequences":true,"w_ih":["#,
+        r#""b_hh":[]}}"#,
+        r#"{"recurrent":{"cell":"gru","shape":{"h":1,"w":4,"c":3},"hidden":2,"sequences":false,"#,
+    ] {
+        assert!(json.contains(name), "{name} in {json}");
+    }
+    // What is wrong is refused with the validator's reason.
+    let mut short = def.clone();
+    if let LayerBuf::Recurrent { b_hh, .. } = &mut short.layers[1] {
+        b_hh.pop();
+    }
+    assert_eq!(
+        short.encode().unwrap_err(),
+        FormatError::LengthMismatch {
+            field: Field::RecurrentBias,
+            layer: Some(1),
+            expected: 24,
+            found: 20
+        }
+    );
+}
+
+/// An LSTM autoencoder over `channels` × `window`: an LSTM encoder to
+/// `codings` units (last step), the repeat vector (an upsampling by
+/// `(1, window)`), an LSTM decoder of `hidden` units (every step) and the
+/// time-distributed dense layer (a 1 × 1 convolution back to `channels`).
+fn lstm_autoencoder(channels: u32, window: u32, codings: u32, hidden: u32) -> ModelBuf {
+    use model_format::{Cell, MapShape, Padding};
+    let ramp =
+        |n: u32, a: f32| -> Vec<f32> { (0..n).map(|k| a * ((k % 7) as f32 - 3.0) / 3.0).collect() };
+    ModelBuf {
+        kind: ModelKind::Recurrent,
+        layers: vec![
+            LayerBuf::Recurrent {
+                cell: Cell::Lstm,
+                shape: MapShape::line(window, channels),
+                hidden: codings,
+                sequences: false,
+                w_ih: ramp(4 * codings * channels, 0.5),
+                w_hh: ramp(4 * codings * codings, 0.25),
+                b_ih: ramp(4 * codings, 0.1),
+                b_hh: vec![],
+            },
+            LayerBuf::Upsample {
+                shape: MapShape::line(1, codings),
+                factor: [1, window],
+            },
+            LayerBuf::Recurrent {
+                cell: Cell::Lstm,
+                shape: MapShape::line(window, codings),
+                hidden,
+                sequences: true,
+                w_ih: ramp(4 * hidden * codings, 0.5),
+                w_hh: ramp(4 * hidden * hidden, 0.25),
+                b_ih: ramp(4 * hidden, 0.1),
+                b_hh: vec![],
+            },
+            LayerBuf::Conv {
+                shape: MapShape::line(window, hidden),
+                filters: channels,
+                kernel: [1, 1],
+                stride: [1, 1],
+                padding: Padding::Valid,
+                activation: Activation::Identity,
+                weights: ramp(channels * hidden, 0.3),
+                bias: ramp(channels, 0.05),
+            },
+        ],
+        codings_layer: 0,
+        ..ModelBuf::new(InputBuf::identity(channels, window, window / 2))
+    }
+}
+
+#[test]
+fn an_lstm_autoencoder_needs_no_other_new_layer() {
+    let def = lstm_autoencoder(3, 16, 4, 8);
+    let bytes = def.encode().unwrap();
+    let m = Model::load(&bytes).unwrap();
+    assert_eq!(m.header().version, 5);
+    assert_eq!((m.input_len(), m.codings_len()), (48, 4));
+    let widths: Vec<(usize, usize)> = m.ops().iter().map(|o| (o.inputs(), o.outputs())).collect();
+    // 16 x 3 → 1 x 4 → 16 x 4 → 16 x 8 → 16 x 3.
+    assert_eq!(widths, [(48, 4), (4, 64), (64, 128), (128, 48)]);
+    // 16·(3 + 4)·16 + 0 + 32·(4 + 8)·16 + 16·8·3.
+    assert_eq!(m.macs(), 1792 + 6144 + 384);
+    // The same with Same padding and a window of 1: the layers accept the
+    // degenerate shapes too.
+    let mut one = lstm_autoencoder(2, 1, 1, 1);
+    if let LayerBuf::Conv { padding, .. } = &mut one.layers[3] {
+        *padding = model_format::Padding::Same;
+    }
+    one.input.hop = 1;
+    assert!(one.encode().is_ok());
+}

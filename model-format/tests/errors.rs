@@ -17,6 +17,7 @@ fn golden_files() -> Vec<Vec<u8>> {
     let p = pca_store();
     let c = conv1d_store();
     let ci = conv_i8_store();
+    let r = recurrent_store();
     let files = vec![
         dense_spec(&d).encode().unwrap(),
         tied_spec(&t).encode().unwrap(),
@@ -24,6 +25,7 @@ fn golden_files() -> Vec<Vec<u8>> {
         pca_spec(&p).encode().unwrap(),
         conv1d_spec(&c).encode().unwrap(),
         conv_i8_spec(&ci).encode().unwrap(),
+        recurrent_spec(&r).encode().unwrap(),
     ];
     files
 }
@@ -148,10 +150,11 @@ fn every_single_byte_change_is_caught_with_the_matching_error() {
             }
         }
     }
-    // 1 -> 3 (two version-1 files), 2 -> 3 (the int8 file); the version-3
-    // file goes to 1 and 2 and is refused; the version-4 files go to 5, 6,
-    // 0 and 12, none of which exists.
-    assert_eq!(readable_versions, 3);
+    // 1 -> 3 and 1 -> 5 (two version-1 files), 2 -> 3 (the int8 file),
+    // 4 -> 5 (two version-4 files); the version-3 file goes to 1 and 2 and
+    // the version-5 file to 4 and 1, which lack one of their tags, and both
+    // to 7, which does not exist.
+    assert_eq!(readable_versions, 7);
 }
 
 #[test]
@@ -165,18 +168,18 @@ fn wrong_magic_and_newer_version() {
         }
     );
     let mut bytes = golden_files().remove(0);
-    bytes[4..6].copy_from_slice(&5u16.to_le_bytes());
+    bytes[4..6].copy_from_slice(&6u16.to_le_bytes());
     let err = Model::load(&bytes).unwrap_err();
     assert_eq!(
         err,
         FormatError::UnsupportedVersion {
-            found: 5,
-            supported: 4
+            found: 6,
+            supported: 5
         }
     );
     assert_eq!(
         err.to_string(),
-        "format version 5 is not supported (this build reads versions 1 to 4)"
+        "format version 6 is not supported (this build reads versions 1 to 5)"
     );
 }
 
@@ -1234,15 +1237,15 @@ fn ties_refer_to_dense_layers_only() {
 
 #[test]
 fn tags_after_the_newest_do_not_decode() {
-    // What a version-3 reader did with layer tags 4 to 11 happens now to
-    // the next ones: the section does not decode.
+    // What a version-4 reader did with layer tag 12 happens now to the
+    // next one: the section does not decode.
     let conv = conv1d_store();
     let conv_spec = conv1d_spec(&conv);
     let body = postcard::to_allocvec(&conv_spec).unwrap();
     let prefix = postcard::to_allocvec(&(conv_spec.kind, conv_spec.input)).unwrap();
     assert_eq!(body[prefix.len() + 1], 4, "layer 0 is a convolution, tag 4");
     let mut next_layer = body.clone();
-    next_layer[prefix.len() + 1] = 12;
+    next_layer[prefix.len() + 1] = 13; // 12 is the recurrent layer (version 5)
     assert_eq!(
         Model::load(&raw_file_from_body(&next_layer)).unwrap_err(),
         FormatError::Malformed {
@@ -1250,13 +1253,13 @@ fn tags_after_the_newest_do_not_decode() {
             offset: (HEADER_LEN + prefix.len()) as u32
         }
     );
-    // The same for kinds (the newest, conv, is tag 9) and metrics.
+    // The same for kinds (the newest, recurrent, is tag 10) and metrics.
     let store = pca_store();
     let spec = pca_spec(&store);
     let body = postcard::to_allocvec(&spec).unwrap();
     assert_eq!(body[0], 8, "kind pca is tag 8");
     let mut next_kind = body.clone();
-    next_kind[0] = 10; // 9 is conv (version 4)
+    next_kind[0] = 11; // 10 is recurrent (version 5)
     assert_eq!(
         Model::load(&raw_file_from_body(&next_kind)).unwrap_err(),
         FormatError::Malformed {
@@ -1298,6 +1301,314 @@ fn the_conv_kind_needs_version_4() {
             name: "conv",
             needs: 4,
             version: 3
+        }
+    );
+}
+
+#[test]
+fn the_recurrent_layer_and_kind_need_version_5() {
+    let store = recurrent_store();
+    let spec = recurrent_spec(&store);
+    assert!(Model::load(&with_version(&spec, 5)).is_ok());
+    // The kind comes first on the wire, so it is the first tag refused.
+    assert_eq!(
+        Model::load(&with_version(&spec, 4)).unwrap_err(),
+        FormatError::TagNeedsVersion {
+            field: Field::Kind,
+            name: "recurrent",
+            needs: 5,
+            version: 4
+        }
+    );
+    let mut custom = recurrent_spec(&store);
+    custom.kind = ModelKind::Custom;
+    for version in 1..=4 {
+        assert_eq!(
+            Model::load(&with_version(&custom, version)).unwrap_err(),
+            FormatError::LayerNeedsVersion {
+                layer: 0,
+                needs: 5,
+                version
+            }
+        );
+    }
+    assert_eq!(
+        Model::load(&custom.encode().unwrap())
+            .unwrap()
+            .header()
+            .version,
+        5
+    );
+}
+
+/// The recurrent model with layer `layer` changed by `edit`: the error of
+/// the loader, which the encoder gives too.
+fn recurrent_error(
+    layer: usize,
+    edit: impl FnOnce(&mut model_format::Recurrent<'static>),
+) -> FormatError {
+    let store: &'static _ = Box::leak(Box::new(recurrent_store()));
+    let mut spec = recurrent_spec(store);
+    let Layer::Recurrent(r) = &mut spec.layers[layer] else {
+        unreachable!()
+    };
+    edit(r);
+    let err = Model::load(&raw_file(&spec)).unwrap_err();
+    assert_eq!(spec.encode().unwrap_err(), err, "the encoder refuses too");
+    err
+}
+
+fn leak(values: &[f32]) -> F32s<'static> {
+    F32s::new(Box::leak(
+        model_format::build::f32_bytes(values).into_boxed_slice(),
+    ))
+}
+
+#[test]
+fn recurrent_sizes_are_checked() {
+    let at = |field, layer| (field, Some(layer));
+    let zero = |(field, layer)| FormatError::ZeroSize { field, layer };
+    let large = |(field, layer)| FormatError::TooLarge { field, layer };
+    assert_eq!(
+        recurrent_error(0, |r| r.shape.w = 0),
+        zero(at(Field::Shape, 0))
+    );
+    assert_eq!(
+        recurrent_error(1, |r| r.shape.c = 0),
+        zero(at(Field::Shape, 1))
+    );
+    assert_eq!(
+        recurrent_error(0, |r| r.shape = MapShape::new(u32::MAX, u32::MAX, 2)),
+        large(at(Field::Shape, 0))
+    );
+    // A sequence has one row: 2 x 2 x 2 holds the window's 8 values, but
+    // it is not a sequence.
+    let err = recurrent_error(0, |r| r.shape = MapShape::new(2, 2, 2));
+    assert_eq!(err, FormatError::NotASequence { layer: 0, rows: 2 });
+    assert_eq!(
+        err.to_string(),
+        "layer 0: a recurrent layer reads a sequence, a 1 x T x c map, but its shape has 2 rows"
+    );
+    assert_eq!(
+        recurrent_error(0, |r| r.hidden = 0),
+        zero(at(Field::Hidden, 0))
+    );
+    // G·hidden past 2^29 − 1.
+    assert_eq!(
+        recurrent_error(1, |r| r.hidden = u32::MAX / 2),
+        large(at(Field::Hidden, 1))
+    );
+    // T·hidden values out: 2^20 steps of 2^10 units.
+    assert_eq!(
+        recurrent_error(0, |r| {
+            r.shape = MapShape::line(1 << 20, 1);
+            r.hidden = 1 << 10;
+        }),
+        large(at(Field::Outputs, 0))
+    );
+    // G·hidden·in input weights: 2^10 rows of 2^20 inputs.
+    assert_eq!(
+        recurrent_error(0, |r| {
+            r.shape = MapShape::line(1, 1 << 20);
+            r.hidden = 1 << 8;
+        }),
+        large(at(Field::InputWeights, 0))
+    );
+    // G·hidden·hidden recurrent weights: 2^16 rows of 2^14.
+    assert_eq!(
+        recurrent_error(0, |r| r.hidden = 1 << 14),
+        large(at(Field::RecurrentWeights, 0))
+    );
+}
+
+#[test]
+fn recurrent_weights_and_biases_are_checked() {
+    let short = |field, layer, expected, found| FormatError::LengthMismatch {
+        field,
+        layer: Some(layer),
+        expected,
+        found,
+    };
+    let bad = |field, layer| FormatError::BadValue {
+        field,
+        layer: Some(layer),
+    };
+    // LSTM 2 → 3: 12 rows of 2 and of 3, 12 biases, no b_hh.
+    assert_eq!(
+        recurrent_error(0, |r| r.w_ih = leak(&[0.0; 23])),
+        short(Field::InputWeights, 0, 96, 92)
+    );
+    assert_eq!(
+        recurrent_error(0, |r| r.w_hh = leak(&[0.0; 24])),
+        short(Field::RecurrentWeights, 0, 144, 96)
+    );
+    assert_eq!(
+        recurrent_error(0, |r| r.b_ih = leak(&[0.0; 9])),
+        short(Field::InputBias, 0, 48, 36)
+    );
+    // The LSTM stores one bias (b_ih + b_hh): a second one is refused.
+    assert_eq!(
+        recurrent_error(0, |r| r.b_hh = leak(&[0.0; 12])),
+        short(Field::RecurrentBias, 0, 0, 48)
+    );
+    // GRU 3 → 2: 6 rows, and its b_hh is required.
+    assert_eq!(
+        recurrent_error(1, |r| r.b_hh = F32s::new(&[])),
+        short(Field::RecurrentBias, 1, 24, 0)
+    );
+    assert_eq!(
+        recurrent_error(1, |r| r.cell = model_format::Cell::Lstm),
+        short(Field::InputWeights, 1, 96, 72)
+    );
+    let mut nan = [0.25f32; 36];
+    nan[5] = f32::NAN;
+    assert_eq!(
+        recurrent_error(1, |r| r.w_ih = leak(&nan[..18])),
+        bad(Field::InputWeights, 1)
+    );
+    assert_eq!(
+        recurrent_error(0, |r| r.w_hh = leak(&nan)),
+        bad(Field::RecurrentWeights, 0)
+    );
+    nan[5] = f32::INFINITY;
+    assert_eq!(
+        recurrent_error(0, |r| r.b_ih = leak(&nan[..12])),
+        bad(Field::InputBias, 0)
+    );
+    assert_eq!(
+        recurrent_error(1, |r| r.b_hh = leak(&nan[..6])),
+        bad(Field::RecurrentBias, 1)
+    );
+    assert_eq!(
+        FormatError::LengthMismatch {
+            field: Field::RecurrentBias,
+            layer: Some(0),
+            expected: 0,
+            found: 48
+        }
+        .to_string(),
+        "layer 0: b_hh holds 48 bytes, the shapes need 0"
+    );
+}
+
+#[test]
+fn recurrent_maps_chain_with_their_neighbours() {
+    // The LSTM's map must hold the window's 8 values; 1 x 3 x 2 holds 6.
+    assert_eq!(
+        recurrent_error(0, |r| r.shape = MapShape::line(3, 2)),
+        FormatError::ShapeMismatch {
+            layer: 0,
+            expected: 8,
+            found: 6
+        }
+    );
+    // 1 x 8 x 1 holds 8 (a reshape, allowed) but then w_ih has the wrong rows.
+    assert_eq!(
+        recurrent_error(0, |r| r.shape = MapShape::line(8, 1)),
+        FormatError::LengthMismatch {
+            field: Field::InputWeights,
+            layer: Some(0),
+            expected: 48,
+            found: 96
+        }
+    );
+    // The last step only: 3 values out, the GRU reads 4 x 3.
+    assert_eq!(
+        recurrent_error(0, |r| r.sequences = false),
+        FormatError::ShapeMismatch {
+            layer: 1,
+            expected: 3,
+            found: 12
+        }
+    );
+    // Every step of the GRU: 4 x 2 out, the upsampling reads 1 x 2.
+    assert_eq!(
+        recurrent_error(1, |r| r.sequences = true),
+        FormatError::ShapeMismatch {
+            layer: 2,
+            expected: 8,
+            found: 2
+        }
+    );
+    // Every step of the GRU, the upsampling removed: the GRU's 4 x 2 output
+    // is the reconstruction, and the codings layer has to move.
+    let store = recurrent_store();
+    let mut spec = recurrent_spec(&store);
+    if let Layer::Recurrent(r) = &mut spec.layers[1] {
+        r.sequences = true;
+    }
+    spec.layers.pop();
+    assert_eq!(
+        Model::load(&raw_file(&spec)).unwrap_err(),
+        FormatError::BadCodingsLayer {
+            index: 1,
+            layers: 2
+        }
+    );
+    spec.codings_layer = 0;
+    assert!(Model::load(&raw_file(&spec)).is_ok());
+    // A tied layer cannot read a recurrent layer's weights.
+    let bias = ramp(8, 0.0, 0.0);
+    let mut spec = recurrent_spec(&store);
+    spec.layers[2] = Layer::TiedDense(TiedDense {
+        source: 1,
+        activation: Activation::Identity,
+        bias: F32s::new(&bias),
+    });
+    assert_eq!(
+        Model::load(&raw_file(&spec)).unwrap_err(),
+        FormatError::BadTiedReference {
+            layer: 2,
+            source: 1
+        }
+    );
+    // The repeat vector must give back the window: by 3, 6 values.
+    let mut spec = recurrent_spec(&store);
+    if let Layer::Upsample(u) = &mut spec.layers[2] {
+        u.factor = [1, 3];
+    }
+    assert_eq!(
+        Model::load(&raw_file(&spec)).unwrap_err(),
+        FormatError::OutputMismatch {
+            expected: 8,
+            found: 6
+        }
+    );
+}
+
+#[test]
+fn recurrent_cell_and_flag_bytes_outside_their_range_do_not_decode() {
+    let store = recurrent_store();
+    let spec = recurrent_spec(&store);
+    let body = postcard::to_allocvec(&spec).unwrap();
+    let prefix = postcard::to_allocvec(&(spec.kind, spec.input)).unwrap();
+    // Layers: count, tag 12, cell, shape 1 4 2, hidden 3, sequences.
+    let at = prefix.len();
+    assert_eq!(&body[at..at + 8], &[3, 12, 0, 1, 4, 2, 3, 1]);
+    let layers = Section::Layers;
+    let offset = (HEADER_LEN + prefix.len()) as u32;
+    for (byte, value) in [(at + 2, 2u8), (at + 7, 2)] {
+        let mut b = body.clone();
+        b[byte] = value;
+        assert_eq!(
+            Model::load(&raw_file_from_body(&b)).unwrap_err(),
+            FormatError::Malformed {
+                section: layers,
+                offset
+            },
+            "byte {byte} = {value}"
+        );
+    }
+    // Cell 1 (GRU) decodes, and then has 3 gates, not 4: 9 rows of 2.
+    let mut b = body.clone();
+    b[at + 2] = 1;
+    assert_eq!(
+        Model::load(&raw_file_from_body(&b)).unwrap_err(),
+        FormatError::LengthMismatch {
+            field: Field::InputWeights,
+            layer: Some(0),
+            expected: 72,
+            found: 96
         }
     );
 }

@@ -8,9 +8,10 @@ mod common;
 use std::path::PathBuf;
 
 use common::*;
+use model_format::build::f32_bytes;
 use model_format::{
-    Activation, F32s, Layer, MapDims, MapShape, Metric, Model, ModelKind, Op, Padding, PoolKind,
-    WeightLayout,
+    Activation, Cell, F32s, Layer, MapDims, MapShape, Metric, Model, ModelKind, Op, Padding,
+    PoolKind, WeightLayout,
 };
 
 fn data(name: &str) -> PathBuf {
@@ -355,6 +356,130 @@ fn conv_i8_golden_file_is_version_4_and_resolves_every_layer() {
     assert_eq!(pool.quant.zero_point, -100);
 }
 
+/// `recurrent_v5.eam` (`recurrent_spec`), written out by hand from the
+/// rules of SPEC.md sections 2 and 3.3 but for the weight values, which
+/// are the ramps of `recurrent_model`; SPEC.md section 5 walks through the
+/// same bytes.
+fn recurrent_v5_by_hand() -> Vec<u8> {
+    let values = |n, start, step| f32_bytes(&ramp_values(n, start, step));
+    [
+        b"EAEM".to_vec(),             // magic
+        vec![0x05, 0x00],             // version 5 (recurrent)
+        vec![0x00, 0x00],             // reserved
+        vec![0x1b, 0x02, 0x00, 0x00], // body length 539
+        vec![0x00; 4],                // CRC-32, checked below
+        vec![0x0a],                   // kind: tag 10, recurrent
+        vec![0x02, 0x04, 0x02],       // channels 2, window 4, hop 2
+        vec![0x08],                   // mean: 8 bytes
+        [0.0f32, 0.5].iter().flat_map(|v| v.to_le_bytes()).collect(),
+        vec![0x08], // scale: 8 bytes
+        [1.0f32, 2.0].iter().flat_map(|v| v.to_le_bytes()).collect(),
+        vec![0x03],                   // 3 layers
+        vec![0x0c],                   // Recurrent (tag 12)
+        vec![0x00, 0x01, 0x04, 0x02], //   LSTM, shape 1 x 4 x 2
+        vec![0x03, 0x01],             //   hidden 3, sequences
+        vec![0x60],                   //   w_ih: 96 bytes, 12 x 2
+        values(24, -0.75, 0.0625),
+        vec![0x90, 0x01], //   w_hh: 144 bytes, 12 x 3
+        values(36, 0.5, -0.0625),
+        vec![0x30], //   b_ih: 48 bytes, 12
+        values(12, -0.25, 0.0625),
+        vec![0x00],                   //   b_hh: none (LSTM)
+        vec![0x0c],                   // Recurrent (tag 12)
+        vec![0x01, 0x01, 0x04, 0x03], //   GRU, shape 1 x 4 x 3
+        vec![0x02, 0x00],             //   hidden 2, last step only
+        vec![0x48],                   //   w_ih: 72 bytes, 6 x 3
+        values(18, 0.625, -0.0625),
+        vec![0x30], //   w_hh: 48 bytes, 6 x 2
+        values(12, -0.375, 0.0625),
+        vec![0x18], //   b_ih: 24 bytes, 6
+        values(6, 0.125, -0.0625),
+        vec![0x18], //   b_hh: 24 bytes, 6
+        values(6, -0.0625, 0.0625),
+        vec![0x07, 0x01, 0x01, 0x02, 0x01, 0x04], // Upsample, 1 x 1 x 2 by 1 x 4
+        vec![0x01],                               // codings_layer 1
+        vec![0x00],                               // metric: mse
+        vec![0x00, 0x00, 0x80, 0x7f, 0x00, 0x00, 0x80, 0x7f], // thresholds +inf
+        vec![0x00, 0x00, 0x80, 0x3f],             // smoothing 1.0
+        vec![0x00],                               // calibration: none
+        vec![0x05, 0x00, 0x00, 0x00, 0x00],       // seed 5, epochs 0, losses none, hash 0
+        vec![0x0a],                               // tool: 10 bytes
+        b"edgeae rnn".to_vec(),
+    ]
+    .concat()
+}
+
+#[test]
+fn recurrent_golden_file_is_the_hand_derived_version_5_bytes() {
+    let mut by_hand = recurrent_v5_by_hand();
+    assert_eq!(by_hand.len(), 16 + 539);
+    let crc = model_format::crc32(&by_hand[16..]);
+    assert_eq!(crc, RECURRENT_V5_CRC, "CRC-32 of the body");
+    by_hand[12..16].copy_from_slice(&crc.to_le_bytes());
+    let store = recurrent_store();
+    let spec = recurrent_spec(&store);
+    let encoded = spec.encode().unwrap();
+    assert_eq!(
+        encoded, by_hand,
+        "the encoder writes the hand-derived bytes"
+    );
+    let bytes = check_golden("recurrent_v5.eam", &encoded);
+    let model = Model::load(&bytes).unwrap();
+    assert_eq!(model.spec(), &spec);
+    assert_eq!(model.header().version, 5);
+    assert_eq!(model.kind(), ModelKind::Recurrent);
+    assert_eq!(model.kind().name(), "recurrent");
+    let names: Vec<&str> = model.layers().iter().map(Layer::type_name).collect();
+    assert_eq!(names, ["recurrent", "recurrent", "upsample"]);
+    assert_eq!((model.input_len(), model.codings_len()), (8, 2));
+    let widths: Vec<(usize, usize)> = model
+        .ops()
+        .iter()
+        .map(|o| (o.inputs(), o.outputs()))
+        .collect();
+    assert_eq!(widths, [(8, 12), (12, 2), (2, 8)]);
+    // 24 + 36 + 12, then 18 + 12 + 6 + 6.
+    assert_eq!(model.param_count(), 72 + 42);
+    // G·hidden·(in + hidden)·T: 12·5·4, then 6·5·4.
+    assert_eq!(model.macs(), 240 + 120);
+    let line = |w, c| MapDims { h: 1, w, c };
+    let Op::Recurrent(lstm) = model.ops()[0] else {
+        panic!("op 0 is recurrent")
+    };
+    assert_eq!(
+        (lstm.cell, lstm.hidden, lstm.sequences),
+        (Cell::Lstm, 3, true)
+    );
+    assert_eq!((lstm.input, lstm.output), (line(4, 2), line(4, 3)));
+    assert_eq!((lstm.steps(), lstm.step_inputs(), lstm.rows()), (4, 2, 12));
+    assert!(lstm.b_hh.is_empty());
+    assert_eq!(lstm.w_hh.get(0), Some(0.5));
+    assert!(
+        bytes
+            .as_ptr_range()
+            .contains(&lstm.w_ih.as_bytes().as_ptr())
+    );
+    let Op::Recurrent(gru) = model.ops()[1] else {
+        panic!("op 1 is recurrent")
+    };
+    assert_eq!((gru.cell, gru.hidden, gru.sequences), (Cell::Gru, 2, false));
+    assert_eq!((gru.input, gru.output), (line(4, 3), line(1, 2)));
+    assert_eq!(
+        gru.b_hh.iter().collect::<Vec<_>>(),
+        ramp_values(6, -0.0625, 0.0625)
+    );
+    let Op::Upsample(up) = model.ops()[2] else {
+        panic!("op 2 is an upsampling")
+    };
+    assert_eq!(
+        (up.input, up.output, up.factor),
+        (line(1, 2), line(4, 2), [1, 4])
+    );
+}
+
+/// The CRC-32 of `recurrent_v5.eam`'s body.
+const RECURRENT_V5_CRC: u32 = 0xd3f2_832e;
+
 #[test]
 fn a_file_is_written_with_the_oldest_version_that_has_all_its_tags() {
     let version = |spec: &model_format::ModelSpec<'_>| {
@@ -372,6 +497,16 @@ fn a_file_is_written_with_the_oldest_version_that_has_all_its_tags() {
     assert_eq!(version(&pca_spec(&p)), 3);
     assert_eq!(version(&conv1d_spec(&conv1d_store())), 4);
     assert_eq!(version(&conv_i8_spec(&conv_i8_store())), 4);
+    assert_eq!(version(&recurrent_spec(&recurrent_store())), 5);
+    // The recurrent kind alone: version 5; the recurrent model with an
+    // older kind still needs version 5 for its layers.
+    let mut spec = dense_spec(&d);
+    spec.kind = ModelKind::Recurrent;
+    assert_eq!(version(&spec), 5);
+    let r = recurrent_store();
+    let mut spec = recurrent_spec(&r);
+    spec.kind = ModelKind::Conv;
+    assert_eq!(version(&spec), 5);
     // The new kind alone, the new metric alone: version 3.
     let mut spec = dense_spec(&d);
     spec.kind = ModelKind::Pca;
@@ -412,7 +547,7 @@ fn every_checked_in_file_loads() {
             seen += 1;
         }
     }
-    assert!(seen >= 6);
+    assert!(seen >= 7);
 }
 
 #[test]
@@ -480,4 +615,37 @@ fn spec_md_version_4_walkthrough_matches_the_golden_file() {
     );
     assert_eq!(&b[0x82..0x84], &[0x01, 0x00]);
     assert_eq!(&b[0x96..], b"\x0bedgeae conv");
+}
+
+#[test]
+fn spec_md_version_5_walkthrough_matches_the_golden_file() {
+    // SPEC.md section 5 walks through recurrent_v5.eam too.
+    let b = std::fs::read(data("recurrent_v5.eam")).unwrap();
+    assert_eq!(b.len(), 555);
+    assert_eq!(&b[0x00..0x08], b"EAEM\x05\x00\x00\x00");
+    assert_eq!(&b[0x08..0x0c], &539u32.to_le_bytes());
+    assert_eq!(&b[0x0c..0x10], &RECURRENT_V5_CRC.to_le_bytes());
+    assert_eq!(&b[0x10..0x15], &[0x0a, 0x02, 0x04, 0x02, 0x08]);
+    assert_eq!(
+        &b[0x26..0x2f],
+        &[0x03, 0x0c, 0x00, 0x01, 0x04, 0x02, 0x03, 0x01, 0x60]
+    );
+    assert_eq!(&b[0x2f..0x33], &(-0.75f32).to_le_bytes());
+    assert_eq!(&b[0x8f..0x91], &[0x90, 0x01]);
+    assert_eq!(b[0x121], 0x30);
+    assert_eq!(b[0x152], 0x00);
+    assert_eq!(
+        &b[0x153..0x15b],
+        &[0x0c, 0x01, 0x01, 0x04, 0x03, 0x02, 0x00, 0x48]
+    );
+    assert_eq!(b[0x1a3], 0x30);
+    assert_eq!(b[0x1d4], 0x18);
+    assert_eq!(b[0x1ed], 0x18);
+    assert_eq!(
+        &b[0x206..0x20d],
+        &[0x07, 0x01, 0x01, 0x02, 0x01, 0x04, 0x01]
+    );
+    assert_eq!(&b[0x20d..0x20e], &[0x00]);
+    assert_eq!(&b[0x21b..0x220], &[0x05, 0x00, 0x00, 0x00, 0x00]);
+    assert_eq!(&b[0x220..], b"\x0aedgeae rnn");
 }

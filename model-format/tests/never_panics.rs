@@ -19,13 +19,14 @@ fn with_fixed_crc(mut bytes: Vec<u8>) -> Vec<u8> {
 }
 
 fn golden(which: u8) -> Vec<u8> {
-    match which % 6 {
+    match which % 7 {
         0 => dense_spec(&dense_store()).encode().unwrap(),
         1 => tied_spec(&tied_store()).encode().unwrap(),
         2 => int8_spec(&int8_store()).encode().unwrap(),
         3 => pca_spec(&pca_store()).encode().unwrap(),
         4 => conv1d_spec(&conv1d_store()).encode().unwrap(),
-        _ => conv_i8_spec(&conv_i8_store()).encode().unwrap(),
+        5 => conv_i8_spec(&conv_i8_store()).encode().unwrap(),
+        _ => recurrent_spec(&recurrent_store()).encode().unwrap(),
     }
 }
 
@@ -98,6 +99,23 @@ fn exercise(model: &Model<'_>) {
             model_format::Op::Upsample(u) => check_map(u.input, u.output, u.factor, true),
             model_format::Op::UpsampleI8(u) => {
                 check_map(u.upsample.input, u.upsample.output, u.upsample.factor, true)
+            }
+            model_format::Op::Recurrent(r) => {
+                let (rows, inputs) = (r.rows(), r.step_inputs());
+                assert_eq!(rows, r.cell.gates() * r.hidden);
+                assert_eq!((r.input.h, r.output.h, r.output.c), (1, 1, r.hidden));
+                let steps = if r.sequences { r.steps() } else { 1 };
+                assert_eq!(r.output.w, steps);
+                assert!(r.steps() > 0 && inputs > 0 && r.hidden > 0);
+                assert_eq!(r.w_ih.len(), rows * inputs);
+                assert_eq!(r.w_hh.len(), rows * r.hidden);
+                assert_eq!(r.b_ih.len(), rows);
+                let b_hh = if r.cell == model_format::Cell::Gru {
+                    rows
+                } else {
+                    0
+                };
+                assert_eq!(r.b_hh.len(), b_hh);
             }
         }
     }

@@ -2,7 +2,7 @@
 
 use model_format::Activation;
 
-use super::math::{exp, expm1, tanh};
+use super::math::{expm1, sigmoid, tanh};
 
 /// SELU λ (Klambauer et al. 2017).
 pub const SELU_LAMBDA: f32 = 1.050_701;
@@ -22,7 +22,7 @@ pub fn activate(activation: Activation, x: f32) -> f32 {
                 (SELU_LAMBDA * SELU_ALPHA) * expm1(x)
             }
         }
-        Activation::Sigmoid => 1.0 / (1.0 + exp(-x)),
+        Activation::Sigmoid => sigmoid(x),
         Activation::Tanh => tanh(x),
     }
 }

@@ -9,4 +9,5 @@ mod dsp;
 pub mod int8;
 pub mod math;
 pub mod pool;
+pub mod recurrent;
 pub mod upsample;

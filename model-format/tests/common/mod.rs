@@ -11,7 +11,8 @@ use model_format::build::{
     f32_bytes,
 };
 use model_format::{
-    Activation, Calibration, MapShape, ModelKind, ModelSpec, Padding, PoolKind, Quant, Requant,
+    Activation, Calibration, Cell, MapShape, ModelKind, ModelSpec, Padding, PoolKind, Quant,
+    Requant,
 };
 
 /// `n` deterministic values `start + k*step` (wrapping in [-1, 1)).
@@ -435,6 +436,59 @@ pub fn conv_i8_store() -> SpecBytes<'static> {
 }
 
 pub fn conv_i8_spec<'s>(s: &'s SpecBytes<'_>) -> ModelSpec<'s> {
+    spec(s)
+}
+
+/// A recurrent model of format version 5 (kind recurrent), 2 channels x
+/// window 4: an LSTM 2→3 over the 4 steps, every step out (1 x 4 x 3) →
+/// a GRU 3→2, the last step out (1 x 1 x 2, the codings) → upsampling by
+/// (1, 4), the repeat vector, back to 1 x 4 x 2. Weights are ramps with
+/// steps of 1/16 (exact in f32); SPEC.md section 5 walks through the file.
+pub fn recurrent_model() -> ModelBuf {
+    ModelBuf {
+        kind: ModelKind::Recurrent,
+        input: input(2, 4, 2, vec![0.0, 0.5], vec![1.0, 2.0]),
+        layers: vec![
+            LayerBuf::Recurrent {
+                cell: Cell::Lstm,
+                shape: MapShape::line(4, 2),
+                hidden: 3,
+                sequences: true,
+                w_ih: ramp_values(24, -0.75, 0.0625),
+                w_hh: ramp_values(36, 0.5, -0.0625),
+                b_ih: ramp_values(12, -0.25, 0.0625),
+                b_hh: vec![],
+            },
+            LayerBuf::Recurrent {
+                cell: Cell::Gru,
+                shape: MapShape::line(4, 3),
+                hidden: 2,
+                sequences: false,
+                w_ih: ramp_values(18, 0.625, -0.0625),
+                w_hh: ramp_values(12, -0.375, 0.0625),
+                b_ih: ramp_values(6, 0.125, -0.0625),
+                b_hh: ramp_values(6, -0.0625, 0.0625),
+            },
+            LayerBuf::Upsample {
+                shape: MapShape::line(1, 2),
+                factor: [1, 4],
+            },
+        ],
+        codings_layer: 1,
+        scoring: ScoringBuf::default(),
+        provenance: ProvenanceBuf {
+            seed: 5,
+            tool: "edgeae rnn".into(),
+            ..unknown()
+        },
+    }
+}
+
+pub fn recurrent_store() -> SpecBytes<'static> {
+    store(recurrent_model())
+}
+
+pub fn recurrent_spec<'s>(s: &'s SpecBytes<'_>) -> ModelSpec<'s> {
     spec(s)
 }
 

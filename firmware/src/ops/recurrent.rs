@@ -1,0 +1,294 @@
+//! LSTM and GRU layers, f32 (SPEC.md 3.3, "Recurrent layers"): PyTorch's
+//! equations from a zero state, weights read straight from the model bytes.
+//!
+//! **Memory.** The kernel keeps no gate buffer: every gate of hidden unit
+//! `j` depends only on `x_t`, the previous hidden state `h` and the weight
+//! rows `k·hidden + j`, so the kernel computes the `G` gates of one unit as
+//! scalars, then that unit's new state, unit after unit. What it keeps
+//! between steps is the state:
+//!
+//! - the LSTM's cell state `c` (`hidden` words), updated in place (unit
+//!   `j` reads and writes only `c[j]`);
+//! - the previous hidden state `h`, which every unit reads whole, so the
+//!   new one goes elsewhere. With `sequences` the output map holds every
+//!   step's: step `t` reads row `t − 1` and writes row `t`. Otherwise the
+//!   step alternates between the output (`hidden` values) and `hidden`
+//!   words of its own, arranged so that the last step writes the output.
+//!
+//! [`state_words`] is that amount, what [`crate::ScratchPlan`] reserves:
+//! `hidden` for an LSTM, plus `hidden` without `sequences`; nothing for a
+//! GRU with `sequences`.
+//!
+//! **Arithmetic**, in the order SPEC.md states (every operation one f32
+//! operation, no fused multiply-add), with `dot` = [`dense::dot`](super::dense::dot) and
+//! `σ`, `tanh` from [`math`](super::math):
+//!
+//! ```text
+//! LSTM, gate k of unit j (row r = k·hidden + j):
+//!     a[k] = (b_ih[r] + dot(w_ih[r], x_t)) + dot(w_hh[r], h)
+//!     i = σ(a[0]), f = σ(a[1]), g = tanh(a[2]), o = σ(a[3])
+//!     c[j] = f·c[j] + i·g;  h'[j] = o·tanh(c[j])
+//! GRU:
+//!     xs[k] = b_ih[r] + dot(w_ih[r], x_t);  hs[k] = b_hh[r] + dot(w_hh[r], h)
+//!     r = σ(xs[0] + hs[0]), z = σ(xs[1] + hs[1]), n = tanh(xs[2] + r·hs[2])
+//!     h'[j] = (1 − z)·n + z·h[j]
+//! ```
+//!
+//! At step 0 the state is zero; the kernel then passes an empty `h`, for
+//! which `dot` returns +0.0, exactly what it returns for a zero vector
+//! with finite weights, so the bits are those of the definition.
+//!
+//! The sizes come from a validated model, so every index computed here is
+//! in range; the kernel still reads through `get` and iterators and
+//! computes less on shorter slices, never panicking.
+
+use model_format::{Cell, F32s, RecurrentOp};
+
+use super::dense::dot;
+use super::math::{sigmoid, tanh};
+
+/// Words of scratch `op` needs besides its input and output (see the
+/// module docs): `hidden` for the LSTM's cell state, plus `hidden` for the
+/// previous hidden state when the output holds only the last one.
+pub const fn state_words(op: &RecurrentOp<'_>) -> usize {
+    let cell = match op.cell {
+        Cell::Lstm => op.hidden,
+        Cell::Gru => 0,
+    };
+    let previous = if op.sequences { 0 } else { op.hidden };
+    cell.saturating_add(previous)
+}
+
+/// Row `r` of a row-major matrix with rows of `len` values (empty when out
+/// of range).
+#[inline]
+fn row(w: &[[u8; 4]], r: usize, len: usize) -> &[[u8; 4]] {
+    let start = r.saturating_mul(len);
+    w.get(start..start.saturating_add(len)).unwrap_or_default()
+}
+
+/// The weights of one layer, as 4-byte groups.
+struct Weights<'a> {
+    hidden: usize,
+    inputs: usize,
+    w_ih: &'a [[u8; 4]],
+    w_hh: &'a [[u8; 4]],
+    b_ih: F32s<'a>,
+    b_hh: F32s<'a>,
+}
+
+impl Weights<'_> {
+    /// Row of gate `k` of unit `j`.
+    #[inline]
+    fn r(&self, k: usize, j: usize) -> usize {
+        k.saturating_mul(self.hidden).saturating_add(j)
+    }
+
+    /// `b_ih[r] + dot(w_ih[r], x)`.
+    #[inline]
+    fn input_term(&self, r: usize, x: &[f32]) -> f32 {
+        self.b_ih.get(r).unwrap_or(0.0) + dot(row(self.w_ih, r, self.inputs), x)
+    }
+
+    /// `dot(w_hh[r], h)`.
+    #[inline]
+    fn state_term(&self, r: usize, h: &[f32]) -> f32 {
+        dot(row(self.w_hh, r, self.hidden), h)
+    }
+
+    /// One LSTM step: reads `x` and `h` (empty: zero), updates `c` in
+    /// place and writes the new hidden state into `out`.
+    fn lstm_step(&self, x: &[f32], h: &[f32], c: &mut [f32], out: &mut [f32]) {
+        for (j, (cj, hj)) in c.iter_mut().zip(out.iter_mut()).enumerate() {
+            let a = |k| {
+                let r = self.r(k, j);
+                self.input_term(r, x) + self.state_term(r, h)
+            };
+            let i = sigmoid(a(0));
+            let f = sigmoid(a(1));
+            let g = tanh(a(2));
+            let o = sigmoid(a(3));
+            let cell = f * *cj + i * g;
+            *cj = cell;
+            *hj = o * tanh(cell);
+        }
+    }
+
+    /// One GRU step: reads `x` and `h` (empty: zero) and writes the new
+    /// hidden state into `out`.
+    fn gru_step(&self, x: &[f32], h: &[f32], out: &mut [f32]) {
+        for (j, hj) in out.iter_mut().enumerate() {
+            let sums = |k| {
+                let r = self.r(k, j);
+                let s = self.b_hh.get(r).unwrap_or(0.0) + self.state_term(r, h);
+                (self.input_term(r, x), s)
+            };
+            let (xr, hr) = sums(0);
+            let (xz, hz) = sums(1);
+            let (xn, hn) = sums(2);
+            let reset = sigmoid(xr + hr);
+            let update = sigmoid(xz + hz);
+            let n = tanh(xn + reset * hn);
+            let previous = h.get(j).copied().unwrap_or(0.0);
+            *hj = (1.0 - update) * n + update * previous;
+        }
+    }
+
+    fn step(&self, cell: Cell, x: &[f32], h: &[f32], c: &mut [f32], out: &mut [f32]) {
+        match cell {
+            Cell::Lstm => self.lstm_step(x, h, c, out),
+            Cell::Gru => self.gru_step(x, h, out),
+        }
+    }
+}
+
+/// Runs `op` on the sequence `x` (`T × in` values, step-major) into `y`
+/// (`T × hidden` values with `sequences`, else `hidden`), using the first
+/// [`state_words`] words of `state`. Shorter slices compute less.
+pub fn run(op: &RecurrentOp<'_>, x: &[f32], y: &mut [f32], state: &mut [f32]) {
+    let (steps, inputs, hidden) = (op.steps(), op.step_inputs(), op.hidden);
+    if steps == 0 || inputs == 0 || hidden == 0 {
+        return; // never in a validated model
+    }
+    let Some(state) = state.get_mut(..state_words(op)) else {
+        return; // unreachable with buffers sized by `ScratchPlan`
+    };
+    let (c, spare): (&mut [f32], &mut [f32]) = match op.cell {
+        Cell::Lstm => match state.split_at_mut_checked(hidden) {
+            Some(parts) => parts,
+            None => return,
+        },
+        Cell::Gru => (&mut [], state),
+    };
+    c.fill(0.0);
+    let w = Weights {
+        hidden,
+        inputs,
+        w_ih: op.w_ih.chunks(),
+        w_hh: op.w_hh.chunks(),
+        b_ih: op.b_ih,
+        b_hh: op.b_hh,
+    };
+    let xs = x.chunks_exact(inputs).take(steps);
+    if op.sequences {
+        let Some(y) = y.get_mut(..steps.saturating_mul(hidden)) else {
+            return; // unreachable with buffers sized by `ScratchPlan`
+        };
+        // Row t − 1 of the output is the state step t reads.
+        let mut h: &[f32] = &[];
+        for (x_t, out) in xs.zip(y.chunks_exact_mut(hidden)) {
+            w.step(op.cell, x_t, h, c, out);
+            h = out;
+        }
+    } else {
+        let (Some(y), Some(spare)) = (y.get_mut(..hidden), spare.get_mut(..hidden)) else {
+            return; // unreachable with buffers sized by `ScratchPlan`
+        };
+        // Step t writes `y` when T − 1 − t is even, so the last one does.
+        for (t, x_t) in xs.enumerate() {
+            let into_y = (steps - 1 - t).is_multiple_of(2);
+            match (t == 0, into_y) {
+                (true, true) => w.step(op.cell, x_t, &[], c, y),
+                (true, false) => w.step(op.cell, x_t, &[], c, spare),
+                (false, true) => w.step(op.cell, x_t, spare, c, y),
+                (false, false) => w.step(op.cell, x_t, y, c, spare),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use model_format::MapDims;
+    use model_format::build::f32_bytes as le;
+
+    fn op<'a>(
+        cell: Cell,
+        steps: usize,
+        inputs: usize,
+        hidden: usize,
+        sequences: bool,
+        bytes: &'a [Vec<u8>; 4],
+    ) -> RecurrentOp<'a> {
+        RecurrentOp {
+            cell,
+            input: MapDims {
+                h: 1,
+                w: steps,
+                c: inputs,
+            },
+            output: MapDims {
+                h: 1,
+                w: if sequences { steps } else { 1 },
+                c: hidden,
+            },
+            hidden,
+            sequences,
+            w_ih: F32s::new(&bytes[0]),
+            w_hh: F32s::new(&bytes[1]),
+            b_ih: F32s::new(&bytes[2]),
+            b_hh: F32s::new(&bytes[3]),
+        }
+    }
+
+    #[test]
+    fn state_words_per_cell_and_output() {
+        let b = [vec![], vec![], vec![], vec![]];
+        assert_eq!(state_words(&op(Cell::Lstm, 3, 2, 5, true, &b)), 5);
+        assert_eq!(state_words(&op(Cell::Lstm, 3, 2, 5, false, &b)), 10);
+        assert_eq!(state_words(&op(Cell::Gru, 3, 2, 5, true, &b)), 0);
+        assert_eq!(state_words(&op(Cell::Gru, 3, 2, 5, false, &b)), 5);
+    }
+
+    #[test]
+    fn a_gru_with_zero_weights_keeps_half_of_its_state() {
+        // Every pre-activation 0: r = z = 1/2, n = 0, h' = h/2 (+ 0).
+        // With b_in = 1 instead, n = tanh(1) and h' = (tanh(1) + h)/2.
+        let b = [
+            le(&[0.0; 3]),
+            le(&[0.0; 3]),
+            le(&[0.0, 0.0, 1.0]),
+            le(&[0.0; 3]),
+        ];
+        let mut y = [9.0f32; 4];
+        run(
+            &op(Cell::Gru, 3, 1, 1, true, &b),
+            &[1.0, 2.0, 3.0],
+            &mut y,
+            &mut [],
+        );
+        let t = tanh(1.0);
+        let h1 = 0.5 * t;
+        let h2 = 0.5 * t + 0.5 * h1;
+        let h3 = 0.5 * t + 0.5 * h2;
+        assert_eq!(y, [h1, h2, h3, 9.0]);
+        // The last step only, in one word of output and one of state.
+        let mut last = [9.0f32; 2];
+        let mut state = [7.0f32; 1];
+        run(
+            &op(Cell::Gru, 3, 1, 1, false, &b),
+            &[1.0, 2.0, 3.0],
+            &mut last,
+            &mut state,
+        );
+        assert_eq!(last, [h3, 9.0]);
+        assert_eq!(state, [h2]);
+    }
+
+    #[test]
+    fn short_buffers_are_left_alone() {
+        let b = [le(&[0.5; 4]), le(&[0.5; 4]), le(&[0.0; 4]), vec![]];
+        let lstm = op(Cell::Lstm, 2, 1, 1, false, &b);
+        let mut y = [9.0f32; 1];
+        run(&lstm, &[1.0, 1.0], &mut y, &mut [0.0]);
+        assert_eq!(y, [9.0], "no room for c and the previous h");
+        let mut y = [];
+        run(&lstm, &[1.0, 1.0], &mut y, &mut [0.0, 0.0]);
+        // A short input runs fewer steps.
+        let seq = op(Cell::Lstm, 2, 1, 1, true, &b);
+        let mut y = [9.0f32; 2];
+        run(&seq, &[1.0], &mut y, &mut [0.0]);
+        assert!(y[0].is_finite() && y[1] == 9.0);
+    }
+}

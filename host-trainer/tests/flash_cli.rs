@@ -75,7 +75,7 @@ fn flash_refuses_before_touching_a_probe() {
     );
 
     let mut bytes = std::fs::read(&small).unwrap();
-    bytes[4] = 5; // format version 5
+    bytes[4] = 6; // format version 6: after the newest (5)
     let future = d.join("future.eam");
     std::fs::write(&future, &bytes).unwrap();
     fails_with(
@@ -88,8 +88,8 @@ fn flash_refuses_before_touching_a_probe() {
         ]),
         &[
             "future.eam",
-            "version 5",
-            "reads versions 1 to 4",
+            "version 6",
+            "reads versions 1 to 5",
             "nothing was written",
         ],
     );

@@ -704,7 +704,8 @@ fn int8_input(layer: &Layer<'_>) -> Option<Quant> {
         | Layer::Conv(_)
         | Layer::ConvTranspose(_)
         | Layer::Pool(_)
-        | Layer::Upsample(_) => None,
+        | Layer::Upsample(_)
+        | Layer::Recurrent(_) => None,
         Layer::DenseI8(d) => Some(d.input),
         Layer::TiedDenseI8(t) => Some(t.input),
         Layer::ConvI8(c) => Some(c.input),

@@ -126,6 +126,12 @@ fn weight_bytes(layer: &Layer<'_>) -> usize {
         }
         Layer::TiedDenseI8(t) => t.bias.as_bytes().len() + t.lut.map_or(0, |l| l.table.len()),
         Layer::Conv(c) => c.weights.as_bytes().len() + c.bias.as_bytes().len(),
+        Layer::Recurrent(r) => {
+            r.w_ih.as_bytes().len()
+                + r.w_hh.as_bytes().len()
+                + r.b_ih.as_bytes().len()
+                + r.b_hh.as_bytes().len()
+        }
         Layer::ConvTranspose(c) => c.weights.as_bytes().len() + c.bias.as_bytes().len(),
         Layer::ConvI8(c) => {
             c.weights.len()

@@ -30,7 +30,7 @@ use std::collections::BTreeSet;
 
 use anyhow::{Result, anyhow, bail};
 use firmware::Engine;
-use firmware::ops::{activation, conv, dense, pool, upsample};
+use firmware::ops::{activation, conv, dense, pool, recurrent, upsample};
 use model_format::{Activation, ConvOp, DenseOp, Layer, Model, Op, Quant, Requant};
 
 use model_format::build::{LayerBuf, LutBuf, ModelBuf};
@@ -164,6 +164,12 @@ fn run_affine(op: &Op<'_>, x: &[f32], y: &mut [f32]) -> Activation {
         }
         Op::Upsample(u) => {
             upsample::run(u, x, y);
+            Activation::Identity
+        }
+        // Its sigmoid and tanh are inside: the range recorded is its output's.
+        Op::Recurrent(r) => {
+            let mut state = vec![0.0f32; recurrent::state_words(r)];
+            recurrent::run(r, x, y, &mut state);
             Activation::Identity
         }
         // f32_ops refused int8 ops before this runs.
@@ -513,6 +519,9 @@ pub fn quantize(model: &Model<'_>, windows: &[f32], opts: &QuantizeOptions) -> R
         }
         let plan = Plan::new(layer.activation(), quants[i], quants[i + 1], ranges.pre[i]);
         let quantized = match layer {
+            Layer::Recurrent(_) => bail!(
+                "layer {i} is recurrent, which has no int8 form yet: keep it f32 with --keep-f32 {i}"
+            ),
             Layer::Dense(d) => {
                 // A layer a tied layer reuses keeps one scale (exponents 0).
                 let q = quantize_rows(

@@ -54,7 +54,7 @@ pub use train::config::{
     TrainConfig,
 };
 pub use train::run::{best_epoch, resume_config};
-pub use train::{Done, HostDone, RunOptions, train_and_export, train_on_host};
+pub use train::{Done, RunOptions, train_and_export};
 
 // Data.
 pub use data::{

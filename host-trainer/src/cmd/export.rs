@@ -128,18 +128,6 @@ pub fn run(
     }
     let model_file = if run_dir.is_dir() {
         let m = model_path(run_dir);
-        if !m.is_file()
-            && let Ok(ck) = crate::train::checkpoint::Checkpoint::load(run_dir)
-            && !ck.config.kind.exportable()
-        {
-            bail!(
-                "{}: `{}` holds a {} autoencoder, which edgeae trains on the host but cannot export (its weights stay in `{}`)",
-                crate::train::to_model::NOT_IN_FORMAT,
-                run_dir.display(),
-                ck.config.kind,
-                crate::train::checkpoint::path(run_dir).display()
-            );
-        }
         if !m.is_file() {
             bail!(
                 "`{}` holds no model.eam: expected a training run directory (`edgeae train --out DIR`) or a model file",

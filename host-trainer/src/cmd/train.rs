@@ -20,7 +20,6 @@ use crate::train::config::{Kind, TrainConfig};
 use crate::train::prepare::Prepared;
 use crate::train::report;
 use crate::train::run::{RunOptions, Trained, model_path, resume_config};
-use crate::train::to_model::NOT_IN_FORMAT;
 
 /// `edgeae train`.
 pub fn run(args: TrainArgs) -> Result<TrainReport> {
@@ -104,9 +103,6 @@ pub fn run(args: TrainArgs) -> Result<TrainReport> {
         (cfg, None)
     };
     let t0 = Instant::now();
-    if !cfg.kind.exportable() {
-        return host_run(cfg, start, opts, t0);
-    }
     let done = crate::train::train_and_export(cfg, start, opts)?;
     let (trained, data, bytes, plots) = (&done.trained, &done.data, &done.model, &done.plots);
     let cfg = &trained.config;
@@ -134,23 +130,6 @@ pub fn run(args: TrainArgs) -> Result<TrainReport> {
         plots: files,
         ..report_of(trained, data, done.baseline.as_ref(), t0)
     })
-}
-
-/// `edgeae train` of a kind without a model file (recurrent): the weights
-/// stay in the checkpoint.
-fn host_run(
-    cfg: TrainConfig,
-    start: Option<checkpoint::Checkpoint>,
-    opts: RunOptions,
-    t0: Instant,
-) -> Result<TrainReport> {
-    let done = crate::train::train_on_host(cfg, start, opts)?;
-    let mut report = report_of(&done.trained, &done.data, done.baseline.as_ref(), t0);
-    report.notes.push(format!(
-        "{NOT_IN_FORMAT}: the weights stay in `{}` (no model.eam to export, score or flash)",
-        checkpoint::path(&done.trained.config.out).display()
-    ));
-    Ok(report)
 }
 
 /// The report of a finished run, without a model file; the caller fills in
@@ -418,7 +397,7 @@ impl Report for TrainReport {
             _ => {
                 let _ = writeln!(
                     out,
-                    "model        none written ({NOT_IN_FORMAT}): {} layers, {} parameters, trained on the host",
+                    "model        none written: {} layers, {} parameters",
                     self.layers,
                     thousands(self.parameters)
                 );
@@ -553,7 +532,7 @@ mod tests {
     }
 
     #[test]
-    fn recurrent_training_reports_without_a_model_and_export_refuses() {
+    fn recurrent_training_writes_a_model_and_int8_export_names_the_layer() {
         let dir = std::env::temp_dir().join(format!("edgeae-rnn-cmd-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let data = sines(&dir);
@@ -583,18 +562,15 @@ mod tests {
             printed.text
         );
         assert!(
-            printed.text.contains(
-                "model        none written (recurrent layers are not in the model format yet): 5 layers"
-            ),
+            printed.text.contains("run/model.eam: 5 layers"),
             "{}",
             printed.text
         );
-        assert!(printed.notes.iter().any(|n| n.contains("checkpoint.bin")));
         let json: serde_json::Value = serde_json::from_str(&printed.json).unwrap();
-        assert!(
-            json["model"].is_null() && json["flash_bytes"].is_null(),
-            "{json}"
-        );
+        assert!(json["flash_bytes"].as_u64().unwrap() > 0, "{json}");
+        let model = std::fs::read(dir.join("run/model.eam")).unwrap();
+        let model = firmware::Model::load(&model).unwrap();
+        assert_eq!(model.kind(), model_format::ModelKind::Recurrent);
         let ck = crate::train::checkpoint::Checkpoint::load(&dir.join("run")).unwrap();
         assert_eq!(ck.config.recurrent.cell, crate::nn::recurrent::Cell::Gru);
         assert!(ck.config.recurrent.denoise);
@@ -604,14 +580,22 @@ mod tests {
             format!("{err:#}"),
             "--resume continues a run of GRU layers, not --cell lstm"
         );
-        // Export is one sentence, not a panic.
-        let err = run(&["export", &out, "--quant", "f32", "--out", "m.eam"]).unwrap_err();
+        // f32 export writes the model; int8 export names the layer it cannot
+        // quantize yet, in one sentence.
+        let f32_out = dir.join("m.eam").display().to_string();
+        run(&["export", &out, "--quant", "f32", "--out", &f32_out]).unwrap();
+        assert!(dir.join("m.eam").is_file());
+        let i8_out = dir.join("i8.eam").display().to_string();
+        let err = run(&[
+            "export", &out, "--quant", "int8", "--calib", &data, "--out", &i8_out,
+        ])
+        .unwrap_err();
         let msg = format!("{err:#}");
         assert!(
-            msg.starts_with("recurrent layers are not in the model format yet: `")
-                && msg.contains("holds a recurrent autoencoder"),
+            msg.contains("layer 0 is recurrent, which has no int8 form yet"),
             "{msg}"
         );
+        assert!(!dir.join("i8.eam").exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -768,7 +768,7 @@ fn join_columns(a: &[f32], a_cols: usize, b: &[f32], b_cols: usize) -> Vec<f32> 
 }
 
 /// The inverse of [`join_columns`] for a matrix of `rows` rows.
-fn split_columns(
+pub fn split_columns(
     m: &[f32],
     rows: usize,
     a_cols: usize,

@@ -37,13 +37,12 @@ pub enum Kind {
     /// Recurrent: LSTM (or GRU, `--cell gru`) encoder to a codings vector,
     /// repeated over the window and decoded by LSTM layers and a
     /// time-distributed dense layer. Needs `--window`. Trains on the CPU;
-    /// not exportable yet (the model format has no recurrent layers).
+    /// exports as format version 5 (f32).
     Recurrent,
 }
 
 impl Kind {
-    /// The model-format kind. The recurrent kind, which the model format
-    /// cannot hold yet (see [`Kind::exportable`]), says `Custom`.
+    /// The model-format kind.
     pub fn model_kind(self) -> model_format::ModelKind {
         use model_format::ModelKind as M;
         match self {
@@ -56,14 +55,8 @@ impl Kind {
             Kind::Vae => M::Variational,
             Kind::Pca => M::Pca,
             Kind::Conv => M::Conv,
-            Kind::Recurrent => M::Custom,
+            Kind::Recurrent => M::Recurrent,
         }
-    }
-
-    /// Whether a model of this kind can be written as a model file: all
-    /// but the recurrent kind, whose layers the model format lacks.
-    pub fn exportable(self) -> bool {
-        self != Kind::Recurrent
     }
 
     /// Lower-case name, as the CLI spells it.

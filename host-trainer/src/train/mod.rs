@@ -1,10 +1,5 @@
 //! `edgeae train`: data → windows → normalisation → a dfdx network of the
 //! chosen kind → epochs with checkpoints → `RUN_DIR/model.eam` and plots.
-//!
-//! The recurrent kind stops before the model file (the model format has no
-//! recurrent layers yet, [`to_model::NOT_IN_FORMAT`]): [`train_on_host`]
-//! trains it and measures it on the host, and its weights stay in the
-//! checkpoint.
 
 pub mod arch;
 pub mod checkpoint;
@@ -23,11 +18,7 @@ mod tests;
 pub use config::{Kind, TrainConfig};
 pub use run::{RunOptions, Trained, run};
 
-use anyhow::{Result, bail};
-use dfdx::prelude::*;
-
-use crate::nn::Mat;
-use crate::nn::net::{HostNet, Net};
+use anyhow::Result;
 
 /// The PCA baseline of a run: the same number of components, fitted to the
 /// same training windows, measured on the same validation windows.
@@ -68,20 +59,12 @@ pub fn baseline_path(out: &std::path::Path) -> std::path::PathBuf {
 
 /// Trains (or resumes), calibrates the threshold on the held-out windows
 /// (when there are any), writes `RUN_DIR/model.eam`, the PCA baseline
-/// `RUN_DIR/pca.eam`, and the plots. A kind the model format cannot hold
-/// (recurrent) is refused before training: see [`train_on_host`].
+/// `RUN_DIR/pca.eam`, and the plots.
 pub fn train_and_export(
     cfg: TrainConfig,
     start: Option<checkpoint::Checkpoint>,
     opts: RunOptions,
 ) -> Result<Done> {
-    if !cfg.kind.exportable() {
-        bail!(
-            "{}: a {} autoencoder trains on the host only (edgeae train writes no model.eam for it)",
-            to_model::NOT_IN_FORMAT,
-            cfg.kind
-        );
-    }
     let (trained, data) = run(cfg, start, opts)?;
     let model = calibrated_model(&trained, &data, &opts)?;
     crate::data::files::write_atomic(&run::model_path(&trained.config.out), &model)?;
@@ -102,41 +85,6 @@ pub fn train_and_export(
         data,
         model,
         plots,
-        baseline,
-    })
-}
-
-/// A finished run of a kind without a model file (recurrent): what was
-/// trained, on what, and the PCA baseline.
-#[derive(Debug)]
-pub struct HostDone {
-    /// The trained network and its history (its weights are also in
-    /// `RUN_DIR/checkpoint.bin`).
-    pub trained: Trained,
-    /// The data it was trained on.
-    pub data: prepare::Prepared,
-    /// The PCA baseline (absent without validation windows); the model's
-    /// error measured with the trained network on the host.
-    pub baseline: Option<Baseline>,
-}
-
-/// Trains (or resumes) a network the model format cannot hold yet (the
-/// recurrent kind): no model file, no threshold and no reconstruction plot
-/// (those run through the firmware engine); `RUN_DIR/checkpoint.bin` holds
-/// the weights, `RUN_DIR/loss.png` the curve, and `RUN_DIR/pca.eam` the
-/// PCA baseline, compared with the network's error on the host.
-pub fn train_on_host(
-    cfg: TrainConfig,
-    start: Option<checkpoint::Checkpoint>,
-    opts: RunOptions,
-) -> Result<HostDone> {
-    let (trained, data) = run(cfg, start, opts)?;
-    let baseline = pca_baseline(&trained, &data, &opts, |x| {
-        host_mean_squared_error(&trained.net, x)
-    })?;
-    Ok(HostDone {
-        trained,
-        data,
         baseline,
     })
 }
@@ -171,26 +119,6 @@ fn pca_baseline(
         model_val_mse: model_mse(&data.val)?,
         path,
     }))
-}
-
-/// Mean squared error per value of the reconstructions of the normalised
-/// windows `x` by `net`, run on the host CPU (with the output activation).
-pub fn host_mean_squared_error(net: &HostNet, x: &[f32]) -> Result<f64> {
-    let dev = Cpu::default();
-    let net: Net<f32, Cpu> = Net::from_host(&dev, net)?;
-    let dim = net.spec.input_len().max(1);
-    let mut total = 0.0f64;
-    for chunk in x.chunks(512 * dim) {
-        let rows = chunk.len() / dim;
-        let t: Mat<f32, Cpu> = dev.tensor_from_vec(chunk.to_vec(), (rows, dim));
-        let y = net.forward(t, net.all(), false)?.as_vec();
-        total += chunk
-            .iter()
-            .zip(&y)
-            .map(|(a, b)| (f64::from(*a) - f64::from(*b)).powi(2))
-            .sum::<f64>();
-    }
-    Ok(total / x.len().max(1) as f64)
 }
 
 /// The model file of a trained network, its threshold calibrated on the

@@ -1,7 +1,8 @@
 //! Training a recurrent autoencoder end to end on the CPU: the loss falls,
-//! checkpoints keep the network bit-exactly (and the cell), version-2
-//! checkpoints without the trailing record still load, and a resumed run
-//! ends where an uninterrupted one does.
+//! the exported model reconstructs as the dfdx network does, checkpoints
+//! keep the network bit-exactly (and the cell), version-2 checkpoints
+//! without the trailing record still load, and a resumed run ends where an
+//! uninterrupted one does.
 
 use std::path::{Path, PathBuf};
 
@@ -10,9 +11,11 @@ use dfdx::prelude::*;
 use super::checkpoint::{self, Checkpoint, Later};
 use super::config::{Kind, TrainConfig};
 use super::run::{RunOptions, resume_config};
-use super::{train_and_export, train_on_host};
-use crate::nn::net::{LayerSpec, Net};
+use super::train_and_export;
+use crate::nn::Mat;
+use crate::nn::net::{HostNet, LayerSpec, Net};
 use crate::nn::recurrent::Cell;
+use anyhow::Result;
 
 /// A fresh directory under the system's temporary one.
 fn test_dir(name: &str) -> PathBuf {
@@ -63,7 +66,7 @@ fn a_recurrent_autoencoder_learns_sines() {
     let data = sine_csv(&dir, 2000);
     let mut cfg = config(data, dir.join("run"), Cell::Lstm, 20);
     cfg.train_hop = 1;
-    let done = train_on_host(cfg, None, RunOptions::QUIET).unwrap();
+    let done = train_and_export(cfg, None, RunOptions::QUIET).unwrap();
     let h = &done.trained.history;
     assert_eq!(h.len(), 20);
     let (first, last) = (h[0].val_loss, h[19].val_loss);
@@ -89,15 +92,61 @@ fn a_recurrent_autoencoder_learns_sines() {
         }
     );
     assert!(matches!(layers[4], LayerSpec::TimeDense { outputs: 2, .. }));
-    // The baseline is measured on the host, like PCA's on the same windows.
+    // The baseline compares the exported model's error, through the
+    // firmware engine, with PCA's on the same windows; it is the network's.
     let b = done.baseline.unwrap();
     assert!(
         (b.model_val_mse - last).abs() < 1e-4 * last.max(1.0),
         "{b:?}"
     );
     assert!(b.path.is_file());
-    // No model file: the format has no recurrent layers.
-    assert!(!super::run::model_path(&dir.join("run")).exists());
+    assert!(super::run::model_path(&dir.join("run")).is_file());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The exported model, run by the firmware engine, against the dfdx
+/// network it came from, value by value: relative error (to the larger of
+/// |value| and 0.1) at most 1e-5, over windows of 200 steps, for both cells.
+#[test]
+fn the_exported_model_reconstructs_as_the_network_does_over_200_steps() {
+    let dir = test_dir("parity");
+    let data = sine_csv(&dir, 1600);
+    for cell in [Cell::Lstm, Cell::Gru] {
+        let mut cfg = config(data.clone(), dir.join(format!("{cell:?}")), cell, 1);
+        cfg.window = 200;
+        cfg.hop = 100;
+        cfg.train_hop = 25;
+        let done = train_and_export(cfg, None, RunOptions::QUIET).unwrap();
+        let model = firmware::Model::load(&done.model).unwrap();
+        assert_eq!(model.kind(), model_format::ModelKind::Recurrent);
+        let n = model.input_len();
+        assert_eq!(n, 400);
+        let windows: Vec<f32> = done.data.train.iter().take(5 * n).copied().collect();
+        assert_eq!(windows.len(), 5 * n);
+        let dev = Cpu::default();
+        let net: Net<f32, Cpu> = Net::from_host(&dev, &done.trained.net).unwrap();
+        let t = dev.tensor_from_vec(windows.clone(), (5, n));
+        let want = net.forward(t, net.all(), false).unwrap().as_vec();
+        let mut scratch = vec![0.0f32; firmware::Engine::scratch_len(&model)];
+        let mut engine = firmware::Engine::new(&model, &mut scratch).unwrap();
+        let mut worst = 0.0f32;
+        for (w, want) in windows.chunks_exact(n).zip(want.chunks_exact(n)) {
+            engine.input_mut().copy_from_slice(w);
+            let (_, got) = engine.reconstruct();
+            for (g, e) in got.iter().zip(want) {
+                worst = worst.max((g - e).abs() / e.abs().max(0.1));
+            }
+        }
+        eprintln!("{cell:?} over 200 steps: worst relative error {worst:e}");
+        assert!(worst <= 1e-5, "{cell:?}: worst relative error {worst}");
+        // And the same mean error as the network's on the host.
+        let host = host_mean_squared_error(&done.trained.net, &windows).unwrap();
+        let engine_mse = super::mean_squared_error(&model, &windows).unwrap();
+        assert!(
+            (host - engine_mse).abs() <= 1e-5 * host,
+            "{host} vs {engine_mse}"
+        );
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -105,7 +154,7 @@ fn a_recurrent_autoencoder_learns_sines() {
 fn recurrent_checkpoints_round_trip_and_resume() {
     let dir = test_dir("checkpoint");
     let data = sine_csv(&dir, 400);
-    let straight = train_on_host(
+    let straight = train_and_export(
         config(data.clone(), dir.join("straight"), Cell::Gru, 3),
         None,
         RunOptions::QUIET,
@@ -121,7 +170,7 @@ fn recurrent_checkpoints_round_trip_and_resume() {
 
     // Two epochs, then one more on resume, end where three do.
     let out = dir.join("resumed");
-    train_on_host(
+    train_and_export(
         config(data, out.clone(), Cell::Gru, 2),
         None,
         RunOptions::QUIET,
@@ -129,7 +178,7 @@ fn recurrent_checkpoints_round_trip_and_resume() {
     .unwrap();
     let (cfg, ck) = resume_config(&out, None, Some(3)).unwrap();
     assert_eq!(cfg.recurrent.cell, Cell::Gru);
-    let resumed = train_on_host(cfg, Some(ck), RunOptions::QUIET).unwrap();
+    let resumed = train_and_export(cfg, Some(ck), RunOptions::QUIET).unwrap();
     assert_eq!(resumed.trained.net, straight.trained.net);
 
     // A version-2 checkpoint written before the trailing record existed
@@ -148,27 +197,36 @@ fn recurrent_checkpoints_round_trip_and_resume() {
 }
 
 #[test]
-fn recurrent_runs_are_refused_where_a_model_file_is_needed() {
+fn too_short_a_window_is_refused() {
     let dir = test_dir("refused");
     let data = sine_csv(&dir, 400);
-    let err = train_and_export(
-        config(data.clone(), dir.join("run"), Cell::Lstm, 1),
-        None,
-        RunOptions::QUIET,
-    )
-    .unwrap_err();
-    assert!(
-        err.to_string()
-            .starts_with("recurrent layers are not in the model format yet"),
-        "{err}"
-    );
     // Too short a window is one clear sentence, before any data is read.
     let mut cfg = config(data, dir.join("run"), Cell::Lstm, 1);
     cfg.window = 1;
-    let err = train_on_host(cfg, None, RunOptions::QUIET).unwrap_err();
+    let err = train_and_export(cfg, None, RunOptions::QUIET).unwrap_err();
     assert_eq!(
         err.to_string(),
         "--kind recurrent reads each window as a sequence: give --window N (time steps, at least 2), e.g. --window 32"
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Mean squared error per value of the reconstructions of the normalised
+/// windows `x` by `net`, run on the host CPU (with the output activation).
+fn host_mean_squared_error(net: &HostNet, x: &[f32]) -> Result<f64> {
+    let dev = Cpu::default();
+    let net: Net<f32, Cpu> = Net::from_host(&dev, net)?;
+    let dim = net.spec.input_len().max(1);
+    let mut total = 0.0f64;
+    for chunk in x.chunks(512 * dim) {
+        let rows = chunk.len() / dim;
+        let t: Mat<f32, Cpu> = dev.tensor_from_vec(chunk.to_vec(), (rows, dim));
+        let y = net.forward(t, net.all(), false)?.as_vec();
+        total += chunk
+            .iter()
+            .zip(&y)
+            .map(|(a, b)| (f64::from(*a) - f64::from(*b)).powi(2))
+            .sum::<f64>();
+    }
+    Ok(total / x.len().max(1) as f64)
 }

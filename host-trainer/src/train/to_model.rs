@@ -6,24 +6,15 @@ use model_format::{MapShape, Padding as FilePadding};
 use super::prepare::Prepared;
 use super::run::Trained;
 use crate::nn::conv_shape::{self, Padding, PoolKind};
-use crate::nn::net::{HostNet, LayerSpec};
+use crate::nn::net::{HostNet, LayerSpec, split_columns};
+use crate::nn::recurrent::Cell;
 use model_format::build::{InputBuf, LayerBuf, ModelBuf, ProvenanceBuf, ScoringBuf};
-
-/// Why a recurrent network has no model file, in one sentence.
-pub const NOT_IN_FORMAT: &str = "recurrent layers are not in the model format yet";
 
 /// The model file description of a trained network. A VAE keeps its mean
 /// head as the codings layer; the log-variance head is only needed to train.
-/// A recurrent network has none yet ([`NOT_IN_FORMAT`]).
 pub fn model_def(trained: &Trained, data: &Prepared) -> Result<ModelBuf> {
     let cfg = &trained.config;
     let last = trained.history.last();
-    if !cfg.kind.exportable() {
-        bail!(
-            "{NOT_IN_FORMAT}: a {} autoencoder cannot be exported",
-            cfg.kind
-        );
-    }
     Ok(ModelBuf {
         kind: cfg.kind.model_kind(),
         input: InputBuf {
@@ -103,11 +94,55 @@ pub fn layers(net: &HostNet) -> Result<Vec<LayerBuf>> {
                     shape: map(spec.input, i)?,
                     factor: pair(spec.factor, i)?,
                 },
-                LayerSpec::Recurrent { .. }
-                | LayerSpec::Repeat { .. }
-                | LayerSpec::TimeDense { .. } => {
-                    bail!("{NOT_IN_FORMAT}: layer {i} is a {} layer", l.name())
+                LayerSpec::Recurrent { spec } => {
+                    // The host keeps `[W_ih | W_hh]` rows and `b_ih` then a
+                    // GRU's `b_hh` (nn::net::HostNet); the file keeps them apart.
+                    let rows = spec.gate_rows();
+                    let w = net.weights[i].as_deref().unwrap_or_default();
+                    let Some((w_ih, w_hh)) = split_columns(w, rows, spec.inputs, spec.hidden)
+                    else {
+                        bail!("layer {i}: the {} weights do not match its sizes", l.name());
+                    };
+                    let bias = &net.biases[i];
+                    let (b_ih, b_hh) = bias.split_at(rows.min(bias.len()));
+                    LayerBuf::Recurrent {
+                        cell: match spec.cell {
+                            Cell::Lstm => model_format::Cell::Lstm,
+                            Cell::Gru => model_format::Cell::Gru,
+                        },
+                        shape: MapShape::new(1, u32_of(spec.steps, i)?, u32_of(spec.inputs, i)?),
+                        hidden: u32_of(spec.hidden, i)?,
+                        sequences: spec.sequences,
+                        w_ih,
+                        w_hh,
+                        b_ih: b_ih.to_vec(),
+                        b_hh: b_hh.to_vec(),
+                    }
                 }
+                // The codings repeated for every step: nearest-neighbour
+                // upsampling of a 1 × 1 map along time (SPEC.md 3.3).
+                LayerSpec::Repeat { width, steps } => LayerBuf::Upsample {
+                    shape: MapShape::new(1, 1, u32_of(width, i)?),
+                    factor: [1, u32_of(steps, i)?],
+                },
+                // The same dense layer at every step: a 1 × 1 convolution
+                // over the 1 × steps × inputs map (weights `(outputs, inputs)`
+                // are its OHWI filters).
+                LayerSpec::TimeDense {
+                    inputs,
+                    outputs,
+                    steps,
+                    activation,
+                } => LayerBuf::Conv {
+                    shape: MapShape::new(1, u32_of(steps, i)?, u32_of(inputs, i)?),
+                    filters: u32_of(outputs, i)?,
+                    kernel: [1, 1],
+                    stride: [1, 1],
+                    padding: FilePadding::Valid,
+                    activation,
+                    weights: net.weights[i].clone().unwrap_or_default(),
+                    bias: net.biases[i].clone(),
+                },
             })
         })
         .collect()

@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use e2e::{Rng, sensor_series, temp_dir, write_csv};
 use host_trainer::Precision;
 use host_trainer::export;
+use host_trainer::{Cell, Kind, ScoreMetric, TrainConfig};
 use host_trainer::{DemoOptions, demo as run};
 use host_trainer::{Extra, qemu_firmware, run_qemu};
-use host_trainer::{Kind, ScoreMetric, TrainConfig};
 use host_trainer::{LoadOptions, Table, load_table};
 use host_trainer::{RunOptions, train_and_export};
 use host_trainer::{Scored, score_table};
@@ -124,10 +124,17 @@ fn every_kind_scores_bit_identically_on_the_board() {
         Kind::Vae,
         Kind::Pca,
         Kind::Conv,
+        Kind::Recurrent,
+        Kind::Recurrent,
     ];
     for (i, kind) in kinds.into_iter().enumerate() {
-        let mut cfg =
-            TrainConfig::new(csv.clone(), kind, dir.join(format!("{kind}"))).with_window(16);
+        // The recurrent kind twice: an LSTM model, then a GRU one.
+        let (cell, name) = match (kind, i == kinds.len() - 1) {
+            (Kind::Recurrent, true) => (Cell::Gru, "recurrent-gru".to_string()),
+            _ => (Cell::Lstm, kind.to_string()),
+        };
+        let mut cfg = TrainConfig::new(csv.clone(), kind, dir.join(&name)).with_window(16);
+        cfg.recurrent.cell = cell;
         cfg.hop = 4;
         cfg.epochs = Some(1);
         cfg.fine_tune_epochs = Some(1);
@@ -138,9 +145,9 @@ fn every_kind_scores_bit_identically_on_the_board() {
             cfg.metric = ScoreMetric::Standardized;
         }
         train_and_export(cfg, None, RunOptions::QUIET).unwrap();
-        let model = dir.join(format!("{kind}/model.eam"));
+        let model = dir.join(format!("{name}/model.eam"));
         // Messages of different sizes: frames split across messages.
-        parity(&model, &table, [7, 48, 240][i % 3], &kind.to_string());
+        parity(&model, &table, [7, 48, 240][i % 3], &name);
         // int8 on the board too: the tied kind through the transposed
         // int8 kernel, the stacked one as a mixed file (f32 first layer),
         // the conv1d model through the int8 convolutions.

@@ -1,7 +1,5 @@
 //! `edgeae train`: trains a model of any kind on a data file and exports
 //! it, with a PCA baseline and calibrated thresholds (see [`crate::train`]).
-//! A recurrent model is trained and measured on the host only: the model
-//! format has no recurrent layers yet.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -297,8 +295,7 @@ pub struct TrainReport {
     pub this_run_s: f64,
     /// Training throughput of the last epoch.
     pub samples_per_s: f64,
-    /// The model file (none for a recurrent model: the model format has
-    /// no recurrent layers yet).
+    /// The model file.
     pub model: Option<PathBuf>,
     /// Its layers (the network's, without a model file).
     pub layers: usize,

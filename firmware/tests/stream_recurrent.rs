@@ -408,5 +408,5 @@ fn costs_of_the_example_model() {
         4 * 96 + 32
     );
     // And it scores as the windowed path does.
-    check_bitwise(&bytes, 64 + 16 * 6, 77);
+    check_bitwise(&bytes, 64 + 16 * 12, 77);
 }

@@ -25,16 +25,19 @@
 //! **Memory.** Per slot, per encoder layer: the hidden state (`hidden`
 //! words) and, for an LSTM, the cell state (`hidden` words); plus one
 //! buffer of the widest layer's `hidden` words that a step writes before
-//! its result replaces the hidden state it read ([`state_len`]).
+//! its result replaces the hidden state it read; [`crate::Stream::scratch_len`]
+//! includes it.
 //!
-//! **Cost** ([`StreamCosts`]). Over a hop the encoder does the same
-//! multiply-accumulates as the windowed one does once per window
-//! (`window` steps, spread over `hop` frames as `⌈window/hop⌉` or
-//! `⌊window/hop⌋` steps per frame); at a window's end only the decoder
-//! runs.
+//! **Cost** ([`StreamCosts`]). Nothing is saved in total: over a hop the
+//! encoder does the multiply-accumulates the windowed path does once per
+//! window (`window` steps of one window), as at most `⌈window / hop⌉`
+//! steps per frame (`window / hop` on average). What changes is when: the
+//! encoder's work is spread evenly over the frames, and at a window's end
+//! only the decoder runs, so the latency from a window's last frame to
+//! its score is the decoder's.
 //!
 //! No method here panics: sizes come from a validated model and the
-//! checks in [`layers`]; slices are read through `get` and
+//! qualification checks; slices are read through `get` and
 //! `split_at_mut_checked`, and a short one computes less.
 
 use model_format::{Model, Op, RecurrentOp};

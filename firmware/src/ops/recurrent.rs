@@ -15,6 +15,10 @@
 //!   step alternates between the output (`hidden` values) and `hidden`
 //!   words of its own, arranged so that the last step writes the output.
 //!
+//! [`step`] is one step, what [`run`] does for each `t`; the streaming
+//! encoder of [`crate::Stream`] calls it too, keeping the states itself,
+//! so both compute the same bits.
+//!
 //! [`state_words`] is that amount, what [`crate::ScratchPlan`] reserves:
 //! `hidden` for an LSTM, plus `hidden` without `sequences`; nothing for a
 //! GRU with `sequences`.

@@ -71,7 +71,9 @@ pub struct StreamCosts {
 
 /// The recurrent encoder layers of `model`, when it qualifies for the
 /// streaming encoder (module docs).
-fn layers<'a, 'm>(model: &'a Model<'m>) -> Option<impl Iterator<Item = &'a RecurrentOp<'m>>> {
+fn layers<'a, 'm>(
+    model: &'a Model<'m>,
+) -> Option<impl Iterator<Item = &'a RecurrentOp<'m>> + Clone> {
     let input = model.input();
     let window = input.window as usize;
     let last = model.codings_layer();
@@ -204,6 +206,9 @@ impl<'s> StreamingEncoder<'s> {
         // Windows k with k·hop ≤ frame < k·hop + window.
         let first = (frame + 1).saturating_sub(self.window).div_ceil(self.hop);
         let last = frame / self.hop;
+        let Some(layers) = layers(model) else {
+            return; // unreachable: `new` checked
+        };
         for k in first..=last {
             let t = frame - k * self.hop;
             let slot = (k % self.slots) as usize;
@@ -211,10 +216,7 @@ impl<'s> StreamingEncoder<'s> {
             let Some(state) = self.states.get_mut(start..start + self.slot) else {
                 return; // unreachable: `slot < slots`
             };
-            let Some(layers) = layers(model) else {
-                return; // unreachable: `new` checked
-            };
-            step_window(layers, state, &mut *self.step, t == 0, x);
+            step_window(layers.clone(), state, &mut *self.step, t == 0, x);
         }
     }
 

@@ -9,6 +9,7 @@ use firmware::stream::WindowReport;
 use firmware::{Engine, Event, Model, ScratchTooSmall, Stream, StreamCosts};
 use model_format::build::{InputBuf, LayerBuf, ModelBuf, ScoringBuf};
 use model_format::{Activation, Cell, MapShape, ModelKind, Padding};
+use proptest::prelude::*;
 
 struct Rng(u64);
 
@@ -409,4 +410,32 @@ fn costs_of_the_example_model() {
     );
     // And it scores as the windowed path does.
     check_bitwise(&bytes, 64 + 16 * 12, 77);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Any small (window, hop), either cell, any chunking, a bad sample
+    /// anywhere: the events are the windowed ones, bit for bit.
+    #[test]
+    fn any_window_hop_and_chunking_stream_bit_for_bit(
+        gru in any::<bool>(),
+        window in 2usize..12,
+        hop in 1usize..14,
+        max_chunk in 0usize..9,
+        bad in 0usize..200,
+        seed in 0u64..1000,
+    ) {
+        let cell = if gru { Cell::Gru } else { Cell::Lstm };
+        let bytes = autoencoder(cell, 2, window, hop, 3, 2, 3, seed);
+        let model = Model::load(&bytes).unwrap();
+        let frames = window + 6 * hop + 3;
+        let x = samples(2, frames, seed + 1, &[(bad % (2 * frames), f32::NAN)]);
+        let mut ws = vec![f32::NAN; Stream::windowed_scratch_len(&model)];
+        let want = run(&mut Stream::windowed(&model, &mut ws).unwrap(), &x, 0, 0);
+        let mut ss = vec![f32::NAN; Stream::scratch_len(&model)];
+        let mut stream = Stream::new(&model, &mut ss).unwrap();
+        prop_assert!(stream.is_streaming());
+        prop_assert_eq!(run(&mut stream, &x, max_chunk, seed), want);
+    }
 }

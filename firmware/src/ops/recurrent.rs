@@ -302,6 +302,33 @@ mod tests {
     }
 
     #[test]
+    fn run_is_step_after_step() {
+        // LSTM 2 → 2 over 3 steps, every step, then the last only.
+        let w = |n: usize, k: f32| le(&(0..n).map(|i| (i as f32 * k).sin()).collect::<Vec<_>>());
+        let b = [w(16, 0.7), w(16, 1.3), w(8, 0.4), vec![]];
+        let x = [0.5, -1.0, 0.25, 2.0, -0.75, 0.1];
+        let seq = op(Cell::Lstm, 3, 2, 2, true, &b);
+        let (mut h, mut c) = ([0.0f32; 2], [0.0f32; 2]);
+        let mut want = [0.0f32; 6];
+        for (t, (x_t, out)) in x.chunks(2).zip(want.chunks_mut(2)).enumerate() {
+            let prev: &[f32] = if t == 0 { &[] } else { &h };
+            step(&seq, x_t, prev, &mut c, out);
+            h.copy_from_slice(out);
+        }
+        let mut y = [0.0f32; 6];
+        run(&seq, &x, &mut y, &mut [9.0; 2]);
+        assert_eq!(y.map(f32::to_bits), want.map(f32::to_bits));
+        let mut last = [0.0f32; 2];
+        run(
+            &op(Cell::Lstm, 3, 2, 2, false, &b),
+            &x,
+            &mut last,
+            &mut [9.0; 4],
+        );
+        assert_eq!(last, h);
+    }
+
+    #[test]
     fn short_buffers_are_left_alone() {
         let b = [le(&[0.5; 4]), le(&[0.5; 4]), le(&[0.0; 4]), vec![]];
         let lstm = op(Cell::Lstm, 2, 1, 1, false, &b);

@@ -22,6 +22,7 @@ pub mod scoring;
 mod scratch;
 pub mod serve;
 pub mod stream;
+pub mod streaming;
 
 pub use engine::Engine;
 pub use error::ScratchTooSmall;
@@ -30,3 +31,4 @@ pub use model_format::{FormatError, Model};
 pub use scoring::{Calibrator, Scorer, Thresholds};
 pub use scratch::ScratchPlan;
 pub use stream::{Event, Stream};
+pub use streaming::StreamCosts;

@@ -20,10 +20,31 @@
 //!
 //! Memory: no allocation. The ring lives in the caller's scratch slice
 //! after the engine's part ([`Stream::scratch_len`]).
+//!
+//! **Streaming encoder.** [`Stream::new`] picks it by itself when the
+//! model qualifies: an encoder of recurrent layers only (LSTM, GRU), each
+//! over the whole window, the last one sequence to vector (the
+//! [`crate::streaming`] module docs give the exact rule). Then every frame
+//! advances the encoder of each of the `⌈window / hop⌉` windows in flight
+//! by one step, and when a window ends only the decoder runs, on that
+//! window's codings; the score is the reconstruction error against the
+//! window from the ring, as before. The steps are those of the windowed
+//! kernel (the same function, the same inputs: a faulty frame is fed
+//! zeroed, as the ring holds it), so the scores are the windowed ones bit
+//! for bit, and the fault reports are unchanged. What it saves is latency,
+//! not work: the encoder does the same multiply-accumulates per hop as the
+//! windowed path does per window, but spread evenly over the frames, and
+//! the work at a window's end is the decoder only ([`Stream::costs`]).
+//! It costs RAM: the in-flight states, `⌈window / hop⌉ · Σ (hidden + cell
+//! state)` words plus one step buffer of the widest layer, which
+//! [`Stream::scratch_len`] includes. [`Stream::windowed`] forces the
+//! windowed path (and [`Stream::windowed_scratch_len`] is its scratch);
+//! any other model always takes it.
 
 use model_format::Model;
 
 use crate::scoring::{Scorer, Thresholds, Verdict, window_error};
+use crate::streaming::{self, StreamCosts, StreamingEncoder};
 use crate::{Engine, ScratchPlan, ScratchTooSmall};
 
 /// A sample that could not be used.
@@ -143,6 +164,8 @@ pub struct Stream<'m, 's> {
     next_end: u64,
     /// The latest frame that held a bad sample.
     last_fault: Option<u64>,
+    /// The in-flight encoder states, when streaming.
+    encoder: Option<StreamingEncoder<'s>>,
 }
 
 /// Copies the common prefix of `src` into `dst` (the lengths are equal
@@ -159,25 +182,70 @@ fn u32_of(n: usize) -> u32 {
 }
 
 impl<'m, 's> Stream<'m, 's> {
-    /// f32 slots of scratch a stream over `model` needs: the engine's
-    /// ([`ScratchPlan`]) plus the ring (one window).
+    /// f32 slots of scratch [`Stream::new`] needs for `model`: the
+    /// engine's ([`ScratchPlan`]), the ring (one window) and, when the
+    /// model qualifies for the streaming encoder, its in-flight states.
     pub fn scratch_len(model: &Model<'_>) -> usize {
+        Stream::windowed_scratch_len(model) + streaming::state_len(model)
+    }
+
+    /// f32 slots of scratch [`Stream::windowed`] needs for `model`: the
+    /// engine's ([`ScratchPlan`]) plus the ring (one window).
+    pub fn windowed_scratch_len(model: &Model<'_>) -> usize {
         ScratchPlan::for_model(model).total() + model.input_len()
     }
 
+    /// What a stream over `model` as [`Stream::new`] runs it costs per
+    /// window end and per frame (see [`StreamCosts`]).
+    pub fn costs(model: &Model<'_>) -> StreamCosts {
+        streaming::costs(model, true)
+    }
+
     /// Binds `model` to `scratch` (at least [`Stream::scratch_len`] values)
-    /// with the model's thresholds; the ring starts empty.
+    /// with the model's thresholds; the ring starts empty. Uses the
+    /// streaming encoder when the model qualifies (module docs).
     pub fn new(model: &'m Model<'m>, scratch: &'s mut [f32]) -> Result<Self, ScratchTooSmall> {
-        let needed = Stream::scratch_len(model);
+        Stream::bind(model, scratch, streaming::qualifies(model))
+    }
+
+    /// As [`Stream::new`], but always on the windowed path (the whole
+    /// model runs at each window's end), in [`Stream::windowed_scratch_len`]
+    /// values.
+    pub fn windowed(model: &'m Model<'m>, scratch: &'s mut [f32]) -> Result<Self, ScratchTooSmall> {
+        Stream::bind(model, scratch, false)
+    }
+
+    /// True when the stream advances a streaming encoder frame by frame.
+    pub fn is_streaming(&self) -> bool {
+        self.encoder.is_some()
+    }
+
+    fn bind(
+        model: &'m Model<'m>,
+        scratch: &'s mut [f32],
+        stream_encoder: bool,
+    ) -> Result<Self, ScratchTooSmall> {
+        let needed = if stream_encoder {
+            Stream::scratch_len(model)
+        } else {
+            Stream::windowed_scratch_len(model)
+        };
         let given = scratch.len();
+        let too_small = ScratchTooSmall { needed, given };
+        if given < needed {
+            return Err(too_small);
+        }
         let engine_len = ScratchPlan::for_model(model).total();
-        let (engine_part, rest) = scratch
-            .split_at_mut_checked(engine_len)
-            .ok_or(ScratchTooSmall { needed, given })?;
-        let (ring, _) = rest
+        let (engine_part, rest) = scratch.split_at_mut_checked(engine_len).ok_or(too_small)?;
+        let (ring, rest) = rest
             .split_at_mut_checked(model.input_len())
-            .ok_or(ScratchTooSmall { needed, given })?;
+            .ok_or(too_small)?;
         ring.fill(0.0);
+        let encoder = if stream_encoder {
+            Some(StreamingEncoder::new(model, rest).ok_or(too_small)?)
+        } else {
+            None
+        };
         let input = model.input();
         let window = u64::from(input.window);
         Ok(Stream {
@@ -192,6 +260,7 @@ impl<'m, 's> Stream<'m, 's> {
             frames: 0,
             next_end: window,
             last_fault: None,
+            encoder,
         })
     }
 
@@ -296,6 +365,15 @@ impl<'m, 's> Stream<'m, 's> {
                 channel: u32_of(channel),
             }));
         }
+        if let Some(encoder) = self.encoder.as_mut() {
+            // The frame as the ring holds it (zeroed if faulty), as the
+            // windowed path reads it.
+            let frame = self
+                .ring
+                .get(self.head..self.head + self.channels)
+                .unwrap_or_default();
+            encoder.advance(self.engine.model(), frame_index, frame);
+        }
         self.head += self.channels;
         if self.head >= self.ring.len() {
             self.head = 0;
@@ -334,7 +412,15 @@ impl<'m, 's> Stream<'m, 's> {
         copy(b, newer);
         let channels = self.channels;
         let model = self.engine.model();
-        let (x, y) = self.engine.reconstruct();
+        let (x, y) = match self.encoder.as_ref() {
+            Some(encoder) => {
+                let codings = encoder.codings(start / self.hop, model.codings_len());
+                copy(self.engine.codings_mut(), codings);
+                self.engine.decode();
+                self.engine.last_reconstruction()
+            }
+            None => self.engine.reconstruct(),
+        };
         let score = window_error(&model.scoring().metric, channels, x, y);
         match self.scorer.update(score) {
             Some(verdict) => WindowReport {

@@ -15,6 +15,10 @@
 //!   step alternates between the output (`hidden` values) and `hidden`
 //!   words of its own, arranged so that the last step writes the output.
 //!
+//! [`step`] is one step, what [`run`] does for each `t`; the streaming
+//! encoder of [`crate::Stream`] calls it too, keeping the states itself,
+//! so both compute the same bits.
+//!
 //! [`state_words`] is that amount, what [`crate::ScratchPlan`] reserves:
 //! `hidden` for an LSTM, plus `hidden` without `sequences`; nothing for a
 //! GRU with `sequences`.
@@ -51,10 +55,7 @@ use super::math::{sigmoid, tanh};
 /// module docs): `hidden` for the LSTM's cell state, plus `hidden` for the
 /// previous hidden state when the output holds only the last one.
 pub const fn state_words(op: &RecurrentOp<'_>) -> usize {
-    let cell = match op.cell {
-        Cell::Lstm => op.hidden,
-        Cell::Gru => 0,
-    };
+    let cell = cell_words(op);
     let previous = if op.sequences { 0 } else { op.hidden };
     cell.saturating_add(previous)
 }
@@ -140,6 +141,38 @@ impl Weights<'_> {
             Cell::Gru => self.gru_step(x, h, out),
         }
     }
+
+    fn of<'a>(op: &RecurrentOp<'a>) -> Weights<'a> {
+        Weights {
+            hidden: op.hidden,
+            inputs: op.step_inputs(),
+            w_ih: op.w_ih.chunks(),
+            w_hh: op.w_hh.chunks(),
+            b_ih: op.b_ih,
+            b_hh: op.b_hh,
+        }
+    }
+}
+
+/// Words of cell state one step of `op` carries besides its hidden
+/// state: `hidden` for an LSTM (`c`), none for a GRU.
+pub const fn cell_words(op: &RecurrentOp<'_>) -> usize {
+    match op.cell {
+        Cell::Lstm => op.hidden,
+        Cell::Gru => 0,
+    }
+}
+
+/// One step of `op`: reads the step's input `x` (`in` values) and the
+/// previous hidden state `h` (`hidden` values, or empty at step 0 for the
+/// zero state), updates the LSTM's cell state `c` in place (`hidden`
+/// values, zero before step 0; empty for a GRU) and writes the new hidden
+/// state into `out` (`hidden` values, not overlapping `h`). [`run`] is
+/// this function applied step after step, so a caller that keeps the
+/// state itself (the streaming encoder, [`crate::stream`]) computes the
+/// same bits. Shorter slices compute less.
+pub fn step(op: &RecurrentOp<'_>, x: &[f32], h: &[f32], c: &mut [f32], out: &mut [f32]) {
+    Weights::of(op).step(op.cell, x, h, c, out);
 }
 
 /// Runs `op` on the sequence `x` (`T × in` values, step-major) into `y`
@@ -161,14 +194,6 @@ pub fn run(op: &RecurrentOp<'_>, x: &[f32], y: &mut [f32], state: &mut [f32]) {
         Cell::Gru => (&mut [], state),
     };
     c.fill(0.0);
-    let w = Weights {
-        hidden,
-        inputs,
-        w_ih: op.w_ih.chunks(),
-        w_hh: op.w_hh.chunks(),
-        b_ih: op.b_ih,
-        b_hh: op.b_hh,
-    };
     let xs = x.chunks_exact(inputs).take(steps);
     if op.sequences {
         let Some(y) = y.get_mut(..steps.saturating_mul(hidden)) else {
@@ -177,7 +202,7 @@ pub fn run(op: &RecurrentOp<'_>, x: &[f32], y: &mut [f32], state: &mut [f32]) {
         // Row t − 1 of the output is the state step t reads.
         let mut h: &[f32] = &[];
         for (x_t, out) in xs.zip(y.chunks_exact_mut(hidden)) {
-            w.step(op.cell, x_t, h, c, out);
+            step(op, x_t, h, c, out);
             h = out;
         }
     } else {
@@ -188,10 +213,10 @@ pub fn run(op: &RecurrentOp<'_>, x: &[f32], y: &mut [f32], state: &mut [f32]) {
         for (t, x_t) in xs.enumerate() {
             let into_y = (steps - 1 - t).is_multiple_of(2);
             match (t == 0, into_y) {
-                (true, true) => w.step(op.cell, x_t, &[], c, y),
-                (true, false) => w.step(op.cell, x_t, &[], c, spare),
-                (false, true) => w.step(op.cell, x_t, spare, c, y),
-                (false, false) => w.step(op.cell, x_t, y, c, spare),
+                (true, true) => step(op, x_t, &[], c, y),
+                (true, false) => step(op, x_t, &[], c, spare),
+                (false, true) => step(op, x_t, spare, c, y),
+                (false, false) => step(op, x_t, y, c, spare),
             }
         }
     }
@@ -274,6 +299,33 @@ mod tests {
         );
         assert_eq!(last, [h3, 9.0]);
         assert_eq!(state, [h2]);
+    }
+
+    #[test]
+    fn run_is_step_after_step() {
+        // LSTM 2 → 2 over 3 steps, every step, then the last only.
+        let w = |n: usize, k: f32| le(&(0..n).map(|i| (i as f32 * k).sin()).collect::<Vec<_>>());
+        let b = [w(16, 0.7), w(16, 1.3), w(8, 0.4), vec![]];
+        let x = [0.5, -1.0, 0.25, 2.0, -0.75, 0.1];
+        let seq = op(Cell::Lstm, 3, 2, 2, true, &b);
+        let (mut h, mut c) = ([0.0f32; 2], [0.0f32; 2]);
+        let mut want = [0.0f32; 6];
+        for (t, (x_t, out)) in x.chunks(2).zip(want.chunks_mut(2)).enumerate() {
+            let prev: &[f32] = if t == 0 { &[] } else { &h };
+            step(&seq, x_t, prev, &mut c, out);
+            h.copy_from_slice(out);
+        }
+        let mut y = [0.0f32; 6];
+        run(&seq, &x, &mut y, &mut [9.0; 2]);
+        assert_eq!(y.map(f32::to_bits), want.map(f32::to_bits));
+        let mut last = [0.0f32; 2];
+        run(
+            &op(Cell::Lstm, 3, 2, 2, false, &b),
+            &x,
+            &mut last,
+            &mut [9.0; 4],
+        );
+        assert_eq!(last, h);
     }
 
     #[test]

@@ -18,29 +18,8 @@ use model_format::build::{InputBuf, LayerBuf, ModelBuf, f32_bytes};
 use model_format::{Activation, Cell, F32s, MapDims, MapShape, Padding, RecurrentOp};
 use proptest::prelude::*;
 
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    /// Uniform in [-a, a).
-    fn f32(&mut self, a: f32) -> f32 {
-        ((self.next_u64() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * a
-    }
-
-    fn values(&mut self, n: usize, a: f32) -> Vec<f32> {
-        (0..n).map(|_| self.f32(a)).collect()
-    }
-}
+mod common;
+use common::Rng;
 
 /// A recurrent layer's sizes and values, as the tests hold them.
 #[derive(Debug, Clone)]

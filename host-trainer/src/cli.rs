@@ -350,6 +350,12 @@ pub struct TrainArgs {
     /// Recurrent: the cell of every recurrent layer [default: lstm].
     #[arg(long, value_enum)]
     pub cell: Option<crate::nn::recurrent::Cell>,
+    /// Recurrent: what the decoder outputs. reconstruct: the window; predict: the --horizon frames after it (judged against persistence, repeating the window's last frame; not exported: the model file scores reconstructions); composite: two decoders on the same codings, one reconstructing the window, one predicting, trained on the sum of their mean squared errors, and exported as the encoder with the reconstructing decoder [default: reconstruct].
+    #[arg(long, value_enum)]
+    pub objective: Option<crate::train::config::Objective>,
+    /// Recurrent, with --objective predict or composite: frames after each window to predict, 1 to --window [default: 1].
+    #[arg(long)]
+    pub horizon: Option<usize>,
     /// The rows of a CSV are images of HxWxC values, channel-last (conv layers over images; IDX files need no flag), e.g. 28x28x1.
     #[arg(long, value_parser = parse_image)]
     pub image: Option<[usize; 3]>,

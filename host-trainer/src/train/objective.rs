@@ -252,6 +252,130 @@ mod tests {
         cfg
     }
 
+    fn cli(args: &[&str]) -> anyhow::Result<crate::cmd::Printed> {
+        use clap::Parser;
+        let cli =
+            crate::cli::Cli::try_parse_from(std::iter::once("edgeae").chain(args.iter().copied()))?;
+        crate::run(cli)
+    }
+
+    #[test]
+    fn bad_objective_arguments_are_one_clear_sentence() {
+        let dir = test_dir("cli-errors");
+        let data = drifting_sines(&dir, 400).display().to_string();
+        let short = drifting_sines(&test_dir("cli-short"), 35)
+            .display()
+            .to_string();
+        let out = dir.join("run").display().to_string();
+        let err = |extra: &[&str], data: &str| -> String {
+            let mut args = vec!["train", "--data", data, "--out", &out, "--quiet"];
+            args.extend_from_slice(extra);
+            format!("{:#}", cli(&args).unwrap_err())
+        };
+        let rnn = ["--kind", "recurrent", "--window", "32"];
+        let with = |more: &[&'static str]| -> Vec<&'static str> {
+            rnn.iter().chain(more).copied().collect()
+        };
+        assert_eq!(
+            err(&with(&["--objective", "predict", "--horizon", "40"]), &data),
+            "--horizon 40 is longer than the window (32 steps): predict at most --window frames, or give a longer --window"
+        );
+        assert_eq!(
+            err(
+                &with(&["--objective", "composite", "--horizon", "0"]),
+                &data
+            ),
+            "--horizon must be at least 1: the number of frames after each window to predict"
+        );
+        assert_eq!(
+            err(&["--kind", "stacked", "--objective", "predict"], &data),
+            "--objective predict needs --kind recurrent (the only kind with a predicting decoder), not --kind stacked"
+        );
+        assert_eq!(
+            err(&with(&["--horizon", "4"]), &data),
+            "--horizon 4 goes with --objective predict or composite (the frames to predict after each window)"
+        );
+        assert_eq!(
+            err(&with(&["--objective", "predict", "--horizon", "8"]), &short),
+            format!(
+                "`{short}` has 35 rows: --objective predict needs at least --window + --horizon = 40 rows (a window and the frames after it)"
+            )
+        );
+        assert!(!dir.join("run").join("checkpoint.bin").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_predict_run_reports_persistence_and_export_refuses_it() {
+        let dir = test_dir("cli-predict");
+        let data = drifting_sines(&dir, 600).display().to_string();
+        let out = dir.join("run").display().to_string();
+        let printed = cli(&[
+            "train",
+            "--data",
+            &data,
+            "--kind",
+            "recurrent",
+            "--window",
+            "16",
+            "--codings",
+            "4",
+            "--hidden",
+            "8",
+            "--objective",
+            "predict",
+            "--horizon",
+            "3",
+            "--epochs",
+            "1",
+            "--noise",
+            "gaussian:0.1",
+            "--out",
+            &out,
+            "--quiet",
+        ])
+        .unwrap();
+        assert!(
+            printed.text.contains("prediction   MSE "),
+            "{}",
+            printed.text
+        );
+        assert!(printed.text.contains("vs persistence "), "{}", printed.text);
+        assert!(printed.text.contains("3 frames ahead"), "{}", printed.text);
+        assert!(
+            printed.text.contains("model        none written"),
+            "{}",
+            printed.text
+        );
+        let refusal = predict_not_exported(3);
+        assert!(printed.notes.contains(&refusal), "{:?}", printed.notes);
+        let err = cli(&[
+            "export",
+            &out,
+            "--quant",
+            "f32",
+            "--out",
+            &dir.join("m.eam").display().to_string(),
+        ])
+        .unwrap_err();
+        assert_eq!(format!("{err:#}"), refusal);
+        // Resuming keeps the objective; another is refused.
+        let err = cli(&[
+            "train",
+            "--out",
+            &out,
+            "--resume",
+            "--objective",
+            "composite",
+        ])
+        .unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "--resume continues a run with --objective predict, not --objective composite"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn persistence_repeats_the_last_frame() {
         // Two windows of 2 steps × 2 channels; 2 frames after each.

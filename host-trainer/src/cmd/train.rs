@@ -401,9 +401,14 @@ impl Report for TrainReport {
             }
         );
         if let Some(r) = &self.last_epoch {
+            // A network that only predicts has no reconstruction term.
+            let term = match &self.forecast {
+                Some(f) if f.objective == "predict" => "prediction",
+                _ => "reconstruction",
+            };
             let _ = writeln!(
                 out,
-                "last epoch   loss {:.6}, validation loss {:.6} (reconstruction {:.6}); predicting the mean gives {:.6}",
+                "last epoch   loss {:.6}, validation loss {:.6} ({term} {:.6}); predicting the mean gives {:.6}",
                 r.loss, r.val_loss, r.val_recon, r.mean_baseline
             );
         }

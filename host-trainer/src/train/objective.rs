@@ -424,6 +424,43 @@ mod tests {
         assert!(bad.check().is_err());
     }
 
+    #[test]
+    fn the_composite_gradient_is_the_sum_of_its_two_terms() {
+        // Both terms of the composite loss reach the shared encoder: its
+        // gradient is the reconstruction loss's plus the prediction loss's,
+        // each computed alone.
+        let cfg = config("x.csv".into(), "o".into(), Objective::Composite, 3);
+        let spec = recurrent_spec(&cfg, 16 * 2, Activation::Identity).unwrap();
+        let dev = Cpu::default();
+        let net = Net::<f32, Cpu>::init(&dev, spec, 7).unwrap();
+        let values =
+            |n: usize, k: f32| -> Vec<f32> { (0..n).map(|i| ((i as f32) * k).sin()).collect() };
+        let x: Mat<f32, Cpu> = dev.tensor_from_vec(values(3 * 32, 0.37), (3, 32));
+        let next: Mat<f32, Cpu> = dev.tensor_from_vec(values(3 * 6, 0.71), (3, 6));
+        let w0 = net.weights[0].clone().unwrap();
+        let grad = |l: Scalar<f32, Cpu, OwnedTape<f32, Cpu>>| l.backward().get(&w0).as_vec();
+        let (total, recon_part) =
+            loss(&net, Recon::Mse, x.leaky_trace(), x.clone(), next.clone()).unwrap();
+        let both = grad(total);
+        let out = net
+            .forward(x.leaky_trace(), 0..net.spec.reconstruction_end(), false)
+            .unwrap();
+        let r = loss::reconstruction(Recon::Mse, out, x.clone());
+        assert_eq!(crate::nn::scalar(&r), recon_part);
+        let g_recon = grad(r);
+        let path = net.spec.predict_path();
+        let out = net.forward(x.leaky_trace(), path, false).unwrap();
+        let g_predict = grad(loss::reconstruction(Recon::Mse, out, next));
+        for ((b, r), p) in both.iter().zip(&g_recon).zip(&g_predict) {
+            assert!(
+                (b - (r + p)).abs() <= 1e-5 + 1e-3 * b.abs(),
+                "{b} vs {r} + {p}"
+            );
+        }
+        assert!(g_predict.iter().any(|g| g.abs() > 1e-6));
+        assert!(g_recon.iter().any(|g| g.abs() > 1e-6));
+    }
+
     /// Trains `objective` a few hundred steps on drifting sines and
     /// returns the run.
     fn train(name: &str, objective: Objective, noise: bool) -> (crate::train::Done, PathBuf) {

@@ -39,8 +39,11 @@ pub enum Command {
     /// generated.png for a VAE on images). Every option has a default chosen
     /// from the data: `--data --kind --out` is enough (`--kind recurrent`
     /// needs `--window` too; it trains on the CPU and exports as f32).
+    /// A recurrent `--objective composite` run writes its encoder and
+    /// reconstructing decoder to model.eam; an `--objective predict` run
+    /// writes no model file (the model file scores reconstructions).
     #[command(
-        after_help = "Examples:\n  edgeae train --data normal.csv --kind denoising --out runs/pump --window 32 --hop 8\n  edgeae train --data /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz --kind stacked --hidden 100 --codings 30 --out runs/fmnist\n  edgeae train --data normal.csv --kind conv --window 64 --hop 16 --codings 8 --out runs/pump-conv\n  edgeae train --data normal.csv --kind recurrent --cell gru --window 32 --hop 8 --codings 8 --out runs/pump-rnn\n  edgeae train --data /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz --kind conv --arch \"c16k3,p2,c32k3,p2,c64k3,p2|t32k3s2v,t16k3s2,t1k3s2:sigmoid\" --out runs/fmnist-conv\n  edgeae train --out runs/fmnist --resume --lr 3e-4"
+        after_help = "Examples:\n  edgeae train --data normal.csv --kind denoising --out runs/pump --window 32 --hop 8\n  edgeae train --data /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz --kind stacked --hidden 100 --codings 30 --out runs/fmnist\n  edgeae train --data normal.csv --kind conv --window 64 --hop 16 --codings 8 --out runs/pump-conv\n  edgeae train --data normal.csv --kind recurrent --cell gru --window 32 --hop 8 --codings 8 --out runs/pump-rnn\n  edgeae train --data normal.csv --kind recurrent --objective composite --horizon 4 --window 32 --hop 8 --out runs/pump-rnn-composite\n  edgeae train --data /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz --kind conv --arch \"c16k3,p2,c32k3,p2,c64k3,p2|t32k3s2v,t16k3s2,t1k3s2:sigmoid\" --out runs/fmnist-conv\n  edgeae train --out runs/fmnist --resume --lr 3e-4"
     )]
     Train(Box<TrainArgs>),
     /// Write the codings of every window of a data file as CSV, with the firmware engine.
@@ -350,6 +353,12 @@ pub struct TrainArgs {
     /// Recurrent: the cell of every recurrent layer [default: lstm].
     #[arg(long, value_enum)]
     pub cell: Option<crate::nn::recurrent::Cell>,
+    /// Recurrent: what the decoder outputs. reconstruct: the window; predict: the --horizon frames after it (judged against persistence, repeating the window's last frame; not exported: the model file scores reconstructions); composite: two decoders on the same codings, one reconstructing the window, one predicting, trained on the sum of their mean squared errors, and exported as the encoder with the reconstructing decoder [default: reconstruct].
+    #[arg(long, value_enum)]
+    pub objective: Option<crate::train::config::Objective>,
+    /// Recurrent, with --objective predict or composite: frames after each window to predict, 1 to --window [default: 1].
+    #[arg(long)]
+    pub horizon: Option<usize>,
     /// The rows of a CSV are images of HxWxC values, channel-last (conv layers over images; IDX files need no flag), e.g. 28x28x1.
     #[arg(long, value_parser = parse_image)]
     pub image: Option<[usize; 3]>,

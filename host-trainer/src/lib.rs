@@ -50,9 +50,10 @@ pub use nn::net::Net;
 pub use nn::recurrent::Cell;
 pub use train::checkpoint::{Checkpoint, path as checkpoint_path};
 pub use train::config::{
-    DEFAULT_MAX_STEPS, Kind, LossChoice, Noise, Normalize, RecurrentSettings, ScoreMetric,
-    TrainConfig,
+    DEFAULT_MAX_STEPS, Kind, LossChoice, Noise, Normalize, Objective, RecurrentSettings,
+    ScoreMetric, TrainConfig,
 };
+pub use train::objective::Forecast;
 pub use train::run::{best_epoch, resume_config};
 pub use train::{Done, RunOptions, train_and_export};
 

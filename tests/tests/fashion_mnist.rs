@@ -36,8 +36,12 @@ fn stacked_beats_the_mean_image_and_tied_matches_it_with_half_the_weights() {
     let baseline = stacked.data.baseline;
     let s = stacked.trained.history.last().unwrap().val_recon;
     let t = tied.trained.history.last().unwrap().val_recon;
-    let ps = Model::load(&stacked.model).unwrap().param_count();
-    let pt = Model::load(&tied.model).unwrap().param_count();
+    let ps = Model::load(stacked.model.as_deref().unwrap())
+        .unwrap()
+        .param_count();
+    let pt = Model::load(tied.model.as_deref().unwrap())
+        .unwrap()
+        .param_count();
     eprintln!(
         "Fashion-MNIST, 10,800 training / 1,200 validation images, 5 epochs: mean-image baseline {baseline:.4}, \
          stacked {s:.4} ({ps} parameters), tied {t:.4} ({pt} parameters)"
@@ -70,8 +74,10 @@ fn conv_beats_stacked_with_fewer_parameters() {
     let conv = train(Kind::Conv, &dir.join("conv"));
     let s = stacked.trained.history.last().unwrap().val_recon;
     let c = conv.trained.history.last().unwrap().val_recon;
-    let ps = Model::load(&stacked.model).unwrap().param_count();
-    let model = Model::load(&conv.model).unwrap();
+    let ps = Model::load(stacked.model.as_deref().unwrap())
+        .unwrap()
+        .param_count();
+    let model = Model::load(conv.model.as_deref().unwrap()).unwrap();
     let pc = model.param_count();
     eprintln!(
         "Fashion-MNIST, 10,800 / 1,200 images, 5 epochs, 30 codings: stacked {s:.4} ({ps} parameters), conv {c:.4} ({pc} parameters)"

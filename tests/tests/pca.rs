@@ -88,7 +88,7 @@ fn train(kind: Kind, name: &str, rows: &[Vec<f32>]) -> (std::path::PathBuf, Vec<
     // Every point trains: the reference is fitted to all of them.
     cfg.val_split = 0.0;
     let done = train_and_export(cfg, None, RunOptions::QUIET).unwrap();
-    (dir, done.model)
+    (dir, done.model.unwrap())
 }
 
 /// With default settings (no --epochs, no --lr), the gradient-trained

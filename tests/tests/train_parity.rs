@@ -29,7 +29,7 @@ fn to_f64(v: &[f32]) -> Vec<f64> {
 
 fn check_kind(kind: Kind, cfg: TrainConfig) {
     let done = train_and_export(cfg, None, RunOptions::QUIET).unwrap();
-    let model = Model::load(&done.model).unwrap();
+    let model = Model::load(done.model.as_deref().unwrap()).unwrap();
     assert_eq!(model.kind(), kind.model_kind());
     let dev: Cpu = Default::default();
     let net: Net<f32, Cpu> = Net::from_host(&dev, &done.trained.net).unwrap();

@@ -213,7 +213,11 @@ pub fn run(opts: &DemoOptions) -> Result<DemoReport> {
     }
     let done = train_and_export(cfg, None, run_opts)?;
     let model_path = crate::train::run::model_path(&done.trained.config.out);
-    let model = Model::load(&done.model).map_err(|e| anyhow!("internal error: {e}"))?;
+    let bytes = done
+        .model
+        .as_deref()
+        .ok_or_else(|| anyhow!("internal error: the demo's model was not exported"))?;
+    let model = Model::load(bytes).map_err(|e| anyhow!("internal error: {e}"))?;
 
     // 3. Stream the labelled test data through the firmware engine.
     let table = data::load(&test_csv, LoadOptions::default())?;

@@ -128,6 +128,14 @@ pub fn run(
     }
     let model_file = if run_dir.is_dir() {
         let m = model_path(run_dir);
+        if !m.is_file()
+            && let Ok(ck) = crate::train::checkpoint::Checkpoint::load(run_dir)
+            && ck.config.recurrent.objective == crate::train::config::Objective::Predict
+        {
+            bail!(crate::train::objective::predict_not_exported(
+                ck.config.recurrent.horizon
+            ));
+        }
         if !m.is_file() {
             bail!(
                 "`{}` holds no model.eam: expected a training run directory (`edgeae train --out DIR`) or a model file",

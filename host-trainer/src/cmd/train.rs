@@ -55,6 +55,22 @@ pub fn run(args: TrainArgs) -> Result<TrainReport> {
                 c.name().to_lowercase()
             );
         }
+        if let Some(o) = args.objective
+            && o != cfg.recurrent.objective
+        {
+            bail!(
+                "--resume continues a run with --objective {}, not --objective {o}",
+                cfg.recurrent.objective
+            );
+        }
+        if let Some(h) = args.horizon
+            && h != cfg.recurrent.horizon
+        {
+            bail!(
+                "--resume continues a run with --horizon {}, not --horizon {h}",
+                cfg.recurrent.horizon
+            );
+        }
         (cfg, Some(ck))
     } else {
         if checkpoint::path(&args.out).exists() {
@@ -98,11 +114,26 @@ pub fn run(args: TrainArgs) -> Result<TrainReport> {
             cfg.recurrent.cell = args.cell.unwrap_or_default();
             cfg.recurrent.denoise = args.noise.is_some();
         }
+        cfg.recurrent.objective = args.objective.unwrap_or_default();
+        if cfg.recurrent.objective.predicts() {
+            cfg.recurrent.horizon = args.horizon.unwrap_or(1);
+        } else if let Some(h) = args.horizon {
+            bail!(
+                "--horizon {h} goes with --objective predict or composite (the frames to predict after each window)"
+            );
+        }
         (cfg, None)
     };
     let t0 = Instant::now();
     let done = crate::train::train_and_export(cfg, start, opts)?;
-    let (trained, data, bytes, plots) = (&done.trained, &done.data, &done.model, &done.plots);
+    let forecast = done.forecast.as_ref().map(Forecast::of);
+    let Some(bytes) = &done.model else {
+        let mut report = report_of(&done.trained, &done.data, None, t0);
+        report.notes.extend(done.not_exported.clone());
+        report.forecast = forecast;
+        return Ok(report);
+    };
+    let (trained, data, plots) = (&done.trained, &done.data, &done.plots);
     let cfg = &trained.config;
     let model = Model::load(bytes)
         .map_err(|e| anyhow!("internal error: exported model does not load: {e}"))?;
@@ -126,6 +157,7 @@ pub fn run(args: TrainArgs) -> Result<TrainReport> {
             _ => None,
         },
         plots: files,
+        forecast,
         ..report_of(trained, data, done.baseline.as_ref(), t0)
     })
 }
@@ -208,7 +240,39 @@ fn report_of(
         scratch_bytes: None,
         threshold: None,
         plots: vec![cfg.out.join("loss.png")],
+        forecast: None,
         notes,
+    }
+}
+
+/// A predicting recurrent network against persistence on the held-out
+/// windows (normalised units).
+#[derive(Debug, Clone, Serialize)]
+pub struct Forecast {
+    /// `predict` or `composite`.
+    pub objective: String,
+    /// Frames predicted after each window.
+    pub horizon: usize,
+    /// Held-out windows.
+    pub windows: usize,
+    /// The model's prediction MSE.
+    pub mse: f64,
+    /// Persistence's (the window's last frame, repeated).
+    pub persistence_mse: f64,
+    /// Composite: the reconstructing decoder's MSE on the same windows.
+    pub reconstruction_mse: Option<f64>,
+}
+
+impl Forecast {
+    fn of(f: &crate::train::objective::Forecast) -> Forecast {
+        Forecast {
+            objective: f.objective.to_string(),
+            horizon: f.horizon,
+            windows: f.windows,
+            mse: f.model_mse,
+            persistence_mse: f.persistence_mse,
+            reconstruction_mse: f.recon_mse,
+        }
     }
 }
 
@@ -309,6 +373,9 @@ pub struct TrainReport {
     pub threshold: Option<Threshold>,
     /// The figures drawn.
     pub plots: Vec<PathBuf>,
+    /// `--objective predict` and `composite`: the prediction against
+    /// persistence on the held-out windows.
+    pub forecast: Option<Forecast>,
     /// Remarks.
     pub notes: Vec<String>,
 }
@@ -334,9 +401,14 @@ impl Report for TrainReport {
             }
         );
         if let Some(r) = &self.last_epoch {
+            // A network that only predicts has no reconstruction term.
+            let term = match &self.forecast {
+                Some(f) if f.objective == "predict" => "prediction",
+                _ => "reconstruction",
+            };
             let _ = writeln!(
                 out,
-                "last epoch   loss {:.6}, validation loss {:.6} (reconstruction {:.6}); predicting the mean gives {:.6}",
+                "last epoch   loss {:.6}, validation loss {:.6} ({term} {:.6}); predicting the mean gives {:.6}",
                 r.loss, r.val_loss, r.val_recon, r.mean_baseline
             );
         }
@@ -372,6 +444,24 @@ impl Report for TrainReport {
                     format!("{:.2}x higher", b.model_val_mse / b.val_mse.max(1e-30))
                 },
                 b.path.display()
+            );
+        }
+        if let Some(f) = &self.forecast {
+            let _ = writeln!(
+                out,
+                "prediction   MSE {:.6} vs persistence {:.6} ({}) on {} held-out windows, {} frames ahead (normalised units){}",
+                f.mse,
+                f.persistence_mse,
+                if f.mse <= f.persistence_mse {
+                    format!("{:.2}x lower", f.persistence_mse / f.mse.max(1e-30))
+                } else {
+                    format!("{:.2}x higher", f.mse / f.persistence_mse.max(1e-30))
+                },
+                thousands(f.windows),
+                f.horizon,
+                f.reconstruction_mse.map_or_else(String::new, |r| format!(
+                    "; reconstruction MSE {r:.6} (the exported decoder)"
+                ))
             );
         }
         let _ = writeln!(

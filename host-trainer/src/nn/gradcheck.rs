@@ -181,6 +181,7 @@ fn tied_dense_gradients_come_from_both_uses() {
         ],
         codings_layer: 0,
         logvar_head: false,
+        predict_from: None,
     };
     let mut net: Net<f64, Dev> = Net::init(&dev, spec, 7).unwrap();
     jitter_biases(&mut net, &mut rng);
@@ -219,6 +220,7 @@ fn tied_dense_gradients_come_from_both_uses() {
         ],
         codings_layer: 0,
         logvar_head: false,
+        predict_from: None,
     };
     let mut untied: Net<f64, Dev> = Net::init(&dev, untied_spec, 7).unwrap();
     untied.weights[0] = Some(w.clone());
@@ -276,6 +278,7 @@ fn stacked_selu_sigmoid_bce_gradients() {
         ],
         codings_layer: 1,
         logvar_head: false,
+        predict_from: None,
     };
     let mut net: Net<f64, Dev> = Net::init(&dev, spec, 3).unwrap();
     jitter_biases(&mut net, &mut rng);
@@ -427,6 +430,7 @@ fn vae_network_gradients_through_the_logvar_head() {
         ],
         codings_layer: 1,
         logvar_head: true,
+        predict_from: None,
     };
     let mut net: Net<f64, Dev> = Net::init(&dev, spec, 9).unwrap();
     jitter_biases(&mut net, &mut rng);

@@ -202,6 +202,14 @@ pub struct NetSpec {
     pub codings_layer: usize,
     /// VAE: a log-variance head beside the codings layer, same shape, identity.
     pub logvar_head: bool,
+    /// A second decoder (a recurrent autoencoder that predicts the frames
+    /// after its window): `layers[p..]` read the codings and output the
+    /// predicted frames, and the reconstructing decoder is
+    /// `layers[codings_layer + 1..p]` (empty when the network only
+    /// predicts). Not in a checkpoint's version-2 body: its trailing
+    /// record carries it (`train::checkpoint`).
+    #[serde(skip)]
+    pub predict_from: Option<usize>,
 }
 
 impl NetSpec {
@@ -294,12 +302,53 @@ impl NetSpec {
         }
     }
 
+    /// One past the last layer of the reconstructing path (all layers
+    /// without a predicting decoder).
+    pub fn reconstruction_end(&self) -> usize {
+        self.predict_from.unwrap_or(self.layers.len())
+    }
+
+    /// Whether the network has a decoder that reconstructs its input.
+    pub fn reconstructs(&self) -> bool {
+        self.reconstruction_end() > self.codings_layer + 1
+    }
+
+    /// The layers that predict the frames after the window: the encoder,
+    /// then the predicting decoder (empty without one).
+    pub fn predict_path(&self) -> Vec<usize> {
+        match self.predict_from {
+            Some(p) => (0..=self.codings_layer)
+                .chain(p..self.layers.len())
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
     /// Checks that layers chain, ties point at earlier dense layers and the
-    /// output width equals the input width.
+    /// output width equals the input width; with a predicting decoder, that
+    /// it starts after the codings and chains from them.
     pub fn check(&self) -> Result<()> {
         let Some((input, _)) = self.widths(0) else {
             bail!("a network needs at least one layer")
         };
+        if let Some(p) = self.predict_from {
+            if p <= self.codings_layer || p >= self.layers.len() {
+                bail!(
+                    "the predicting decoder starts at layer {p}, not after the codings layer {} and before layer {}",
+                    self.codings_layer,
+                    self.layers.len()
+                );
+            }
+            let mut width = self.codings_len();
+            for i in p..self.layers.len() {
+                let (inp, out) = self.widths(i).unwrap_or((0, 0));
+                if inp != width || inp == 0 || out == 0 {
+                    bail!("layer {i} takes {inp} values but receives {width}");
+                }
+                width = out;
+            }
+        }
+        let end = self.reconstruction_end();
         let mut width = input;
         for (i, l) in self.layers.iter().enumerate() {
             if let LayerSpec::Tied { source, .. } = l
@@ -311,17 +360,20 @@ impl NetSpec {
                 l.own_widths()
                     .map_err(|e| anyhow::anyhow!("layer {i} ({}): {e:#}", l.name()))?;
             }
+            if i >= end {
+                continue;
+            }
             let (inp, out) = self.widths(i).unwrap_or((0, 0));
             if inp != width || inp == 0 || out == 0 {
                 bail!("layer {i} takes {inp} values but receives {width}");
             }
             width = out;
         }
-        if width != input {
-            bail!("the network outputs {width} values for {input} inputs");
-        }
         if self.codings_layer + 1 >= self.layers.len() {
             bail!("codings layer {} leaves no decoder", self.codings_layer);
+        }
+        if self.reconstructs() && width != input {
+            bail!("the network outputs {width} values for {input} inputs");
         }
         if self.logvar_head
             && !matches!(
@@ -554,9 +606,9 @@ impl<E: Real, D: Backend<E>> Net<E, D> {
         0..self.spec.codings_layer + 1
     }
 
-    /// The decoder layers.
+    /// The decoder layers (the reconstructing one, with two decoders).
     pub fn decoder(&self) -> Range<usize> {
-        self.spec.codings_layer + 1..self.spec.layers.len()
+        self.spec.codings_layer + 1..self.spec.reconstruction_end()
     }
 
     /// Layer `i` before its activation.
@@ -945,6 +997,7 @@ mod tests {
             ],
             codings_layer: 1,
             logvar_head: false,
+            predict_from: None,
         }
     }
 

@@ -113,6 +113,7 @@ pub fn dense_spec(cfg: &TrainConfig, input_len: usize, output: Activation) -> Ne
         layers,
         codings_layer: depth - 1,
         logvar_head: cfg.kind == Kind::Vae,
+        predict_from: None,
     }
 }
 
@@ -135,6 +136,11 @@ pub fn recurrent_hidden(codings: usize) -> usize {
 /// ```text
 /// LSTM(seq, h) → LSTM(vec, codings) | repeat(window) → LSTM(seq, h) → dense(channels) per step
 /// ```
+///
+/// `--objective predict` replaces that decoder by one over the `--horizon`
+/// steps after the window (the same layers, `horizon` steps long), and
+/// `--objective composite` keeps both, the predicting one after the
+/// reconstructing one in the layer list ([`NetSpec::predict_from`]).
 pub fn recurrent_spec(cfg: &TrainConfig, input_len: usize, output: Activation) -> Result<NetSpec> {
     let steps = cfg.window;
     ensure!(
@@ -165,30 +171,56 @@ pub fn recurrent_spec(cfg: &TrainConfig, input_len: usize, output: Activation) -
     }
     layers.push(rnn(width, codings, false));
     let codings_layer = layers.len() - 1;
-    layers.push(LayerSpec::Repeat {
-        width: codings,
-        steps,
-    });
-    let mut width = codings;
-    for &h in hidden.iter().rev() {
-        layers.push(rnn(width, h, true));
-        width = h;
+    // A decoder over `steps` time steps: the codings repeated at every
+    // step, the encoder's sequence-to-sequence layers mirrored, a
+    // time-distributed dense layer back to the channels.
+    let decoder = |layers: &mut Vec<LayerSpec>, steps: usize| {
+        let rnn = |inputs, hidden| LayerSpec::Recurrent {
+            spec: RnnSpec {
+                cell,
+                inputs,
+                hidden,
+                steps,
+                sequences: true,
+            },
+        };
+        layers.push(LayerSpec::Repeat {
+            width: codings,
+            steps,
+        });
+        let mut width = codings;
+        for &h in hidden.iter().rev() {
+            layers.push(rnn(width, h));
+            width = h;
+        }
+        if hidden.is_empty() {
+            // The repeated codings alone would feed the output layer the
+            // same vector at every step: one recurrent layer gives it time.
+            layers.push(rnn(codings, codings));
+        }
+        layers.push(LayerSpec::TimeDense {
+            inputs: width,
+            outputs: channels,
+            steps,
+            activation: output,
+        });
+    };
+    let objective = cfg.recurrent.objective;
+    if objective.reconstructs() {
+        decoder(&mut layers, steps);
     }
-    if hidden.is_empty() {
-        // The repeated codings alone would feed the output layer the same
-        // vector at every step: one recurrent layer gives it time.
-        layers.push(rnn(codings, codings, true));
-    }
-    layers.push(LayerSpec::TimeDense {
-        inputs: width,
-        outputs: channels,
-        steps,
-        activation: output,
-    });
+    let predict_from = if objective.predicts() {
+        let from = layers.len();
+        decoder(&mut layers, cfg.recurrent.horizon);
+        Some(from)
+    } else {
+        None
+    };
     let spec = NetSpec {
         layers,
         codings_layer,
         logvar_head: false,
+        predict_from,
     };
     spec.check()?;
     Ok(spec)

@@ -10,15 +10,19 @@
 //! every byte after it, and `#[serde(default)]` cannot fill a field that
 //! is missing. Settings added after version 2 therefore ride in the
 //! trailing record, which a version-2 checkpoint written before it existed
-//! simply lacks (it then reads as [`Later::default`]). Enum variants added
-//! at the end (new kinds, layers, parameter names) keep the body's layout.
+//! simply lacks (it then reads as [`Later::default`]). The same holds for
+//! that record: the recurrent objective came after it, in a second
+//! trailing record ([`Objectives`]) that older checkpoints lack (they load
+//! as [`crate::train::config::Objective::Reconstruct`]). Enum variants
+//! added at the end (new kinds, layers, parameter names) keep the body's
+//! layout.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use super::config::{RecurrentSettings, TrainConfig};
+use super::config::{Objective, RecurrentSettings, TrainConfig};
 use super::schedule::StopReason;
 use crate::nn::adam::Moments;
 use crate::nn::net::HostNet;
@@ -85,6 +89,18 @@ pub struct Later {
     pub recurrent: RecurrentSettings,
 }
 
+/// What a checkpoint holds beyond [`Later`], after it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Objectives {
+    /// [`RecurrentSettings::objective`].
+    pub objective: Objective,
+    /// [`RecurrentSettings::horizon`].
+    pub horizon: usize,
+    /// [`crate::nn::net::NetSpec::predict_from`] of the network (and of
+    /// the best network kept, which has the same structure).
+    pub predict_from: Option<usize>,
+}
+
 /// `RUN_DIR/checkpoint.bin`.
 pub fn path(run_dir: &Path) -> PathBuf {
     run_dir.join("checkpoint.bin")
@@ -100,6 +116,12 @@ impl Checkpoint {
             recurrent: self.config.recurrent,
         };
         bytes.extend(postcard::to_allocvec(&later).context("cannot encode the checkpoint")?);
+        let objectives = Objectives {
+            objective: self.config.recurrent.objective,
+            horizon: self.config.recurrent.horizon,
+            predict_from: self.net.spec.predict_from,
+        };
+        bytes.extend(postcard::to_allocvec(&objectives).context("cannot encode the checkpoint")?);
         crate::data::files::write_atomic(&path(run_dir), &bytes)
     }
 
@@ -128,12 +150,25 @@ impl Checkpoint {
         let corrupt = || format!("`{}` is corrupt", p.display());
         let (mut ck, rest): (Checkpoint, _) =
             postcard::take_from_bytes(body).with_context(corrupt)?;
-        let later: Later = if rest.is_empty() {
-            Later::default()
+        let (later, rest): (Later, _) = if rest.is_empty() {
+            (Later::default(), rest)
+        } else {
+            postcard::take_from_bytes(rest).with_context(corrupt)?
+        };
+        let objectives: Objectives = if rest.is_empty() {
+            Objectives::default()
         } else {
             postcard::from_bytes(rest).with_context(corrupt)?
         };
-        ck.config.recurrent = later.recurrent;
+        ck.config.recurrent = RecurrentSettings {
+            objective: objectives.objective,
+            horizon: objectives.horizon,
+            ..later.recurrent
+        };
+        ck.net.spec.predict_from = objectives.predict_from;
+        if let Some(best) = &mut ck.best {
+            best.spec.predict_from = objectives.predict_from;
+        }
         Ok(ck)
     }
 }

@@ -79,6 +79,11 @@ impl fmt::Display for Kind {
 /// Checkpoints carry them in a record after the version-2 body
 /// (`train::checkpoint`), so that version-2 checkpoints written before
 /// they existed still load (with these defaults).
+///
+/// The objective and horizon came later still: they ride in a record of
+/// their own after that one (`checkpoint::Objectives`), so they are left
+/// out of this struct's encoding, and checkpoints without that record load
+/// with [`Objective::Reconstruct`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecurrentSettings {
     /// The cell of every recurrent layer.
@@ -86,6 +91,55 @@ pub struct RecurrentSettings {
     /// Corrupt the inputs with [`TrainConfig::noise`] while training, as
     /// the denoising kind does (`--noise` given).
     pub denoise: bool,
+    /// What the decoder (or decoders) output (`--objective`).
+    #[serde(skip)]
+    pub objective: Objective,
+    /// Frames after each window that a predicting decoder outputs
+    /// (`--horizon`); 0 with [`Objective::Reconstruct`].
+    #[serde(skip)]
+    pub horizon: usize,
+}
+
+/// What a recurrent autoencoder is trained to output from its codings
+/// (Géron, *Hands-On Machine Learning*, ch. 15 and 17).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+pub enum Objective {
+    /// The decoder reconstructs the window.
+    #[default]
+    Reconstruct,
+    /// The decoder outputs the `--horizon` frames that follow the window.
+    Predict,
+    /// Two decoders share the codings: one reconstructs the window, one
+    /// predicts the next `--horizon` frames; the loss is the sum of their
+    /// mean squared errors.
+    Composite,
+}
+
+impl Objective {
+    /// Lower-case name, as the CLI spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Objective::Reconstruct => "reconstruct",
+            Objective::Predict => "predict",
+            Objective::Composite => "composite",
+        }
+    }
+
+    /// Whether a decoder predicts the frames after the window.
+    pub fn predicts(self) -> bool {
+        self != Objective::Reconstruct
+    }
+
+    /// Whether a decoder reconstructs the window.
+    pub fn reconstructs(self) -> bool {
+        self != Objective::Predict
+    }
+}
+
+impl fmt::Display for Objective {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// Input corruption for the denoising kind (training only).
@@ -419,7 +473,43 @@ impl TrainConfig {
         if self.kind == Kind::Recurrent && self.image.is_some() {
             bail!("--kind recurrent reads sensor windows (--window), not --image rows");
         }
+        let objective = self.recurrent.objective;
+        if objective.predicts() {
+            if self.kind != Kind::Recurrent {
+                bail!(
+                    "--objective {objective} needs --kind recurrent (the only kind with a predicting decoder), not --kind {}",
+                    self.kind
+                );
+            }
+            if self.recurrent.horizon == 0 {
+                bail!(
+                    "--horizon must be at least 1: the number of frames after each window to predict"
+                );
+            }
+            if self.recurrent.horizon > self.window {
+                bail!(
+                    "--horizon {} is longer than the window ({} steps): predict at most --window frames, or give a longer --window",
+                    self.recurrent.horizon,
+                    self.window
+                );
+            }
+            if self.loss == LossChoice::Bce {
+                bail!(
+                    "--objective {objective} trains on mean squared errors; --loss bce goes with --objective reconstruct"
+                );
+            }
+        }
         Ok(())
+    }
+
+    /// Frames after each window that training needs: the horizon of a
+    /// predicting objective, else 0.
+    pub fn horizon(&self) -> usize {
+        if self.kind == Kind::Recurrent && self.recurrent.objective.predicts() {
+            self.recurrent.horizon
+        } else {
+            0
+        }
     }
 
     /// Whether training corrupts its inputs with [`TrainConfig::noise`]:

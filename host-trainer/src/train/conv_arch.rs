@@ -346,6 +346,7 @@ pub fn parse(
         layers,
         codings_layer,
         logvar_head: false,
+        predict_from: None,
     };
     spec.check().with_context(|| format!("--arch `{arch}`"))?;
     Ok(spec)

@@ -5,6 +5,7 @@ pub mod arch;
 pub mod checkpoint;
 pub mod config;
 pub mod conv_arch;
+pub mod objective;
 pub mod pca;
 pub mod prepare;
 pub mod report;
@@ -43,13 +44,19 @@ pub struct Done {
     pub trained: Trained,
     /// The data it was trained on.
     pub data: prepare::Prepared,
-    /// The model file.
-    pub model: Vec<u8>,
+    /// The model file (none for a recurrent network that only predicts:
+    /// see [`Done::not_exported`]).
+    pub model: Option<Vec<u8>>,
     /// Plot files written besides `loss.png`.
     pub plots: Vec<std::path::PathBuf>,
     /// The PCA baseline (absent for `--kind pca` itself and without
     /// validation windows).
     pub baseline: Option<Baseline>,
+    /// A predicting network's error on the validation windows against
+    /// persistence's.
+    pub forecast: Option<objective::Forecast>,
+    /// Why no model file was written.
+    pub not_exported: Option<String>,
 }
 
 /// The file of the PCA baseline beside a run's model.
@@ -59,16 +66,33 @@ pub fn baseline_path(out: &std::path::Path) -> std::path::PathBuf {
 
 /// Trains (or resumes), calibrates the threshold on the held-out windows
 /// (when there are any), writes `RUN_DIR/model.eam`, the PCA baseline
-/// `RUN_DIR/pca.eam`, and the plots.
+/// `RUN_DIR/pca.eam`, and the plots. A composite recurrent network exports
+/// its reconstructing part; one that only predicts is trained and
+/// checkpointed but not exported ([`Done::not_exported`] says why).
 pub fn train_and_export(
     cfg: TrainConfig,
     start: Option<checkpoint::Checkpoint>,
     opts: RunOptions,
 ) -> Result<Done> {
     let (trained, data) = run(cfg, start, opts)?;
-    let model = calibrated_model(&trained, &data, &opts)?;
+    let forecast = objective::forecast(&trained.net, &data, trained.config.recurrent.objective)?;
+    let export = match objective::exportable(&trained) {
+        Ok(e) => e,
+        Err(why) => {
+            return Ok(Done {
+                trained,
+                data,
+                model: None,
+                plots: Vec::new(),
+                baseline: None,
+                forecast,
+                not_exported: Some(format!("{why:#}")),
+            });
+        }
+    };
+    let model = calibrated_model(&export, &data, &opts)?;
     crate::data::files::write_atomic(&run::model_path(&trained.config.out), &model)?;
-    let baseline = pca_baseline(&trained, &data, &opts, |x| {
+    let baseline = pca_baseline(&export, &data, &opts, |x| {
         let loaded = firmware::Model::load(&model)
             .map_err(|e| anyhow::anyhow!("internal error: exported model does not load: {e}"))?;
         mean_squared_error(&loaded, x)
@@ -83,9 +107,11 @@ pub fn train_and_export(
     Ok(Done {
         trained,
         data,
-        model,
+        model: Some(model),
         plots,
         baseline,
+        forecast,
+        not_exported: None,
     })
 }
 

@@ -153,6 +153,7 @@ impl Pca {
                 ],
                 codings_layer: 0,
                 logvar_head: false,
+                predict_from: None,
             },
             weights: vec![Some(weights), None],
             biases: vec![enc_bias, self.mean.iter().map(|&m| m as f32).collect()],

@@ -44,6 +44,15 @@ pub struct Prepared {
     /// Channels with zero spread in the training windows: centred, not
     /// scaled (their scale is 1), so any change in them counts fully.
     pub constant_channels: Vec<String>,
+    /// Frames after each window that a predicting objective outputs
+    /// (`--horizon`); 0 otherwise.
+    pub horizon: usize,
+    /// Per training window, the `horizon` frames after it, normalised
+    /// (`horizon · channels` values each, time-major); empty when
+    /// `horizon` is 0.
+    pub train_next: Vec<f32>,
+    /// The same for the validation windows.
+    pub val_next: Vec<f32>,
 }
 
 impl Prepared {
@@ -71,15 +80,26 @@ pub fn prepare_table(cfg: &TrainConfig, table: &Table, data_hash: u64) -> Result
     let path = &cfg.data;
     let channels = table.n_channels();
     let input_len = channels * cfg.window;
+    // A predicting objective needs the frames after each window too.
+    let horizon = cfg.horizon();
     let rows = match cfg.limit {
         Some(l) if cfg.window > 1 => table
             .rows()
-            .min(l.saturating_sub(1) * cfg.train_hop + cfg.window),
+            .min(l.saturating_sub(1) * cfg.train_hop + cfg.window + horizon),
         _ => table.rows(),
     };
+    if horizon > 0 && rows < cfg.window + horizon {
+        bail!(
+            "`{}` has {rows} rows: --objective {} needs at least --window + --horizon = {} rows (a window and the frames after it)",
+            path.display(),
+            cfg.recurrent.objective,
+            cfg.window + horizon
+        );
+    }
     let mut starts = data::window_starts(path, rows, cfg.window, cfg.train_hop)?;
+    starts.retain(|&s| s + cfg.window + horizon <= rows);
     let mut excluded_anomalous = 0;
-    if let Some(labels) = data::window_labels(table, &starts, cfg.window) {
+    if let Some(labels) = data::window_labels(table, &starts, cfg.window + horizon) {
         let before = starts.len();
         starts = starts
             .into_iter()
@@ -160,6 +180,14 @@ pub fn prepare_table(cfg: &TrainConfig, table: &Table, data_hash: u64) -> Result
     }
     let mut train = data::gather(table, &train_starts, cfg.window);
     let mut val = data::gather(table, &val_starts, cfg.window);
+    let next = |starts: &[usize]| -> Vec<f32> {
+        if horizon == 0 {
+            return Vec::new();
+        }
+        let after: Vec<usize> = starts.iter().map(|s| s + cfg.window).collect();
+        data::gather(table, &after, horizon)
+    };
+    let (mut train_next, mut val_next) = (next(&train_starts), next(&val_starts));
 
     let unit = data::is_unit_range(&train) && data::is_unit_range(&val);
     let normalizer = match cfg.normalize {
@@ -175,6 +203,8 @@ pub fn prepare_table(cfg: &TrainConfig, table: &Table, data_hash: u64) -> Result
     let constant_channels = constant_channels(&train, &table.channels);
     normalizer.apply(&mut train);
     normalizer.apply(&mut val);
+    normalizer.apply(&mut train_next);
+    normalizer.apply(&mut val_next);
     let unit_after = data::is_unit_range(&train) && data::is_unit_range(&val);
     let recon = match (cfg.kind, cfg.loss) {
         (Kind::Linear | Kind::Pca, LossChoice::Bce) => {
@@ -184,6 +214,8 @@ pub fn prepare_table(cfg: &TrainConfig, table: &Table, data_hash: u64) -> Result
             )
         }
         (Kind::Linear | Kind::Pca, _) | (_, LossChoice::Mse) => Recon::Mse,
+        // Predicted frames need not lie in [0, 1]: mean squared errors.
+        (_, LossChoice::Auto) if horizon > 0 => Recon::Mse,
         (_, LossChoice::Auto) if unit_after => Recon::BceWithLogits,
         (_, LossChoice::Auto) => Recon::Mse,
         (_, LossChoice::Bce) if unit_after => Recon::BceWithLogits,
@@ -211,6 +243,9 @@ pub fn prepare_table(cfg: &TrainConfig, table: &Table, data_hash: u64) -> Result
         baseline,
         holdout,
         constant_channels,
+        horizon,
+        train_next,
+        val_next,
     })
 }
 

@@ -187,6 +187,8 @@ pub fn train_on<D: Backend<f32>>(
                     .iter()
                     .flat_map(|&i| train_x[i * dim..(i + 1) * dim].iter().copied())
                     .collect();
+                let next = (data.horizon > 0)
+                    .then(|| super::objective::gather_rows(&data.train_next, n, idx));
                 let l = train_step(
                     dev,
                     cfg,
@@ -195,6 +197,7 @@ pub fn train_on<D: Backend<f32>>(
                     phase,
                     &filter,
                     clean,
+                    next,
                     idx.len(),
                     dim,
                     &mut rng,
@@ -216,7 +219,8 @@ pub fn train_on<D: Backend<f32>>(
             }
             let secs = t0.elapsed().as_secs_f64();
             elapsed += secs;
-            let (val_loss, val_recon) = evaluate(dev, cfg, &net, phase, &val_x, dim)?;
+            let (val_loss, val_recon) =
+                evaluate(dev, cfg, &net, phase, &val_x, &data.val_next, dim)?;
             bar.finish_and_clear();
             epoch += 1;
             let mut record = EpochRecord {
@@ -248,7 +252,7 @@ pub fn train_on<D: Backend<f32>>(
                     // worse than it.
                     if let Some(start) = pca_start(cfg, &net.spec, data, phases.len()) {
                         let start = Net::from_host(dev, &start)?;
-                        let (start_loss, _) = evaluate(dev, cfg, &start, phase, &val_x, dim)?;
+                        let (start_loss, _) = evaluate(dev, cfg, &start, phase, &val_x, &[], dim)?;
                         if start_loss <= standing.best_loss {
                             net = start;
                             standing.best_epoch = 0;
@@ -261,7 +265,8 @@ pub fn train_on<D: Backend<f32>>(
                 }
             }
             if !opts.quiet {
-                eprintln!("{}", progress_line(&record, &plan, &standing));
+                let line = progress_line(&record, &plan, &standing);
+                eprintln!("{}", relabel(cfg, line));
             }
             // A finished phase's optimiser state is never used again (and
             // restored weights are new tensors that have none).
@@ -329,6 +334,16 @@ fn progress_line(r: &EpochRecord, plan: &Plan, standing: &schedule::Standing) ->
         ));
     }
     line
+}
+
+/// A progress line of a network that only predicts names its second
+/// figure for what it is.
+fn relabel(cfg: &TrainConfig, line: String) -> String {
+    if cfg.recurrent.objective == super::config::Objective::Predict {
+        line.replacen("(reconstruction ", "(prediction ", 1)
+    } else {
+        line
+    }
 }
 
 /// The seed of epoch `epoch` of phase `phase`: a resumed run draws the same
@@ -429,8 +444,12 @@ fn objective<D: Backend<f32>, T: Tape<f32, D> + Merge<T>>(
     phase: &Phase,
     x: Mat<f32, D, T>,
     target: Mat<f32, D>,
+    next: Option<Mat<f32, D>>,
     eps: Option<Mat<f32, D>>,
 ) -> Result<(Scalar<f32, D, T>, f32)> {
+    if let Some(next) = next {
+        return super::objective::loss(net, phase.recon, x, target, next);
+    }
     let logits = phase.recon == Recon::BceWithLogits;
     let full = phase.full;
     match cfg.kind {
@@ -504,6 +523,7 @@ fn train_step<D: Backend<f32>>(
     phase: &Phase,
     filter: &impl Fn(ParamId) -> bool,
     clean: Vec<f32>,
+    next: Option<Vec<f32>>,
     rows: usize,
     dim: usize,
     rng: &mut crate::rng::Fast,
@@ -523,7 +543,11 @@ fn train_step<D: Backend<f32>>(
     };
     let x: Mat<f32, D> = dev.tensor_from_vec(input, (rows, dim));
     let target: Mat<f32, D> = dev.tensor_from_vec(clean, (rows, dim));
-    let (total, _) = objective(cfg, net, phase, x.leaky_trace(), target, eps)?;
+    let next = next.map(|v| {
+        let width = v.len() / rows.max(1);
+        dev.tensor_from_vec(v, (rows, width))
+    });
+    let (total, _) = objective(cfg, net, phase, x.leaky_trace(), target, next, eps)?;
     let value = crate::nn::scalar(&total);
     if !value.is_finite() {
         return Ok(value);
@@ -533,20 +557,32 @@ fn train_step<D: Backend<f32>>(
     Ok(value)
 }
 
-/// Validation objective and reconstruction loss, averaged over all rows.
+/// Validation objective and reconstruction loss (a network that only
+/// predicts: prediction loss), averaged over all rows; `next` holds the
+/// frames after each row of `x` for a predicting network (else empty).
 fn evaluate<D: Backend<f32>>(
     dev: &D,
     cfg: &TrainConfig,
     net: &Net<f32, D>,
     phase: &Phase,
     x: &[f32],
+    next: &[f32],
     dim: usize,
 ) -> Result<(f64, f64)> {
     let (mut total, mut recon, mut rows_seen) = (0.0f64, 0.0f64, 0usize);
-    for chunk in x.chunks(512 * dim.max(1)) {
+    let n = x.len() / dim.max(1);
+    let next_dim = next.len() / n.max(1);
+    for (k, chunk) in x.chunks(512 * dim.max(1)).enumerate() {
         let rows = chunk.len() / dim.max(1);
         let t: Mat<f32, D> = dev.tensor_from_vec(chunk.to_vec(), (rows, dim));
-        let (l, r) = objective(cfg, net, phase, t.clone(), t, None)?;
+        let next = (net.spec.predict_from.is_some() && next_dim > 0).then(|| {
+            let start = k * 512 * next_dim;
+            dev.tensor_from_vec(
+                next[start..start + rows * next_dim].to_vec(),
+                (rows, next_dim),
+            )
+        });
+        let (l, r) = objective(cfg, net, phase, t.clone(), t, next, None)?;
         total += f64::from(crate::nn::scalar(&l)) * rows as f64;
         recon += f64::from(r) * rows as f64;
         rows_seen += rows;

@@ -36,7 +36,8 @@ struct Rnn {
 }
 
 impl Rnn {
-    /// PyTorch's initialisation, uniform in ±1/√hidden.
+    /// PyTorch's initialisation, uniform in ±1/√hidden
+    /// ([`common::recurrent`]).
     fn random(
         cell: Cell,
         steps: usize,
@@ -45,22 +46,27 @@ impl Rnn {
         sequences: bool,
         seed: u64,
     ) -> Rnn {
-        let mut rng = Rng::new(seed);
-        let rows = cell.gates() * hidden;
-        let a = 1.0 / (hidden as f32).sqrt();
+        let layer = common::recurrent(cell, steps, inputs, hidden, sequences, &mut Rng::new(seed));
+        let LayerBuf::Recurrent {
+            w_ih,
+            w_hh,
+            b_ih,
+            b_hh,
+            ..
+        } = layer
+        else {
+            unreachable!("common::recurrent builds a recurrent layer")
+        };
         Rnn {
             cell,
             steps,
             inputs,
             hidden,
             sequences,
-            w_ih: rng.values(rows * inputs, a),
-            w_hh: rng.values(rows * hidden, a),
-            b_ih: rng.values(rows, a),
-            b_hh: match cell {
-                Cell::Lstm => vec![],
-                Cell::Gru => rng.values(rows, a),
-            },
+            w_ih,
+            w_hh,
+            b_ih,
+            b_hh,
         }
     }
 

@@ -15,7 +15,7 @@ use firmware::ops::math::{sigmoid, tanh};
 use firmware::ops::recurrent::{self, state_words};
 use firmware::{Engine, Model, ScratchPlan, ScratchTooSmall};
 use model_format::build::{InputBuf, LayerBuf, ModelBuf, f32_bytes};
-use model_format::{Activation, Cell, F32s, MapDims, MapShape, Padding, RecurrentOp};
+use model_format::{Cell, F32s, MapDims, MapShape, RecurrentOp};
 use proptest::prelude::*;
 
 mod common;
@@ -411,21 +411,9 @@ fn recurrent_autoencoder(
     let mut rng = Rng::new(seed + 2);
     let layers = vec![
         encoder.layer(),
-        LayerBuf::Upsample {
-            shape: MapShape::line(1, codings as u32),
-            factor: [1, window as u32],
-        },
+        common::repeat(codings, window),
         decoder.layer(),
-        LayerBuf::Conv {
-            shape: MapShape::line(window as u32, hidden as u32),
-            filters: channels as u32,
-            kernel: [1, 1],
-            stride: [1, 1],
-            padding: Padding::Valid,
-            activation: Activation::Identity,
-            weights: rng.values(channels * hidden, 1.0 / (hidden as f32).sqrt()),
-            bias: rng.values(channels, 0.1),
-        },
+        common::time_distributed(window, hidden, channels, &mut rng),
     ];
     let def = ModelBuf {
         kind: model_format::ModelKind::Recurrent,

@@ -61,6 +61,30 @@ pub fn recurrent(
     }
 }
 
+/// The repeat vector of a recurrent decoder: the codings once per step
+/// (an upsampling by `(1, window)`).
+pub fn repeat(codings: usize, window: usize) -> LayerBuf {
+    LayerBuf::Upsample {
+        shape: MapShape::line(1, codings as u32),
+        factor: [1, window as u32],
+    }
+}
+
+/// A time-distributed dense layer from `hidden` to `channels` values per
+/// step (a 1 × 1 convolution), weights from `rng`.
+pub fn time_distributed(window: usize, hidden: usize, channels: usize, rng: &mut Rng) -> LayerBuf {
+    LayerBuf::Conv {
+        shape: MapShape::line(window as u32, hidden as u32),
+        filters: channels as u32,
+        kernel: [1, 1],
+        stride: [1, 1],
+        padding: Padding::Valid,
+        activation: Activation::Identity,
+        weights: rng.values(channels * hidden, 1.0 / (hidden as f32).sqrt()),
+        bias: rng.values(channels, 0.1),
+    }
+}
+
 /// Encoder: LSTM `channels → h1` (every step), `cell` `h1 → codings` (last
 /// step, the codings); decoder: repeat vector (upsampling by `(1,
 /// window)`), `cell` `codings → h2` (every step), time-distributed dense
@@ -81,21 +105,9 @@ pub fn autoencoder(
     let layers = vec![
         recurrent(Cell::Lstm, window, channels, h1, true, &mut rng),
         recurrent(cell, window, h1, codings, false, &mut rng),
-        LayerBuf::Upsample {
-            shape: MapShape::line(1, codings as u32),
-            factor: [1, window as u32],
-        },
+        repeat(codings, window),
         recurrent(cell, window, codings, h2, true, &mut rng),
-        LayerBuf::Conv {
-            shape: MapShape::line(window as u32, h2 as u32),
-            filters: channels as u32,
-            kernel: [1, 1],
-            stride: [1, 1],
-            padding: Padding::Valid,
-            activation: Activation::Identity,
-            weights: rng.values(channels * h2, 1.0 / (h2 as f32).sqrt()),
-            bias: rng.values(channels, 0.1),
-        },
+        time_distributed(window, h2, channels, &mut rng),
     ];
     let mean = rng.values(channels, 1.0);
     let scale = (0..channels).map(|_| 1.5 + rng.f32(1.0)).collect();

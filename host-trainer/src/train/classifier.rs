@@ -324,7 +324,7 @@ pub fn train(cfg: &ClassifierConfig) -> Result<Classified> {
         );
     }
     let mut order: Vec<usize> = (0..labelled).collect();
-    order.shuffle(&mut crate::rng::seeded(cfg.seed ^ 0xc1a5_5e5));
+    order.shuffle(&mut crate::rng::seeded(cfg.seed ^ 0x0c1a_55e5));
     let n_val = (labelled as f64 * cfg.val_split).round() as usize;
     let val_idx = order.split_off(labelled - n_val);
     let mut train_set = all.pick(&order);
@@ -458,7 +458,7 @@ fn fit<D: Backend<f32>>(
     let dim = set.input_len;
     let path = spec.predict_path();
     let mut adam = Adam::new(cfg.lr);
-    let mut rng = crate::rng::seeded(cfg.seed ^ 0xba7c_4e5);
+    let mut rng = crate::rng::seeded(cfg.seed ^ 0x0ba7_c4e5);
     let mut order: Vec<usize> = (0..set.count()).collect();
     let mut history = Vec::with_capacity(cfg.epochs);
     for epoch in 1..=cfg.epochs {

@@ -1,7 +1,8 @@
 //! `edgeae train --kind classifier` as a user runs it: a head on a
 //! pretrained encoder separates three Gaussian blobs, from scratch too;
 //! `--freeze` leaves the encoder's weights bit-identical and `--fine-tune`
-//! changes them; bad input gets one sentence and exit status 1.
+//! changes them; the encoder of every dense kind works; bad input gets one
+//! sentence and exit status 1.
 
 mod common;
 use common::*;
@@ -257,4 +258,43 @@ fn bad_classifier_input_is_one_sentence() {
         ]),
         &["--labels goes with --kind classifier"],
     );
+}
+
+#[test]
+fn every_dense_kind_lends_its_encoder() {
+    let d = dir("cls-kinds");
+    let (unl, lab, test) = (d.join("unl.csv"), d.join("lab.csv"), d.join("test.csv"));
+    blobs(&unl, 1500, 6, false);
+    blobs(&lab, 200, 7, true);
+    blobs(&test, 300, 8, true);
+    for kind in ["tied", "greedy", "denoising", "sparse", "linear", "vae"] {
+        let ae = d.join(kind);
+        let mut args = vec![
+            "train",
+            "--data",
+            s(&unl),
+            "--kind",
+            kind,
+            "--codings",
+            "3",
+            "--epochs",
+            "10",
+            "--out",
+            s(&ae),
+            "-q",
+        ];
+        if kind != "linear" {
+            args.extend(["--hidden", "8"]);
+        }
+        ok(&edgeae(&args));
+        let r = classify(
+            &lab,
+            &test,
+            &d.join(format!("{kind}-cls")),
+            &["--encoder", s(&ae), "--lr", "0.01"],
+        );
+        assert_eq!(r["mode"], "freeze", "{r}");
+        let acc = r["test_accuracy"].as_f64().unwrap();
+        assert!(acc > 0.9, "{kind}: frozen test accuracy {acc} (chance 1/3)");
+    }
 }

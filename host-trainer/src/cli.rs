@@ -42,8 +42,12 @@ pub enum Command {
     /// A recurrent `--objective composite` run writes its encoder and
     /// reconstructing decoder to model.eam; an `--objective predict` run
     /// writes no model file (the model file scores reconstructions).
+    /// `--kind classifier` trains a softmax head on the encoder of a
+    /// finished run (--encoder RUN_DIR, or none for random weights) with
+    /// labels from a CSV column or an IDX file, and writes
+    /// RUN_DIR/classifier.bin and RUN_DIR/report.json (no model file yet).
     #[command(
-        after_help = "Examples:\n  edgeae train --data normal.csv --kind denoising --out runs/pump --window 32 --hop 8\n  edgeae train --data /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz --kind stacked --hidden 100 --codings 30 --out runs/fmnist\n  edgeae train --data normal.csv --kind conv --window 64 --hop 16 --codings 8 --out runs/pump-conv\n  edgeae train --data normal.csv --kind recurrent --cell gru --window 32 --hop 8 --codings 8 --out runs/pump-rnn\n  edgeae train --data normal.csv --kind recurrent --objective composite --horizon 4 --window 32 --hop 8 --out runs/pump-rnn-composite\n  edgeae train --data /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz --kind conv --arch \"c16k3,p2,c32k3,p2,c64k3,p2|t32k3s2v,t16k3s2,t1k3s2:sigmoid\" --out runs/fmnist-conv\n  edgeae train --out runs/fmnist --resume --lr 3e-4"
+        after_help = "Examples:\n  edgeae train --data normal.csv --kind denoising --out runs/pump --window 32 --hop 8\n  edgeae train --data /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz --kind stacked --hidden 100 --codings 30 --out runs/fmnist\n  edgeae train --data normal.csv --kind conv --window 64 --hop 16 --codings 8 --out runs/pump-conv\n  edgeae train --data normal.csv --kind recurrent --cell gru --window 32 --hop 8 --codings 8 --out runs/pump-rnn\n  edgeae train --data normal.csv --kind recurrent --objective composite --horizon 4 --window 32 --hop 8 --out runs/pump-rnn-composite\n  edgeae train --data /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz --kind conv --arch \"c16k3,p2,c32k3,p2,c64k3,p2|t32k3s2v,t16k3s2,t1k3s2:sigmoid\" --out runs/fmnist-conv\n  edgeae train --out runs/fmnist --resume --lr 3e-4\n  edgeae train --kind classifier --encoder runs/fmnist --freeze --data /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz --labels-file /usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz --labeled 500 --out runs/fmnist-cls"
     )]
     Train(Box<TrainArgs>),
     /// Write the codings of every window of a data file as CSV, with the firmware engine.
@@ -326,9 +330,9 @@ pub struct TrainArgs {
     /// Training data: CSV (header; optional `timestamp`, `is_anomaly`/`label` columns; the rest are channels) or IDX images (.gz ok).
     #[arg(long, required_unless_present = "resume")]
     pub data: Option<PathBuf>,
-    /// Autoencoder kind.
+    /// Autoencoder kind, or `classifier`: a softmax head on a trained encoder (--encoder, --labels or --labels-file).
     #[arg(long, value_enum, required_unless_present = "resume")]
-    pub kind: Option<Kind>,
+    pub kind: Option<KindArg>,
     /// Run directory (created if missing).
     #[arg(long, short)]
     pub out: PathBuf,
@@ -422,6 +426,103 @@ pub struct TrainArgs {
     /// Threshold calibration on the validation windows.
     #[command(flatten)]
     pub calibration: CalibrateArgs,
+    /// `--kind classifier` options.
+    #[command(flatten)]
+    pub classifier: ClassifierArgs,
+}
+
+/// `--kind`: an autoencoder kind, or a classifier on an autoencoder's encoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KindArg {
+    /// Train an autoencoder of this kind.
+    Autoencoder(Kind),
+    /// Train a classifier on a trained encoder (`--kind classifier`).
+    Classifier,
+}
+
+impl KindArg {
+    /// The autoencoder kind (`None` for a classifier).
+    pub fn autoencoder(self) -> Option<Kind> {
+        match self {
+            KindArg::Autoencoder(k) => Some(k),
+            KindArg::Classifier => None,
+        }
+    }
+}
+
+impl clap::ValueEnum for KindArg {
+    fn value_variants<'a>() -> &'a [Self] {
+        static ALL: std::sync::LazyLock<Vec<KindArg>> = std::sync::LazyLock::new(|| {
+            Kind::value_variants()
+                .iter()
+                .map(|&k| KindArg::Autoencoder(k))
+                .chain([KindArg::Classifier])
+                .collect()
+        });
+        &ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        match self {
+            KindArg::Autoencoder(k) => k.to_possible_value(),
+            KindArg::Classifier => Some(clap::builder::PossibleValue::new("classifier").help(
+                "Softmax head (optionally one hidden SELU layer) on a trained encoder, frozen or fine-tuned; --encoder none trains the same architecture from scratch",
+            )),
+        }
+    }
+}
+
+/// `edgeae train --kind classifier` options (the data, widths, epochs,
+/// batch, learning rate, seed and validation split are the autoencoder's flags).
+#[derive(Debug, Args, Clone, Default)]
+pub struct ClassifierArgs {
+    /// Classifier: the run directory of a trained autoencoder whose encoder (through the codings layer) it reuses, or `none` for the same architecture from random weights (widths from --hidden and --codings, as --kind stacked).
+    #[arg(long, value_name = "RUN_DIR|none")]
+    pub encoder: Option<String>,
+    /// Classifier: the CSV column holding each row's class, an integer 0 to 63 (a window takes its last row's class; the column is not a channel).
+    #[arg(long, value_name = "COLUMN", conflicts_with = "labels_file")]
+    pub labels: Option<String>,
+    /// Classifier: an IDX label file with one class per image or row (e.g. train-labels-idx1-ubyte.gz).
+    #[arg(long, value_name = "IDX")]
+    pub labels_file: Option<PathBuf>,
+    /// Classifier: train the head only; the encoder's weights stay as they are [default with an encoder run].
+    #[arg(long, conflicts_with = "fine_tune")]
+    pub freeze: bool,
+    /// Classifier: train the head and the encoder [default with --encoder none].
+    #[arg(long)]
+    pub fine_tune: bool,
+    /// Classifier: width of a hidden SELU layer between the codings and the softmax [default: none].
+    #[arg(long, value_name = "N")]
+    pub head_hidden: Option<usize>,
+    /// Classifier: use only the first N labelled windows; the rest count as unlabelled [default: all].
+    #[arg(long, value_name = "N")]
+    pub labeled: Option<usize>,
+    /// Classifier: test data whose accuracy is reported (CSV with the --labels column, or IDX images with --test-labels-file).
+    #[arg(long, value_name = "FILE")]
+    pub test_data: Option<PathBuf>,
+    /// Classifier: the IDX label file of --test-data.
+    #[arg(long, value_name = "IDX", requires = "test_data")]
+    pub test_labels_file: Option<PathBuf>,
+}
+
+impl ClassifierArgs {
+    /// The first classifier flag given, for the message that refuses it
+    /// with an autoencoder kind.
+    pub fn first_given(&self) -> Option<&'static str> {
+        [
+            (self.encoder.is_some(), "--encoder"),
+            (self.labels.is_some(), "--labels"),
+            (self.labels_file.is_some(), "--labels-file"),
+            (self.freeze, "--freeze"),
+            (self.fine_tune, "--fine-tune"),
+            (self.head_hidden.is_some(), "--head-hidden"),
+            (self.labeled.is_some(), "--labeled"),
+            (self.test_data.is_some(), "--test-data"),
+            (self.test_labels_file.is_some(), "--test-labels-file"),
+        ]
+        .into_iter()
+        .find_map(|(given, flag)| given.then_some(flag))
+    }
 }
 
 /// How the alarm threshold is set from normal windows.

@@ -49,6 +49,10 @@ pub use nn::net::Net;
 /// The cell of a recurrent layer (`--cell`).
 pub use nn::recurrent::Cell;
 pub use train::checkpoint::{Checkpoint, path as checkpoint_path};
+pub use train::classifier::{
+    ClassifierConfig, EncoderChoice, LabelSource, Mode as ClassifierMode, Saved as SavedClassifier,
+    train as train_classifier,
+};
 pub use train::config::{
     DEFAULT_MAX_STEPS, Kind, LossChoice, Noise, Normalize, Objective, RecurrentSettings,
     ScoreMetric, TrainConfig,
@@ -85,6 +89,9 @@ pub use cmd::{Printed, Report};
 pub fn run(cli: cli::Cli) -> Result<Printed> {
     match cli.command {
         cli::Command::Inspect { model, ram } => Printed::of(&cmd::inspect::run(&model, ram)?),
+        cli::Command::Train(args) if args.kind == Some(cli::KindArg::Classifier) => {
+            Printed::of(&cmd::classifier::run(*args)?)
+        }
         cli::Command::Train(args) => Printed::of(&cmd::train::run(*args)?),
         cli::Command::Encode { model, data, out } => {
             Printed::of(&cmd::encode::run(&model, &data, &out)?)

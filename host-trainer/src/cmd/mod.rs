@@ -4,6 +4,7 @@
 //! prints as text, or as JSON with `--json`.
 
 pub mod calibrate;
+pub mod classifier;
 pub mod demo;
 pub mod denoise;
 pub mod encode;

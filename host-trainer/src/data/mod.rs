@@ -33,10 +33,12 @@
 //! the first row of each window every `hop` rows, [`gather`] copies the
 //! windows time-major into one matrix, [`window_labels`] marks the windows
 //! that contain an anomalous row, and [`Normalizer`] standardises each channel.
+//! [`labels`] reads class labels for a classifier (a CSV column or an IDX label file).
 
 mod csv;
 pub(crate) mod files;
 mod idx;
+pub mod labels;
 pub(crate) mod model_file;
 mod normalize;
 mod windows;

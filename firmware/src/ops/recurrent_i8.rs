@@ -203,11 +203,15 @@ fn units(
         let s = i32::from(*sj);
         let new = match op.cell {
             Cell::Lstm => {
-                let pre = |k: usize| sat16(hs[k].saturating_add(xs[k]));
-                let i = sigmoid16(pre(0), 0);
-                let f = sigmoid16(pre(1), 0);
-                let g = tanh16(pre(2), 0);
-                let o = sigmoid16(pre(3), 0);
+                let mut pre = [0i32; 4];
+                for (p, (h, x)) in pre.iter_mut().zip(hs.into_iter().zip(xs)) {
+                    *p = sat16(h.saturating_add(x));
+                }
+                let [p0, p1, p2, p3] = pre;
+                let i = sigmoid16(p0, 0);
+                let f = sigmoid16(p1, 0);
+                let g = tanh16(p2, 0);
+                let o = sigmoid16(p3, 0);
                 let c = sat16(rshr(f * s, 15));
                 let c = sat16(rshr(i * g, 30 + p) + c);
                 *hj = to_h8(op, o * tanh16(c, p + 12));
@@ -294,5 +298,126 @@ pub fn run(op: &RecurrentI8Op<'_>, x: &[i8], y: &mut [i8], words: &mut [u32]) {
         });
         let out = rest.get_mut(..hidden).unwrap_or_default();
         units(op, Packed::of(xw, inputs), h, state, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use model_format::build::{i8_bytes, i32_bytes};
+    use model_format::{I8s, I32s, MapDims, Nibbles, Quant};
+
+    struct Bytes {
+        w_ih: Vec<u8>,
+        w_hh: Vec<u8>,
+        b_ih: Vec<u8>,
+        b_hh: Vec<u8>,
+        e: Vec<u8>,
+    }
+
+    fn bytes(cell: Cell, inputs: usize, hidden: usize) -> Bytes {
+        let rows = cell.gates() * hidden;
+        let ramp = |n: usize, k: i32| {
+            (0..n as i32)
+                .map(|i| ((i * k) % 200 - 100) as i8)
+                .collect::<Vec<_>>()
+        };
+        let b_hh = if cell == Cell::Gru {
+            vec![300; rows]
+        } else {
+            vec![]
+        };
+        Bytes {
+            w_ih: i8_bytes(&ramp(rows * inputs, 37)),
+            w_hh: i8_bytes(&ramp(rows * hidden, 53)),
+            b_ih: i32_bytes(&vec![-700; rows]),
+            b_hh: i32_bytes(&b_hh),
+            e: vec![0x10; rows.div_ceil(2)],
+        }
+    }
+
+    fn op(
+        cell: Cell,
+        steps: usize,
+        inputs: usize,
+        hidden: usize,
+        sequences: bool,
+        b: &Bytes,
+    ) -> RecurrentI8Op<'_> {
+        let m = Requant {
+            multiplier: 0x6000_0000,
+            shift: -3,
+        };
+        let q = |zero_point| Quant {
+            scale: 0.05,
+            zero_point,
+        };
+        RecurrentI8Op {
+            cell,
+            input: MapDims {
+                h: 1,
+                w: steps,
+                c: inputs,
+            },
+            output: MapDims {
+                h: 1,
+                w: if sequences { steps } else { 1 },
+                c: hidden,
+            },
+            hidden,
+            sequences,
+            input_quant: q(3),
+            output_quant: q(-5),
+            state_shift: if cell == Cell::Lstm { -11 } else { -15 },
+            gates_ih: [m; 4],
+            gates_hh: [m; 4],
+            hidden_requant: Requant {
+                multiplier: 0x5000_0000,
+                shift: if cell == Cell::Lstm { -22 } else { -7 },
+            },
+            w_ih: I8s::new(&b.w_ih),
+            exponents_ih: Nibbles::new(&b.e),
+            w_hh: I8s::new(&b.w_hh),
+            exponents_hh: Nibbles::new(&b.e),
+            b_ih: I32s::new(&b.b_ih),
+            b_hh: I32s::new(&b.b_hh),
+        }
+    }
+
+    #[test]
+    fn run_is_step_after_step_and_the_last_step_is_the_last_row() {
+        for cell in [Cell::Lstm, Cell::Gru] {
+            let (steps, inputs, hidden) = (5, 6, 5);
+            let b = bytes(cell, inputs, hidden);
+            let x: Vec<i8> = (0..steps * inputs)
+                .map(|i| (i as i8).wrapping_mul(29))
+                .collect();
+            let seq = op(cell, steps, inputs, hidden, true, &b);
+            let mut words = vec![0u32; state_words(&seq)];
+            let mut want = vec![0i8; steps * hidden];
+            let mut h: Option<Vec<i8>> = None;
+            for (x_t, out) in x.chunks(inputs).zip(want.chunks_mut(hidden)) {
+                step(&seq, x_t, h.as_deref(), &mut words, out);
+                h = Some(out.to_vec());
+            }
+            let mut y = vec![0i8; steps * hidden];
+            let mut garbage = vec![0xdead_beef_u32; state_words(&seq)];
+            run(&seq, &x, &mut y, &mut garbage);
+            assert_eq!(y, want, "{cell:?}");
+            assert!(y.iter().any(|v| *v != y[0]), "{cell:?} computes");
+            let last = op(cell, steps, inputs, hidden, false, &b);
+            let mut y = vec![0i8; hidden];
+            run(&last, &x, &mut y, &mut garbage);
+            assert_eq!(y[..], want[(steps - 1) * hidden..], "{cell:?}");
+        }
+    }
+
+    #[test]
+    fn short_buffers_are_left_alone() {
+        let b = bytes(Cell::Lstm, 2, 3);
+        let o = op(Cell::Lstm, 2, 2, 3, true, &b);
+        let mut y = [9i8; 6];
+        run(&o, &[1, 2, 3, 4], &mut y, &mut [0; 3]);
+        assert_eq!(y, [9; 6], "no room for the state");
     }
 }

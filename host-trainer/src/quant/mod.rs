@@ -27,8 +27,6 @@
 //!   in f64.
 //! - **Recurrent layers**: [`recurrent`] (their calibration and numbers).
 
-// Wired into `quantize` when the RecurrentI8 layer lands.
-#[allow(dead_code)]
 pub mod recurrent;
 
 use std::collections::BTreeSet;
@@ -538,9 +536,13 @@ pub fn quantize(model: &Model<'_>, windows: &[f32], opts: &QuantizeOptions) -> R
         }
         let plan = Plan::new(layer.activation(), quants[i], quants[i + 1], ranges.pre[i]);
         let quantized = match layer {
-            Layer::Recurrent(_) => bail!(
-                "layer {i} is recurrent, which has no int8 form yet: keep it f32 with --keep-f32 {i}"
-            ),
+            Layer::Recurrent(r) => {
+                let Some(Op::Recurrent(op)) = ops.get(i) else {
+                    bail!("layer {i}: a recurrent layer without its op");
+                };
+                recurrent::quantize_recurrent(i, op, plan.input, plan.output, ranges.cells[i])?
+                    .into_layer(r)
+            }
             Layer::Dense(d) => {
                 // A layer a tied layer reuses keeps one scale (exponents 0).
                 let q = quantize_rows(

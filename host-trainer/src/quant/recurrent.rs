@@ -34,8 +34,8 @@
 
 use anyhow::{Result, bail};
 use firmware::ops::recurrent;
-use model_format::build::f32_bytes;
-use model_format::{Cell, F32s, Quant, RecurrentOp, Requant};
+use model_format::build::{LayerBuf, f32_bytes};
+use model_format::{Cell, F32s, Quant, Recurrent, RecurrentOp, Requant};
 
 use super::{Plan, QuantizedRows, Range, quantize_rows, requant};
 
@@ -140,6 +140,30 @@ pub struct QuantizedRecurrent {
     pub b_ih: Vec<i32>,
     /// GRU: `G·hidden` int32 recurrent biases; LSTM: empty.
     pub b_hh: Vec<i32>,
+}
+
+impl QuantizedRecurrent {
+    /// The RecurrentI8 layer of the f32 layer `r` with these numbers.
+    pub fn into_layer(self, r: &Recurrent<'_>) -> LayerBuf {
+        LayerBuf::RecurrentI8 {
+            cell: r.cell,
+            shape: r.shape,
+            hidden: r.hidden,
+            sequences: r.sequences,
+            input: self.input,
+            output: self.output,
+            state_shift: self.state_shift,
+            gates_ih: self.gates_ih,
+            gates_hh: self.gates_hh,
+            hidden_requant: self.hidden_requant,
+            w_ih: self.w_ih,
+            exponents_ih: self.exponents_ih,
+            w_hh: self.w_hh,
+            exponents_hh: self.exponents_hh,
+            b_ih: self.b_ih,
+            b_hh: self.b_hh,
+        }
+    }
 }
 
 const ZERO: Requant = Requant {

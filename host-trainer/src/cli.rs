@@ -38,7 +38,8 @@ pub enum Command {
     /// epoch, RUN_DIR/loss.png, and RUN_DIR/reconstructions.png (plus
     /// generated.png for a VAE on images). Every option has a default chosen
     /// from the data: `--data --kind --out` is enough (`--kind recurrent`
-    /// needs `--window` too; it trains on the CPU and exports as f32).
+    /// needs `--window` too; it trains on the CPU and writes an f32 model,
+    /// which `edgeae export --quant int8` quantizes like any other).
     /// A recurrent `--objective composite` run writes its encoder and
     /// reconstructing decoder to model.eam; an `--objective predict` run
     /// writes no model file (the model file scores reconstructions).
@@ -135,7 +136,10 @@ pub enum Command {
     /// f32 model over the windows of --calib (normal data, normalised with
     /// the model's mean and scale) to choose the int8 activation ranges,
     /// quantizes the weights per output channel with power-of-two scales,
-    /// and writes a file about 4x smaller (format version 2; 4 with feature-map layers). With --calib the
+    /// and writes a file about 4x smaller (format version 2; 4 with feature-map
+    /// layers; 6 with recurrent layers, whose gates run in 16-bit fixed point
+    /// with an int16 state, and for which it prints a `recurrent` line per
+    /// layer). With --calib the
     /// alarm threshold is recalibrated on the same windows through the new
     /// model, with the f32 model's quantile, hysteresis and smoothing.
     /// Prints flash, parameters and scratch RAM before and after, both

@@ -68,7 +68,7 @@ pub use data::{
 
 // Export and quantization.
 pub use cli::Precision;
-pub use cmd::export::{ExportReport, run as export};
+pub use cmd::export::{ExportReport, RecurrentLayer, run as export};
 pub use quant::{Comparison, compare};
 
 // Scoring.

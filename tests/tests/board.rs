@@ -150,15 +150,16 @@ fn every_kind_scores_bit_identically_on_the_board() {
         parity(&model, &table, [7, 48, 240][i % 3], &name);
         // int8 on the board too: the tied kind through the transposed
         // int8 kernel, the stacked one as a mixed file (f32 first layer),
-        // the conv1d model through the int8 convolutions.
+        // the conv1d model through the int8 convolutions, the LSTM and GRU
+        // models through the int8 recurrent kernel (format version 6).
         let keep: &[usize] = match kind {
-            Kind::Tied | Kind::Conv => &[],
+            Kind::Tied | Kind::Conv | Kind::Recurrent => &[],
             Kind::Stacked => &[0],
             _ => continue,
         };
-        let int8 = dir.join(format!("{kind}-int8.eam"));
+        let int8 = dir.join(format!("{name}-int8.eam"));
         export(&model, Precision::Int8, Some(&csv), &int8, keep).unwrap();
-        parity(&int8, &table, 48, &format!("{kind} int8"));
+        parity(&int8, &table, 48, &format!("{name} int8"));
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }

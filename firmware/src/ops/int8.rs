@@ -178,6 +178,22 @@ pub fn pack_i8_in_place(buf: &mut [f32], n: usize, zero_point: i8) {
     }
 }
 
+/// Packs int8 values with `zero_point` subtracted into `dst` (another
+/// buffer, `packed_words(src.len())` words): blocks by [`dsp::pack4`], then
+/// one word per leftover value.
+pub(crate) fn pack_i8(src: &[i8], zero_point: i8, dst: &mut [u32]) {
+    let zp2 = u32::from(zero_point as u16) * 0x1_0001;
+    let (blocks, rest) = src.as_chunks::<4>();
+    let (head, tail) = dst.split_at_mut((blocks.len() * 2).min(dst.len()));
+    for (pair, b) in head.as_chunks_mut::<2>().0.iter_mut().zip(blocks) {
+        *pair = dsp::pack4(u32::from_le_bytes(b.map(|v| v as u8)), zp2);
+    }
+    let zp = i32::from(zero_point);
+    for (d, v) in tail.iter_mut().zip(rest) {
+        *d = half(i32::from(*v) - zp);
+    }
+}
+
 /// The value at index `k` of a packed vector of `n` values.
 pub(crate) fn packed_value(x: &[u32], n: usize, k: usize) -> i32 {
     let blocks = n / 4;

@@ -112,6 +112,30 @@ fn precision_summary(model: &Model<'_>) -> String {
     format!("int8: {}; f32: {}", list(true), list(false))
 }
 
+/// The int8 recurrent layers of `model`, for the `recurrent` lines.
+fn recurrent_layers(model: &Model<'_>) -> Vec<RecurrentLayer> {
+    model
+        .ops()
+        .iter()
+        .enumerate()
+        .filter_map(|(layer, op)| match op {
+            model_format::Op::RecurrentI8(r) => {
+                let q = r.output_quant;
+                let at = |v: i32| (v - i32::from(q.zero_point)) as f32 * q.scale;
+                Some(RecurrentLayer {
+                    layer,
+                    cell: r.cell.name(),
+                    hidden: r.hidden,
+                    sequences: r.sequences,
+                    state_shift: r.state_shift,
+                    h_range: [at(-128), at(127)],
+                })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// `edgeae export`.
 pub fn run(
     run_dir: &Path,
@@ -248,6 +272,7 @@ pub fn run(
         recalibrated,
         clear_threshold: new.scoring().clear_threshold,
         smoothing: new.scoring().smoothing,
+        recurrent: recurrent_layers(&new),
         difference: comparison,
     })
 }
@@ -265,6 +290,24 @@ pub struct Recalibration {
     pub quantile: f32,
     /// Where the windows came from, in words.
     pub from: String,
+}
+
+/// An int8 recurrent layer of the exported model.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecurrentLayer {
+    /// Its index.
+    pub layer: usize,
+    /// `lstm` or `gru`.
+    pub cell: &'static str,
+    /// Hidden units.
+    pub hidden: usize,
+    /// Every step's hidden state out (true) or the last one's.
+    pub sequences: bool,
+    /// `p`: the int16 state's scale is `2^p` (the LSTM's cell state, or the
+    /// GRU's hidden state at `2^−15`).
+    pub state_shift: i8,
+    /// The real range of the int8 hidden state.
+    pub h_range: [f32; 2],
 }
 
 /// What `edgeae export` wrote. Pairs are (before, after).
@@ -298,6 +341,8 @@ pub struct ExportReport {
     pub clear_threshold: f32,
     /// The exported model's smoothing.
     pub smoothing: f32,
+    /// Its int8 recurrent layers.
+    pub recurrent: Vec<RecurrentLayer>,
     /// Exported against f32 reconstructions, on the `--calib` windows.
     pub difference: Option<crate::quant::Comparison>,
 }
@@ -320,6 +365,30 @@ impl Report for ExportReport {
                 "ranges       int8 activation ranges from {} of `{}`",
                 plural(*count, "normal window"),
                 path.display()
+            );
+        }
+        for r in &self.recurrent {
+            let state = match r.cell {
+                "lstm" => format!(
+                    "cell state int16 at 2^{} (|c| < {})",
+                    r.state_shift,
+                    2f64.powi(i32::from(r.state_shift) + 15)
+                ),
+                _ => format!("hidden state int16 at 2^{}", r.state_shift),
+            };
+            let _ = writeln!(
+                out,
+                "recurrent    layer {}: int8 {}, {} hidden, {}; gates Q3.12 (|pre-activation| < 8) into table sigmoid and tanh, {state}, h int8 in [{:.4}, {:.4}]",
+                r.layer,
+                r.cell.to_uppercase(),
+                r.hidden,
+                if r.sequences {
+                    "every step out"
+                } else {
+                    "last step out"
+                },
+                r.h_range[0],
+                r.h_range[1]
             );
         }
         let [old_flash, new_flash] = self.flash_bytes;

@@ -623,7 +623,7 @@ mod tests {
     }
 
     #[test]
-    fn recurrent_training_writes_a_model_and_int8_export_names_the_layer() {
+    fn recurrent_training_writes_a_model_and_int8_export_quantizes_it() {
         let dir = std::env::temp_dir().join(format!("edgeae-rnn-cmd-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let data = sines(&dir);
@@ -671,22 +671,39 @@ mod tests {
             format!("{err:#}"),
             "--resume continues a run of GRU layers, not --cell lstm"
         );
-        // f32 export writes the model; int8 export names the layer it cannot
-        // quantize yet, in one sentence.
+        // f32 export writes the model; int8 export quantizes the GRU layers
+        // (format version 6) and prints a line for each.
         let f32_out = dir.join("m.eam").display().to_string();
         run(&["export", &out, "--quant", "f32", "--out", &f32_out]).unwrap();
         assert!(dir.join("m.eam").is_file());
         let i8_out = dir.join("i8.eam").display().to_string();
-        let err = run(&[
+        let printed = run(&[
             "export", &out, "--quant", "int8", "--calib", &data, "--out", &i8_out,
         ])
-        .unwrap_err();
-        let msg = format!("{err:#}");
+        .unwrap();
         assert!(
-            msg.contains("layer 0 is recurrent, which has no int8 form yet"),
-            "{msg}"
+            printed.text.contains("format version 6"),
+            "{}",
+            printed.text
         );
-        assert!(!dir.join("i8.eam").exists());
+        let lines: Vec<&str> = printed
+            .text
+            .lines()
+            .filter(|l| l.starts_with("recurrent    layer "))
+            .collect();
+        assert!(
+            lines.len() >= 2
+                && lines
+                    .iter()
+                    .all(|l| l.contains("int8 GRU") && l.contains("hidden state int16 at 2^-15")),
+            "{}",
+            printed.text
+        );
+        let bytes = std::fs::read(dir.join("i8.eam")).unwrap();
+        let q = firmware::Model::load(&bytes).unwrap();
+        assert_eq!(q.header().version, 6);
+        let int8 = q.layers().iter().filter(|l| l.is_int8()).count();
+        assert_eq!(int8, q.layers().len(), "every layer int8");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -25,15 +25,19 @@
 //! - **Tables**: SELU, sigmoid and tanh map the requantized pre-activation
 //!   (quantized from its own calibrated range) through 256 entries computed
 //!   in f64.
+//! - **Recurrent layers**: [`recurrent`] (their calibration and numbers).
+
+pub mod recurrent;
 
 use std::collections::BTreeSet;
 
 use anyhow::{Result, anyhow, bail};
 use firmware::Engine;
-use firmware::ops::{activation, conv, dense, pool, recurrent, upsample};
+use firmware::ops::{activation, conv, dense, pool, upsample};
 use model_format::{Activation, ConvOp, DenseOp, Layer, Model, Op, Quant, Requant};
 
 use model_format::build::{LayerBuf, LutBuf, ModelBuf};
+use recurrent::CellRange;
 
 /// What to leave in f32.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -93,6 +97,9 @@ pub struct Ranges {
     pub tensors: Vec<Range>,
     /// Each layer's pre-activation (the affine part, before the activation).
     pub pre: Vec<Range>,
+    /// Each layer's cell state (an LSTM's; default for the others). A
+    /// recurrent layer's output range holds every step's hidden state.
+    pub cells: Vec<CellRange>,
 }
 
 /// True for the activations an int8 layer computes through a table.
@@ -166,18 +173,15 @@ fn run_affine(op: &Op<'_>, x: &[f32], y: &mut [f32]) -> Activation {
             upsample::run(u, x, y);
             Activation::Identity
         }
-        // Its sigmoid and tanh are inside: the range recorded is its output's.
-        Op::Recurrent(r) => {
-            let mut state = vec![0.0f32; recurrent::state_words(r)];
-            recurrent::run(r, x, y, &mut state);
-            Activation::Identity
-        }
+        // measure_ranges runs recurrent layers itself (recurrent::run_measured);
         // f32_ops refused int8 ops before this runs.
-        Op::DenseI8(_)
+        Op::Recurrent(_)
+        | Op::DenseI8(_)
         | Op::ConvI8(_)
         | Op::ConvTransposeI8(_)
         | Op::PoolI8(_)
-        | Op::UpsampleI8(_) => Activation::Identity,
+        | Op::UpsampleI8(_)
+        | Op::RecurrentI8(_) => Activation::Identity,
     }
 }
 
@@ -201,6 +205,7 @@ pub fn measure_ranges(model: &Model<'_>, windows: &[f32]) -> Result<Ranges> {
     check_windows(model, windows)?;
     let mut tensors = vec![Range::default(); ops.len() + 1];
     let mut pre = vec![Range::default(); ops.len()];
+    let mut cells = vec![CellRange::default(); ops.len()];
     let widest = ops.iter().map(Op::outputs).max().unwrap_or(0);
     let mut cur = Vec::with_capacity(widest.max(model.input_len()));
     let mut next = vec![0.0f32; widest];
@@ -210,7 +215,15 @@ pub fn measure_ranges(model: &Model<'_>, windows: &[f32]) -> Result<Ranges> {
         cur.extend_from_slice(window);
         for (i, op) in ops.iter().enumerate() {
             let y = &mut next[..op.outputs()];
-            let act = run_affine(op, &cur, y);
+            let act = match op {
+                // Its sigmoid and tanh are inside; its output range holds
+                // every step's hidden state, which it also reads back.
+                Op::Recurrent(r) => {
+                    recurrent::run_measured(r, &cur, y, &mut tensors[i + 1], &mut cells[i]);
+                    Activation::Identity
+                }
+                _ => run_affine(op, &cur, y),
+            };
             pre[i].update(y);
             activation::apply(act, y);
             tensors[i + 1].update(y);
@@ -228,7 +241,11 @@ pub fn measure_ranges(model: &Model<'_>, windows: &[f32]) -> Result<Ranges> {
     if !tensors[0].is_finite() {
         bail!("the calibration windows hold a NaN or infinite value");
     }
-    Ok(Ranges { tensors, pre })
+    Ok(Ranges {
+        tensors,
+        pre,
+        cells,
+    })
 }
 
 /// The asymmetric int8 quantization of a tensor with range `r`:
@@ -519,9 +536,13 @@ pub fn quantize(model: &Model<'_>, windows: &[f32], opts: &QuantizeOptions) -> R
         }
         let plan = Plan::new(layer.activation(), quants[i], quants[i + 1], ranges.pre[i]);
         let quantized = match layer {
-            Layer::Recurrent(_) => bail!(
-                "layer {i} is recurrent, which has no int8 form yet: keep it f32 with --keep-f32 {i}"
-            ),
+            Layer::Recurrent(r) => {
+                let Some(Op::Recurrent(op)) = ops.get(i) else {
+                    bail!("layer {i}: a recurrent layer without its op");
+                };
+                recurrent::quantize_recurrent(i, op, plan.input, plan.output, ranges.cells[i])?
+                    .into_layer(r)
+            }
             Layer::Dense(d) => {
                 // A layer a tied layer reuses keeps one scale (exponents 0).
                 let q = quantize_rows(
@@ -631,7 +652,8 @@ pub fn quantize(model: &Model<'_>, windows: &[f32], opts: &QuantizeOptions) -> R
             | Layer::ConvI8(_)
             | Layer::ConvTransposeI8(_)
             | Layer::PoolI8(_)
-            | Layer::UpsampleI8(_) => {
+            | Layer::UpsampleI8(_)
+            | Layer::RecurrentI8(_) => {
                 bail!("layer {i} is already int8: quantize the f32 model that `edgeae train` wrote")
             }
         };

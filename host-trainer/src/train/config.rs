@@ -37,7 +37,8 @@ pub enum Kind {
     /// Recurrent: LSTM (or GRU, `--cell gru`) encoder to a codings vector,
     /// repeated over the window and decoded by LSTM layers and a
     /// time-distributed dense layer. Needs `--window`. Trains on the CPU;
-    /// exports as format version 5 (f32).
+    /// writes format version 5 (f32); `edgeae export --quant int8` gives
+    /// version 6 (int8 recurrent layers).
     Recurrent,
 }
 

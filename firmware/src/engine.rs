@@ -93,6 +93,15 @@ impl<'m, 's> Engine<'m, 's> {
         (&*self.input, self.output_of(n.saturating_sub(1)))
     }
 
+    /// Runs every op of a classifier on the input and returns the class of
+    /// its logits ([`crate::classify()`]); `None` when a logit is not finite.
+    /// On an autoencoder it classifies the reconstruction, which means
+    /// nothing: check [`Model::classes`] first.
+    pub fn classify(&mut self) -> Option<crate::Classification> {
+        let (_, logits) = self.reconstruct();
+        crate::classify(logits)
+    }
+
     /// Runs the encoder on the input and returns the codings.
     pub fn encode(&mut self) -> &[f32] {
         let last = self.model.codings_layer();

@@ -15,6 +15,7 @@
 // Declared first so its macros are visible in every module below.
 mod fmt;
 
+pub mod classify;
 mod engine;
 mod error;
 pub mod ops;
@@ -24,6 +25,7 @@ pub mod serve;
 pub mod stream;
 pub mod streaming;
 
+pub use classify::{Classification, classify};
 pub use engine::Engine;
 pub use error::ScratchTooSmall;
 pub use model_format;

@@ -10,7 +10,7 @@
 //! stops the server.
 
 use model_format::protocol::{
-    self, Counters, ErrorCode, Info, MAX_FRAME, MAX_SAMPLES, Mode, Request, Response, Score,
+    self, Class, Counters, ErrorCode, Info, MAX_FRAME, MAX_SAMPLES, Mode, Request, Response, Score,
 };
 use model_format::{F32s, FormatError, Model};
 
@@ -219,7 +219,21 @@ impl<'m, 's> Server<'m, 's> {
                 self.calibration = None;
                 self.hello(send);
             }
-            Request::SetMode(mode) => self.mode = mode,
+            Request::SetMode(mode) => {
+                // Classes come from a classifier only, and a classifier's
+                // output is no window to denoise.
+                let classifier = self.stream.model().classes().is_some();
+                let fits = match mode {
+                    Mode::Classify => classifier,
+                    Mode::Denoise => !classifier,
+                    Mode::Score | Mode::Encode => true,
+                };
+                if fits {
+                    self.mode = mode;
+                } else {
+                    self.error(ErrorCode::WrongMode, mode as u32, send);
+                }
+            }
             Request::Calibrate {
                 windows,
                 quantile,
@@ -292,6 +306,10 @@ impl<'m, 's> Server<'m, 's> {
             self.instructions = spent;
         }
         let start = u32::try_from(w.start).unwrap_or(u32::MAX);
+        if self.mode == Mode::Classify {
+            self.send_class(seq, &w, fault, if scored { spent } else { 0 }, send);
+            return;
+        }
         let score = Score {
             seq,
             start,
@@ -309,8 +327,35 @@ impl<'m, 's> Server<'m, 's> {
                 Mode::Score => {}
                 Mode::Denoise => self.send_denoised(start, send),
                 Mode::Encode => self.send_codings(start, send),
+                Mode::Classify => {}
             }
         }
+    }
+
+    /// [`Response::Class`] of window `w`; its class is that of the
+    /// logits the stream just computed.
+    fn send_class(
+        &mut self,
+        seq: u32,
+        w: &crate::stream::WindowReport,
+        fault: protocol::WindowFault,
+        instructions: u32,
+        send: &mut impl FnMut(&[u8]),
+    ) {
+        let hop = u64::from(self.stream.model().input().hop.max(1));
+        let c = match fault {
+            protocol::WindowFault::None => self.stream.last_class(),
+            _ => None,
+        };
+        let class = Class {
+            seq,
+            window: u32::try_from(w.start / hop).unwrap_or(u32::MAX),
+            class: c.map_or(0, |c| c.class),
+            confidence: c.map_or(f32::NAN, |c| c.confidence),
+            fault,
+            instructions,
+        };
+        self.send(&Response::Class(class), send);
     }
 
     fn calibrate_with(&mut self, score: f32, send: &mut impl FnMut(&[u8])) {

@@ -306,6 +306,15 @@ impl<'m, 's> Stream<'m, 's> {
         self.engine.last_reconstruction()
     }
 
+    /// The class of the last window a classifier model ran
+    /// ([`crate::classify()`] of its logits; read it right after the
+    /// window's [`Event::Window`], whose fault says whether the model ran);
+    /// `None` when a logit is not finite, or for an autoencoder.
+    pub fn last_class(&self) -> Option<crate::Classification> {
+        self.model().classes()?;
+        crate::classify(self.engine.last_reconstruction().1)
+    }
+
     /// The codings of the last window fed to the model (runs the encoder
     /// again on it; overwrites the reconstruction).
     pub fn encode_last(&mut self) -> &[f32] {
@@ -435,7 +444,13 @@ impl<'m, 's> Stream<'m, 's> {
             }
             None => self.engine.reconstruct(),
         };
-        let score = window_error(&model.scoring().metric, channels, x, y);
+        // A classifier's score is the probability it gives the other
+        // classes (SPEC.md, "Classify"); NaN (an overflow fault) when a
+        // logit is not finite.
+        let score = match model.classes() {
+            Some(_) => crate::classify(y).map_or(f32::NAN, |c| 1.0 - c.confidence),
+            None => window_error(&model.scoring().metric, channels, x, y),
+        };
         match self.scorer.update(score) {
             Some(verdict) => WindowReport {
                 start,

@@ -301,6 +301,12 @@ pub enum FormatError {
         /// The last layer's output width.
         found: u32,
     },
+    /// A classifier's last layer outputs fewer than 2 or more than
+    /// [`crate::MAX_CLASSES`] logits.
+    BadClassCount {
+        /// The last layer's output width.
+        found: u32,
+    },
     /// A tied layer refers to a layer that does not exist, is not earlier,
     /// or is not a dense layer.
     BadTiedReference {
@@ -472,6 +478,11 @@ impl fmt::Display for FormatError {
             FormatError::OutputMismatch { expected, found } => write!(
                 f,
                 "the last layer outputs {found} values, a reconstruction needs {expected}"
+            ),
+            FormatError::BadClassCount { found } => write!(
+                f,
+                "the classifier's last layer outputs {found} logits; a classifier has 2 to {} classes",
+                crate::MAX_CLASSES
             ),
             FormatError::BadTiedReference { layer, source } => write!(
                 f,

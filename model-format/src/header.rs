@@ -23,7 +23,7 @@ pub const MAGIC: [u8; 4] = *b"EAEM";
 /// [`crate::ModelKind::min_version`] and [`crate::Metric::min_version`]), so
 /// an all-f32 model with an older kind and metric stays readable by
 /// version-1 readers.
-pub const FORMAT_VERSION: u16 = 6;
+pub const FORMAT_VERSION: u16 = 7;
 /// The oldest format version this crate reads.
 pub const MIN_FORMAT_VERSION: u16 = 1;
 /// Size of the fixed header in bytes.
@@ -173,7 +173,7 @@ mod tests {
         assert_eq!(
             b,
             [
-                b'E', b'A', b'E', b'M', 6, 0, 0, 0, 0x04, 0x03, 0x02, 0x01, 0xD4, 0xC3, 0xB2, 0xA1
+                b'E', b'A', b'E', b'M', 7, 0, 0, 0, 0x04, 0x03, 0x02, 0x01, 0xD4, 0xC3, 0xB2, 0xA1
             ]
         );
         assert_eq!(Header::parse(&b), Ok(h));
@@ -208,7 +208,8 @@ mod tests {
             (4, true),
             (5, true),
             (6, true),
-            (7, false),
+            (7, true),
+            (8, false),
         ] {
             let mut b = good;
             b[4] = version;
@@ -219,7 +220,7 @@ mod tests {
                     Header::parse(&b),
                     Err(FormatError::UnsupportedVersion {
                         found: u16::from(version),
-                        supported: 6
+                        supported: 7
                     })
                 );
             }

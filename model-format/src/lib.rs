@@ -45,6 +45,9 @@ pub use recurrent::{Cell, Recurrent, RecurrentOp};
 pub use recurrent_i8::{
     GRU_STATE_SHIFT, MAX_STATE_SHIFT, MIN_STATE_SHIFT, RecurrentI8, RecurrentI8Op,
 };
+/// Most classes a [`ModelKind::Classifier`] may have (its last layer's width).
+pub const MAX_CLASSES: usize = 64;
+
 pub use spec::{
     Calibration, InputSpec, Layers, Metric, ModelKind, ModelSpec, Provenance, ScoringSpec,
 };

@@ -4,7 +4,8 @@
 //! If `load` returned `Ok`, every shape, length and reference in the model is
 //! consistent: the [`Op`]s it hands out have exactly the weights their widths
 //! need, each op's input width is the previous op's output width, and the
-//! last op reconstructs the input width. Code downstream relies on this
+//! last op reconstructs the input width (for a classifier: outputs 2 to
+//! [`crate::MAX_CLASSES`] logits). Code downstream relies on this
 //! instead of checking again, which is what lets the runtime be panic-free
 //! without a check per inference.
 
@@ -113,6 +114,12 @@ impl<'a> Model<'a> {
     /// Values in one input window (`channels * window`); also the output width.
     pub fn input_len(&self) -> usize {
         self.ops.first().map_or(0, Op::inputs)
+    }
+
+    /// Classes of a [`ModelKind::Classifier`] (its last op's width);
+    /// `None` for an autoencoder.
+    pub fn classes(&self) -> Option<usize> {
+        (self.spec.kind == ModelKind::Classifier).then(|| self.ops.last().map_or(0, Op::outputs))
     }
 
     /// Width of the codings.

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::{F32s, FormatError, ModelKind};
 
 /// Version of this protocol; bumped on any change of the messages.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Largest frame either side sends or accepts, in bytes, COBS-encoded,
 /// without the terminating `0`.
@@ -75,6 +75,9 @@ pub enum Mode {
     Denoise,
     /// [`Response::Score`] then [`Response::Codings`] (tag 2).
     Encode,
+    /// [`Response::Class`] instead of [`Response::Score`] (tag 3, protocol
+    /// version 2); a classifier model only.
+    Classify,
 }
 
 /// Why a window has no score.
@@ -109,6 +112,28 @@ pub struct Score {
     pub fault: WindowFault,
     /// Instructions the board spent on the window (engine and scoring), if
     /// it can count them (0 otherwise).
+    pub instructions: u32,
+}
+
+/// One classified window ([`Mode::Classify`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Class {
+    /// `seq` of the [`Request::Samples`] that completed the window.
+    pub seq: u32,
+    /// Index of the window in the stream (its first frame is
+    /// `window · hop`).
+    pub window: u32,
+    /// The class: the index of the largest logit, the lowest on a tie
+    /// (0 when `fault` is not `None`).
+    pub class: u16,
+    /// The softmax probability of that class (NaN when `fault` is not
+    /// `None`).
+    pub confidence: f32,
+    /// Why there is no class (`Overflow`: a logit is not finite).
+    pub fault: WindowFault,
+    /// Instructions the board spent on the window, if it can count them
+    /// (0 otherwise).
     pub instructions: u32,
 }
 
@@ -189,6 +214,11 @@ pub enum ErrorCode {
     /// A `Samples` request with more than [`MAX_SAMPLES`] values (tag 7,
     /// exit 23).
     TooManySamples = 23,
+    /// A [`Request::SetMode`] the model cannot serve: [`Mode::Classify`]
+    /// of an autoencoder, or [`Mode::Denoise`] of a classifier (tag 8,
+    /// protocol version 2); the detail is the mode's tag, and the mode
+    /// stays as it was.
+    WrongMode = 24,
 }
 
 impl ErrorCode {
@@ -263,6 +293,8 @@ pub enum Response<'a> {
         /// sample count refused.
         detail: u32,
     },
+    /// A window's class (tag 7, protocol version 2), in [`Mode::Classify`].
+    Class(Class),
 }
 
 /// Encodes `msg` as one COBS frame into `buf`, terminating `0` included;

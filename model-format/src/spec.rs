@@ -40,6 +40,13 @@ pub enum ModelKind {
     /// encoder, the codings repeated over the window, a recurrent decoder
     /// (tag 10, format version 5).
     Recurrent,
+    /// Classifier: a trained encoder (the layers up to and including the
+    /// codings layer) under a head whose last dense layer outputs one logit
+    /// per class; the class is the argmax of the logits (tag 11, format
+    /// version 7). Not an autoencoder: the last layer's width is the class
+    /// count (2 to [`crate::MAX_CLASSES`]), not the input width, and the
+    /// scoring section is not used for classes.
+    Classifier,
 }
 
 impl ModelKind {
@@ -57,12 +64,14 @@ impl ModelKind {
             ModelKind::Pca => "pca",
             ModelKind::Conv => "conv",
             ModelKind::Recurrent => "recurrent",
+            ModelKind::Classifier => "classifier",
         }
     }
 
     /// The oldest format version that has this kind: 3 for
     /// [`ModelKind::Pca`], 4 for [`ModelKind::Conv`], 5 for
-    /// [`ModelKind::Recurrent`], 1 for the others. An older reader does not
+    /// [`ModelKind::Recurrent`], 7 for [`ModelKind::Classifier`], 1 for
+    /// the others. An older reader does not
     /// know the tag, so [`crate::Model::load`] refuses it in an older file.
     pub const fn min_version(self) -> u16 {
         match self {
@@ -77,6 +86,7 @@ impl ModelKind {
             ModelKind::Pca => 3,
             ModelKind::Conv => 4,
             ModelKind::Recurrent => 5,
+            ModelKind::Classifier => 7,
         }
     }
 }

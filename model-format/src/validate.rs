@@ -11,9 +11,9 @@ use recurrent::{recurrent_i8_op, recurrent_op};
 use crate::error::{Field, FormatError};
 use crate::{
     Activation, Calibration, ConvGeometry, ConvI8Op, ConvOp, DenseI8Op, DenseOp, F32s, I8s, I32s,
-    Layer, Lut, MAX_LAYERS, MapDims, MapShape, Metric, ModelSpec, Nibbles, Op, Padding, PoolI8Op,
-    PoolKind, PoolOp, Quant, Requant, ScoringSpec, UpsampleI8Op, UpsampleOp, WeightLayout,
-    conv_axis, conv_transpose_axis,
+    Layer, Lut, MAX_LAYERS, MapDims, MapShape, Metric, ModelKind, ModelSpec, Nibbles, Op, Padding,
+    PoolI8Op, PoolKind, PoolOp, Quant, Requant, ScoringSpec, UpsampleI8Op, UpsampleOp,
+    WeightLayout, conv_axis, conv_transpose_axis,
 };
 
 /// Largest width or element count accepted; keeps every byte length within
@@ -709,7 +709,13 @@ fn resolve_layers<'a>(
             max: MAX_LAYERS as u32,
         })?;
     }
-    if width != input_len {
+    if spec.kind == ModelKind::Classifier {
+        if !(2..=crate::MAX_CLASSES as u64).contains(&width) {
+            return Err(FormatError::BadClassCount {
+                found: u32::try_from(width).unwrap_or(u32::MAX),
+            });
+        }
+    } else if width != input_len {
         return Err(FormatError::OutputMismatch {
             expected: u32::try_from(input_len).unwrap_or(u32::MAX),
             found: u32::try_from(width).unwrap_or(u32::MAX),

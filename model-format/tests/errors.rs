@@ -18,6 +18,7 @@ fn golden_files() -> Vec<Vec<u8>> {
     let c = conv1d_store();
     let ci = conv_i8_store();
     let r = recurrent_store();
+    let k = classifier_store();
     let files = vec![
         dense_spec(&d).encode().unwrap(),
         tied_spec(&t).encode().unwrap(),
@@ -26,6 +27,7 @@ fn golden_files() -> Vec<Vec<u8>> {
         conv1d_spec(&c).encode().unwrap(),
         conv_i8_spec(&ci).encode().unwrap(),
         recurrent_spec(&r).encode().unwrap(),
+        classifier_spec(&k).encode().unwrap(),
     ];
     files
 }
@@ -153,9 +155,11 @@ fn every_single_byte_change_is_caught_with_the_matching_error() {
     // 1 -> 3 and 1 -> 5 (two version-1 files), 2 -> 3 and 2 -> 6 (the
     // int8 file), 4 -> 5 and 4 -> 6 (two version-4 files); the version-3
     // file goes to 1 and 2, the version-5 file to 4 and 1 and the
-    // version-6 file to 4 and 2, which lack one of their tags, and all
-    // three to 7, which does not exist.
-    assert_eq!(readable_versions, 10);
+    // version-6 file to 4 and 2, which lack one of their tags. The
+    // version-3 and version-5 files also go to 7, which reads every tag
+    // (two more). The version-7 file (a classifier) goes to 6, 5 and 3,
+    // which lack its kind, and to 15, which does not exist.
+    assert_eq!(readable_versions, 12);
 }
 
 #[test]
@@ -169,18 +173,18 @@ fn wrong_magic_and_newer_version() {
         }
     );
     let mut bytes = golden_files().remove(0);
-    bytes[4..6].copy_from_slice(&7u16.to_le_bytes());
+    bytes[4..6].copy_from_slice(&8u16.to_le_bytes());
     let err = Model::load(&bytes).unwrap_err();
     assert_eq!(
         err,
         FormatError::UnsupportedVersion {
-            found: 7,
-            supported: 6
+            found: 8,
+            supported: 7
         }
     );
     assert_eq!(
         err.to_string(),
-        "format version 7 is not supported (this build reads versions 1 to 6)"
+        "format version 8 is not supported (this build reads versions 1 to 7)"
     );
 }
 
@@ -1254,13 +1258,13 @@ fn tags_after_the_newest_do_not_decode() {
             offset: (HEADER_LEN + prefix.len()) as u32
         }
     );
-    // The same for kinds (the newest, recurrent, is tag 10) and metrics.
+    // The same for kinds (the newest, classifier, is tag 11) and metrics.
     let store = pca_store();
     let spec = pca_spec(&store);
     let body = postcard::to_allocvec(&spec).unwrap();
     assert_eq!(body[0], 8, "kind pca is tag 8");
     let mut next_kind = body.clone();
-    next_kind[0] = 11; // 10 is recurrent (version 5)
+    next_kind[0] = 12; // 11 is classifier (version 7)
     assert_eq!(
         Model::load(&raw_file_from_body(&next_kind)).unwrap_err(),
         FormatError::Malformed {

@@ -701,3 +701,66 @@ fn spec_md_version_5_walkthrough_matches_the_golden_file() {
     assert_eq!(&b[0x21b..0x220], &[0x05, 0x00, 0x00, 0x00, 0x00]);
     assert_eq!(&b[0x220..], b"\x0aedgeae rnn");
 }
+
+#[test]
+fn classifier_golden_file_is_version_7_with_three_classes() {
+    let store = classifier_store();
+    let spec = classifier_spec(&store);
+    let bytes = check_golden("classifier_v7.eam", &spec.encode().unwrap());
+    let model = Model::load(&bytes).unwrap();
+    assert_eq!(model.spec(), &spec);
+    assert_eq!(model.kind(), ModelKind::Classifier);
+    assert_eq!(model.kind().name(), "classifier");
+    assert_eq!(model.header().version, 7);
+    assert_eq!(model.input_len(), 6);
+    assert_eq!(model.codings_len(), 4);
+    assert_eq!(model.classes(), Some(3));
+    // An autoencoder has no classes.
+    let d = dense_store();
+    let dense = dense_spec(&d).encode().unwrap();
+    assert_eq!(Model::load(&dense).unwrap().classes(), None);
+}
+
+#[test]
+fn a_classifier_has_2_to_64_classes_and_needs_version_7() {
+    let mut model = classifier_model();
+    // Two classes are fine; one is not.
+    for (classes, ok) in [(1u32, false), (2, true), (64, true), (65, false)] {
+        let last = model.layers.last_mut().unwrap();
+        *last = model_format::build::LayerBuf::Dense {
+            inputs: 5,
+            outputs: classes,
+            activation: Activation::Identity,
+            weights: vec![0.25; 5 * classes as usize],
+            bias: vec![0.0; classes as usize],
+        };
+        let got = model.encode().map(|b| Model::load(&b).unwrap().classes());
+        if ok {
+            assert_eq!(got.unwrap(), Some(classes as usize));
+        } else {
+            let err = got.unwrap_err();
+            assert_eq!(
+                err,
+                model_format::FormatError::BadClassCount { found: classes }
+            );
+            assert!(err.to_string().contains("2 to 64 classes"), "{err}");
+        }
+    }
+    // The same layers as an autoencoder: the output is no reconstruction.
+    let mut ae = classifier_model();
+    ae.kind = ModelKind::Stacked;
+    assert!(matches!(
+        ae.encode(),
+        Err(model_format::FormatError::OutputMismatch {
+            expected: 6,
+            found: 3
+        })
+    ));
+    // Kind tag 11 in a version-6 file is refused.
+    let mut bytes = classifier_model().encode().unwrap();
+    bytes[4] = 6;
+    assert!(matches!(
+        Model::load(&bytes),
+        Err(model_format::FormatError::TagNeedsVersion { needs: 7, .. })
+    ));
+}

@@ -593,3 +593,55 @@ pub fn raw_file_from_body(body: &[u8]) -> Vec<u8> {
     out.extend_from_slice(body);
     out
 }
+
+/// A classifier: 2 channels × window 3 through a 6-4 SELU encoder, a 4-5
+/// SELU hidden layer and a 5-3 identity layer of logits (three classes).
+pub fn classifier_model() -> ModelBuf {
+    ModelBuf {
+        kind: ModelKind::Classifier,
+        input: input(2, 3, 1, ramp_values(2, 0.1, 0.2), ramp_values(2, 0.5, 0.25)),
+        layers: vec![
+            dense(
+                6,
+                4,
+                Activation::Selu,
+                ramp_values(24, -0.8, 0.07),
+                ramp_values(4, 0.0, 0.05),
+            ),
+            dense(
+                4,
+                5,
+                Activation::Selu,
+                ramp_values(20, 0.3, -0.11),
+                ramp_values(5, -0.1, 0.05),
+            ),
+            dense(
+                5,
+                3,
+                Activation::Identity,
+                ramp_values(15, -0.5, 0.13),
+                ramp_values(3, 0.2, -0.1),
+            ),
+        ],
+        codings_layer: 0,
+        scoring: ScoringBuf::default(),
+        provenance: ProvenanceBuf {
+            seed: 7,
+            epochs: 3,
+            train_loss: Some(0.5),
+            val_loss: None,
+            data_hash: 0,
+            tool: "edgeae golden".into(),
+        },
+    }
+}
+
+/// The byte strings of [`classifier_model`].
+pub fn classifier_store() -> SpecBytes<'static> {
+    store(classifier_model())
+}
+
+/// A spec borrowing [`classifier_store`].
+pub fn classifier_spec<'s>(s: &'s SpecBytes<'_>) -> ModelSpec<'s> {
+    spec(s)
+}

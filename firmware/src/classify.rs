@@ -6,7 +6,10 @@
 //! [`crate::ops::math::exp`], so a board and a desktop compute the same
 //! bits. A non-finite logit gives no class.
 
+use model_format::protocol::{self, Class};
+
 use crate::ops::math::exp;
+use crate::stream::{Stream, WindowFault, WindowReport};
 
 /// A window's class and how sure the model is of it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -39,6 +42,41 @@ pub fn classify(logits: &[f32]) -> Option<Classification> {
         class: u16::try_from(class).ok()?,
         confidence: 1.0 / sum,
     })
+}
+
+/// A stream's window fault as the wire protocol names it.
+pub fn wire_fault(fault: Option<WindowFault>) -> protocol::WindowFault {
+    match fault {
+        None => protocol::WindowFault::None,
+        Some(WindowFault::BadSample { .. }) => protocol::WindowFault::Sample,
+        Some(WindowFault::Overflow) => protocol::WindowFault::Overflow,
+    }
+}
+
+/// The [`Class`] message of window `w`, which `stream` (over a classifier)
+/// has just reported: its class from the logits the stream computed, none
+/// (class 0, confidence NaN) for a faulted window. The board sends it and
+/// the host builds the same rows with it.
+pub fn class_message(
+    stream: &Stream<'_, '_>,
+    seq: u32,
+    w: &WindowReport,
+    instructions: u32,
+) -> Class {
+    let hop = u64::from(stream.model().input().hop.max(1));
+    let c = if w.fault.is_none() {
+        stream.last_class()
+    } else {
+        None
+    };
+    Class {
+        seq,
+        window: u32::try_from(w.start / hop).unwrap_or(u32::MAX),
+        class: c.map_or(0, |c| c.class),
+        confidence: c.map_or(f32::NAN, |c| c.confidence),
+        fault: wire_fault(w.fault),
+        instructions,
+    }
 }
 
 #[cfg(test)]

@@ -10,12 +10,12 @@
 //! stops the server.
 
 use model_format::protocol::{
-    self, Class, Counters, ErrorCode, Info, MAX_FRAME, MAX_SAMPLES, Mode, Request, Response, Score,
+    self, Counters, ErrorCode, Info, MAX_FRAME, MAX_SAMPLES, Mode, Request, Response, Score,
 };
 use model_format::{F32s, FormatError, Model};
 
 use crate::scoring::{Calibrator, Thresholds};
-use crate::stream::{Event, WindowFault};
+use crate::stream::Event;
 use crate::{ScratchTooSmall, Stream};
 
 /// Windows a board can collect for an on-device calibration.
@@ -296,20 +296,18 @@ impl<'m, 's> Server<'m, 's> {
             Event::Window(w) => w,
         };
         self.counters.windows = self.counters.windows.wrapping_add(1);
-        let fault = match w.fault {
-            None => protocol::WindowFault::None,
-            Some(WindowFault::BadSample { .. }) => protocol::WindowFault::Sample,
-            Some(WindowFault::Overflow) => protocol::WindowFault::Overflow,
-        };
+        let fault = crate::classify::wire_fault(w.fault);
         let scored = w.fault.is_none();
         if scored {
             self.instructions = spent;
         }
-        let start = u32::try_from(w.start).unwrap_or(u32::MAX);
+        let instructions = if scored { spent } else { 0 };
         if self.mode == Mode::Classify {
-            self.send_class(seq, &w, fault, if scored { spent } else { 0 }, send);
+            let class = crate::classify::class_message(&self.stream, seq, &w, instructions);
+            self.send(&Response::Class(class), send);
             return;
         }
+        let start = u32::try_from(w.start).unwrap_or(u32::MAX);
         let score = Score {
             seq,
             start,
@@ -318,7 +316,7 @@ impl<'m, 's> Server<'m, 's> {
             smoothed: w.verdict.smoothed,
             alarm: w.verdict.alarm,
             fault,
-            instructions: if scored { spent } else { 0 },
+            instructions,
         };
         self.send(&Response::Score(score), send);
         if scored {
@@ -330,32 +328,6 @@ impl<'m, 's> Server<'m, 's> {
                 Mode::Classify => {}
             }
         }
-    }
-
-    /// [`Response::Class`] of window `w`; its class is that of the
-    /// logits the stream just computed.
-    fn send_class(
-        &mut self,
-        seq: u32,
-        w: &crate::stream::WindowReport,
-        fault: protocol::WindowFault,
-        instructions: u32,
-        send: &mut impl FnMut(&[u8]),
-    ) {
-        let hop = u64::from(self.stream.model().input().hop.max(1));
-        let c = match fault {
-            protocol::WindowFault::None => self.stream.last_class(),
-            _ => None,
-        };
-        let class = Class {
-            seq,
-            window: u32::try_from(w.start / hop).unwrap_or(u32::MAX),
-            class: c.map_or(0, |c| c.class),
-            confidence: c.map_or(f32::NAN, |c| c.confidence),
-            fault,
-            instructions,
-        };
-        self.send(&Response::Class(class), send);
     }
 
     fn calibrate_with(&mut self, score: f32, send: &mut impl FnMut(&[u8])) {

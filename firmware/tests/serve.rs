@@ -2,9 +2,11 @@
 
 use firmware::scoring::calibrate;
 use firmware::serve::{CALIBRATION_WINDOWS, NoClock, Server, classify};
-use firmware::{Model, Stream};
+use firmware::{Engine, Model, Stream};
 use model_format::build::{InputBuf, LayerBuf, ModelBuf, f32_bytes};
-use model_format::protocol::{ErrorCode, Request, Response, decode_frame, encode_frame};
+use model_format::protocol::{
+    Class, ErrorCode, Mode, Request, Response, WindowFault, decode_frame, encode_frame,
+};
 use model_format::{Activation, F32s, FormatError, ModelKind};
 
 /// 2 channels, window 4, hop 2: 8-3-8 (tanh, identity).
@@ -174,4 +176,97 @@ fn denoise_and_encode_modes_follow_each_score() {
     let codings: Vec<&String> = out.iter().filter(|s| s.starts_with("Codings")).collect();
     assert_eq!(codings.len(), 4, "{out:?}");
     assert!(codings.iter().all(|c| payload(c) == 12), "{codings:?}");
+}
+
+/// 2 channels, window 4, hop 2: 8-3 (tanh) encoder, 3-4 logits.
+fn classifier_bytes() -> Vec<u8> {
+    let w0 = (0..24).map(|i| ((i * 7 % 11) as f32 - 5.0) / 10.0);
+    let w1 = (0..12).map(|i| ((i * 5 % 13) as f32 - 6.0) / 4.0);
+    ModelBuf {
+        kind: ModelKind::Classifier,
+        layers: vec![
+            LayerBuf::Dense {
+                inputs: 8,
+                outputs: 3,
+                activation: Activation::Tanh,
+                weights: w0.collect(),
+                bias: vec![0.1; 3],
+            },
+            LayerBuf::Dense {
+                inputs: 3,
+                outputs: 4,
+                activation: Activation::Identity,
+                weights: w1.collect(),
+                bias: vec![0.0, 0.2, -0.1, 0.05],
+            },
+        ],
+        ..ModelBuf::new(InputBuf {
+            mean: vec![0.0, 1.0],
+            scale: vec![1.0, 2.0],
+            ..InputBuf::identity(2, 4, 2)
+        })
+    }
+    .encode()
+    .unwrap()
+}
+
+#[test]
+fn classify_mode_sends_the_engines_class_and_refuses_what_does_not_fit() {
+    let samples: Vec<f32> = (0..40).map(|i| (i as f32 * 0.61).sin() * 2.0).collect();
+    let raw = f32_bytes(&samples);
+    let feed = [Request::Samples {
+        seq: 9,
+        values: F32s::new(&raw),
+    }];
+
+    // An autoencoder refuses to classify and keeps scoring.
+    let bytes = model_bytes();
+    let model = Model::load(&bytes).unwrap();
+    let mut scratch = vec![0.0; Stream::scratch_len(&model)];
+    let mut server = Server::new(&model, &mut scratch).unwrap();
+    let out = exchange(&mut server, &[Request::SetMode(Mode::Classify)]);
+    assert_eq!(out, [format!("{:?}", error(ErrorCode::WrongMode, 3))]);
+    let out = exchange(&mut server, &feed);
+    assert!(out.iter().all(|s| s.starts_with("Score")), "{out:?}");
+
+    // A classifier refuses to denoise, and classifies each window as the
+    // engine does.
+    let bytes = classifier_bytes();
+    let model = Model::load(&bytes).unwrap();
+    let mut scratch = vec![0.0; Stream::scratch_len(&model)];
+    let mut server = Server::new(&model, &mut scratch).unwrap();
+    let out = exchange(&mut server, &[Request::SetMode(Mode::Denoise)]);
+    assert_eq!(out, [format!("{:?}", error(ErrorCode::WrongMode, 1))]);
+    let out = exchange(&mut server, &[Request::SetMode(Mode::Classify)]);
+    assert!(out.is_empty(), "{out:?}");
+    let out = exchange(&mut server, &feed);
+    let windows = (20 - 4) / 2 + 1;
+    assert_eq!(out.len(), windows, "{out:?}");
+    let mut engine_scratch = vec![0.0; Engine::scratch_len(&model)];
+    let mut engine = Engine::new(&model, &mut engine_scratch).unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for (k, msg) in out.iter().enumerate() {
+        let frames = &samples[k * 4..k * 4 + 8];
+        for (i, (dst, x)) in engine.input_mut().iter_mut().zip(frames).enumerate() {
+            let (m, s) = if i % 2 == 0 { (0.0, 1.0) } else { (1.0, 2.0) };
+            *dst = (x - m) * s;
+        }
+        let c = engine.classify().unwrap();
+        seen.insert(c.class);
+        let expected = Response::Class(Class {
+            seq: 9,
+            window: k as u32,
+            class: c.class,
+            confidence: c.confidence,
+            fault: WindowFault::None,
+            instructions: 0,
+        });
+        assert_eq!(msg, &format!("{expected:?}"), "window {k}");
+        assert!(c.confidence > 0.25 && c.confidence <= 1.0);
+    }
+    assert!(seen.len() > 1, "the test windows reach more than one class");
+}
+
+fn error(code: ErrorCode, detail: u32) -> Response<'static> {
+    Response::Error { code, detail }
 }

@@ -72,7 +72,9 @@ pub use cmd::export::{ExportReport, RecurrentLayer, run as export};
 pub use quant::{Comparison, compare};
 
 // Scoring.
-pub use score::{CalibrationOptions, EvalReport, Scored, evaluate, score_table, thresholds};
+pub use score::{
+    CalibrationOptions, EvalReport, Scored, classify_table, evaluate, score_table, thresholds,
+};
 
 // Boards.
 pub use board::{BoardRun, Extra, qemu_command, qemu_firmware, run_qemu, run_serial};

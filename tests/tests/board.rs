@@ -336,7 +336,7 @@ fn the_serial_port_path_gives_the_same_scores() {
         }
     }
     let pty = pty.expect("QEMU names its pseudo-terminal");
-    let board = host_trainer::run_serial(&pty, 115_200, &table.values, 48);
+    let board = host_trainer::run_serial(&pty, 115_200, &table.values, 48, &[]);
     let _ = qemu.kill();
     let _ = qemu.wait();
     let board = board.unwrap();

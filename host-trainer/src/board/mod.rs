@@ -105,6 +105,8 @@ pub struct BoardRun {
     pub info_end: Option<Info>,
     /// Each `Calibrated` answer: windows used, threshold, clear threshold.
     pub calibrated: Vec<(u32, f32, f32)>,
+    /// Each `Class` answer ([`protocol::Mode::Classify`]).
+    pub classes: Vec<protocol::Class>,
     /// Instructions per scored window, as the board measured them.
     pub instructions: Vec<u32>,
     /// The exit status of QEMU.
@@ -125,6 +127,14 @@ pub struct Extra {
     /// Bytes sent after the `Reset`, before the first sample message
     /// (e.g. a `Calibrate` request, which a reset would cancel).
     pub after_reset: Vec<u8>,
+}
+
+/// The frame of a [`Request::SetMode`], for [`Extra::after_reset`].
+pub fn set_mode_frame(mode: protocol::Mode) -> Result<Vec<u8>> {
+    let mut buf = [0u8; 16];
+    let frame =
+        protocol::encode_frame(&Request::SetMode(mode), &mut buf).context("frame too large")?;
+    Ok(frame.to_vec())
 }
 
 /// The bytes of a whole session: `before`, a `Reset`, the samples in
@@ -209,6 +219,12 @@ fn parse_responses(received: &mut [u8]) -> Result<BoardRun> {
                 threshold,
                 clear_threshold,
             } => run.calibrated.push((windows, threshold, clear_threshold)),
+            Response::Class(c) => {
+                if c.instructions > 0 {
+                    run.instructions.push(c.instructions);
+                }
+                run.classes.push(c);
+            }
             Response::Denoised { .. } | Response::Codings { .. } => {}
         }
     }

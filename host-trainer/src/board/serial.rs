@@ -9,9 +9,16 @@ use model_format::protocol::{self, Response};
 use super::{BoardRun, parse_responses, request_bytes};
 
 /// Streams `values` to a real board on the serial port `port` at `baud`:
-/// `Reset`, the samples, `Query`; reads until the answer to the `Query`
+/// `Reset`, `after_reset` (raw frames, e.g. [`super::set_mode_frame`]),
+/// the samples, `Query`; reads until the answer to the `Query`
 /// (the second `Info` after the reset) or an error frame arrives.
-pub fn run_serial(port: &str, baud: u32, values: &[f32], chunk: usize) -> Result<BoardRun> {
+pub fn run_serial(
+    port: &str,
+    baud: u32,
+    values: &[f32],
+    chunk: usize,
+    after_reset: &[u8],
+) -> Result<BoardRun> {
     let mut line = serialport::new(port, baud)
         .timeout(std::time::Duration::from_secs(10))
         .open()
@@ -22,7 +29,7 @@ pub fn run_serial(port: &str, baud: u32, values: &[f32], chunk: usize) -> Result
     // A board that booted earlier has sent its start-up Info already; drop
     // whatever is waiting.
     let _ = line.clear(serialport::ClearBuffer::Input);
-    let out = request_bytes(&[], &[], values, chunk, false)?;
+    let out = request_bytes(&[], after_reset, values, chunk, false)?;
     let sender = std::thread::spawn(move || writer.write_all(&out));
     let mut received = Vec::new();
     let mut infos = 0;

@@ -1,6 +1,6 @@
 //! `edgeae train --kind classifier`: a softmax head on a trained encoder
-//! (see [`crate::train::classifier`]); writes `RUN_DIR/classifier.bin` and
-//! `RUN_DIR/report.json`.
+//! (see [`crate::train::classifier`]); writes `RUN_DIR/classifier.bin`,
+//! the f32 model file `RUN_DIR/model.eam` and `RUN_DIR/report.json`.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -25,6 +25,8 @@ pub const DEFAULT_BATCH: usize = 32;
 pub struct ClassifierReport {
     /// `RUN_DIR/classifier.bin`.
     pub classifier: PathBuf,
+    /// `RUN_DIR/model.eam`, the f32 model file.
+    pub model: PathBuf,
     /// The encoder run, or `none`.
     pub encoder: String,
     /// `freeze` or `fine-tune`.
@@ -88,7 +90,12 @@ impl Report for ClassifierReport {
         if let (Some(n), Some(a)) = (self.test_windows, self.test_accuracy) {
             let _ = writeln!(s, "test accuracy        {a:.4} ({} windows)", thousands(n));
         }
-        let _ = writeln!(s, "wrote {}", self.classifier.display());
+        let _ = writeln!(
+            s,
+            "wrote {} and {}",
+            self.classifier.display(),
+            self.model.display()
+        );
         s
     }
 }
@@ -165,11 +172,17 @@ pub fn run(args: TrainArgs) -> Result<ClassifierReport> {
         out: args.out.clone(),
     };
     let done = classifier::train(&cfg)?;
+    let model = crate::train::run::model_path(&cfg.out);
+    let bytes = classifier::model_def(&done.saved, &cfg, &done.history)?
+        .encode()
+        .context("cannot write the classifier's model file")?;
+    crate::data::files::write_atomic(&model, &bytes)?;
     let spec = &done.saved.net.spec;
     let mut widths = vec![spec.input_len()];
     widths.extend((0..spec.layers.len()).filter_map(|i| spec.widths(i).map(|w| w.1)));
     let report = ClassifierReport {
         classifier: classifier::saved_path(&cfg.out),
+        model,
         encoder: done.saved.encoder.clone(),
         mode: mode.name(),
         widths,

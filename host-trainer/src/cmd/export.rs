@@ -211,6 +211,8 @@ pub fn run(
     };
     let mut recalibrated = None;
     let source: Option<(Vec<&[f32]>, String)> = match (&held_out, &calibration, calib) {
+        // A classifier has classes, not an alarm to calibrate.
+        _ if model.classes().is_some() => None,
         (Ok((runs, data)), _, _) => Some((
             runs.iter().map(Vec::as_slice).collect(),
             format!("windows held out from `{}` in training", data.display()),

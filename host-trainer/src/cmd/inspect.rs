@@ -65,8 +65,10 @@ pub struct InspectReport {
     pub format_version: u16,
     /// File size, i.e. flash for the model.
     pub flash_bytes: usize,
-    /// Autoencoder kind.
+    /// Autoencoder kind (or `classifier`).
     pub kind: &'static str,
+    /// Classes of a classifier (`None`: an autoencoder).
+    pub classes: Option<usize>,
     /// Channels per frame.
     pub channels: u32,
     /// Frames per window.
@@ -192,6 +194,7 @@ pub fn report(path: &Path, model: &Model<'_>) -> InspectReport {
         format_version: model.header().version,
         flash_bytes: model.file_len(),
         kind: model.kind().name(),
+        classes: model.classes(),
         channels: model.input().channels,
         window: model.input().window,
         hop: model.input().hop,
@@ -240,7 +243,14 @@ impl InspectReport {
             "format       version {}, {} bytes of flash",
             self.format_version, self.flash_bytes
         );
-        let _ = writeln!(s, "kind         {}", self.kind);
+        match self.classes {
+            Some(n) => {
+                let _ = writeln!(s, "kind         {} ({n} classes)", self.kind);
+            }
+            None => {
+                let _ = writeln!(s, "kind         {}", self.kind);
+            }
+        }
         let _ = writeln!(
             s,
             "input        {} channels x window {} (hop {}) = {} values",

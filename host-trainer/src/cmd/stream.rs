@@ -1,7 +1,8 @@
 //! `edgeae stream`: a data file through a board over the wire protocol,
 //! here the QEMU-emulated Cortex-M4F (`firmware/boards/qemu-mps2`), with
 //! the model loaded into its model region; the same `scores.csv` as
-//! `edgeae score`.
+//! `edgeae score`. A classifier model streams in classify mode: the
+//! board's class and confidence per window, printed and in `classes.csv`.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -12,6 +13,7 @@ use serde::Serialize;
 use super::Report;
 use crate::board;
 use crate::score;
+use model_format::protocol;
 
 /// What `edgeae stream` writes and prints besides its summary.
 #[derive(Debug, Clone, Copy, Default)]
@@ -51,22 +53,26 @@ pub fn run(
             allow_non_finite: true,
         },
     )?;
+    // A classifier streams in classify mode: a class per window.
+    let classifier = model.classes().is_some();
+    let extra = board::Extra {
+        after_reset: if classifier {
+            board::set_mode_frame(protocol::Mode::Classify)?
+        } else {
+            Vec::new()
+        },
+        ..board::Extra::default()
+    };
     let t0 = std::time::Instant::now();
     let (mut run, elf, board) = match port {
         Some((port, baud)) => (
-            board::run_serial(port, baud, &table.values, 48)?,
+            board::run_serial(port, baud, &table.values, 48, &extra.after_reset)?,
             None,
             format!("the board on `{port}`"),
         ),
         None => {
             let elf = board::qemu_firmware(firmware)?;
-            let run = board::run_qemu(
-                &elf,
-                model_path,
-                &table.values,
-                48,
-                &board::Extra::default(),
-            )?;
+            let run = board::run_qemu(&elf, model_path, &table.values, 48, &extra)?;
             (run, Some(elf), "the emulated Cortex-M4F".to_string())
         }
     };
@@ -95,8 +101,10 @@ pub fn run(
         }
     }
     score::label_windows(&mut run.scored, &table);
-    if let Some(out) = out {
-        crate::score::write_scores(out, &run.scored)?;
+    match out {
+        Some(out) if classifier => crate::score::write_classes(out, &run.classes)?,
+        Some(out) => crate::score::write_scores(out, &run.scored)?,
+        None => {}
     }
     let counters = run.info_end.map(|i| i.counters).unwrap_or_default();
     let profile = if profile {
@@ -131,7 +139,17 @@ pub fn run(
         data: data_path.to_path_buf(),
         board,
         seconds,
-        windows: run.scored.windows.len(),
+        windows: run.scored.windows.len() + run.classes.len(),
+        classes: classifier.then(|| {
+            run.classes
+                .iter()
+                .map(|c| ClassLine {
+                    window: c.window,
+                    class: (c.fault == protocol::WindowFault::None).then_some(c.class),
+                    confidence: c.confidence,
+                })
+                .collect()
+        }),
         alarms_raised: run.scored.alarms_raised(),
         fault_frames: run.scored.faults.len(),
         board_frames: counters.frames,
@@ -179,6 +197,17 @@ pub struct StreamingCosts {
     pub in_flight: usize,
 }
 
+/// A window's class, as the board sent it.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ClassLine {
+    /// Window index.
+    pub window: u32,
+    /// The class (`None`: the window faulted).
+    pub class: Option<u16>,
+    /// Its softmax probability.
+    pub confidence: f32,
+}
+
 /// What `edgeae stream` saw.
 #[derive(Debug, Clone, Serialize)]
 pub struct StreamReport {
@@ -200,7 +229,9 @@ pub struct StreamReport {
     pub board_bad_frames: u32,
     /// Frames the board dropped as too long.
     pub board_oversized: u32,
-    /// `scores.csv`, if written.
+    /// A classifier's class per window (`None` for an autoencoder).
+    pub classes: Option<Vec<ClassLine>>,
+    /// `scores.csv` (`classes.csv` for a classifier), if written.
     pub out: Option<PathBuf>,
     /// Cost on the board.
     pub profile: Option<Profile>,
@@ -223,6 +254,16 @@ impl Report for StreamReport {
                 .as_ref()
                 .map_or_else(String::new, |p| format!("; wrote {}", p.display()))
         );
+        for c in self.classes.iter().flatten() {
+            let _ = match c.class {
+                Some(k) => writeln!(
+                    out,
+                    "window {:>6}  class {k:>2}  confidence {:.4}",
+                    c.window, c.confidence
+                ),
+                None => writeln!(out, "window {:>6}  fault", c.window),
+            };
+        }
         if let Some(p) = &self.profile {
             match p.streaming {
                 None => {

@@ -12,7 +12,7 @@ use anyhow::{Result, bail};
 use super::csv::counted;
 
 /// The most classes a classifier head has (labels 0 to 63).
-pub const MAX_CLASSES: usize = 64;
+pub const MAX_CLASSES: usize = model_format::MAX_CLASSES;
 
 /// The labels of one CSV column, and the CSV without that column (what the
 /// data loader reads as the channels). Rows are the loader's rows: lines

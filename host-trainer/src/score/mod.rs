@@ -4,10 +4,12 @@
 //! labelled data beside a PCA baseline ([`evaluate`]).
 
 pub mod calibrate;
+pub mod classes;
 pub mod evaluate;
 pub mod metrics;
 pub mod windows;
 
 pub use calibrate::*;
+pub use classes::{classify_table, write_classes};
 pub use evaluate::*;
 pub use windows::*;

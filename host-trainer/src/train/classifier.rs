@@ -10,7 +10,9 @@
 //! The network is one [`Net`]: the encoder's layers, then the head's, with
 //! the head as the second decoder that reads the codings
 //! ([`crate::nn::net::NetSpec::predict_from`]). It is saved to
-//! `RUN_DIR/classifier.bin` ([`Saved`]).
+//! `RUN_DIR/classifier.bin` ([`Saved`]) and as the f32 model file
+//! `RUN_DIR/model.eam` ([`model_def`], kind classifier), which `edgeae
+//! export` quantizes and a board runs in classify mode.
 
 pub mod examples;
 
@@ -19,7 +21,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use dfdx::prelude::*;
-use model_format::Activation;
+use model_format::build::{InputBuf, ModelBuf, ProvenanceBuf, ScoringBuf};
+use model_format::{Activation, ModelKind};
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
@@ -156,6 +159,39 @@ impl Saved {
         saved.net.spec.predict_from = Some(saved.head_from);
         Ok(saved)
     }
+}
+
+/// The classifier as an f32 model file: kind classifier, the encoder's
+/// layers then the head's (the last outputs the logits), the codings layer
+/// the encoder's last. The scoring section is the uncalibrated default: a
+/// classifier's windows get classes, not alarms.
+pub fn model_def(
+    saved: &Saved,
+    cfg: &ClassifierConfig,
+    history: &[ClassifierEpoch],
+) -> Result<ModelBuf> {
+    let data_hash = crate::data::fnv1a64(&crate::data::files::read(&cfg.data)?);
+    Ok(ModelBuf {
+        kind: ModelKind::Classifier,
+        input: InputBuf {
+            channels: saved.mean.len() as u32,
+            window: saved.window as u32,
+            hop: saved.hop as u32,
+            mean: saved.mean.clone(),
+            scale: saved.scale.clone(),
+        },
+        layers: super::to_model::layers(&saved.net)?,
+        codings_layer: u16::try_from(saved.head_from.saturating_sub(1))?,
+        scoring: ScoringBuf::default(),
+        provenance: ProvenanceBuf {
+            seed: cfg.seed,
+            epochs: history.len() as u32,
+            train_loss: history.last().map(|e| e.loss as f32),
+            val_loss: None,
+            data_hash,
+            tool: model_format::build::TOOL.to_string(),
+        },
+    })
 }
 
 /// One epoch's figures.

@@ -51,7 +51,8 @@ pub use nn::recurrent::Cell;
 pub use train::checkpoint::{Checkpoint, path as checkpoint_path};
 pub use train::classifier::{
     ClassifierConfig, EncoderChoice, LabelSource, Mode as ClassifierMode, Saved as SavedClassifier,
-    train as train_classifier,
+    examples as classifier_examples, model_def as classifier_model_def,
+    predict as classifier_predict, train as train_classifier,
 };
 pub use train::config::{
     DEFAULT_MAX_STEPS, Kind, LossChoice, Noise, Normalize, Objective, RecurrentSettings,
@@ -77,7 +78,9 @@ pub use score::{
 };
 
 // Boards.
-pub use board::{BoardRun, Extra, qemu_command, qemu_firmware, run_qemu, run_serial};
+pub use board::{
+    BoardRun, Extra, qemu_command, qemu_firmware, run_qemu, run_serial, set_mode_frame,
+};
 
 // The demo and its data.
 pub use cmd::demo::{DemoOptions, DemoReport, run as demo};

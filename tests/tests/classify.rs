@@ -30,7 +30,7 @@ fn operating_points(segments: usize, seed: u64) -> (Vec<Vec<f32>>, Vec<Vec<f32>>
         let class = (rng.next_u64() % CLASSES as u64) as usize;
         let freq = 0.15 + 0.12 * class as f32;
         let amp = 1.0 + 0.35 * (class % 2) as f32;
-        let phase = rng.uniform(0.0, 6.28);
+        let phase = rng.uniform(0.0, std::f32::consts::TAU);
         for t in 0..48 {
             let x = t as f32 * freq + phase;
             let a = amp * x.sin() + rng.uniform(-0.6, 0.6);

@@ -66,6 +66,29 @@ pub enum Command {
         #[arg(long, short)]
         out: PathBuf,
     },
+    /// Classify every window of a data file with a classifier model, as a board does.
+    ///
+    /// Prints the windows per class, the mean confidence and, with labels, the accuracy.
+    #[command(
+        after_help = "Examples:\n  edgeae classify --model runs/fmnist-cls/model.eam --data /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz --labels-file /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz\n  edgeae classify --model runs/pump-cls/model.eam --data test.csv --labels state --out classes.csv"
+    )]
+    Classify {
+        /// The classifier model file (`edgeae train --kind classifier`, or its int8 export).
+        #[arg(long)]
+        model: PathBuf,
+        /// Data (CSV or IDX) with the model's channels.
+        #[arg(long)]
+        data: PathBuf,
+        /// CSV column holding each row's class (taken out of the channels).
+        #[arg(long, conflicts_with = "labels_file")]
+        labels: Option<String>,
+        /// IDX label file, one class per image or row.
+        #[arg(long)]
+        labels_file: Option<PathBuf>,
+        /// Output CSV: `window,class,confidence,fault` per window.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
     /// Reconstruct a data file through the model (denoising), with the firmware engine.
     ///
     /// Overlapping windows are averaged row by row; rows no window covers are copied unchanged.

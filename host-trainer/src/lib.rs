@@ -101,6 +101,20 @@ pub fn run(cli: cli::Cli) -> Result<Printed> {
         cli::Command::Encode { model, data, out } => {
             Printed::of(&cmd::encode::run(&model, &data, &out)?)
         }
+        cli::Command::Classify {
+            model,
+            data,
+            labels,
+            labels_file,
+            out,
+        } => {
+            let labels = match (labels, labels_file) {
+                (Some(c), _) => Some(LabelSource::Column(c)),
+                (None, Some(f)) => Some(LabelSource::IdxFile(f)),
+                (None, None) => None,
+            };
+            Printed::of(&cmd::classify::run(&model, &data, labels, out.as_deref())?)
+        }
         cli::Command::Denoise { model, data, out } => {
             Printed::of(&cmd::denoise::run(&model, &data, &out)?)
         }

@@ -5,6 +5,7 @@
 
 pub mod calibrate;
 pub mod classifier;
+pub mod classify;
 pub mod demo;
 pub mod denoise;
 pub mod encode;

@@ -46,7 +46,8 @@ pub enum Command {
     /// `--kind classifier` trains a softmax head on the encoder of a
     /// finished run (--encoder RUN_DIR, or none for random weights) with
     /// labels from a CSV column or an IDX file, and writes
-    /// RUN_DIR/classifier.bin and RUN_DIR/report.json (no model file yet).
+    /// RUN_DIR/classifier.bin, RUN_DIR/model.eam (kind classifier: see
+    /// `edgeae classify`, `export`, `stream`) and RUN_DIR/report.json.
     #[command(
         after_help = "Examples:\n  edgeae train --data normal.csv --kind denoising --out runs/pump --window 32 --hop 8\n  edgeae train --data /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz --kind stacked --hidden 100 --codings 30 --out runs/fmnist\n  edgeae train --data normal.csv --kind conv --window 64 --hop 16 --codings 8 --out runs/pump-conv\n  edgeae train --data normal.csv --kind recurrent --cell gru --window 32 --hop 8 --codings 8 --out runs/pump-rnn\n  edgeae train --data normal.csv --kind recurrent --objective composite --horizon 4 --window 32 --hop 8 --out runs/pump-rnn-composite\n  edgeae train --data /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz --kind conv --arch \"c16k3,p2,c32k3,p2,c64k3,p2|t32k3s2v,t16k3s2,t1k3s2:sigmoid\" --out runs/fmnist-conv\n  edgeae train --out runs/fmnist --resume --lr 3e-4\n  edgeae train --kind classifier --encoder runs/fmnist --freeze --data /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz --labels-file /usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz --labeled 500 --out runs/fmnist-cls"
     )]
@@ -235,7 +236,9 @@ pub enum Command {
     /// from firmware/boards/qemu-mps2 when needed) and the model in its
     /// model region. With --port: a real board running edgeae firmware with
     /// the model already flashed. Writes the same scores.csv columns as
-    /// `edgeae score`.
+    /// `edgeae score`. A classifier model streams in classify mode: the
+    /// board's class and confidence per window are printed, and --out gets
+    /// `window,class,confidence,fault`.
     #[command(
         after_help = "Examples:\n  edgeae stream --model runs/pump/model.eam --data stream.csv --qemu --out board-scores.csv\n  edgeae stream --model runs/pump/model.eam --data stream.csv --qemu --profile\n  edgeae stream --model runs/pump/model.eam --data stream.csv --port /dev/ttyACM0 --out board-scores.csv"
     )]

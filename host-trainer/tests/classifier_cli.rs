@@ -1,8 +1,9 @@
 //! `edgeae train --kind classifier` as a user runs it: a head on a
 //! pretrained encoder separates three Gaussian blobs, from scratch too;
 //! `--freeze` leaves the encoder's weights bit-identical and `--fine-tune`
-//! changes them; the encoder of every dense kind works; bad input gets one
-//! sentence and exit status 1.
+//! changes them; the encoder of every dense kind works; the run's model
+//! file (`inspect`, `classify`) gives the trainer's test accuracy; bad
+//! input gets one sentence and exit status 1.
 
 mod common;
 use common::*;
@@ -124,6 +125,23 @@ fn a_head_on_a_pretrained_encoder_separates_blobs_and_freeze_keeps_the_encoder()
     assert_eq!(frozen["test_windows"], 300, "{frozen}");
     let acc = frozen["test_accuracy"].as_f64().unwrap();
     assert!(acc > 0.9, "frozen test accuracy {acc} (chance 1/3)");
+    // The run's model file classifies the test set as the trainer did.
+    let model = d.join("frozen/model.eam");
+    let text = ok(&edgeae(&["inspect", s(&model)]));
+    assert!(text.contains("kind         classifier (3 classes)"), "{text}");
+    let c: serde_json::Value = serde_json::from_str(&ok(&edgeae(&[
+        "classify",
+        "--model",
+        s(&model),
+        "--data",
+        s(&test),
+        "--labels",
+        "state",
+        "--json",
+    ])))
+    .unwrap();
+    assert_eq!(c["windows"], 300, "{c}");
+    assert_eq!(c["accuracy"], frozen["test_accuracy"], "{c}");
     let enc = encoder_params(&d.join("frozen"));
     assert_eq!(enc.len(), 2, "4-8-3 encoder: two layers");
     for (i, (w, b)) in enc.iter().enumerate() {
@@ -237,6 +255,18 @@ fn bad_classifier_input_is_one_sentence() {
         &["not a training run"],
     );
     fails_cleanly(&run(&lab, &["--encoder", s(&ae)]), &["--labels COLUMN"]);
+    fails_cleanly(
+        &edgeae(&[
+            "classify",
+            "--model",
+            s(&ae.join("model.eam")),
+            "--data",
+            s(&lab),
+            "--labels",
+            "state",
+        ]),
+        &["stacked autoencoder, not a classifier"],
+    );
     fails_cleanly(&run(&lab, &["--labels", "state"]), &["--encoder"]);
 
     let idx = write("labels.idx", "\0\0\x08\x01\0\0\0\x02\x01\x00");

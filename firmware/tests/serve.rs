@@ -9,23 +9,28 @@ use model_format::protocol::{
 };
 use model_format::{Activation, F32s, FormatError, ModelKind};
 
-/// 2 channels, window 4, hop 2: 8-3-8 (tanh, identity).
-fn model_bytes() -> Vec<u8> {
-    let dense = |inputs, outputs, activation, weights, bias| LayerBuf::Dense {
+fn dense(
+    inputs: u32,
+    outputs: u32,
+    activation: Activation,
+    weights: impl Iterator<Item = f32>,
+    bias: Vec<f32>,
+) -> LayerBuf {
+    LayerBuf::Dense {
         inputs,
         outputs,
         activation,
-        weights,
+        weights: weights.collect(),
         bias,
-    };
-    let w0 = (0..24).map(|i| ((i * 7 % 11) as f32 - 5.0) / 10.0);
-    let w1 = (0..24).map(|i| ((i * 5 % 13) as f32 - 6.0) / 10.0);
+    }
+}
+
+/// A model of `kind` over 2 channels, window 4, hop 2 (mean 0 and 1,
+/// scale 1 and 2).
+fn encode(kind: ModelKind, layers: Vec<LayerBuf>) -> Vec<u8> {
     ModelBuf {
-        kind: ModelKind::Stacked,
-        layers: vec![
-            dense(8, 3, Activation::Tanh, w0.collect(), vec![0.1; 3]),
-            dense(3, 8, Activation::Identity, w1.collect(), vec![0.0; 8]),
-        ],
+        kind,
+        layers,
         ..ModelBuf::new(InputBuf {
             mean: vec![0.0, 1.0],
             scale: vec![1.0, 2.0],
@@ -34,6 +39,19 @@ fn model_bytes() -> Vec<u8> {
     }
     .encode()
     .unwrap()
+}
+
+/// 2 channels, window 4, hop 2: 8-3-8 (tanh, identity).
+fn model_bytes() -> Vec<u8> {
+    let w0 = (0..24).map(|i| ((i * 7 % 11) as f32 - 5.0) / 10.0);
+    let w1 = (0..24).map(|i| ((i * 5 % 13) as f32 - 6.0) / 10.0);
+    encode(
+        ModelKind::Stacked,
+        vec![
+            dense(8, 3, Activation::Tanh, w0, vec![0.1; 3]),
+            dense(3, 8, Activation::Identity, w1, vec![0.0; 8]),
+        ],
+    )
 }
 
 /// Feeds frames for `reqs` and returns the responses as owned debug text
@@ -182,32 +200,13 @@ fn denoise_and_encode_modes_follow_each_score() {
 fn classifier_bytes() -> Vec<u8> {
     let w0 = (0..24).map(|i| ((i * 7 % 11) as f32 - 5.0) / 10.0);
     let w1 = (0..12).map(|i| ((i * 5 % 13) as f32 - 6.0) / 4.0);
-    ModelBuf {
-        kind: ModelKind::Classifier,
-        layers: vec![
-            LayerBuf::Dense {
-                inputs: 8,
-                outputs: 3,
-                activation: Activation::Tanh,
-                weights: w0.collect(),
-                bias: vec![0.1; 3],
-            },
-            LayerBuf::Dense {
-                inputs: 3,
-                outputs: 4,
-                activation: Activation::Identity,
-                weights: w1.collect(),
-                bias: vec![0.0, 0.2, -0.1, 0.05],
-            },
+    encode(
+        ModelKind::Classifier,
+        vec![
+            dense(8, 3, Activation::Tanh, w0, vec![0.1; 3]),
+            dense(3, 4, Activation::Identity, w1, vec![0.0, 0.2, -0.1, 0.05]),
         ],
-        ..ModelBuf::new(InputBuf {
-            mean: vec![0.0, 1.0],
-            scale: vec![1.0, 2.0],
-            ..InputBuf::identity(2, 4, 2)
-        })
-    }
-    .encode()
-    .unwrap()
+    )
 }
 
 #[test]

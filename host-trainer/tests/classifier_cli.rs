@@ -128,7 +128,10 @@ fn a_head_on_a_pretrained_encoder_separates_blobs_and_freeze_keeps_the_encoder()
     // The run's model file classifies the test set as the trainer did.
     let model = d.join("frozen/model.eam");
     let text = ok(&edgeae(&["inspect", s(&model)]));
-    assert!(text.contains("kind         classifier (3 classes)"), "{text}");
+    assert!(
+        text.contains("kind         classifier (3 classes)"),
+        "{text}"
+    );
     let c: serde_json::Value = serde_json::from_str(&ok(&edgeae(&[
         "classify",
         "--model",

@@ -145,6 +145,9 @@ fn a_classifier_classifies_alike_in_dfdx_the_host_engine_int8_and_on_the_board()
     let report = export(&run, Precision::Int8, Some(&train_plain), &int8_path, &[]).unwrap();
     assert_eq!(report.precision, "int8");
     assert!(report.recalibrated.is_none(), "a classifier has no alarm");
+    assert_eq!(report.classes, Some(CLASSES));
+    let same = report.difference.as_ref().and_then(|c| c.same_class);
+    assert!(same.is_some_and(|n| n > 0), "{:?}", report.difference);
     let int8_bytes = std::fs::read(&int8_path).unwrap();
     let int8 = firmware::Model::load(&int8_bytes).unwrap();
     assert!(int8.has_int8());

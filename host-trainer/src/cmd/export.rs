@@ -254,6 +254,7 @@ pub fn run(
         model: model_file,
         out: out.to_path_buf(),
         precision: if new.has_int8() { "int8" } else { "f32" },
+        classes: new.classes(),
         version: new.header().version,
         layers: precision_summary(&new),
         ranges: match (&calibration, calib) {
@@ -321,6 +322,8 @@ pub struct ExportReport {
     pub out: PathBuf,
     /// `int8` or `f32`.
     pub precision: &'static str,
+    /// Classes of a classifier (`None`: an autoencoder).
+    pub classes: Option<usize>,
     /// Format version of the file.
     pub version: u16,
     /// Which layers are int8 and which f32, in words.
@@ -439,6 +442,7 @@ impl Report for ExportReport {
                     self.smoothing
                 );
             }
+            None if self.classes.is_some() => {}
             None => {
                 let _ = writeln!(
                     out,
@@ -446,7 +450,21 @@ impl Report for ExportReport {
                 );
             }
         }
-        if let Some(c) = &self.difference {
+        if let Some(n) = self.classes {
+            let _ = writeln!(out, "classes      {n} (a classifier: no threshold)");
+        }
+        if let Some(c) = &self.difference
+            && let Some(same) = c.same_class
+        {
+            let _ = writeln!(
+                out,
+                "difference   mean |{name} - f32| of the logits {:.6} (max {:.6}); the same class in {} of {} windows",
+                c.mean_abs_diff,
+                c.max_abs_diff,
+                thousands(same),
+                thousands(c.windows)
+            );
+        } else if let Some(c) = &self.difference {
             let _ = writeln!(
                 out,
                 "difference   mean |{name} - f32| {:.6} (max {:.6}) over {} windows, normalised units; reconstruction error mean |x - f32| {:.6}, mean |x - {name}| {:.6}",

@@ -676,6 +676,9 @@ pub struct Comparison {
     pub mean_abs_err_a: f64,
     /// Mean |x − b|: the second model's reconstruction error.
     pub mean_abs_err_b: f64,
+    /// Classifiers: windows that both give the same class (for them the
+    /// differences above are of the logits, and the errors mean nothing).
+    pub same_class: Option<usize>,
 }
 
 /// Reconstructs every window of `windows` with the firmware engine through
@@ -694,11 +697,16 @@ pub fn compare(a: &Model<'_>, b: &Model<'_>, windows: &[f32]) -> Result<Comparis
     let mut ea = Engine::new(a, &mut scratch_a)?;
     let mut eb = Engine::new(b, &mut scratch_b)?;
     let (mut diff, mut max, mut err_a, mut err_b, mut n) = (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0usize);
+    let mut same_class = a.classes().map(|_| 0usize);
     for w in windows.chunks_exact(a.input_len()) {
         ea.input_mut().copy_from_slice(w);
         eb.input_mut().copy_from_slice(w);
         let (_, ya) = ea.reconstruct();
         let (_, yb) = eb.reconstruct();
+        if let Some(same) = same_class.as_mut() {
+            let class = |y: &[f32]| firmware::classify(y).map(|c| c.class);
+            *same += usize::from(class(ya) == class(yb));
+        }
         for ((x, p), q) in w.iter().zip(ya).zip(yb) {
             let d = f64::from(q - p).abs();
             diff += d;
@@ -715,6 +723,7 @@ pub fn compare(a: &Model<'_>, b: &Model<'_>, windows: &[f32]) -> Result<Comparis
         max_abs_diff: max,
         mean_abs_err_a: err_a / n,
         mean_abs_err_b: err_b / n,
+        same_class,
     })
 }
 

@@ -30,7 +30,7 @@
 //! in range; the kernel still reads through `get` and iterators and
 //! computes less on shorter slices, never panicking.
 
-use model_format::{Cell, RecurrentI8Op, Requant};
+use model_format::{Cell, Nibbles, RecurrentI8Op, Requant};
 
 use super::act16::{sigmoid16, tanh16};
 use super::dsp;
@@ -137,53 +137,76 @@ fn tail(acc: i32, w: &[u8], x: &[u32]) -> i32 {
     })
 }
 
-/// Fills one word per gate row from the packed `x` and `h8` (`None` at
-/// step 0, the zero state): the LSTM's `pre` (`sat16(xs + hs)`), the GRU's
-/// `xs` in the low half and `sat16(hs)` in the high half. Gate by gate
-/// (its rows are consecutive and share its multipliers), rows three at a
-/// time through both matrices.
-fn gate_words(op: &RecurrentI8Op<'_>, x: Packed<'_>, h: Option<Packed<'_>>, words: &mut [u32]) {
-    let hidden = op.hidden.max(1);
-    let mut ih = Rows::new(op.w_ih.as_bytes(), op.input.c);
-    let mut hh = Rows::new(op.w_hh.as_bytes(), hidden);
-    let (mut b_ih, mut b_hh) = (op.b_ih.iter(), op.b_hh.iter());
-    let lstm = op.cell == Cell::Lstm;
-    let gates = op.gates_ih.iter().zip(&op.gates_hh);
+/// One matrix's pass over every gate row: `acc = bias + row·v` (`bias`
+/// alone when `v` is `None`), requantized with its gate's multiplier and
+/// its row's exponent, handed to `put` with the row's word. Gate by gate
+/// (a gate's rows are consecutive and share its multiplier), rows three
+/// at a time.
+#[allow(clippy::too_many_arguments)] // the matrix, its numbers, the words and what to do
+#[inline(always)]
+fn pass(
+    mut rows: Rows<'_>,
+    v: Option<Packed<'_>>,
+    mut bias: impl Iterator<Item = i32>,
+    gates: &[Requant; 4],
+    exponents: Nibbles<'_>,
+    hidden: usize,
+    words: &mut [u32],
+    mut put: impl FnMut(&mut u32, i32),
+) {
     let mut r = 0;
-    for (block, (qi, qh)) in words.chunks_mut(hidden).zip(gates) {
-        let finish = |ax: i32, ah: i32, r: usize| {
-            let xs = sat16(req(ax, qi, op.exponents_ih.get(r)));
-            let hs = req(ah, qh, op.exponents_hh.get(r));
-            if lstm {
-                u32::from(sat16(xs.saturating_add(hs)) as u16)
-            } else {
-                u32::from(xs as u16) | u32::from(sat16(hs) as u16) << 16
-            }
-        };
+    for (block, q) in words.chunks_mut(hidden.max(1)).zip(gates) {
         let mut triples = block.chunks_exact_mut(3);
         for triple in &mut triples {
-            let ax = ih.dot3(x, [0; 3].map(|_| b_ih.next().unwrap_or(0)));
-            let bh = [0; 3].map(|_| b_hh.next().unwrap_or(0));
-            let ah = match h {
-                Some(h) => hh.dot3(h, bh),
-                None => bh,
+            let b = [0; 3].map(|_| bias.next().unwrap_or(0));
+            let acc = match v {
+                Some(v) => rows.dot3(v, b),
+                None => b,
             };
-            if let [w0, w1, w2] = triple {
-                *w0 = finish(ax[0], ah[0], r);
-                *w1 = finish(ax[1], ah[1], r + 1);
-                *w2 = finish(ax[2], ah[2], r + 2);
+            for (w, a) in triple.iter_mut().zip(acc) {
+                put(w, req(a, q, exponents.get(r)));
+                r += 1;
             }
-            r += 3;
         }
         for w in triples.into_remainder() {
-            let ax = ih.dot1(x, b_ih.next().unwrap_or(0));
-            let bh = b_hh.next().unwrap_or(0);
-            let ah = match h {
-                Some(h) => hh.dot1(h, bh),
-                None => bh,
+            let b = bias.next().unwrap_or(0);
+            let acc = match v {
+                Some(v) => rows.dot1(v, b),
+                None => b,
             };
-            *w = finish(ax, ah, r);
+            put(w, req(acc, q, exponents.get(r)));
             r += 1;
+        }
+    }
+}
+
+/// Fills one word per gate row from the packed `x` and `h8` (`None` at
+/// step 0, the zero state): the LSTM's `pre` (`sat16(xs + hs)`), the GRU's
+/// `xs` in the low half and `sat16(hs)` in the high half. Two passes, the
+/// input part then the recurrent part, each over one matrix.
+fn gate_words(op: &RecurrentI8Op<'_>, x: Packed<'_>, h: Option<Packed<'_>>, words: &mut [u32]) {
+    let hidden = op.hidden;
+    let ih = Rows::new(op.w_ih.as_bytes(), op.input.c);
+    let hh = Rows::new(op.w_hh.as_bytes(), hidden);
+    let (e_ih, e_hh) = (op.exponents_ih, op.exponents_hh);
+    let (b_ih, b_hh) = (op.b_ih.iter(), op.b_hh.iter());
+    // xs, whole, in the word.
+    let input = |w: &mut u32, v: i32| *w = sat16(v) as u32;
+    pass(ih, Some(x), b_ih, &op.gates_ih, e_ih, hidden, words, input);
+    match op.cell {
+        // At step 0 an LSTM's recurrent part is 0: pre = xs.
+        Cell::Lstm if h.is_none() => {}
+        Cell::Lstm => {
+            let add = |w: &mut u32, hs: i32| {
+                *w = sat16((*w as i32).saturating_add(hs)) as u32;
+            };
+            pass(hh, h, b_hh, &op.gates_hh, e_hh, hidden, words, add);
+        }
+        Cell::Gru => {
+            let high = |w: &mut u32, hs: i32| {
+                *w = u32::from(*w as u16) | u32::from(sat16(hs) as u16) << 16;
+            };
+            pass(hh, h, b_hh, &op.gates_hh, e_hh, hidden, words, high);
         }
     }
 }

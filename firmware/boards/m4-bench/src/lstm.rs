@@ -96,7 +96,10 @@ fn gate_requant(n: usize) -> Requant {
 }
 
 fn row_sum(w: &[i8], r: usize, len: usize) -> i32 {
-    w[r * len..(r + 1) * len].iter().map(|v| i32::from(*v)).sum()
+    w[r * len..(r + 1) * len]
+        .iter()
+        .map(|v| i32::from(*v))
+        .sum()
 }
 
 /// Prints the table; true if an output differs or a call fails.
@@ -106,20 +109,6 @@ pub fn bench(clock: &mut hw::InstructionClock) -> bool {
         "| recurrent layer | MACs per step | edgeae instructions per step | per MAC | CMSIS-NN instructions per step | per MAC | edgeae / CMSIS-NN | edgeae state | CMSIS-NN state and scratch | outputs |"
     );
     hprintln!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
-    {
-        use core::hint::black_box;
-        let t0 = clock.now();
-        let mut acc = 0i32;
-        for v in 0..256i32 { acc = acc.wrapping_add(firmware::ops::act16::sigmoid16(black_box(v * 97 - 12000), 0)); }
-        let t1 = clock.now();
-        for v in 0..256i32 { acc = acc.wrapping_add(firmware::ops::act16::tanh16(black_box(v * 97 - 12000), black_box(1))); }
-        let t2 = clock.now();
-        for v in 0..256i32 { acc = acc.wrapping_add(firmware::ops::int8::mbqm(black_box(v * 9777 - 12000), 0x6000_0000, black_box(-3))); }
-        let t3 = clock.now();
-        for v in 0..256i32 { acc = acc.wrapping_add(black_box(v)); }
-        let t4 = clock.now();
-        hprintln!("sigmoid {} tanh {} mbqm {} empty {} ({})", t1.wrapping_sub(t0), t2.wrapping_sub(t1), t3.wrapping_sub(t2), t4.wrapping_sub(t3), acc);
-    }
     let mut failed = false;
     for (n, case) in CASES.iter().enumerate() {
         failed |= !run(case, 0x51ed_u32 ^ n as u32, clock);
@@ -170,14 +159,20 @@ fn run(case: &Case, seed: u32, clock: &mut hw::InstructionClock) -> bool {
     }
     // h's scale is 1/128: LSTM 2^-30 / 2^-7, GRU 2^-15 / 2^-7.
     let (state_shift, hidden_requant) = match case.cell {
-        Cell::Lstm => (CELL_SHIFT, Requant {
-            multiplier: 1 << 30,
-            shift: -22,
-        }),
-        Cell::Gru => (-15, Requant {
-            multiplier: 1 << 30,
-            shift: -7,
-        }),
+        Cell::Lstm => (
+            CELL_SHIFT,
+            Requant {
+                multiplier: 1 << 30,
+                shift: -22,
+            },
+        ),
+        Cell::Gru => (
+            -15,
+            Requant {
+                multiplier: 1 << 30,
+                shift: -7,
+            },
+        ),
     };
     let op = RecurrentI8Op {
         cell: case.cell,

@@ -19,10 +19,10 @@
 
 mod case;
 mod cmsis;
-mod lstm;
 #[allow(dead_code)]
 #[path = "../../qemu-mps2/src/hw.rs"]
 mod hw;
+mod lstm;
 
 use case::{ConvLayer, INPUT_ZP, LayerData, OUTPUT_ZP, REQUANT, Rng};
 use cortex_m_rt::entry;

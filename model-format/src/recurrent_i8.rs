@@ -132,8 +132,6 @@ impl RecurrentI8Op<'_> {
 
     /// Multiply-accumulates with weights, `G·hidden·(in + hidden)·T`.
     pub const fn macs(&self) -> usize {
-        self.rows()
-            .saturating_mul(self.input.c.saturating_add(self.hidden))
-            .saturating_mul(self.input.w)
+        crate::recurrent::macs(self.cell, self.input, self.hidden)
     }
 }

@@ -13,7 +13,8 @@
 //!   table interpolation, cell shift, saturation, gate order) disagrees
 //!   with the firmware on the same models and inputs;
 //! - the golden file `recurrent_i8_v6.eam`;
-//! - the scratch plan is exactly what `Engine::new` needs.
+//! - the scratch plan is exactly what `Engine::new` needs;
+//! - a `Stream` over an int8 recurrent encoder stays on the windowed path.
 
 use e2e::Rng;
 use e2e::int8_ref::{self, Mutation, Part};
@@ -300,4 +301,21 @@ fn the_scratch_plan_is_exactly_enough() {
         let mut exact = vec![0.0f32; len];
         assert!(Engine::new(&model, &mut exact).is_ok());
     }
+}
+
+#[test]
+fn a_stream_over_an_int8_recurrent_encoder_stays_windowed() {
+    // The golden model's encoder is int8 recurrent layers only, of the
+    // shape the f32 streaming encoder takes; the stream still scores on
+    // the windowed path, with no in-flight states.
+    let bytes = include_bytes!("../../model-format/tests/data/recurrent_i8_v6.eam");
+    let model = Model::load(bytes).expect("the golden file loads");
+    assert!(!firmware::Stream::costs(&model).streaming);
+    assert_eq!(
+        firmware::Stream::scratch_len(&model),
+        firmware::Stream::windowed_scratch_len(&model)
+    );
+    let mut scratch = vec![0.0f32; firmware::Stream::scratch_len(&model)];
+    let stream = firmware::Stream::new(&model, &mut scratch).expect("enough scratch");
+    assert!(!stream.is_streaming());
 }

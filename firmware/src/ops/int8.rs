@@ -66,6 +66,9 @@ pub fn mbqm(x: i32, m: i32, s: i32) -> i32 {
         let hi = (p >> 32) as i32;
         let k = t - 32;
         (hi + (1 << (k - 1))) >> k
+    } else if t == 32 {
+        // M in [2^-2, 2^-1): the high word rounded, |x · m| / 2^32 < 2^30.
+        ((p + (1i64 << 31)) >> 32) as i32
     } else {
         // |x · m| < 2^62 and the rounding term is at most 2^31: no overflow.
         let v = (p + (1i64 << (t - 1))) >> t;

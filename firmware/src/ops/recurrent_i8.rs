@@ -7,18 +7,21 @@
 //! hidden state `h8` (int8, `hidden` values) are each packed once, their
 //! zero points subtracted, into 16-bit halves in the dual-MAC block order
 //! of `ops/dsp.rs` (`dsp::pack4`: two `sxtb16` and two `ssub16` per four
-//! values on the Cortex-M4). Then unit after unit: the `G` gate rows
-//! `k·hidden + j` of `w_ih` and of `w_hh` are dotted with the packed
-//! vectors three rows at a time (`dsp::dot3`, SMLAD; the LSTM's fourth row
-//! by `dsp::dot1`), requantized to Q3.12 with their gate multiplier and
-//! row exponent, passed through the table sigmoid and tanh of
-//! [`act16`](super::act16), and the unit's new state and `h8` are written.
-//! As `h8` is packed before the units run, the new `h8` may overwrite the
-//! old one: without `sequences` every step writes the output directly.
+//! values on the Cortex-M4). Then gate-major, as CMSIS-NN does: the rows
+//! of `w_ih` and `w_hh` (consecutive rows of a gate share its multiplier)
+//! are dotted with the packed vectors three rows at a time (`dsp::dot3`,
+//! SMLAD), requantized to Q3.12 with their gate multiplier and row
+//! exponent, and kept as one word per row (the LSTM's `pre`; the GRU's
+//! `xs` and `hs` as two halves, since its `n` gate needs them apart).
+//! Then unit after unit: the table sigmoid and tanh of
+//! [`act16`](super::act16), the new state and `h8`. As `h8` is packed
+//! before the step runs, the new `h8` may overwrite the old one: without
+//! `sequences` every step writes the output directly.
 //!
 //! **State** ([`state_words`] words, what [`crate::ScratchPlan`] reserves):
-//! the int16 state (`c` or `s`, `hidden` halves) and the two packed
-//! vectors, `packed_words(in) + packed_words(hidden)`.
+//! the int16 state (`c` or `s`, `hidden` halves), the two packed vectors,
+//! `packed_words(in) + packed_words(hidden)`, and the `G·hidden` gate
+//! words.
 //!
 //! [`step`] is one step, what [`run`] does for each `t`, so a caller that
 //! keeps the state itself computes the same bits.
@@ -27,19 +30,21 @@
 //! in range; the kernel still reads through `get` and iterators and
 //! computes less on shorter slices, never panicking.
 
-use model_format::{Cell, RecurrentI8Op, Requant};
+use model_format::{Cell, Nibbles, RecurrentI8Op, Requant};
 
 use super::act16::{sigmoid16, tanh16};
 use super::dsp;
 use super::int8::{mbqm, pack_i8, packed_words};
 
 /// Words of state `op` needs besides its input and output: the int16
-/// state (`ceil(hidden / 2)` words) and the packed `x` and `h8`.
+/// state (`ceil(hidden / 2)` words), the packed `x` and `h8` and one word
+/// per gate row.
 pub const fn state_words(op: &RecurrentI8Op<'_>) -> usize {
     op.hidden
         .div_ceil(2)
         .saturating_add(packed_words(op.input.c))
         .saturating_add(packed_words(op.hidden))
+        .saturating_add(op.rows())
 }
 
 /// `clamp(v, −32768, 32767)`.
@@ -78,13 +83,50 @@ impl<'a> Packed<'a> {
     }
 }
 
-/// One weight row split into whole blocks of four and the leftover bytes.
-#[inline(always)]
-fn row(w: &[u8], r: usize, len: usize) -> (&[[u8; 4]], &[u8]) {
-    let start = r.saturating_mul(len);
-    let bytes = w.get(start..start.saturating_add(len)).unwrap_or_default();
-    let (b, t) = bytes.split_at((len / 4 * 4).min(bytes.len()));
-    (b.as_chunks::<4>().0, t)
+/// The rows of one matrix in order, each split into its whole blocks of
+/// four and its leftover bytes.
+struct Rows<'a> {
+    rows: core::slice::ChunksExact<'a, u8>,
+    blocks: usize,
+}
+
+impl<'a> Rows<'a> {
+    fn new(w: &'a [u8], len: usize) -> Rows<'a> {
+        Rows {
+            rows: w.chunks_exact(len.max(1)),
+            blocks: len / 4 * 4,
+        }
+    }
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<(&'a [[u8; 4]], &'a [u8])> {
+        let (b, t) = self.rows.next()?.split_at_checked(self.blocks)?;
+        Some((b.as_chunks::<4>().0, t))
+    }
+
+    /// `acc[i] + row·x` for the next three rows (`acc` if there are none).
+    #[inline(always)]
+    fn dot3(&mut self, x: Packed<'_>, acc: [i32; 3]) -> [i32; 3] {
+        let (Some(r0), Some(r1), Some(r2)) = (self.next(), self.next(), self.next()) else {
+            return acc;
+        };
+        let [a0, a1, a2] = dsp::dot3([r0.0, r1.0, r2.0], x.blocks, acc);
+        if x.tail.is_empty() {
+            return [a0, a1, a2]; // rows of whole blocks, the usual case
+        }
+        [
+            tail(a0, r0.1, x.tail),
+            tail(a1, r1.1, x.tail),
+            tail(a2, r2.1, x.tail),
+        ]
+    }
+
+    /// `acc + row·x` for the next row.
+    #[inline(always)]
+    fn dot1(&mut self, x: Packed<'_>, acc: i32) -> i32 {
+        self.next()
+            .map_or(acc, |(b, t)| tail(dsp::dot1(b, x.blocks, acc), t, x.tail))
+    }
 }
 
 /// `acc + Σ` over the leftover values.
@@ -95,90 +137,79 @@ fn tail(acc: i32, w: &[u8], x: &[u32]) -> i32 {
     })
 }
 
-/// One matrix (`w_ih` or `w_hh`) with its row length.
-#[derive(Clone, Copy)]
-struct Matrix<'a> {
-    w: &'a [u8],
-    len: usize,
-}
-
-impl Matrix<'_> {
-    /// `acc[k] + w[rows[k]]·x` for three rows.
-    #[inline(always)]
-    fn dot3(&self, rows: [usize; 3], x: Packed<'_>, acc: [i32; 3]) -> [i32; 3] {
-        let r = rows.map(|r| row(self.w, r, self.len));
-        let [a0, a1, a2] = dsp::dot3([r[0].0, r[1].0, r[2].0], x.blocks, acc);
-        [
-            tail(a0, r[0].1, x.tail),
-            tail(a1, r[1].1, x.tail),
-            tail(a2, r[2].1, x.tail),
-        ]
-    }
-
-    /// `acc + w[r]·x`.
-    #[inline(always)]
-    fn dot1(&self, r: usize, x: Packed<'_>, acc: i32) -> i32 {
-        let (b, t) = row(self.w, r, self.len);
-        tail(dsp::dot1(b, x.blocks, acc), t, x.tail)
-    }
-}
-
-/// Gate `k`'s Q3.12 parts: the input part `sat16(req(ax))` and the
-/// recurrent part `req(ah)` (not saturated), for unit `j`.
-struct Parts {
-    xs: [i32; 4],
-    hs: [i32; 4],
-}
-
-/// The gate sums of unit `j`: `G` rows of both matrices, requantized.
+/// One matrix's pass over every gate row: `acc = bias + row·v` (`bias`
+/// alone when `v` is `None`), requantized with its gate's multiplier and
+/// its row's exponent, handed to `put` with the row's word. Gate by gate
+/// (a gate's rows are consecutive and share its multiplier), rows three
+/// at a time.
+#[allow(clippy::too_many_arguments)] // the matrix, its numbers, the words and what to do
 #[inline(always)]
-fn parts(op: &RecurrentI8Op<'_>, j: usize, x: Packed<'_>, h: Option<Packed<'_>>) -> Parts {
-    let hidden = op.hidden;
-    let r = |k: usize| k.saturating_mul(hidden).saturating_add(j);
-    let ih = Matrix {
-        w: op.w_ih.as_bytes(),
-        len: op.input.c,
-    };
-    let hh = Matrix {
-        w: op.w_hh.as_bytes(),
-        len: hidden,
-    };
-    let b_ih = |k| op.b_ih.get(r(k)).unwrap_or(0);
-    let b_hh = |k| op.b_hh.get(r(k)).unwrap_or(0);
-    let [a0, a1, a2] = ih.dot3([r(0), r(1), r(2)], x, [b_ih(0), b_ih(1), b_ih(2)]);
-    let lstm = op.cell == Cell::Lstm;
-    let a3 = if lstm { ih.dot1(r(3), x, b_ih(3)) } else { 0 };
-    let mut ah = [b_hh(0), b_hh(1), b_hh(2), 0];
-    if let Some(h) = h {
-        let [h0, h1, h2] = hh.dot3([r(0), r(1), r(2)], h, [ah[0], ah[1], ah[2]]);
-        let h3 = if lstm { hh.dot1(r(3), h, 0) } else { 0 };
-        ah = [h0, h1, h2, h3];
+fn pass(
+    mut rows: Rows<'_>,
+    v: Option<Packed<'_>>,
+    mut bias: impl Iterator<Item = i32>,
+    gates: &[Requant; 4],
+    exponents: Nibbles<'_>,
+    hidden: usize,
+    words: &mut [u32],
+    mut put: impl FnMut(&mut u32, i32),
+) {
+    let mut r = 0;
+    for (block, q) in words.chunks_mut(hidden.max(1)).zip(gates) {
+        let mut triples = block.chunks_exact_mut(3);
+        for triple in &mut triples {
+            let b = [0; 3].map(|_| bias.next().unwrap_or(0));
+            let acc = match v {
+                Some(v) => rows.dot3(v, b),
+                None => b,
+            };
+            for (w, a) in triple.iter_mut().zip(acc) {
+                put(w, req(a, q, exponents.get(r)));
+                r += 1;
+            }
+        }
+        for w in triples.into_remainder() {
+            let b = bias.next().unwrap_or(0);
+            let acc = match v {
+                Some(v) => rows.dot1(v, b),
+                None => b,
+            };
+            put(w, req(acc, q, exponents.get(r)));
+            r += 1;
+        }
     }
-    let mut p = Parts {
-        xs: [0; 4],
-        hs: [0; 4],
-    };
-    for (k, ((xs, hs), (ax, ah))) in
-        p.xs.iter_mut()
-            .zip(p.hs.iter_mut())
-            .zip([a0, a1, a2, a3].into_iter().zip(ah))
-            .enumerate()
-            .take(op.cell.gates())
-    {
-        let (qi, qh) = (
-            op.gates_ih.get(k).copied().unwrap_or(ZERO),
-            op.gates_hh.get(k).copied().unwrap_or(ZERO),
-        );
-        *xs = sat16(req(ax, &qi, op.exponents_ih.get(r(k))));
-        *hs = req(ah, &qh, op.exponents_hh.get(r(k)));
-    }
-    p
 }
 
-const ZERO: Requant = Requant {
-    multiplier: 0,
-    shift: 0,
-};
+/// Fills one word per gate row from the packed `x` and `h8` (`None` at
+/// step 0, the zero state): the LSTM's `pre` (`sat16(xs + hs)`), the GRU's
+/// `xs` in the low half and `sat16(hs)` in the high half. Two passes, the
+/// input part then the recurrent part, each over one matrix.
+fn gate_words(op: &RecurrentI8Op<'_>, x: Packed<'_>, h: Option<Packed<'_>>, words: &mut [u32]) {
+    let hidden = op.hidden;
+    let ih = Rows::new(op.w_ih.as_bytes(), op.input.c);
+    let hh = Rows::new(op.w_hh.as_bytes(), hidden);
+    let (e_ih, e_hh) = (op.exponents_ih, op.exponents_hh);
+    let (b_ih, b_hh) = (op.b_ih.iter(), op.b_hh.iter());
+    // xs, whole, in the word.
+    let input = |w: &mut u32, v: i32| *w = sat16(v) as u32;
+    pass(ih, Some(x), b_ih, &op.gates_ih, e_ih, hidden, words, input);
+    match op.cell {
+        // At step 0 an LSTM's recurrent part is 0: pre = xs.
+        Cell::Lstm if h.is_none() => {}
+        Cell::Lstm => {
+            let add = |w: &mut u32, hs: i32| {
+                *w = sat16((*w as i32).saturating_add(hs)) as u32;
+            };
+            pass(hh, h, b_hh, &op.gates_hh, e_hh, hidden, words, add);
+        }
+        Cell::Gru => {
+            let high = |w: &mut u32, hs: i32| {
+                *w = u32::from(*w as u16) | u32::from(sat16(hs) as u16) << 16;
+            };
+            pass(hh, h, b_hh, &op.gates_hh, e_hh, hidden, words, high);
+        }
+    }
+}
 
 /// `clamp(req(v, hidden_requant, 0) + zh, −128, 127)`.
 #[inline(always)]
@@ -188,59 +219,67 @@ fn to_h8(op: &RecurrentI8Op<'_>, v: i32) -> i8 {
         .clamp(-128, 127) as i8
 }
 
-/// The units of one step, from the packed `x` and `h8` (`None` at step 0:
-/// the zero state), updating `state` and writing `out`.
-fn units(
-    op: &RecurrentI8Op<'_>,
-    x: Packed<'_>,
-    h: Option<Packed<'_>>,
-    state: &mut [i16],
-    out: &mut [i8],
-) {
+/// The low and high halves of a gate word.
+#[inline(always)]
+fn halves(w: u32) -> (i32, i32) {
+    (
+        i32::from(w as u16 as i16),
+        i32::from((w >> 16) as u16 as i16),
+    )
+}
+
+/// The units of one step, from the gate words, updating `state` and
+/// writing `out`.
+fn units(op: &RecurrentI8Op<'_>, words: &[u32], state: &mut [i16], out: &mut [i8]) {
     let p = i32::from(op.state_shift);
-    for (j, (sj, hj)) in state.iter_mut().zip(out.iter_mut()).enumerate() {
-        let Parts { xs, hs } = parts(op, j, x, h);
-        let s = i32::from(*sj);
-        let new = match op.cell {
-            Cell::Lstm => {
-                let mut pre = [0i32; 4];
-                for (p, (h, x)) in pre.iter_mut().zip(hs.into_iter().zip(xs)) {
-                    *p = sat16(h.saturating_add(x));
-                }
-                let [p0, p1, p2, p3] = pre;
-                let i = sigmoid16(p0, 0);
-                let f = sigmoid16(p1, 0);
-                let g = tanh16(p2, 0);
-                let o = sigmoid16(p3, 0);
-                let c = sat16(rshr(f * s, 15));
+    let mut gates = words.chunks_exact(op.hidden.max(1));
+    let mut gate = || gates.next().unwrap_or_default();
+    let (g0, g1, g2) = (gate(), gate(), gate());
+    let unit = state.iter_mut().zip(out.iter_mut());
+    match op.cell {
+        Cell::Lstm => {
+            let g3 = gate();
+            let pre = g0.iter().zip(g1).zip(g2.iter().zip(g3));
+            for ((s, h), ((wi, wf), (wg, wo))) in unit.zip(pre) {
+                let i = sigmoid16(halves(*wi).0, 0);
+                let f = sigmoid16(halves(*wf).0, 0);
+                let g = tanh16(halves(*wg).0, 0);
+                let o = sigmoid16(halves(*wo).0, 0);
+                let c = sat16(rshr(f * i32::from(*s), 15));
                 let c = sat16(rshr(i * g, 30 + p) + c);
-                *hj = to_h8(op, o * tanh16(c, p + 12));
-                c
+                *h = to_h8(op, o * tanh16(c, p + 12));
+                *s = c as i16;
             }
-            Cell::Gru => {
-                let hs = hs.map(sat16);
-                let r = sigmoid16(sat16(xs[0] + hs[0]), 0);
-                let z = sigmoid16(sat16(xs[1] + hs[1]), 0);
-                let n = tanh16(sat16(xs[2] + rshr(r * hs[2], 15)), 0);
-                let s = sat16(rshr((32768 - z) * n + z * s, 15));
-                *hj = to_h8(op, s);
-                s
+        }
+        Cell::Gru => {
+            for ((s, h), ((wr, wz), wn)) in unit.zip(g0.iter().zip(g1).zip(g2)) {
+                let ((xr, hr), (xz, hz), (xn, hn)) = (halves(*wr), halves(*wz), halves(*wn));
+                let r = sigmoid16(sat16(xr + hr), 0);
+                let z = sigmoid16(sat16(xz + hz), 0);
+                let n = tanh16(sat16(xn + rshr(r * hn, 15)), 0);
+                let v = sat16(rshr((32768 - z) * n + z * i32::from(*s), 15));
+                *h = to_h8(op, v);
+                *s = v as i16;
             }
-        };
-        *sj = new as i16;
+        }
     }
 }
 
-/// Splits the state words into the int16 state and the two packed vectors.
-fn split<'s>(
-    op: &RecurrentI8Op<'_>,
-    words: &'s mut [u32],
-) -> Option<(&'s mut [i16], &'s mut [u32], &'s mut [u32])> {
+/// The state words: the int16 state, the packed `x` and `h8`, one word per gate row.
+struct State<'s> {
+    state: &'s mut [i16],
+    x: &'s mut [u32],
+    h: &'s mut [u32],
+    gates: &'s mut [u32],
+}
+
+fn split<'s>(op: &RecurrentI8Op<'_>, words: &'s mut [u32]) -> Option<State<'s>> {
     let words = words.get_mut(..state_words(op))?;
     let (s, rest) = words.split_at_mut_checked(op.hidden.div_ceil(2))?;
-    let (xw, hw) = rest.split_at_mut_checked(packed_words(op.input.c))?;
-    let s = bytemuck::cast_slice_mut::<u32, i16>(s).get_mut(..op.hidden)?;
-    Some((s, xw, hw))
+    let (x, rest) = rest.split_at_mut_checked(packed_words(op.input.c))?;
+    let (h, gates) = rest.split_at_mut_checked(packed_words(op.hidden))?;
+    let state = bytemuck::cast_slice_mut::<u32, i16>(s).get_mut(..op.hidden)?;
+    Some(State { state, x, h, gates })
 }
 
 /// One step of `op`: reads the step's input `x` (`in` int8 values) and
@@ -250,15 +289,16 @@ fn split<'s>(
 /// into `out`. `words` holds [`state_words`] words. Shorter slices compute
 /// less.
 pub fn step(op: &RecurrentI8Op<'_>, x: &[i8], h: Option<&[i8]>, words: &mut [u32], out: &mut [i8]) {
-    let Some((state, xw, hw)) = split(op, words) else {
+    let Some(s) = split(op, words) else {
         return; // unreachable with buffers sized by `ScratchPlan`
     };
-    pack_i8(x, op.input_quant.zero_point, xw);
+    pack_i8(x, op.input_quant.zero_point, s.x);
     let h = h.map(|h| {
-        pack_i8(h, op.output_quant.zero_point, hw);
-        Packed::of(hw, op.hidden)
+        pack_i8(h, op.output_quant.zero_point, s.h);
+        Packed::of(s.h, op.hidden)
     });
-    units(op, Packed::of(xw, op.input.c), h, state, out);
+    gate_words(op, Packed::of(s.x, op.input.c), h, s.gates);
+    units(op, s.gates, s.state, out);
 }
 
 /// Runs `op` on the int8 sequence `x` (`T × in` values, step-major) into
@@ -269,23 +309,21 @@ pub fn run(op: &RecurrentI8Op<'_>, x: &[i8], y: &mut [i8], words: &mut [u32]) {
     if steps == 0 || inputs == 0 || hidden == 0 {
         return; // never in a validated model
     }
-    let Some((state, xw, hw)) = split(op, words) else {
+    let Some(s) = split(op, words) else {
         return; // unreachable with buffers sized by `ScratchPlan`
     };
-    state.fill(0);
+    s.state.fill(0);
     let rows = if op.sequences { steps } else { 1 };
     let Some(y) = y.get_mut(..rows.saturating_mul(hidden)) else {
         return; // unreachable with buffers sized by `ScratchPlan`
     };
     let zh = op.output_quant.zero_point;
     for (t, x_t) in x.chunks_exact(inputs).take(steps).enumerate() {
-        pack_i8(x_t, op.input_quant.zero_point, xw);
+        pack_i8(x_t, op.input_quant.zero_point, s.x);
         let row = if op.sequences { t } else { 0 };
         let (before, rest) = y.split_at_mut(row.saturating_mul(hidden).min(y.len()));
         // The previous h8: row t − 1 with `sequences`, else the output itself.
-        let previous: &[i8] = if t == 0 {
-            &[]
-        } else if op.sequences {
+        let previous: &[i8] = if op.sequences {
             before
                 .get(before.len().saturating_sub(hidden)..)
                 .unwrap_or_default()
@@ -293,11 +331,16 @@ pub fn run(op: &RecurrentI8Op<'_>, x: &[i8], y: &mut [i8], words: &mut [u32]) {
             rest
         };
         let h = (t > 0).then(|| {
-            pack_i8(previous, zh, hw);
-            Packed::of(hw, hidden)
+            pack_i8(previous, zh, s.h);
+            Packed::of(s.h, hidden)
         });
-        let out = rest.get_mut(..hidden).unwrap_or_default();
-        units(op, Packed::of(xw, inputs), h, state, out);
+        gate_words(op, Packed::of(s.x, inputs), h, s.gates);
+        units(
+            op,
+            s.gates,
+            s.state,
+            rest.get_mut(..hidden).unwrap_or_default(),
+        );
     }
 }
 

@@ -739,7 +739,7 @@ mod tests {
     use model_format::build::{InputBuf, ProvenanceBuf, ScoringBuf};
 
     /// Deterministic values in [-1, 1).
-    fn noise(seed: u64, n: usize) -> Vec<f32> {
+    pub(super) fn noise(seed: u64, n: usize) -> Vec<f32> {
         let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
         (0..n)
             .map(|_| {

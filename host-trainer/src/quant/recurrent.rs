@@ -12,11 +12,11 @@
 //!   the largest |c|, the cell state. The layer's input range is its input
 //!   tensor's, measured as for every layer.
 //! - **Activations**: `input` is the input tensor's [`Quant`], `output` the
-//!   quantization of `h` over every step ([`quant_for`]), shared with the
+//!   quantization of `h` over every step ([`quant_for`](super::quant_for)), shared with the
 //!   next layer as for every tensor.
 //! - **Weights**: symmetric int8, one scale per gate and matrix, `ws_ih[k]`
 //!   and `ws_hh[k]` (the gate's largest |w| / 127), and per row the finest
-//!   power of two that still holds the row ([`exponent_for`], as for
+//!   power of two that still holds the row ([`exponent_for`](super::exponent_for), as for
 //!   DenseI8's output channels). Gate pre-activations are Q3.12, so gate
 //!   `k`'s requantization is `input.scale · ws_ih[k] / 2^−12` (`gates_ih`)
 //!   and `output.scale · ws_hh[k] / 2^−12` (`gates_hh`); a GRU has three
@@ -296,74 +296,81 @@ pub fn quantize_recurrent(
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::noise;
     use super::*;
     use firmware::ops::int8::mbqm;
-    use model_format::MapDims;
+    use model_format::build::{InputBuf, ModelBuf, ProvenanceBuf, ScoringBuf};
+    use model_format::{Activation, MapShape, Model, ModelKind, Op};
 
-    /// Deterministic values in [-1, 1).
-    fn noise(seed: u64, n: usize) -> Vec<f32> {
-        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-            })
-            .collect()
-    }
-
-    /// Weight bytes of a `cell` layer, `inputs` → `hidden`: `w_ih`, `w_hh`,
-    /// `b_ih`, `b_hh`. Gate 1's input weights are 16x smaller (a finer gate
-    /// scale), and so is row 0 of gate 0 (a finer row exponent).
-    fn bytes(cell: Cell, inputs: usize, hidden: usize, seed: u64) -> [Vec<u8>; 4] {
-        let rows = cell.gates() * hidden;
-        let mut w_ih: Vec<f32> = noise(seed, rows * inputs).iter().map(|v| v * 0.9).collect();
-        let (gate0, rest) = w_ih.split_at_mut(hidden * inputs);
-        for w in rest[..hidden * inputs]
+    /// A model of one `cell` layer, `inputs` → `hidden` over `steps` steps,
+    /// then a dense layer back to the input width. Gate 1's input weights are 16x
+    /// smaller (a finer gate scale), and so is row 0 of gate 0 (a finer row
+    /// exponent).
+    fn model(
+        cell: Cell,
+        steps: u32,
+        inputs: u32,
+        hidden: u32,
+        sequences: bool,
+        seed: u64,
+    ) -> Vec<u8> {
+        let (inputs_, hidden_) = (inputs as usize, hidden as usize);
+        let rows = cell.gates() * hidden_;
+        let mut w_ih: Vec<f32> = noise(seed, rows * inputs_)
+            .iter()
+            .map(|v| v * 0.9)
+            .collect();
+        let (gate0, rest) = w_ih.split_at_mut(hidden_ * inputs_);
+        for w in rest[..hidden_ * inputs_]
             .iter_mut()
-            .chain(&mut gate0[..inputs])
+            .chain(&mut gate0[..inputs_])
         {
             *w /= 16.0;
         }
-        let w_hh: Vec<f32> = noise(seed + 1, rows * hidden)
-            .iter()
-            .map(|v| v * 0.6)
-            .collect();
-        let b_ih: Vec<f32> = noise(seed + 2, rows).iter().map(|v| v * 0.3).collect();
-        let b_hh: Vec<f32> = match cell {
-            Cell::Lstm => Vec::new(),
-            Cell::Gru => noise(seed + 3, rows).iter().map(|v| v * 0.2).collect(),
-        };
-        [w_ih, w_hh, b_ih, b_hh].map(|v| f32_bytes(&v))
+        let scaled = |seed, n, k: f32| noise(seed, n).iter().map(|v| v * k).collect::<Vec<f32>>();
+        let outputs = if sequences { steps * hidden } else { hidden };
+        ModelBuf {
+            kind: ModelKind::Custom,
+            input: InputBuf::identity(inputs, steps, 1),
+            layers: vec![
+                LayerBuf::Recurrent {
+                    cell,
+                    shape: MapShape {
+                        h: 1,
+                        w: steps,
+                        c: inputs,
+                    },
+                    hidden,
+                    sequences,
+                    w_ih,
+                    w_hh: scaled(seed + 1, rows * hidden_, 0.6),
+                    b_ih: scaled(seed + 2, rows, 0.3),
+                    b_hh: match cell {
+                        Cell::Lstm => Vec::new(),
+                        Cell::Gru => scaled(seed + 3, rows, 0.2),
+                    },
+                },
+                LayerBuf::Dense {
+                    inputs: outputs,
+                    outputs: steps * inputs,
+                    activation: Activation::Identity,
+                    weights: scaled(seed + 4, (outputs * steps * inputs) as usize, 0.1),
+                    bias: vec![0.0; (steps * inputs) as usize],
+                },
+            ],
+            codings_layer: 0,
+            scoring: ScoringBuf::default(),
+            provenance: ProvenanceBuf::default(),
+        }
+        .encode()
+        .unwrap()
     }
 
-    fn op<'a>(
-        cell: Cell,
-        steps: usize,
-        inputs: usize,
-        hidden: usize,
-        sequences: bool,
-        b: &'a [Vec<u8>; 4],
-    ) -> RecurrentOp<'a> {
-        RecurrentOp {
-            cell,
-            input: MapDims {
-                h: 1,
-                w: steps,
-                c: inputs,
-            },
-            output: MapDims {
-                h: 1,
-                w: if sequences { steps } else { 1 },
-                c: hidden,
-            },
-            hidden,
-            sequences,
-            w_ih: F32s::new(&b[0]),
-            w_hh: F32s::new(&b[1]),
-            b_ih: F32s::new(&b[2]),
-            b_hh: F32s::new(&b[3]),
+    /// The recurrent layer of a [`model`].
+    fn op<'a>(m: &Model<'a>) -> RecurrentOp<'a> {
+        match m.ops()[0] {
+            Op::Recurrent(r) => r,
+            other => panic!("{other:?}"),
         }
     }
 
@@ -374,9 +381,16 @@ mod tests {
     #[test]
     fn measuring_computes_what_the_kernel_computes_and_sees_every_step() {
         for cell in [Cell::Lstm, Cell::Gru] {
-            let b = bytes(cell, 3, 5, 11);
+            let (seq_bytes, last_bytes) = (
+                model(cell, 12, 3, 5, true, 11),
+                model(cell, 12, 3, 5, false, 11),
+            );
+            let (seq_model, last_model) = (
+                Model::load(&seq_bytes).unwrap(),
+                Model::load(&last_bytes).unwrap(),
+            );
             let x: Vec<f32> = noise(7, 12 * 3).iter().map(|v| v * 3.0).collect();
-            let seq = op(cell, 12, 3, 5, true, &b);
+            let seq = op(&seq_model);
             let mut want = vec![0.0f32; 60];
             recurrent::run(
                 &seq,
@@ -393,7 +407,7 @@ mod tests {
             assert_eq!(h, every, "{cell:?}");
             assert!(h.min < -0.05 && h.max > 0.05, "{cell:?}: {h:?}");
             // The last step only: the same last row, the same ranges.
-            let last = op(cell, 12, 3, 5, false, &b);
+            let last = op(&last_model);
             let (mut h1, mut c1) = (Range::default(), CellRange::default());
             let mut y1 = vec![9.0f32; 6];
             run_measured(&last, &x, &mut y1, &mut h1, &mut c1);
@@ -443,8 +457,10 @@ mod tests {
         };
         for cell in [Cell::Lstm, Cell::Gru] {
             let (inputs, hidden, g) = (3, 6, cell.gates());
-            let b = bytes(cell, inputs, hidden, 5);
-            let r = op(cell, 4, inputs, hidden, true, &b);
+            let bytes = model(cell, 4, inputs as u32, hidden as u32, true, 5);
+            let m = Model::load(&bytes).unwrap();
+            let r = op(&m);
+            let b = [r.w_ih, r.w_hh, r.b_ih, r.b_hh].map(|v| v.as_bytes());
             let q = quantize_recurrent(0, &r, input, output, CellRange { c_max: 3.0 }).unwrap();
             assert_eq!(q.state_shift, if cell == Cell::Lstm { -13 } else { -15 });
             let hq = value(q.hidden_requant) * f64::from(output.scale);
@@ -452,7 +468,7 @@ mod tests {
             assert!((hq / want - 1.0).abs() < 1e-9, "{cell:?}: {hq}");
             for (w, scales, gates, exps, source, len) in [
                 (
-                    &b[0],
+                    b[0],
                     &q.weight_scales_ih,
                     q.gates_ih,
                     &q.exponents_ih,
@@ -460,7 +476,7 @@ mod tests {
                     inputs,
                 ),
                 (
-                    &b[1],
+                    b[1],
                     &q.weight_scales_hh,
                     q.gates_hh,
                     &q.exponents_hh,
@@ -501,8 +517,8 @@ mod tests {
             assert!(e[1..hidden].iter().all(|&v| v <= 1), "{cell:?}: {e:?}");
             assert_eq!(q.b_ih.len(), g * hidden);
             // Biases in units of source.scale · ws[k] · 2^−e[r], to half a unit.
-            let biases = [(&b[2], &q.b_ih, input, &q.weight_scales_ih, &q.exponents_ih)];
-            let gru = [(&b[3], &q.b_hh, output, &q.weight_scales_hh, &q.exponents_hh)];
+            let biases = [(b[2], &q.b_ih, input, &q.weight_scales_ih, &q.exponents_ih)];
+            let gru = [(b[3], &q.b_hh, output, &q.weight_scales_hh, &q.exponents_hh)];
             let all = if cell == Cell::Gru {
                 [biases, gru].concat()
             } else {
@@ -538,8 +554,10 @@ mod tests {
         };
         for cell in [Cell::Lstm, Cell::Gru] {
             let (inputs, hidden) = (4, 5);
-            let b = bytes(cell, inputs, hidden, 21);
-            let r = op(cell, 2, inputs, hidden, true, &b);
+            let bytes = model(cell, 2, inputs as u32, hidden as u32, true, 21);
+            let m = Model::load(&bytes).unwrap();
+            let r = op(&m);
+            let b = [r.w_ih, r.w_hh, r.b_ih, r.b_hh].map(|v| v.as_bytes());
             let q = quantize_recurrent(0, &r, input, output, CellRange::default()).unwrap();
             let xq: Vec<i32> = noise(3, inputs)
                 .iter()
@@ -557,7 +575,7 @@ mod tests {
                 .iter()
                 .map(|v| f64::from(output.scale) * f64::from(v - i32::from(output.zero_point)))
                 .collect();
-            let (w_ih, w_hh, b_ih, b_hh) = (f32s(&b[0]), f32s(&b[1]), f32s(&b[2]), f32s(&b[3]));
+            let (w_ih, w_hh, b_ih, b_hh) = (f32s(b[0]), f32s(b[1]), f32s(b[2]), f32s(b[3]));
             for row in 0..r.rows() {
                 let k = row / hidden;
                 let dot = |w: &[f32], v: &[f64]| -> f64 {
@@ -604,6 +622,44 @@ mod tests {
                     "{cell:?} {row}: {hs} {fh}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn quantize_gives_a_version_6_model_whose_tensors_chain() {
+        for (cell, sequences) in [(Cell::Lstm, false), (Cell::Gru, true)] {
+            let bytes = model(cell, 10, 3, 6, sequences, 8);
+            let m = Model::load(&bytes).unwrap();
+            let windows: Vec<f32> = noise(5, 30 * 200).iter().map(|v| v * 2.0).collect();
+            let ranges = super::super::measure_ranges(&m, &windows).unwrap();
+            let def = super::super::quantize(&m, &windows, &Default::default()).unwrap();
+            let LayerBuf::RecurrentI8 {
+                output,
+                state_shift: shift,
+                ..
+            } = &def.layers[0]
+            else {
+                panic!("{:?}", def.layers[0])
+            };
+            let LayerBuf::DenseI8 { input, .. } = &def.layers[1] else {
+                panic!("{:?}", def.layers[1])
+            };
+            assert!(output.same_as(input), "{cell:?}: one quantization for h");
+            // h's range is every step's, which the last step's lies in.
+            assert!(output.same_as(&super::super::quant_for(ranges.tensors[1])));
+            let c = ranges.cells[0].c_max;
+            assert_eq!(*shift, state_shift(cell, c));
+            let q = Model::load(&def.encode().unwrap())
+                .unwrap()
+                .header()
+                .version;
+            assert_eq!(q, 6);
+            let out = def.encode().unwrap();
+            let cmp = super::super::compare(&m, &Model::load(&out).unwrap(), &windows).unwrap();
+            assert!(
+                cmp.mean_abs_diff < 0.02 && cmp.max_abs_diff < 0.15,
+                "{cell:?}: {cmp:?}"
+            );
         }
     }
 }

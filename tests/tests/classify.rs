@@ -76,7 +76,7 @@ fn assert_same(host: &[Class], board: &[Class], what: &str) {
 fn a_classifier_classifies_alike_in_dfdx_the_host_engine_int8_and_on_the_board() {
     let d = temp_dir("classify-e2e");
     let (train_l, train_p) = operating_points(60, 11);
-    let (test_l, test_p) = operating_points(40, 12);
+    let (test_l, test_p) = operating_points(120, 12);
     let (train_csv, test_csv) = (d.join("train.csv"), d.join("test.csv"));
     let (train_plain, test_plain) = (d.join("train_plain.csv"), d.join("test_plain.csv"));
     write_csv(&train_csv, &["a", "b", "state"], &train_l);

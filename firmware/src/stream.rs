@@ -7,6 +7,10 @@
 //! out of the ring (oldest frame first), run through the engine, and its
 //! reconstruction error goes to the [`Scorer`].
 //!
+//! For a classifier model (kind classifier) the window's score is
+//! `1 − confidence` of its class ([`crate::classify()`]), and
+//! [`Stream::last_class`] gives the class itself.
+//!
 //! Windows end at frames `window`, `window + hop`, `window + 2·hop`, … of
 //! the stream, which are the windows the host cuts from a file
 //! (`start = k·hop`), so the two agree window for window.

@@ -145,6 +145,18 @@ fn a_head_on_a_pretrained_encoder_separates_blobs_and_freeze_keeps_the_encoder()
     .unwrap();
     assert_eq!(c["windows"], 300, "{c}");
     assert_eq!(c["accuracy"], frozen["test_accuracy"], "{c}");
+    fails_cleanly(
+        &edgeae(&[
+            "denoise",
+            "--model",
+            s(&model),
+            "--data",
+            s(&test),
+            "--out",
+            s(&d.join("denoised.csv")),
+        ]),
+        &["is a classifier"],
+    );
     let enc = encoder_params(&d.join("frozen"));
     assert_eq!(enc.len(), 2, "4-8-3 encoder: two layers");
     for (i, (w, b)) in enc.iter().enumerate() {

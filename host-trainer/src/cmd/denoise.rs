@@ -48,6 +48,12 @@ impl Report for DenoiseReport {
 pub fn run(model_path: &Path, data_path: &Path, out: &Path) -> Result<DenoiseReport> {
     let bytes = read_model_bytes(model_path)?;
     let model = parse(model_path, &bytes)?;
+    if model.classes().is_some() {
+        anyhow::bail!(
+            "`{}` is a classifier: it outputs classes, not windows to denoise (use `edgeae classify`)",
+            model_path.display()
+        );
+    }
     let table = load_for_model(model_path, &model, data_path, LoadOptions::default())?;
     let channels = table.n_channels();
     let window = model.input().window as usize;

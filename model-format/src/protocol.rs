@@ -368,6 +368,33 @@ mod tests {
     }
 
     #[test]
+    fn version_2_tags_are_appended() {
+        let mut buf = [0u8; 64];
+        let bytes =
+            |msg: &Request<'_>, buf: &mut [u8; 64]| postcard::to_slice(msg, buf).unwrap().to_vec();
+        assert_eq!(bytes(&Request::SetMode(Mode::Classify), &mut buf), [3, 3]);
+        let class = Response::Class(Class {
+            seq: 1,
+            window: 2,
+            class: 3,
+            confidence: 0.5,
+            fault: WindowFault::None,
+            instructions: 0,
+        });
+        let wire = postcard::to_slice(&class, &mut buf).unwrap();
+        assert_eq!(wire[..4], [7, 1, 2, 3]);
+        let frame = encode_frame(&class, &mut buf).unwrap();
+        let n = frame.len() - 1;
+        assert_eq!(decode_frame::<Response<'_>>(&mut frame[..n]), Some(class));
+        let err = Response::Error {
+            code: ErrorCode::WrongMode,
+            detail: 3,
+        };
+        assert_eq!(postcard::to_slice(&err, &mut buf).unwrap()[..3], [6, 8, 3]);
+        assert_eq!(ErrorCode::WrongMode.exit_code(), 24);
+    }
+
+    #[test]
     fn model_errors_map_to_codes() {
         assert_eq!(
             ErrorCode::of_model(&FormatError::BadMagic { found: 0 }),

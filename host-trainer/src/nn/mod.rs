@@ -21,6 +21,7 @@ pub mod fused;
 pub mod loss;
 pub mod net;
 pub mod recurrent;
+pub mod vmath;
 
 use dfdx::prelude::*;
 
@@ -30,7 +31,7 @@ pub type Mat<E, D, T = NoneTape> = Tensor<(usize, usize), E, D, T>;
 pub type Vector<E, D, T = NoneTape> = Tensor<(usize,), E, D, T>;
 
 /// The float types the trainer runs in.
-pub trait Real: Dtype + num_traits::Float + Into<f64> + fused::BceMath {}
+pub trait Real: Dtype + num_traits::Float + Into<f64> + fused::BceMath + vmath::GateMath {}
 impl Real for f32 {}
 impl Real for f64 {}
 

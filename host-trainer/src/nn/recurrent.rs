@@ -52,9 +52,9 @@
 //!
 //! # How
 //!
-//! The kernels ([`bptt`]) work time-major. The input projection `x_t W_ihᵀ
-//! + b_ih` of every step is one gemm over the `(steps·batch, inputs)`
-//! input, written straight into the gate buffer; each step then adds
+//! The kernels (`recurrent/bptt.rs`) work time-major. The input projection
+//! `x_t W_ihᵀ + b_ih` of every step is one gemm over the `(steps·batch,
+//! inputs)` input, written straight into the gate buffer; each step then adds
 //! `h_{t−1} W_hhᵀ` (one small gemm) and runs the gates element-wise, in
 //! place (f32: vectorised `exp`, [`super::vmath`]). The forward pass keeps
 //! the gate activations, the hidden states (and the LSTM's cell states and
@@ -63,7 +63,7 @@
 //! finishes with one gemm each for the gradients of the input, `W_ih` and
 //! `W_hh`. The gemms are nalgebra's (matrixmultiply, which reads operands
 //! transposed through their strides) over the row-major buffers, and own
-//! loops where a side is 5 or shorter: no new dependency, no unsafe code.
+//! loops where a side is at most 5 long: no new dependency, no unsafe code.
 //!
 //! # Errors, not panics
 //!

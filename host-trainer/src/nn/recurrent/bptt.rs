@@ -107,13 +107,13 @@ fn gru_row<E: Real>(g: &mut [E], hr: &[E], hp: &[E], nh: &mut [E], out: &mut [E]
     let h = hp.len();
     let (rz, gn) = g.split_at_mut(2 * h);
     for (v, &a) in rz.iter_mut().zip(hr) {
-        *v = *v + a;
+        *v += a;
     }
     E::sigmoid_in_place(rz);
     let (gr, gz) = rz.split_at(h);
     nh.copy_from_slice(&hr[2 * h..]);
     for ((n, &r), &hnj) in gn.iter_mut().zip(gr).zip(nh.iter()) {
-        *n = *n + r * hnj;
+        *n += r * hnj;
     }
     E::tanh_in_place(gn);
     for (((o, &z), &n), &hpj) in out.iter_mut().zip(gz).zip(gn.iter()).zip(hp) {
@@ -501,7 +501,7 @@ fn gemm_any<E: Real>(
         c.fill(E::zero());
     } else if beta != E::one() {
         for v in c.iter_mut() {
-            *v = *v * beta;
+            *v *= beta;
         }
     }
     if k == 0 {

@@ -6,8 +6,8 @@
 //! `nn` modules and optimisers only accept compile-time sizes, so this
 //! module holds its own layers ([`net`]; convolutions in [`conv`], LSTM
 //! and GRU layers in [`recurrent`]), the activations dfdx lacks ([`act`],
-//! SELU), the autoencoder losses ([`loss`]) and an Adam step on dfdx's
-//! fused kernel ([`adam`]).
+//! SELU), the autoencoder losses ([`loss`]), an Adam step on dfdx's
+//! fused kernel ([`adam`]) and vectorised element-wise math ([`vmath`]).
 //!
 //! Everything is generic over the float type `E` (f32 to train, f64 for the
 //! finite-difference gradient checks) and the device `D` (CPU; CUDA behind

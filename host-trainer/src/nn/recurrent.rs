@@ -78,7 +78,7 @@ use anyhow::{Context, Result, bail, ensure};
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use bptt::{Dims, Weights, add_column_sums, add_into, add_time_to_batch, gemm, gemm_tn};
+use bptt::{Dims, Lhs, Weights, add_column_sums, add_into, add_time_to_batch, gemm};
 
 use super::net::LayerSpec;
 use super::{Backend, Mat, Real, Vector};
@@ -314,19 +314,24 @@ impl Recurrent {
             let (bt, n, gh, h) = (batch * s.steps, s.inputs, dims.gh, s.hidden);
             // dx += dA_x · W_ih (time-major rows, added to the batch-major gradient)
             let mut dx = vec![E::zero(); bt * n];
-            gemm(&mut dx, (&back.dax, bt, gh), (&w_ih, n), E::zero())?;
+            gemm(
+                &mut dx,
+                (&back.dax, Lhs::AsStored, bt, gh),
+                (&w_ih, n),
+                E::zero(),
+            )?;
             add_time_to_batch(grads.get_or_alloc_mut(&x_g)?, &dx, batch, s.steps, n);
             // dW_ih += dA_xᵀ · X (time-major)
-            gemm_tn(
+            gemm(
                 grads.get_or_alloc_mut(&w_ih_g)?,
-                (&back.dax, bt, gh),
+                (&back.dax, Lhs::Transposed, gh, bt),
                 (&cache.x, n),
                 E::one(),
             )?;
             // dW_hh += dA_hᵀ · H_prev (the states h_{-1} … h_{T−2}, time-major)
-            gemm_tn(
+            gemm(
                 grads.get_or_alloc_mut(&w_hh_g)?,
-                (back.dah(), bt, gh),
+                (back.dah(), Lhs::Transposed, gh, bt),
                 (cache.hs.get(..bt * h).unwrap_or_default(), h),
                 E::one(),
             )?;

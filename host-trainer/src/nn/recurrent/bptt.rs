@@ -151,7 +151,7 @@ impl Dims {
         }
         gemm(
             &mut gates,
-            (&x, bsz * steps, n),
+            (&x, Lhs::AsStored, bsz * steps, n),
             (&transpose(p.w_ih, gh, n), gh),
             E::one(),
         )?;
@@ -178,7 +178,12 @@ impl Dims {
             let g_t = &mut gates[t * block..(t + 1) * block];
             let now = t * state..(t + 1) * state;
             if lstm {
-                gemm(g_t, (h_prev, bsz, h), (&w_hh_t, gh), E::one())?;
+                gemm(
+                    g_t,
+                    (h_prev, Lhs::AsStored, bsz, h),
+                    (&w_hh_t, gh),
+                    E::one(),
+                )?;
                 let (c_done, c_next) = cs.split_at_mut((t + 1) * state);
                 let c_prev = &c_done[t * state..];
                 g_t.par_chunks_mut(gh)
@@ -189,7 +194,12 @@ impl Dims {
                     .with_min_len(MIN_ROWS)
                     .for_each(|((((g, cp), c), tcb), out)| lstm_row(g, cp, c, tcb, out));
             } else {
-                gemm(&mut hw, (h_prev, bsz, h), (&w_hh_t, gh), E::zero())?;
+                gemm(
+                    &mut hw,
+                    (h_prev, Lhs::AsStored, bsz, h),
+                    (&w_hh_t, gh),
+                    E::zero(),
+                )?;
                 if let Some(b_hh) = p.b_hh {
                     for row in hw.chunks_exact_mut(gh) {
                         add_into(row, b_hh);
@@ -270,7 +280,12 @@ impl Dims {
                         lstm_row_back(g, cp, tc, dhb, dcb, da);
                     });
                 // dh_{t−1} = dA_t · W_hh
-                gemm(&mut dh_prev, (da_t, bsz, gh), (w_hh, h), E::zero())?;
+                gemm(
+                    &mut dh_prev,
+                    (da_t, Lhs::AsStored, bsz, gh),
+                    (w_hh, h),
+                    E::zero(),
+                )?;
             } else {
                 let dr_t = &mut dah[t * block..(t + 1) * block];
                 da_t.par_chunks_mut(gh)
@@ -285,7 +300,12 @@ impl Dims {
                         gru_row_back(g, hp, nh, dhb, dx, dr, dpb);
                     });
                 // dh_{t−1} += dA_h,t · W_hh
-                gemm(&mut dh_prev, (dr_t, bsz, gh), (w_hh, h), E::one())?;
+                gemm(
+                    &mut dh_prev,
+                    (dr_t, Lhs::AsStored, bsz, gh),
+                    (w_hh, h),
+                    E::one(),
+                )?;
             }
             std::mem::swap(&mut dh, &mut dh_prev);
         }
@@ -436,35 +456,24 @@ pub(super) fn transpose<E: Real>(m: &[E], rows: usize, cols: usize) -> Vec<E> {
     out
 }
 
-/// `c = a·b + beta·c`, every matrix row-major and contiguous: `a` is
-/// `(m, k)`, `b` is `(k, n)` (`n` given), `c` is `(m, n)`; `c` is not read
-/// when `beta` is 0. An error (never a panic) when the lengths disagree.
-pub(super) fn gemm<E: Real>(
-    c: &mut [E],
-    (a, m, k): (&[E], usize, usize),
-    (b, n): (&[E], usize),
-    beta: E,
-) -> Result<(), CpuError> {
-    gemm_any(c, (a, false), (m, k, n), b, beta)
-}
-
-/// `c = aᵀ·b + beta·c` for `a` stored `(k, m)` row-major (a weight
-/// gradient from time-major rows, without transposing them): `b` is `(k,
-/// n)`, `c` is `(m, n)`; otherwise as [`gemm`].
-pub(super) fn gemm_tn<E: Real>(
-    c: &mut [E],
-    (a, k, m): (&[E], usize, usize),
-    (b, n): (&[E], usize),
-    beta: E,
-) -> Result<(), CpuError> {
-    gemm_any(c, (a, true), (m, k, n), b, beta)
+/// How [`gemm`] reads its left operand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Lhs {
+    /// As stored: `(m, k)` row-major.
+    AsStored,
+    /// Transposed: stored `(k, m)` row-major (a weight gradient from
+    /// time-major rows, without copying them transposed).
+    Transposed,
 }
 
 /// nalgebra multiplies through matrixmultiply when every dimension is
 /// above this, and with its own loops otherwise.
 const NALGEBRA_SMALL: usize = 5;
 
-/// [`gemm`] (`a` as stored) or [`gemm_tn`] (`a` transposed).
+/// `c = a·b + beta·c`, every matrix row-major and contiguous: `a` is
+/// `(m, k)` ([`Lhs`] says whether stored so or transposed), `b` is `(k,
+/// n)` (`n` given), `c` is `(m, n)`; `c` is not read when `beta` is 0. An
+/// error (never a panic) when the lengths disagree.
 ///
 /// Above [`NALGEBRA_SMALL`] in every dimension, nalgebra's gemm (that is,
 /// matrixmultiply, which takes any strides) on the same buffers read as
@@ -473,13 +482,13 @@ const NALGEBRA_SMALL: usize = 5;
 /// matrix-vector product per column, slow when one side is 3 long (the
 /// input projection of three sensor channels) and it reads past the end of
 /// views with other strides (nalgebra 0.33.3, `axcpy_uninit`).
-fn gemm_any<E: Real>(
+pub(super) fn gemm<E: Real>(
     c: &mut [E],
-    (a, a_t): (&[E], bool),
-    (m, k, n): (usize, usize, usize),
-    b: &[E],
+    (a, lhs, m, k): (&[E], Lhs, usize, usize),
+    (b, n): (&[E], usize),
     beta: E,
 ) -> Result<(), CpuError> {
+    let a_t = lhs == Lhs::Transposed;
     let fits = |len: usize, r: usize, q: usize| r.checked_mul(q) == Some(len);
     if !fits(a.len(), m, k) || !fits(b.len(), k, n) || !fits(c.len(), m, n) {
         return Err(CpuError::WrongNumElements);

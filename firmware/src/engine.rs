@@ -10,7 +10,7 @@
 
 use model_format::{Model, Op};
 
-use crate::ops::{conv, conv_i8, dense, int8, pool, recurrent, upsample};
+use crate::ops::{conv, conv_i8, dense, int8, pool, recurrent, recurrent_i8, upsample};
 use crate::{ScratchPlan, ScratchTooSmall};
 
 /// A model bound to its scratch memory.
@@ -177,7 +177,11 @@ impl<'m, 's> Engine<'m, 's> {
                         int8::dequantize_in_place(dst, q.outputs, &q.output);
                     }
                 }
-                Op::ConvI8(_) | Op::ConvTransposeI8(_) | Op::PoolI8(_) | Op::UpsampleI8(_) => {
+                Op::ConvI8(_)
+                | Op::ConvTransposeI8(_)
+                | Op::PoolI8(_)
+                | Op::UpsampleI8(_)
+                | Op::RecurrentI8(_) => {
                     let (n, Some(quant)) = (op.inputs(), op.input_quant()) else {
                         continue; // unreachable: an int8 op has a quantization
                     };
@@ -197,6 +201,10 @@ impl<'m, 's> Engine<'m, 's> {
                         Op::ConvTransposeI8(c) => conv_i8::run_transpose(c, x, column, y),
                         Op::PoolI8(p) => pool::run_i8(&p.pool, x, y),
                         Op::UpsampleI8(u) => upsample::run(&u.upsample, x, y),
+                        Op::RecurrentI8(r) => {
+                            let state = bytemuck::cast_slice_mut::<f32, u32>(self.state);
+                            recurrent_i8::run(r, x, y, state);
+                        }
                         _ => {}
                     }
                     let next_int8 = ops.get(i + 1).is_some_and(Op::is_int8);

@@ -24,12 +24,14 @@
 //! their input and output. A recurrent layer keeps its state between steps
 //! (`state`, `ops::recurrent::state_words`): the LSTM's cell state, and the
 //! previous hidden state when only the last one is output; it needs no
-//! gate buffer.
+//! gate buffer. An int8 recurrent layer reads and writes int8 bytes as the
+//! int8 feature-map layers do and keeps its int16 state and its packed
+//! input and hidden state there (`ops::recurrent_i8::state_words`).
 
 use model_format::{Model, Op};
 
 use crate::ops::int8::packed_words;
-use crate::ops::{conv_i8, recurrent};
+use crate::ops::{conv_i8, recurrent, recurrent_i8};
 
 /// The division of a scratch buffer for one model, in 4-byte words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,9 +63,11 @@ pub(crate) fn hands_out_f32(model: &Model<'_>, i: usize) -> bool {
 fn input_words(op: &Op<'_>) -> usize {
     match op {
         Op::DenseI8(d) => packed_words(d.inputs),
-        Op::ConvI8(_) | Op::ConvTransposeI8(_) | Op::PoolI8(_) | Op::UpsampleI8(_) => {
-            op.inputs().div_ceil(4)
-        }
+        Op::ConvI8(_)
+        | Op::ConvTransposeI8(_)
+        | Op::PoolI8(_)
+        | Op::UpsampleI8(_)
+        | Op::RecurrentI8(_) => op.inputs().div_ceil(4),
         Op::Dense(_)
         | Op::Conv(_)
         | Op::ConvTranspose(_)
@@ -114,6 +118,7 @@ impl ScratchPlan {
             .iter()
             .map(|op| match op {
                 Op::Recurrent(r) => recurrent::state_words(r),
+                Op::RecurrentI8(r) => recurrent_i8::state_words(r),
                 _ => 0,
             })
             .max()

@@ -6,7 +6,10 @@
 //! each over the whole window (`T = window` steps; the first reads the
 //! `channels` values of a frame, each later one the hidden state of the
 //! one before), every one but the last with `sequences`, the last without
-//! (sequence to vector: its last hidden state is the codings).
+//! (sequence to vector: its last hidden state is the codings). An int8
+//! recurrent encoder ([`model_format::RecurrentI8Op`]) does not qualify:
+//! its stream scores each window on the windowed path, whose int8 kernel
+//! (`ops::recurrent_i8`) runs the whole window at the window's end.
 //!
 //! **Why it is exact.** Step `t` of such an encoder needs only frame `t`
 //! and the states left by step `t − 1`, so the encoder of a window can run

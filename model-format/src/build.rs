@@ -38,7 +38,8 @@ use crate::{
     Activation, Calibration, Cell, Conv, ConvI8, ConvTranspose, ConvTransposeI8, Dense, DenseI8,
     F32s, Field, FormatError, I8s, I32s, InputSpec, Layer, Layers, Lut, MAX_LAYERS, MapShape,
     Metric, Model, ModelKind, ModelSpec, Nibbles, Padding, Pool, PoolI8, PoolKind, Provenance,
-    Quant, Recurrent, Requant, ScoringSpec, TiedDense, TiedDenseI8, Upsample, UpsampleI8,
+    Quant, Recurrent, RecurrentI8, Requant, ScoringSpec, TiedDense, TiedDenseI8, Upsample,
+    UpsampleI8,
 };
 
 /// Input description, owned.
@@ -309,6 +310,42 @@ pub enum LayerBuf {
         /// `G·hidden` recurrent biases for the GRU, empty for the LSTM.
         b_hh: Vec<f32>,
     },
+    /// int8 LSTM or GRU (format version 6, SPEC.md 3.3 "int8 recurrent
+    /// layers"); the fields as [`RecurrentI8`]'s, the exponents one per row.
+    RecurrentI8 {
+        /// LSTM or GRU.
+        cell: Cell,
+        /// Input map, `1 × T × in`.
+        shape: MapShape,
+        /// Hidden units.
+        hidden: u32,
+        /// Every step's hidden state or the last one.
+        sequences: bool,
+        /// Quantization of `x`.
+        input: Quant,
+        /// Quantization of `h` and of the output.
+        output: Quant,
+        /// Scale exponent of the int16 state.
+        state_shift: i8,
+        /// Input part to Q3.12, per gate (a GRU's 4th `{0, 0}`).
+        gates_ih: [Requant; 4],
+        /// Recurrent part to Q3.12, per gate (a GRU's 4th `{0, 0}`).
+        gates_hh: [Requant; 4],
+        /// To `h`.
+        hidden_requant: Requant,
+        /// `G·hidden × in` weights, −127..=127.
+        w_ih: Vec<i8>,
+        /// `G·hidden` row exponents of `w_ih`, each 0..=15.
+        exponents_ih: Vec<u8>,
+        /// `G·hidden × hidden` weights, −127..=127.
+        w_hh: Vec<i8>,
+        /// `G·hidden` row exponents of `w_hh`, each 0..=15.
+        exponents_hh: Vec<u8>,
+        /// `G·hidden` input biases.
+        b_ih: Vec<i32>,
+        /// `G·hidden` recurrent biases (GRU), empty (LSTM).
+        b_hh: Vec<i32>,
+    },
 }
 
 impl LayerBuf {
@@ -328,7 +365,8 @@ impl LayerBuf {
             | LayerBuf::Upsample { .. }
             | LayerBuf::PoolI8 { .. }
             | LayerBuf::UpsampleI8 { .. }
-            | LayerBuf::Recurrent { .. } => Activation::Identity,
+            | LayerBuf::Recurrent { .. }
+            | LayerBuf::RecurrentI8 { .. } => Activation::Identity,
         }
     }
 
@@ -342,6 +380,7 @@ impl LayerBuf {
                 | LayerBuf::ConvTransposeI8 { .. }
                 | LayerBuf::PoolI8 { .. }
                 | LayerBuf::UpsampleI8 { .. }
+                | LayerBuf::RecurrentI8 { .. }
         )
     }
 
@@ -509,6 +548,8 @@ struct LayerBytes {
     recurrent_weights: Vec<u8>,
     /// A recurrent layer's `b_hh` (its `b_ih` is `bias`).
     recurrent_bias: Vec<u8>,
+    /// An int8 recurrent layer's `exponents_hh` (its `exponents_ih` is `exponents`).
+    recurrent_exponents: Vec<u8>,
 }
 
 impl LayerBytes {
@@ -585,6 +626,30 @@ impl LayerBytes {
                 recurrent_bias: f32_bytes(b_hh),
                 ..LayerBytes::default()
             },
+            LayerBuf::RecurrentI8 {
+                cell,
+                hidden,
+                w_ih,
+                exponents_ih,
+                w_hh,
+                exponents_hh,
+                b_ih,
+                b_hh,
+                ..
+            } => {
+                let rows = u32::try_from(cell.gates())
+                    .unwrap_or(u32::MAX)
+                    .saturating_mul(*hidden);
+                LayerBytes {
+                    weights: i8_bytes(w_ih),
+                    bias: i32_bytes(b_ih),
+                    exponents: pack_nibbles(index, rows, exponents_ih)?,
+                    recurrent_weights: i8_bytes(w_hh),
+                    recurrent_bias: i32_bytes(b_hh),
+                    recurrent_exponents: pack_nibbles(index, rows, exponents_hh)?,
+                    ..LayerBytes::default()
+                }
+            }
             LayerBuf::Pool { .. }
             | LayerBuf::Upsample { .. }
             | LayerBuf::PoolI8 { .. }
@@ -895,6 +960,36 @@ impl SpecBytes<'_> {
                     b_ih: F32s::new(&t.bias),
                     b_hh: F32s::new(&t.recurrent_bias),
                 }),
+                LayerBuf::RecurrentI8 {
+                    cell,
+                    shape,
+                    hidden,
+                    sequences,
+                    input,
+                    output,
+                    state_shift,
+                    gates_ih,
+                    gates_hh,
+                    hidden_requant,
+                    ..
+                } => Layer::RecurrentI8(RecurrentI8 {
+                    cell: *cell,
+                    shape: *shape,
+                    hidden: *hidden,
+                    sequences: *sequences,
+                    input: *input,
+                    output: *output,
+                    state_shift: *state_shift,
+                    gates_ih: *gates_ih,
+                    gates_hh: *gates_hh,
+                    hidden_requant: *hidden_requant,
+                    w_ih: I8s::new(&t.weights),
+                    exponents_ih: Nibbles::new(&t.exponents),
+                    w_hh: I8s::new(&t.recurrent_weights),
+                    exponents_hh: Nibbles::new(&t.recurrent_exponents),
+                    b_ih: I32s::new(&t.bias),
+                    b_hh: I32s::new(&t.recurrent_bias),
+                }),
             };
             if layers.push(layer).is_err() {
                 return Err(FormatError::TooManyLayers {
@@ -1065,6 +1160,27 @@ impl ModelBuf {
                     b_ih: r.b_ih.iter().collect(),
                     b_hh: r.b_hh.iter().collect(),
                 },
+                Layer::RecurrentI8(r) => {
+                    let rows = r.cell.gates().saturating_mul(r.hidden as usize);
+                    LayerBuf::RecurrentI8 {
+                        cell: r.cell,
+                        shape: r.shape,
+                        hidden: r.hidden,
+                        sequences: r.sequences,
+                        input: r.input,
+                        output: r.output,
+                        state_shift: r.state_shift,
+                        gates_ih: r.gates_ih,
+                        gates_hh: r.gates_hh,
+                        hidden_requant: r.hidden_requant,
+                        w_ih: r.w_ih.iter().collect(),
+                        exponents_ih: (0..rows).map(|i| r.exponents_ih.get(i)).collect(),
+                        w_hh: r.w_hh.iter().collect(),
+                        exponents_hh: (0..rows).map(|i| r.exponents_hh.get(i)).collect(),
+                        b_ih: r.b_ih.iter().collect(),
+                        b_hh: r.b_hh.iter().collect(),
+                    }
+                }
             })
             .collect();
         ModelBuf {

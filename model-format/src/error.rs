@@ -114,6 +114,18 @@ pub enum Field {
     InputBias,
     /// A recurrent layer's recurrent bias `b_hh`.
     RecurrentBias,
+    /// An int8 recurrent layer's input-part multipliers `gates_ih`.
+    InputRequant,
+    /// An int8 recurrent layer's recurrent-part multipliers `gates_hh`.
+    RecurrentRequant,
+    /// An int8 recurrent layer's `hidden_requant`.
+    HiddenRequant,
+    /// An int8 recurrent layer's state exponent `state_shift`.
+    StateShift,
+    /// An int8 recurrent layer's row exponents of `w_ih`.
+    InputExponents,
+    /// An int8 recurrent layer's row exponents of `w_hh`.
+    RecurrentExponents,
 }
 
 impl Field {
@@ -154,6 +166,12 @@ impl Field {
             Field::RecurrentWeights => "w_hh",
             Field::InputBias => "b_ih",
             Field::RecurrentBias => "b_hh",
+            Field::InputRequant => "gates_ih",
+            Field::RecurrentRequant => "gates_hh",
+            Field::HiddenRequant => "hidden_requant",
+            Field::StateShift => "state_shift",
+            Field::InputExponents => "exponents_ih",
+            Field::RecurrentExponents => "exponents_hh",
         }
     }
 }

@@ -23,7 +23,7 @@ pub const MAGIC: [u8; 4] = *b"EAEM";
 /// [`crate::ModelKind::min_version`] and [`crate::Metric::min_version`]), so
 /// an all-f32 model with an older kind and metric stays readable by
 /// version-1 readers.
-pub const FORMAT_VERSION: u16 = 5;
+pub const FORMAT_VERSION: u16 = 6;
 /// The oldest format version this crate reads.
 pub const MIN_FORMAT_VERSION: u16 = 1;
 /// Size of the fixed header in bytes.
@@ -173,7 +173,7 @@ mod tests {
         assert_eq!(
             b,
             [
-                b'E', b'A', b'E', b'M', 5, 0, 0, 0, 0x04, 0x03, 0x02, 0x01, 0xD4, 0xC3, 0xB2, 0xA1
+                b'E', b'A', b'E', b'M', 6, 0, 0, 0, 0x04, 0x03, 0x02, 0x01, 0xD4, 0xC3, 0xB2, 0xA1
             ]
         );
         assert_eq!(Header::parse(&b), Ok(h));
@@ -207,7 +207,8 @@ mod tests {
             (3, true),
             (4, true),
             (5, true),
-            (6, false),
+            (6, true),
+            (7, false),
         ] {
             let mut b = good;
             b[4] = version;
@@ -218,7 +219,7 @@ mod tests {
                     Header::parse(&b),
                     Err(FormatError::UnsupportedVersion {
                         found: u16::from(version),
-                        supported: 5
+                        supported: 6
                     })
                 );
             }

@@ -5,7 +5,7 @@
 //! format version 1, tags 2 and 3 (int8) in version 2, tags 4 to 11
 //! (convolution, transposed convolution, pooling and upsampling, f32 then
 //! int8) in version 4, tag 12 (the recurrent layer, LSTM or GRU) in
-//! version 5. A later format version appends its tags (never inserts).
+//! version 5, tag 13 (the int8 recurrent layer) in version 6. A later format version appends its tags (never inserts).
 
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +16,7 @@ use crate::conv::{
 };
 use crate::quant::{DenseI8, DenseI8Op, TiedDenseI8};
 use crate::recurrent::{Recurrent, RecurrentOp};
+use crate::recurrent_i8::{RecurrentI8, RecurrentI8Op};
 
 /// Most layers a model may have. Fixed so that a decoded model fits in a
 /// known amount of RAM with no allocator.
@@ -123,6 +124,9 @@ pub enum Layer<'a> {
     /// LSTM or GRU over a sequence (tag 12, format version 5).
     #[serde(borrow)]
     Recurrent(Recurrent<'a>),
+    /// int8 LSTM or GRU over a sequence (tag 13, format version 6).
+    #[serde(borrow)]
+    RecurrentI8(RecurrentI8<'a>),
 }
 
 impl Layer<'_> {
@@ -142,6 +146,7 @@ impl Layer<'_> {
             Layer::PoolI8(_) => "pool_i8",
             Layer::UpsampleI8(_) => "upsample_i8",
             Layer::Recurrent(_) => "recurrent",
+            Layer::RecurrentI8(_) => "recurrent_i8",
         }
     }
 
@@ -159,6 +164,7 @@ impl Layer<'_> {
             | Layer::PoolI8(_)
             | Layer::UpsampleI8(_) => 4,
             Layer::Recurrent(_) => 5,
+            Layer::RecurrentI8(_) => 6,
         }
     }
 
@@ -172,6 +178,7 @@ impl Layer<'_> {
                 | Layer::ConvTransposeI8(_)
                 | Layer::PoolI8(_)
                 | Layer::UpsampleI8(_)
+                | Layer::RecurrentI8(_)
         )
     }
 
@@ -191,7 +198,8 @@ impl Layer<'_> {
             | Layer::Upsample(_)
             | Layer::PoolI8(_)
             | Layer::UpsampleI8(_)
-            | Layer::Recurrent(_) => Activation::Identity,
+            | Layer::Recurrent(_)
+            | Layer::RecurrentI8(_) => Activation::Identity,
         }
     }
 
@@ -209,6 +217,7 @@ impl Layer<'_> {
             Layer::ConvTransposeI8(c) => c.weights.len() + c.bias.len(),
             Layer::Pool(_) | Layer::Upsample(_) | Layer::PoolI8(_) | Layer::UpsampleI8(_) => 0,
             Layer::Recurrent(r) => r.w_ih.len() + r.w_hh.len() + r.b_ih.len() + r.b_hh.len(),
+            Layer::RecurrentI8(r) => r.w_ih.len() + r.w_hh.len() + r.b_ih.len() + r.b_hh.len(),
         }
     }
 
@@ -280,6 +289,8 @@ pub enum Op<'a> {
     UpsampleI8(UpsampleI8Op),
     /// LSTM or GRU, f32.
     Recurrent(RecurrentOp<'a>),
+    /// LSTM or GRU, int8.
+    RecurrentI8(RecurrentI8Op<'a>),
 }
 
 impl Op<'_> {
@@ -295,6 +306,7 @@ impl Op<'_> {
             Op::Upsample(u) => u.input.len(),
             Op::UpsampleI8(u) => u.upsample.input.len(),
             Op::Recurrent(r) => r.input.len(),
+            Op::RecurrentI8(r) => r.input.len(),
         }
     }
 
@@ -310,6 +322,7 @@ impl Op<'_> {
             Op::Upsample(u) => u.output.len(),
             Op::UpsampleI8(u) => u.upsample.output.len(),
             Op::Recurrent(r) => r.output.len(),
+            Op::RecurrentI8(r) => r.output.len(),
         }
     }
 
@@ -327,6 +340,7 @@ impl Op<'_> {
             Op::ConvTranspose(c) => conv_transpose_macs(&c.geometry),
             Op::ConvTransposeI8(c) => conv_transpose_macs(&c.geometry),
             Op::Recurrent(r) => r.macs(),
+            Op::RecurrentI8(r) => r.macs(),
             Op::Pool(_) | Op::PoolI8(_) | Op::Upsample(_) | Op::UpsampleI8(_) => 0,
         }
     }
@@ -340,6 +354,7 @@ impl Op<'_> {
                 | Op::ConvTransposeI8(_)
                 | Op::PoolI8(_)
                 | Op::UpsampleI8(_)
+                | Op::RecurrentI8(_)
         )
     }
 
@@ -356,6 +371,7 @@ impl Op<'_> {
             Op::ConvI8(c) | Op::ConvTransposeI8(c) => Some(c.input),
             Op::PoolI8(p) => Some(p.quant),
             Op::UpsampleI8(u) => Some(u.quant),
+            Op::RecurrentI8(r) => Some(r.input_quant),
         }
     }
 
@@ -372,6 +388,7 @@ impl Op<'_> {
             Op::ConvI8(c) | Op::ConvTransposeI8(c) => Some(c.output),
             Op::PoolI8(p) => Some(p.quant),
             Op::UpsampleI8(u) => Some(u.quant),
+            Op::RecurrentI8(r) => Some(r.output_quant),
         }
     }
 }

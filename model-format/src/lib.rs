@@ -26,6 +26,7 @@ mod model;
 pub mod protocol;
 mod quant;
 mod recurrent;
+mod recurrent_i8;
 mod spec;
 mod tensor;
 mod validate;
@@ -41,6 +42,9 @@ pub use map::{ConvGeometry, MapDims, MapShape, Padding, PoolKind, conv_axis, con
 pub use model::Model;
 pub use quant::{DenseI8, DenseI8Op, I8s, I32s, Lut, Nibbles, Quant, Requant, TiedDenseI8};
 pub use recurrent::{Cell, Recurrent, RecurrentOp};
+pub use recurrent_i8::{
+    GRU_STATE_SHIFT, MAX_STATE_SHIFT, MIN_STATE_SHIFT, RecurrentI8, RecurrentI8Op,
+};
 pub use spec::{
     Calibration, InputSpec, Layers, Metric, ModelKind, ModelSpec, Provenance, ScoringSpec,
 };

@@ -127,8 +127,14 @@ impl RecurrentOp<'_> {
 
     /// Multiply-accumulates with weights, `G·hidden·(in + hidden)·T`.
     pub const fn macs(&self) -> usize {
-        self.rows()
-            .saturating_mul(self.input.c.saturating_add(self.hidden))
-            .saturating_mul(self.input.w)
+        macs(self.cell, self.input, self.hidden)
     }
+}
+
+/// `G·hidden·(in + hidden)·T` for the sequence `input` (`1 × T × in`).
+pub(crate) const fn macs(cell: Cell, input: MapDims, hidden: usize) -> usize {
+    cell.gates()
+        .saturating_mul(hidden)
+        .saturating_mul(input.c.saturating_add(hidden))
+        .saturating_mul(input.w)
 }

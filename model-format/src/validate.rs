@@ -4,12 +4,16 @@
 
 use heapless::Vec;
 
+mod recurrent;
+
+use recurrent::{recurrent_i8_op, recurrent_op};
+
 use crate::error::{Field, FormatError};
 use crate::{
-    Activation, Calibration, Cell, ConvGeometry, ConvI8Op, ConvOp, DenseI8Op, DenseOp, F32s, I8s,
-    I32s, Layer, Lut, MAX_LAYERS, MapDims, MapShape, Metric, ModelSpec, Nibbles, Op, Padding,
-    PoolI8Op, PoolKind, PoolOp, Quant, Recurrent, RecurrentOp, Requant, ScoringSpec, UpsampleI8Op,
-    UpsampleOp, WeightLayout, conv_axis, conv_transpose_axis,
+    Activation, Calibration, ConvGeometry, ConvI8Op, ConvOp, DenseI8Op, DenseOp, F32s, I8s, I32s,
+    Layer, Lut, MAX_LAYERS, MapDims, MapShape, Metric, ModelSpec, Nibbles, Op, Padding, PoolI8Op,
+    PoolKind, PoolOp, Quant, Requant, ScoringSpec, UpsampleI8Op, UpsampleOp, WeightLayout,
+    conv_axis, conv_transpose_axis,
 };
 
 /// Largest width or element count accepted; keeps every byte length within
@@ -401,45 +405,6 @@ fn conv_op<'a>(
     })
 }
 
-/// Checks a recurrent layer (SPEC.md section 4, rule 6, in this order):
-/// its map, that the map is a sequence, `hidden`, the sizes that follow
-/// from them, then the four byte strings.
-fn recurrent_op<'a>(r: &Recurrent<'a>, index: u16) -> Result<RecurrentOp<'a>, FormatError> {
-    let at = Some(index);
-    let input = map_dims(&r.shape, at)?;
-    if r.shape.h != 1 {
-        return Err(FormatError::NotASequence {
-            layer: index,
-            rows: r.shape.h,
-        });
-    }
-    let hidden = nonzero(r.hidden, Field::Hidden, at)?;
-    let rows = elements(r.cell.gates() as u64, hidden, Field::Hidden, at)?;
-    let steps_out = if r.sequences { u64::from(r.shape.w) } else { 1 };
-    let output = dims(1, steps_out, hidden, Field::Outputs, at)?;
-    let w_ih = elements(rows, u64::from(r.shape.c), Field::InputWeights, at)?;
-    let w_hh = elements(rows, hidden, Field::RecurrentWeights, at)?;
-    check_f32s(r.w_ih, w_ih, Field::InputWeights, at)?;
-    check_f32s(r.w_hh, w_hh, Field::RecurrentWeights, at)?;
-    check_f32s(r.b_ih, rows, Field::InputBias, at)?;
-    let b_hh = match r.cell {
-        Cell::Lstm => 0,
-        Cell::Gru => rows,
-    };
-    check_f32s(r.b_hh, b_hh, Field::RecurrentBias, at)?;
-    Ok(RecurrentOp {
-        cell: r.cell,
-        input,
-        output,
-        hidden: to_usize(hidden, Field::Hidden, at)?,
-        sequences: r.sequences,
-        w_ih: r.w_ih,
-        w_hh: r.w_hh,
-        b_ih: r.b_ih,
-        b_hh: r.b_hh,
-    })
-}
-
 /// The quantization of an int8 pooling or upsampling.
 fn check_quant(quant: &Quant, at: Option<u16>) -> Result<(), FormatError> {
     if quant_ok(quant) {
@@ -724,6 +689,7 @@ fn resolve_layers<'a>(
                 })
             }
             Layer::Recurrent(r) => Op::Recurrent(recurrent_op(r, index)?),
+            Layer::RecurrentI8(r) => Op::RecurrentI8(recurrent_i8_op(r, index)?),
         };
         if let (Some(prev), Some(input)) = (ops.last().and_then(Op::output_quant), op.input_quant())
             && !prev.same_as(&input)

@@ -7,7 +7,7 @@ use common::*;
 use model_format::{
     Activation, Dense, F32s, FORMAT_VERSION, Field, FormatError, HEADER_LEN, I8s, I32s, Layer,
     Layers, MAX_LAYERS, MIN_FORMAT_VERSION, MapShape, Metric, Model, ModelKind, ModelSpec, Nibbles,
-    Padding, Quant, Requant, Section, TiedDense,
+    Padding, Quant, RecurrentI8, Requant, Section, TiedDense,
 };
 
 fn golden_files() -> Vec<Vec<u8>> {
@@ -150,11 +150,12 @@ fn every_single_byte_change_is_caught_with_the_matching_error() {
             }
         }
     }
-    // 1 -> 3 and 1 -> 5 (two version-1 files), 2 -> 3 (the int8 file),
-    // 4 -> 5 (two version-4 files); the version-3 file goes to 1 and 2 and
-    // the version-5 file to 4 and 1, which lack one of their tags, and both
-    // to 7, which does not exist.
-    assert_eq!(readable_versions, 7);
+    // 1 -> 3 and 1 -> 5 (two version-1 files), 2 -> 3 and 2 -> 6 (the
+    // int8 file), 4 -> 5 and 4 -> 6 (two version-4 files); the version-3
+    // file goes to 1 and 2, the version-5 file to 4 and 1 and the
+    // version-6 file to 4 and 2, which lack one of their tags, and all
+    // three to 7, which does not exist.
+    assert_eq!(readable_versions, 10);
 }
 
 #[test]
@@ -168,18 +169,18 @@ fn wrong_magic_and_newer_version() {
         }
     );
     let mut bytes = golden_files().remove(0);
-    bytes[4..6].copy_from_slice(&6u16.to_le_bytes());
+    bytes[4..6].copy_from_slice(&7u16.to_le_bytes());
     let err = Model::load(&bytes).unwrap_err();
     assert_eq!(
         err,
         FormatError::UnsupportedVersion {
-            found: 6,
-            supported: 5
+            found: 7,
+            supported: 6
         }
     );
     assert_eq!(
         err.to_string(),
-        "format version 6 is not supported (this build reads versions 1 to 5)"
+        "format version 7 is not supported (this build reads versions 1 to 6)"
     );
 }
 
@@ -1245,7 +1246,7 @@ fn tags_after_the_newest_do_not_decode() {
     let prefix = postcard::to_allocvec(&(conv_spec.kind, conv_spec.input)).unwrap();
     assert_eq!(body[prefix.len() + 1], 4, "layer 0 is a convolution, tag 4");
     let mut next_layer = body.clone();
-    next_layer[prefix.len() + 1] = 13; // 12 is the recurrent layer (version 5)
+    next_layer[prefix.len() + 1] = 14; // 13 is the int8 recurrent layer (version 6)
     assert_eq!(
         Model::load(&raw_file_from_body(&next_layer)).unwrap_err(),
         FormatError::Malformed {
@@ -1609,6 +1610,166 @@ fn recurrent_cell_and_flag_bytes_outside_their_range_do_not_decode() {
             layer: Some(0),
             expected: 72,
             found: 96
+        }
+    );
+}
+
+#[test]
+fn the_int8_recurrent_layer_needs_version_6() {
+    let store = recurrent_i8_store();
+    let mut spec = recurrent_i8_spec(&store);
+    spec.kind = ModelKind::Custom;
+    assert!(Model::load(&with_version(&spec, 6)).is_ok());
+    assert_eq!(
+        Model::load(&with_version(&spec, 5)).unwrap_err(),
+        FormatError::LayerNeedsVersion {
+            layer: 0,
+            needs: 6,
+            version: 5
+        }
+    );
+}
+
+/// The int8 recurrent model with layer `index` changed by `bend`, loaded.
+fn bent_recurrent_i8(index: usize, bend: impl FnOnce(&mut RecurrentI8<'static>)) -> FormatError {
+    let store = Box::leak(Box::new(recurrent_i8_store()));
+    let mut spec = recurrent_i8_spec(store);
+    let Layer::RecurrentI8(mut r) = spec.layers[index] else {
+        panic!("layer {index} is an int8 recurrent layer")
+    };
+    bend(&mut r);
+    spec.layers[index] = Layer::RecurrentI8(r);
+    Model::load(&raw_file(&spec)).unwrap_err()
+}
+
+#[test]
+fn int8_recurrent_rules_in_order() {
+    let bad = |field, layer| FormatError::BadValue {
+        field,
+        layer: Some(layer),
+    };
+    assert_eq!(
+        bent_recurrent_i8(0, |r| r.shape.h = 2),
+        FormatError::NotASequence { layer: 0, rows: 2 }
+    );
+    assert_eq!(
+        bent_recurrent_i8(0, |r| {
+            r.input.scale = 0.0;
+            r.state_shift = 0;
+        }),
+        bad(Field::InputQuant, 0)
+    );
+    assert_eq!(
+        bent_recurrent_i8(1, |r| r.output.scale = f32::NAN),
+        bad(Field::OutputQuant, 1)
+    );
+    for shift in [-16, -7, 0] {
+        assert_eq!(
+            bent_recurrent_i8(0, |r| r.state_shift = shift),
+            bad(Field::StateShift, 0),
+            "LSTM state_shift {shift}"
+        );
+    }
+    assert_eq!(
+        bent_recurrent_i8(1, |r| r.state_shift = -11),
+        bad(Field::StateShift, 1),
+        "the GRU's state is Q0.15"
+    );
+    assert_eq!(
+        bent_recurrent_i8(0, |r| r.gates_ih[3].multiplier = 5),
+        bad(Field::InputRequant, 0)
+    );
+    assert_eq!(
+        bent_recurrent_i8(1, |r| r.gates_hh[3].shift = 1),
+        bad(Field::RecurrentRequant, 1),
+        "a GRU's 4th multiplier is {{0, 0}}"
+    );
+    assert_eq!(
+        bent_recurrent_i8(0, |r| r.gates_hh[0].shift = 31),
+        bad(Field::RecurrentRequant, 0)
+    );
+    assert_eq!(
+        bent_recurrent_i8(0, |r| r.hidden_requant.multiplier = -1),
+        bad(Field::HiddenRequant, 0)
+    );
+    assert_eq!(
+        bent_recurrent_i8(0, |r| r.w_ih = I8s::new(&[0; 23])),
+        FormatError::LengthMismatch {
+            field: Field::InputWeights,
+            layer: Some(0),
+            expected: 24,
+            found: 23
+        }
+    );
+    assert_eq!(
+        bent_recurrent_i8(0, |r| r.w_hh = I8s::new(&[0x80; 36])),
+        bad(Field::RecurrentWeights, 0)
+    );
+    assert_eq!(
+        bent_recurrent_i8(0, |r| r.exponents_hh = Nibbles::new(&[0; 5])),
+        FormatError::LengthMismatch {
+            field: Field::RecurrentExponents,
+            layer: Some(0),
+            expected: 6,
+            found: 5
+        }
+    );
+    // The GRU has 6 rows: an even count, so 3 bytes with every nibble used.
+    assert_eq!(
+        bent_recurrent_i8(1, |r| r.exponents_ih = Nibbles::new(&[0; 2])),
+        FormatError::LengthMismatch {
+            field: Field::InputExponents,
+            layer: Some(1),
+            expected: 3,
+            found: 2
+        }
+    );
+    assert_eq!(
+        bent_recurrent_i8(0, |r| r.b_hh = I32s::new(&[0; 48])),
+        FormatError::LengthMismatch {
+            field: Field::RecurrentBias,
+            layer: Some(0),
+            expected: 0,
+            found: 48
+        }
+    );
+    assert_eq!(
+        bent_recurrent_i8(1, |r| r.b_ih = I32s::new(&[0; 20])),
+        FormatError::LengthMismatch {
+            field: Field::InputBias,
+            layer: Some(1),
+            expected: 24,
+            found: 20
+        }
+    );
+    // The GRU reads the LSTM's output quantization.
+    assert_eq!(
+        bent_recurrent_i8(1, |r| r.input.zero_point = 0),
+        FormatError::QuantMismatch { layer: 1 }
+    );
+}
+
+#[test]
+fn an_odd_row_count_leaves_the_last_exponent_nibble_zero() {
+    // One hidden unit of a GRU: 3 rows, 2 bytes, the high nibble of the second unused.
+    let store = Box::leak(Box::new(recurrent_i8_store()));
+    let mut spec = recurrent_i8_spec(store);
+    let Layer::RecurrentI8(mut r) = spec.layers[1] else {
+        panic!()
+    };
+    r.hidden = 1;
+    r.w_hh = I8s::new(&[1, 2, 3]);
+    r.w_ih = I8s::new(&[1; 9]);
+    r.b_ih = I32s::new(&[0; 12]);
+    r.b_hh = I32s::new(&[0; 12]);
+    r.exponents_ih = Nibbles::new(&[0x21, 0x10]);
+    r.exponents_hh = Nibbles::new(&[0, 0]);
+    spec.layers[1] = Layer::RecurrentI8(r);
+    assert_eq!(
+        Model::load(&raw_file(&spec)).unwrap_err(),
+        FormatError::BadValue {
+            field: Field::InputExponents,
+            layer: Some(1)
         }
     );
 }

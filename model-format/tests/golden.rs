@@ -477,6 +477,57 @@ fn recurrent_golden_file_is_the_hand_derived_version_5_bytes() {
     );
 }
 
+#[test]
+fn recurrent_i8_golden_file_is_version_6_and_resolves_every_layer() {
+    let store = recurrent_i8_store();
+    let spec = recurrent_i8_spec(&store);
+    let bytes = check_golden("recurrent_i8_v6.eam", &spec.encode().unwrap());
+    let model = Model::load(&bytes).unwrap();
+    assert_eq!(model.spec(), &spec);
+    assert_eq!(model.header().version, 6);
+    assert!(model.ops().iter().all(Op::is_int8));
+    let names: Vec<&str> = model.layers().iter().map(Layer::type_name).collect();
+    assert_eq!(names, ["recurrent_i8", "recurrent_i8", "upsample_i8"]);
+    let widths: Vec<(usize, usize)> = model
+        .ops()
+        .iter()
+        .map(|o| (o.inputs(), o.outputs()))
+        .collect();
+    assert_eq!(widths, [(8, 12), (12, 2), (2, 8)]);
+    // 24 + 36 + 12, then 18 + 12 + 6 + 6.
+    assert_eq!(model.param_count(), 72 + 42);
+    assert_eq!(model.macs(), 240 + 120);
+    let Op::RecurrentI8(lstm) = model.ops()[0] else {
+        panic!("op 0 is an int8 recurrent layer")
+    };
+    assert_eq!(
+        (lstm.cell, lstm.hidden, lstm.sequences, lstm.state_shift),
+        (Cell::Lstm, 3, true, -11)
+    );
+    assert_eq!((lstm.rows(), lstm.steps(), lstm.step_inputs()), (12, 4, 2));
+    assert_eq!(
+        (0..12)
+            .map(|r| lstm.exponents_ih.get(r))
+            .collect::<Vec<_>>(),
+        [0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1]
+    );
+    assert_eq!(lstm.b_ih.get(11), Some(240));
+    assert!(lstm.b_hh.is_empty());
+    assert!(
+        bytes
+            .as_ptr_range()
+            .contains(&lstm.w_hh.as_bytes().as_ptr())
+    );
+    let Op::RecurrentI8(gru) = model.ops()[1] else {
+        panic!("op 1 is an int8 recurrent layer")
+    };
+    assert_eq!((gru.cell, gru.hidden, gru.sequences), (Cell::Gru, 2, false));
+    assert_eq!(gru.input_quant, lstm.output_quant);
+    assert_eq!(gru.gates_hh[3].multiplier, 0);
+    assert_eq!(gru.exponents_ih.get(5), 2);
+    assert_eq!(gru.b_hh.iter().collect::<Vec<_>>(), [-5, 6, -7, 8, -9, 10]);
+}
+
 /// The CRC-32 of `recurrent_v5.eam`'s body.
 const RECURRENT_V5_CRC: u32 = 0xd3f2_832e;
 
@@ -498,6 +549,7 @@ fn a_file_is_written_with_the_oldest_version_that_has_all_its_tags() {
     assert_eq!(version(&conv1d_spec(&conv1d_store())), 4);
     assert_eq!(version(&conv_i8_spec(&conv_i8_store())), 4);
     assert_eq!(version(&recurrent_spec(&recurrent_store())), 5);
+    assert_eq!(version(&recurrent_i8_spec(&recurrent_i8_store())), 6);
     // The recurrent kind alone: version 5; the recurrent model with an
     // older kind still needs version 5 for its layers.
     let mut spec = dense_spec(&d);

@@ -117,6 +117,25 @@ fn exercise(model: &Model<'_>) {
                 };
                 assert_eq!(r.b_hh.len(), b_hh);
             }
+            model_format::Op::RecurrentI8(r) => {
+                let (rows, inputs) = (r.rows(), r.step_inputs());
+                assert_eq!((r.input.h, r.output.h, r.output.c), (1, 1, r.hidden));
+                let steps = if r.sequences { r.steps() } else { 1 };
+                assert_eq!(r.output.w, steps);
+                assert!(r.steps() > 0 && inputs > 0 && r.hidden > 0);
+                assert_eq!(r.w_ih.len(), rows * inputs);
+                assert_eq!(r.w_hh.len(), rows * r.hidden);
+                assert_eq!(r.exponents_ih.as_bytes().len(), rows.div_ceil(2));
+                assert_eq!(r.exponents_hh.as_bytes().len(), rows.div_ceil(2));
+                assert_eq!(r.b_ih.len(), rows);
+                let b_hh = if r.cell == model_format::Cell::Gru {
+                    rows
+                } else {
+                    0
+                };
+                assert_eq!(r.b_hh.len(), b_hh);
+                assert!((-15..=-8).contains(&r.state_shift));
+            }
         }
     }
     assert_eq!(width, model.input_len());

@@ -52,6 +52,7 @@
 
 pub mod conv_models;
 pub mod maps;
+pub mod recurrent;
 
 use model_format::build::{InputBuf, LayerBuf, LutBuf, ModelBuf};
 use model_format::{Activation, DenseOp, I8s, I32s, Layer, Lut, Model, Op, Quant, Requant};
@@ -100,6 +101,16 @@ pub enum Mutation {
     /// f32 average pooling divides the sum by `n` instead of multiplying it
     /// by the reciprocal rounded to f32.
     F32AvgPoolDivides,
+    /// The int8 recurrent layer's `rshr` floors (drops its rounding term).
+    RecurrentRshrTruncates,
+    /// `act16` reads `T[uh]` without interpolating towards `T[uh + 1]`.
+    RecurrentTableNotInterpolated,
+    /// The LSTM adds `i·g` to the cell with a shift of `31 + p`, not `30 + p`.
+    RecurrentCellShiftOffByOne,
+    /// Gate pre-activations wrap to 16 bits instead of saturating.
+    RecurrentNoSaturation,
+    /// The first two gates trade rows (LSTM `i, f`; GRU `r, z`).
+    RecurrentGatesSwapped,
 }
 
 impl Mutation {
@@ -124,6 +135,15 @@ impl Mutation {
         Mutation::AvgPoolRoundsHalfDown,
         Mutation::AvgPoolAroundZeroPoint,
         Mutation::F32AvgPoolDivides,
+    ];
+
+    /// The mutations of the int8 recurrent layer.
+    pub const RECURRENT: [Mutation; 5] = [
+        Mutation::RecurrentRshrTruncates,
+        Mutation::RecurrentTableNotInterpolated,
+        Mutation::RecurrentCellShiftOffByOne,
+        Mutation::RecurrentNoSaturation,
+        Mutation::RecurrentGatesSwapped,
     ];
 }
 
@@ -677,6 +697,7 @@ fn run(
                         let dense = int8_dense(model, index, mutation);
                         (run_int8(&dense, &x, mutation), dense.finish.output)
                     }
+                    Layer::RecurrentI8(r) => recurrent::run(r, &x, mutation),
                     _ => maps::run_i8(layer, &x, mutation),
                 };
                 Values::I8(y, output)
@@ -712,6 +733,7 @@ fn int8_input(layer: &Layer<'_>) -> Option<Quant> {
         Layer::ConvTransposeI8(c) => Some(c.input),
         Layer::PoolI8(p) => Some(p.quant),
         Layer::UpsampleI8(u) => Some(u.quant),
+        Layer::RecurrentI8(r) => Some(r.input),
     }
 }
 

@@ -25,13 +25,14 @@ fn main() {
         "CMSIS-NN not found at {} (see ../shared/third_party/cmsis-nn/SOURCE.md)",
         root.display()
     );
-    // Every s8 source of the three families the shim calls; the linker
+    // Every s8 source of the four families the shim calls; the linker
     // keeps what is reached.
     let mut files = vec![PathBuf::from("shim.c")];
     for dir in [
         "Source/ConvolutionFunctions",
         "Source/FullyConnectedFunctions",
         "Source/NNSupportFunctions",
+        "Source/LSTMFunctions",
     ] {
         let mut found: Vec<PathBuf> = fs::read_dir(root.join(dir))
             .expect("read CMSIS-NN source dir")
@@ -45,6 +46,16 @@ fn main() {
             .collect();
         found.sort();
         files.extend(found);
+    }
+    // What the s8 LSTM calls besides NNSupportFunctions: the s16 table
+    // activation and the three s16 element-wise products.
+    for file in [
+        "Source/ActivationFunctions/arm_nn_activation_s16.c",
+        "Source/BasicMathFunctions/arm_elementwise_mul_s16.c",
+        "Source/BasicMathFunctions/arm_elementwise_mul_acc_s16.c",
+        "Source/BasicMathFunctions/arm_elementwise_mul_s16_s8.c",
+    ] {
+        files.push(root.join(file));
     }
     cc::Build::new()
         .compiler("arm-none-eabi-gcc")

@@ -64,3 +64,61 @@ int32_t shim_transpose_conv_s8(void *buf, int32_t buf_size, void *reverse_buf, i
     return arm_transpose_conv_wrapper_s8(&ctx, &reverse_ctx, &p, &q, &in, input, &filter_dims, filter, &bias_dims,
                                          bias, &out, output);
 }
+
+/* arm_lstm_unidirectional_s8, batch 1, time major, on an LSTM whose four
+ * gates' weight blocks are stacked in PyTorch's order (i, f, g, o) in w_ih
+ * (4·hidden × in) and w_hh (4·hidden × hidden). gate_mult/gate_shift hold
+ * per gate k the input part's multiplier and shift at [k] and the hidden
+ * part's at [4 + k]; eff_bias the effective biases, input part then hidden
+ * part (8·hidden values, gate blocks in the same order). The zero state:
+ * the cell state is cleared and the hidden state set to the output zero
+ * point (real 0) before the call. Buffers: temp1, temp2 and cell (hidden
+ * int16 each), hidden_state (hidden int8). */
+int32_t shim_lstm_s8(const int8_t *input, int8_t *output, int32_t steps, int32_t in, int32_t hidden,
+                     const int8_t *w_ih, const int8_t *w_hh, const int32_t *gate_mult, const int32_t *gate_shift,
+                     const int32_t *eff_bias, int32_t cell_scale_power, int32_t out_mult, int32_t out_shift,
+                     int32_t out_offset, int16_t *temp1, int16_t *temp2, int16_t *cell, int8_t *hidden_state)
+{
+    cmsis_nn_lstm_gate gates[4];
+    const arm_nn_activation_type act[4] = {ARM_SIGMOID, ARM_SIGMOID, ARM_TANH, ARM_SIGMOID};
+    for (int k = 0; k < 4; k++)
+    {
+        gates[k].input_multiplier = gate_mult[k];
+        gates[k].input_shift = gate_shift[k];
+        gates[k].input_weights = w_ih + k * hidden * in;
+        gates[k].input_effective_bias = eff_bias + k * hidden;
+        gates[k].hidden_multiplier = gate_mult[4 + k];
+        gates[k].hidden_shift = gate_shift[4 + k];
+        gates[k].hidden_weights = w_hh + k * hidden * hidden;
+        gates[k].hidden_effective_bias = eff_bias + (4 + k) * hidden;
+        gates[k].bias = 0;
+        gates[k].activation_type = act[k];
+    }
+    /* f·c and i·g to the cell scale 2^p: 2^-15 and 2^(-30-p) as multipliers. */
+    const cmsis_nn_lstm_params p = {1,
+                                    1,
+                                    steps,
+                                    in,
+                                    hidden,
+                                    0,
+                                    1 << 30,
+                                    -14,
+                                    1 << 30,
+                                    -29 - cell_scale_power,
+                                    0,
+                                    cell_scale_power,
+                                    out_mult,
+                                    out_shift,
+                                    out_offset,
+                                    gates[1],
+                                    gates[0],
+                                    gates[2],
+                                    gates[3]};
+    for (int j = 0; j < hidden; j++)
+    {
+        cell[j] = 0;
+        hidden_state[j] = (int8_t)out_offset;
+    }
+    cmsis_nn_lstm_context ctx = {temp1, temp2, cell, hidden_state};
+    return arm_lstm_unidirectional_s8(input, output, &p, &ctx);
+}

@@ -66,6 +66,9 @@ pub fn mbqm(x: i32, m: i32, s: i32) -> i32 {
         let hi = (p >> 32) as i32;
         let k = t - 32;
         (hi + (1 << (k - 1))) >> k
+    } else if t == 32 {
+        // M in [2^-2, 2^-1): the high word rounded, |x · m| / 2^32 < 2^30.
+        ((p + (1i64 << 31)) >> 32) as i32
     } else {
         // |x · m| < 2^62 and the rounding term is at most 2^31: no overflow.
         let v = (p + (1i64 << (t - 1))) >> t;
@@ -175,6 +178,22 @@ pub fn pack_i8_in_place(buf: &mut [f32], n: usize, zero_point: i8) {
         if let Some(dst) = words.get_mut(2 * b..2 * b + 2) {
             dst.copy_from_slice(&packed);
         }
+    }
+}
+
+/// Packs int8 values with `zero_point` subtracted into `dst` (another
+/// buffer, `packed_words(src.len())` words): blocks by [`dsp::pack4`], then
+/// one word per leftover value.
+pub(crate) fn pack_i8(src: &[i8], zero_point: i8, dst: &mut [u32]) {
+    let zp2 = u32::from(zero_point as u16) * 0x1_0001;
+    let (blocks, rest) = src.as_chunks::<4>();
+    let (head, tail) = dst.split_at_mut((blocks.len() * 2).min(dst.len()));
+    for (pair, b) in head.as_chunks_mut::<2>().0.iter_mut().zip(blocks) {
+        *pair = dsp::pack4(u32::from_le_bytes(b.map(|v| v as u8)), zp2);
+    }
+    let zp = i32::from(zero_point);
+    for (d, v) in tail.iter_mut().zip(rest) {
+        *d = half(i32::from(*v) - zp);
     }
 }
 

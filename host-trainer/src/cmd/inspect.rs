@@ -133,6 +133,14 @@ fn weight_bytes(layer: &Layer<'_>) -> usize {
                 + r.b_hh.as_bytes().len()
         }
         Layer::ConvTranspose(c) => c.weights.as_bytes().len() + c.bias.as_bytes().len(),
+        Layer::RecurrentI8(r) => {
+            r.w_ih.len()
+                + r.w_hh.len()
+                + r.exponents_ih.as_bytes().len()
+                + r.exponents_hh.as_bytes().len()
+                + r.b_ih.as_bytes().len()
+                + r.b_hh.as_bytes().len()
+        }
         Layer::ConvI8(c) => {
             c.weights.len()
                 + c.bias.as_bytes().len()

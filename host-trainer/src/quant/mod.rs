@@ -177,7 +177,8 @@ fn run_affine(op: &Op<'_>, x: &[f32], y: &mut [f32]) -> Activation {
         | Op::ConvI8(_)
         | Op::ConvTransposeI8(_)
         | Op::PoolI8(_)
-        | Op::UpsampleI8(_) => Activation::Identity,
+        | Op::UpsampleI8(_)
+        | Op::RecurrentI8(_) => Activation::Identity,
     }
 }
 
@@ -631,7 +632,8 @@ pub fn quantize(model: &Model<'_>, windows: &[f32], opts: &QuantizeOptions) -> R
             | Layer::ConvI8(_)
             | Layer::ConvTransposeI8(_)
             | Layer::PoolI8(_)
-            | Layer::UpsampleI8(_) => {
+            | Layer::UpsampleI8(_)
+            | Layer::RecurrentI8(_) => {
                 bail!("layer {i} is already int8: quantize the f32 model that `edgeae train` wrote")
             }
         };

@@ -492,6 +492,90 @@ pub fn recurrent_spec<'s>(s: &'s SpecBytes<'_>) -> ModelSpec<'s> {
     spec(s)
 }
 
+/// An int8 recurrent model of format version 6 (kind recurrent), 2
+/// channels x window 4: an int8 LSTM 2→3 over the 4 steps, every step out
+/// (state shift −11, row exponents 0 and 1) → an int8 GRU 3→2, the last
+/// step out (the codings) → int8 upsampling by (1, 4) back to 1 x 4 x 2.
+pub fn recurrent_i8_model() -> ModelBuf {
+    let q = |scale: f32, zero_point: i8| Quant { scale, zero_point };
+    let m = |multiplier: i32, shift: i8| Requant { multiplier, shift };
+    let h = q(0.0078125, -2);
+    let codes = q(0.015625, 3);
+    let unused = m(0, 0);
+    ModelBuf {
+        kind: ModelKind::Recurrent,
+        input: input(2, 4, 2, vec![0.0, 0.5], vec![1.0, 2.0]),
+        layers: vec![
+            LayerBuf::RecurrentI8 {
+                cell: Cell::Lstm,
+                shape: MapShape::line(4, 2),
+                hidden: 3,
+                sequences: true,
+                input: q(0.03125, 5),
+                output: h,
+                state_shift: -11,
+                gates_ih: [0x4000_0000, 0x5000_0000, 0x6000_0000, 0x7000_0000].map(|v| m(v, 2)),
+                gates_hh: [0x4800_0000, 0x5800_0000, 0x6800_0000, 0x7800_0000].map(|v| m(v, 1)),
+                hidden_requant: m(0x4000_0000, -22),
+                w_ih: i8_ramp_values(24, -60, 11),
+                exponents_ih: (0..12).map(|r| (r % 2) as u8).collect(),
+                w_hh: i8_ramp_values(36, 50, -7),
+                exponents_hh: vec![0; 12],
+                b_ih: (0..12).map(|r| 40 * r - 200).collect(),
+                b_hh: vec![],
+            },
+            LayerBuf::RecurrentI8 {
+                cell: Cell::Gru,
+                shape: MapShape::line(4, 3),
+                hidden: 2,
+                sequences: false,
+                input: h,
+                output: codes,
+                state_shift: -15,
+                gates_ih: [
+                    m(0x4000_0000, 0),
+                    m(0x5000_0000, 0),
+                    m(0x6000_0000, 0),
+                    unused,
+                ],
+                gates_hh: [
+                    m(0x4400_0000, 1),
+                    m(0x5400_0000, 1),
+                    m(0x6400_0000, 1),
+                    unused,
+                ],
+                hidden_requant: m(0x4000_0000, -8),
+                w_ih: i8_ramp_values(18, 30, 13),
+                exponents_ih: vec![0, 1, 2, 0, 1, 2],
+                w_hh: i8_ramp_values(12, -20, 9),
+                exponents_hh: vec![0; 6],
+                b_ih: vec![10, -20, 30, -40, 50, -60],
+                b_hh: vec![-5, 6, -7, 8, -9, 10],
+            },
+            LayerBuf::UpsampleI8 {
+                shape: MapShape::line(1, 2),
+                factor: [1, 4],
+                quant: codes,
+            },
+        ],
+        codings_layer: 1,
+        scoring: ScoringBuf::default(),
+        provenance: ProvenanceBuf {
+            seed: 6,
+            tool: "edgeae rnn int8".into(),
+            ..unknown()
+        },
+    }
+}
+
+pub fn recurrent_i8_store() -> SpecBytes<'static> {
+    store(recurrent_i8_model())
+}
+
+pub fn recurrent_i8_spec<'s>(s: &'s SpecBytes<'_>) -> ModelSpec<'s> {
+    spec(s)
+}
+
 /// Writes `spec` as a file without validating it, to build invalid models.
 pub fn raw_file(spec: &ModelSpec<'_>) -> Vec<u8> {
     let body = postcard::to_allocvec(spec).unwrap();

@@ -10,6 +10,26 @@
 use crate::case::ConvLayer;
 
 unsafe extern "C" {
+    fn shim_lstm_s8(
+        input: *const i8,
+        output: *mut i8,
+        steps: i32,
+        inputs: i32,
+        hidden: i32,
+        w_ih: *const i8,
+        w_hh: *const i8,
+        gate_mult: *const i32,
+        gate_shift: *const i32,
+        eff_bias: *const i32,
+        cell_scale_power: i32,
+        out_mult: i32,
+        out_shift: i32,
+        out_offset: i32,
+        temp1: *mut i16,
+        temp2: *mut i16,
+        cell: *mut i16,
+        hidden_state: *mut i8,
+    ) -> i32;
     fn shim_convolve_s8_buffer_size(
         in_h: i32,
         in_w: i32,
@@ -258,6 +278,86 @@ pub fn conv(
     };
     if status == 0 {
         Ok(usize::try_from(asked).unwrap_or(0))
+    } else {
+        Err(Refused::Status(status))
+    }
+}
+
+/// An int8 LSTM as `arm_lstm_unidirectional_s8` takes it (see `shim.c`).
+pub struct Lstm<'a> {
+    /// Steps, inputs per step, hidden units.
+    pub size: (usize, usize, usize),
+    /// `4·hidden × in`, gates `i, f, g, o`.
+    pub w_ih: &'a [i8],
+    /// `4·hidden × hidden`.
+    pub w_hh: &'a [i8],
+    /// Per gate: input part at `k`, hidden part at `4 + k`.
+    pub mult: [i32; 8],
+    /// As `mult`.
+    pub shift: [i32; 8],
+    /// Effective biases, input part (`4·hidden`) then hidden part.
+    pub eff_bias: &'a [i32],
+    /// The cell state's scale is `2^cell_scale_power`.
+    pub cell_scale_power: i32,
+    /// Q0.30 to the output: multiplier, shift, zero point.
+    pub out: (i32, i32, i32),
+}
+
+/// The int16 and int8 buffers `arm_lstm_unidirectional_s8` works in.
+pub struct LstmBuffers<'a> {
+    /// `temp1`, `temp2`, the cell state: `hidden` values each.
+    pub temp: [&'a mut [i16]; 3],
+    /// The hidden state, `hidden` values.
+    pub hidden: &'a mut [i8],
+}
+
+/// Runs the LSTM on `input` (`steps × in`) into `output` (`steps × hidden`).
+pub fn lstm(
+    l: &Lstm<'_>,
+    input: &[i8],
+    output: &mut [i8],
+    b: &mut LstmBuffers<'_>,
+) -> Result<(), Refused> {
+    let (steps, inputs, hidden) = l.size;
+    let [t1, t2, cell] = &mut b.temp;
+    if input.len() < steps * inputs
+        || output.len() < steps * hidden
+        || l.w_ih.len() < 4 * hidden * inputs
+        || l.w_hh.len() < 4 * hidden * hidden
+        || l.eff_bias.len() < 8 * hidden
+        || t1.len() < hidden
+        || t2.len() < hidden
+        || cell.len() < hidden
+        || b.hidden.len() < hidden
+    {
+        return Err(Refused::Buffer);
+    }
+    // SAFETY: every slice is at least as long as the C code reads or writes
+    // (checked above); see the module's audit note.
+    let status = unsafe {
+        shim_lstm_s8(
+            input.as_ptr(),
+            output.as_mut_ptr(),
+            i(steps),
+            i(inputs),
+            i(hidden),
+            l.w_ih.as_ptr(),
+            l.w_hh.as_ptr(),
+            l.mult.as_ptr(),
+            l.shift.as_ptr(),
+            l.eff_bias.as_ptr(),
+            l.cell_scale_power,
+            l.out.0,
+            l.out.1,
+            l.out.2,
+            t1.as_mut_ptr(),
+            t2.as_mut_ptr(),
+            cell.as_mut_ptr(),
+            b.hidden.as_mut_ptr(),
+        )
+    };
+    if status == 0 {
+        Ok(())
     } else {
         Err(Refused::Status(status))
     }

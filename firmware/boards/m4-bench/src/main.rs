@@ -9,6 +9,10 @@
 //! two are timed alternately, three pairs. Prints one table row per layer
 //! (semihosting, QEMU's stdout) and exits 0, or 1 if an output differs or
 //! a call fails. `scripts/bench-m4` builds and runs it.
+//!
+//! A second table does the same for the int8 LSTM (`firmware::ops::
+//! recurrent_i8` beside `arm_lstm_unidirectional_s8`, see `lstm.rs`), per
+//! time step, plus edgeae's int8 GRU alone.
 #![no_std]
 #![no_main]
 #![deny(unsafe_code)]
@@ -18,6 +22,7 @@ mod cmsis;
 #[allow(dead_code)]
 #[path = "../../qemu-mps2/src/hw.rs"]
 mod hw;
+mod lstm;
 
 use case::{ConvLayer, INPUT_ZP, LayerData, OUTPUT_ZP, REQUANT, Rng};
 use cortex_m_rt::entry;
@@ -104,7 +109,7 @@ const MAP: usize = 8192;
 const WEIGHTS: usize = 8192;
 const FILTERS: usize = 64;
 const SCRATCH_WORDS: usize = 4096;
-const PAIRS: usize = 3;
+pub(crate) const PAIRS: usize = 3;
 
 #[entry]
 fn main() -> ! {
@@ -143,6 +148,7 @@ fn main() -> ! {
             }
         }
     }
+    failed |= lstm::bench(&mut clock);
     hw::exit(u8::from(failed))
 }
 
@@ -157,7 +163,7 @@ struct Row {
     equal: bool,
 }
 
-fn median(mut v: [u32; PAIRS]) -> u32 {
+pub(crate) fn median(mut v: [u32; PAIRS]) -> u32 {
     v.sort_unstable();
     v[PAIRS / 2]
 }

@@ -6,9 +6,11 @@
 pub mod calibrate;
 pub mod demo;
 pub mod denoise;
+pub mod embed;
 pub mod encode;
 pub mod eval;
 pub mod export;
+pub mod features;
 pub mod flash;
 pub mod generate;
 pub mod inspect;

@@ -34,6 +34,7 @@
 //! windows time-major into one matrix, [`window_labels`] marks the windows
 //! that contain an anomalous row, and [`Normalizer`] standardises each channel.
 
+pub(crate) mod class_labels;
 mod csv;
 pub(crate) mod files;
 mod idx;
@@ -180,6 +181,18 @@ pub fn load_for_model(
     opts: LoadOptions,
 ) -> Result<Table> {
     let table = load(data_path, opts)?;
+    check_channels(model_path, model, data_path, &table)?;
+    Ok(table)
+}
+
+/// Checks that `table` (loaded from `data_path`) has the channel count of
+/// the model at `model_path`.
+pub fn check_channels(
+    model_path: &Path,
+    model: &Model<'_>,
+    data_path: &Path,
+    table: &Table,
+) -> Result<()> {
     let want = model.input().channels as usize;
     if table.n_channels() != want {
         bail!(
@@ -190,7 +203,31 @@ pub fn load_for_model(
             preview(&table.channels)
         );
     }
-    Ok(table)
+    Ok(())
+}
+
+/// Image width, height and channels of a model's inputs, when they are
+/// images: those of IDX data, of a 2-D convolution's input map as the
+/// first layer, or of a square of at least 8x8 channels in windows of one
+/// frame (a dense model of images).
+pub fn image_shape(model: &Model<'_>, table: Option<&Table>) -> Option<(usize, usize, usize)> {
+    if let Some(Table {
+        source: Source::Idx { width, height },
+        ..
+    }) = table
+    {
+        return Some((*width, *height, 1));
+    }
+    if let Some(model_format::Layer::Conv(c)) = model.layers().first() {
+        return (c.shape.h > 1).then_some((
+            c.shape.w as usize,
+            c.shape.h as usize,
+            c.shape.c as usize,
+        ));
+    }
+    let channels = model.input().channels as usize;
+    let side = (channels as f64).sqrt().round() as usize;
+    (model.input().window == 1 && side >= 8 && side * side == channels).then_some((side, side, 1))
 }
 
 #[cfg(test)]

@@ -604,7 +604,7 @@ fn scatter_writes_png() {
     let mut labels: Vec<u8> = (0..1000).map(|i| (i % 10) as u8).collect();
     labels[3] = 200;
     let p = dir.join("codes.png");
-    scatter(&p, "Codings (2-D)", &points, Some(&labels)).unwrap();
+    scatter(&p, "Codings (2-D)", &points, Some(&labels), None).unwrap();
     assert_png(&p, 900, 700);
     // Points of several labels are drawn in their colours.
     let counts: Vec<usize> = PALETTE.iter().map(|&c| pixels_blended(&p, c)).collect();
@@ -614,11 +614,11 @@ fn scatter_writes_png() {
     );
     // Without labels, the points share one colour.
     let q0 = dir.join("unlabelled.png");
-    scatter(&q0, "Codings", &points, None).unwrap();
+    scatter(&q0, "Codings", &points, None, None).unwrap();
     let counts: Vec<usize> = PALETTE.iter().map(|&c| pixels_blended(&q0, c)).collect();
     assert_eq!(counts.iter().filter(|&&n| n > 300).count(), 1, "{counts:?}");
     let q = dir.join("unlabelled.png");
-    scatter(&q, "Codings", &points, None).unwrap();
+    scatter(&q, "Codings", &points, None, None).unwrap();
     assert_png(&q, 900, 700);
     assert_only(&dir, &["codes.png", "unlabelled.png"]);
 }
@@ -649,13 +649,14 @@ fn scatter_degenerate_inputs() {
     for (name, points, labels) in &cases {
         let file = format!("{name}.png");
         let p = dir.join(&file);
-        scatter(&p, name, points, labels.as_deref()).unwrap_or_else(|e| panic!("{file}: {e:#}"));
+        scatter(&p, name, points, labels.as_deref(), None).unwrap_or_else(|e| panic!("{file}: {e:#}"));
         assert_png(&p, 900, 700);
         names.push(file);
     }
     let p = dir.join("notext.png");
     render(&p, (900, 700), |root| {
-        draw_scatter(root, "t", &[(0.0, 0.0), (1.0, 2.0)], Some(&[1, 2]), false)
+        draw_scatter(root, "t", &[(0.0, 0.0), (1.0, 2.0)], Some(&[1, 2]), None, false)?;
+        Ok(())
     })
     .unwrap();
     assert_png(&p, 900, 700);

@@ -91,7 +91,11 @@ fn images(dir: &Path, count: usize) -> (PathBuf, PathBuf) {
         for p in 0..64 {
             let top = p < 32;
             let bright = (top && k == 0) || (!top && k == 1);
-            img.push(if bright { 200 + (i * p % 50) as u8 } else { (i * p % 40) as u8 });
+            img.push(if bright {
+                200 + (i * p % 50) as u8
+            } else {
+                (i * p % 40) as u8
+            });
         }
         lab.push(k as u8);
     }
@@ -122,12 +126,18 @@ fn embed_keeps_the_neighbourhoods_of_separated_clusters() {
         "--json",
     ]));
     assert_eq!(v["method"], "tsne");
-    assert_eq!((v["points"].as_u64(), v["classes"].as_u64()), (Some(300), Some(3)));
+    assert_eq!(
+        (v["points"].as_u64(), v["classes"].as_u64()),
+        (Some(300), Some(3))
+    );
     let a = &v["agreement"];
     let (on_map, codings) = (a["map"].as_f64().unwrap(), a["codings"].as_f64().unwrap());
     assert!(codings > 0.95, "{a}");
     assert!(on_map >= 0.9 * codings, "{a}");
-    assert!((a["chance"].as_f64().unwrap() - 99.0 / 299.0).abs() < 1e-9, "{a}");
+    assert!(
+        (a["chance"].as_f64().unwrap() - 99.0 / 299.0).abs() < 1e-9,
+        "{a}"
+    );
     assert_eq!(png_size(&map), (900, 700));
     // CSV: x,y and the class column under its own name, a row per window.
     let text = std::fs::read_to_string(&csv).unwrap();
@@ -154,10 +164,25 @@ fn embed_keeps_the_neighbourhoods_of_separated_clusters() {
         .collect();
     std::fs::write(&plain, text.join("\n")).unwrap();
     let v = json(&edgeae(&[
-        "embed", "--model", s(&model), "--data", s(&plain), "--out", s(&map), "--csv",
-        s(&csv), "--method", "pca", "--limit", "50", "--json",
+        "embed",
+        "--model",
+        s(&model),
+        "--data",
+        s(&plain),
+        "--out",
+        s(&map),
+        "--csv",
+        s(&csv),
+        "--method",
+        "pca",
+        "--limit",
+        "50",
+        "--json",
     ]));
-    assert_eq!((v["method"].as_str(), v["points"].as_u64()), (Some("pca"), Some(50)));
+    assert_eq!(
+        (v["method"].as_str(), v["points"].as_u64()),
+        (Some("pca"), Some(50))
+    );
     assert!(v["agreement"].is_null());
     let text = std::fs::read_to_string(&csv).unwrap();
     assert_eq!(text.lines().next(), Some("x,y"));
@@ -171,14 +196,31 @@ fn embed_draws_images_with_idx_labels() {
     let model = pack(&d, "m", 64, 1, &dense_tied(64, 4));
     let (map, csv) = (d.join("map.png"), d.join("map.csv"));
     let out = edgeae(&[
-        "embed", "--model", s(&model), "--data", s(&img), "--labels-file", s(&lab), "--out",
-        s(&map), "--csv", s(&csv),
+        "embed",
+        "--model",
+        s(&model),
+        "--data",
+        s(&img),
+        "--labels-file",
+        s(&lab),
+        "--out",
+        s(&map),
+        "--csv",
+        s(&csv),
     ]);
     let text = ok(&out);
     assert!(text.contains("10-NN class agreement: map"), "{text}");
     let v = json(&edgeae(&[
-        "embed", "--model", s(&model), "--data", s(&img), "--labels-file", s(&lab), "--out",
-        s(&map), "--json",
+        "embed",
+        "--model",
+        s(&model),
+        "--data",
+        s(&img),
+        "--labels-file",
+        s(&lab),
+        "--out",
+        s(&map),
+        "--json",
     ]));
     assert!(v["thumbnails"].as_u64().unwrap() > 0, "{v}");
     assert_eq!(v["classes"], 2);
@@ -193,7 +235,15 @@ fn embed_bad_labels_are_one_sentence() {
     let model = pack(&d, "m", 6, 1, &dense_tied(6, 3));
     let map = d.join("map.png");
     let run = |extra: &[&str], data: &Path| {
-        let mut args = vec!["embed", "--model", s(&model), "--data", s(data), "--out", s(&map)];
+        let mut args = vec![
+            "embed",
+            "--model",
+            s(&model),
+            "--data",
+            s(data),
+            "--out",
+            s(&map),
+        ];
         args.extend_from_slice(extra);
         edgeae(&args)
     };
@@ -206,14 +256,25 @@ fn embed_bad_labels_are_one_sentence() {
         &["bad.csv", "(`state`)", "`two` is not a whole number"],
     );
     std::fs::write(&bad, text.replacen(",1,", ",1.5,", 1)).unwrap();
-    fails_cleanly(&run(&["--labels", "state"], &bad), &["`1.5` is not a whole number"]);
+    fails_cleanly(
+        &run(&["--labels", "state"], &bad),
+        &["`1.5` is not a whole number"],
+    );
     // Without --labels the class column is a seventh channel.
     fails_cleanly(&run(&[], &data), &["expects 6 channels", "has 7"]);
     // IDX images have no columns; a label file must match the images.
     let (img, lab) = images(&d, 10);
     let m64 = pack(&d, "m64", 64, 1, &dense_tied(64, 4));
     let idx_run = |extra: &[&str]| {
-        let mut args = vec!["embed", "--model", s(&m64), "--data", s(&img), "--out", s(&map)];
+        let mut args = vec![
+            "embed",
+            "--model",
+            s(&m64),
+            "--data",
+            s(&img),
+            "--out",
+            s(&map),
+        ];
         args.extend_from_slice(extra);
         edgeae(&args)
     };
@@ -223,7 +284,15 @@ fn embed_bad_labels_are_one_sentence() {
         std::fs::create_dir_all(&d20).unwrap();
         images(&d20, 20)
     };
-    let mut args = vec!["embed", "--model", s(&m64), "--data", s(&img20), "--out", s(&map)];
+    let mut args = vec![
+        "embed",
+        "--model",
+        s(&m64),
+        "--data",
+        s(&img20),
+        "--out",
+        s(&map),
+    ];
     args.extend_from_slice(&["--labels-file", s(&lab)]);
     fails_cleanly(&edgeae(&args), &["holds 10 labels", "has 20 rows"]);
     fails_cleanly(&idx_run(&["--labels-file", s(&img)]), &["not labels"]);
@@ -241,10 +310,21 @@ fn features_of_a_dense_image_model() {
     let model = pack(&d, "m", 64, 1, &dense_tied(64, 4));
     let out = d.join("f.png");
     let v = json(&edgeae(&[
-        "features", "--model", s(&model), "--data", s(&img), "--out", s(&out), "--units", "3",
+        "features",
+        "--model",
+        s(&model),
+        "--data",
+        s(&img),
+        "--out",
+        s(&out),
+        "--units",
+        "3",
         "--json",
     ]));
-    assert_eq!((v["units"].as_u64(), v["drawn_as"].as_str()), (Some(3), Some("image")));
+    assert_eq!(
+        (v["units"].as_u64(), v["drawn_as"].as_str()),
+        (Some(3), Some("image"))
+    );
     assert_eq!(v["layer"], "dense 64 -> 4");
     assert_eq!(v["codings_units"].as_array().unwrap().len(), 3);
     // Three 8x8 images at 7 px a pixel in one row (gaps of 1 px), under a
@@ -258,7 +338,14 @@ fn features_of_a_dense_image_model() {
     assert!((3 * 57 + 1 + 10..3 * 57 + 1 + 60).contains(&h), "{h}");
     // Without data: only the weights.
     std::fs::remove_file(d.join("f-top.png")).unwrap();
-    let v = json(&edgeae(&["features", "--model", s(&model), "--out", s(&out), "--json"]));
+    let v = json(&edgeae(&[
+        "features",
+        "--model",
+        s(&model),
+        "--out",
+        s(&out),
+        "--json",
+    ]));
     assert_eq!(v["units"], 4);
     assert!(v["top"].is_null() && !d.join("f-top.png").exists());
 }
@@ -276,9 +363,19 @@ fn features_of_a_sensor_model() {
     let model = pack(&d, "m", 2, 16, &dense_tied(32, 5));
     let out = d.join("f.png");
     let v = json(&edgeae(&[
-        "features", "--model", s(&model), "--data", s(&data), "--out", s(&out), "--json",
+        "features",
+        "--model",
+        s(&model),
+        "--data",
+        s(&data),
+        "--out",
+        s(&out),
+        "--json",
     ]));
-    assert_eq!((v["units"].as_u64(), v["drawn_as"].as_str()), (Some(5), Some("signal")));
+    assert_eq!(
+        (v["units"].as_u64(), v["drawn_as"].as_str()),
+        (Some(5), Some("signal"))
+    );
     // 200 px a panel and 4 px margins, under a title and a legend.
     let (w, h) = png_size(&out);
     assert_eq!(w, 900);
@@ -288,7 +385,15 @@ fn features_of_a_sensor_model() {
     assert!((8 + 5 * 200..8 + 5 * 200 + 100).contains(&h), "{h}");
     // --units 2: two panels each.
     ok(&edgeae(&[
-        "features", "--model", s(&model), "--data", s(&data), "--out", s(&out), "--units", "2",
+        "features",
+        "--model",
+        s(&model),
+        "--data",
+        s(&data),
+        "--out",
+        s(&out),
+        "--units",
+        "2",
     ]));
     let (_, h) = png_size(&out);
     assert!((8 + 2 * 200..8 + 2 * 200 + 100).contains(&h), "{h}");
@@ -298,7 +403,9 @@ fn features_of_a_sensor_model() {
 fn features_of_a_conv_model_and_int8_refusal() {
     let d = dir("features-conv");
     // A 3x3 convolution of 8x8x1 images into 2 maps, then dense back.
-    let conv_w: Vec<String> = (0..18).map(|i| format!("{}", (i % 5) as f64 - 2.0)).collect();
+    let conv_w: Vec<String> = (0..18)
+        .map(|i| format!("{}", (i % 5) as f64 - 2.0))
+        .collect();
     let dense_w = vec!["0.01"; 128 * 64].join(",");
     let layers = format!(
         r#"{{"conv": {{"shape": {{"h": 8, "w": 8, "c": 1}}, "filters": 2, "kernel": [3, 3], "stride": [1, 1], "padding": "same", "activation": "relu", "weights": [{}], "bias": [0, 0]}}}},
@@ -308,9 +415,19 @@ fn features_of_a_conv_model_and_int8_refusal() {
     );
     let model = pack(&d, "conv", 64, 1, &layers);
     let out = d.join("f.png");
-    let v = json(&edgeae(&["features", "--model", s(&model), "--out", s(&out), "--json"]));
+    let v = json(&edgeae(&[
+        "features",
+        "--model",
+        s(&model),
+        "--out",
+        s(&out),
+        "--json",
+    ]));
     assert_eq!(v["layer"], "conv 3x3, 2 filters");
-    assert_eq!((v["units"].as_u64(), v["drawn_as"].as_str()), (Some(2), Some("image")));
+    assert_eq!(
+        (v["units"].as_u64(), v["drawn_as"].as_str()),
+        (Some(2), Some("image"))
+    );
     // Two 3x3 kernels at 18 px a pixel.
     let (w, h) = png_size(&out);
     assert!(w >= 2 * 55 + 1, "{w}");
@@ -321,7 +438,14 @@ fn features_of_a_conv_model_and_int8_refusal() {
     let dense = pack(&d, "dense", 64, 1, &dense_tied(64, 4));
     let int8 = d.join("int8.eam");
     ok(&edgeae(&[
-        "export", s(&dense), "--quant", "int8", "--calib", s(&img), "--out", s(&int8),
+        "export",
+        s(&dense),
+        "--quant",
+        "int8",
+        "--calib",
+        s(&img),
+        "--out",
+        s(&int8),
     ]));
     fails_cleanly(
         &edgeae(&["features", "--model", s(&int8), "--out", s(&out)]),

@@ -127,19 +127,23 @@ pub fn run(args: &EmbedArgs) -> Result<EmbedReport> {
         args.method.name(),
         file_name(&args.data)
     );
-    let colours: Option<Vec<u8>> = classes
-        .as_deref()
-        .map(|c| c.iter().map(|&k| u8::try_from(k).unwrap_or(u8::MAX)).collect());
+    let colours: Option<Vec<u8>> = classes.as_deref().map(|c| {
+        c.iter()
+            .map(|&k| u8::try_from(k).unwrap_or(u8::MAX))
+            .collect()
+    });
     let drawn = crate::plots::scatter(
         &args.out,
         &title,
         &points,
         colours.as_deref(),
-        thumbs.as_ref().map(|(pixels, w, h)| crate::plots::Thumbnails {
-            pixels,
-            width: *w,
-            height: *h,
-        }),
+        thumbs
+            .as_ref()
+            .map(|(pixels, w, h)| crate::plots::Thumbnails {
+                pixels,
+                width: *w,
+                height: *h,
+            }),
     )?;
     if let Some(csv) = &args.csv {
         let mut header = vec!["x".to_string(), "y".to_string()];
@@ -176,8 +180,8 @@ fn sample(starts: &[usize], limit: usize, seed: u64) -> Vec<usize> {
     if starts.len() <= limit {
         return starts.to_vec();
     }
-    let mut picked = rand::seq::index::sample(&mut crate::rng::seeded(seed), starts.len(), limit)
-        .into_vec();
+    let mut picked =
+        rand::seq::index::sample(&mut crate::rng::seeded(seed), starts.len(), limit).into_vec();
     picked.sort_unstable();
     picked.into_iter().map(|i| starts[i]).collect()
 }
@@ -237,6 +241,8 @@ pub(crate) fn gray_image(
 
 /// The file name of `path`, for titles.
 pub(crate) fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }

@@ -162,7 +162,10 @@ fn first_layer(
                 .map(|(w, h, _)| (w, h));
             Ok(FirstLayer {
                 name: format!("dense {inputs} -> {}", d.outputs),
-                units: weights.chunks_exact(inputs.max(1)).map(<[f32]>::to_vec).collect(),
+                units: weights
+                    .chunks_exact(inputs.max(1))
+                    .map(<[f32]>::to_vec)
+                    .collect(),
                 image,
                 channels,
             })

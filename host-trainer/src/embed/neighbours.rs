@@ -37,7 +37,10 @@ pub fn agreement(points: &[f64], dim: usize, classes: &[u16], k: usize) -> f64 {
                 best.insert(at, (d, j));
                 best.truncate(k);
             }
-            let same = best.iter().filter(|&&(_, j)| classes[j] == classes[i]).count();
+            let same = best
+                .iter()
+                .filter(|&&(_, j)| classes[j] == classes[i])
+                .count();
             same as f64 / k as f64
         })
         .sum();

@@ -80,6 +80,11 @@ mod tests {
         let map = embed(&pts, 5).unwrap();
         let flat: Vec<f64> = map.iter().flat_map(|p| [p.0, p.1]).collect();
         assert!(agreement(&flat, 2, &classes, 10) > 0.99);
-        assert!(embed(&pts[..5 * 9], 5).unwrap_err().to_string().contains("at least 10"));
+        assert!(
+            embed(&pts[..5 * 9], 5)
+                .unwrap_err()
+                .to_string()
+                .contains("at least 10")
+        );
     }
 }

@@ -114,7 +114,10 @@ pub(super) fn draw_scatter(
         }
         let (cx, cy) = chart.backend_coord(&(x, y));
         let (x0, y0) = (cx - w / 2, cy - h / 2);
-        let inside = x0 - 2 >= xs.start && x0 + w + 2 <= xs.end && y0 - 2 >= ys.start && y0 + h + 2 <= ys.end;
+        let inside = x0 - 2 >= xs.start
+            && x0 + w + 2 <= xs.end
+            && y0 - 2 >= ys.start
+            && y0 + h + 2 <= ys.end;
         let free = placed
             .iter()
             .all(|&(px, py)| (px - x0).abs() > w + 4 || (py - y0).abs() > h + 4);

@@ -65,7 +65,14 @@ pub(super) fn draw_signal_figure(
         return draw_signal_panel(&areas[0], "window 1", &[], &[], channels, text);
     }
     for (area, panel) in areas.iter().zip(panels) {
-        draw_signal_panel(area, panel.caption, panel.solid, panel.dashed, channels, text)?;
+        draw_signal_panel(
+            area,
+            panel.caption,
+            panel.solid,
+            panel.dashed,
+            channels,
+            text,
+        )?;
     }
     Ok(())
 }
@@ -120,7 +127,11 @@ pub(super) fn figure_height(
         if !title.is_empty() {
             h += text_size(title, SIGNAL_TITLE_SIZE)?.1 + 10;
         }
-        h += legend_height(&signal_legend(lines, channels), SIGNAL_LEGEND_SIZE, 900 - 12)?;
+        h += legend_height(
+            &signal_legend(lines, channels),
+            SIGNAL_LEGEND_SIZE,
+            900 - 12,
+        )?;
     }
     Ok(h)
 }

@@ -20,6 +20,21 @@ fn json(out: &std::process::Output) -> serde_json::Value {
     serde_json::from_str(&ok(out)).unwrap()
 }
 
+/// `edgeae embed --model M --data D --out MAP` and `extra`.
+fn embed(model: &Path, data: &Path, map: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "embed",
+        "--model",
+        s(model),
+        "--data",
+        s(data),
+        "--out",
+        s(map),
+    ];
+    args.extend_from_slice(extra);
+    edgeae(&args)
+}
+
 /// A model file packed from `layers` (JSON) over `channels` x `window` inputs.
 fn pack(dir: &Path, name: &str, channels: usize, window: usize, layers: &str) -> PathBuf {
     let spec = dir.join(format!("{name}.json"));
@@ -111,20 +126,12 @@ fn embed_keeps_the_neighbourhoods_of_separated_clusters() {
     let (data, states) = clusters(&d);
     let model = pack(&d, "m", 6, 1, &dense_tied(6, 3));
     let (map, csv) = (d.join("map.png"), d.join("map.csv"));
-    let v = json(&edgeae(&[
-        "embed",
-        "--model",
-        s(&model),
-        "--data",
-        s(&data),
-        "--labels",
-        "state",
-        "--out",
-        s(&map),
-        "--csv",
-        s(&csv),
-        "--json",
-    ]));
+    let v = json(&embed(
+        &model,
+        &data,
+        &map,
+        &["--labels", "state", "--csv", s(&csv), "--json"],
+    ));
     assert_eq!(v["method"], "tsne");
     assert_eq!(
         (v["points"].as_u64(), v["classes"].as_u64()),
@@ -163,14 +170,7 @@ fn embed_keeps_the_neighbourhoods_of_separated_clusters() {
         })
         .collect();
     std::fs::write(&plain, text.join("\n")).unwrap();
-    let v = json(&edgeae(&[
-        "embed",
-        "--model",
-        s(&model),
-        "--data",
-        s(&plain),
-        "--out",
-        s(&map),
+    let pca = [
         "--csv",
         s(&csv),
         "--method",
@@ -178,7 +178,8 @@ fn embed_keeps_the_neighbourhoods_of_separated_clusters() {
         "--limit",
         "50",
         "--json",
-    ]));
+    ];
+    let v = json(&embed(&model, &plain, &map, &pca));
     assert_eq!(
         (v["method"].as_str(), v["points"].as_u64()),
         (Some("pca"), Some(50))
@@ -195,33 +196,10 @@ fn embed_draws_images_with_idx_labels() {
     let (img, lab) = images(&d, 60);
     let model = pack(&d, "m", 64, 1, &dense_tied(64, 4));
     let (map, csv) = (d.join("map.png"), d.join("map.csv"));
-    let out = edgeae(&[
-        "embed",
-        "--model",
-        s(&model),
-        "--data",
-        s(&img),
-        "--labels-file",
-        s(&lab),
-        "--out",
-        s(&map),
-        "--csv",
-        s(&csv),
-    ]);
-    let text = ok(&out);
+    let text = ok(&embed(&model, &img, &map, &["--labels-file", s(&lab)]));
     assert!(text.contains("10-NN class agreement: map"), "{text}");
-    let v = json(&edgeae(&[
-        "embed",
-        "--model",
-        s(&model),
-        "--data",
-        s(&img),
-        "--labels-file",
-        s(&lab),
-        "--out",
-        s(&map),
-        "--json",
-    ]));
+    let labelled = ["--labels-file", s(&lab), "--csv", s(&csv), "--json"];
+    let v = json(&embed(&model, &img, &map, &labelled));
     assert!(v["thumbnails"].as_u64().unwrap() > 0, "{v}");
     assert_eq!(v["classes"], 2);
     let header = std::fs::read_to_string(&csv).unwrap();
@@ -234,19 +212,7 @@ fn embed_bad_labels_are_one_sentence() {
     let (data, _) = clusters(&d);
     let model = pack(&d, "m", 6, 1, &dense_tied(6, 3));
     let map = d.join("map.png");
-    let run = |extra: &[&str], data: &Path| {
-        let mut args = vec![
-            "embed",
-            "--model",
-            s(&model),
-            "--data",
-            s(data),
-            "--out",
-            s(&map),
-        ];
-        args.extend_from_slice(extra);
-        edgeae(&args)
-    };
+    let run = |extra: &[&str], data: &Path| embed(&model, data, &map, extra);
     fails_cleanly(&run(&["--labels", "kind"], &data), &["no column `kind`"]);
     let bad = d.join("bad.csv");
     let text = std::fs::read_to_string(&data).unwrap();
@@ -265,36 +231,17 @@ fn embed_bad_labels_are_one_sentence() {
     // IDX images have no columns; a label file must match the images.
     let (img, lab) = images(&d, 10);
     let m64 = pack(&d, "m64", 64, 1, &dense_tied(64, 4));
-    let idx_run = |extra: &[&str]| {
-        let mut args = vec![
-            "embed",
-            "--model",
-            s(&m64),
-            "--data",
-            s(&img),
-            "--out",
-            s(&map),
-        ];
-        args.extend_from_slice(extra);
-        edgeae(&args)
-    };
+    let idx_run = |extra: &[&str]| embed(&m64, &img, &map, extra);
     fails_cleanly(&idx_run(&["--labels", "state"]), &["--labels-file"]);
     let (img20, _) = {
         let d20 = d.join("twenty");
         std::fs::create_dir_all(&d20).unwrap();
         images(&d20, 20)
     };
-    let mut args = vec![
-        "embed",
-        "--model",
-        s(&m64),
-        "--data",
-        s(&img20),
-        "--out",
-        s(&map),
-    ];
-    args.extend_from_slice(&["--labels-file", s(&lab)]);
-    fails_cleanly(&edgeae(&args), &["holds 10 labels", "has 20 rows"]);
+    fails_cleanly(
+        &embed(&m64, &img20, &map, &["--labels-file", s(&lab)]),
+        &["holds 10 labels", "has 20 rows"],
+    );
     fails_cleanly(&idx_run(&["--labels-file", s(&img)]), &["not labels"]);
     fails_cleanly(&idx_run(&["--limit", "0"]), &["--limit"]);
     fails_cleanly(

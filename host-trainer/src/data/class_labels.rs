@@ -8,11 +8,11 @@
 
 use std::path::Path;
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Result, bail};
 
 use super::csv::{counted, load_csv_with_class};
 use super::idx::{be_u32, idx_type_name};
-use super::{GZIP_MAGIC, LoadOptions, Table, gunzip, load, load_plain};
+use super::{LoadOptions, Table, load, load_plain, read_plain};
 
 /// Header length of a one-dimensional IDX file: magic plus one size.
 const IDX1_HEADER_LEN: usize = 4 + 4;
@@ -36,12 +36,7 @@ pub fn load_with_classes(
     match source {
         None => Ok((load(data_path, opts)?, None)),
         Some(ClassSource::Column(name)) => {
-            let bytes = read(data_path)?;
-            let plain = if bytes.starts_with(&GZIP_MAGIC) {
-                gunzip(data_path, &bytes)?
-            } else {
-                bytes
-            };
+            let plain = read_plain(data_path)?;
             if plain.starts_with(&[0, 0]) {
                 // Parsed only for its own errors: an IDX file has no columns.
                 load_plain(data_path, &plain, opts)?;
@@ -72,13 +67,7 @@ pub fn load_with_classes(
 
 /// Reads an IDX label file (gzip-compressed or not).
 pub fn load_idx_labels(path: &Path) -> Result<Vec<u16>> {
-    let bytes = read(path)?;
-    let plain = if bytes.starts_with(&GZIP_MAGIC) {
-        gunzip(path, &bytes)?
-    } else {
-        bytes
-    };
-    parse_idx_labels(path, &plain)
+    parse_idx_labels(path, &read_plain(path)?)
 }
 
 /// Parses the bytes of an uncompressed IDX label file; `path` is used only
@@ -135,10 +124,6 @@ pub fn window_classes(classes: &[u16], starts: &[usize], window: usize) -> Vec<u
                 .unwrap_or_default()
         })
         .collect()
-}
-
-fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| anyhow!("cannot read `{}`: {e}", path.display()))
 }
 
 #[cfg(test)]

@@ -124,9 +124,18 @@ pub struct LoadOptions {
 /// file name). IDX is recognised by its magic (two zero bytes, then type byte 0x08 = unsigned byte,
 /// then the number of dimensions); anything else is parsed as CSV.
 pub fn load(path: &Path, opts: LoadOptions) -> Result<Table> {
+    load_plain(path, &read_plain(path)?, opts)
+}
+
+/// The bytes of the file at `path`, gunzipped if they start with `1f 8b`.
+fn read_plain(path: &Path) -> Result<Vec<u8>> {
     let bytes =
         std::fs::read(path).map_err(|e| anyhow!("cannot read `{}`: {e}", path.display()))?;
-    load_bytes(path, &bytes, opts)
+    if bytes.starts_with(&GZIP_MAGIC) {
+        gunzip(path, &bytes)
+    } else {
+        Ok(bytes)
+    }
 }
 
 /// Does what [`load`] does with bytes already read from `path` (which is

@@ -277,11 +277,13 @@ fn features_of_a_dense_image_model() {
     // Three 8x8 images at 7 px a pixel in one row (gaps of 1 px), under a
     // title band.
     let (w, h) = png_size(&out);
-    assert!(w >= 3 * 57 + 1, "{w}");
+    let grid_w = 3 * 57 + 1;
+    assert!(w >= grid_w, "{w}");
     assert!((57 + 1 + 10..57 + 1 + 60).contains(&h), "{h}");
     // The top inputs: a row of 8 images for each of the 3 units.
     let (w, h) = png_size(&d.join("f-top.png"));
-    assert!(w >= 8 * 57 + 1, "{w}");
+    let grid_w = 8 * 57 + 1;
+    assert!(w >= grid_w, "{w}");
     assert!((3 * 57 + 1 + 10..3 * 57 + 1 + 60).contains(&h), "{h}");
     // Without data: only the weights.
     std::fs::remove_file(d.join("f-top.png")).unwrap();
@@ -377,7 +379,8 @@ fn features_of_a_conv_model_and_int8_refusal() {
     );
     // Two 3x3 kernels at 18 px a pixel.
     let (w, h) = png_size(&out);
-    assert!(w >= 2 * 55 + 1, "{w}");
+    let grid_w = 2 * 55 + 1;
+    assert!(w >= grid_w, "{w}");
     assert!((55 + 1 + 10..55 + 1 + 60).contains(&h), "{h}");
 
     // int8: refused in one sentence.

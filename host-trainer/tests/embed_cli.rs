@@ -35,6 +35,13 @@ fn embed(model: &Path, data: &Path, map: &Path, extra: &[&str]) -> std::process:
     edgeae(&args)
 }
 
+/// `edgeae features --model M --out OUT` and `extra`.
+fn features(model: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["features", "--model", s(model), "--out", s(out)];
+    args.extend_from_slice(extra);
+    edgeae(&args)
+}
+
 /// A model file packed from `layers` (JSON) over `channels` x `window` inputs.
 fn pack(dir: &Path, name: &str, channels: usize, window: usize, layers: &str) -> PathBuf {
     let spec = dir.join(format!("{name}.json"));
@@ -256,18 +263,11 @@ fn features_of_a_dense_image_model() {
     let (img, _) = images(&d, 40);
     let model = pack(&d, "m", 64, 1, &dense_tied(64, 4));
     let out = d.join("f.png");
-    let v = json(&edgeae(&[
-        "features",
-        "--model",
-        s(&model),
-        "--data",
-        s(&img),
-        "--out",
-        s(&out),
-        "--units",
-        "3",
-        "--json",
-    ]));
+    let v = json(&features(
+        &model,
+        &out,
+        &["--data", s(&img), "--units", "3", "--json"],
+    ));
     assert_eq!(
         (v["units"].as_u64(), v["drawn_as"].as_str()),
         (Some(3), Some("image"))
@@ -287,14 +287,7 @@ fn features_of_a_dense_image_model() {
     assert!((3 * 57 + 1 + 10..3 * 57 + 1 + 60).contains(&h), "{h}");
     // Without data: only the weights.
     std::fs::remove_file(d.join("f-top.png")).unwrap();
-    let v = json(&edgeae(&[
-        "features",
-        "--model",
-        s(&model),
-        "--out",
-        s(&out),
-        "--json",
-    ]));
+    let v = json(&features(&model, &out, &["--json"]));
     assert_eq!(v["units"], 4);
     assert!(v["top"].is_null() && !d.join("f-top.png").exists());
 }
@@ -311,16 +304,7 @@ fn features_of_a_sensor_model() {
     std::fs::write(&data, text).unwrap();
     let model = pack(&d, "m", 2, 16, &dense_tied(32, 5));
     let out = d.join("f.png");
-    let v = json(&edgeae(&[
-        "features",
-        "--model",
-        s(&model),
-        "--data",
-        s(&data),
-        "--out",
-        s(&out),
-        "--json",
-    ]));
+    let v = json(&features(&model, &out, &["--data", s(&data), "--json"]));
     assert_eq!(
         (v["units"].as_u64(), v["drawn_as"].as_str()),
         (Some(5), Some("signal"))
@@ -333,17 +317,11 @@ fn features_of_a_sensor_model() {
     assert_eq!(w, 900);
     assert!((8 + 5 * 200..8 + 5 * 200 + 100).contains(&h), "{h}");
     // --units 2: two panels each.
-    ok(&edgeae(&[
-        "features",
-        "--model",
-        s(&model),
-        "--data",
-        s(&data),
-        "--out",
-        s(&out),
-        "--units",
-        "2",
-    ]));
+    ok(&features(
+        &model,
+        &out,
+        &["--data", s(&data), "--units", "2"],
+    ));
     let (_, h) = png_size(&out);
     assert!((8 + 2 * 200..8 + 2 * 200 + 100).contains(&h), "{h}");
 }
@@ -364,14 +342,7 @@ fn features_of_a_conv_model_and_int8_refusal() {
     );
     let model = pack(&d, "conv", 64, 1, &layers);
     let out = d.join("f.png");
-    let v = json(&edgeae(&[
-        "features",
-        "--model",
-        s(&model),
-        "--out",
-        s(&out),
-        "--json",
-    ]));
+    let v = json(&features(&model, &out, &["--json"]));
     assert_eq!(v["layer"], "conv 3x3, 2 filters");
     assert_eq!(
         (v["units"].as_u64(), v["drawn_as"].as_str()),
@@ -397,8 +368,5 @@ fn features_of_a_conv_model_and_int8_refusal() {
         "--out",
         s(&int8),
     ]));
-    fails_cleanly(
-        &edgeae(&["features", "--model", s(&int8), "--out", s(&out)]),
-        &["int8", "f32 model"],
-    );
+    fails_cleanly(&features(&int8, &out, &[]), &["int8", "f32 model"]);
 }

@@ -631,16 +631,17 @@ fn scatter_draws_thumbnails_where_they_do_not_overlap() {
         .map(|i| if i % 2 == 0 { (0.0, 0.0) } else { (10.0, 10.0) })
         .collect();
     let labels: Vec<u8> = (0..100).map(|i| (i % 2) as u8).collect();
-    // 6x4 images, all black (1.0).
-    let pixels = vec![1.0f32; 100 * 24];
-    let thumbs = Thumbnails {
-        pixels: &pixels,
+    // 6x4 images.
+    let six_by_four = |pixels| Thumbnails {
+        pixels,
         width: 6,
         height: 4,
     };
+    // All black (1.0).
+    let pixels = vec![1.0f32; 100 * 24];
     let p = dir.join("thumbs.png");
     // The groups sit at the edges of the plot: inside, with the margin.
-    let n = scatter(&p, "t", &points, Some(&labels), Some(thumbs)).unwrap();
+    let n = scatter(&p, "t", &points, Some(&labels), Some(six_by_four(&pixels))).unwrap();
     assert_eq!(n, 2);
     assert_png(&p, 900, 700);
     // Two images of 24 black pixels each, over what the plot has without.
@@ -656,27 +657,12 @@ fn scatter_draws_thumbnails_where_they_do_not_overlap() {
         .map(|i| (f64::from(i % 20), f64::from(i / 20)))
         .collect();
     let pixels = vec![0.5f32; 400 * 24];
-    let thumbs = Thumbnails {
-        pixels: &pixels,
-        width: 6,
-        height: 4,
-    };
     let q = dir.join("many.png");
-    let n = scatter(&q, "t", &spread, None, Some(thumbs)).unwrap();
+    let n = scatter(&q, "t", &spread, None, Some(six_by_four(&pixels))).unwrap();
     assert_eq!(n, MAX_THUMBNAILS);
     // Images for only the first 3 points.
     let r = dir.join("few.png");
-    let n = scatter(
-        &r,
-        "t",
-        &spread,
-        None,
-        Some(Thumbnails {
-            pixels: &pixels[..72],
-            ..thumbs
-        }),
-    )
-    .unwrap();
+    let n = scatter(&r, "t", &spread, None, Some(six_by_four(&pixels[..72]))).unwrap();
     assert_eq!(n, 3);
     assert_only(&dir, &["thumbs.png", "bare.png", "many.png", "few.png"]);
 }

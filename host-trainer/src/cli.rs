@@ -328,7 +328,7 @@ pub enum Command {
         /// Output PNG of the first-layer weights (with --data, the top inputs go to OUT-top.png beside it).
         #[arg(long, short)]
         out: PathBuf,
-        /// Units drawn: first-layer units, and codings units of largest variance [default: 64 for images, 6 for sensors].
+        /// Units drawn: first-layer units, and codings units of largest variance [default: 16 for images, 6 for sensors].
         #[arg(long)]
         units: Option<usize>,
     },

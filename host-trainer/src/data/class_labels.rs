@@ -1,5 +1,6 @@
 //! Class labels for the points of a codings map (`edgeae embed --labels`
-//! or `--labels-file`): a CSV column of whole numbers, or an IDX label
+//! or `--labels-file`) and for a classifier (`edgeae train --kind
+//! classifier`): a CSV column of whole numbers, or an IDX label
 //! file (`00 00 08 01`, a big-endian `u32` count, then one unsigned byte per
 //! label, as Fashion-MNIST's `*-labels-idx1-ubyte.gz`). Both give one class
 //! per row of the data; a window takes the class of its last row.
@@ -13,6 +14,9 @@ use anyhow::{Result, bail};
 use super::csv::{counted, load_csv_with_class};
 use super::idx::{be_u32, idx_type_name};
 use super::{LoadOptions, Table, load, load_plain, read_plain};
+
+/// The most classes a classifier head has (labels 0 to 63).
+pub const MAX_CLASSES: usize = 64;
 
 /// Header length of a one-dimensional IDX file: magic plus one size.
 const IDX1_HEADER_LEN: usize = 4 + 4;

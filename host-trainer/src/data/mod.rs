@@ -33,13 +33,13 @@
 //! the first row of each window every `hop` rows, [`gather`] copies the
 //! windows time-major into one matrix, [`window_labels`] marks the windows
 //! that contain an anomalous row, and [`Normalizer`] standardises each channel.
-//! [`labels`] reads class labels for a classifier (a CSV column or an IDX label file).
+//! [`class_labels`] reads class labels for `embed` and the classifier (a CSV
+//! column or an IDX label file).
 
 pub(crate) mod class_labels;
 mod csv;
 pub(crate) mod files;
 mod idx;
-pub mod labels;
 pub(crate) mod model_file;
 mod normalize;
 mod windows;

@@ -16,7 +16,21 @@
 //! model: its slot in the ring is zeroed and every window that contains it
 //! is reported with [`WindowFault::BadSample`] instead of a score. The
 //! smoothed score and alarm are untouched, so a fault does not poison the
-//! scores after it.
+//! scores after it. A finite sample is data, however large: it is fed to
+//! the model, and a window whose error comes out non-finite is reported
+//! with [`WindowFault::Overflow`] (1e30 is one: normalised, its square in
+//! the MSE overflows f32, as any `|v| > √f32::MAX ≈ 1.8·10¹⁹` does).
+//!
+//! **No state outlives its windows.** Nothing computed for one window is
+//! read for the next: each window's encoder, recurrent ones included,
+//! starts from the zero state at the window's first frame, on both paths.
+//! So a bad frame (fed zeroed) or a huge one (which saturates the gates of
+//! the windows that hold it, or makes their states NaN if a sum
+//! overflows) cannot reach a later window: from the first window that
+//! starts after it, the scores are those of a fresh `Stream` started at
+//! that frame, bit for bit (tests/stream_hygiene.rs). Only the smoothed
+//! score and the alarm carry over, and a faulted window leaves them as
+//! they were.
 //!
 //! Memory: no allocation. The ring lives in the caller's scratch slice
 //! after the engine's part ([`Stream::scratch_len`]).

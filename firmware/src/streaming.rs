@@ -23,7 +23,11 @@
 //! ([`recurrent::run`]) calls for each step, with the same inputs (the
 //! normalised frame as the ring holds it, zeroed when it held a bad
 //! sample; an empty previous state at step 0; a zeroed cell state), so the
-//! codings are the windowed ones bit for bit.
+//! codings are the windowed ones bit for bit. The reset at step 0 is also
+//! what keeps a fault from spreading: whatever a frame left in a slot
+//! (saturated or NaN states from a huge sample) is dropped when the slot's
+//! next window starts, so it reaches no window that does not hold the
+//! frame (`crate::stream` module docs).
 //!
 //! **Memory.** Per slot, per encoder layer: the hidden state (`hidden`
 //! words) and, for an LSTM, the cell state (`hidden` words); plus one

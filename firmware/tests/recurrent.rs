@@ -15,7 +15,7 @@ use firmware::ops::math::{sigmoid, tanh};
 use firmware::ops::recurrent::{self, state_words};
 use firmware::{Engine, Model, ScratchPlan, ScratchTooSmall};
 use model_format::build::{InputBuf, LayerBuf, ModelBuf, f32_bytes};
-use model_format::{Activation, Cell, F32s, MapDims, MapShape, Padding, RecurrentOp};
+use model_format::{Cell, F32s, MapDims, MapShape, RecurrentOp};
 use proptest::prelude::*;
 
 mod common;
@@ -36,7 +36,8 @@ struct Rnn {
 }
 
 impl Rnn {
-    /// PyTorch's initialisation, uniform in ±1/√hidden.
+    /// PyTorch's initialisation, uniform in ±1/√hidden
+    /// ([`common::recurrent`]).
     fn random(
         cell: Cell,
         steps: usize,
@@ -45,22 +46,27 @@ impl Rnn {
         sequences: bool,
         seed: u64,
     ) -> Rnn {
-        let mut rng = Rng::new(seed);
-        let rows = cell.gates() * hidden;
-        let a = 1.0 / (hidden as f32).sqrt();
+        let layer = common::recurrent(cell, steps, inputs, hidden, sequences, &mut Rng::new(seed));
+        let LayerBuf::Recurrent {
+            w_ih,
+            w_hh,
+            b_ih,
+            b_hh,
+            ..
+        } = layer
+        else {
+            unreachable!("common::recurrent builds a recurrent layer")
+        };
         Rnn {
             cell,
             steps,
             inputs,
             hidden,
             sequences,
-            w_ih: rng.values(rows * inputs, a),
-            w_hh: rng.values(rows * hidden, a),
-            b_ih: rng.values(rows, a),
-            b_hh: match cell {
-                Cell::Lstm => vec![],
-                Cell::Gru => rng.values(rows, a),
-            },
+            w_ih,
+            w_hh,
+            b_ih,
+            b_hh,
         }
     }
 
@@ -405,21 +411,9 @@ fn recurrent_autoencoder(
     let mut rng = Rng::new(seed + 2);
     let layers = vec![
         encoder.layer(),
-        LayerBuf::Upsample {
-            shape: MapShape::line(1, codings as u32),
-            factor: [1, window as u32],
-        },
+        common::repeat(codings, window),
         decoder.layer(),
-        LayerBuf::Conv {
-            shape: MapShape::line(window as u32, hidden as u32),
-            filters: channels as u32,
-            kernel: [1, 1],
-            stride: [1, 1],
-            padding: Padding::Valid,
-            activation: Activation::Identity,
-            weights: rng.values(channels * hidden, 1.0 / (hidden as f32).sqrt()),
-            bias: rng.values(channels, 0.1),
-        },
+        common::time_distributed(window, hidden, channels, &mut rng),
     ];
     let def = ModelBuf {
         kind: model_format::ModelKind::Recurrent,

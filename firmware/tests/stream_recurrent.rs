@@ -7,95 +7,12 @@
 
 use firmware::stream::WindowReport;
 use firmware::{Engine, Event, Model, ScratchTooSmall, Stream, StreamCosts};
-use model_format::build::{InputBuf, LayerBuf, ModelBuf, ScoringBuf};
-use model_format::{Activation, Cell, MapShape, ModelKind, Padding};
+use model_format::build::{InputBuf, LayerBuf, ModelBuf};
+use model_format::{Activation, Cell, ModelKind};
 use proptest::prelude::*;
 
 mod common;
-use common::Rng;
-
-fn recurrent(
-    cell: Cell,
-    steps: usize,
-    inputs: usize,
-    hidden: usize,
-    sequences: bool,
-    rng: &mut Rng,
-) -> LayerBuf {
-    let rows = cell.gates() * hidden;
-    let a = 1.0 / (hidden as f32).sqrt();
-    LayerBuf::Recurrent {
-        cell,
-        shape: MapShape::line(steps as u32, inputs as u32),
-        hidden: hidden as u32,
-        sequences,
-        w_ih: rng.values(rows * inputs, a),
-        w_hh: rng.values(rows * hidden, a),
-        b_ih: rng.values(rows, a),
-        b_hh: match cell {
-            Cell::Lstm => vec![],
-            Cell::Gru => rng.values(rows, a),
-        },
-    }
-}
-
-/// Encoder: LSTM `channels → h1` (every step), `cell` `h1 → codings` (last
-/// step, the codings); decoder: repeat vector (upsampling by `(1,
-/// window)`), `cell` `codings → h2` (every step), time-distributed dense
-/// (a 1 × 1 convolution back to `channels`). Normalisation and scoring are
-/// not the identity.
-#[allow(clippy::too_many_arguments)]
-fn autoencoder(
-    cell: Cell,
-    channels: usize,
-    window: usize,
-    hop: usize,
-    h1: usize,
-    codings: usize,
-    h2: usize,
-    seed: u64,
-) -> Vec<u8> {
-    let mut rng = Rng::new(seed);
-    let layers = vec![
-        recurrent(Cell::Lstm, window, channels, h1, true, &mut rng),
-        recurrent(cell, window, h1, codings, false, &mut rng),
-        LayerBuf::Upsample {
-            shape: MapShape::line(1, codings as u32),
-            factor: [1, window as u32],
-        },
-        recurrent(cell, window, codings, h2, true, &mut rng),
-        LayerBuf::Conv {
-            shape: MapShape::line(window as u32, h2 as u32),
-            filters: channels as u32,
-            kernel: [1, 1],
-            stride: [1, 1],
-            padding: Padding::Valid,
-            activation: Activation::Identity,
-            weights: rng.values(channels * h2, 1.0 / (h2 as f32).sqrt()),
-            bias: rng.values(channels, 0.1),
-        },
-    ];
-    let mean = rng.values(channels, 1.0);
-    let scale = (0..channels).map(|_| 1.5 + rng.f32(1.0)).collect();
-    ModelBuf {
-        kind: ModelKind::Recurrent,
-        layers,
-        codings_layer: 1,
-        scoring: ScoringBuf {
-            threshold: 0.5,
-            clear_threshold: 0.3,
-            smoothing: 0.5,
-            ..ScoringBuf::default()
-        },
-        ..ModelBuf::new(InputBuf {
-            mean,
-            scale,
-            ..InputBuf::identity(channels as u32, window as u32, hop as u32)
-        })
-    }
-    .encode()
-    .unwrap()
-}
+use common::{Rng, autoencoder, recurrent};
 
 /// A dense encoder over the same input: does not qualify.
 fn dense_autoencoder(channels: usize, window: usize, hop: usize) -> Vec<u8> {

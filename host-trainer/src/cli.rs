@@ -43,8 +43,12 @@ pub enum Command {
     /// A recurrent `--objective composite` run writes its encoder and
     /// reconstructing decoder to model.eam; an `--objective predict` run
     /// writes no model file (the model file scores reconstructions).
+    /// `--kind classifier` trains a softmax head on the encoder of a
+    /// finished run (--encoder RUN_DIR, or none for random weights) with
+    /// labels from a CSV column or an IDX file, and writes
+    /// RUN_DIR/classifier.bin and RUN_DIR/report.json (no model file yet).
     #[command(
-        after_help = "Examples:\n  edgeae train --data normal.csv --kind denoising --out runs/pump --window 32 --hop 8\n  edgeae train --data /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz --kind stacked --hidden 100 --codings 30 --out runs/fmnist\n  edgeae train --data normal.csv --kind conv --window 64 --hop 16 --codings 8 --out runs/pump-conv\n  edgeae train --data normal.csv --kind recurrent --cell gru --window 32 --hop 8 --codings 8 --out runs/pump-rnn\n  edgeae train --data normal.csv --kind recurrent --objective composite --horizon 4 --window 32 --hop 8 --out runs/pump-rnn-composite\n  edgeae train --data /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz --kind conv --arch \"c16k3,p2,c32k3,p2,c64k3,p2|t32k3s2v,t16k3s2,t1k3s2:sigmoid\" --out runs/fmnist-conv\n  edgeae train --out runs/fmnist --resume --lr 3e-4"
+        after_help = "Examples:\n  edgeae train --data normal.csv --kind denoising --out runs/pump --window 32 --hop 8\n  edgeae train --data /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz --kind stacked --hidden 100 --codings 30 --out runs/fmnist\n  edgeae train --data normal.csv --kind conv --window 64 --hop 16 --codings 8 --out runs/pump-conv\n  edgeae train --data normal.csv --kind recurrent --cell gru --window 32 --hop 8 --codings 8 --out runs/pump-rnn\n  edgeae train --data normal.csv --kind recurrent --objective composite --horizon 4 --window 32 --hop 8 --out runs/pump-rnn-composite\n  edgeae train --data /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz --kind conv --arch \"c16k3,p2,c32k3,p2,c64k3,p2|t32k3s2v,t16k3s2,t1k3s2:sigmoid\" --out runs/fmnist-conv\n  edgeae train --out runs/fmnist --resume --lr 3e-4\n  edgeae train --kind classifier --encoder runs/fmnist --freeze --data /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz --labels-file /usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz --labeled 500 --out runs/fmnist-cls"
     )]
     Train(Box<TrainArgs>),
     /// Write the codings of every window of a data file as CSV, with the firmware engine.
@@ -296,6 +300,46 @@ pub enum Command {
         #[arg(long, default_value_t = 7)]
         seed: u64,
     },
+    /// Draw a map of the codings: each window's codings by the firmware engine, laid out in 2-D by t-SNE (or PCA), coloured by class.
+    ///
+    /// Classes come from a CSV column (--labels) or an IDX label file
+    /// (--labels-file), one per row; a window takes the class of its last
+    /// row. With classes the report gives the share of each window's 10
+    /// nearest neighbours that are of its class, on the map and among the
+    /// codings. Image data gets sample images drawn on the map. t-SNE is
+    /// Barnes-Hut (the bhtsne crate) with scikit-learn's defaults, started
+    /// from the codings' first two principal components.
+    #[command(
+        after_help = "Examples:\n  edgeae embed --model runs/fmnist/model.eam --data /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz --labels-file /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz --out map.png --csv map.csv\n  edgeae embed --model runs/pump/model.eam --data states.csv --labels state --out map.png --method pca"
+    )]
+    Embed(EmbedArgs),
+    /// Draw what the model learned: each first-layer unit's weights, and the inputs that most activate its codings units.
+    ///
+    /// Image models (IDX data, a square input, or a 2-D convolution first):
+    /// each unit's weights (a convolution's kernels) as a small image, gray
+    /// 0, white positive, black negative. Sensor models: each unit's weights
+    /// as signal panels over the window. With --data, also OUT-top.png: for
+    /// the --units codings units of largest variance over the data, the 8
+    /// windows that drive each highest (images), or each unit's top window
+    /// beside the mean window (sensors). int8 models are refused: give the
+    /// f32 model they were exported from.
+    #[command(
+        after_help = "Examples:\n  edgeae features --model runs/fmnist/model.eam --out features.png\n  edgeae features --model runs/fmnist/model.eam --data /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz --out features.png --units 8\n  edgeae features --model runs/pump/model.eam --data normal.csv --out features.png"
+    )]
+    Features {
+        /// The model file (f32).
+        #[arg(long)]
+        model: PathBuf,
+        /// Data (CSV or IDX) with the model's channels: also draw the inputs that most activate the codings units.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Output PNG of the first-layer weights (with --data, the top inputs go to OUT-top.png beside it).
+        #[arg(long, short)]
+        out: PathBuf,
+        /// Units drawn: first-layer units, and codings units of largest variance [default: 16 for images, 6 for sensors].
+        #[arg(long)]
+        units: Option<usize>,
+    },
     /// Write a model file from a JSON description with explicit weights.
     ///
     /// The JSON mirrors the model file: `input` (channels, window, hop, mean,
@@ -315,6 +359,38 @@ pub enum Command {
     },
 }
 
+/// `edgeae embed` options.
+#[derive(Debug, Args)]
+pub struct EmbedArgs {
+    /// The model file.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Data (CSV or IDX) with the model's channels.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// CSV column of the class labels (whole numbers), not a channel of the model.
+    #[arg(long, value_name = "COLUMN", conflicts_with = "labels_file")]
+    pub labels: Option<String>,
+    /// IDX label file with one class per row (image) of --data, e.g. Fashion-MNIST's t10k-labels-idx1-ubyte.gz.
+    #[arg(long, value_name = "IDX")]
+    pub labels_file: Option<PathBuf>,
+    /// Output PNG of the map.
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// Also write the coordinates: columns x,y and the class column under its name (`label` for --labels-file).
+    #[arg(long, value_name = "MAP.csv")]
+    pub csv: Option<PathBuf>,
+    /// How the codings are mapped to 2-D.
+    #[arg(long, value_enum, default_value_t = crate::embed::Method::Tsne)]
+    pub method: crate::embed::Method,
+    /// Map at most N windows, drawn at random with --seed (in data order).
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub limit: usize,
+    /// Seed of the --limit sample.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
 /// Precision of an exported model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Precision {
@@ -330,9 +406,9 @@ pub struct TrainArgs {
     /// Training data: CSV (header; optional `timestamp`, `is_anomaly`/`label` columns; the rest are channels) or IDX images (.gz ok).
     #[arg(long, required_unless_present = "resume")]
     pub data: Option<PathBuf>,
-    /// Autoencoder kind.
+    /// Autoencoder kind, or `classifier`: a softmax head on a trained encoder (--encoder, --labels or --labels-file).
     #[arg(long, value_enum, required_unless_present = "resume")]
-    pub kind: Option<Kind>,
+    pub kind: Option<KindArg>,
     /// Run directory (created if missing).
     #[arg(long, short)]
     pub out: PathBuf,
@@ -426,6 +502,103 @@ pub struct TrainArgs {
     /// Threshold calibration on the validation windows.
     #[command(flatten)]
     pub calibration: CalibrateArgs,
+    /// `--kind classifier` options.
+    #[command(flatten)]
+    pub classifier: ClassifierArgs,
+}
+
+/// `--kind`: an autoencoder kind, or a classifier on an autoencoder's encoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KindArg {
+    /// Train an autoencoder of this kind.
+    Autoencoder(Kind),
+    /// Train a classifier on a trained encoder (`--kind classifier`).
+    Classifier,
+}
+
+impl KindArg {
+    /// The autoencoder kind (`None` for a classifier).
+    pub fn autoencoder(self) -> Option<Kind> {
+        match self {
+            KindArg::Autoencoder(k) => Some(k),
+            KindArg::Classifier => None,
+        }
+    }
+}
+
+impl clap::ValueEnum for KindArg {
+    fn value_variants<'a>() -> &'a [Self] {
+        static ALL: std::sync::LazyLock<Vec<KindArg>> = std::sync::LazyLock::new(|| {
+            Kind::value_variants()
+                .iter()
+                .map(|&k| KindArg::Autoencoder(k))
+                .chain([KindArg::Classifier])
+                .collect()
+        });
+        &ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        match self {
+            KindArg::Autoencoder(k) => k.to_possible_value(),
+            KindArg::Classifier => Some(clap::builder::PossibleValue::new("classifier").help(
+                "Softmax head (optionally one hidden SELU layer) on a trained encoder, frozen or fine-tuned; --encoder none trains the same architecture from scratch",
+            )),
+        }
+    }
+}
+
+/// `edgeae train --kind classifier` options (the data, widths, epochs,
+/// batch, learning rate, seed and validation split are the autoencoder's flags).
+#[derive(Debug, Args, Clone, Default)]
+pub struct ClassifierArgs {
+    /// Classifier: the run directory of a trained autoencoder whose encoder (through the codings layer) it reuses, or `none` for the same architecture from random weights (widths from --hidden and --codings, as --kind stacked).
+    #[arg(long, value_name = "RUN_DIR|none")]
+    pub encoder: Option<String>,
+    /// Classifier: the CSV column holding each row's class, an integer 0 to 63 (a window takes its last row's class; the column is not a channel).
+    #[arg(long, value_name = "COLUMN", conflicts_with = "labels_file")]
+    pub labels: Option<String>,
+    /// Classifier: an IDX label file with one class per image or row (e.g. train-labels-idx1-ubyte.gz).
+    #[arg(long, value_name = "IDX")]
+    pub labels_file: Option<PathBuf>,
+    /// Classifier: train the head only; the encoder's weights stay as they are [default with an encoder run].
+    #[arg(long, conflicts_with = "fine_tune")]
+    pub freeze: bool,
+    /// Classifier: train the head and the encoder [default with --encoder none].
+    #[arg(long)]
+    pub fine_tune: bool,
+    /// Classifier: width of a hidden SELU layer between the codings and the softmax [default: none].
+    #[arg(long, value_name = "N")]
+    pub head_hidden: Option<usize>,
+    /// Classifier: use only the first N labelled windows; the rest count as unlabelled [default: all].
+    #[arg(long, value_name = "N")]
+    pub labeled: Option<usize>,
+    /// Classifier: test data whose accuracy is reported (CSV with the --labels column, or IDX images with --test-labels-file).
+    #[arg(long, value_name = "FILE")]
+    pub test_data: Option<PathBuf>,
+    /// Classifier: the IDX label file of --test-data.
+    #[arg(long, value_name = "IDX", requires = "test_data")]
+    pub test_labels_file: Option<PathBuf>,
+}
+
+impl ClassifierArgs {
+    /// The first classifier flag given, for the message that refuses it
+    /// with an autoencoder kind.
+    pub fn first_given(&self) -> Option<&'static str> {
+        [
+            (self.encoder.is_some(), "--encoder"),
+            (self.labels.is_some(), "--labels"),
+            (self.labels_file.is_some(), "--labels-file"),
+            (self.freeze, "--freeze"),
+            (self.fine_tune, "--fine-tune"),
+            (self.head_hidden.is_some(), "--head-hidden"),
+            (self.labeled.is_some(), "--labeled"),
+            (self.test_data.is_some(), "--test-data"),
+            (self.test_labels_file.is_some(), "--test-labels-file"),
+        ]
+        .into_iter()
+        .find_map(|(given, flag)| given.then_some(flag))
+    }
 }
 
 /// How the alarm threshold is set from normal windows.

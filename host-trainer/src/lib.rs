@@ -9,6 +9,7 @@
 //! |---|---|
 //! | `cmd` | one module per subcommand: reads inputs, computes through the modules below, returns a report |
 //! | [`cli`] | the command line's types (clap) |
+//! | `embed` | maps of the codings: t-SNE or PCA to 2-D, neighbourhood agreement |
 //! | `train` | training runs: configuration, data preparation, the schedule, checkpoints, export to a model |
 //! | `quant` | post-training int8 quantization |
 //! | `board` | boards: QEMU, serial lines, ELF sizes, flashing |
@@ -34,6 +35,7 @@ mod board;
 pub mod cli;
 mod cmd;
 mod data;
+mod embed;
 mod nn;
 mod plots;
 mod quant;
@@ -49,6 +51,10 @@ pub use nn::net::Net;
 /// The cell of a recurrent layer (`--cell`).
 pub use nn::recurrent::Cell;
 pub use train::checkpoint::{Checkpoint, path as checkpoint_path};
+pub use train::classifier::{
+    ClassifierConfig, EncoderChoice, LabelSource, Mode as ClassifierMode, Saved as SavedClassifier,
+    train as train_classifier,
+};
 pub use train::config::{
     DEFAULT_MAX_STEPS, Kind, LossChoice, Noise, Normalize, Objective, RecurrentSettings,
     ScoreMetric, TrainConfig,
@@ -85,6 +91,9 @@ pub use cmd::{Printed, Report};
 pub fn run(cli: cli::Cli) -> Result<Printed> {
     match cli.command {
         cli::Command::Inspect { model, ram } => Printed::of(&cmd::inspect::run(&model, ram)?),
+        cli::Command::Train(args) if args.kind == Some(cli::KindArg::Classifier) => {
+            Printed::of(&cmd::classifier::run(*args)?)
+        }
         cli::Command::Train(args) => Printed::of(&cmd::train::run(*args)?),
         cli::Command::Encode { model, data, out } => {
             Printed::of(&cmd::encode::run(&model, &data, &out)?)
@@ -184,5 +193,12 @@ pub fn run(cli: cli::Cli) -> Result<Printed> {
             },
         )?),
         cli::Command::Pack { spec, out } => Printed::of(&cmd::pack::run(&spec, &out)?),
+        cli::Command::Embed(args) => Printed::of(&cmd::embed::run(&args)?),
+        cli::Command::Features {
+            model,
+            data,
+            out,
+            units,
+        } => Printed::of(&cmd::features::run(&model, data.as_deref(), &out, units)?),
     }
 }

@@ -4,11 +4,14 @@
 //! prints as text, or as JSON with `--json`.
 
 pub mod calibrate;
+pub mod classifier;
 pub mod demo;
 pub mod denoise;
+pub mod embed;
 pub mod encode;
 pub mod eval;
 pub mod export;
+pub mod features;
 pub mod flash;
 pub mod generate;
 pub mod inspect;

@@ -26,6 +26,10 @@ pub fn run(args: TrainArgs) -> Result<TrainReport> {
         threads: args.threads,
         calibration: args.calibration.options()?,
     };
+    if let Some(flag) = args.classifier.first_given() {
+        bail!("{flag} goes with --kind classifier");
+    }
+    let kind_arg = args.kind.and_then(crate::cli::KindArg::autoencoder);
     let (cfg, start) = if args.resume {
         let (cfg, ck) = resume_config(&args.out, args.lr, args.epochs)?;
         if let Some(d) = &args.data
@@ -38,7 +42,7 @@ pub fn run(args: TrainArgs) -> Result<TrainReport> {
                 d.display()
             );
         }
-        if let Some(k) = args.kind
+        if let Some(k) = kind_arg
             && k != cfg.kind
         {
             bail!("--resume continues a {} run, not {k}", cfg.kind);
@@ -80,7 +84,7 @@ pub fn run(args: TrainArgs) -> Result<TrainReport> {
             );
         }
         let data = args.data.context("--data is required")?;
-        let kind = args.kind.context("--kind is required")?;
+        let kind = kind_arg.context("--kind is required")?;
         if args.cell.is_some() && kind != Kind::Recurrent {
             bail!("--cell goes with --kind recurrent, not {kind}");
         }

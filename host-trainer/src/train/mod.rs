@@ -3,6 +3,7 @@
 
 pub mod arch;
 pub mod checkpoint;
+pub mod classifier;
 pub mod config;
 pub mod conv_arch;
 pub mod objective;

@@ -112,7 +112,12 @@ pub struct Forecast {
 
 /// Runs the layers `path` of `net` over the rows of `x` (`dim` values each)
 /// on the CPU, without a tape.
-fn host_forward(net: &Net<f32, Cpu>, path: &[usize], x: &[f32], dim: usize) -> Result<Vec<f32>> {
+pub(crate) fn host_forward(
+    net: &Net<f32, Cpu>,
+    path: &[usize],
+    x: &[f32],
+    dim: usize,
+) -> Result<Vec<f32>> {
     let dev = Cpu::default();
     let mut out = Vec::new();
     for chunk in x.chunks(512 * dim.max(1)) {

@@ -142,7 +142,8 @@ fn tail(acc: i32, w: &[u8], x: &[u32]) -> i32 {
 /// its row's exponent, handed to `put` with the row's word. Gate by gate
 /// (a gate's rows are consecutive and share its multiplier), rows three
 /// at a time. A gate whose shift is at most −1 (every row's `t ≥ 32`,
-/// the usual case) requantizes with [`mbqm_high`], decided once per gate.
+/// the usual case) requantizes with [`mbqm_high`], decided once per gate
+/// (and whether `t` can reach `mbqm`'s clamp at 63).
 #[allow(clippy::too_many_arguments)] // the matrix, its numbers, the words and what to do
 #[inline(always)]
 fn pass(
@@ -155,18 +156,23 @@ fn pass(
     words: &mut [u32],
     mut put: impl FnMut(&mut u32, i32),
 ) {
-    let mut r = 0;
+    let mut exponents = Exponents {
+        bytes: exponents.as_bytes().iter(),
+        left: 1,
+    };
     for (block, q) in words.chunks_mut(hidden.max(1)).zip(gates) {
         let mut gate = Gate {
             rows: &mut rows,
             v,
             bias: &mut bias,
-            exponents,
-            r: &mut r,
+            exponents: &mut exponents,
             put: &mut put,
         };
-        if q.shift <= -1 {
-            let (m, k0) = (q.multiplier, -1 - i32::from(q.shift));
+        let (m, k0) = (q.multiplier, -1 - i32::from(q.shift));
+        if (0..=16).contains(&k0) {
+            // k0 + e ≤ 31 for every exponent e ≤ 15: no clamp.
+            gate.run(block, |a, e| mbqm_high(a, m, (k0 + i32::from(e)) as u32));
+        } else if k0 > 16 {
             gate.run(block, |a, e| {
                 mbqm_high(a, m, (k0 + i32::from(e)).min(31) as u32)
             });
@@ -176,17 +182,37 @@ fn pass(
     }
 }
 
+/// The row exponents in row order, read as a stream (what
+/// `Nibbles::get` gives, 0 past the end, without its index arithmetic):
+/// `left` holds the nibbles of the current byte not read yet above a
+/// marker bit, so `left <= 1` means the next byte is due.
+struct Exponents<'a> {
+    bytes: core::slice::Iter<'a, u8>,
+    left: u32,
+}
+
+impl Exponents<'_> {
+    #[inline(always)]
+    fn next(&mut self) -> u8 {
+        if self.left <= 1 {
+            self.left = u32::from(self.bytes.next().copied().unwrap_or(0)) | 0x100;
+        }
+        let e = (self.left & 0x0f) as u8;
+        self.left >>= 4;
+        e
+    }
+}
+
 /// What [`pass`] carries from gate to gate.
-struct Gate<'g, 'a, B, P> {
+struct Gate<'g, 'a, 'e, B, P> {
     rows: &'g mut Rows<'a>,
     v: Option<Packed<'g>>,
     bias: &'g mut B,
-    exponents: Nibbles<'g>,
-    r: &'g mut usize,
+    exponents: &'g mut Exponents<'e>,
     put: &'g mut P,
 }
 
-impl<B: Iterator<Item = i32>, P: FnMut(&mut u32, i32)> Gate<'_, '_, B, P> {
+impl<B: Iterator<Item = i32>, P: FnMut(&mut u32, i32)> Gate<'_, '_, '_, B, P> {
     /// The rows of one gate, requantized by `req(acc, exponent)`.
     #[inline(always)]
     fn run(&mut self, block: &mut [u32], req: impl Fn(i32, u8) -> i32) {
@@ -198,8 +224,7 @@ impl<B: Iterator<Item = i32>, P: FnMut(&mut u32, i32)> Gate<'_, '_, B, P> {
                 None => b,
             };
             for (w, a) in triple.iter_mut().zip(acc) {
-                (self.put)(w, req(a, self.exponents.get(*self.r)));
-                *self.r += 1;
+                (self.put)(w, req(a, self.exponents.next()));
             }
         }
         for w in triples.into_remainder() {
@@ -208,8 +233,7 @@ impl<B: Iterator<Item = i32>, P: FnMut(&mut u32, i32)> Gate<'_, '_, B, P> {
                 Some(v) => self.rows.dot1(v, b),
                 None => b,
             };
-            (self.put)(w, req(acc, self.exponents.get(*self.r)));
-            *self.r += 1;
+            (self.put)(w, req(acc, self.exponents.next()));
         }
     }
 }

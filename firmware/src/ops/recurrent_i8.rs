@@ -53,10 +53,15 @@ fn sat16(v: i32) -> i32 {
     v.clamp(-32768, 32767)
 }
 
-/// `(v + 2^(n−1)) >> n`, `n` in 1..=31, without overflow.
+/// `(v + 2^(n−1)) >> n` in 32 bits: exact for `|v| < 2^30` and `n` in
+/// 1..=30, what every caller has (products of two Q0.15 values or of a
+/// Q0.15 value and the int16 state, and `n` either 15 or `30 + p` with
+/// `p` in −15..=−8); wrapping, never panicking, outside that.
 #[inline(always)]
 fn rshr(v: i32, n: i32) -> i32 {
-    ((i64::from(v) + (1i64 << (n - 1))) >> n) as i32
+    let n = n as u32;
+    v.wrapping_add(1i32.wrapping_shl(n.wrapping_sub(1)))
+        .wrapping_shr(n)
 }
 
 /// `mbqm(acc, q.multiplier, q.shift − e)`.

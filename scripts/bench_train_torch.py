@@ -1,13 +1,20 @@
 """PyTorch peer for `scripts/bench-train`: the same autoencoder as edgeae
-trains, Adam lr 1e-3, the same batch size and the same Fashion-MNIST images,
-on the CPU. `--model stacked`: 784-100-30-100-784, SELU hidden layers,
+trains, Adam lr 1e-3, the same batch size and the same data, on the CPU. `--model stacked`: 784-100-30-100-784, SELU hidden layers,
 LeCun-normal init; `--model conv`: the textbook convolutional autoencoder
 (conv 16/32/64 k3 same + 2x2 max pooling, transposed conv 32 k3 s2 valid,
 16 k3 s2 same, 1 k3 s2 same; SELU), edgeae's default for 28x28 images. Both
-end in a sigmoid trained with binary cross-entropy on logits. Prints one
+end in a sigmoid trained with binary cross-entropy on logits, on
+Fashion-MNIST images. `--model lstm`: `edgeae train --kind recurrent` on
+the windows of a CSV time series (`--csv`, every column but timestamp and
+labels a channel, z-scored, windows of `--window` rows at hop 1, the first
+90 % trained on): nn.LSTM layers of `--hidden` widths over the whole
+sequence, an nn.LSTM to `--codings` whose last hidden state is the codings,
+the codings repeated at every step, the `--hidden` LSTMs mirrored and a
+Linear back to the channels at every step, linear output, MSE. Prints one
 line per epoch: `epoch N samples_per_s X loss Y`."""
 
 import argparse
+import csv
 import gzip
 import struct
 import time
@@ -29,6 +36,45 @@ def load_idx(path, limit):
     return data.reshape(count, pixels).float() / 255.0
 
 
+def load_csv_windows(path, window, limit):
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    skip = {"timestamp", "is_anomaly", "label"}
+    cols = [i for i, name in enumerate(rows[0]) if name.strip().lower() not in skip]
+    series = torch.tensor([[float(r[i]) for i in cols] for r in rows[1:]])
+    series = (series - series.mean(0)) / series.std(0).clamp_min(1e-12)
+    windows = series.unfold(0, window, 1).transpose(1, 2)  # (n, window, channels)
+    windows = windows[:limit]
+    return windows.reshape(len(windows), -1).contiguous(), len(cols)
+
+
+class RecurrentAE(torch.nn.Module):
+    """edgeae's recurrent autoencoder (`train/arch.rs`, `recurrent_spec`)."""
+
+    def __init__(self, channels, window, hidden, codings):
+        super().__init__()
+        self.channels, self.window = channels, window
+        widths = [channels] + hidden
+        lstm = lambda i, o: torch.nn.LSTM(i, o, batch_first=True)
+        self.encoder = torch.nn.ModuleList(lstm(a, b) for a, b in zip(widths, widths[1:]))
+        self.to_codings = lstm(widths[-1], codings)
+        back = [codings] + hidden[::-1]
+        if not hidden:
+            back = [codings, codings]
+        self.decoder = torch.nn.ModuleList(lstm(a, b) for a, b in zip(back, back[1:]))
+        self.out = torch.nn.Linear(back[-1], channels)
+
+    def forward(self, x):
+        h = x.view(len(x), self.window, self.channels)
+        for layer in self.encoder:
+            h, _ = layer(h)
+        _, (last, _) = self.to_codings(h)
+        h = last[-1].unsqueeze(1).expand(-1, self.window, -1)
+        for layer in self.decoder:
+            h, _ = layer(h)
+        return self.out(h).reshape(len(x), -1)
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--data", required=True)
@@ -36,12 +82,18 @@ def main():
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--model", choices=["stacked", "conv"], default="stacked")
+    p.add_argument("--model", choices=["stacked", "conv", "lstm"], default="stacked")
+    p.add_argument("--window", type=int, default=64, help="lstm: time steps")
+    p.add_argument("--hidden", type=int, nargs="*", default=[32], help="lstm: sequence layer widths")
+    p.add_argument("--codings", type=int, default=16, help="lstm: codings width")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(42)
-    x = load_idx(args.data, args.limit)
+    if args.model == "lstm":
+        x, channels = load_csv_windows(args.data, args.window, args.limit)
+    else:
+        x = load_idx(args.data, args.limit)
     n_train = int(round(len(x) * 0.9))
     x = x[:n_train]
 
@@ -52,7 +104,9 @@ def main():
         torch.nn.init.zeros_(layer.bias)
         return layer
 
-    if args.model == "stacked":
+    if args.model == "lstm":
+        model = RecurrentAE(channels, args.window, args.hidden, args.codings)
+    elif args.model == "stacked":
         model = torch.nn.Sequential(
             dense(784, 100, True), torch.nn.SELU(),
             dense(100, 30, True), torch.nn.SELU(),
@@ -73,8 +127,8 @@ def main():
             torch.nn.Flatten(),
         )
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = torch.nn.BCEWithLogitsLoss()
-    print(f"torch {torch.__version__}, {args.model}, {torch.get_num_threads()} threads, {n_train} images", flush=True)
+    loss_fn = torch.nn.MSELoss() if args.model == "lstm" else torch.nn.BCEWithLogitsLoss()
+    print(f"torch {torch.__version__}, {args.model}, {torch.get_num_threads()} threads, {n_train} samples", flush=True)
     for epoch in range(1, args.epochs + 1):
         order = torch.randperm(n_train)
         t0 = time.perf_counter()

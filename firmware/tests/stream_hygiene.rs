@@ -146,9 +146,9 @@ fn check_bad_sample(
     assert_eq!(faulted, 2, "{what}");
 }
 
-/// Channel `channel` stuck at `value` for frames `BAD − 2 .. BAD + WINDOW
-/// + 2` (a whole window and more, so windows lie inside it and straddle
-/// its edges): no fault, and every score is finite and a fresh engine's on
+/// Channel `channel` stuck at `value` for frames `BAD − 2` to
+/// `BAD + WINDOW + 2` (a whole window and more, so windows lie inside it
+/// and straddle its edges): no fault, and every score is finite and a fresh engine's on
 /// that window.
 fn check_stuck(model: &Model<'_>, path: Path, clean: &[f32], channel: usize, value: f32) {
     let mut x = clean.to_vec();

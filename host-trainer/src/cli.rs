@@ -326,6 +326,46 @@ pub enum Command {
         #[arg(long, default_value_t = 7)]
         seed: u64,
     },
+    /// Draw a map of the codings: each window's codings by the firmware engine, laid out in 2-D by t-SNE (or PCA), coloured by class.
+    ///
+    /// Classes come from a CSV column (--labels) or an IDX label file
+    /// (--labels-file), one per row; a window takes the class of its last
+    /// row. With classes the report gives the share of each window's 10
+    /// nearest neighbours that are of its class, on the map and among the
+    /// codings. Image data gets sample images drawn on the map. t-SNE is
+    /// Barnes-Hut (the bhtsne crate) with scikit-learn's defaults, started
+    /// from the codings' first two principal components.
+    #[command(
+        after_help = "Examples:\n  edgeae embed --model runs/fmnist/model.eam --data /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz --labels-file /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz --out map.png --csv map.csv\n  edgeae embed --model runs/pump/model.eam --data states.csv --labels state --out map.png --method pca"
+    )]
+    Embed(EmbedArgs),
+    /// Draw what the model learned: each first-layer unit's weights, and the inputs that most activate its codings units.
+    ///
+    /// Image models (IDX data, a square input, or a 2-D convolution first):
+    /// each unit's weights (a convolution's kernels) as a small image, gray
+    /// 0, white positive, black negative. Sensor models: each unit's weights
+    /// as signal panels over the window. With --data, also OUT-top.png: for
+    /// the --units codings units of largest variance over the data, the 8
+    /// windows that drive each highest (images), or each unit's top window
+    /// beside the mean window (sensors). int8 models are refused: give the
+    /// f32 model they were exported from.
+    #[command(
+        after_help = "Examples:\n  edgeae features --model runs/fmnist/model.eam --out features.png\n  edgeae features --model runs/fmnist/model.eam --data /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz --out features.png --units 8\n  edgeae features --model runs/pump/model.eam --data normal.csv --out features.png"
+    )]
+    Features {
+        /// The model file (f32).
+        #[arg(long)]
+        model: PathBuf,
+        /// Data (CSV or IDX) with the model's channels: also draw the inputs that most activate the codings units.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Output PNG of the first-layer weights (with --data, the top inputs go to OUT-top.png beside it).
+        #[arg(long, short)]
+        out: PathBuf,
+        /// Units drawn: first-layer units, and codings units of largest variance [default: 16 for images, 6 for sensors].
+        #[arg(long)]
+        units: Option<usize>,
+    },
     /// Write a model file from a JSON description with explicit weights.
     ///
     /// The JSON mirrors the model file: `input` (channels, window, hop, mean,
@@ -343,6 +383,38 @@ pub enum Command {
         #[arg(long, short)]
         out: PathBuf,
     },
+}
+
+/// `edgeae embed` options.
+#[derive(Debug, Args)]
+pub struct EmbedArgs {
+    /// The model file.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Data (CSV or IDX) with the model's channels.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// CSV column of the class labels (whole numbers), not a channel of the model.
+    #[arg(long, value_name = "COLUMN", conflicts_with = "labels_file")]
+    pub labels: Option<String>,
+    /// IDX label file with one class per row (image) of --data, e.g. Fashion-MNIST's t10k-labels-idx1-ubyte.gz.
+    #[arg(long, value_name = "IDX")]
+    pub labels_file: Option<PathBuf>,
+    /// Output PNG of the map.
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// Also write the coordinates: columns x,y and the class column under its name (`label` for --labels-file).
+    #[arg(long, value_name = "MAP.csv")]
+    pub csv: Option<PathBuf>,
+    /// How the codings are mapped to 2-D.
+    #[arg(long, value_enum, default_value_t = crate::embed::Method::Tsne)]
+    pub method: crate::embed::Method,
+    /// Map at most N windows, drawn at random with --seed (in data order).
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub limit: usize,
+    /// Seed of the --limit sample.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }
 
 /// Precision of an exported model.

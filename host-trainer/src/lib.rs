@@ -9,6 +9,7 @@
 //! |---|---|
 //! | `cmd` | one module per subcommand: reads inputs, computes through the modules below, returns a report |
 //! | [`cli`] | the command line's types (clap) |
+//! | `embed` | maps of the codings: t-SNE or PCA to 2-D, neighbourhood agreement |
 //! | `train` | training runs: configuration, data preparation, the schedule, checkpoints, export to a model |
 //! | `quant` | post-training int8 quantization |
 //! | `board` | boards: QEMU, serial lines, ELF sizes, flashing |
@@ -34,6 +35,7 @@ mod board;
 pub mod cli;
 mod cmd;
 mod data;
+mod embed;
 mod nn;
 mod plots;
 mod quant;
@@ -210,5 +212,12 @@ pub fn run(cli: cli::Cli) -> Result<Printed> {
             },
         )?),
         cli::Command::Pack { spec, out } => Printed::of(&cmd::pack::run(&spec, &out)?),
+        cli::Command::Embed(args) => Printed::of(&cmd::embed::run(&args)?),
+        cli::Command::Features {
+            model,
+            data,
+            out,
+            units,
+        } => Printed::of(&cmd::features::run(&model, data.as_deref(), &out, units)?),
     }
 }

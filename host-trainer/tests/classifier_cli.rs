@@ -243,14 +243,14 @@ fn bad_classifier_input_is_one_sentence() {
     let p = write("frac.csv", "a,b,c,d,state\n1,2,3,4,0\n1,2,3,4,1.5\n");
     fails_cleanly(
         &run(&p, &enc),
-        &["frac.csv", "line 3", "`1.5`", "not a class label"],
+        &["frac.csv", "line 3", "`1.5`", "not a whole number"],
     );
     let p = write("missing.csv", "a,b,c,d,state\n1,2,3,4,0\n1,2,3,4,\n");
     fails_cleanly(&run(&p, &enc), &["missing.csv", "line 3", "missing"]);
     let p = write("many.csv", "a,b,c,d,state\n1,2,3,4,0\n1,2,3,4,64\n");
     fails_cleanly(
         &run(&p, &enc),
-        &["many.csv", "line 3", "more than the head allows"],
+        &["many.csv", "row 2", "class 64", "more than the head allows"],
     );
     fails_cleanly(
         &run(&lab, &["--encoder", s(&ae), "--labels", "kind"]),
@@ -287,7 +287,7 @@ fn bad_classifier_input_is_one_sentence() {
     let idx = write("labels.idx", "\0\0\x08\x01\0\0\0\x02\x01\x00");
     fails_cleanly(
         &run(&lab, &["--encoder", s(&ae), "--labels-file", s(&idx)]),
-        &["holds 2 labels for the 200 rows"],
+        &["holds 2 labels, but", "200 rows"],
     );
     fails_cleanly(
         &edgeae(&[

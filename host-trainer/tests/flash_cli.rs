@@ -75,7 +75,9 @@ fn flash_refuses_before_touching_a_probe() {
     );
 
     let mut bytes = std::fs::read(&small).unwrap();
-    bytes[4] = 6; // format version 6: after the newest (5)
+    // The version after the newest this build reads.
+    let next = model_format::FORMAT_VERSION + 1;
+    bytes[4..6].copy_from_slice(&next.to_le_bytes());
     let future = d.join("future.eam");
     std::fs::write(&future, &bytes).unwrap();
     fails_with(
@@ -88,8 +90,8 @@ fn flash_refuses_before_touching_a_probe() {
         ]),
         &[
             "future.eam",
-            "version 6",
-            "reads versions 1 to 5",
+            &format!("version {next}"),
+            &format!("reads versions 1 to {}", next - 1),
             "nothing was written",
         ],
     );

@@ -7,7 +7,8 @@ use std::path::Path;
 
 /// Top to bottom.
 const LAYERS: &[&str] = &[
-    "cmd", "cli", "train", "quant", "board", "score", "synth", "plots", "nn", "data", "text", "rng",
+    "cmd", "cli", "embed", "train", "quant", "board", "score", "synth", "plots", "nn", "data",
+    "text", "rng",
 ];
 
 /// The non-test, non-comment source of a module (a file or a folder).

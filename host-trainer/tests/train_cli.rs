@@ -548,6 +548,8 @@ fn every_command_has_help_with_an_example() {
         "demo",
         "stream",
         "flash",
+        "embed",
+        "features",
     ] {
         let out = ok(&edgeae(&[cmd, "--help"]));
         assert!(

@@ -71,7 +71,7 @@ fn int8_stays_close_to_f32(cell: Cell) {
     assert_eq!(report.version, 6);
     assert_eq!(report.recurrent.len(), 3, "{:?}", report.recurrent);
     let name = cell.name().to_lowercase();
-    assert!(report.recurrent.iter().all(|r| r.cell == name));
+    assert!(report.recurrent.iter().all(|r| r.cell.name() == name));
     let f32_bytes = std::fs::read(dir.join("run/model.eam")).unwrap();
     let int8_bytes = std::fs::read(&out).unwrap();
     let f32_model = Model::load(&f32_bytes).unwrap();

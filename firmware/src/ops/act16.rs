@@ -36,14 +36,37 @@ enum Kind {
     Tanh,
 }
 
+/// The input scaling `2^ls` as `act16` applies it: `(v·m + round) >> a`.
+/// Computed once per layer where `ls` is the layer's, not per value.
+#[derive(Clone, Copy, Debug)]
+pub struct Scale {
+    m: i32,
+    a: i32,
+    round: i32,
+}
+
+impl Scale {
+    /// The scaling of a Q3.12 input times `2^ls`.
+    #[inline(always)]
+    pub fn new(ls: i32) -> Scale {
+        let (m, a) = if ls < 0 { (3, -ls) } else { (3 << ls, 0) };
+        let round = if a > 0 { 1 << (a - 1) } else { 0 };
+        Scale { m, a, round }
+    }
+}
+
 #[inline(always)]
 fn act16(v: i32, ls: i32, kind: Kind) -> i32 {
+    act16_scaled(v, Scale::new(ls), kind)
+}
+
+#[inline(always)]
+fn act16_scaled(v: i32, scale: Scale, kind: Kind) -> i32 {
     let (sh, top) = match kind {
         Kind::Sigmoid => (9, 32767 << 10),
         Kind::Tanh => (8, 65535 << 8),
     };
-    let (m, a) = if ls < 0 { (3, -ls) } else { (3 << ls, 0) };
-    let round = if a > 0 { 1 << (a - 1) } else { 0 };
+    let Scale { m, a, round } = scale;
     let u = (v.wrapping_mul(m).wrapping_add(round)) >> a;
     let au = u.unsigned_abs();
     let uh = (au >> sh) as usize;
@@ -75,6 +98,13 @@ pub fn tanh16(v: i32, ls: i32) -> i32 {
     act16(v, ls, Kind::Tanh)
 }
 
+/// [`tanh16`] with the input scaling computed beforehand:
+/// `tanh16_scaled(v, Scale::new(ls)) == tanh16(v, ls)`.
+#[inline]
+pub fn tanh16_scaled(v: i32, scale: Scale) -> i32 {
+    act16_scaled(v, scale, Kind::Tanh)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,6 +131,9 @@ mod tests {
             assert!((t - x.tanh()).abs() < 4e-4, "tanh {v}");
             // A left shift of 1 reads the same value as twice as large.
             assert_eq!(tanh16(v / 2 * 2, 0), tanh16(v / 2, 1), "{v}");
+            for ls in -15..=2 {
+                assert_eq!(tanh16_scaled(v, Scale::new(ls)), tanh16(v, ls), "{v} {ls}");
+            }
         }
     }
 

@@ -76,6 +76,19 @@ pub fn mbqm(x: i32, m: i32, s: i32) -> i32 {
     }
 }
 
+/// [`mbqm`] for `t = 31 − s = 32 + k`, `k` in 0..=31 (a shift `s ≤ −1`,
+/// with `k = min(−1 − s, 31)`, as `mbqm` clamps `t` to 63): the same bits
+/// without `mbqm`'s branches, for a caller that knows its shifts are in
+/// this range (decided once per layer or gate, not per value).
+/// `floor((p + 2^(31+k)) / 2^(32+k))` is the high word of the sum shifted
+/// right by `k`; `|p| < 2^62`, so the sum fits i64 and the high word i32.
+#[inline(always)]
+pub fn mbqm_high(x: i32, m: i32, k: u32) -> i32 {
+    let p = i64::from(x) * i64::from(m);
+    let round = i64::from(1u32 << (k & 31)) << 31;
+    ((p + round) >> 32) as i32 >> (k & 31)
+}
+
 /// Four values packed in the dual-MAC block order.
 pub(crate) fn pack_block(x: [i32; 4]) -> [u32; 2] {
     let h = |v: i32| u32::from(v as i16 as u16);
@@ -422,6 +435,20 @@ mod tests {
             let t = (31 - sh).clamp(1, 63);
             let want = (i64::from(x) * i64::from(m) + (1i64 << (t - 1))) >> t;
             assert_eq!(i64::from(mbqm(x, m, sh)), want, "{x} {m} {sh}");
+        }
+        // The branch-free high path, for every k, against mbqm.
+        for (x, m) in [
+            (i32::MAX, i32::MAX),
+            (i32::MIN, i32::MAX),
+            (-77_777, 0x5555_5555),
+            (5, 1 << 30),
+            (-5, 1 << 30),
+            (3, 1),
+        ] {
+            for s in -40..=-1 {
+                let k = (-1 - s).min(31) as u32;
+                assert_eq!(mbqm_high(x, m, k), mbqm(x, m, s), "{x} {m} {s}");
+            }
         }
         // Shifts past 63 are clamped; the result is then 0, as it should be.
         assert_eq!(mbqm(i32::MAX, i32::MAX, -31), 1);

@@ -75,17 +75,27 @@ pub fn exp(x: f32) -> f32 {
     }
 }
 
+/// Below this `|x|` [`expm1`] takes its Taylor series ([`expm1_small`]).
+pub const EXPM1_SMALL: f32 = 0.346_573_6;
+
+/// `eˣ − 1` for `|x|` below [`EXPM1_SMALL`]: the Taylor series to x^8/8!
+/// (the first omitted term is below 2.5e-8 relative), branch-free; shared
+/// with the trainer's vectorised activations.
+#[inline]
+pub fn expm1_small(x: f32) -> f32 {
+    let p = x * (1.0 / 40_320.0) + 1.0 / 5_040.0;
+    let p = p * x + 1.0 / 720.0;
+    let p = p * x + 1.0 / 120.0;
+    let p = p * x + 1.0 / 24.0;
+    let p = p * x + 1.0 / 6.0;
+    let p = p * x + 0.5;
+    p * (x * x) + x
+}
+
 /// `eˣ − 1`, accurate near 0.
 pub fn expm1(x: f32) -> f32 {
-    if x.abs() < 0.346_573_6 {
-        // Taylor series to x^8/8!; the first omitted term is below 2.5e-8 relative.
-        let p = x * (1.0 / 40_320.0) + 1.0 / 5_040.0;
-        let p = p * x + 1.0 / 720.0;
-        let p = p * x + 1.0 / 120.0;
-        let p = p * x + 1.0 / 24.0;
-        let p = p * x + 1.0 / 6.0;
-        let p = p * x + 0.5;
-        p * (x * x) + x
+    if x.abs() < EXPM1_SMALL {
+        expm1_small(x)
     } else {
         exp(x) - 1.0
     }

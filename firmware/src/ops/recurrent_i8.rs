@@ -32,9 +32,9 @@
 
 use model_format::{Cell, Nibbles, RecurrentI8Op, Requant};
 
-use super::act16::{sigmoid16, tanh16};
+use super::act16::{Scale, sigmoid16, tanh16, tanh16_scaled};
 use super::dsp;
-use super::int8::{mbqm, pack_i8, packed_words};
+use super::int8::{mbqm, mbqm_high, pack_i8, packed_words};
 
 /// Words of state `op` needs besides its input and output: the int16
 /// state (`ceil(hidden / 2)` words), the packed `x` and `h8` and one word
@@ -53,10 +53,15 @@ fn sat16(v: i32) -> i32 {
     v.clamp(-32768, 32767)
 }
 
-/// `(v + 2^(n−1)) >> n`, `n` in 1..=31, without overflow.
+/// `(v + 2^(n−1)) >> n` in 32 bits: exact for `|v| < 2^30` and `n` in
+/// 1..=30, what every caller has (products of two Q0.15 values or of a
+/// Q0.15 value and the int16 state, and `n` either 15 or `30 + p` with
+/// `p` in −15..=−8); wrapping, never panicking, outside that.
 #[inline(always)]
 fn rshr(v: i32, n: i32) -> i32 {
-    ((i64::from(v) + (1i64 << (n - 1))) >> n) as i32
+    let n = n as u32;
+    v.wrapping_add(1i32.wrapping_shl(n.wrapping_sub(1)))
+        .wrapping_shr(n)
 }
 
 /// `mbqm(acc, q.multiplier, q.shift − e)`.
@@ -141,7 +146,9 @@ fn tail(acc: i32, w: &[u8], x: &[u32]) -> i32 {
 /// alone when `v` is `None`), requantized with its gate's multiplier and
 /// its row's exponent, handed to `put` with the row's word. Gate by gate
 /// (a gate's rows are consecutive and share its multiplier), rows three
-/// at a time.
+/// at a time. A gate whose shift is at most −1 (every row's `t ≥ 32`,
+/// the usual case) requantizes with [`mbqm_high`], decided once per gate
+/// (and whether `t` can reach `mbqm`'s clamp at 63).
 #[allow(clippy::too_many_arguments)] // the matrix, its numbers, the words and what to do
 #[inline(always)]
 fn pass(
@@ -154,28 +161,84 @@ fn pass(
     words: &mut [u32],
     mut put: impl FnMut(&mut u32, i32),
 ) {
-    let mut r = 0;
+    let mut exponents = Exponents {
+        bytes: exponents.as_bytes().iter(),
+        left: 1,
+    };
     for (block, q) in words.chunks_mut(hidden.max(1)).zip(gates) {
+        let mut gate = Gate {
+            rows: &mut rows,
+            v,
+            bias: &mut bias,
+            exponents: &mut exponents,
+            put: &mut put,
+        };
+        let (m, k0) = (q.multiplier, -1 - i32::from(q.shift));
+        if (0..=16).contains(&k0) {
+            // k0 + e ≤ 31 for every exponent e ≤ 15: no clamp.
+            gate.run(block, |a, e| mbqm_high(a, m, (k0 + i32::from(e)) as u32));
+        } else if k0 > 16 {
+            gate.run(block, |a, e| {
+                mbqm_high(a, m, (k0 + i32::from(e)).min(31) as u32)
+            });
+        } else {
+            gate.run(block, |a, e| req(a, q, e));
+        }
+    }
+}
+
+/// The row exponents in row order, read as a stream (what
+/// `Nibbles::get` gives, 0 past the end, without its index arithmetic):
+/// `left` holds the nibbles of the current byte not read yet above a
+/// marker bit, so `left <= 1` means the next byte is due.
+struct Exponents<'a> {
+    bytes: core::slice::Iter<'a, u8>,
+    left: u32,
+}
+
+impl Exponents<'_> {
+    #[inline(always)]
+    fn next(&mut self) -> u8 {
+        if self.left <= 1 {
+            self.left = u32::from(self.bytes.next().copied().unwrap_or(0)) | 0x100;
+        }
+        let e = (self.left & 0x0f) as u8;
+        self.left >>= 4;
+        e
+    }
+}
+
+/// What [`pass`] carries from gate to gate.
+struct Gate<'g, 'a, 'e, B, P> {
+    rows: &'g mut Rows<'a>,
+    v: Option<Packed<'g>>,
+    bias: &'g mut B,
+    exponents: &'g mut Exponents<'e>,
+    put: &'g mut P,
+}
+
+impl<B: Iterator<Item = i32>, P: FnMut(&mut u32, i32)> Gate<'_, '_, '_, B, P> {
+    /// The rows of one gate, requantized by `req(acc, exponent)`.
+    #[inline(always)]
+    fn run(&mut self, block: &mut [u32], req: impl Fn(i32, u8) -> i32) {
         let mut triples = block.chunks_exact_mut(3);
         for triple in &mut triples {
-            let b = [0; 3].map(|_| bias.next().unwrap_or(0));
-            let acc = match v {
-                Some(v) => rows.dot3(v, b),
+            let b = [0; 3].map(|_| self.bias.next().unwrap_or(0));
+            let acc = match self.v {
+                Some(v) => self.rows.dot3(v, b),
                 None => b,
             };
             for (w, a) in triple.iter_mut().zip(acc) {
-                put(w, req(a, q, exponents.get(r)));
-                r += 1;
+                (self.put)(w, req(a, self.exponents.next()));
             }
         }
         for w in triples.into_remainder() {
-            let b = bias.next().unwrap_or(0);
-            let acc = match v {
-                Some(v) => rows.dot1(v, b),
+            let b = self.bias.next().unwrap_or(0);
+            let acc = match self.v {
+                Some(v) => self.rows.dot1(v, b),
                 None => b,
             };
-            put(w, req(acc, q, exponents.get(r)));
-            r += 1;
+            (self.put)(w, req(acc, self.exponents.next()));
         }
     }
 }
@@ -211,11 +274,10 @@ fn gate_words(op: &RecurrentI8Op<'_>, x: Packed<'_>, h: Option<Packed<'_>>, word
     }
 }
 
-/// `clamp(req(v, hidden_requant, 0) + zh, −128, 127)`.
+/// `clamp(h + zh, −128, 127)`, `h` the requantized hidden value.
 #[inline(always)]
-fn to_h8(op: &RecurrentI8Op<'_>, v: i32) -> i8 {
-    req(v, &op.hidden_requant, 0)
-        .saturating_add(i32::from(op.output_quant.zero_point))
+fn to_h8(op: &RecurrentI8Op<'_>, h: i32) -> i8 {
+    h.saturating_add(i32::from(op.output_quant.zero_point))
         .clamp(-128, 127) as i8
 }
 
@@ -229,8 +291,27 @@ fn halves(w: u32) -> (i32, i32) {
 }
 
 /// The units of one step, from the gate words, updating `state` and
-/// writing `out`.
+/// writing `out`. The hidden requantization takes [`mbqm_high`] when its
+/// shift is at most −1 (the usual case), decided once per step.
 fn units(op: &RecurrentI8Op<'_>, words: &[u32], state: &mut [i16], out: &mut [i8]) {
+    let q = &op.hidden_requant;
+    if q.shift <= -1 {
+        let (m, k) = (q.multiplier, (-1 - i32::from(q.shift)).min(31) as u32);
+        units_with(op, words, state, out, |v| mbqm_high(v, m, k));
+    } else {
+        units_with(op, words, state, out, |v| req(v, q, 0));
+    }
+}
+
+/// [`units`] with the hidden requantization `hq`.
+#[inline(always)]
+fn units_with(
+    op: &RecurrentI8Op<'_>,
+    words: &[u32],
+    state: &mut [i16],
+    out: &mut [i8],
+    hq: impl Fn(i32) -> i32,
+) {
     let p = i32::from(op.state_shift);
     let mut gates = words.chunks_exact(op.hidden.max(1));
     let mut gate = || gates.next().unwrap_or_default();
@@ -239,6 +320,7 @@ fn units(op: &RecurrentI8Op<'_>, words: &[u32], state: &mut [i16], out: &mut [i8
     match op.cell {
         Cell::Lstm => {
             let g3 = gate();
+            let cell = Scale::new(p + 12);
             let pre = g0.iter().zip(g1).zip(g2.iter().zip(g3));
             for ((s, h), ((wi, wf), (wg, wo))) in unit.zip(pre) {
                 let i = sigmoid16(halves(*wi).0, 0);
@@ -247,7 +329,7 @@ fn units(op: &RecurrentI8Op<'_>, words: &[u32], state: &mut [i16], out: &mut [i8
                 let o = sigmoid16(halves(*wo).0, 0);
                 let c = sat16(rshr(f * i32::from(*s), 15));
                 let c = sat16(rshr(i * g, 30 + p) + c);
-                *h = to_h8(op, o * tanh16(c, p + 12));
+                *h = to_h8(op, hq(o * tanh16_scaled(c, cell)));
                 *s = c as i16;
             }
         }
@@ -258,7 +340,7 @@ fn units(op: &RecurrentI8Op<'_>, words: &[u32], state: &mut [i16], out: &mut [i8
                 let z = sigmoid16(sat16(xz + hz), 0);
                 let n = tanh16(sat16(xn + rshr(r * hn, 15)), 0);
                 let v = sat16(rshr((32768 - z) * n + z * i32::from(*s), 15));
-                *h = to_h8(op, v);
+                *h = to_h8(op, hq(v));
                 *s = v as i16;
             }
         }

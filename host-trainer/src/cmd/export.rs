@@ -124,7 +124,7 @@ fn recurrent_layers(model: &Model<'_>) -> Vec<RecurrentLayer> {
                 let at = |v: i32| (v - i32::from(q.zero_point)) as f32 * q.scale;
                 Some(RecurrentLayer {
                     layer,
-                    cell: r.cell.name(),
+                    cell: r.cell,
                     hidden: r.hidden,
                     sequences: r.sequences,
                     state_shift: r.state_shift,
@@ -300,8 +300,8 @@ pub struct Recalibration {
 pub struct RecurrentLayer {
     /// Its index.
     pub layer: usize,
-    /// `lstm` or `gru`.
-    pub cell: &'static str,
+    /// LSTM or GRU.
+    pub cell: model_format::Cell,
     /// Hidden units.
     pub hidden: usize,
     /// Every step's hidden state out (true) or the last one's.
@@ -374,18 +374,20 @@ impl Report for ExportReport {
         }
         for r in &self.recurrent {
             let state = match r.cell {
-                "lstm" => format!(
+                model_format::Cell::Lstm => format!(
                     "cell state int16 at 2^{} (|c| < {})",
                     r.state_shift,
                     2f64.powi(i32::from(r.state_shift) + 15)
                 ),
-                _ => format!("hidden state int16 at 2^{}", r.state_shift),
+                model_format::Cell::Gru => {
+                    format!("hidden state int16 at 2^{}", r.state_shift)
+                }
             };
             let _ = writeln!(
                 out,
                 "recurrent    layer {}: int8 {}, {} hidden, {}; gates Q3.12 (|pre-activation| < 8) into table sigmoid and tanh, {state}, h int8 in [{:.4}, {:.4}]",
                 r.layer,
-                r.cell.to_uppercase(),
+                r.cell.name().to_uppercase(),
                 r.hidden,
                 if r.sequences {
                     "every step out"

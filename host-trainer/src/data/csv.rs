@@ -21,11 +21,26 @@ enum Role {
     Channel,
     /// The anomaly label: 0 or 1 per row.
     Label,
+    /// The class column asked for (`edgeae embed --labels`): a whole
+    /// number per row.
+    Class,
 }
 
 /// Parses CSV text (see the module docs for the rules); `path` is used only
 /// in messages. The bytes must not be compressed.
 pub fn load_csv_bytes(path: &Path, bytes: &[u8], opts: LoadOptions) -> Result<Table> {
+    load_csv_with_class(path, bytes, opts, None).map(|(table, _)| table)
+}
+
+/// Does what [`load_csv_bytes`] does, and with `class` reads the column of
+/// that exact name as class labels instead of a channel:
+/// one whole number from 0 to 65535 per row. The column must exist.
+pub(crate) fn load_csv_with_class(
+    path: &Path,
+    bytes: &[u8],
+    opts: LoadOptions,
+    class: Option<&str>,
+) -> Result<(Table, Vec<u16>)> {
     let file = path.display();
     let bytes = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
     if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -42,7 +57,7 @@ pub fn load_csv_bytes(path: &Path, bytes: &[u8], opts: LoadOptions) -> Result<Ta
         .clone();
     let mut lines = LineCounter::new(bytes);
     let header_line = lines.line_of(header.position());
-    let (names, roles) = parse_header(path, &header, header_line)?;
+    let (names, roles) = parse_header(path, &header, header_line, class)?;
     let channels: Vec<String> = names
         .iter()
         .zip(&roles)
@@ -53,6 +68,7 @@ pub fn load_csv_bytes(path: &Path, bytes: &[u8], opts: LoadOptions) -> Result<Ta
 
     let mut values = Vec::new();
     let mut labels = Vec::new();
+    let mut classes = Vec::new();
     let mut rows = 0usize;
     let mut record = csv::ByteRecord::new();
     loop {
@@ -79,6 +95,7 @@ pub fn load_csv_bytes(path: &Path, bytes: &[u8], opts: LoadOptions) -> Result<Ta
                 Role::Ignored => continue,
                 Role::Channel => parse_value(field, opts.allow_non_finite).map(|v| values.push(v)),
                 Role::Label => parse_label(field).map(|l| labels.push(l)),
+                Role::Class => parse_class(field).map(|k| classes.push(k)),
             };
             if let Err(why) = parsed {
                 let name = names.get(i).map_or("", String::as_str);
@@ -90,13 +107,14 @@ pub fn load_csv_bytes(path: &Path, bytes: &[u8], opts: LoadOptions) -> Result<Ta
     if rows == 0 {
         bail!("`{file}` has a header but no data rows");
     }
-    Ok(Table {
+    let table = Table {
         path: path.to_path_buf(),
         source: Source::Csv,
         channels,
         values,
         labels: has_label.then_some(labels),
-    })
+    };
+    Ok((table, classes))
 }
 
 /// Checks the header row and says what each column is for.
@@ -104,6 +122,7 @@ fn parse_header(
     path: &Path,
     header: &csv::ByteRecord,
     line: u64,
+    class: Option<&str>,
 ) -> Result<(Vec<String>, Vec<Role>)> {
     let file = path.display();
     let mut names = Vec::with_capacity(header.len());
@@ -125,7 +144,9 @@ fn parse_header(
                 "`{file}`: columns {first} and {col} of the header are both named `{name}`, expected unique column names"
             );
         }
-        let role = if name.eq_ignore_ascii_case("timestamp") {
+        let role = if class.is_some_and(|c| c == name) {
+            Role::Class
+        } else if name.eq_ignore_ascii_case("timestamp") {
             Role::Ignored
         } else if name.eq_ignore_ascii_case("is_anomaly") || name.eq_ignore_ascii_case("label") {
             if let Some((first_col, first_name)) = label {
@@ -140,6 +161,14 @@ fn parse_header(
         };
         names.push(name.to_owned());
         roles.push(role);
+    }
+    if let Some(class) = class
+        && !roles.contains(&Role::Class)
+    {
+        bail!(
+            "`{file}` has no column `{class}` for the class labels, expected one of its columns: {}",
+            crate::text::preview(&names)
+        );
     }
     if !roles.contains(&Role::Channel) {
         bail!(
@@ -186,6 +215,23 @@ fn parse_label(field: &[u8]) -> Result<u8, String> {
         Ok(0.0) => Ok(0),
         Ok(1.0) => Ok(1),
         _ => Err(format!("label `{}` must be 0 or 1", shown(text))),
+    }
+}
+
+/// Parses a class cell: a whole number from 0 to 65535 (`3` or `3.0`).
+fn parse_class(field: &[u8]) -> Result<u16, String> {
+    let Ok(text) = std::str::from_utf8(field) else {
+        return Err("the class label is not valid UTF-8 text, expected a whole number".to_owned());
+    };
+    if text.is_empty() {
+        return Err("the class label is missing, expected a whole number".to_owned());
+    }
+    match text.parse::<f64>() {
+        Ok(v) if v.fract() == 0.0 && (0.0..=f64::from(u16::MAX)).contains(&v) => Ok(v as u16),
+        _ => Err(format!(
+            "class label `{}` is not a whole number from 0 to 65535",
+            shown(text)
+        )),
     }
 }
 

@@ -84,13 +84,13 @@ pub fn load_idx_bytes(path: &Path, bytes: &[u8]) -> Result<Table> {
 }
 
 /// A big-endian `u32` at byte `at`, if there.
-fn be_u32(bytes: &[u8], at: usize) -> Option<usize> {
+pub(super) fn be_u32(bytes: &[u8], at: usize) -> Option<usize> {
     let b: [u8; 4] = bytes.get(at..at + 4)?.try_into().ok()?;
     usize::try_from(u32::from_be_bytes(b)).ok()
 }
 
 /// The IDX element types, for messages.
-fn idx_type_name(ty: u8) -> &'static str {
+pub(super) fn idx_type_name(ty: u8) -> &'static str {
     match ty {
         0x08 => "unsigned byte",
         0x09 => "signed byte",

@@ -33,12 +33,13 @@
 //! the first row of each window every `hop` rows, [`gather`] copies the
 //! windows time-major into one matrix, [`window_labels`] marks the windows
 //! that contain an anomalous row, and [`Normalizer`] standardises each channel.
-//! [`labels`] reads class labels for a classifier (a CSV column or an IDX label file).
+//! [`class_labels`] reads class labels for `embed` and the classifier (a CSV
+//! column or an IDX label file).
 
+pub(crate) mod class_labels;
 mod csv;
 pub(crate) mod files;
 mod idx;
-pub mod labels;
 pub(crate) mod model_file;
 mod normalize;
 mod windows;
@@ -125,9 +126,18 @@ pub struct LoadOptions {
 /// file name). IDX is recognised by its magic (two zero bytes, then type byte 0x08 = unsigned byte,
 /// then the number of dimensions); anything else is parsed as CSV.
 pub fn load(path: &Path, opts: LoadOptions) -> Result<Table> {
+    load_plain(path, &read_plain(path)?, opts)
+}
+
+/// The bytes of the file at `path`, gunzipped if they start with `1f 8b`.
+fn read_plain(path: &Path) -> Result<Vec<u8>> {
     let bytes =
         std::fs::read(path).map_err(|e| anyhow!("cannot read `{}`: {e}", path.display()))?;
-    load_bytes(path, &bytes, opts)
+    if bytes.starts_with(&GZIP_MAGIC) {
+        gunzip(path, &bytes)
+    } else {
+        Ok(bytes)
+    }
 }
 
 /// Does what [`load`] does with bytes already read from `path` (which is
@@ -182,6 +192,18 @@ pub fn load_for_model(
     opts: LoadOptions,
 ) -> Result<Table> {
     let table = load(data_path, opts)?;
+    check_channels(model_path, model, data_path, &table)?;
+    Ok(table)
+}
+
+/// Checks that `table` (loaded from `data_path`) has the channel count of
+/// the model at `model_path`.
+pub fn check_channels(
+    model_path: &Path,
+    model: &Model<'_>,
+    data_path: &Path,
+    table: &Table,
+) -> Result<()> {
     let want = model.input().channels as usize;
     if table.n_channels() != want {
         bail!(
@@ -192,7 +214,31 @@ pub fn load_for_model(
             preview(&table.channels)
         );
     }
-    Ok(table)
+    Ok(())
+}
+
+/// Image width, height and channels of a model's inputs, when they are
+/// images: those of IDX data, of a 2-D convolution's input map as the
+/// first layer, or of a square of at least 8x8 channels in windows of one
+/// frame (a dense model of images).
+pub fn image_shape(model: &Model<'_>, table: Option<&Table>) -> Option<(usize, usize, usize)> {
+    if let Some(Table {
+        source: Source::Idx { width, height },
+        ..
+    }) = table
+    {
+        return Some((*width, *height, 1));
+    }
+    if let Some(model_format::Layer::Conv(c)) = model.layers().first() {
+        return (c.shape.h > 1).then_some((
+            c.shape.w as usize,
+            c.shape.h as usize,
+            c.shape.c as usize,
+        ));
+    }
+    let channels = model.input().channels as usize;
+    let side = (channels as f64).sqrt().round() as usize;
+    (model.input().window == 1 && side >= 8 && side * side == channels).then_some((side, side, 1))
 }
 
 #[cfg(test)]

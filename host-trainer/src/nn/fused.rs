@@ -12,8 +12,8 @@
 //! in the tests); f64 (the gradient checks) uses the standard library.
 
 use dfdx::prelude::*;
-use firmware::ops::math::{LN2_HI, LN2_LO, LOG2_E, exp_reduced};
 
+use super::vmath::exp_fast;
 use super::{Mat, Real};
 
 /// Per-element binary cross-entropy on logits, in a float type.
@@ -21,21 +21,6 @@ pub trait BceMath: Sized + Copy {
     /// Writes `(sigmoid(x) − t) · scale` into `grad` and returns
     /// `Σ max(x, 0) − x·t + ln(1 + e^(−|x|))`.
     fn bce_terms(x: &[Self], t: &[Self], scale: Self, grad: &mut [Self]) -> f64;
-}
-
-/// `e^a` for `a` in [−80, 0], branch-free (vectorisable): the integer
-/// part of `a·log2(e)` is read from the bits of `a·log2(e) + 1.5·2²³`
-/// (no float-to-int conversion), the rest by the firmware's polynomial.
-#[inline(always)]
-fn exp_neg(a: f32) -> f32 {
-    const SHIFTER: f32 = 12_582_912.0; // 1.5 · 2^23
-    let a = a.max(-80.0);
-    let shifted = a * LOG2_E + SHIFTER;
-    let kf = shifted - SHIFTER;
-    let k = shifted.to_bits().wrapping_sub(SHIFTER.to_bits()) as i32;
-    let r = (a - kf * LN2_HI) - kf * LN2_LO;
-    let m = exp_reduced(r);
-    f32::from_bits((m.to_bits() as i32).wrapping_add(k << 23) as u32)
 }
 
 /// `ln(1 + e)` for `e` in [0, 1]: `2·atanh(s)` with `s = e / (2 + e)` ≤ 1/3.
@@ -54,7 +39,7 @@ fn log1p_unit(e: f32) -> f32 {
 /// One element: (loss term, gradient before scaling).
 #[inline(always)]
 fn bce_one(x: f32, t: f32) -> (f32, f32) {
-    let e = exp_neg(-x.abs());
+    let e = exp_fast(-x.abs());
     let inv = 1.0 / (1.0 + e);
     let sigmoid = if x >= 0.0 { inv } else { e * inv };
     (x.max(0.0) - x * t + log1p_unit(e), sigmoid - t)

@@ -6,8 +6,8 @@
 //! `nn` modules and optimisers only accept compile-time sizes, so this
 //! module holds its own layers ([`net`]; convolutions in [`conv`], LSTM
 //! and GRU layers in [`recurrent`]), the activations dfdx lacks ([`act`],
-//! SELU), the autoencoder losses ([`loss`]) and an Adam step on dfdx's
-//! fused kernel ([`adam`]).
+//! SELU), the autoencoder losses ([`loss`]), an Adam step on dfdx's
+//! fused kernel ([`adam`]) and vectorised element-wise math ([`vmath`]).
 //!
 //! Everything is generic over the float type `E` (f32 to train, f64 for the
 //! finite-difference gradient checks) and the device `D` (CPU; CUDA behind
@@ -21,6 +21,7 @@ pub mod fused;
 pub mod loss;
 pub mod net;
 pub mod recurrent;
+pub mod vmath;
 
 use dfdx::prelude::*;
 
@@ -30,7 +31,7 @@ pub type Mat<E, D, T = NoneTape> = Tensor<(usize, usize), E, D, T>;
 pub type Vector<E, D, T = NoneTape> = Tensor<(usize,), E, D, T>;
 
 /// The float types the trainer runs in.
-pub trait Real: Dtype + num_traits::Float + Into<f64> + fused::BceMath {}
+pub trait Real: Dtype + num_traits::Float + Into<f64> + fused::BceMath + vmath::GateMath {}
 impl Real for f32 {}
 impl Real for f64 {}
 

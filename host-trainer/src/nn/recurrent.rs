@@ -52,16 +52,18 @@
 //!
 //! # How
 //!
-//! The input projection `x_t W_ihᵀ + b_ih` of every step is one gemm over
-//! the `(batch·steps, inputs)` view of the input; each step then adds
-//! `h_{t−1} W_hhᵀ` (one small gemm) and runs the gates element-wise. The
-//! forward pass keeps the gate activations, the hidden states (and the
-//! LSTM's cell states, the GRU's `W_hn h + b_hn`). The backward pass walks
-//! the steps backwards, one gemm per step for the gradient of `h_{t−1}`, and
+//! The kernels (`recurrent/bptt.rs`) work time-major. The input projection
+//! `x_t W_ihᵀ + b_ih` of every step is one gemm over the `(steps·batch,
+//! inputs)` input, written straight into the gate buffer; each step then adds
+//! `h_{t−1} W_hhᵀ` (one small gemm) and runs the gates element-wise, in
+//! place (f32: vectorised `exp`, [`super::vmath`]). The forward pass keeps
+//! the gate activations, the hidden states (and the LSTM's cell states and
+//! their `tanh`, the GRU's `W_hn h + b_hn`). The backward pass walks the
+//! steps backwards, one gemm per step for the gradient of `h_{t−1}`, and
 //! finishes with one gemm each for the gradients of the input, `W_ih` and
-//! `W_hh`. The gemms are nalgebra's (matrixmultiply for all but tiny
-//! sizes) over the row-major buffers, transposed operands copied first: no
-//! new dependency, no unsafe code.
+//! `W_hh`. The gemms are nalgebra's (matrixmultiply, which reads operands
+//! transposed through their strides) over the row-major buffers, and own
+//! loops where a side is at most 5 long: no new dependency, no unsafe code.
 //!
 //! # Errors, not panics
 //!
@@ -70,12 +72,13 @@
 //! shape before any dfdx operation runs (dfdx asserts on mismatched sizes),
 //! returning an [`anyhow::Error`] that names the layer and the shapes.
 
+mod bptt;
+
 use anyhow::{Context, Result, bail, ensure};
 use dfdx::prelude::*;
-use dfdx::tensor::CpuError;
-use nalgebra::{DMatrixView, DMatrixViewMut};
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+
+use bptt::{Dims, Lhs, Weights, add_column_sums, add_into, add_time_to_batch, gemm};
 
 use super::net::LayerSpec;
 use super::{Backend, Mat, Real, Vector};
@@ -309,30 +312,32 @@ impl Recurrent {
             let back = dims.backward(&cache, &w_hh, &g_out)?;
             **grads.get_or_alloc_mut(&out_g)? = g_out;
             let (bt, n, gh, h) = (batch * s.steps, s.inputs, dims.gh, s.hidden);
-            // dx += dA_x · W_ih
+            // dx += dA_x · W_ih (time-major rows, added to the batch-major gradient)
+            let mut dx = vec![E::zero(); bt * n];
             gemm(
-                grads.get_or_alloc_mut(&x_g)?,
-                (&back.dax, bt, gh),
+                &mut dx,
+                (&back.dax, Lhs::AsStored, bt, gh),
                 (&w_ih, n),
-                E::one(),
+                E::zero(),
             )?;
-            // dW_ih += dA_xᵀ · X
+            add_time_to_batch(grads.get_or_alloc_mut(&x_g)?, &dx, batch, s.steps, n);
+            // dW_ih += dA_xᵀ · X (time-major)
             gemm(
                 grads.get_or_alloc_mut(&w_ih_g)?,
-                (&transpose(&back.dax, bt, gh), gh, bt),
-                (&xv, n),
+                (&back.dax, Lhs::Transposed, gh, bt),
+                (&cache.x, n),
                 E::one(),
             )?;
             // dW_hh += dA_hᵀ · H_prev (the states h_{-1} … h_{T−2}, time-major)
             gemm(
                 grads.get_or_alloc_mut(&w_hh_g)?,
-                (&transpose(&back.dah, bt, gh), gh, bt),
+                (back.dah(), Lhs::Transposed, gh, bt),
                 (cache.hs.get(..bt * h).unwrap_or_default(), h),
                 E::one(),
             )?;
             add_column_sums(grads.get_or_alloc_mut(&b_ih_g)?, &back.dax);
             if let Some(g) = &b_hh_g {
-                add_column_sums(grads.get_or_alloc_mut(g)?, &back.dah);
+                add_column_sums(grads.get_or_alloc_mut(g)?, back.dah());
             }
             if let Some(g) = &h0_g {
                 add_into(grads.get_or_alloc_mut(g)?, &back.dh0);
@@ -411,400 +416,6 @@ impl Recurrent {
         }
         Ok(batch)
     }
-}
-
-/// The parameter values, row-major.
-#[derive(Clone, Copy)]
-struct Weights<'a, E> {
-    w_ih: &'a [E],
-    w_hh: &'a [E],
-    b_ih: &'a [E],
-    b_hh: Option<&'a [E]>,
-}
-
-/// What the forward pass keeps for the backward pass, time-major.
-struct Cache<E> {
-    /// Gate activations, `(steps, batch, G·hidden)`: `i, f, g, o` or `r, z, n`.
-    gates: Vec<E>,
-    /// Hidden states `h_{-1} … h_{T−1}`, `(steps + 1, batch, hidden)`.
-    hs: Vec<E>,
-    /// LSTM: cell states `c_{-1} … c_{T−1}`, `(steps + 1, batch, hidden)`.
-    cs: Vec<E>,
-    /// GRU: `W_hn h_{t−1} + b_hn`, `(steps, batch, hidden)`.
-    hn: Vec<E>,
-}
-
-/// The gradients of one backward pass that are not written in place.
-struct Back<E> {
-    /// Gradient of the pre-activations from the input side, batch-major
-    /// `(batch·steps, G·hidden)`.
-    dax: Vec<E>,
-    /// Gradient of `h_{t−1} W_hhᵀ + b_hh`, time-major `(steps·batch, G·hidden)`.
-    dah: Vec<E>,
-    /// Gradient of `h_{-1}`, `(batch, hidden)`.
-    dh0: Vec<E>,
-    /// Gradient of `c_{-1}` (LSTM), `(batch, hidden)`.
-    dc0: Vec<E>,
-}
-
-/// The sizes of one run.
-#[derive(Debug, Clone, Copy)]
-struct Dims {
-    spec: RnnSpec,
-    batch: usize,
-    gh: usize,
-}
-
-fn sigmoid<E: Real>(a: E) -> E {
-    E::one() / (E::one() + (-a).exp())
-}
-
-/// Rows of the batch per parallel task in the element-wise loops.
-const MIN_ROWS: usize = 8;
-
-/// One LSTM step of one sample: from the pre-activations `xr + hr`
-/// (`4·hidden`, order i, f, g, o) and `c_{t−1}`, writes the gate
-/// activations, `c_t` and `h_t`.
-fn lstm_row<E: Real>(xr: &[E], hr: &[E], cp: &[E], g: &mut [E], cn: &mut [E], out: &mut [E]) {
-    let h = cp.len();
-    let (gi, rest) = g.split_at_mut(h);
-    let (gf, rest) = rest.split_at_mut(h);
-    let (gg, go) = rest.split_at_mut(h);
-    let pre = |k: usize, j: usize| xr[k * h + j] + hr[k * h + j];
-    for (j, ((((c, o), cprev), (vi, vf)), (vg, vo))) in cn
-        .iter_mut()
-        .zip(out.iter_mut())
-        .zip(cp)
-        .zip(gi.iter_mut().zip(gf.iter_mut()))
-        .zip(gg.iter_mut().zip(go.iter_mut()))
-        .enumerate()
-    {
-        *vi = sigmoid(pre(0, j));
-        *vf = sigmoid(pre(1, j));
-        *vg = pre(2, j).tanh();
-        *vo = sigmoid(pre(3, j));
-        *c = *vf * *cprev + *vi * *vg;
-        *o = *vo * c.tanh();
-    }
-}
-
-/// One GRU step of one sample: from `xr` (`W_ih x + b_ih`) and `hr`
-/// (`W_hh h + b_hh`, `3·hidden`, order r, z, n) and `h_{t−1}`, writes the
-/// gate activations, `W_hn h + b_hn` and `h_t`.
-fn gru_row<E: Real>(xr: &[E], hr: &[E], hp: &[E], g: &mut [E], nh: &mut [E], out: &mut [E]) {
-    let h = hp.len();
-    let (gr, rest) = g.split_at_mut(h);
-    let (gz, gn) = rest.split_at_mut(h);
-    for (j, ((((o, hprev), hn), r), (z, n))) in out
-        .iter_mut()
-        .zip(hp)
-        .zip(nh.iter_mut())
-        .zip(gr.iter_mut())
-        .zip(gz.iter_mut().zip(gn.iter_mut()))
-        .enumerate()
-    {
-        *r = sigmoid(xr[j] + hr[j]);
-        *z = sigmoid(xr[h + j] + hr[h + j]);
-        *hn = hr[2 * h + j];
-        *n = (xr[2 * h + j] + *r * *hn).tanh();
-        *o = (E::one() - *z) * *n + *z * *hprev;
-    }
-}
-
-impl Dims {
-    /// Runs the cell over the sequence.
-    fn forward<E: Real>(
-        &self,
-        x: &[E],
-        p: Weights<'_, E>,
-        h0: Option<&[E]>,
-        c0: Option<&[E]>,
-    ) -> Result<Cache<E>, CpuError> {
-        let (bsz, steps, n, h, gh) = (
-            self.batch,
-            self.spec.steps,
-            self.spec.inputs,
-            self.spec.hidden,
-            self.gh,
-        );
-        let lstm = self.spec.cell == Cell::Lstm;
-        let state = bsz * h;
-        // The input projection of every step at once: (batch·steps, G·hidden).
-        let mut xw = vec![E::zero(); bsz * steps * gh];
-        gemm(
-            &mut xw,
-            (x, bsz * steps, n),
-            (&transpose(p.w_ih, gh, n), gh),
-            E::zero(),
-        )?;
-        for row in xw.chunks_exact_mut(gh) {
-            add_into(row, p.b_ih);
-        }
-        let mut gates = vec![E::zero(); steps * bsz * gh];
-        let mut hs = vec![E::zero(); (steps + 1) * state];
-        if let Some(h0) = h0 {
-            add_into(&mut hs[..state], h0);
-        }
-        let mut cs = Vec::new();
-        let mut hn = Vec::new();
-        if lstm {
-            cs = vec![E::zero(); (steps + 1) * state];
-            if let Some(c0) = c0 {
-                add_into(&mut cs[..state], c0);
-            }
-        } else {
-            hn = vec![E::zero(); steps * state];
-        }
-        let mut hw = vec![E::zero(); bsz * gh];
-        let w_hh_t = transpose(p.w_hh, gh, h);
-        for t in 0..steps {
-            let (done, next) = hs.split_at_mut((t + 1) * state);
-            let h_prev = &done[t * state..];
-            let h_next = &mut next[..state];
-            gemm(&mut hw, (h_prev, bsz, h), (&w_hh_t, gh), E::zero())?;
-            if let Some(b_hh) = p.b_hh {
-                for row in hw.chunks_exact_mut(gh) {
-                    add_into(row, b_hh);
-                }
-            }
-            let g_t = &mut gates[t * bsz * gh..(t + 1) * bsz * gh];
-            let (xw, hw) = (&xw, &hw);
-            // The row of sample b's input projection at step t.
-            let xrow = move |b: usize| &xw[(b * steps + t) * gh..][..gh];
-            let hrow = move |b: usize| &hw[b * gh..][..gh];
-            let rows = g_t.par_chunks_mut(gh).zip(h_next.par_chunks_mut(h));
-            if lstm {
-                let (c_done, c_next) = cs.split_at_mut((t + 1) * state);
-                let c_prev = &c_done[t * state..];
-                rows.zip(c_next[..state].par_chunks_mut(h))
-                    .enumerate()
-                    .with_min_len(MIN_ROWS)
-                    .for_each(|(b, ((g, out), c))| {
-                        lstm_row(xrow(b), hrow(b), &c_prev[b * h..][..h], g, c, out);
-                    });
-            } else {
-                rows.zip(hn[t * state..(t + 1) * state].par_chunks_mut(h))
-                    .enumerate()
-                    .with_min_len(MIN_ROWS)
-                    .for_each(|(b, ((g, out), nh))| {
-                        gru_row(xrow(b), hrow(b), &h_prev[b * h..][..h], g, nh, out);
-                    });
-            }
-        }
-        Ok(Cache { gates, hs, cs, hn })
-    }
-
-    /// The layer's output from the hidden states (time-major) in the
-    /// batch's layout.
-    fn output<E: Real>(&self, hs: &[E]) -> Vec<E> {
-        let (bsz, steps, h) = (self.batch, self.spec.steps, self.spec.hidden);
-        let state = bsz * h;
-        if !self.spec.sequences {
-            return hs[steps * state..].to_vec();
-        }
-        let mut out = vec![E::zero(); bsz * steps * h];
-        for (b, row) in out.chunks_exact_mut(steps * h).enumerate() {
-            for (t, dst) in row.chunks_exact_mut(h).enumerate() {
-                dst.copy_from_slice(&hs[(t + 1) * state + b * h..][..h]);
-            }
-        }
-        out
-    }
-
-    /// Backpropagation through time from the output gradient `g_out`.
-    fn backward<E: Real>(
-        &self,
-        cache: &Cache<E>,
-        w_hh: &[E],
-        g_out: &[E],
-    ) -> Result<Back<E>, CpuError> {
-        let (bsz, steps, h, gh) = (self.batch, self.spec.steps, self.spec.hidden, self.gh);
-        let lstm = self.spec.cell == Cell::Lstm;
-        let state = bsz * h;
-        if g_out.len() != bsz * self.spec.output_len() {
-            return Err(CpuError::WrongNumElements);
-        }
-        let mut dax = vec![E::zero(); bsz * steps * gh];
-        let mut dah = vec![E::zero(); steps * bsz * gh];
-        let mut dh = vec![E::zero(); state];
-        let mut dh_prev = vec![E::zero(); state];
-        let mut dc = vec![E::zero(); if lstm { state } else { 0 }];
-        for t in (0..steps).rev() {
-            // The output's gradient enters at every step, or at the last.
-            if self.spec.sequences {
-                for (b, d) in dh.chunks_exact_mut(h).enumerate() {
-                    add_into(d, &g_out[(b * steps + t) * h..][..h]);
-                }
-            } else if t + 1 == steps {
-                add_into(&mut dh, g_out);
-            }
-            let g_t = &cache.gates[t * bsz * gh..(t + 1) * bsz * gh];
-            let dah_t = &mut dah[t * bsz * gh..(t + 1) * bsz * gh];
-            let (hs, cs, hn) = (&cache.hs, &cache.cs, &cache.hn);
-            // Sample b's state at step u (0 is the initial state).
-            let rows = dax
-                .par_chunks_mut(steps * gh)
-                .zip(dah_t.par_chunks_mut(gh))
-                .zip(g_t.par_chunks(gh))
-                .zip(dh.par_chunks(h))
-                .zip(dh_prev.par_chunks_mut(h));
-            if lstm {
-                rows.zip(dc.par_chunks_mut(h))
-                    .enumerate()
-                    .with_min_len(MIN_ROWS)
-                    .for_each(|(b, (((((dxs, dr), g), dhb), dpb), dcb))| {
-                        let dx = &mut dxs[t * gh..][..gh];
-                        let cp = &cs[t * state + b * h..][..h];
-                        let cn = &cs[(t + 1) * state + b * h..][..h];
-                        lstm_row_back(g, cp, cn, dhb, dcb, dx);
-                        dr.copy_from_slice(dx);
-                        dpb.fill(E::zero());
-                    });
-            } else {
-                rows.enumerate().with_min_len(MIN_ROWS).for_each(
-                    |(b, ((((dxs, dr), g), dhb), dpb))| {
-                        let dx = &mut dxs[t * gh..][..gh];
-                        let hp = &hs[t * state + b * h..][..h];
-                        let nh = &hn[t * state + b * h..][..h];
-                        gru_row_back(g, hp, nh, dhb, dx, dr, dpb);
-                    },
-                );
-            }
-            // dh_{t−1} += dA_h · W_hh
-            gemm(&mut dh_prev, (dah_t, bsz, gh), (w_hh, h), E::one())?;
-            std::mem::swap(&mut dh, &mut dh_prev);
-        }
-        Ok(Back {
-            dax,
-            dah,
-            dh0: dh,
-            dc0: dc,
-        })
-    }
-}
-
-/// The backward pass of [`lstm_row`] for one sample: from the gate
-/// activations `g`, `c_{t−1}`, `c_t`, the gradient `dh` of `h_t` and `dc`
-/// of `c_t` (from step t + 1), writes the pre-activation gradients `da`
-/// and turns `dc` into the gradient of `c_{t−1}`.
-fn lstm_row_back<E: Real>(g: &[E], cp: &[E], cn: &[E], dh: &[E], dc: &mut [E], da: &mut [E]) {
-    let h = cp.len();
-    let one = E::one();
-    for (j, ((dcj, (&cpj, &cnj)), &dhj)) in dc.iter_mut().zip(cp.iter().zip(cn)).zip(dh).enumerate()
-    {
-        let (i, f, gg, o) = (g[j], g[h + j], g[2 * h + j], g[3 * h + j]);
-        let tc = cnj.tanh();
-        let dct = *dcj + dhj * o * (one - tc * tc);
-        da[j] = dct * gg * i * (one - i);
-        da[h + j] = dct * cpj * f * (one - f);
-        da[2 * h + j] = dct * i * (one - gg * gg);
-        da[3 * h + j] = dhj * tc * o * (one - o);
-        *dcj = dct * f;
-    }
-}
-
-/// The backward pass of [`gru_row`] for one sample: from the gate
-/// activations `g`, `h_{t−1}`, `W_hn h_{t−1} + b_hn` and the gradient `dh`
-/// of `h_t`, writes the gradients of the input-side pre-activations `dx`,
-/// of `W_hh h_{t−1} + b_hh` (`dr`) and the direct part of the gradient of
-/// `h_{t−1}` (`dp`, `dh ⊙ z`).
-fn gru_row_back<E: Real>(
-    g: &[E],
-    hp: &[E],
-    nh: &[E],
-    dh: &[E],
-    dx: &mut [E],
-    dr: &mut [E],
-    dp: &mut [E],
-) {
-    let h = hp.len();
-    let one = E::one();
-    for (j, ((dpj, (&hpj, &nhj)), &dhj)) in dp.iter_mut().zip(hp.iter().zip(nh)).zip(dh).enumerate()
-    {
-        let (r, z, n) = (g[j], g[h + j], g[2 * h + j]);
-        let dan = dhj * (one - z) * (one - n * n);
-        let dar = dan * nhj * r * (one - r);
-        let daz = dhj * (hpj - n) * z * (one - z);
-        dx[j] = dar;
-        dx[h + j] = daz;
-        dx[2 * h + j] = dan;
-        dr[j] = dar;
-        dr[h + j] = daz;
-        dr[2 * h + j] = dan * r;
-        *dpj = dhj * z;
-    }
-}
-
-/// `dst += src`, element-wise.
-fn add_into<E: Real>(dst: &mut [E], src: &[E]) {
-    for (d, &s) in dst.iter_mut().zip(src) {
-        *d += s;
-    }
-}
-
-/// `dst[j] += Σ_rows m[row][j]` for a row-major `m` with `dst.len()` columns.
-fn add_column_sums<E: Real>(dst: &mut [E], m: &[E]) {
-    if dst.is_empty() {
-        return;
-    }
-    let cols = dst.len();
-    for row in m.chunks_exact(cols) {
-        add_into(dst, row);
-    }
-}
-
-/// The transpose of a row-major `(rows, cols)` matrix, row-major.
-fn transpose<E: Real>(m: &[E], rows: usize, cols: usize) -> Vec<E> {
-    let mut out = vec![E::zero(); m.len()];
-    if rows > 0 && cols > 0 {
-        for (i, row) in m.chunks_exact(cols).take(rows).enumerate() {
-            for (j, &v) in row.iter().enumerate() {
-                if let Some(o) = out.get_mut(j * rows + i) {
-                    *o = v;
-                }
-            }
-        }
-    }
-    out
-}
-
-/// `c = a·b + beta·c`, every matrix row-major and contiguous: `a` is
-/// `(m, k)`, `b` is `(k, n)` (`n` given), `c` is `(m, n)`; `c` is not read
-/// when `beta` is 0. An error (never a panic) when the lengths disagree.
-///
-/// nalgebra is column-major, so this computes `cᵀ = bᵀ·aᵀ` on the same
-/// buffers read as column-major matrices. Only contiguous column-major
-/// views are built: nalgebra's small-matrix fallback (any size ≤ 5) reads
-/// past the end of views with other strides (nalgebra 0.33.3,
-/// `axcpy_uninit`), so transposed operands are copied instead.
-fn gemm<E: Real>(
-    c: &mut [E],
-    (a, m, k): (&[E], usize, usize),
-    (b, n): (&[E], usize),
-    beta: E,
-) -> Result<(), CpuError> {
-    let fits = |len: usize, r: usize, q: usize| r.checked_mul(q) == Some(len);
-    if !fits(a.len(), m, k) || !fits(b.len(), k, n) || !fits(c.len(), m, n) {
-        return Err(CpuError::WrongNumElements);
-    }
-    if m == 0 || n == 0 {
-        return Ok(());
-    }
-    if k == 0 {
-        for v in c.iter_mut() {
-            *v = if beta == E::zero() {
-                E::zero()
-            } else {
-                *v * beta
-            };
-        }
-        return Ok(());
-    }
-    let at = DMatrixView::from_slice(a, k, m);
-    let bt = DMatrixView::from_slice(b, n, k);
-    let mut ct = DMatrixViewMut::from_slice(c, n, m);
-    ct.gemm(E::one(), &bt, &at, beta);
-    Ok(())
 }
 
 /// Reads a tensor's values (contiguous, see [`contiguous`]).

@@ -159,26 +159,91 @@ pub fn signal_panels(
     })
 }
 
+/// Sample images drawn on a [`scatter`] plot at their points, as in the
+/// textbook's t-SNE map of Fashion-MNIST.
+#[derive(Debug, Clone, Copy)]
+pub struct Thumbnails<'a> {
+    /// One image per point, concatenated: point `i`'s image is the
+    /// `width*height` values (row-major, in `[0, 1]`) from `i*width*height`;
+    /// points past the end have none.
+    pub pixels: &'a [f32],
+    /// Pixels per image row.
+    pub width: usize,
+    /// Image rows.
+    pub height: usize,
+}
+
+/// Most thumbnails one [`scatter`] plot draws.
+pub const MAX_THUMBNAILS: usize = 80;
+
 /// Scatter of 2-D points coloured by an optional class label (0..=9), e.g.
-/// codings.
+/// a map of codings.
 ///
 /// 900x700 px. Class `k` is drawn in the `k`-th "tab10" colour; points with
 /// no label (`labels` absent or shorter than `points`) or a label above 9
 /// are drawn dark gray. With labels and a font, a legend column on the right
 /// lists the classes present. Non-finite points are skipped.
 ///
-/// No command draws it yet: the codings map of `edgeae embed` will (tested
-/// below meanwhile).
-#[allow(dead_code)]
+/// With `thumbnails`, images are drawn over the points, dark ink on white
+/// (1 is black) in a frame of the point's colour, one pixel per image
+/// pixel: taken in point order, each where it overlaps no image drawn
+/// before and lies inside the plot, at most [`MAX_THUMBNAILS`]. Returns the
+/// number of images drawn.
 pub fn scatter(
     path: &Path,
     title: &str,
     points: &[(f64, f64)],
     labels: Option<&[u8]>,
-) -> Result<()> {
+    thumbnails: Option<Thumbnails<'_>>,
+) -> Result<usize> {
     let text = font_available();
+    let mut drawn = 0;
     render(path, (900, 700), |root| {
-        draw_scatter(root, title, points, labels, text)
+        drawn = draw_scatter(root, title, points, labels, thumbnails, text)?;
+        Ok(())
+    })?;
+    Ok(drawn)
+}
+
+/// One panel of [`signal_figure`]: a caption over a solid and a dashed
+/// trace, each `steps*channels` values time-major (either may be empty).
+#[derive(Debug, Clone, Copy)]
+pub struct SignalPanel<'a> {
+    /// Written above the panel (with a font).
+    pub caption: &'a str,
+    /// The solid trace.
+    pub solid: &'a [f32],
+    /// The dashed trace.
+    pub dashed: &'a [f32],
+}
+
+/// Most panels of one [`signal_figure`].
+pub const MAX_SIGNAL_PANELS: usize = 16;
+
+/// Captioned signal panels, as [`signal_panels`] draws them, for up to
+/// [`MAX_SIGNAL_PANELS`] panels (the rest are left out): `legend` names the
+/// solid and the dashed traces (an empty name gets no legend entry).
+/// 900 px wide; the height is that of [`signal_panels`] for as many panels.
+pub fn signal_figure(
+    path: &Path,
+    title: &str,
+    panels: &[SignalPanel<'_>],
+    channels: usize,
+    legend: (&str, &str),
+) -> Result<()> {
+    if channels == 0 {
+        bail!("cannot write plot `{}`: zero channels", path.display());
+    }
+    let lines = Lines {
+        solid: legend.0,
+        dashed: legend.1,
+    };
+    let panels = &panels[..panels.len().min(MAX_SIGNAL_PANELS)];
+    let text = font_available();
+    let height = figure_height(title, panels.len().max(1) as u32, channels, lines, text)
+        .with_context(|| format!("cannot write plot `{}`", path.display()))?;
+    render(path, (900, height), |root| {
+        draw_signal_figure(root, title, panels, channels, lines, text)
     })
 }
 

@@ -6,14 +6,14 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::*;
 
-#[allow(dead_code)] // through `scatter`
 pub(super) fn draw_scatter(
     root: &Area<'_>,
     title: &str,
     points: &[(f64, f64)],
     labels: Option<&[u8]>,
+    thumbnails: Option<Thumbnails<'_>>,
     text: bool,
-) -> Result<()> {
+) -> Result<usize> {
     let class_of = |i: usize| -> Option<u8> {
         labels
             .and_then(|l| l.get(i).copied())
@@ -92,5 +92,52 @@ pub(super) fn draw_scatter(
             .filter(|(_, (x, y))| usable(*x) && usable(*y))
             .map(|(i, &p)| Circle::new(p, radius, colour_of(class_of(i)).mix(alpha).filled())),
     )?;
-    Ok(())
+    let Some(thumbs) = thumbnails else {
+        return Ok(0);
+    };
+    let (w, h) = (thumbs.width as i32, thumbs.height as i32);
+    let size = thumbs.width * thumbs.height;
+    if size == 0 {
+        return Ok(0);
+    }
+    let (xs, ys) = chart.plotting_area().get_pixel_range();
+    let mut placed: Vec<(i32, i32)> = Vec::new();
+    for (i, &(x, y)) in points.iter().enumerate() {
+        if placed.len() >= MAX_THUMBNAILS {
+            break;
+        }
+        let Some(img) = thumbs.pixels.get(i * size..(i + 1) * size) else {
+            break;
+        };
+        if !(usable(x) && usable(y)) {
+            continue;
+        }
+        let (cx, cy) = chart.backend_coord(&(x, y));
+        let (x0, y0) = (cx - w / 2, cy - h / 2);
+        let inside = x0 - 2 >= xs.start
+            && x0 + w + 2 <= xs.end
+            && y0 - 2 >= ys.start
+            && y0 + h + 2 <= ys.end;
+        let free = placed
+            .iter()
+            .all(|&(px, py)| (px - x0).abs() > w + 4 || (py - y0).abs() > h + 4);
+        if !inside || !free {
+            continue;
+        }
+        placed.push((x0, y0));
+        root.draw(&Rectangle::new(
+            [(x0 - 2, y0 - 2), (x0 + w + 2, y0 + h + 2)],
+            colour_of(class_of(i)).filled(),
+        ))?;
+        for (j, &v) in img.iter().enumerate() {
+            let g = if v.is_nan() {
+                255
+            } else {
+                255 - (v.clamp(0.0, 1.0) * 255.0).round() as u8
+            };
+            let (px, py) = ((j % thumbs.width) as i32, (j / thumbs.width) as i32);
+            root.draw_pixel((x0 + px, y0 + py), &RGBColor(g, g, g))?;
+        }
+    }
+    Ok(placed.len())
 }

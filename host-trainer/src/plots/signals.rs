@@ -1,10 +1,25 @@
-//! Signal panels (time-series windows with their reconstructions).
+//! Signal panels (time-series windows with their reconstructions, or any
+//! pair of solid and dashed traces under a caption).
 
 use anyhow::Result;
 use plotters::prelude::*;
 use plotters::series::DashedLineSeries;
 
 use super::*;
+
+/// Legend names of the solid and the dashed traces of a signal figure (an
+/// empty name gets no legend entry).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Lines<'a> {
+    pub(super) solid: &'a str,
+    pub(super) dashed: &'a str,
+}
+
+/// The traces of [`signal_panels`].
+pub(super) const RECONSTRUCTIONS: Lines<'static> = Lines {
+    solid: "original",
+    dashed: "reconstruction",
+};
 
 pub(super) fn draw_signal_panels(
     root: &Area<'_>,
@@ -13,10 +28,31 @@ pub(super) fn draw_signal_panels(
     channels: usize,
     text: bool,
 ) -> Result<()> {
+    let captions: Vec<String> = (1..=windows.len()).map(|i| format!("window {i}")).collect();
+    let panels: Vec<SignalPanel<'_>> = windows
+        .iter()
+        .zip(&captions)
+        .map(|(&(solid, dashed), caption)| SignalPanel {
+            caption,
+            solid,
+            dashed,
+        })
+        .collect();
+    draw_signal_figure(root, title, &panels, channels, RECONSTRUCTIONS, text)
+}
+
+pub(super) fn draw_signal_figure(
+    root: &Area<'_>,
+    title: &str,
+    panels: &[SignalPanel<'_>],
+    channels: usize,
+    lines: Lines<'_>,
+    text: bool,
+) -> Result<()> {
     let area = root.margin(SIGNAL_MARGIN, SIGNAL_MARGIN, 6, 6);
     let area = titled(&area, title, SIGNAL_TITLE_SIZE, text)?;
     let area = if text {
-        let entries = signal_legend(channels);
+        let entries = signal_legend(lines, channels);
         let h = legend_height(&entries, SIGNAL_LEGEND_SIZE, area.dim_in_pixel().0)?;
         let (legend, rest) = area.split_vertically(h);
         draw_legend(&legend, &entries, SIGNAL_LEGEND_SIZE)?;
@@ -24,12 +60,19 @@ pub(super) fn draw_signal_panels(
     } else {
         area
     };
-    let panels = area.split_evenly((windows.len().max(1), 1));
-    if windows.is_empty() {
-        return draw_signal_panel(&panels[0], 0, &[], &[], channels, text);
+    let areas = area.split_evenly((panels.len().max(1), 1));
+    if panels.is_empty() {
+        return draw_signal_panel(&areas[0], "window 1", &[], &[], channels, text);
     }
-    for (i, (panel, (orig, recon))) in panels.iter().zip(windows).enumerate() {
-        draw_signal_panel(panel, i, orig, recon, channels, text)?;
+    for (area, panel) in areas.iter().zip(panels) {
+        draw_signal_panel(
+            area,
+            panel.caption,
+            panel.solid,
+            panel.dashed,
+            channels,
+            text,
+        )?;
     }
     Ok(())
 }
@@ -42,12 +85,15 @@ pub(super) const SIGNAL_MARGIN: u32 = 4;
 pub(super) const SIGNAL_TITLE_SIZE: f64 = 22.0;
 pub(super) const SIGNAL_LEGEND_SIZE: f64 = 15.0;
 
-/// Legend entries of [`signal_panels`]: line styles, then channel colours.
-pub(super) fn signal_legend(channels: usize) -> Vec<(String, Swatch)> {
-    let mut entries = vec![
-        ("original".to_string(), Swatch::Line(INK)),
-        ("reconstruction".to_string(), Swatch::Dashed(INK)),
-    ];
+/// Legend entries of a signal figure: line styles, then channel colours.
+pub(super) fn signal_legend(lines: Lines<'_>, channels: usize) -> Vec<(String, Swatch)> {
+    let mut entries = Vec::new();
+    if !lines.solid.is_empty() {
+        entries.push((lines.solid.to_string(), Swatch::Line(INK)));
+    }
+    if !lines.dashed.is_empty() {
+        entries.push((lines.dashed.to_string(), Swatch::Dashed(INK)));
+    }
     if channels > 1 {
         entries.extend(
             (0..channels.min(PALETTE.len())).map(|c| (format!("ch {c}"), Swatch::Dot(PALETTE[c]))),
@@ -64,12 +110,28 @@ pub(super) fn signal_canvas_height(
     channels: usize,
     text: bool,
 ) -> Result<u32> {
+    figure_height(title, panels, channels, RECONSTRUCTIONS, text)
+}
+
+/// Canvas height of a signal figure with `panels` panels (see
+/// [`signal_canvas_height`]).
+pub(super) fn figure_height(
+    title: &str,
+    panels: u32,
+    channels: usize,
+    lines: Lines<'_>,
+    text: bool,
+) -> Result<u32> {
     let mut h = 2 * SIGNAL_MARGIN + panels * SIGNAL_PANEL_H;
     if text {
         if !title.is_empty() {
             h += text_size(title, SIGNAL_TITLE_SIZE)?.1 + 10;
         }
-        h += legend_height(&signal_legend(channels), SIGNAL_LEGEND_SIZE, 900 - 12)?;
+        h += legend_height(
+            &signal_legend(lines, channels),
+            SIGNAL_LEGEND_SIZE,
+            900 - 12,
+        )?;
     }
     Ok(h)
 }
@@ -89,7 +151,7 @@ pub(super) fn channel_segments(values: &[f32], channels: usize) -> Vec<Vec<Vec<(
 
 pub(super) fn draw_signal_panel(
     area: &Area<'_>,
-    index: usize,
+    caption: &str,
     orig: &[f32],
     recon: &[f32],
     channels: usize,
@@ -119,7 +181,7 @@ pub(super) fn draw_signal_panel(
         .x_label_area_size(if text { 24 } else { 0 })
         .y_label_area_size(y_area);
     if text {
-        builder.caption(format!("window {}", index + 1), font(14.0));
+        builder.caption(caption, font(14.0));
     }
     let mut chart = builder.build_cartesian_2d(x_range, y_range)?;
     {

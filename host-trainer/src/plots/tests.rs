@@ -604,7 +604,7 @@ fn scatter_writes_png() {
     let mut labels: Vec<u8> = (0..1000).map(|i| (i % 10) as u8).collect();
     labels[3] = 200;
     let p = dir.join("codes.png");
-    scatter(&p, "Codings (2-D)", &points, Some(&labels)).unwrap();
+    scatter(&p, "Codings (2-D)", &points, Some(&labels), None).unwrap();
     assert_png(&p, 900, 700);
     // Points of several labels are drawn in their colours.
     let counts: Vec<usize> = PALETTE.iter().map(|&c| pixels_blended(&p, c)).collect();
@@ -614,13 +614,95 @@ fn scatter_writes_png() {
     );
     // Without labels, the points share one colour.
     let q0 = dir.join("unlabelled.png");
-    scatter(&q0, "Codings", &points, None).unwrap();
+    scatter(&q0, "Codings", &points, None, None).unwrap();
     let counts: Vec<usize> = PALETTE.iter().map(|&c| pixels_blended(&q0, c)).collect();
     assert_eq!(counts.iter().filter(|&&n| n > 300).count(), 1, "{counts:?}");
     let q = dir.join("unlabelled.png");
-    scatter(&q, "Codings", &points, None).unwrap();
+    scatter(&q, "Codings", &points, None, None).unwrap();
     assert_png(&q, 900, 700);
     assert_only(&dir, &["codes.png", "unlabelled.png"]);
+}
+
+#[test]
+fn scatter_draws_thumbnails_where_they_do_not_overlap() {
+    let dir = test_dir("scatter-thumbs");
+    // Two groups of 50 points, each group on one spot: one image a group.
+    let points: Vec<(f64, f64)> = (0..100)
+        .map(|i| if i % 2 == 0 { (0.0, 0.0) } else { (10.0, 10.0) })
+        .collect();
+    let labels: Vec<u8> = (0..100).map(|i| (i % 2) as u8).collect();
+    // 6x4 images.
+    let six_by_four = |pixels| Thumbnails {
+        pixels,
+        width: 6,
+        height: 4,
+    };
+    // All black (1.0).
+    let pixels = vec![1.0f32; 100 * 24];
+    let p = dir.join("thumbs.png");
+    // The groups sit at the edges of the plot: inside, with the margin.
+    let n = scatter(&p, "t", &points, Some(&labels), Some(six_by_four(&pixels))).unwrap();
+    assert_eq!(n, 2);
+    assert_png(&p, 900, 700);
+    // Two images of 24 black pixels each, over what the plot has without.
+    let bare = dir.join("bare.png");
+    assert_eq!(
+        scatter(&bare, "t", &points, Some(&labels), None).unwrap(),
+        0
+    );
+    let black = RGBColor(0, 0, 0);
+    assert_eq!(pixels_of(&p, black), pixels_of(&bare, black) + 48);
+    // Spread-out points: many images, at most MAX_THUMBNAILS.
+    let spread: Vec<(f64, f64)> = (0..400)
+        .map(|i| (f64::from(i % 20), f64::from(i / 20)))
+        .collect();
+    let pixels = vec![0.5f32; 400 * 24];
+    let q = dir.join("many.png");
+    let n = scatter(&q, "t", &spread, None, Some(six_by_four(&pixels))).unwrap();
+    assert_eq!(n, MAX_THUMBNAILS);
+    // Images for only the first 3 points.
+    let r = dir.join("few.png");
+    let n = scatter(&r, "t", &spread, None, Some(six_by_four(&pixels[..72]))).unwrap();
+    assert_eq!(n, 3);
+    assert_only(&dir, &["thumbs.png", "bare.png", "many.png", "few.png"]);
+}
+
+#[test]
+fn signal_figure_has_a_panel_per_entry() {
+    let dir = test_dir("signal-figure");
+    let a = [0.0f32, 1.0, 2.0, 1.0, 0.0, -1.0];
+    let captions: Vec<String> = (0..20).map(|i| format!("unit {i}")).collect();
+    let panels: Vec<SignalPanel<'_>> = captions
+        .iter()
+        .map(|c| SignalPanel {
+            caption: c,
+            solid: &a,
+            dashed: &[],
+        })
+        .collect();
+    let text = font_available();
+    let lines = Lines {
+        solid: "weights",
+        dashed: "",
+    };
+    let p = dir.join("six.png");
+    signal_figure(&p, "w", &panels[..6], 2, ("weights", "")).unwrap();
+    assert_png(&p, 900, figure_height("w", 6, 2, lines, text).unwrap());
+    // At most MAX_SIGNAL_PANELS panels.
+    let q = dir.join("many.png");
+    signal_figure(&q, "w", &panels, 2, ("weights", "")).unwrap();
+    let h = figure_height("w", MAX_SIGNAL_PANELS as u32, 2, lines, text).unwrap();
+    assert_png(&q, 900, h);
+    assert!(signal_figure(&q, "w", &panels, 0, ("", "")).is_err());
+    if text {
+        // One legend entry fewer than the reconstruction figures: the
+        // same rows here, so the same height.
+        assert_eq!(
+            figure_height("w", 1, 2, lines, true).unwrap(),
+            signal_canvas_height("w", 1, 2, true).unwrap()
+        );
+    }
+    assert_only(&dir, &["six.png", "many.png"]);
 }
 
 #[test]
@@ -649,13 +731,22 @@ fn scatter_degenerate_inputs() {
     for (name, points, labels) in &cases {
         let file = format!("{name}.png");
         let p = dir.join(&file);
-        scatter(&p, name, points, labels.as_deref()).unwrap_or_else(|e| panic!("{file}: {e:#}"));
+        scatter(&p, name, points, labels.as_deref(), None)
+            .unwrap_or_else(|e| panic!("{file}: {e:#}"));
         assert_png(&p, 900, 700);
         names.push(file);
     }
     let p = dir.join("notext.png");
     render(&p, (900, 700), |root| {
-        draw_scatter(root, "t", &[(0.0, 0.0), (1.0, 2.0)], Some(&[1, 2]), false)
+        draw_scatter(
+            root,
+            "t",
+            &[(0.0, 0.0), (1.0, 2.0)],
+            Some(&[1, 2]),
+            None,
+            false,
+        )?;
+        Ok(())
     })
     .unwrap();
     assert_png(&p, 900, 700);

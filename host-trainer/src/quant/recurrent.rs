@@ -35,7 +35,10 @@
 use anyhow::{Result, bail};
 use firmware::ops::recurrent;
 use model_format::build::{LayerBuf, f32_bytes};
-use model_format::{Cell, F32s, Quant, Recurrent, RecurrentOp, Requant};
+use model_format::{
+    Cell, F32s, GRU_STATE_SHIFT, MAX_STATE_SHIFT, MIN_STATE_SHIFT, Quant, Recurrent, RecurrentOp,
+    Requant,
+};
 
 use super::{Plan, QuantizedRows, Range, quantize_rows, requant};
 
@@ -101,10 +104,10 @@ pub fn run_measured(
 /// `2^−15`.
 pub fn state_shift(cell: Cell, c_max: f32) -> i8 {
     match cell {
-        Cell::Gru => -15,
-        Cell::Lstm => (-15..=-8)
-            .find(|&p: &i8| f64::from(c_max) < 2f64.powi(i32::from(p) + 15))
-            .unwrap_or(-8),
+        Cell::Gru => GRU_STATE_SHIFT,
+        Cell::Lstm => (MIN_STATE_SHIFT..=MAX_STATE_SHIFT)
+            .find(|&p| f64::from(c_max) < 2f64.powi(i32::from(p) + 15))
+            .unwrap_or(MAX_STATE_SHIFT),
     }
 }
 

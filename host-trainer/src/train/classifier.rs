@@ -30,7 +30,7 @@ pub use examples::{Examples, LabelSource};
 
 use super::checkpoint::Checkpoint;
 use super::config::{Kind, TrainConfig};
-use crate::data::{Normalizer, labels::MAX_CLASSES};
+use crate::data::{Normalizer, class_labels::MAX_CLASSES};
 use crate::nn::adam::Adam;
 use crate::nn::net::{HostNet, LayerSpec, Net, NetSpec, ParamId};
 use crate::nn::{Backend, Mat};

@@ -91,16 +91,23 @@ impl Pca {
         self.mean.len()
     }
 
-    /// The reconstruction of one window.
-    pub fn reconstruct(&self, x: &[f32]) -> Vec<f64> {
+    /// The projections of one window on the components (its codings).
+    pub fn project(&self, x: &[f32]) -> Vec<f64> {
         let centred: Vec<f64> = x
             .iter()
             .zip(&self.mean)
             .map(|(v, m)| f64::from(*v) - m)
             .collect();
+        self.components
+            .iter()
+            .map(|c| c.iter().zip(&centred).map(|(a, b)| a * b).sum())
+            .collect()
+    }
+
+    /// The reconstruction of one window.
+    pub fn reconstruct(&self, x: &[f32]) -> Vec<f64> {
         let mut out = self.mean.clone();
-        for c in &self.components {
-            let z: f64 = c.iter().zip(&centred).map(|(a, b)| a * b).sum();
+        for (c, z) in self.components.iter().zip(self.project(x)) {
             out.iter_mut().zip(c).for_each(|(o, a)| *o += z * a);
         }
         out

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 
+use crate::data::class_labels::{ClassSource, MAX_CLASSES, load_with_classes};
 use crate::data::{self, LoadOptions, Normalizer, Table};
 
 /// Where the class labels come from.
@@ -49,40 +50,29 @@ impl Examples {
     }
 }
 
-/// The table of `path` with its labels (one per row).
+/// The table of `path` with its labels (one per row), read by
+/// [`data::class_labels`] (the same reader as `edgeae embed --labels`);
+/// every class must be below [`MAX_CLASSES`].
 pub fn load_table(path: &Path, source: &LabelSource) -> Result<(Table, Vec<u32>)> {
-    let bytes = data::files::read(path)?;
-    let (table, labels) = match source {
-        LabelSource::Column(column) => {
-            if bytes.starts_with(&[0x1f, 0x8b]) || bytes.starts_with(&[0, 0]) {
-                bail!(
-                    "`{}` is not a plain CSV file: --labels COLUMN takes the classes from a CSV column (IDX images take --labels-file)",
-                    path.display()
-                );
-            }
-            let (classes, rest) = data::labels::split_csv_column(path, &bytes, column)?;
-            (
-                data::load_bytes(path, &rest, LoadOptions::default())?,
-                classes,
-            )
-        }
-        LabelSource::IdxFile(file) => {
-            let table = data::load_bytes(path, &bytes, LoadOptions::default())?;
-            (table, data::labels::load_idx(file)?)
-        }
+    let (from, source) = match source {
+        LabelSource::Column(column) => (path, ClassSource::Column(column)),
+        LabelSource::IdxFile(file) => (file.as_path(), ClassSource::IdxFile(file)),
     };
-    if let LabelSource::IdxFile(file) = source
-        && labels.len() != table.rows()
+    let (table, classes) = load_with_classes(path, LoadOptions::default(), Some(source))?;
+    let classes = classes.unwrap_or_default();
+    if let Some((i, c)) = classes
+        .iter()
+        .enumerate()
+        .find(|(_, c)| usize::from(**c) >= MAX_CLASSES)
     {
         bail!(
-            "`{}` holds {} labels for the {} rows of `{}`: every row needs one",
-            file.display(),
-            labels.len(),
-            table.rows(),
-            path.display()
+            "`{}`: the label of row {} is class {c}, more than the head allows: at most {MAX_CLASSES} classes, 0 to {}",
+            from.display(),
+            i + 1,
+            MAX_CLASSES - 1
         );
     }
-    Ok((table, labels))
+    Ok((table, classes.into_iter().map(u32::from).collect()))
 }
 
 /// The windows of `window` rows every `hop` rows of `table`, each labelled

@@ -51,8 +51,8 @@ impl Examples {
 }
 
 /// The table of `path` with its labels (one per row), read by
-/// [`data::class_labels`] (the same reader as `edgeae embed --labels`);
-/// every class must be below [`MAX_CLASSES`].
+/// `data::class_labels` (the same reader as `edgeae embed --labels`);
+/// every class must be below `MAX_CLASSES` (64).
 pub fn load_table(path: &Path, source: &LabelSource) -> Result<(Table, Vec<u32>)> {
     let (from, source) = match source {
         LabelSource::Column(column) => (path, ClassSource::Column(column)),

@@ -122,3 +122,29 @@ int32_t shim_lstm_s8(const int8_t *input, int8_t *output, int32_t steps, int32_t
     cmsis_nn_lstm_context ctx = {temp1, temp2, cell, hidden_state};
     return arm_lstm_unidirectional_s8(input, output, &p, &ctx);
 }
+
+/* arm_fully_connected_per_channel_s8, batch 1: `outputs` rows of `inputs`
+ * int8 weights (row-major, output by input), int32 bias, a multiplier and
+ * shift per row. The DSP build asks for no buffer
+ * (arm_fully_connected_s8_get_buffer_size gives 0 without MVE), so the
+ * context is empty; shim_fc_buffer_size says what it would ask. */
+int32_t shim_fc_buffer_size(int32_t inputs, int32_t outputs)
+{
+    const cmsis_nn_dims filter = {inputs, 1, 1, outputs};
+    return arm_fully_connected_s8_get_buffer_size(&filter);
+}
+
+int32_t shim_fc_per_channel_s8(const int8_t *input, const int8_t *weights, const int32_t *bias, int32_t *mult,
+                               int32_t *shift, int32_t inputs, int32_t outputs, int32_t input_offset,
+                               int32_t output_offset, int32_t act_min, int32_t act_max, int8_t *output)
+{
+    const cmsis_nn_context ctx = {NULL, 0};
+    const cmsis_nn_fc_params p = {input_offset, 0, output_offset, {act_min, act_max}};
+    const cmsis_nn_per_channel_quant_params q = {mult, shift};
+    const cmsis_nn_dims in = {1, 1, 1, inputs};
+    const cmsis_nn_dims filter = {inputs, 1, 1, outputs};
+    const cmsis_nn_dims bias_dims = {1, 1, 1, outputs};
+    const cmsis_nn_dims out = {1, 1, 1, outputs};
+    return arm_fully_connected_per_channel_s8(&ctx, &p, &q, &in, input, &filter, weights, &bias_dims, bias, &out,
+                                              output);
+}

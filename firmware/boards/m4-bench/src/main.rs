@@ -19,6 +19,7 @@
 
 mod case;
 mod cmsis;
+mod fc;
 #[allow(dead_code)]
 #[path = "../../qemu-mps2/src/hw.rs"]
 mod hw;
@@ -149,6 +150,7 @@ fn main() -> ! {
         }
     }
     failed |= lstm::bench(&mut clock);
+    failed |= fc::bench(&mut clock);
     hw::exit(u8::from(failed))
 }
 

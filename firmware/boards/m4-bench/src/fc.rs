@@ -1,0 +1,398 @@
+//! The MLPerf Tiny anomaly-detection autoencoder (dense 640-128-128-128-
+//! 128-8-128-128-128-128-640, ReLU hidden layers) three ways: edgeae's
+//! whole `Engine` on the f32 and on the int8 model file that `edgeae export`
+//! wrote (scripts/bench-m4 loads them into the MODEL region, int8 at
+//! [`INT8_AT`], f32 at [`F32_AT`]), and CMSIS-NN's
+//! `arm_fully_connected_per_channel_s8` layer after layer on the int8
+//! file's own weights, biases and multipliers.
+//!
+//! Per channel, because edgeae's int8 rows carry power-of-two exponents:
+//! row `o`'s multiplier is `requant.multiplier · 2^(requant.shift − e[o] −
+//! 31)` (SPEC.md 3.3), which is CMSIS-NN's per-channel `(mult, shift)` =
+//! `(requant.multiplier, requant.shift − e[o])`; the per-tensor
+//! `arm_fully_connected_s8` could only run a file whose exponents are all 0.
+//! With `CMSIS_NN_USE_SINGLE_ROUNDING` (build.rs) the arithmetic is the same,
+//! so the outputs must be equal byte for byte: each layer's
+//! (`firmware::ops::int8::run` beside CMSIS-NN on the same int8 input), and
+//! the int8 engine's whole output beside the dequantized output of the
+//! CMSIS-NN chain.
+//!
+//! The image prints one `@fc|runtime|instructions|MACs|model bytes|RAM
+//! bytes` line per runtime (instructions: median of three rounds, each
+//! running f32, int8, CMSIS-NN in turn); scripts/bench-m4 adds code sizes
+//! from the ELF and prints the table.
+
+use cortex_m_semihosting::hprintln;
+use firmware::ops::int8;
+use firmware::ops::math::tanh;
+use firmware::serve::Clock;
+use firmware::{Engine, Model};
+use model_format::{DenseI8Op, Op, WeightLayout};
+
+use crate::case::Rng;
+use crate::{PAIRS, cmsis, hw, median};
+
+/// Offset of the int8 model file in the MODEL region (0x0010_0000).
+const INT8_AT: usize = 0;
+/// Offset of the f32 model file in the MODEL region (0x0020_0000).
+const F32_AT: usize = 0x10_0000;
+
+/// Output rows over all layers, and the widest layer, this image can hold.
+const CHANNELS: usize = 4096;
+const WIDTH: usize = 1024;
+/// f32 slots of scratch per engine (64 KiB).
+const SCRATCH: usize = 16 * 1024;
+
+/// CMSIS-NN's view of the int8 model: its dense layers and, per output row
+/// in layer order, the bias, multiplier and shift.
+struct Chain<'m> {
+    ops: &'m [Op<'m>],
+    bias: [i32; CHANNELS],
+    mult: [i32; CHANNELS],
+    shift: [i32; CHANNELS],
+}
+
+/// The int8 dense layer CMSIS-NN can run the same way, or why not.
+fn dense(op: &Op<'_>) -> Result<(), &'static str> {
+    match op {
+        Op::DenseI8(d) if d.layout != WeightLayout::OutputsByInputs => {
+            Err("a weight layout other than outputs x inputs (tied layer)")
+        }
+        Op::DenseI8(d) if !d.table.is_empty() => {
+            Err("a table activation (CMSIS-NN's fully connected has only a clamp)")
+        }
+        Op::DenseI8(d) if d.inputs > WIDTH || d.outputs > WIDTH => Err("a layer wider than 1024"),
+        Op::DenseI8(_) => Ok(()),
+        _ => Err("a layer that is not int8 dense"),
+    }
+}
+
+impl<'m> Chain<'m> {
+    fn new(model: &'m Model<'m>) -> Result<Chain<'m>, &'static str> {
+        let mut chain = Chain {
+            ops: model.ops(),
+            bias: [0; CHANNELS],
+            mult: [0; CHANNELS],
+            shift: [0; CHANNELS],
+        };
+        let mut row = 0;
+        for op in model.ops() {
+            dense(op)?;
+            let Op::DenseI8(d) = op else { continue };
+            if row + d.outputs > CHANNELS {
+                return Err("more than 4096 output rows");
+            }
+            for (o, b) in d.bias.iter().enumerate() {
+                chain.bias[row + o] = b;
+                chain.mult[row + o] = d.requant.multiplier;
+                chain.shift[row + o] = i32::from(d.requant.shift) - i32::from(d.exponents.get(o));
+            }
+            row += d.outputs;
+        }
+        Ok(chain)
+    }
+
+    /// Layer `op` (whose rows start at `row`) on `x` into `y`.
+    fn layer(
+        &mut self,
+        d: &DenseI8Op<'_>,
+        row: usize,
+        x: &[i8],
+        y: &mut [i8],
+    ) -> Result<(), cmsis::Refused> {
+        let rows = row..row + d.outputs;
+        let mut q = cmsis::Requant {
+            mult: &mut self.mult[rows.clone()],
+            shift: &mut self.shift[rows.clone()],
+            input_offset: -i32::from(d.input.zero_point),
+            output_offset: i32::from(d.target_zero_point),
+            act: (i32::from(d.clamp_min), 127),
+        };
+        let weights: &[i8] = bytemuck::cast_slice(d.weights.as_bytes());
+        cmsis::fully_connected(
+            &x[..d.inputs],
+            weights,
+            &self.bias[rows],
+            &mut q,
+            &mut y[..d.outputs],
+        )
+    }
+
+    /// The whole chain on the int8 input in `a`, ping-ponging between `a`
+    /// and `b`; gives the buffer holding the output.
+    #[inline(never)]
+    fn run<'b>(
+        &mut self,
+        a: &'b mut [i8; WIDTH],
+        b: &'b mut [i8; WIDTH],
+    ) -> Result<&'b [i8], cmsis::Refused> {
+        let (mut src, mut dst) = (a, b);
+        let mut row = 0;
+        for op in self.ops {
+            let Op::DenseI8(d) = op else { continue };
+            self.layer(d, row, &src[..], &mut dst[..])?;
+            row += d.outputs;
+            core::mem::swap(&mut src, &mut dst);
+        }
+        Ok(&src[..])
+    }
+}
+
+/// edgeae's whole engine, one inference (kept out of line so that the
+/// code reachable from it can be measured in the ELF).
+#[inline(never)]
+fn run_f32(engine: &mut Engine<'_, '_>) -> f32 {
+    engine.reconstruct().1.first().copied().unwrap_or(0.0)
+}
+
+/// As [`run_f32`], for the int8 model (the same code, a second symbol).
+#[inline(never)]
+fn run_i8(engine: &mut Engine<'_, '_>) -> f32 {
+    engine.reconstruct().1.first().copied().unwrap_or(0.0)
+}
+
+fn load(region: &'static [u8], at: usize, what: &str) -> Option<(Model<'static>, usize)> {
+    match Model::load_prefix(region.get(at..).unwrap_or(&[])) {
+        Ok(loaded) => Some(loaded),
+        Err(e) => {
+            hprintln!(
+                "MLPerf {} model (expected at 0x{:08x}): {}",
+                what,
+                0x0010_0000 + at,
+                e
+            );
+            None
+        }
+    }
+}
+
+/// Runs the comparison; true if anything failed or differed.
+pub fn bench(clock: &mut hw::InstructionClock) -> bool {
+    hprintln!();
+    let region = hw::model_region();
+    let (Some((m8, len8)), Some((m32, len32))) =
+        (load(region, INT8_AT, "int8"), load(region, F32_AT, "f32"))
+    else {
+        return true;
+    };
+    let n = m8.input_len();
+    let macs = m8.macs();
+    if m32.input_len() != n || m32.macs() != macs || n > WIDTH {
+        hprintln!("MLPerf: the f32 and int8 models differ in shape");
+        return true;
+    }
+    let mut chain = match Chain::new(&m8) {
+        Ok(c) => c,
+        Err(why) => {
+            hprintln!("MLPerf int8 model: CMSIS-NN cannot run {}", why);
+            return true;
+        }
+    };
+    // A window in the range of the calibration data (a smooth curve plus
+    // noise, about ±1.2).
+    let mut rng = Rng::new(0x4d4c_5046);
+    let mut window = [0f32; WIDTH];
+    for (k, v) in window[..n].iter_mut().enumerate() {
+        let noise = (rng.next() % 2001) as f32 / 1000.0 - 1.0;
+        *v = tanh(((k % 23) as f32 - 11.0) / 6.0) * 0.8 + 0.4 * noise;
+    }
+    let window = &window[..n];
+    let Some(Op::DenseI8(first)) = m8.ops().first() else {
+        return true;
+    };
+    let mut x0 = [0i8; WIDTH];
+    int8::quantize_into(window, &first.input, &mut x0[..n]);
+
+    let mut failed = layer_by_layer(&mut chain, &x0);
+
+    let mut s8 = [0f32; SCRATCH];
+    let mut s32 = [0f32; SCRATCH];
+    let ram8 = Engine::scratch_len(&m8) * 4;
+    let ram32 = Engine::scratch_len(&m32) * 4;
+    let (mut e8, mut e32) = match (Engine::new(&m8, &mut s8), Engine::new(&m32, &mut s32)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => {
+            hprintln!(
+                "MLPerf: scratch of {} f32 needed, {} here",
+                e.needed,
+                e.given
+            );
+            return true;
+        }
+    };
+    e8.input_mut().copy_from_slice(window);
+    e32.input_mut().copy_from_slice(window);
+    let (mut a, mut b) = ([0i8; WIDTH], [0i8; WIDTH]);
+    let (mut t32, mut t8, mut tc, mut tedge) =
+        ([0u32; PAIRS], [0u32; PAIRS], [0u32; PAIRS], [0u32; PAIRS]);
+    let mut out = [0i8; WIDTH];
+    let mut edge = [0f32; WIDTH];
+    for k in 0..PAIRS {
+        a[..n].copy_from_slice(&x0[..n]);
+        let t0 = clock.now();
+        core::hint::black_box(run_f32(&mut e32));
+        let t1 = clock.now();
+        core::hint::black_box(run_i8(&mut e8));
+        let t2 = clock.now();
+        let theirs = chain.run(&mut a, &mut b);
+        let t3 = clock.now();
+        edges(window, &m8, &mut x0, &mut edge);
+        let t4 = clock.now();
+        match theirs {
+            Ok(y) => out[..y.len()].copy_from_slice(y),
+            Err(e) => {
+                hprintln!("MLPerf: CMSIS-NN: {:?}", e);
+                return true;
+            }
+        }
+        t32[k] = t1.wrapping_sub(t0);
+        t8[k] = t2.wrapping_sub(t1);
+        tc[k] = t3.wrapping_sub(t2);
+        tedge[k] = t4.wrapping_sub(t3);
+    }
+    failed |= !whole_output(&e8, &m8, &out);
+    hprintln!(
+        "@fc|edgeae f32 (Engine)|{}|{}|{}|{}",
+        median(t32),
+        macs,
+        len32,
+        ram32
+    );
+    hprintln!(
+        "@fc|edgeae int8 (Engine)|{}|{}|{}|{}",
+        median(t8),
+        macs,
+        len8,
+        ram8
+    );
+    hprintln!(
+        "@fc|CMSIS-NN int8 (arm_fully_connected_per_channel_s8)|{}|{}|{}|{}",
+        median(tc),
+        macs,
+        cmsis_bytes(&m8),
+        2 * WIDTH.min(widest(&m8))
+    );
+    hprintln!(
+        "@note|edgeae int8 counts f32 in and out: quantizing the {} inputs and dequantizing the {} outputs alone take {} instructions (median)",
+        n,
+        m8.ops().last().map_or(0, Op::outputs),
+        median(tedge)
+    );
+    failed
+}
+
+/// The f32 edges the int8 engine adds to the int8 chain: quantizing the
+/// window, dequantizing the output (the same public functions it calls).
+#[inline(never)]
+fn edges(window: &[f32], model: &Model<'_>, x: &mut [i8; WIDTH], y: &mut [f32; WIDTH]) {
+    let (Some(Op::DenseI8(first)), Some(Op::DenseI8(last))) =
+        (model.ops().first(), model.ops().last())
+    else {
+        return;
+    };
+    int8::quantize_into(window, &first.input, &mut x[..window.len()]);
+    int8::dequantize_in_place(&mut y[..], last.outputs, &last.output);
+}
+
+/// Widest layer input or output (bytes of one int8 activation buffer).
+fn widest(model: &Model<'_>) -> usize {
+    model
+        .ops()
+        .iter()
+        .map(|op| op.inputs().max(op.outputs()))
+        .max()
+        .unwrap_or(0)
+}
+
+/// What CMSIS-NN reads besides code: int8 weights, and per output row an
+/// int32 bias, multiplier and shift.
+fn cmsis_bytes(model: &Model<'_>) -> usize {
+    model
+        .ops()
+        .iter()
+        .map(|op| op.inputs() * op.outputs() + 12 * op.outputs())
+        .sum()
+}
+
+/// Each layer on the same int8 input (CMSIS-NN's output of the layer
+/// before): edgeae's `ops::int8::run` (packed as the engine packs) beside
+/// CMSIS-NN. True if a layer differed or failed.
+fn layer_by_layer(chain: &mut Chain<'_>, x0: &[i8; WIDTH]) -> bool {
+    let mut x = *x0;
+    let mut packed = [0f32; WIDTH];
+    let (mut ours, mut theirs) = ([0i8; WIDTH], [0i8; WIDTH]);
+    let mut row = 0;
+    let mut failed = false;
+    for (l, op) in chain.ops.iter().enumerate() {
+        let Op::DenseI8(d) = op else { continue };
+        let (n, m) = (d.inputs, d.outputs);
+        bytemuck::cast_slice_mut::<f32, i8>(&mut packed)[..n].copy_from_slice(&x[..n]);
+        int8::pack_i8_in_place(&mut packed, n, d.input.zero_point);
+        int8::run(d, bytemuck::cast_slice(&packed), &mut ours[..m]);
+        if let Err(e) = chain.layer(d, row, &x[..n], &mut theirs[..m]) {
+            hprintln!("MLPerf layer {}: CMSIS-NN: {:?}", l, e);
+            return true;
+        }
+        if let Some(k) = (0..m).find(|&k| ours[k] != theirs[k]) {
+            hprintln!(
+                "MLPerf layer {} ({} -> {}): first difference at output {}: edgeae {} CMSIS-NN {}",
+                l,
+                n,
+                m,
+                k,
+                ours[k],
+                theirs[k]
+            );
+            failed = true;
+        }
+        x[..m].copy_from_slice(&theirs[..m]);
+        row += m;
+    }
+    if !failed {
+        hprintln!(
+            "@note|every layer's int8 output equal (ops::int8::run beside CMSIS-NN on the same input), {} layers",
+            chain.ops.len()
+        );
+    }
+    failed
+}
+
+/// The int8 engine's output (f32, dequantized) beside the CMSIS-NN
+/// chain's, dequantized the same way; true if equal bit for bit.
+fn whole_output(engine: &Engine<'_, '_>, model: &Model<'_>, theirs: &[i8]) -> bool {
+    let Some(Op::DenseI8(last)) = model.ops().last() else {
+        return false;
+    };
+    let (_, ours) = engine.last_reconstruction();
+    let differ = ours
+        .iter()
+        .zip(theirs)
+        .position(|(o, t)| o.to_bits() != int8::dequantize(*t, &last.output).to_bits());
+    match differ {
+        None if ours.len() == last.outputs => {
+            hprintln!(
+                "@note|whole inference equal: the int8 Engine's {} outputs = CMSIS-NN's chain output dequantized, bit for bit",
+                ours.len()
+            );
+            true
+        }
+        None => {
+            hprintln!(
+                "MLPerf: the engine gave {} outputs, not {}",
+                ours.len(),
+                last.outputs
+            );
+            false
+        }
+        Some(k) => {
+            hprintln!(
+                "MLPerf: whole inference differs at output {}: edgeae {} CMSIS-NN {} (dequantized {})",
+                k,
+                ours[k],
+                theirs[k],
+                int8::dequantize(theirs[k], &last.output)
+            );
+            false
+        }
+    }
+}

@@ -6,8 +6,8 @@ in the ELF.
 
 Code: the bytes of every function reachable by direct calls and branches
 (the static call graph in `arm-none-eabi-objdump -d`) from the runtime's
-entry: edgeae's `fc::run_f32` / `fc::run_i8` (one `Engine::reconstruct`
-each, so the whole engine with every op kind it dispatches), CMSIS-NN's
+entry: edgeae's `fc::infer` (one `Engine::reconstruct`, so the whole
+engine with every op kind it dispatches, the same code for f32 and int8), CMSIS-NN's
 `arm_fully_connected_per_channel_s8`. Indirect calls are not followed.
 
 usage: bench_m4_fc.py IMAGE < qemu-output
@@ -18,8 +18,7 @@ import sys
 
 image = sys.argv[1]
 ROOTS = {
-    "edgeae f32": re.compile(r"fc7run_f32"),
-    "edgeae int8": re.compile(r"fc6run_i8"),
+    "edgeae": re.compile(r"8m4_bench2fc5infer"),
     "CMSIS-NN": re.compile(r"^arm_fully_connected_per_channel_s8$"),
 }
 

@@ -148,3 +148,19 @@ int32_t shim_fc_per_channel_s8(const int8_t *input, const int8_t *weights, const
     return arm_fully_connected_per_channel_s8(&ctx, &p, &q, &in, input, &filter, weights, &bias_dims, bias, &out,
                                               output);
 }
+
+/* arm_fully_connected_s8 as above with one multiplier and shift for every
+ * row (per tensor). */
+int32_t shim_fc_s8(const int8_t *input, const int8_t *weights, const int32_t *bias, int32_t mult, int32_t shift,
+                   int32_t inputs, int32_t outputs, int32_t input_offset, int32_t output_offset, int32_t act_min,
+                   int32_t act_max, int8_t *output)
+{
+    const cmsis_nn_context ctx = {NULL, 0};
+    const cmsis_nn_fc_params p = {input_offset, 0, output_offset, {act_min, act_max}};
+    const cmsis_nn_per_tensor_quant_params q = {mult, shift};
+    const cmsis_nn_dims in = {1, 1, 1, inputs};
+    const cmsis_nn_dims filter = {inputs, 1, 1, outputs};
+    const cmsis_nn_dims bias_dims = {1, 1, 1, outputs};
+    const cmsis_nn_dims out = {1, 1, 1, outputs};
+    return arm_fully_connected_s8(&ctx, &p, &q, &in, input, &filter, weights, &bias_dims, bias, &out, output);
+}

@@ -11,6 +11,20 @@ use crate::case::ConvLayer;
 
 unsafe extern "C" {
     fn shim_fc_buffer_size(inputs: i32, outputs: i32) -> i32;
+    fn shim_fc_s8(
+        input: *const i8,
+        weights: *const i8,
+        bias: *const i32,
+        mult: i32,
+        shift: i32,
+        inputs: i32,
+        outputs: i32,
+        input_offset: i32,
+        output_offset: i32,
+        act_min: i32,
+        act_max: i32,
+        output: *mut i8,
+    ) -> i32;
     fn shim_fc_per_channel_s8(
         input: *const i8,
         weights: *const i8,
@@ -380,19 +394,24 @@ pub fn lstm(
 
 /// `arm_fully_connected_per_channel_s8` on one int8 vector: `weights` holds
 /// `output.len()` rows of `input.len()` values, `q` a multiplier and shift
-/// per row. CMSIS-NN's DSP build asks for no buffer; a build that asks for
-/// one is refused.
+/// per row. With `per_tensor`, `arm_fully_connected_s8` instead, with the
+/// first row's multiplier and shift for every row. CMSIS-NN's DSP build
+/// asks for no buffer; a build that asks for one is refused.
 pub fn fully_connected(
     input: &[i8],
     weights: &[i8],
     bias: &[i32],
     q: &mut Requant<'_>,
+    per_tensor: bool,
     output: &mut [i8],
 ) -> Result<(), Refused> {
     let (n, m) = (input.len(), output.len());
     if weights.len() < n * m || bias.len() < m || q.mult.len() < m || q.shift.len() < m {
         return Err(Refused::Buffer);
     }
+    let (Some(&mult), Some(&shift)) = (q.mult.first(), q.shift.first()) else {
+        return Err(Refused::Buffer);
+    };
     // SAFETY: every slice is at least as long as the C code reads or writes
     // (checked above; no context buffer once the size call gives 0); see
     // the module's audit note.
@@ -400,20 +419,37 @@ pub fn fully_connected(
         if shim_fc_buffer_size(i(n), i(m)) != 0 {
             return Err(Refused::Buffer);
         }
-        shim_fc_per_channel_s8(
-            input.as_ptr(),
-            weights.as_ptr(),
-            bias.as_ptr(),
-            q.mult.as_mut_ptr(),
-            q.shift.as_mut_ptr(),
-            i(n),
-            i(m),
-            q.input_offset,
-            q.output_offset,
-            q.act.0,
-            q.act.1,
-            output.as_mut_ptr(),
-        )
+        if per_tensor {
+            shim_fc_s8(
+                input.as_ptr(),
+                weights.as_ptr(),
+                bias.as_ptr(),
+                mult,
+                shift,
+                i(n),
+                i(m),
+                q.input_offset,
+                q.output_offset,
+                q.act.0,
+                q.act.1,
+                output.as_mut_ptr(),
+            )
+        } else {
+            shim_fc_per_channel_s8(
+                input.as_ptr(),
+                weights.as_ptr(),
+                bias.as_ptr(),
+                q.mult.as_mut_ptr(),
+                q.shift.as_mut_ptr(),
+                i(n),
+                i(m),
+                q.input_offset,
+                q.output_offset,
+                q.act.0,
+                q.act.1,
+                output.as_mut_ptr(),
+            )
+        }
     };
     if status == 0 {
         Ok(())

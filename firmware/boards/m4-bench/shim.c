@@ -125,7 +125,8 @@ int32_t shim_lstm_s8(const int8_t *input, int8_t *output, int32_t steps, int32_t
 
 /* arm_fully_connected_per_channel_s8, batch 1: `outputs` rows of `inputs`
  * int8 weights (row-major, output by input), int32 bias, a multiplier and
- * shift per row. The DSP build asks for no buffer
+ * shift per row; or, if per_tensor, arm_fully_connected_s8 with mult[0]
+ * and shift[0] for every row. The DSP build asks for no buffer
  * (arm_fully_connected_s8_get_buffer_size gives 0 without MVE), so the
  * context is empty; shim_fc_buffer_size says what it would ask. */
 int32_t shim_fc_buffer_size(int32_t inputs, int32_t outputs)
@@ -134,33 +135,22 @@ int32_t shim_fc_buffer_size(int32_t inputs, int32_t outputs)
     return arm_fully_connected_s8_get_buffer_size(&filter);
 }
 
-int32_t shim_fc_per_channel_s8(const int8_t *input, const int8_t *weights, const int32_t *bias, int32_t *mult,
-                               int32_t *shift, int32_t inputs, int32_t outputs, int32_t input_offset,
-                               int32_t output_offset, int32_t act_min, int32_t act_max, int8_t *output)
+int32_t shim_fc_s8(int32_t per_tensor, const int8_t *input, const int8_t *weights, const int32_t *bias,
+                   int32_t *mult, int32_t *shift, int32_t inputs, int32_t outputs, int32_t input_offset,
+                   int32_t output_offset, int32_t act_min, int32_t act_max, int8_t *output)
 {
     const cmsis_nn_context ctx = {NULL, 0};
     const cmsis_nn_fc_params p = {input_offset, 0, output_offset, {act_min, act_max}};
-    const cmsis_nn_per_channel_quant_params q = {mult, shift};
     const cmsis_nn_dims in = {1, 1, 1, inputs};
     const cmsis_nn_dims filter = {inputs, 1, 1, outputs};
     const cmsis_nn_dims bias_dims = {1, 1, 1, outputs};
     const cmsis_nn_dims out = {1, 1, 1, outputs};
+    if (per_tensor)
+    {
+        const cmsis_nn_per_tensor_quant_params q = {mult[0], shift[0]};
+        return arm_fully_connected_s8(&ctx, &p, &q, &in, input, &filter, weights, &bias_dims, bias, &out, output);
+    }
+    const cmsis_nn_per_channel_quant_params q = {mult, shift};
     return arm_fully_connected_per_channel_s8(&ctx, &p, &q, &in, input, &filter, weights, &bias_dims, bias, &out,
                                               output);
-}
-
-/* arm_fully_connected_s8 as above with one multiplier and shift for every
- * row (per tensor). */
-int32_t shim_fc_s8(const int8_t *input, const int8_t *weights, const int32_t *bias, int32_t mult, int32_t shift,
-                   int32_t inputs, int32_t outputs, int32_t input_offset, int32_t output_offset, int32_t act_min,
-                   int32_t act_max, int8_t *output)
-{
-    const cmsis_nn_context ctx = {NULL, 0};
-    const cmsis_nn_fc_params p = {input_offset, 0, output_offset, {act_min, act_max}};
-    const cmsis_nn_per_tensor_quant_params q = {mult, shift};
-    const cmsis_nn_dims in = {1, 1, 1, inputs};
-    const cmsis_nn_dims filter = {inputs, 1, 1, outputs};
-    const cmsis_nn_dims bias_dims = {1, 1, 1, outputs};
-    const cmsis_nn_dims out = {1, 1, 1, outputs};
-    return arm_fully_connected_s8(&ctx, &p, &q, &in, input, &filter, weights, &bias_dims, bias, &out, output);
 }

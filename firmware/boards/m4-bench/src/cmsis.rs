@@ -12,20 +12,7 @@ use crate::case::ConvLayer;
 unsafe extern "C" {
     fn shim_fc_buffer_size(inputs: i32, outputs: i32) -> i32;
     fn shim_fc_s8(
-        input: *const i8,
-        weights: *const i8,
-        bias: *const i32,
-        mult: i32,
-        shift: i32,
-        inputs: i32,
-        outputs: i32,
-        input_offset: i32,
-        output_offset: i32,
-        act_min: i32,
-        act_max: i32,
-        output: *mut i8,
-    ) -> i32;
-    fn shim_fc_per_channel_s8(
+        per_tensor: i32,
         input: *const i8,
         weights: *const i8,
         bias: *const i32,
@@ -406,50 +393,32 @@ pub fn fully_connected(
     output: &mut [i8],
 ) -> Result<(), Refused> {
     let (n, m) = (input.len(), output.len());
-    if weights.len() < n * m || bias.len() < m || q.mult.len() < m || q.shift.len() < m {
+    if m == 0 || weights.len() < n * m || bias.len() < m || q.mult.len() < m || q.shift.len() < m {
         return Err(Refused::Buffer);
     }
-    let (Some(&mult), Some(&shift)) = (q.mult.first(), q.shift.first()) else {
-        return Err(Refused::Buffer);
-    };
     // SAFETY: every slice is at least as long as the C code reads or writes
-    // (checked above; no context buffer once the size call gives 0); see
-    // the module's audit note.
+    // (checked above, `mult` and `shift` hold at least one value; no
+    // context buffer once the size call gives 0); see the module's audit
+    // note.
     let status = unsafe {
         if shim_fc_buffer_size(i(n), i(m)) != 0 {
             return Err(Refused::Buffer);
         }
-        if per_tensor {
-            shim_fc_s8(
-                input.as_ptr(),
-                weights.as_ptr(),
-                bias.as_ptr(),
-                mult,
-                shift,
-                i(n),
-                i(m),
-                q.input_offset,
-                q.output_offset,
-                q.act.0,
-                q.act.1,
-                output.as_mut_ptr(),
-            )
-        } else {
-            shim_fc_per_channel_s8(
-                input.as_ptr(),
-                weights.as_ptr(),
-                bias.as_ptr(),
-                q.mult.as_mut_ptr(),
-                q.shift.as_mut_ptr(),
-                i(n),
-                i(m),
-                q.input_offset,
-                q.output_offset,
-                q.act.0,
-                q.act.1,
-                output.as_mut_ptr(),
-            )
-        }
+        shim_fc_s8(
+            i32::from(per_tensor),
+            input.as_ptr(),
+            weights.as_ptr(),
+            bias.as_ptr(),
+            q.mult.as_mut_ptr(),
+            q.shift.as_mut_ptr(),
+            i(n),
+            i(m),
+            q.input_offset,
+            q.output_offset,
+            q.act.0,
+            q.act.1,
+            output.as_mut_ptr(),
+        )
     };
     if status == 0 {
         Ok(())

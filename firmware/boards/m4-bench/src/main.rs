@@ -13,6 +13,12 @@
 //! A second table does the same for the int8 LSTM (`firmware::ops::
 //! recurrent_i8` beside `arm_lstm_unidirectional_s8`, see `lstm.rs`), per
 //! time step, plus edgeae's int8 GRU alone.
+//!
+//! A third runs the MLPerf Tiny anomaly-detection dense chain through
+//! edgeae's whole `Engine` (f32 and int8 model files, which
+//! scripts/bench-m4 loads into the MODEL region) beside CMSIS-NN's
+//! `arm_fully_connected_per_channel_s8` on the int8 file's weights (see
+//! `fc.rs`).
 #![no_std]
 #![no_main]
 #![deny(unsafe_code)]

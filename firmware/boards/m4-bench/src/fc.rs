@@ -17,9 +17,9 @@
 //! the int8 engine's whole output beside the dequantized output of the
 //! CMSIS-NN chain.
 //!
-//! The image prints one `@fc|runtime|instructions|MACs|model bytes|RAM
-//! bytes` line per runtime (instructions: median of three rounds, each
-//! running f32, int8, CMSIS-NN in turn); scripts/bench-m4 adds code sizes
+//! The image prints one `@fc|runtime|median|min|max|MACs|model bytes|RAM
+//! bytes` line per runtime (instructions over three rounds, each running
+//! f32, int8, CMSIS-NN in turn); scripts/bench-m4 adds code sizes
 //! from the ELF and prints the table.
 
 use cortex_m_semihosting::hprintln;
@@ -259,21 +259,21 @@ pub fn bench(clock: &mut hw::InstructionClock) -> bool {
     failed |= !whole_output(&e8, &m8, &out);
     hprintln!(
         "@fc|edgeae f32 (Engine)|{}|{}|{}|{}",
-        median(t32),
+        Spread(t32),
         macs,
         len32,
         ram32
     );
     hprintln!(
         "@fc|edgeae int8 (Engine)|{}|{}|{}|{}",
-        median(t8),
+        Spread(t8),
         macs,
         len8,
         ram8
     );
     hprintln!(
         "@fc|CMSIS-NN int8 (arm_fully_connected_per_channel_s8)|{}|{}|{}|{}",
-        median(tc),
+        Spread(tc),
         macs,
         cmsis_bytes(&m8),
         2 * WIDTH.min(widest(&m8))
@@ -289,6 +289,18 @@ pub fn bench(clock: &mut hw::InstructionClock) -> bool {
         median(tpt)
     );
     failed
+}
+
+/// One runtime's instruction counts over the rounds, formatted as
+/// `median|min|max`.
+struct Spread([u32; PAIRS]);
+
+impl core::fmt::Display for Spread {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let min = self.0.iter().min().copied().unwrap_or(0);
+        let max = self.0.iter().max().copied().unwrap_or(0);
+        write!(f, "{}|{}|{}", median(self.0), min, max)
+    }
 }
 
 /// The f32 edges the int8 engine adds to the int8 chain: quantizing the

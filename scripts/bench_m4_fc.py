@@ -11,6 +11,8 @@ engine with every op kind it dispatches, the same code for f32 and int8), CMSIS-
 `arm_fully_connected_per_channel_s8`. Indirect calls are not followed.
 
 usage: bench_m4_fc.py IMAGE < qemu-output
+
+Exit status 1 if the image printed no MLPerf rows.
 """
 import re
 import subprocess
@@ -71,7 +73,8 @@ for line in sys.stdin:
         sys.stdout.write(line)
 sys.stdout.flush()
 if not rows:
-    sys.exit(0)
+    print("bench_m4_fc.py: the image printed no MLPerf rows", file=sys.stderr)
+    sys.exit(1)
 sizes, edges = call_graph()
 print()
 print("MLPerf Tiny anomaly detection, dense 640-128-128-128-128-8-128-128-128-128-640 "

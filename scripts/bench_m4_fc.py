@@ -8,7 +8,8 @@ Code: the bytes of every function reachable by direct calls and branches
 (the static call graph in `arm-none-eabi-objdump -d`) from the runtime's
 entry: edgeae's `fc::infer` (one `Engine::reconstruct`, so the whole
 engine with every op kind it dispatches, the same code for f32 and int8), CMSIS-NN's
-`arm_fully_connected_per_channel_s8`. Indirect calls are not followed.
+`arm_fully_connected_s8` and/or `arm_fully_connected_per_channel_s8`, as
+its row names them. Indirect calls are not followed.
 
 usage: bench_m4_fc.py IMAGE < qemu-output
 
@@ -19,10 +20,8 @@ import subprocess
 import sys
 
 image = sys.argv[1]
-ROOTS = {
-    "edgeae": re.compile(r"8m4_bench2fc5infer"),
-    "CMSIS-NN": re.compile(r"^arm_fully_connected_per_channel_s8$"),
-}
+# edgeae's entry; CMSIS-NN's are the kernels its row names.
+EDGEAE = re.compile(r"8m4_bench2fc5infer")
 
 
 def call_graph():
@@ -49,8 +48,8 @@ def call_graph():
     return sizes, edges
 
 
-def reach(pattern, sizes, edges):
-    todo = [f for f in edges if pattern.search(f)]
+def reach(is_root, sizes, edges):
+    todo = [f for f in edges if is_root(f)]
     if not todo:
         return None
     seen = set()
@@ -86,8 +85,11 @@ print("| runtime | instructions | range | per MAC | vs CMSIS-NN | flash | of whi
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 cmsis = next((int(r[1]) for r in rows if r[0].startswith("CMSIS")), None)
 for name, instr, low, high, macs, data, ram in rows:
-    key = next(k for k in ROOTS if name.startswith(k))
-    code = reach(ROOTS[key], sizes, edges)
+    if name.startswith("edgeae"):
+        is_root = EDGEAE.search
+    else:
+        is_root = set(re.findall(r"arm_\w+", name)).__contains__
+    code = reach(is_root, sizes, edges)
     instr, macs, data, ram = int(instr), int(macs), int(data), int(ram)
     ratio = f"{instr / cmsis:.2f}" if cmsis else "-"
     flash = f"{data + code:,} B" if code is not None else "?"
@@ -98,10 +100,10 @@ for name, instr, low, high, macs, data, ram in rows:
 print()
 print(f"MACs: {int(rows[0][4]):,}. flash = weights etc. + code. edgeae's weights etc.: the whole "
       ".eam file `edgeae export` wrote (weights, biases, exponents, quantization, "
-      "calibration); CMSIS-NN's: int8 weights plus an int32 bias, multiplier and shift per "
-      "output row. Code: bytes of the functions reachable by direct calls from the "
+      "calibration); CMSIS-NN's: int8 weights, an int32 bias per output row, and an int32 "
+      "multiplier and shift per row (per layer where the per-tensor kernel runs). Code: bytes of the functions reachable by direct calls from the "
       "runtime's entry in this ELF (edgeae: Engine::reconstruct with every op kind it "
-      "dispatches; CMSIS-NN: arm_fully_connected_per_channel_s8). RAM: edgeae's engine "
+      "dispatches; CMSIS-NN: the kernels its row names). RAM: edgeae's engine "
       "scratch (Engine::scratch_len, f32 input window included); CMSIS-NN's two int8 "
       "ping-pong activation buffers of the widest layer (it asks for no other buffer on "
       "the M4).")

@@ -37,7 +37,9 @@ const INT8_AT: usize = 0;
 /// Offset of the f32 model file in the MODEL region (0x0020_0000).
 const F32_AT: usize = 0x10_0000;
 
-/// Output rows over all layers, and the widest layer, this image can hold.
+/// Layers, output rows over all layers, and the widest layer, this image
+/// can hold.
+const LAYERS: usize = 64;
 const CHANNELS: usize = 4096;
 const WIDTH: usize = 1024;
 /// f32 slots of scratch per engine (64 KiB).
@@ -50,9 +52,14 @@ struct Chain<'m> {
     bias: [i32; CHANNELS],
     mult: [i32; CHANNELS],
     shift: [i32; CHANNELS],
+    /// Per layer: every row has the same multiplier and shift (every row
+    /// exponent equal), so the per-tensor kernel computes the same.
+    uniform: [bool; LAYERS],
 }
 
-/// The int8 dense layer CMSIS-NN can run the same way, or why not.
+/// The int8 dense layer CMSIS-NN can run the same way, or why not. Its
+/// weights go to CMSIS-NN as the file stores them, so a new row layout
+/// (an interleaved one, say) needs its rows put back in order here.
 fn dense(op: &Op<'_>) -> Result<(), &'static str> {
     match op {
         Op::DenseI8(d) if d.layout != WeightLayout::OutputsByInputs => {
@@ -74,14 +81,20 @@ impl<'m> Chain<'m> {
             bias: [0; CHANNELS],
             mult: [0; CHANNELS],
             shift: [0; CHANNELS],
+            uniform: [false; LAYERS],
         };
+        if model.ops().len() > LAYERS {
+            return Err("more than 64 layers");
+        }
         let mut row = 0;
-        for op in model.ops() {
+        for (l, op) in model.ops().iter().enumerate() {
             dense(op)?;
             let Op::DenseI8(d) = op else { continue };
             if row + d.outputs > CHANNELS {
                 return Err("more than 4096 output rows");
             }
+            let e0 = d.exponents.get(0);
+            chain.uniform[l] = (0..d.outputs).all(|o| d.exponents.get(o) == e0);
             for (o, b) in d.bias.iter().enumerate() {
                 chain.bias[row + o] = b;
                 chain.mult[row + o] = d.requant.multiplier;
@@ -122,18 +135,22 @@ impl<'m> Chain<'m> {
     }
 
     /// The whole chain on the int8 input in `a`, ping-ponging between `a`
-    /// and `b`; gives the buffer holding the output.
+    /// and `b`; gives the buffer holding the output. Each layer whose rows
+    /// share one multiplier runs `arm_fully_connected_s8` (as TFLite Micro
+    /// would for a per-tensor layer) unless `per_channel`; the others
+    /// `arm_fully_connected_per_channel_s8`.
     #[inline(never)]
     fn run<'b>(
         &mut self,
-        per_tensor: bool,
+        per_channel: bool,
         a: &'b mut [i8; WIDTH],
         b: &'b mut [i8; WIDTH],
     ) -> Result<&'b [i8], cmsis::Refused> {
         let (mut src, mut dst) = (a, b);
         let mut row = 0;
-        for op in self.ops {
+        for (l, op) in self.ops.iter().enumerate() {
             let Op::DenseI8(d) = op else { continue };
+            let per_tensor = !per_channel && self.uniform[l];
             self.layer(d, row, per_tensor, &src[..], &mut dst[..])?;
             row += d.outputs;
             core::mem::swap(&mut src, &mut dst);
@@ -229,10 +246,11 @@ pub fn bench(clock: &mut hw::InstructionClock) -> bool {
     e8.input_mut().copy_from_slice(window);
     e32.input_mut().copy_from_slice(window);
     let (mut a, mut b) = ([0i8; WIDTH], [0i8; WIDTH]);
-    // Per round: f32 engine, int8 engine, CMSIS-NN per channel, then (for
-    // the notes) CMSIS-NN per tensor and the int8 engine's f32 edges.
+    // Per round: f32 engine, int8 engine, CMSIS-NN (per tensor where the
+    // layer allows), then (for the notes) CMSIS-NN per channel on every
+    // layer and the int8 engine's f32 edges.
     let mut t = [[0u32; PAIRS]; 5];
-    let mut out = [0i8; WIDTH];
+    let mut out = [[0i8; WIDTH]; 2];
     let (mut xq, mut yq) = ([0i8; WIDTH], [0f32; WIDTH]);
     for k in 0..PAIRS {
         a[..n].copy_from_slice(&x0[..n]);
@@ -241,17 +259,19 @@ pub fn bench(clock: &mut hw::InstructionClock) -> bool {
         let t1 = clock.now();
         core::hint::black_box(infer(&mut e8));
         let t2 = clock.now();
-        let theirs = chain
+        let best = chain
             .run(false, &mut a, &mut b)
-            .map(|y| out[..y.len()].copy_from_slice(y));
+            .map(|y| out[0][..y.len()].copy_from_slice(y));
         let t3 = clock.now();
         a[..n].copy_from_slice(&x0[..n]);
         let t4 = clock.now();
-        let per_tensor = chain.run(true, &mut a, &mut b).map(|_| ());
+        let per_channel = chain
+            .run(true, &mut a, &mut b)
+            .map(|y| out[1][..y.len()].copy_from_slice(y));
         let t5 = clock.now();
         edges(window, &m8, &mut xq, &mut yq);
         let t6 = clock.now();
-        if let Err(e) = theirs.and(per_tensor) {
+        if let Err(e) = best.and(per_channel) {
             hprintln!("MLPerf: CMSIS-NN: {:?}", e);
             return true;
         }
@@ -262,8 +282,18 @@ pub fn bench(clock: &mut hw::InstructionClock) -> bool {
             row[k] = end.wrapping_sub(start);
         }
     }
-    let [t32, t8, tc, tpt, tedge] = t;
-    failed |= !whole_output(&e8, &m8, &out);
+    let [t32, t8, tc, tpc, tedge] = t;
+    let layers = m8.ops().len();
+    let uniform = chain.uniform[..layers].iter().filter(|&&u| u).count();
+    let kernel = if uniform == layers {
+        "arm_fully_connected_s8"
+    } else if uniform == 0 {
+        "arm_fully_connected_per_channel_s8"
+    } else {
+        "arm_fully_connected_s8 + arm_fully_connected_per_channel_s8"
+    };
+    failed |= !whole_output(&e8, &m8, &out[0], kernel);
+    failed |= !whole_output(&e8, &m8, &out[1], "per channel on every layer");
     hprintln!(
         "@fc|edgeae f32 (Engine)|{}|{}|{}|{}",
         Spread(t32),
@@ -279,21 +309,24 @@ pub fn bench(clock: &mut hw::InstructionClock) -> bool {
         ram8
     );
     hprintln!(
-        "@fc|CMSIS-NN int8 (arm_fully_connected_per_channel_s8)|{}|{}|{}|{}",
+        "@fc|CMSIS-NN int8 ({})|{}|{}|{}|{}",
+        kernel,
         Spread(tc),
         macs,
-        cmsis_bytes(&m8),
+        cmsis_bytes(&chain),
         2 * WIDTH.min(widest(&m8))
+    );
+    hprintln!(
+        "@note|CMSIS-NN's kernel: {} of the {} layers have one multiplier for all rows (every row exponent equal), and arm_fully_connected_s8 runs those, arm_fully_connected_per_channel_s8 the others; per channel on every layer (what any edgeae int8 file allows) takes {} instructions (median), its outputs equal as well",
+        uniform,
+        layers,
+        median(tpc)
     );
     hprintln!(
         "@note|edgeae int8 counts f32 in and out: quantizing the {} inputs and dequantizing the {} outputs alone take {} instructions (median)",
         n,
         m8.ops().last().map_or(0, Op::outputs),
         median(tedge)
-    );
-    hprintln!(
-        "@note|CMSIS-NN per tensor (arm_fully_connected_s8, each layer's first row's multiplier for every row, so other outputs where exponents differ; not checked): {} instructions (median)",
-        median(tpt)
     );
     failed
 }
@@ -333,19 +366,25 @@ fn widest(model: &Model<'_>) -> usize {
         .unwrap_or(0)
 }
 
-/// What CMSIS-NN reads besides code: int8 weights, and per output row an
-/// int32 bias, multiplier and shift.
-fn cmsis_bytes(model: &Model<'_>) -> usize {
-    model
-        .ops()
+/// What CMSIS-NN reads besides code: int8 weights, an int32 bias per
+/// output row, and an int32 multiplier and shift per row, or per layer
+/// where the per-tensor kernel runs it.
+fn cmsis_bytes(chain: &Chain<'_>) -> usize {
+    chain
+        .ops
         .iter()
-        .map(|op| op.inputs() * op.outputs() + 12 * op.outputs())
+        .zip(chain.uniform)
+        .map(|(op, uniform)| {
+            let requant = if uniform { 1 } else { op.outputs() };
+            op.inputs() * op.outputs() + 4 * op.outputs() + 8 * requant
+        })
         .sum()
 }
 
 /// Each layer on the same int8 input (CMSIS-NN's output of the layer
 /// before): edgeae's `ops::int8::run` (packed as the engine packs) beside
-/// CMSIS-NN. True if a layer differed or failed.
+/// CMSIS-NN per channel, and per tensor where the layer allows. True if a
+/// layer differed or failed.
 fn layer_by_layer(chain: &mut Chain<'_>, x0: &[i8; WIDTH]) -> bool {
     let mut x = *x0;
     let mut packed = [0f32; WIDTH];
@@ -358,28 +397,35 @@ fn layer_by_layer(chain: &mut Chain<'_>, x0: &[i8; WIDTH]) -> bool {
         bytemuck::cast_slice_mut::<f32, i8>(&mut packed)[..n].copy_from_slice(&x[..n]);
         int8::pack_i8_in_place(&mut packed, n, d.input.zero_point);
         int8::run(d, bytemuck::cast_slice(&packed), &mut ours[..m]);
-        if let Err(e) = chain.layer(d, row, false, &x[..n], &mut theirs[..m]) {
-            hprintln!("MLPerf layer {}: CMSIS-NN: {:?}", l, e);
-            return true;
-        }
-        if let Some(k) = (0..m).find(|&k| ours[k] != theirs[k]) {
-            hprintln!(
-                "MLPerf layer {} ({} -> {}): first difference at output {}: edgeae {} CMSIS-NN {}",
-                l,
-                n,
-                m,
-                k,
-                ours[k],
-                theirs[k]
-            );
-            failed = true;
+        // Per tensor first, so that `theirs` ends as the per-channel output.
+        for per_tensor in [true, false] {
+            if per_tensor && !chain.uniform[l] {
+                continue;
+            }
+            if let Err(e) = chain.layer(d, row, per_tensor, &x[..n], &mut theirs[..m]) {
+                hprintln!("MLPerf layer {}: CMSIS-NN: {:?}", l, e);
+                return true;
+            }
+            if let Some(k) = (0..m).find(|&k| ours[k] != theirs[k]) {
+                hprintln!(
+                    "MLPerf layer {} ({} -> {}, CMSIS-NN per {}): first difference at output {}: edgeae {} CMSIS-NN {}",
+                    l,
+                    n,
+                    m,
+                    if per_tensor { "tensor" } else { "channel" },
+                    k,
+                    ours[k],
+                    theirs[k]
+                );
+                failed = true;
+            }
         }
         x[..m].copy_from_slice(&theirs[..m]);
         row += m;
     }
     if !failed {
         hprintln!(
-            "@note|every layer's int8 output equal (ops::int8::run beside CMSIS-NN on the same input), {} layers",
+            "@note|every layer's int8 output equal (ops::int8::run beside CMSIS-NN on the same input, per channel and, where the layer allows, per tensor), {} layers",
             chain.ops.len()
         );
     }
@@ -387,8 +433,9 @@ fn layer_by_layer(chain: &mut Chain<'_>, x0: &[i8; WIDTH]) -> bool {
 }
 
 /// The int8 engine's output (f32, dequantized) beside the CMSIS-NN
-/// chain's, dequantized the same way; true if equal bit for bit.
-fn whole_output(engine: &Engine<'_, '_>, model: &Model<'_>, theirs: &[i8]) -> bool {
+/// chain's (run as `what` says), dequantized the same way; true if equal
+/// bit for bit.
+fn whole_output(engine: &Engine<'_, '_>, model: &Model<'_>, theirs: &[i8], what: &str) -> bool {
     let Some(Op::DenseI8(last)) = model.ops().last() else {
         return false;
     };
@@ -400,8 +447,9 @@ fn whole_output(engine: &Engine<'_, '_>, model: &Model<'_>, theirs: &[i8]) -> bo
     match differ {
         None if ours.len() == last.outputs => {
             hprintln!(
-                "@note|whole inference equal: the int8 Engine's {} outputs = CMSIS-NN's chain output dequantized, bit for bit",
-                ours.len()
+                "@note|whole inference equal: the int8 Engine's {} outputs = CMSIS-NN's chain output ({}) dequantized, bit for bit",
+                ours.len(),
+                what
             );
             true
         }
@@ -415,9 +463,10 @@ fn whole_output(engine: &Engine<'_, '_>, model: &Model<'_>, theirs: &[i8]) -> bo
         }
         Some(k) => {
             hprintln!(
-                "MLPerf: whole inference differs at output {}: edgeae {} CMSIS-NN {} (dequantized {})",
+                "MLPerf: whole inference differs at output {}: edgeae {} CMSIS-NN ({}) {} (dequantized {})",
                 k,
                 ours[k],
+                what,
                 theirs[k],
                 int8::dequantize(theirs[k], &last.output)
             );

@@ -2,20 +2,23 @@
 //! 128-8-128-128-128-128-640, ReLU hidden layers) three ways: edgeae's
 //! whole `Engine` on the f32 and on the int8 model file that `edgeae export`
 //! wrote (scripts/bench-m4 loads them into the MODEL region, int8 at
-//! [`INT8_AT`], f32 at [`F32_AT`]), and CMSIS-NN's
-//! `arm_fully_connected_per_channel_s8` layer after layer on the int8
-//! file's own weights, biases and multipliers.
+//! [`INT8_AT`], f32 at [`F32_AT`]), and CMSIS-NN's fully connected kernels
+//! layer after layer on the int8 file's own weights, biases and
+//! multipliers.
 //!
-//! Per channel, because edgeae's int8 rows carry power-of-two exponents:
-//! row `o`'s multiplier is `requant.multiplier · 2^(requant.shift − e[o] −
-//! 31)` (SPEC.md 3.3), which is CMSIS-NN's per-channel `(mult, shift)` =
-//! `(requant.multiplier, requant.shift − e[o])`; the per-tensor
-//! `arm_fully_connected_s8` could only run a file whose exponents are all 0.
-//! With `CMSIS_NN_USE_SINGLE_ROUNDING` (build.rs) the arithmetic is the same,
-//! so the outputs must be equal byte for byte: each layer's
-//! (`firmware::ops::int8::run` beside CMSIS-NN on the same int8 input), and
-//! the int8 engine's whole output beside the dequantized output of the
-//! CMSIS-NN chain.
+//! edgeae's row `o` has the multiplier `requant.multiplier ·
+//! 2^(requant.shift − e[o] − 31)` (SPEC.md 3.3), which is CMSIS-NN's
+//! per-channel `(mult, shift)` = `(requant.multiplier, requant.shift −
+//! e[o])`: `arm_fully_connected_per_channel_s8` can run any layer. Where
+//! every row exponent of a layer is equal, one multiplier serves the layer
+//! and the per-tensor `arm_fully_connected_s8` (faster; what TFLite Micro
+//! runs for a per-tensor layer) computes the same; the table's CMSIS-NN row
+//! uses it there, and a note gives the per-channel count. With
+//! `CMSIS_NN_USE_SINGLE_ROUNDING` (build.rs) the arithmetic is the same, so
+//! the outputs must be equal byte for byte: each layer's
+//! (`firmware::ops::int8::run` beside both kernels on the same int8 input),
+//! and the int8 engine's whole output beside the dequantized output of
+//! either CMSIS-NN chain.
 //!
 //! The image prints one `@fc|runtime|median|min|max|MACs|model bytes|RAM
 //! bytes` line per runtime (instructions over three rounds, each running

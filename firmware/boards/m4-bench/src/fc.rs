@@ -44,6 +44,8 @@ const F32_AT: usize = 0x10_0000;
 /// can hold.
 const LAYERS: usize = 64;
 const CHANNELS: usize = 4096;
+/// Bytes of weights put back in row order (a file with interleaved rows).
+const ROWS_BYTES: usize = 384 * 1024;
 const WIDTH: usize = 1024;
 /// f32 slots of scratch per engine (64 KiB).
 const SCRATCH: usize = 16 * 1024;
@@ -52,6 +54,9 @@ const SCRATCH: usize = 16 * 1024;
 /// in layer order, the bias, multiplier and shift.
 struct Chain<'m> {
     ops: &'m [Op<'m>],
+    /// Per layer, its `outputs × inputs` weights in row order: the file's
+    /// own bytes, or a copy put in that order (see [`dense`]).
+    weights: [&'m [i8]; LAYERS],
     bias: [i32; CHANNELS],
     mult: [i32; CHANNELS],
     shift: [i32; CHANNELS],
@@ -60,13 +65,11 @@ struct Chain<'m> {
     uniform: [bool; LAYERS],
 }
 
-/// The int8 dense layer CMSIS-NN can run the same way, or why not. Its
-/// weights go to CMSIS-NN as the file stores them, so a new row layout
-/// (an interleaved one, say) needs its rows put back in order here.
+/// The int8 dense layer CMSIS-NN can run the same way, or why not.
 fn dense(op: &Op<'_>) -> Result<(), &'static str> {
     match op {
-        Op::DenseI8(d) if d.layout != WeightLayout::OutputsByInputs => {
-            Err("a weight layout other than outputs x inputs (tied layer)")
+        Op::DenseI8(d) if d.layout == WeightLayout::InputsByOutputs => {
+            Err("a tied layer (weights read transposed)")
         }
         Op::DenseI8(d) if !d.table.is_empty() => {
             Err("a table activation (CMSIS-NN's fully connected has only a clamp)")
@@ -77,10 +80,43 @@ fn dense(op: &Op<'_>) -> Result<(), &'static str> {
     }
 }
 
+/// Layer `d`'s weights in row order (`outputs × inputs`): the file's bytes
+/// for `WeightLayout::OutputsByInputs`; for format version 8's four-row
+/// interleaving (SPEC.md 3.3, the one other layout of an untied layer:
+/// `w[o, i]` at byte `((o / 4)·B + i / 4)·16 + (o % 4)·4 + i % 4`, `B =
+/// ceil(inputs / 4)`) copied into the front of `rows`, which the rest is
+/// given back of. Compared with `==`, not matched, so that this compiles
+/// with and without that layout.
+fn row_order<'m>(
+    d: &DenseI8Op<'m>,
+    rows: &'m mut [i8],
+) -> Result<(&'m [i8], &'m mut [i8]), &'static str> {
+    let file: &'m [i8] = bytemuck::cast_slice(d.weights.as_bytes());
+    if d.layout == WeightLayout::OutputsByInputs {
+        return Ok((file, rows));
+    }
+    let (n, m) = (d.inputs, d.outputs);
+    let Some((dst, rest)) = rows.split_at_mut_checked(n * m) else {
+        return Err("interleaved weights over the image's 384 KiB copy");
+    };
+    let units = n.div_ceil(4);
+    for (o, row) in dst.chunks_exact_mut(n.max(1)).enumerate() {
+        for (i, w) in row.iter_mut().enumerate() {
+            let at = ((o / 4) * units + i / 4) * 16 + (o % 4) * 4 + i % 4;
+            *w = file
+                .get(at)
+                .copied()
+                .ok_or("interleaved weights shorter than their shape")?;
+        }
+    }
+    Ok((dst, rest))
+}
+
 impl<'m> Chain<'m> {
-    fn new(model: &'m Model<'m>) -> Result<Chain<'m>, &'static str> {
+    fn new(model: &'m Model<'m>, mut rows: &'m mut [i8]) -> Result<Chain<'m>, &'static str> {
         let mut chain = Chain {
             ops: model.ops(),
+            weights: [&[]; LAYERS],
             bias: [0; CHANNELS],
             mult: [0; CHANNELS],
             shift: [0; CHANNELS],
@@ -96,6 +132,9 @@ impl<'m> Chain<'m> {
             if row + d.outputs > CHANNELS {
                 return Err("more than 4096 output rows");
             }
+            let (weights, rest) = row_order(d, rows)?;
+            chain.weights[l] = weights;
+            rows = rest;
             let e0 = d.exponents.get(0);
             chain.uniform[l] = (0..d.outputs).all(|o| d.exponents.get(o) == e0);
             for (o, b) in d.bias.iter().enumerate() {
@@ -108,10 +147,11 @@ impl<'m> Chain<'m> {
         Ok(chain)
     }
 
-    /// Layer `d` (whose rows start at `row`) on `x` into `y`; per tensor
-    /// (first row's multiplier for all) if `per_tensor`.
+    /// Layer `l`, `d` (whose rows start at `row`), on `x` into `y`; per
+    /// tensor (first row's multiplier for all) if `per_tensor`.
     fn layer(
         &mut self,
+        l: usize,
         d: &DenseI8Op<'_>,
         row: usize,
         per_tensor: bool,
@@ -126,10 +166,9 @@ impl<'m> Chain<'m> {
             output_offset: i32::from(d.target_zero_point),
             act: (i32::from(d.clamp_min), 127),
         };
-        let weights: &[i8] = bytemuck::cast_slice(d.weights.as_bytes());
         cmsis::fully_connected(
             &x[..d.inputs],
-            weights,
+            self.weights[l],
             &self.bias[rows],
             &mut q,
             per_tensor,
@@ -154,7 +193,7 @@ impl<'m> Chain<'m> {
         for (l, op) in self.ops.iter().enumerate() {
             let Op::DenseI8(d) = op else { continue };
             let per_tensor = !per_channel && self.uniform[l];
-            self.layer(d, row, per_tensor, &src[..], &mut dst[..])?;
+            self.layer(l, d, row, per_tensor, &src[..], &mut dst[..])?;
             row += d.outputs;
             core::mem::swap(&mut src, &mut dst);
         }
@@ -207,7 +246,8 @@ pub fn bench(clock: &mut hw::InstructionClock) -> bool {
         hprintln!("MLPerf: the f32 and int8 models differ in shape");
         return true;
     }
-    let mut chain = match Chain::new(&m8) {
+    let mut rows = [0i8; ROWS_BYTES];
+    let mut chain = match Chain::new(&m8, &mut rows) {
         Ok(c) => c,
         Err(why) => {
             hprintln!("MLPerf int8 model: CMSIS-NN cannot run {}", why);
@@ -405,7 +445,7 @@ fn layer_by_layer(chain: &mut Chain<'_>, x0: &[i8; WIDTH]) -> bool {
             if per_tensor && !chain.uniform[l] {
                 continue;
             }
-            if let Err(e) = chain.layer(d, row, per_tensor, &x[..n], &mut theirs[..m]) {
+            if let Err(e) = chain.layer(l, d, row, per_tensor, &x[..n], &mut theirs[..m]) {
                 hprintln!("MLPerf layer {}: CMSIS-NN: {:?}", l, e);
                 return true;
             }

@@ -18,12 +18,13 @@ use crate::FormatError;
 /// The first four bytes of every model file.
 pub const MAGIC: [u8; 4] = *b"EAEM";
 /// The newest format version this crate reads and writes. Bumped on any
-/// layout change. A file is written with the oldest version that has all of
-/// its tags (its kind, layers and metric: see [`crate::Layer::min_version`],
-/// [`crate::ModelKind::min_version`] and [`crate::Metric::min_version`]), so
-/// an all-f32 model with an older kind and metric stays readable by
-/// version-1 readers.
-pub const FORMAT_VERSION: u16 = 7;
+/// layout change. A file with f32 layers is written as version 8
+/// ([`crate::ALIGNED_VERSION`]: its f32 tensors 4-byte aligned); any other
+/// with the oldest version that has all of its tags (its kind, layers and
+/// metric: see [`crate::Layer::min_version`],
+/// [`crate::ModelKind::min_version`] and [`crate::Metric::min_version`]).
+/// [`crate::ModelSpec::encode_version`] writes an older version on request.
+pub const FORMAT_VERSION: u16 = 8;
 /// The oldest format version this crate reads.
 pub const MIN_FORMAT_VERSION: u16 = 1;
 /// Size of the fixed header in bytes.

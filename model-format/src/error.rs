@@ -447,7 +447,10 @@ impl fmt::Display for FormatError {
                 "the f32 values at byte {offset} do not start at a multiple of 4 bytes from the file start, as format version 8 requires"
             ),
             FormatError::NonzeroPadding { offset } => {
-                write!(f, "the padding byte at {offset} before an f32 tensor is not 0")
+                write!(
+                    f,
+                    "the padding byte at {offset} before an f32 tensor is not 0"
+                )
             }
             FormatError::ZeroSize { field, layer } => {
                 layer_prefix(f, layer)?;

@@ -174,7 +174,7 @@ mod tests {
         assert_eq!(
             b,
             [
-                b'E', b'A', b'E', b'M', 7, 0, 0, 0, 0x04, 0x03, 0x02, 0x01, 0xD4, 0xC3, 0xB2, 0xA1
+                b'E', b'A', b'E', b'M', 8, 0, 0, 0, 0x04, 0x03, 0x02, 0x01, 0xD4, 0xC3, 0xB2, 0xA1
             ]
         );
         assert_eq!(Header::parse(&b), Ok(h));
@@ -210,7 +210,8 @@ mod tests {
             (5, true),
             (6, true),
             (7, true),
-            (8, false),
+            (8, true),
+            (9, false),
         ] {
             let mut b = good;
             b[4] = version;
@@ -221,7 +222,7 @@ mod tests {
                     Header::parse(&b),
                     Err(FormatError::UnsupportedVersion {
                         found: u16::from(version),
-                        supported: 7
+                        supported: 8
                     })
                 );
             }

@@ -13,7 +13,7 @@ use heapless::Vec;
 use serde::Deserialize;
 
 use crate::error::{Field, FormatError, Section};
-use crate::header::{FORMAT_VERSION, HEADER_LEN, Header, MIN_FORMAT_VERSION, crc32, len_u32};
+use crate::header::{HEADER_LEN, Header, crc32, len_u32};
 use crate::tensor::ALIGNED_VERSION;
 use crate::validate::validate;
 use crate::{
@@ -153,6 +153,7 @@ impl<'a> Model<'a> {
 
 /// The oldest format version that has every tag of `spec`: its kind, its
 /// layers and its metric.
+#[cfg(feature = "alloc")]
 fn tags_version(spec: &ModelSpec<'_>) -> u16 {
     spec.layers
         .iter()
@@ -321,10 +322,10 @@ impl ModelSpec<'_> {
     /// write.
     pub fn encode_version(&self, version: u16) -> Result<alloc::vec::Vec<u8>, FormatError> {
         validate(self)?;
-        if !(MIN_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
+        if !(crate::MIN_FORMAT_VERSION..=crate::FORMAT_VERSION).contains(&version) {
             return Err(FormatError::UnsupportedVersion {
                 found: version,
-                supported: FORMAT_VERSION,
+                supported: crate::FORMAT_VERSION,
             });
         }
         check_versions(self, version)?;

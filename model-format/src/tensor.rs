@@ -24,9 +24,9 @@ pub(crate) const F32S_TOKEN: &str = "$edgeae::F32s";
 /// copying. The first `L mod 4` bytes are padding (zero, and only in a
 /// version-8 file, where they align the values to 4 bytes from the file
 /// start); the values follow. The field holds the whole byte string,
-/// padding included; [`F32s::as_bytes`] and every accessor skip the
+/// padding included; [`F32s::as_bytes`], every accessor and `==` skip the
 /// padding. [`crate::Model::load`] checks the padding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
 #[serde(transparent)]
 pub struct F32s<'a>(#[serde(borrow)] pub &'a [u8]);
 
@@ -78,6 +78,15 @@ impl<'a> F32s<'a> {
         self.iter().all(f32::is_finite)
     }
 }
+
+/// Equal values: the padding is layout, not content.
+impl PartialEq for F32s<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for F32s<'_> {}
 
 /// The values' bytes under the name [`F32S_TOKEN`] (the padding is the
 /// writer's business: it depends on where the tensor lands in the file).
@@ -134,6 +143,7 @@ mod tests {
         assert_eq!(v.len(), 2);
         assert!(v.iter().eq([1.0, -2.0]));
         assert_eq!(v.chunks().len(), 2);
+        assert_eq!(v, F32s::new(&bytes[2..]));
         // Written without the padding by a plain postcard serializer.
         let enc = postcard::to_allocvec(&v).unwrap();
         assert_eq!(enc[0], 8);

@@ -114,7 +114,6 @@ fn expect_for(at: usize, flipped: &[u8], original: &[u8]) -> Result<(), FormatEr
     let le32 = |o: usize| u32::from_le_bytes(flipped[o..o + 4].try_into().unwrap());
     let le16 = |o: usize| u16::from_le_bytes(flipped[o..o + 2].try_into().unwrap());
     let original_len = original.len();
-    let written = u16::from_le_bytes([original[4], original[5]]);
     Err(match at {
         0..4 => FormatError::BadMagic { found: le32(0) },
         4..6 => {

@@ -58,10 +58,10 @@ pub fn rows1(w: &[[f32; LANES]], x: &[[f32; LANES]], acc: [f32; LANES]) -> [f32;
     }
 }
 
-/// `y[b][l] = (((y[b][l] + a[0]·w_0[b][l]) + a[1]·w_1[b][l]) + a[2]·w_2[b][l])
-/// + a[3]·w_3[b][l]` over the blocks `y` and the four rows all have: four
-/// rows of a transposed (tied) product at once, each output loaded and
-/// stored once for the four.
+/// `y[b][l] = (((y[b][l] + a[0]·w_0[b][l]) + a[1]·w_1[b][l]) +
+/// a[2]·w_2[b][l]) + a[3]·w_3[b][l]` over the blocks `y` and the four rows
+/// all have: four rows of a transposed (tied) product at once, each output
+/// loaded and stored once for the four.
 #[inline]
 pub fn axpy4(a: [f32; 4], w: [&[[f32; LANES]]; 4], y: &mut [[f32; LANES]]) {
     let n = w.iter().fold(y.len(), |n, r| n.min(r.len()));

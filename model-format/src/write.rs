@@ -98,6 +98,16 @@ impl Writer {
     }
 }
 
+/// Integers as varints (zigzag first for the signed ones), as postcard.
+macro_rules! integers {
+    ($($method:ident($ty:ty) => $how:ident($wide:ty)),* $(,)?) => {$(
+        fn $method(self, v: $ty) -> Result<(), Error> {
+            self.$how(<$wide>::from(v));
+            Ok(())
+        }
+    )*};
+}
+
 impl ser::Serializer for &mut Writer {
     type Ok = ();
     type Error = Error;
@@ -123,48 +133,23 @@ impl ser::Serializer for &mut Writer {
         Ok(())
     }
 
-    fn serialize_i16(self, v: i16) -> Result<(), Error> {
-        self.zigzag(i64::from(v));
-        Ok(())
-    }
-
-    fn serialize_i32(self, v: i32) -> Result<(), Error> {
-        self.zigzag(i64::from(v));
-        Ok(())
-    }
-
-    fn serialize_i64(self, v: i64) -> Result<(), Error> {
-        self.zigzag(v);
-        Ok(())
-    }
-
-    fn serialize_i128(self, v: i128) -> Result<(), Error> {
-        self.varint128(((v << 1) ^ (v >> 127)) as u128);
-        Ok(())
-    }
-
     fn serialize_u8(self, v: u8) -> Result<(), Error> {
         self.out.push(v);
         Ok(())
     }
 
-    fn serialize_u16(self, v: u16) -> Result<(), Error> {
-        self.varint(u64::from(v));
-        Ok(())
-    }
+    integers!(
+        serialize_i16(i16) => zigzag(i64),
+        serialize_i32(i32) => zigzag(i64),
+        serialize_i64(i64) => zigzag(i64),
+        serialize_u16(u16) => varint(u64),
+        serialize_u32(u32) => varint(u64),
+        serialize_u64(u64) => varint(u64),
+        serialize_u128(u128) => varint128(u128),
+    );
 
-    fn serialize_u32(self, v: u32) -> Result<(), Error> {
-        self.varint(u64::from(v));
-        Ok(())
-    }
-
-    fn serialize_u64(self, v: u64) -> Result<(), Error> {
-        self.varint(v);
-        Ok(())
-    }
-
-    fn serialize_u128(self, v: u128) -> Result<(), Error> {
-        self.varint128(v);
+    fn serialize_i128(self, v: i128) -> Result<(), Error> {
+        self.varint128(((v << 1) ^ (v >> 127)) as u128);
         Ok(())
     }
 

@@ -36,7 +36,7 @@
 //! and 2) pairs with the first word and `sxtb16(w ror 8)` (weights 1 and 3)
 //! with the second.
 //!
-//! The f32 kernels ([`vfp`]) add three `asm!` loops on hard-float Arm
+//! The f32 kernels ([`vfp`]) add two `asm!` loops on hard-float Arm
 //! targets when the `dsp` feature asks for them (`cfg(edgeae_vfp)`, set by
 //! the build script for `thumbv7em-*eabihf` and `thumbv8m.main-*eabihf`):
 //! `vldmia rn!, {s..}` (loads 8 consecutive words into 8 consecutive

@@ -40,22 +40,12 @@ pub fn rows2(
     }
 }
 
-/// [`rows2`] for one row.
+/// [`rows2`] for one row (the odd row of a layer): [`rows2`] with the
+/// row twice, the second result dropped.
 #[inline]
 pub fn rows1(w: &[[f32; LANES]], x: &[[f32; LANES]], acc: [f32; LANES]) -> [f32; LANES] {
-    let n = x.len().min(w.len());
-    #[cfg(edgeae_vfp)]
-    {
-        arm::rows1(w, x, n, acc)
-    }
-    #[cfg(not(edgeae_vfp))]
-    {
-        let mut a = acc;
-        for (wb, xb) in w.iter().zip(x).take(n) {
-            block(&mut a, wb, xb);
-        }
-        a
-    }
+    let [a, _] = rows2(w, w, x, [acc, acc]);
+    a
 }
 
 /// `y[b][l] = (((y[b][l] + a[0]·w_0[b][l]) + a[1]·w_1[b][l]) +
@@ -149,50 +139,6 @@ mod arm {
                     x = inout(reg) x.as_ptr() => _,
                     w0 = inout(reg) w0.as_ptr() => _,
                     w1 = inout(reg) w1.as_ptr() => _,
-                    n = inout(reg) n => _,
-                );
-            }
-        }
-        acc
-    }
-
-    /// VLDM/VMLA loop of [`super::rows1`]: 12 instructions per 8
-    /// multiply-accumulates.
-    #[inline(always)]
-    pub fn rows1(
-        w: &[[f32; LANES]],
-        x: &[[f32; LANES]],
-        n: usize,
-        mut acc: [f32; LANES],
-    ) -> [f32; LANES] {
-        if n > 0 {
-            // SAFETY: reads `n` blocks of 32 bytes from each of `x` and `w`
-            // (live, 4-byte aligned `[f32; 8]` slices of at least `n`
-            // blocks, `n >= 1`), reads and writes the 32 bytes of `acc`
-            // (a local), restores every FP register it uses; see the audit
-            // note of `super::super`.
-            unsafe {
-                core::arch::asm!(
-                    "vpush {{d0-d15}}",
-                    "vldmia {acc}, {{s0-s7}}",
-                    "2:",
-                    "vldmia {x}!, {{s16-s23}}",
-                    "vldmia {w}!, {{s24-s31}}",
-                    "vmla.f32 s0, s24, s16",
-                    "vmla.f32 s1, s25, s17",
-                    "vmla.f32 s2, s26, s18",
-                    "vmla.f32 s3, s27, s19",
-                    "vmla.f32 s4, s28, s20",
-                    "vmla.f32 s5, s29, s21",
-                    "vmla.f32 s6, s30, s22",
-                    "vmla.f32 s7, s31, s23",
-                    "subs {n}, {n}, #1",
-                    "bne 2b",
-                    "vstmia {acc}, {{s0-s7}}",
-                    "vpop {{d0-d15}}",
-                    acc = in(reg) acc.as_mut_ptr(),
-                    x = inout(reg) x.as_ptr() => _,
-                    w = inout(reg) w.as_ptr() => _,
                     n = inout(reg) n => _,
                 );
             }

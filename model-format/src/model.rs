@@ -308,9 +308,8 @@ impl ModelSpec<'_> {
     /// Nothing invalid is ever written: the bytes produced are loaded back
     /// with [`Model::load`] before they are returned.
     ///
-    /// The file has the version [`needed_version`] gives: [`ALIGNED_VERSION`]
-    /// when a layer has f32 weights, otherwise the oldest that has every
-    /// tag of the model.
+    /// The file's version is [`ALIGNED_VERSION`] when a layer has f32
+    /// weights, otherwise the oldest that has every tag of the model.
     pub fn encode(&self) -> Result<alloc::vec::Vec<u8>, FormatError> {
         self.encode_version(needed_version(self))
     }

@@ -272,13 +272,13 @@ impl ser::Serializer for &mut Writer {
 
     fn serialize_struct_variant(
         self,
-        _name: &'static str,
+        name: &'static str,
         index: u32,
-        _variant: &'static str,
-        _len: usize,
+        variant: &'static str,
+        len: usize,
     ) -> Result<Self, Error> {
-        self.varint(u64::from(index));
-        Ok(self)
+        // The same bytes: the variant index, then the fields.
+        ser::Serializer::serialize_tuple_variant(self, name, index, variant, len)
     }
 }
 

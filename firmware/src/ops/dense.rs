@@ -2,8 +2,8 @@
 //!
 //! Weights are read straight from the model bytes, so they stay in flash:
 //! as words when they are 4-byte aligned in memory and the target has the
-//! word kernels ([`super::dsp::vfp`]: VLDM and VMLA on a Cortex-M4F; a
-//! format-version-8 file aligns them), otherwise with `f32::from_le_bytes`
+//! word kernels (VLDM and VMLA on a Cortex-M4F built with the `dsp`
+//! feature; a format-version-8 file aligns them), otherwise with `f32::from_le_bytes`
 //! on 4-byte groups. The dot product keeps eight partial sums, which lets a
 //! desktop vectorise it and keeps a Cortex-M4's FPU pipeline busy; the
 //! order of additions is fixed by this code (the word kernels keep it), so

@@ -23,7 +23,8 @@ pub const MAGIC: [u8; 4] = *b"EAEM";
 /// with the oldest version that has all of its tags (its kind, layers and
 /// metric: see [`crate::Layer::min_version`],
 /// [`crate::ModelKind::min_version`] and [`crate::Metric::min_version`]).
-/// [`crate::ModelSpec::encode_version`] writes an older version on request.
+/// `ModelSpec::encode_version` (feature `alloc`) writes an older version
+/// on request.
 pub const FORMAT_VERSION: u16 = 8;
 /// The oldest format version this crate reads.
 pub const MIN_FORMAT_VERSION: u16 = 1;

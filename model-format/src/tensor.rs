@@ -88,7 +88,7 @@ impl PartialEq for F32s<'_> {
 
 impl Eq for F32s<'_> {}
 
-/// The values' bytes under the name [`F32S_TOKEN`] (the padding is the
+/// The values' bytes under the name `F32S_TOKEN` (the padding is the
 /// writer's business: it depends on where the tensor lands in the file).
 impl Serialize for F32s<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

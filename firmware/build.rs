@@ -4,10 +4,14 @@
 //! Stable rustc does not expose `target_feature = "dsp"` (it is gated), so
 //! the choice is a cargo feature that the board crates turn on, checked
 //! here against the target: the DSP extension exists on Armv7E-M
-//! (`thumbv7em-*`) and Armv8-M Mainline (`thumbv8m.main-*`) only.
+//! (`thumbv7em-*`) and Armv8-M Mainline (`thumbv8m.main-*`) only. On their
+//! hard-float targets (`*eabihf`, an FPU with 32 single-precision
+//! registers) it also sets `cfg(edgeae_vfp)`: the f32 kernels use VLDM and
+//! VMLA.F32.
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(edgeae_dsp)");
+    println!("cargo::rustc-check-cfg=cfg(edgeae_vfp)");
     println!("cargo::rerun-if-changed=build.rs");
     if std::env::var_os("CARGO_FEATURE_DSP").is_none() {
         return;
@@ -15,6 +19,9 @@ fn main() {
     let target = std::env::var("TARGET").unwrap_or_default();
     if target.starts_with("thumbv7em") || target.starts_with("thumbv8m.main") {
         println!("cargo::rustc-cfg=edgeae_dsp");
+        if target.ends_with("eabihf") {
+            println!("cargo::rustc-cfg=edgeae_vfp");
+        }
     } else {
         eprintln!(
             "error: the `dsp` feature of firmware needs an Arm target with the DSP extension (thumbv7em-*, thumbv8m.main-*); `{target}` has none: build without it (the portable kernels compute the same bits)"

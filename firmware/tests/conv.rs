@@ -731,7 +731,7 @@ fn forward64(model: &ModelBuf, x: &[f64], upto: usize) -> Vec<f64> {
 fn check_f32_model(def: &ModelBuf, seed: u64) -> ScratchPlan {
     let bytes = def.encode().unwrap();
     let model = Model::load(&bytes).unwrap();
-    assert_eq!(model.header().version, 4);
+    assert_eq!(model.header().version, 8);
     let plan = ScratchPlan::for_model(&model);
     let mut scratch = vec![f32::NAN; plan.total()];
     let mut engine = Engine::new(&model, &mut scratch).unwrap();

@@ -464,7 +464,7 @@ fn autoencoder64(def: &ModelBuf, rnns: &[Rnn; 2], x: &[f64]) -> (Vec<f64>, Vec<f
 fn check_autoencoder(def: &ModelBuf, rnns: &[Rnn; 2], seed: u64) -> (ScratchPlan, f64) {
     let bytes = def.encode().unwrap();
     let model = Model::load(&bytes).unwrap();
-    assert_eq!(model.header().version, 5);
+    assert_eq!(model.header().version, 8);
     let plan = ScratchPlan::for_model(&model);
     let mut scratch = vec![f32::NAN; plan.total()];
     let mut engine = Engine::new(&model, &mut scratch).unwrap();

@@ -231,6 +231,26 @@ pub enum FormatError {
         /// Byte offset in the file of the first unused byte.
         offset: u32,
     },
+    /// An f32 tensor's byte string is not a whole number of values in a
+    /// file older than format version 8 (which has no padding).
+    RaggedTensor {
+        /// Byte offset in the file of the byte string's contents.
+        offset: u32,
+        /// Its length in bytes.
+        len: u32,
+    },
+    /// In a version-8 file, an f32 tensor's values do not start at a
+    /// multiple of 4 bytes from the file start.
+    UnalignedTensor {
+        /// Byte offset in the file of the first value.
+        offset: u32,
+    },
+    /// In a version-8 file, a padding byte before an f32 tensor's values
+    /// is not zero.
+    NonzeroPadding {
+        /// Byte offset in the file of the padding byte.
+        offset: u32,
+    },
     /// A size that must be at least 1 is 0.
     ZeroSize {
         /// What is zero.
@@ -417,6 +437,20 @@ impl fmt::Display for FormatError {
             ),
             FormatError::UnusedBodyBytes { offset } => {
                 write!(f, "malformed body: unused bytes from byte {offset} on")
+            }
+            FormatError::RaggedTensor { offset, len } => write!(
+                f,
+                "the f32 tensor at byte {offset} has {len} bytes, not a multiple of 4"
+            ),
+            FormatError::UnalignedTensor { offset } => write!(
+                f,
+                "the f32 values at byte {offset} do not start at a multiple of 4 bytes from the file start, as format version 8 requires"
+            ),
+            FormatError::NonzeroPadding { offset } => {
+                write!(
+                    f,
+                    "the padding byte at {offset} before an f32 tensor is not 0"
+                )
             }
             FormatError::ZeroSize { field, layer } => {
                 layer_prefix(f, layer)?;

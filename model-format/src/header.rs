@@ -18,12 +18,14 @@ use crate::FormatError;
 /// The first four bytes of every model file.
 pub const MAGIC: [u8; 4] = *b"EAEM";
 /// The newest format version this crate reads and writes. Bumped on any
-/// layout change. A file is written with the oldest version that has all of
-/// its tags (its kind, layers and metric: see [`crate::Layer::min_version`],
-/// [`crate::ModelKind::min_version`] and [`crate::Metric::min_version`]), so
-/// an all-f32 model with an older kind and metric stays readable by
-/// version-1 readers.
-pub const FORMAT_VERSION: u16 = 7;
+/// layout change. A file with f32 layers is written as version 8
+/// ([`crate::ALIGNED_VERSION`]: its f32 tensors 4-byte aligned); any other
+/// with the oldest version that has all of its tags (its kind, layers and
+/// metric: see [`crate::Layer::min_version`],
+/// [`crate::ModelKind::min_version`] and [`crate::Metric::min_version`]).
+/// `ModelSpec::encode_version` (feature `alloc`) writes an older version
+/// on request.
+pub const FORMAT_VERSION: u16 = 8;
 /// The oldest format version this crate reads.
 pub const MIN_FORMAT_VERSION: u16 = 1;
 /// Size of the fixed header in bytes.
@@ -173,7 +175,7 @@ mod tests {
         assert_eq!(
             b,
             [
-                b'E', b'A', b'E', b'M', 7, 0, 0, 0, 0x04, 0x03, 0x02, 0x01, 0xD4, 0xC3, 0xB2, 0xA1
+                b'E', b'A', b'E', b'M', 8, 0, 0, 0, 0x04, 0x03, 0x02, 0x01, 0xD4, 0xC3, 0xB2, 0xA1
             ]
         );
         assert_eq!(Header::parse(&b), Ok(h));
@@ -209,7 +211,8 @@ mod tests {
             (5, true),
             (6, true),
             (7, true),
-            (8, false),
+            (8, true),
+            (9, false),
         ] {
             let mut b = good;
             b[4] = version;
@@ -220,7 +223,7 @@ mod tests {
                     Header::parse(&b),
                     Err(FormatError::UnsupportedVersion {
                         found: u16::from(version),
-                        supported: 7
+                        supported: 8
                     })
                 );
             }

@@ -129,7 +129,7 @@ pub enum Layer<'a> {
     RecurrentI8(RecurrentI8<'a>),
 }
 
-impl Layer<'_> {
+impl<'a> Layer<'a> {
     /// Lower-case name of the layer type.
     pub const fn type_name(&self) -> &'static str {
         match self {
@@ -219,6 +219,20 @@ impl Layer<'_> {
             Layer::Recurrent(r) => r.w_ih.len() + r.w_hh.len() + r.b_ih.len() + r.b_hh.len(),
             Layer::RecurrentI8(r) => r.w_ih.len() + r.w_hh.len() + r.b_ih.len() + r.b_hh.len(),
         }
+    }
+
+    /// The layer's f32 tensors, in wire order (none for the int8 layers,
+    /// pooling and upsampling).
+    pub fn f32_tensors(&self) -> impl Iterator<Item = F32s<'a>> + use<'a> {
+        let t = match *self {
+            Layer::Dense(d) => [Some(d.weights), Some(d.bias), None, None],
+            Layer::TiedDense(t) => [Some(t.bias), None, None, None],
+            Layer::Conv(c) => [Some(c.weights), Some(c.bias), None, None],
+            Layer::ConvTranspose(c) => [Some(c.weights), Some(c.bias), None, None],
+            Layer::Recurrent(r) => [Some(r.w_ih), Some(r.w_hh), Some(r.b_ih), Some(r.b_hh)],
+            _ => [None; 4],
+        };
+        t.into_iter().flatten()
     }
 
     /// The layer a tied layer reads its weights from.

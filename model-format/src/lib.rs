@@ -30,6 +30,8 @@ mod recurrent_i8;
 mod spec;
 mod tensor;
 mod validate;
+#[cfg(feature = "alloc")]
+mod write;
 
 pub use conv::{
     Conv, ConvI8, ConvI8Op, ConvOp, ConvTranspose, ConvTransposeI8, Pool, PoolI8, PoolI8Op, PoolOp,
@@ -51,4 +53,4 @@ pub const MAX_CLASSES: usize = 64;
 pub use spec::{
     Calibration, InputSpec, Layers, Metric, ModelKind, ModelSpec, Provenance, ScoringSpec,
 };
-pub use tensor::F32s;
+pub use tensor::{ALIGNED_VERSION, F32s};

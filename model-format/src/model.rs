@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use crate::error::{Field, FormatError, Section};
 use crate::header::{HEADER_LEN, Header, crc32, len_u32};
+use crate::tensor::ALIGNED_VERSION;
 use crate::validate::validate;
 use crate::{
     InputSpec, Layer, Layers, MAX_LAYERS, ModelKind, ModelSpec, Op, Provenance, ScoringSpec,
@@ -63,6 +64,7 @@ impl<'a> Model<'a> {
         let spec = decode_body(body)?;
         let ops = validate(&spec)?;
         check_versions(&spec, header.version)?;
+        check_tensors(&spec, header.version, region)?;
         Ok((Model { header, spec, ops }, HEADER_LEN + body.len()))
     }
 
@@ -150,16 +152,59 @@ impl<'a> Model<'a> {
 }
 
 /// The oldest format version that has every tag of `spec`: its kind, its
-/// layers and its metric. A file is written with this version, so a model
-/// that uses nothing newer stays readable by older readers.
+/// layers and its metric.
 #[cfg(feature = "alloc")]
-pub(crate) fn needed_version(spec: &ModelSpec<'_>) -> u16 {
+fn tags_version(spec: &ModelSpec<'_>) -> u16 {
     spec.layers
         .iter()
         .map(Layer::min_version)
         .chain([spec.kind.min_version(), spec.scoring.metric.min_version()])
         .max()
         .unwrap_or(1)
+}
+
+/// The version a file is written with: [`ALIGNED_VERSION`] when a layer
+/// has f32 weights (so that a board reads them as words), otherwise the
+/// oldest version that has every tag of `spec`, so that such a model stays
+/// readable by older readers.
+#[cfg(feature = "alloc")]
+pub(crate) fn needed_version(spec: &ModelSpec<'_>) -> u16 {
+    let tags = tags_version(spec);
+    if spec.has_f32_layers() {
+        tags.max(ALIGNED_VERSION)
+    } else {
+        tags
+    }
+}
+
+/// Checks the f32 tensors' byte strings: whole values in a file older
+/// than [`ALIGNED_VERSION`]; from it on, zero padding and values that
+/// start at a multiple of 4 bytes from the start of `file` (which holds
+/// them all).
+fn check_tensors(spec: &ModelSpec<'_>, version: u16, file: &[u8]) -> Result<(), FormatError> {
+    let offset = |bytes: &[u8]| len_u32(bytes.as_ptr().addr().saturating_sub(file.as_ptr().addr()));
+    for t in spec.f32_tensors() {
+        let pad = t.padding();
+        if version < ALIGNED_VERSION {
+            if !pad.is_empty() {
+                return Err(FormatError::RaggedTensor {
+                    offset: offset(t.0),
+                    len: len_u32(t.0.len()),
+                });
+            }
+            continue;
+        }
+        if let Some(i) = pad.iter().position(|&b| b != 0) {
+            return Err(FormatError::NonzeroPadding {
+                offset: offset(pad).saturating_add(len_u32(i)),
+            });
+        }
+        let at = offset(t.as_bytes());
+        if at % 4 != 0 {
+            return Err(FormatError::UnalignedTensor { offset: at });
+        }
+    }
+    Ok(())
 }
 
 /// Refuses a tag that `version` does not have. The decoder reads every
@@ -262,14 +307,38 @@ impl ModelSpec<'_> {
     ///
     /// Nothing invalid is ever written: the bytes produced are loaded back
     /// with [`Model::load`] before they are returned.
+    ///
+    /// The file's version is [`ALIGNED_VERSION`] when a layer has f32
+    /// weights, otherwise the oldest that has every tag of the model.
     pub fn encode(&self) -> Result<alloc::vec::Vec<u8>, FormatError> {
+        self.encode_version(needed_version(self))
+    }
+
+    /// Writes the model as format `version`, for a reader that knows no
+    /// newer one: [`ALIGNED_VERSION`] and later pad the f32 tensors, older
+    /// versions do not. Refuses a version that lacks one of the model's
+    /// tags (its kind, a layer, its metric) or that this crate does not
+    /// write.
+    pub fn encode_version(&self, version: u16) -> Result<alloc::vec::Vec<u8>, FormatError> {
         validate(self)?;
-        let body = postcard::to_allocvec(self).map_err(|_| FormatError::Malformed {
+        if !(crate::MIN_FORMAT_VERSION..=crate::FORMAT_VERSION).contains(&version) {
+            return Err(FormatError::UnsupportedVersion {
+                found: version,
+                supported: crate::FORMAT_VERSION,
+            });
+        }
+        check_versions(self, version)?;
+        let body = if version >= ALIGNED_VERSION {
+            crate::write::aligned(self).ok()
+        } else {
+            postcard::to_allocvec(self).ok()
+        }
+        .ok_or(FormatError::Malformed {
             section: Section::Kind,
             offset: HEADER_LEN as u32,
         })?;
         let header = Header {
-            version: needed_version(self),
+            version,
             body_len: u32::try_from(body.len()).map_err(|_| FormatError::TooLarge {
                 field: Field::Weights,
                 layer: None,

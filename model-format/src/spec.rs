@@ -268,3 +268,25 @@ pub struct ModelSpec<'a> {
     #[serde(borrow)]
     pub provenance: Provenance<'a>,
 }
+
+impl<'a> ModelSpec<'a> {
+    /// Every f32 tensor of the body, in wire order: the input's mean and
+    /// scale, the layers' weights and biases, the metric's weights.
+    pub fn f32_tensors(&self) -> impl Iterator<Item = F32s<'a>> + '_ {
+        let metric = match self.scoring.metric {
+            Metric::WeightedMse(w) | Metric::Standardized(w) => Some(w),
+            Metric::Mse | Metric::Mae => None,
+        };
+        [self.input.mean, self.input.scale]
+            .into_iter()
+            .chain(self.layers.iter().flat_map(Layer::f32_tensors))
+            .chain(metric)
+    }
+
+    /// True when a layer has f32 weights (dense, tied dense, convolution,
+    /// transposed convolution, recurrent): the writer aligns such a file
+    /// (format version 8, [`crate::ALIGNED_VERSION`]).
+    pub fn has_f32_layers(&self) -> bool {
+        self.layers.iter().any(|l| l.f32_tensors().next().is_some())
+    }
+}

@@ -37,7 +37,7 @@ fn check_golden(name: &str, encoded: &[u8]) -> Vec<u8> {
 fn dense_golden_file_loads_and_matches_the_encoder() {
     let store = dense_store();
     let spec = dense_spec(&store);
-    let bytes = check_golden("dense_v1.eam", &spec.encode().unwrap());
+    let bytes = check_golden("dense_v1.eam", &spec.encode_version(1).unwrap());
     let model = Model::load(&bytes).unwrap();
     assert_eq!(model.spec(), &spec);
     assert_eq!(model.kind(), ModelKind::Linear);
@@ -64,7 +64,7 @@ fn dense_golden_file_loads_and_matches_the_encoder() {
 fn tied_golden_file_resolves_transposed_weights() {
     let store = tied_store();
     let spec = tied_spec(&store);
-    let bytes = check_golden("tied_v1.eam", &spec.encode().unwrap());
+    let bytes = check_golden("tied_v1.eam", &spec.encode_version(1).unwrap());
     let model = Model::load(&bytes).unwrap();
     assert_eq!(model.spec(), &spec);
     assert_eq!(model.kind(), ModelKind::Tied);
@@ -98,7 +98,7 @@ fn tied_golden_file_resolves_transposed_weights() {
 fn int8_golden_file_is_version_2_and_resolves_every_layer() {
     let store = int8_store();
     let spec = int8_spec(&store);
-    let bytes = check_golden("int8_v2.eam", &spec.encode().unwrap());
+    let bytes = check_golden("int8_v2.eam", &spec.encode_version(2).unwrap());
     let model = Model::load(&bytes).unwrap();
     assert_eq!(model.spec(), &spec);
     assert_eq!(model.header().version, 2);
@@ -169,7 +169,7 @@ fn pca_golden_file_is_the_hand_derived_version_3_bytes() {
     assert_eq!(by_hand.len(), 16 + 85);
     let store = pca_store();
     let spec = pca_spec(&store);
-    let encoded = spec.encode().unwrap();
+    let encoded = spec.encode_version(3).unwrap();
     assert_eq!(
         encoded, by_hand,
         "the encoder writes the hand-derived bytes"
@@ -255,7 +255,7 @@ fn conv1d_golden_file_is_the_hand_derived_version_4_bytes() {
     assert_eq!(by_hand.len(), 16 + 146);
     let store = conv1d_store();
     let spec = conv1d_spec(&store);
-    let encoded = spec.encode().unwrap();
+    let encoded = spec.encode_version(4).unwrap();
     assert_eq!(
         encoded, by_hand,
         "the encoder writes the hand-derived bytes"
@@ -314,7 +314,7 @@ fn conv1d_golden_file_is_the_hand_derived_version_4_bytes() {
 fn conv_i8_golden_file_is_version_4_and_resolves_every_layer() {
     let store = conv_i8_store();
     let spec = conv_i8_spec(&store);
-    let bytes = check_golden("conv_i8_v4.eam", &spec.encode().unwrap());
+    let bytes = check_golden("conv_i8_v4.eam", &spec.encode_version(4).unwrap());
     let model = Model::load(&bytes).unwrap();
     assert_eq!(model.spec(), &spec);
     assert_eq!(model.header().version, 4);
@@ -418,7 +418,7 @@ fn recurrent_golden_file_is_the_hand_derived_version_5_bytes() {
     by_hand[12..16].copy_from_slice(&crc.to_le_bytes());
     let store = recurrent_store();
     let spec = recurrent_spec(&store);
-    let encoded = spec.encode().unwrap();
+    let encoded = spec.encode_version(5).unwrap();
     assert_eq!(
         encoded, by_hand,
         "the encoder writes the hand-derived bytes"
@@ -481,7 +481,7 @@ fn recurrent_golden_file_is_the_hand_derived_version_5_bytes() {
 fn recurrent_i8_golden_file_is_version_6_and_resolves_every_layer() {
     let store = recurrent_i8_store();
     let spec = recurrent_i8_spec(&store);
-    let bytes = check_golden("recurrent_i8_v6.eam", &spec.encode().unwrap());
+    let bytes = check_golden("recurrent_i8_v6.eam", &spec.encode_version(6).unwrap());
     let model = Model::load(&bytes).unwrap();
     assert_eq!(model.spec(), &spec);
     assert_eq!(model.header().version, 6);
@@ -533,11 +533,18 @@ const RECURRENT_V5_CRC: u32 = 0xd3f2_832e;
 
 #[test]
 fn a_file_is_written_with_the_oldest_version_that_has_all_its_tags() {
+    // The oldest version `encode_version` accepts; `encode` writes it for a
+    // model without f32 layers, version 8 for the others (below).
     let version = |spec: &model_format::ModelSpec<'_>| {
-        Model::load(&spec.encode().unwrap())
+        let v = (1..=model_format::FORMAT_VERSION)
+            .find(|&v| spec.encode_version(v).is_ok())
+            .unwrap();
+        let written = Model::load(&spec.encode().unwrap())
             .unwrap()
             .header()
-            .version
+            .version;
+        assert_eq!(written, if spec.has_f32_layers() { 8 } else { v });
+        v
     };
     let (d, t, q, p) = (dense_store(), tied_store(), int8_store(), pca_store());
     let six = ramp(6, 0.5, 0.0);
@@ -580,9 +587,24 @@ fn a_file_is_written_with_the_oldest_version_that_has_all_its_tags() {
 }
 
 #[test]
-fn an_all_f32_model_is_still_written_as_version_1() {
-    let bytes = dense_spec(&dense_store()).encode().unwrap();
-    assert_eq!(Model::load(&bytes).unwrap().header().version, 1);
+fn an_all_f32_model_is_written_aligned_or_on_request_as_version_1() {
+    let store = dense_store();
+    let spec = dense_spec(&store);
+    let bytes = spec.encode().unwrap();
+    assert_eq!(Model::load(&bytes).unwrap().header().version, 8);
+    let v1 = spec.encode_version(1).unwrap();
+    assert_eq!(Model::load(&v1).unwrap().header().version, 1);
+    assert_eq!(
+        Model::load(&v1).unwrap().spec(),
+        Model::load(&bytes).unwrap().spec()
+    );
+    // Versions this crate does not write are refused.
+    for v in [0, model_format::FORMAT_VERSION + 1] {
+        assert!(matches!(
+            spec.encode_version(v),
+            Err(model_format::FormatError::UnsupportedVersion { .. })
+        ));
+    }
 }
 
 #[test]
@@ -706,7 +728,7 @@ fn spec_md_version_5_walkthrough_matches_the_golden_file() {
 fn classifier_golden_file_is_version_7_with_three_classes() {
     let store = classifier_store();
     let spec = classifier_spec(&store);
-    let bytes = check_golden("classifier_v7.eam", &spec.encode().unwrap());
+    let bytes = check_golden("classifier_v7.eam", &spec.encode_version(7).unwrap());
     let model = Model::load(&bytes).unwrap();
     assert_eq!(model.spec(), &spec);
     assert_eq!(model.kind(), ModelKind::Classifier);
@@ -757,10 +779,105 @@ fn a_classifier_has_2_to_64_classes_and_needs_version_7() {
         })
     ));
     // Kind tag 11 in a version-6 file is refused.
-    let mut bytes = classifier_model().encode().unwrap();
+    let store = classifier_store();
+    let mut bytes = classifier_spec(&store).encode_version(7).unwrap();
     bytes[4] = 6;
     assert!(matches!(
         Model::load(&bytes),
         Err(model_format::FormatError::TagNeedsVersion { needs: 7, .. })
     ));
+}
+
+/// Every f32 tensor of `bytes` (a loaded model's file) with the file
+/// offsets of its padding and of its values.
+fn tensor_offsets(bytes: &[u8]) -> Vec<(usize, usize, usize)> {
+    let model = Model::load(bytes).unwrap();
+    let at = |b: &[u8]| b.as_ptr() as usize - bytes.as_ptr() as usize;
+    model
+        .spec()
+        .f32_tensors()
+        .map(|t| (at(t.padding()), t.padding().len(), at(t.as_bytes())))
+        .collect()
+}
+
+#[test]
+fn aligned_golden_file_is_version_8_with_every_f32_tensor_on_a_multiple_of_4() {
+    let weights = ramp(2, 0.25, 0.5);
+    let store = tied_store();
+    let mut spec = tied_spec(&store);
+    spec.scoring.metric = Metric::WeightedMse(F32s::new(&weights));
+    let bytes = check_golden("tied_v8.eam", &spec.encode().unwrap());
+    let model = Model::load(&bytes).unwrap();
+    assert_eq!(model.header().version, 8);
+    assert_eq!(model.spec(), &spec);
+    // The same values as the unpadded version-1 file.
+    let v1 = spec.encode_version(1).unwrap();
+    assert_eq!(Model::load(&v1).unwrap().spec(), model.spec());
+    let offsets = tensor_offsets(&bytes);
+    // mean, scale, 2 x (weights, bias) + 2 tied biases, metric weights.
+    assert_eq!(offsets.len(), 2 + 4 + 2 + 1);
+    for &(pad_at, pad, values_at) in &offsets {
+        assert_eq!(values_at % 4, 0);
+        assert_eq!(pad_at + pad, values_at);
+        assert!(bytes[pad_at..values_at].iter().all(|&b| b == 0));
+        // The length varint (one byte here) holds the padding too.
+        assert_eq!(usize::from(bytes[pad_at - 1]) % 4, pad);
+    }
+    assert!(offsets.iter().any(|&(_, pad, _)| pad > 0));
+    // The v1 file has tensors off a multiple of 4 (what version 8 fixes).
+    assert!(tensor_offsets(&v1).iter().any(|&(_, _, at)| at % 4 != 0));
+}
+
+#[test]
+fn padding_must_be_zero_and_only_from_version_8_on() {
+    use model_format::FormatError;
+    let store = tied_store();
+    let bytes = tied_spec(&store).encode().unwrap();
+    let &(pad_at, pad, _) = tensor_offsets(&bytes)
+        .iter()
+        .find(|&&(_, pad, _)| pad > 0)
+        .unwrap();
+    let recrc = |b: &mut Vec<u8>| {
+        let crc = model_format::crc32(&b[16..]);
+        b[12..16].copy_from_slice(&crc.to_le_bytes());
+    };
+    let mut dirty = bytes.clone();
+    dirty[pad_at + pad - 1] = 0x5a;
+    recrc(&mut dirty);
+    let err = Model::load(&dirty).unwrap_err();
+    assert_eq!(
+        err,
+        FormatError::NonzeroPadding {
+            offset: (pad_at + pad - 1) as u32
+        }
+    );
+    assert!(err.to_string().contains("is not 0"), "{err}");
+    // The padded file read as version 7: a length that is no whole number
+    // of values, the first padded tensor named.
+    let mut v7 = bytes.clone();
+    v7[4] = 7;
+    let first = tensor_offsets(&bytes)
+        .into_iter()
+        .find(|&(_, pad, _)| pad > 0)
+        .unwrap();
+    assert!(matches!(
+        Model::load(&v7).unwrap_err(),
+        FormatError::RaggedTensor { offset, len } if offset as usize == first.0 && len as usize % 4 == first.1
+    ));
+    // An unpadded file read as version 8: its first tensor off a multiple
+    // of 4 is named.
+    let mut v1 = tied_spec(&store).encode_version(1).unwrap();
+    let first = tensor_offsets(&v1)
+        .into_iter()
+        .find(|&(_, _, at)| at % 4 != 0)
+        .unwrap();
+    v1[4] = 8;
+    let err = Model::load(&v1).unwrap_err();
+    assert_eq!(
+        err,
+        FormatError::UnalignedTensor {
+            offset: first.2 as u32
+        }
+    );
+    assert!(err.to_string().contains("multiple of 4"), "{err}");
 }

@@ -286,8 +286,9 @@ fn a_bad_model_region_gets_the_matching_error_and_exit_code() {
     assert_eq!((run.exit_code, run.error), (Some(0), None));
     let info = run.info_start.unwrap();
     assert_eq!(info.protocol, model_format::protocol::PROTOCOL_VERSION);
-    // The loaded model's version: an all-f32 model is written as version 1.
-    assert_eq!(info.format_version, 1);
+    // The loaded model's version: an f32 model is written aligned, as
+    // version 8.
+    assert_eq!(info.format_version, 8);
     assert_eq!(info.model_bytes as usize, good.len());
     assert_eq!(run.scored.windows.len(), 1);
     std::fs::remove_dir_all(&dir).unwrap();

@@ -114,7 +114,7 @@ fn a_classifier_classifies_alike_in_dfdx_the_host_engine_int8_and_on_the_board()
     std::fs::write(&f32_path, &bytes).unwrap();
     let model = firmware::Model::load(&bytes).unwrap();
     assert_eq!(model.classes(), Some(CLASSES));
-    assert_eq!(model.header().version, 7);
+    assert_eq!(model.header().version, 8);
 
     // The host engine's class is dfdx's argmax, window for window.
     let (table, labels) =

@@ -1,14 +1,18 @@
 //! Fully connected layers, plain and tied (transposed weights), f32.
 //!
-//! Weights are read straight from the model bytes (`f32::from_le_bytes` on
-//! 4-byte groups), so they stay in flash. The dot product keeps eight
-//! partial sums, which lets a desktop vectorise it and keeps a Cortex-M4's
-//! FPU pipeline busy; the order of additions is fixed by this code, so every
-//! target computes the same bits.
+//! Weights are read straight from the model bytes, so they stay in flash:
+//! as words when they are 4-byte aligned in memory and the target has the
+//! word kernels (VLDM and VMLA on a Cortex-M4F built with the `dsp`
+//! feature; a format-version-8 file aligns them), otherwise with `f32::from_le_bytes`
+//! on 4-byte groups. The dot product keeps eight partial sums, which lets a
+//! desktop vectorise it and keeps a Cortex-M4's FPU pipeline busy; the
+//! order of additions is fixed by this code (the word kernels keep it), so
+//! every target computes the same bits.
 
-use model_format::{DenseOp, WeightLayout};
+use model_format::{DenseOp, F32s, WeightLayout};
 
 use super::activation;
+use super::dsp::vfp;
 
 const LANES: usize = 8;
 
@@ -23,14 +27,39 @@ pub fn dot(w: &[[u8; 4]], x: &[f32]) -> f32 {
             *a += f32::from_le_bytes(*wq) * *xi;
         }
     }
-    let mut tail = 0.0f32;
     // The tails line up only when both slices have the same number of full blocks.
-    if w_blocks.len() == x_blocks.len() {
-        for (wq, xi) in w_tail.iter().zip(x_tail) {
-            tail += f32::from_le_bytes(*wq) * *xi;
-        }
-    }
-    // Pairwise: lane i += lane i + width/2, halving the width each round.
+    let tail = if w_blocks.len() == x_blocks.len() {
+        tail_sum(w_tail.iter().map(|q| f32::from_le_bytes(*q)), x_tail)
+    } else {
+        0.0
+    };
+    reduce(acc, tail)
+}
+
+/// [`dot`] with `w` as words: the same bits.
+#[inline]
+pub fn dot_words(w: &[f32], x: &[f32]) -> f32 {
+    let (w_blocks, w_tail) = w.as_chunks::<LANES>();
+    let (x_blocks, x_tail) = x.as_chunks::<LANES>();
+    let acc = vfp::rows1(w_blocks, x_blocks, [0.0; LANES]);
+    let tail = if w_blocks.len() == x_blocks.len() {
+        tail_sum(w_tail.iter().copied(), x_tail)
+    } else {
+        0.0
+    };
+    reduce(acc, tail)
+}
+
+/// `((0 + w[0]·x[0]) + w[1]·x[1]) + …`: the values after the last block.
+#[inline(always)]
+fn tail_sum(w: impl Iterator<Item = f32>, x: &[f32]) -> f32 {
+    w.zip(x).fold(0.0f32, |t, (wi, xi)| t + wi * xi)
+}
+
+/// The eight partial sums added pairwise (lane i += lane i + width/2,
+/// halving the width each round), then the tail.
+#[inline(always)]
+fn reduce(mut acc: [f32; LANES], tail: f32) -> f32 {
     let mut width = LANES;
     while width > 1 {
         width /= 2;
@@ -51,6 +80,77 @@ pub fn axpy(a: f32, w: &[[u8; 4]], y: &mut [f32]) {
     }
 }
 
+/// The values of `t` as words, where the word kernels exist
+/// (`cfg(edgeae_vfp)`) and `t` is 4-byte aligned in memory; `None`
+/// elsewhere (the byte kernels then compute the same bits).
+#[inline]
+fn words(t: F32s<'_>) -> Option<&[f32]> {
+    if cfg!(all(edgeae_vfp, target_endian = "little")) {
+        bytemuck::try_cast_slice(t.as_bytes()).ok()
+    } else {
+        None
+    }
+}
+
+/// `y[o] = bias[o] + dot(w[o], x)` for the rows of `w` (`x.len()` values
+/// each), two rows at a time through the word kernel: the bits of [`dot`].
+pub fn rows_words(w: &[f32], x: &[f32], bias: F32s<'_>, y: &mut [f32]) {
+    let n = x.len();
+    if n == 0 {
+        return;
+    }
+    let (x_blocks, x_tail) = x.as_chunks::<LANES>();
+    let mut bias = bias.iter();
+    for (ys, rows) in y.chunks_mut(2).zip(w.chunks(2 * n)) {
+        match (ys, rows.split_at_checked(n)) {
+            ([y0, y1], Some((r0, r1))) => {
+                let (b0, t0) = r0.as_chunks::<LANES>();
+                let (b1, t1) = r1.as_chunks::<LANES>();
+                let [a0, a1] = vfp::rows2(b0, b1, x_blocks, [[0.0; LANES]; 2]);
+                *y0 = bias.next().unwrap_or(0.0) + reduce(a0, tail_sum(t0.iter().copied(), x_tail));
+                *y1 = bias.next().unwrap_or(0.0) + reduce(a1, tail_sum(t1.iter().copied(), x_tail));
+            }
+            (ys, _) => {
+                for (yo, row) in ys.iter_mut().zip(rows.chunks_exact(n)) {
+                    *yo = bias.next().unwrap_or(0.0) + dot_words(row, x);
+                }
+            }
+        }
+    }
+}
+
+/// `y += Wᵀ·x` for `w` holding one row of `y.len()` values per value of
+/// `x`, four rows at a time through the word kernel: the bits of [`axpy`]
+/// row after row.
+pub fn axpy_words(x: &[f32], w: &[f32], y: &mut [f32]) {
+    let m = y.len();
+    if m == 0 {
+        return;
+    }
+    for (xs, rows) in x.chunks(4).zip(w.chunks(4 * m)) {
+        let mut rows4 = rows.chunks_exact(m);
+        match (xs, [rows4.next(), rows4.next(), rows4.next(), rows4.next()]) {
+            (&[a0, a1, a2, a3], [Some(r0), Some(r1), Some(r2), Some(r3)]) => {
+                let ((w0, t0), (w1, t1)) = (r0.as_chunks::<LANES>(), r1.as_chunks::<LANES>());
+                let ((w2, t2), (w3, t3)) = (r2.as_chunks::<LANES>(), r3.as_chunks::<LANES>());
+                let (y_blocks, y_tail) = y.as_chunks_mut::<LANES>();
+                vfp::axpy4([a0, a1, a2, a3], [w0, w1, w2, w3], y_blocks);
+                let tails = t0.iter().zip(t1).zip(t2).zip(t3);
+                for (yj, (((p0, p1), p2), p3)) in y_tail.iter_mut().zip(tails) {
+                    *yj = (((*yj + a0 * p0) + a1 * p1) + a2 * p2) + a3 * p3;
+                }
+            }
+            _ => {
+                for (a, row) in xs.iter().zip(rows.chunks_exact(m)) {
+                    for (yj, wj) in y.iter_mut().zip(row) {
+                        *yj += a * wj;
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Runs `op` on `input` (its first `op.inputs` values) into the first
 /// `op.outputs` values of `output`, activation included.
 pub fn run(op: &DenseOp<'_>, input: &[f32], output: &mut [f32]) {
@@ -65,18 +165,23 @@ pub fn run(op: &DenseOp<'_>, input: &[f32], output: &mut [f32]) {
     }
     let bias = op.bias.iter();
     let weights = op.weights.chunks();
-    match op.layout {
-        WeightLayout::OutputsByInputs => {
+    match (op.layout, words(op.weights)) {
+        (WeightLayout::OutputsByInputs, Some(w)) => rows_words(w, x, op.bias, y),
+        (WeightLayout::OutputsByInputs, None) => {
             for ((yo, row), b) in y.iter_mut().zip(weights.chunks_exact(op.inputs)).zip(bias) {
                 *yo = b + dot(row, x);
             }
         }
-        WeightLayout::InputsByOutputs => {
+        (WeightLayout::InputsByOutputs, w) => {
             for (yo, b) in y.iter_mut().zip(bias) {
                 *yo = b;
             }
-            for (xi, row) in x.iter().zip(weights.chunks_exact(op.outputs)) {
-                axpy(*xi, row, y);
+            if let Some(w) = w {
+                axpy_words(x, w, y);
+            } else {
+                for (xi, row) in x.iter().zip(weights.chunks_exact(op.outputs)) {
+                    axpy(*xi, row, y);
+                }
             }
         }
     }
@@ -139,6 +244,109 @@ mod tests {
         run(&tied, &[1.0, 0.0, -1.0], &mut z);
         // Wᵀ·x = [1 - 5, 2 - 6] = [-4, -4]
         assert_eq!(z, [-3.0, -5.0]);
+    }
+
+    /// Values with every rounding visible: products and sums that differ
+    /// in the last bits with another order of operations.
+    fn wild(n: usize, seed: u32) -> Vec<f32> {
+        (0..n)
+            .map(|i| {
+                let h = (i as u32 ^ seed).wrapping_mul(0x9E37_79B9).rotate_left(7);
+                (h as f32 / u32::MAX as f32 - 0.5) * (1 + (h & 7) * 100) as f32
+            })
+            .collect()
+    }
+
+    #[test]
+    fn word_kernels_give_the_bits_of_the_byte_kernels() {
+        for (inputs, outputs) in [
+            (1usize, 1usize),
+            (7, 3),
+            (8, 2),
+            (9, 5),
+            (16, 4),
+            (17, 7),
+            (40, 9),
+        ] {
+            let w = wild(inputs * outputs, 1);
+            let b = wild(outputs, 2);
+            let x = wild(inputs, 3);
+            let bb = le(&b);
+            let mut want = vec![0.0; outputs];
+            for ((yo, row), bo) in want.iter_mut().zip(le4(&w).chunks(inputs)).zip(&b) {
+                *yo = bo + dot(row, &x);
+            }
+            let mut got = vec![0.0; outputs];
+            rows_words(&w, &x, F32s::new(&bb), &mut got);
+            assert_eq!(bits(&got), bits(&want), "{inputs} x {outputs}");
+            for (row, wq) in w.chunks(inputs).zip(le4(&w).chunks(inputs)) {
+                assert_eq!(dot_words(row, &x).to_bits(), dot(wq, &x).to_bits());
+            }
+            // Tied: `w` as `outputs` rows of `inputs` values, `x` of
+            // `outputs` values, `y` of `inputs`.
+            let tx = wild(outputs, 4);
+            let tb = wild(inputs, 9);
+            let mut want = tb.clone();
+            for (xi, row) in tx.iter().zip(le4(&w).chunks_exact(inputs)) {
+                axpy(*xi, row, &mut want);
+            }
+            let mut got = tb.clone();
+            axpy_words(&tx, &w, &mut got);
+            assert_eq!(bits(&got), bits(&want), "tied {inputs} x {outputs}");
+        }
+    }
+
+    fn bits(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|f| f.to_bits()).collect()
+    }
+
+    #[test]
+    fn aligned_and_unaligned_weights_run_to_the_same_bits() {
+        let (inputs, outputs) = (19usize, 6usize);
+        let w = wild(inputs * outputs, 5);
+        let b = wild(outputs, 6);
+        let x = wild(inputs, 7);
+        let run_at = |shift: usize, layout, inputs, outputs, x: &[f32]| {
+            // The weights at byte `shift` of a word-aligned buffer.
+            let mut store = vec![0u32; w.len() + 1];
+            let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut store);
+            bytes[shift..shift + 4 * w.len()].copy_from_slice(&le(&w));
+            let bias = le(&wild(outputs, 6));
+            let op = DenseOp {
+                inputs,
+                outputs,
+                activation: Activation::Selu,
+                layout,
+                weights: F32s::new(&bytes[shift..shift + 4 * w.len()]),
+                bias: F32s::new(&bias),
+            };
+            let mut y = vec![0.0; outputs];
+            run(&op, x, &mut y);
+            bits(&y)
+        };
+        let plain = WeightLayout::OutputsByInputs;
+        let tied = WeightLayout::InputsByOutputs;
+        assert_eq!(
+            run_at(0, plain, inputs, outputs, &x),
+            run_at(1, plain, inputs, outputs, &x)
+        );
+        assert_eq!(
+            run_at(0, plain, inputs, outputs, &x),
+            run_at(2, plain, inputs, outputs, &x)
+        );
+        let tx = wild(outputs, 8);
+        assert_eq!(
+            run_at(0, tied, outputs, inputs, &tx),
+            run_at(3, tied, outputs, inputs, &tx)
+        );
+        // The aligned run takes the word kernels where they exist: the
+        // same bits as the byte kernels computed here.
+        let mut want = vec![0.0; outputs];
+        for ((yo, row), bo) in want.iter_mut().zip(le4(&w).chunks(inputs)).zip(&b) {
+            *yo = bo + dot(row, &x);
+        }
+        activation::apply(Activation::Selu, &mut want);
+        assert_eq!(run_at(0, plain, inputs, outputs, &x), bits(&want));
     }
 
     #[test]

@@ -35,7 +35,29 @@
 //! four: `[x0 | x2 << 16, x1 | x3 << 16]`, so that `sxtb16(w)` (weights 0
 //! and 2) pairs with the first word and `sxtb16(w ror 8)` (weights 1 and 3)
 //! with the second.
+//!
+//! The f32 kernels ([`vfp`]) add two `asm!` loops on hard-float Arm
+//! targets when the `dsp` feature asks for them (`cfg(edgeae_vfp)`, set by
+//! the build script for `thumbv7em-*eabihf` and `thumbv8m.main-*eabihf`):
+//! `vldmia rn!, {s..}` (loads 8 consecutive words into 8 consecutive
+//! single-precision registers and advances `rn`), `vstmia rn!, {s..}` (the
+//! store), `vmla.f32 sd, sn, sm` (`sd += sn·sm`, product and sum each
+//! rounded: the non-fused multiply-accumulate, the bits of `a + w * x`),
+//! `subs` and `bne` (the loop; they clobber the flags, which the blocks do
+//! not declare preserved). Each loop runs `n >= 1` times (the callers check
+//! `n > 0`), where `n` is at most the number of 32-byte blocks of every
+//! slice it walks: the weight and input slices are `&[[f32; 8]]` (4-byte
+//! aligned, as VLDM needs) and only read; the sums are a local array the
+//! loop loads first and stores last, and the one written slice,
+//! `&mut [[f32; 8]]`, is borrowed mutably for the call. Every operand is a
+//! core register (a pointer or the count); the floating-point registers a
+//! loop uses are saved with `vpush` on entry and restored with `vpop`
+//! (the stack is used, so the blocks are not `nostack`). The weights come from the model bytes through
+//! `bytemuck::try_cast_slice` (no unsafe), which refuses a slice that is
+//! not 4-byte aligned; those take the byte kernels, with the same bits.
 #![allow(unsafe_code)]
+
+pub mod vfp;
 
 #[cfg(edgeae_dsp)]
 mod arm {

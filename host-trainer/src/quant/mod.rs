@@ -846,21 +846,22 @@ mod tests {
         let precisions: Vec<bool> = def.layers.iter().map(LayerBuf::is_int8).collect();
         assert_eq!(precisions, [false, true, true, false]);
         // (Not smaller here: two 256-byte tables outweigh 18 weights.)
+        // f32 layers: written aligned, as version 8.
         assert_eq!(
             Model::load(&def.encode().unwrap())
                 .unwrap()
                 .header()
                 .version,
-            2
+            8
         );
-        // Keeping everything is an f32 model again (version 1).
+        // Keeping everything is an f32 model again (version 8).
         let all = quantize(&model, &w, &opts(&[0, 1, 2, 3])).unwrap();
         assert_eq!(
             Model::load(&all.encode().unwrap())
                 .unwrap()
                 .header()
                 .version,
-            1
+            8
         );
 
         let err = quantize(&model, &w, &opts(&[1])).unwrap_err().to_string();

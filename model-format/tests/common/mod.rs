@@ -582,10 +582,11 @@ pub fn raw_file(spec: &ModelSpec<'_>) -> Vec<u8> {
     raw_file_from_body(&body)
 }
 
-/// A header with a correct length and CRC, followed by `body`.
+/// A header with a correct length and CRC, followed by `body`: version 7,
+/// the newest whose f32 tensors are not padded (postcard writes none).
 pub fn raw_file_from_body(body: &[u8]) -> Vec<u8> {
     let header = model_format::Header {
-        version: model_format::FORMAT_VERSION,
+        version: model_format::ALIGNED_VERSION - 1,
         body_len: body.len() as u32,
         body_crc: model_format::crc32(body),
     };

@@ -67,6 +67,12 @@ pub fn run(op: &DenseOp<'_>, input: &[f32], output: &mut [f32]) {
     let weights = op.weights.chunks();
     match op.layout {
         WeightLayout::OutputsByInputs => {
+            #[cfg(edgeae_x86)]
+            if let Some(simd) = super::dsp::x86::Simd::current() {
+                rows_x86(simd, weights.chunks_exact(op.inputs), x, bias, y);
+                activation::apply(op.activation, y);
+                return;
+            }
             for ((yo, row), b) in y.iter_mut().zip(weights.chunks_exact(op.inputs)).zip(bias) {
                 *yo = b + dot(row, x);
             }
@@ -79,8 +85,33 @@ pub fn run(op: &DenseOp<'_>, input: &[f32], output: &mut [f32]) {
                 axpy(*xi, row, y);
             }
         }
+        // An int8-only layout: `Model::load` never gives it an f32 layer.
+        WeightLayout::Interleaved4 => return,
     }
     activation::apply(op.activation, y);
+}
+
+/// `y[o] = bias[o] + dot(row o, x)` with the x86-64 kernel, eight rows at
+/// a time (the same bits as [`dot`]).
+#[cfg(edgeae_x86)]
+fn rows_x86<'a>(
+    simd: super::dsp::x86::Simd,
+    mut rows: impl Iterator<Item = &'a [[u8; 4]]>,
+    x: &[f32],
+    mut bias: impl Iterator<Item = f32>,
+    y: &mut [f32],
+) {
+    let mut eights = y.chunks_exact_mut(8);
+    for ys in &mut eights {
+        let r: [&[[u8; 4]]; 8] = core::array::from_fn(|_| rows.next().unwrap_or_default());
+        for (yo, d) in ys.iter_mut().zip(simd.dot_f32(r, x)) {
+            *yo = bias.next().unwrap_or(0.0) + d;
+        }
+    }
+    for yo in eights.into_remainder() {
+        let [d] = simd.dot_f32([rows.next().unwrap_or_default()], x);
+        *yo = bias.next().unwrap_or(0.0) + d;
+    }
 }
 
 #[cfg(test)]

@@ -35,7 +35,32 @@
 //! four: `[x0 | x2 << 16, x1 | x3 << 16]`, so that `sxtb16(w)` (weights 0
 //! and 2) pairs with the first word and `sxtb16(w ror 8)` (weights 1 and 3)
 //! with the second.
+//!
+//! ## x86-64 (`x86.rs`)
+//!
+//! With the `std` feature on x86-64 (`cfg(edgeae_x86)`, set by the build
+//! script), the submodule [`x86`] holds the host kernels for AVX2, AVX-512
+//! (F, BW) and AVX-512 VNNI, chosen at run time. Its `unsafe` is of two
+//! kinds only:
+//!
+//! - Calls of its `#[target_feature]` functions, made only through methods
+//!   of `x86::Simd`, a token whose only constructor, `Simd::new`, checks
+//!   with `is_x86_feature_detected!` (CPUID and the OS's XCR0 state) that
+//!   the CPU has every feature the token's level lets its methods call.
+//! - Unaligned vector loads (`loadu` intrinsics, or `u64`/`u128` reads
+//!   through `read_unaligned`) of exactly the bytes of a live
+//!   `&[T; N]` (`size_of::<[T; N]>()` equal to the load's width), taken
+//!   from a safe slice split (`as_chunks`); no stores through pointers, no
+//!   pointer arithmetic past the array.
+//!
+//! The integer kernels use `vpmaddwd` / `vpdpwssd` (never the saturating
+//! `vpdpwssds`) on the packed 16-bit input: each pair sum
+//! `w·x + w'·x'` with `|w| ≤ 128`, `|x| ≤ 255` is exact, and the lanes are
+//! added with wrapping i32 adds, so the bits equal the portable sums.
 #![allow(unsafe_code)]
+
+#[cfg(edgeae_x86)]
+pub(crate) mod x86;
 
 #[cfg(edgeae_dsp)]
 mod arm {

@@ -1,0 +1,361 @@
+//! x86-64 host kernels (AVX2, AVX-512 F+BW, AVX-512 VNNI), chosen at run
+//! time through [`Simd`]. See the audit note of the parent module: the only
+//! `unsafe` here is the calls of the `#[target_feature]` functions from
+//! `Simd`'s methods; loads are `bytemuck::cast`s of arrays to vectors.
+//!
+//! Every kernel computes the same bits as the portable code: the f32 dot
+//! product keeps [`crate::ops::dense::dot`]'s order, and the int8 sums are
+//! wrapping i32 sums of exact pair products (`vpmaddwd`, `vpdpwssd`).
+
+use core::arch::x86_64::*;
+
+use crate::ops::KernelPath;
+
+/// Which instructions a [`Simd`] may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Level {
+    /// AVX2 (and AVX).
+    Avx2,
+    /// AVX-512 F and BW (and AVX2).
+    Avx512,
+    /// AVX-512 F, BW and VNNI (and AVX2).
+    Vnni,
+}
+
+/// Proof that the CPU has the instructions of its level: the only
+/// constructor, [`Simd::new`], asks the CPU.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Simd {
+    level: Level,
+}
+
+impl Simd {
+    /// The kernels of `path`, if the CPU has its instructions (`None` for
+    /// [`KernelPath::Portable`]).
+    pub(crate) fn new(path: KernelPath) -> Option<Self> {
+        let avx2 = std::is_x86_feature_detected!("avx2");
+        let avx512 = avx2
+            && std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512bw");
+        let (level, has) = match path {
+            KernelPath::Portable => return None,
+            KernelPath::Avx2 => (Level::Avx2, avx2),
+            KernelPath::Avx512 => (Level::Avx512, avx512),
+            KernelPath::Avx512Vnni => (
+                Level::Vnni,
+                avx512 && std::is_x86_feature_detected!("avx512vnni"),
+            ),
+        };
+        has.then_some(Self { level })
+    }
+
+    /// The kernels of [`crate::ops::kernel_path`], unless that is the
+    /// portable path.
+    pub(crate) fn current() -> Option<Self> {
+        Self::new(crate::ops::kernel_path())
+    }
+
+    /// [`crate::ops::dense::dot`] of each row with `x`, bit for bit.
+    #[inline]
+    pub(crate) fn dot_f32<const R: usize>(self, rows: [&[[u8; 4]]; R], x: &[f32]) -> [f32; R] {
+        // SAFETY: every level includes AVX2, hence AVX (checked by `new`).
+        unsafe { dot_f32_avx(rows, x) }
+    }
+
+    /// `acc[r] + Σ_b Σ_i rows[r][b][i] · x_b[i]` over the whole blocks all
+    /// rows and `x` have (as [`super::dot1`] per row), `x` packed.
+    #[inline]
+    pub(crate) fn dot_i8<const R: usize>(
+        self,
+        rows: [&[[u8; 4]]; R],
+        x: &[[u32; 2]],
+        acc: [i32; R],
+    ) -> [i32; R] {
+        let n = rows.iter().fold(x.len(), |n, r| n.min(r.len()));
+        let wide = match self.level {
+            Level::Avx2 => 0,
+            Level::Avx512 | Level::Vnni => n / 8 * 8,
+        };
+        let n4 = wide + (n - wide) / 4 * 4;
+        let cut = |a: usize, b: usize| rows.map(|r| r.get(a..b).unwrap_or_default());
+        let xs = |a: usize, b: usize| x.get(a..b).unwrap_or_default();
+        let acc = match self.level {
+            Level::Avx2 => acc,
+            // SAFETY: this level has AVX-512 F and BW (checked by `new`).
+            Level::Avx512 => unsafe { i8_rows_512(cut(0, wide), xs(0, wide), acc) },
+            // SAFETY: this level has AVX-512 F, BW and VNNI (checked by `new`).
+            Level::Vnni => unsafe { i8_rows_vnni(cut(0, wide), xs(0, wide), acc) },
+        };
+        // SAFETY: every level includes AVX2 (checked by `new`).
+        let acc = unsafe { i8_rows_256(cut(wide, n4), xs(wide, n4), acc) };
+        let mut out = acc;
+        for (a, r) in out.iter_mut().zip(cut(n4, n)) {
+            *a = super::dot1(r, xs(n4, n), *a);
+        }
+        out
+    }
+
+    /// One row group of the interleaved layout: `acc[r] + Σ_b Σ_i
+    /// units[b][4r + i] · x_b[i]` over the whole blocks both have.
+    #[inline]
+    pub(crate) fn dot_x4(self, units: &[[u8; 16]], x: &[[u32; 2]], acc: [i32; 4]) -> [i32; 4] {
+        match self.level {
+            // SAFETY: every level includes AVX2 (checked by `new`).
+            Level::Avx2 => unsafe { x4_256(units, x, acc) },
+            // SAFETY: this level has AVX-512 F and BW (checked by `new`).
+            Level::Avx512 => unsafe { x4_512(units, x, acc) },
+            // SAFETY: this level has AVX-512 F, BW and VNNI (checked by `new`).
+            Level::Vnni => unsafe { x4_vnni(units, x, acc) },
+        }
+    }
+
+    /// Tied int8 (an `inputs × outputs` source read by column): for the 16
+    /// columns `j0..j0 + 16`, `acc[c] + Σ_k w[k·outputs + j0 + c] · x_k`
+    /// over the `inputs` rows, `x` packed. Columns past `outputs` are not
+    /// computed (their sums are left as given).
+    #[inline]
+    pub(crate) fn tied16(
+        self,
+        w: &[u8],
+        outputs: usize,
+        inputs: usize,
+        x: &[u32],
+        j0: usize,
+        acc: [i32; 16],
+    ) -> [i32; 16] {
+        if j0 + 16 > outputs {
+            return acc;
+        }
+        // SAFETY: every level includes AVX2 (checked by `new`).
+        unsafe { tied16_256(w, outputs, inputs, x, j0, acc) }
+    }
+}
+
+#[target_feature(enable = "avx")]
+fn dot_f32_avx<const R: usize>(rows: [&[[u8; 4]]; R], x: &[f32]) -> [f32; R] {
+    let (xb, xt) = x.as_chunks::<8>();
+    let split = rows.map(|r| r.as_chunks::<8>());
+    let mut acc = [_mm256_setzero_ps(); R];
+    for (k, xk) in xb.iter().enumerate() {
+        let xv: __m256 = bytemuck::cast(*xk);
+        for (a, (wb, _)) in acc.iter_mut().zip(&split) {
+            if let Some(w) = wb.get(k) {
+                // Little-endian f32s: the bytes are the values.
+                let wv: __m256 = bytemuck::cast(*w);
+                // Lane l is `acc[l] += w[8k + l] * x[8k + l]`: a multiply,
+                // then an add, as the portable code (no FMA).
+                *a = _mm256_add_ps(*a, _mm256_mul_ps(wv, xv));
+            }
+        }
+    }
+    let mut out = [0.0f32; R];
+    for ((o, a), (wb, wt)) in out.iter_mut().zip(acc).zip(split) {
+        // The portable pairwise reduction: lanes i += i + 4, then i += i + 2,
+        // then 0 += 1.
+        let four = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps::<1>(a));
+        let two = _mm_add_ps(four, _mm_movehl_ps(four, four));
+        let one = _mm_add_ss(two, _mm_shuffle_ps::<1>(two, two));
+        let mut tail = 0.0f32;
+        if wb.len() == xb.len() {
+            for (w, xi) in wt.iter().zip(xt) {
+                tail += f32::from_le_bytes(*w) * *xi;
+            }
+        }
+        *o = _mm_cvtss_f32(one) + tail;
+    }
+    out
+}
+
+/// Within each 8-byte block, the 16-bit values `[x0, x2, x1, x3]` (the
+/// packed order) to `[x0, x1, x2, x3]`, so that `vpmaddwd` pairs
+/// `(x0, x1)` and `(x2, x3)` with the sign-extended weight bytes.
+const REORDER: [i8; 16] = [0, 1, 4, 5, 2, 3, 6, 7, 8, 9, 12, 13, 10, 11, 14, 15];
+
+/// The wrapping sum of the eight lanes.
+#[target_feature(enable = "avx2")]
+fn hsum256(v: __m256i) -> i32 {
+    let lanes: [i32; 8] = bytemuck::cast(v);
+    lanes.iter().fold(0i32, |s, l| s.wrapping_add(*l))
+}
+
+/// Rows over chunks of four blocks; every row holds `x.len()` blocks.
+#[target_feature(enable = "avx2")]
+fn i8_rows_256<const R: usize>(rows: [&[[u8; 4]]; R], x: &[[u32; 2]], acc: [i32; R]) -> [i32; R] {
+    let reorder = _mm256_broadcastsi128_si256(bytemuck::cast(REORDER));
+    let split = rows.map(|r| r.as_chunks::<4>().0);
+    let mut v = [_mm256_setzero_si256(); R];
+    for (k, xk) in x.as_chunks::<4>().0.iter().enumerate() {
+        let xv = _mm256_shuffle_epi8(bytemuck::cast(*xk), reorder);
+        for (a, wb) in v.iter_mut().zip(&split) {
+            if let Some(w) = wb.get(k) {
+                let wv = _mm256_cvtepi8_epi16(bytemuck::cast(*w));
+                *a = _mm256_add_epi32(*a, _mm256_madd_epi16(wv, xv));
+            }
+        }
+    }
+    let mut out = acc;
+    for (o, a) in out.iter_mut().zip(v) {
+        *o = o.wrapping_add(hsum256(a));
+    }
+    out
+}
+
+/// Stamps out the 512-bit kernels, with `vpmaddwd` + `vpaddd` or `vpdpwssd`.
+macro_rules! kernels_512 {
+    ($rows:ident, $x4:ident, $features:literal, $mac:path) => {
+        /// Rows over chunks of eight blocks; every row holds `x.len()` blocks.
+        #[target_feature(enable = $features)]
+        fn $rows<const R: usize>(
+            rows: [&[[u8; 4]]; R],
+            x: &[[u32; 2]],
+            acc: [i32; R],
+        ) -> [i32; R] {
+            let reorder = _mm512_broadcast_i32x4(bytemuck::cast(REORDER));
+            let split = rows.map(|r| r.as_chunks::<8>().0);
+            let mut v = [_mm512_setzero_si512(); R];
+            for (k, xk) in x.as_chunks::<8>().0.iter().enumerate() {
+                let [lo, hi]: [__m256i; 2] = bytemuck::cast(*xk);
+                let xv = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi);
+                let xv = _mm512_shuffle_epi8(xv, reorder);
+                for (a, wb) in v.iter_mut().zip(&split) {
+                    if let Some(w) = wb.get(k) {
+                        let wv = _mm512_cvtepi8_epi16(bytemuck::cast(*w));
+                        *a = $mac(*a, wv, xv);
+                    }
+                }
+            }
+            let mut out = acc;
+            for (o, a) in out.iter_mut().zip(v) {
+                let half = _mm256_add_epi32(
+                    _mm512_castsi512_si256(a),
+                    _mm512_extracti64x4_epi64::<1>(a),
+                );
+                *o = o.wrapping_add(hsum256(half));
+            }
+            out
+        }
+
+        /// One interleaved row group, two units per 512-bit register.
+        #[target_feature(enable = $features)]
+        fn $x4(units: &[[u8; 16]], x: &[[u32; 2]], acc: [i32; 4]) -> [i32; 4] {
+            // Lane 16u + 4r + i takes the 16-bit value of input i of block
+            // u: packed position 4u + [0, 2, 1, 3][i].
+            const IDX: [[i16; 16]; 2] = [
+                [0, 2, 1, 3, 0, 2, 1, 3, 0, 2, 1, 3, 0, 2, 1, 3],
+                [4, 6, 5, 7, 4, 6, 5, 7, 4, 6, 5, 7, 4, 6, 5, 7],
+            ];
+            let [ilo, ihi]: [__m256i; 2] = bytemuck::cast(IDX);
+            let idx = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(ilo), ihi);
+            let mut v = [_mm512_setzero_si512(); 2];
+            let (uc, _) = units.as_chunks::<2>();
+            let (xc, _) = x.as_chunks::<2>();
+            for (k, (u, xb)) in uc.iter().zip(xc).enumerate() {
+                let wv = _mm512_cvtepi8_epi16(bytemuck::cast(*u));
+                let xv = _mm512_castsi128_si512(bytemuck::cast(*xb));
+                let xv = _mm512_permutexvar_epi16(idx, xv);
+                if let Some(a) = v.get_mut(k % 2) {
+                    *a = $mac(*a, wv, xv);
+                }
+            }
+            let [a, b] = v;
+            let s = _mm512_add_epi32(a, b);
+            let s = _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64::<1>(s));
+            let done = uc.len().min(xc.len()) * 2;
+            x4_256(
+                units.get(done..).unwrap_or_default(),
+                x.get(done..).unwrap_or_default(),
+                add_pairs(s, acc),
+            )
+        }
+    };
+}
+
+/// `a + Σ pairs w·x` without VNNI: `vpmaddwd`, then `vpaddd`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw")]
+fn madd512(a: __m512i, w: __m512i, x: __m512i) -> __m512i {
+    _mm512_add_epi32(a, _mm512_madd_epi16(w, x))
+}
+
+kernels_512!(i8_rows_512, x4_512, "avx512f,avx512bw", madd512);
+kernels_512!(
+    i8_rows_vnni,
+    x4_vnni,
+    "avx512f,avx512bw,avx512vnni",
+    _mm512_dpwssd_epi32
+);
+
+/// `acc[r] + s[2r] + s[2r + 1]` (the two pair sums of row `r`).
+#[target_feature(enable = "avx2")]
+fn add_pairs(s: __m256i, acc: [i32; 4]) -> [i32; 4] {
+    let lanes: [[i32; 2]; 4] = bytemuck::cast(s);
+    let mut out = acc;
+    for (o, [p, q]) in out.iter_mut().zip(lanes) {
+        *o = o.wrapping_add(p).wrapping_add(q);
+    }
+    out
+}
+
+/// One interleaved row group, one unit per 256-bit register.
+#[target_feature(enable = "avx2")]
+fn x4_256(units: &[[u8; 16]], x: &[[u32; 2]], acc: [i32; 4]) -> [i32; 4] {
+    let reorder = _mm256_broadcastsi128_si256(bytemuck::cast(REORDER));
+    let mut v = [_mm256_setzero_si256(); 2];
+    for (k, (u, xb)) in units.iter().zip(x).enumerate() {
+        let wv = _mm256_cvtepi8_epi16(bytemuck::cast(*u));
+        let xv = _mm256_set1_epi64x(bytemuck::cast(*xb));
+        let xv = _mm256_shuffle_epi8(xv, reorder);
+        if let Some(a) = v.get_mut(k % 2) {
+            *a = _mm256_add_epi32(*a, _mm256_madd_epi16(wv, xv));
+        }
+    }
+    let [a, b] = v;
+    add_pairs(_mm256_add_epi32(a, b), acc)
+}
+
+/// Sixteen bytes of `w` from `at`, or zeros past its end.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn load16(w: &[u8], at: usize) -> __m128i {
+    let bytes: [u8; 16] = w
+        .get(at..at + 16)
+        .and_then(|b| b.try_into().ok())
+        .unwrap_or([0; 16]);
+    bytemuck::cast(bytes)
+}
+
+/// See [`Simd::tied16`]; the caller checked `j0 + 16 <= outputs`.
+#[target_feature(enable = "avx2")]
+fn tied16_256(
+    w: &[u8],
+    outputs: usize,
+    inputs: usize,
+    x: &[u32],
+    j0: usize,
+    acc: [i32; 16],
+) -> [i32; 16] {
+    let [mut lo, mut hi]: [__m256i; 2] = bytemuck::cast(acc);
+    // Rows k and k2 (zeros when `k2` is `None`) against the packed word
+    // `word` (`x_k | x_k2 << 16`): interleaved bytes, sign-extended, pair sums.
+    let mut pair = |k: usize, k2: Option<usize>, word: u32| {
+        let a = load16(w, k * outputs + j0);
+        let c = k2.map_or(_mm_setzero_si128(), |k2| load16(w, k2 * outputs + j0));
+        let xv = _mm256_set1_epi32(word as i32);
+        let l = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(a, c));
+        let h = _mm256_cvtepi8_epi16(_mm_unpackhi_epi8(a, c));
+        lo = _mm256_add_epi32(lo, _mm256_madd_epi16(l, xv));
+        hi = _mm256_add_epi32(hi, _mm256_madd_epi16(h, xv));
+    };
+    let blocks = inputs / 4;
+    let (xb, xt) = x.split_at((blocks * 2).min(x.len()));
+    for (b, [w0, w1]) in xb.as_chunks::<2>().0.iter().enumerate() {
+        // Block b packs [x0 | x2 << 16, x1 | x3 << 16] of rows 4b..4b+4.
+        pair(4 * b, Some(4 * b + 2), *w0);
+        pair(4 * b + 1, Some(4 * b + 3), *w1);
+    }
+    for (t, word) in xt.iter().take(inputs % 4).enumerate() {
+        // One value per word, in its low half.
+        pair(4 * blocks + t, None, *word & 0xffff);
+    }
+    bytemuck::cast([lo, hi])
+}

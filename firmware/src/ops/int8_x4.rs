@@ -31,7 +31,10 @@ pub fn run(op: &DenseI8Op<'_>, x: &[u32], y: &mut [i8]) {
     #[cfg(edgeae_x86)]
     let simd = dsp::x86::Simd::current();
     let mut bias = op.bias.iter();
-    let groups = op.weights.as_bytes().chunks_exact(op.inputs.div_ceil(4) * 16);
+    let groups = op
+        .weights
+        .as_bytes()
+        .chunks_exact(op.inputs.div_ceil(4) * 16);
     for ((g, ys), group) in y.chunks_mut(4).enumerate().zip(groups) {
         let (full, partial) = group.as_chunks::<16>().0.split_at(blocks);
         let acc = core::array::from_fn(|r| {

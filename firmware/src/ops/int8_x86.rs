@@ -23,8 +23,7 @@ pub(crate) fn dense(simd: Simd, op: &DenseI8Op<'_>, x: &[u32], y: &mut [i8]) {
     let mut o = 0;
     let mut quads = y.chunks_exact_mut(4);
     for quad in &mut quads {
-        let r: [(&[[u8; 4]], &[u8]); 4] =
-            core::array::from_fn(|_| rows.next().unwrap_or_default());
+        let r: [(&[[u8; 4]], &[u8]); 4] = core::array::from_fn(|_| rows.next().unwrap_or_default());
         let acc = core::array::from_fn(|_| bias.next().unwrap_or(0));
         let sums = simd.dot_i8(r.map(|p| p.0), xb, acc);
         for ((yo, s), (_, t)) in quad.iter_mut().zip(sums).zip(r) {

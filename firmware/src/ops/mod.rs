@@ -8,9 +8,9 @@ pub mod conv_i8;
 pub mod dense;
 mod dsp;
 pub mod int8;
+pub mod int8_x4;
 #[cfg(edgeae_x86)]
 mod int8_x86;
-pub mod int8_x4;
 mod kernel_path;
 pub mod math;
 pub mod pool;

@@ -205,11 +205,7 @@ macro_rules! kernels_512 {
     ($rows:ident, $x4:ident, $features:literal, $mac:path) => {
         /// Rows over chunks of eight blocks; every row holds `x.len()` blocks.
         #[target_feature(enable = $features)]
-        fn $rows<const R: usize>(
-            rows: [&[[u8; 4]]; R],
-            x: &[[u32; 2]],
-            acc: [i32; R],
-        ) -> [i32; R] {
+        fn $rows<const R: usize>(rows: [&[[u8; 4]]; R], x: &[[u32; 2]], acc: [i32; R]) -> [i32; R] {
             let reorder = _mm512_broadcast_i32x4(bytemuck::cast(REORDER));
             let split = rows.map(|r| r.as_chunks::<8>().0);
             let mut v = [_mm512_setzero_si512(); R];
@@ -226,10 +222,8 @@ macro_rules! kernels_512 {
             }
             let mut out = acc;
             for (o, a) in out.iter_mut().zip(v) {
-                let half = _mm256_add_epi32(
-                    _mm512_castsi512_si256(a),
-                    _mm512_extracti64x4_epi64::<1>(a),
-                );
+                let half =
+                    _mm256_add_epi32(_mm512_castsi512_si256(a), _mm512_extracti64x4_epi64::<1>(a));
                 *o = o.wrapping_add(hsum256(half));
             }
             out

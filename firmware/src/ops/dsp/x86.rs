@@ -353,3 +353,94 @@ fn tied16_256(
     }
     bytemuck::cast([lo, hi])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// xorshift64: the same values on every run.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        /// Weight bytes, a third of them the extremes −128 and 127.
+        fn weights(&mut self, n: usize) -> Vec<u8> {
+            (0..n)
+                .map(|_| match self.next() % 6 {
+                    0 => 0x80,
+                    1 => 0x7f,
+                    _ => self.next() as u8,
+                })
+                .collect()
+        }
+        /// Packed inputs `x − zp` in −255..=255, a third of them ±255.
+        fn packed(&mut self, words: usize) -> Vec<u32> {
+            let mut half = || -> u32 {
+                let v: i32 = match self.next() % 6 {
+                    0 => -255,
+                    1 => 255,
+                    _ => (self.next() % 511) as i32 - 255,
+                };
+                u32::from(v as i16 as u16)
+            };
+            (0..words).map(|_| half() | half() << 16).collect()
+        }
+    }
+
+    fn levels() -> Vec<Simd> {
+        KernelPath::ALL.into_iter().filter_map(Simd::new).collect()
+    }
+
+    #[test]
+    fn int8_rows_and_groups_match_the_portable_blocks() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for blocks in [0usize, 1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 33, 160] {
+            let w = rng.weights(4 * 4 * blocks);
+            let x = rng.packed(2 * blocks);
+            let x = x.as_chunks::<2>().0;
+            let rows: Vec<&[[u8; 4]]> = w.as_chunks::<4>().0.chunks(blocks.max(1)).collect();
+            let rows: [&[[u8; 4]]; 4] =
+                core::array::from_fn(|r| rows.get(r).copied().unwrap_or_default());
+            let acc = [7, -9, i32::MAX, i32::MIN];
+            let want: [i32; 4] = core::array::from_fn(|r| super::super::dot1(rows[r], x, acc[r]));
+            // The interleaved units of the same four rows.
+            let units: Vec<[u8; 16]> = (0..blocks)
+                .map(|b| core::array::from_fn(|k| rows[k / 4][b][k % 4]))
+                .collect();
+            for simd in levels() {
+                assert_eq!(simd.dot_i8(rows, x, acc), want, "{simd:?} blocks {blocks}");
+                let [one] = simd.dot_i8([rows[1]], x, [acc[1]]);
+                assert_eq!(one, want[1], "{simd:?} blocks {blocks}");
+                assert_eq!(
+                    simd.dot_x4(&units, x, acc),
+                    want,
+                    "{simd:?} blocks {blocks}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn f32_dot_matches_the_portable_bits() {
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let mut f = || ((rng.next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 3.0;
+        for n in [0usize, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 640] {
+            let w: Vec<[u8; 4]> = (0..8 * n).map(|_| f().to_le_bytes()).collect();
+            let x: Vec<f32> = (0..n).map(|_| f()).collect();
+            let rows: [&[[u8; 4]]; 8] = core::array::from_fn(|r| &w[r * n..(r + 1) * n]);
+            let want = rows.map(|r| crate::ops::dense::dot(r, &x).to_bits());
+            for simd in levels() {
+                assert_eq!(
+                    simd.dot_f32(rows, &x).map(f32::to_bits),
+                    want,
+                    "{simd:?} n {n}"
+                );
+            }
+        }
+    }
+}

@@ -92,7 +92,8 @@ pub fn run(op: &DenseOp<'_>, input: &[f32], output: &mut [f32]) {
 }
 
 /// `y[o] = bias[o] + dot(row o, x)` with the x86-64 kernel, eight rows at
-/// a time (the same bits as [`dot`]).
+/// a time (the same bits as [`dot`]); a last group of fewer rows is padded
+/// with copies of its first.
 #[cfg(edgeae_x86)]
 fn rows_x86<'a>(
     simd: super::dsp::x86::Simd,
@@ -101,16 +102,14 @@ fn rows_x86<'a>(
     mut bias: impl Iterator<Item = f32>,
     y: &mut [f32],
 ) {
-    let mut eights = y.chunks_exact_mut(8);
-    for ys in &mut eights {
-        let r: [&[[u8; 4]]; 8] = core::array::from_fn(|_| rows.next().unwrap_or_default());
+    for ys in y.chunks_mut(8) {
+        let mut r = [rows.next().unwrap_or_default(); 8];
+        for slot in r.iter_mut().take(ys.len()).skip(1) {
+            *slot = rows.next().unwrap_or_default();
+        }
         for (yo, d) in ys.iter_mut().zip(simd.dot_f32(r, x)) {
             *yo = bias.next().unwrap_or(0.0) + d;
         }
-    }
-    for yo in eights.into_remainder() {
-        let [d] = simd.dot_f32([rows.next().unwrap_or_default()], x);
-        *yo = bias.next().unwrap_or(0.0) + d;
     }
 }
 

@@ -20,22 +20,18 @@ pub(crate) fn dense(simd: Simd, op: &DenseI8Op<'_>, x: &[u32], y: &mut [i8]) {
         (b.as_chunks::<4>().0, t)
     });
     let mut bias = op.bias.iter();
-    let mut o = 0;
-    let mut quads = y.chunks_exact_mut(4);
-    for quad in &mut quads {
-        let r: [(&[[u8; 4]], &[u8]); 4] = core::array::from_fn(|_| rows.next().unwrap_or_default());
+    // Four rows at a time; a last group of fewer is padded with copies of
+    // its first row.
+    for (q, quad) in y.chunks_mut(4).enumerate() {
+        let mut r = [rows.next().unwrap_or_default(); 4];
+        for slot in r.iter_mut().take(quad.len()).skip(1) {
+            *slot = rows.next().unwrap_or_default();
+        }
         let acc = core::array::from_fn(|_| bias.next().unwrap_or(0));
         let sums = simd.dot_i8(r.map(|p| p.0), xb, acc);
-        for ((yo, s), (_, t)) in quad.iter_mut().zip(sums).zip(r) {
-            *yo = finish(op, tail(s, t), op.exponents.get(o));
-            o += 1;
+        for (k, ((yo, s), (_, t))) in quad.iter_mut().zip(sums).zip(r).enumerate() {
+            *yo = finish(op, tail(s, t), op.exponents.get(4 * q + k));
         }
-    }
-    for yo in quads.into_remainder() {
-        let (b, t) = rows.next().unwrap_or_default();
-        let [s] = simd.dot_i8([b], xb, [bias.next().unwrap_or(0)]);
-        *yo = finish(op, tail(s, t), op.exponents.get(o));
-        o += 1;
     }
 }
 

@@ -55,22 +55,23 @@ impl Simd {
         Self::new(crate::ops::kernel_path())
     }
 
-    /// [`crate::ops::dense::dot`] of each row with `x`, bit for bit.
+    /// [`crate::ops::dense::dot`] of each of eight rows with `x`, bit for
+    /// bit.
     #[inline]
-    pub(crate) fn dot_f32<const R: usize>(self, rows: [&[[u8; 4]]; R], x: &[f32]) -> [f32; R] {
+    pub(crate) fn dot_f32(self, rows: [&[[u8; 4]]; 8], x: &[f32]) -> [f32; 8] {
+        if rows.iter().any(|r| r.len() != x.len()) {
+            // Not a dense layer's rows: the portable code handles the
+            // lengths (the kernel walks whole rows together).
+            return rows.map(|r| crate::ops::dense::dot(r, x));
+        }
         // SAFETY: every level includes AVX2, hence AVX (checked by `new`).
         unsafe { dot_f32_avx(rows, x) }
     }
 
     /// `acc[r] + Σ_b Σ_i rows[r][b][i] · x_b[i]` over the whole blocks all
-    /// rows and `x` have (as [`super::dot1`] per row), `x` packed.
+    /// four rows and `x` have (as [`super::dot1`] per row), `x` packed.
     #[inline]
-    pub(crate) fn dot_i8<const R: usize>(
-        self,
-        rows: [&[[u8; 4]]; R],
-        x: &[[u32; 2]],
-        acc: [i32; R],
-    ) -> [i32; R] {
+    pub(crate) fn dot_i8(self, rows: [&[[u8; 4]]; 4], x: &[[u32; 2]], acc: [i32; 4]) -> [i32; 4] {
         let n = rows.iter().fold(x.len(), |n, r| n.min(r.len()));
         let wide = match self.level {
             Level::Avx2 => 0,
@@ -132,34 +133,32 @@ impl Simd {
 }
 
 #[target_feature(enable = "avx")]
-fn dot_f32_avx<const R: usize>(rows: [&[[u8; 4]]; R], x: &[f32]) -> [f32; R] {
+fn dot_f32_avx(rows: [&[[u8; 4]]; 8], x: &[f32]) -> [f32; 8] {
     let (xb, xt) = x.as_chunks::<8>();
-    let split = rows.map(|r| r.as_chunks::<8>());
-    let mut acc = [_mm256_setzero_ps(); R];
-    for (k, xk) in xb.iter().enumerate() {
+    let [r0, r1, r2, r3, r4, r5, r6, r7] = rows.map(|r| r.as_chunks::<8>().0);
+    let mut acc = [_mm256_setzero_ps(); 8];
+    let blocks = xb.iter().zip(r0).zip(r1).zip(r2).zip(r3);
+    for ((((((((xk, w0), w1), w2), w3), w4), w5), w6), w7) in blocks.zip(r4).zip(r5).zip(r6).zip(r7)
+    {
         let xv: __m256 = bytemuck::cast(*xk);
-        for (a, (wb, _)) in acc.iter_mut().zip(&split) {
-            if let Some(w) = wb.get(k) {
-                // Little-endian f32s: the bytes are the values.
-                let wv: __m256 = bytemuck::cast(*w);
-                // Lane l is `acc[l] += w[8k + l] * x[8k + l]`: a multiply,
-                // then an add, as the portable code (no FMA).
-                *a = _mm256_add_ps(*a, _mm256_mul_ps(wv, xv));
-            }
+        for (a, w) in acc.iter_mut().zip([w0, w1, w2, w3, w4, w5, w6, w7]) {
+            // Little-endian f32s: the bytes are the values. Lane l is
+            // `acc[l] += w[8k + l] * x[8k + l]`: a multiply, then an add,
+            // as the portable code (no FMA).
+            let wv: __m256 = bytemuck::cast(*w);
+            *a = _mm256_add_ps(*a, _mm256_mul_ps(wv, xv));
         }
     }
-    let mut out = [0.0f32; R];
-    for ((o, a), (wb, wt)) in out.iter_mut().zip(acc).zip(split) {
+    let mut out = [0.0f32; 8];
+    for ((o, a), r) in out.iter_mut().zip(acc).zip(rows) {
         // The portable pairwise reduction: lanes i += i + 4, then i += i + 2,
-        // then 0 += 1.
+        // then 0 += 1; then the tail, from 0.
         let four = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps::<1>(a));
         let two = _mm_add_ps(four, _mm_movehl_ps(four, four));
         let one = _mm_add_ss(two, _mm_shuffle_ps::<1>(two, two));
         let mut tail = 0.0f32;
-        if wb.len() == xb.len() {
-            for (w, xi) in wt.iter().zip(xt) {
-                tail += f32::from_le_bytes(*w) * *xi;
-            }
+        for (w, xi) in r.as_chunks::<8>().1.iter().zip(xt) {
+            tail += f32::from_le_bytes(*w) * *xi;
         }
         *o = _mm_cvtss_f32(one) + tail;
     }
@@ -178,19 +177,17 @@ fn hsum256(v: __m256i) -> i32 {
     lanes.iter().fold(0i32, |s, l| s.wrapping_add(*l))
 }
 
-/// Rows over chunks of four blocks; every row holds `x.len()` blocks.
+/// Four rows over chunks of four blocks (as many as all have).
 #[target_feature(enable = "avx2")]
-fn i8_rows_256<const R: usize>(rows: [&[[u8; 4]]; R], x: &[[u32; 2]], acc: [i32; R]) -> [i32; R] {
+fn i8_rows_256(rows: [&[[u8; 4]]; 4], x: &[[u32; 2]], acc: [i32; 4]) -> [i32; 4] {
     let reorder = _mm256_broadcastsi128_si256(bytemuck::cast(REORDER));
-    let split = rows.map(|r| r.as_chunks::<4>().0);
-    let mut v = [_mm256_setzero_si256(); R];
-    for (k, xk) in x.as_chunks::<4>().0.iter().enumerate() {
+    let [r0, r1, r2, r3] = rows.map(|r| r.as_chunks::<4>().0);
+    let mut v = [_mm256_setzero_si256(); 4];
+    for ((((xk, w0), w1), w2), w3) in x.as_chunks::<4>().0.iter().zip(r0).zip(r1).zip(r2).zip(r3) {
         let xv = _mm256_shuffle_epi8(bytemuck::cast(*xk), reorder);
-        for (a, wb) in v.iter_mut().zip(&split) {
-            if let Some(w) = wb.get(k) {
-                let wv = _mm256_cvtepi8_epi16(bytemuck::cast(*w));
-                *a = _mm256_add_epi32(*a, _mm256_madd_epi16(wv, xv));
-            }
+        for (a, w) in v.iter_mut().zip([w0, w1, w2, w3]) {
+            let wv = _mm256_cvtepi8_epi16(bytemuck::cast(*w));
+            *a = _mm256_add_epi32(*a, _mm256_madd_epi16(wv, xv));
         }
     }
     let mut out = acc;
@@ -203,21 +200,20 @@ fn i8_rows_256<const R: usize>(rows: [&[[u8; 4]]; R], x: &[[u32; 2]], acc: [i32;
 /// Stamps out the 512-bit kernels, with `vpmaddwd` + `vpaddd` or `vpdpwssd`.
 macro_rules! kernels_512 {
     ($rows:ident, $x4:ident, $features:literal, $mac:path) => {
-        /// Rows over chunks of eight blocks; every row holds `x.len()` blocks.
+        /// Four rows over chunks of eight blocks (as many as all have).
         #[target_feature(enable = $features)]
-        fn $rows<const R: usize>(rows: [&[[u8; 4]]; R], x: &[[u32; 2]], acc: [i32; R]) -> [i32; R] {
+        fn $rows(rows: [&[[u8; 4]]; 4], x: &[[u32; 2]], acc: [i32; 4]) -> [i32; 4] {
             let reorder = _mm512_broadcast_i32x4(bytemuck::cast(REORDER));
-            let split = rows.map(|r| r.as_chunks::<8>().0);
-            let mut v = [_mm512_setzero_si512(); R];
-            for (k, xk) in x.as_chunks::<8>().0.iter().enumerate() {
+            let [r0, r1, r2, r3] = rows.map(|r| r.as_chunks::<8>().0);
+            let mut v = [_mm512_setzero_si512(); 4];
+            let chunks = x.as_chunks::<8>().0.iter().zip(r0).zip(r1).zip(r2).zip(r3);
+            for ((((xk, w0), w1), w2), w3) in chunks {
                 let [lo, hi]: [__m256i; 2] = bytemuck::cast(*xk);
                 let xv = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi);
                 let xv = _mm512_shuffle_epi8(xv, reorder);
-                for (a, wb) in v.iter_mut().zip(&split) {
-                    if let Some(w) = wb.get(k) {
-                        let wv = _mm512_cvtepi8_epi16(bytemuck::cast(*w));
-                        *a = $mac(*a, wv, xv);
-                    }
+                for (a, w) in v.iter_mut().zip([w0, w1, w2, w3]) {
+                    let wv = _mm512_cvtepi8_epi16(bytemuck::cast(*w));
+                    *a = $mac(*a, wv, xv);
                 }
             }
             let mut out = acc;
@@ -414,8 +410,6 @@ mod tests {
                 .collect();
             for simd in levels() {
                 assert_eq!(simd.dot_i8(rows, x, acc), want, "{simd:?} blocks {blocks}");
-                let [one] = simd.dot_i8([rows[1]], x, [acc[1]]);
-                assert_eq!(one, want[1], "{simd:?} blocks {blocks}");
                 assert_eq!(
                     simd.dot_x4(&units, x, acc),
                     want,

@@ -170,11 +170,21 @@ fn dot_f32_avx(rows: [&[[u8; 4]]; 8], x: &[f32]) -> [f32; 8] {
 /// `(x0, x1)` and `(x2, x3)` with the sign-extended weight bytes.
 const REORDER: [i8; 16] = [0, 1, 4, 5, 2, 3, 6, 7, 8, 9, 12, 13, 10, 11, 14, 15];
 
-/// The wrapping sum of the eight lanes.
+/// `acc[r]` plus the wrapping sum of the eight lanes of `v[r]`, the four
+/// sums together (`vphaddd` adds neighbouring lanes, wrapping).
 #[target_feature(enable = "avx2")]
-fn hsum256(v: __m256i) -> i32 {
-    let lanes: [i32; 8] = bytemuck::cast(v);
-    lanes.iter().fold(0i32, |s, l| s.wrapping_add(*l))
+fn hsum4(v: [__m256i; 4], acc: [i32; 4]) -> [i32; 4] {
+    let [a, b, c, d] = v;
+    // [a01 a23 b01 b23 | a45 a67 b45 b67], [c.. d.. | c.. d..]
+    let ab = _mm256_hadd_epi32(a, b);
+    let cd = _mm256_hadd_epi32(c, d);
+    // [a0..3 b0..3 c0..3 d0..3 | a4..7 b4..7 c4..7 d4..7]
+    let abcd = _mm256_hadd_epi32(ab, cd);
+    let sums = _mm_add_epi32(
+        _mm256_castsi256_si128(abcd),
+        _mm256_extracti128_si256::<1>(abcd),
+    );
+    bytemuck::cast(_mm_add_epi32(sums, bytemuck::cast(acc)))
 }
 
 /// Four rows over chunks of four blocks (as many as all have).
@@ -190,11 +200,7 @@ fn i8_rows_256(rows: [&[[u8; 4]]; 4], x: &[[u32; 2]], acc: [i32; 4]) -> [i32; 4]
             *a = _mm256_add_epi32(*a, _mm256_madd_epi16(wv, xv));
         }
     }
-    let mut out = acc;
-    for (o, a) in out.iter_mut().zip(v) {
-        *o = o.wrapping_add(hsum256(a));
-    }
-    out
+    hsum4(v, acc)
 }
 
 /// Stamps out the 512-bit kernels, with `vpmaddwd` + `vpaddd` or `vpdpwssd`.
@@ -216,13 +222,10 @@ macro_rules! kernels_512 {
                     *a = $mac(*a, wv, xv);
                 }
             }
-            let mut out = acc;
-            for (o, a) in out.iter_mut().zip(v) {
-                let half =
-                    _mm256_add_epi32(_mm512_castsi512_si256(a), _mm512_extracti64x4_epi64::<1>(a));
-                *o = o.wrapping_add(hsum256(half));
-            }
-            out
+            let halves = v.map(|a| {
+                _mm256_add_epi32(_mm512_castsi512_si256(a), _mm512_extracti64x4_epi64::<1>(a))
+            });
+            hsum4(halves, acc)
         }
 
         /// One interleaved row group, two units per 512-bit register.

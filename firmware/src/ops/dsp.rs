@@ -39,19 +39,16 @@
 //! ## x86-64 (`x86.rs`)
 //!
 //! With the `std` feature on x86-64 (`cfg(edgeae_x86)`, set by the build
-//! script), the submodule [`x86`] holds the host kernels for AVX2, AVX-512
-//! (F, BW) and AVX-512 VNNI, chosen at run time. Its `unsafe` is of two
-//! kinds only:
-//!
-//! - Calls of its `#[target_feature]` functions, made only through methods
-//!   of `x86::Simd`, a token whose only constructor, `Simd::new`, checks
-//!   with `is_x86_feature_detected!` (CPUID and the OS's XCR0 state) that
-//!   the CPU has every feature the token's level lets its methods call.
-//! - Unaligned vector loads (`loadu` intrinsics, or `u64`/`u128` reads
-//!   through `read_unaligned`) of exactly the bytes of a live
-//!   `&[T; N]` (`size_of::<[T; N]>()` equal to the load's width), taken
-//!   from a safe slice split (`as_chunks`); no stores through pointers, no
-//!   pointer arithmetic past the array.
+//! script), the submodule `x86` holds the host kernels for AVX2, AVX-512
+//! (F, BW) and AVX-512 VNNI, chosen at run time. Its only `unsafe` is the
+//! calls of its `#[target_feature]` functions, each made from a method of
+//! `x86::Simd`, a token whose only constructor, `Simd::new`, checks with
+//! `is_x86_feature_detected!` (CPUID and the OS's XCR0 state) that the CPU
+//! has every feature the token's level lets its methods call (every level
+//! includes AVX2; AVX-512 F and BW for `Avx512`; and VNNI for `Vnni`).
+//! Inside those functions the intrinsics are safe calls; vectors are made
+//! from and turned back into arrays with `bytemuck::cast` (by value, no
+//! pointers), so no memory is touched except through safe slices.
 //!
 //! The integer kernels use `vpmaddwd` / `vpdpwssd` (never the saturating
 //! `vpdpwssds`) on the packed 16-bit input: each pair sum

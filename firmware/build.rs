@@ -12,7 +12,15 @@
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(edgeae_dsp)");
     println!("cargo::rustc-check-cfg=cfg(edgeae_vfp)");
+    println!("cargo::rustc-check-cfg=cfg(edgeae_x86)");
     println!("cargo::rerun-if-changed=build.rs");
+    // The host kernels with run-time dispatch: x86-64 with the `std`
+    // feature (the CPU is asked through `is_x86_feature_detected!`).
+    if std::env::var_os("CARGO_FEATURE_STD").is_some()
+        && std::env::var("CARGO_CFG_TARGET_ARCH").is_ok_and(|a| a == "x86_64")
+    {
+        println!("cargo::rustc-cfg=edgeae_x86");
+    }
     if std::env::var_os("CARGO_FEATURE_DSP").is_none() {
         return;
     }

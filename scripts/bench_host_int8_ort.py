@@ -23,8 +23,13 @@ time a batch of consecutive runs, and the median of the per-run means is
 reported (criterion's method). The median of plain `InferenceSession.run`
 calls, one timed call each, is reported too.
 
-Prints one JSON line per precision:
-  {"runtime": "onnxruntime", "precision": "f32", "ns_median": ..., ...}
+The graphs have a free batch dimension; each precision is also timed at
+batch 64 (the first 64 calibration windows, repeated if there are fewer),
+the peer of edgeae's `score_stream` bench (64 windows per iteration).
+
+Prints one JSON line per precision and batch:
+  {"runtime": "onnxruntime", "precision": "f32", "batch": 1, "ns_median": ..., ...}
+(`ns_median` is per run: per window at batch 1, per 64 windows at batch 64).
 
 usage: bench_host_int8_ort.py MODEL.json CALIB.csv [--out DIR] [--samples N]
        [--format qdq|qoperator] [--activations u8|s8]
@@ -89,8 +94,8 @@ def f32_graph(layers):
     graph = helper.make_graph(
         nodes,
         "edgeae_dense_autoencoder",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, n_in])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, n_out])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", n_in])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", n_out])],
         inits,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
@@ -157,7 +162,7 @@ def time_session(sess, x, samples, target_sample_s=0.01):
     """Median ns per run: IOBinding batches (criterion-style) and single `run` calls."""
     binding = sess.io_binding()
     x_value = ort.OrtValue.ortvalue_from_numpy(x)
-    out_shape = [1, sess.get_outputs()[0].shape[1]]
+    out_shape = [x.shape[0], sess.get_outputs()[0].shape[1]]
     y_value = ort.OrtValue.ortvalue_from_shape_and_type(out_shape, np.float32)
     binding.bind_ortvalue_input("x", x_value)
     binding.bind_ortvalue_output("y", y_value)
@@ -253,15 +258,17 @@ def main():
         sys.exit(f"the f32 ONNX graph is not the model: max |onnx - numpy| {f32_err}")
     int8_diff = float(np.mean(np.abs(int8_out - f32_out)))
 
-    for precision, (sess, path, opt) in sessions.items():
+    x64 = np.resize(windows, (64, n_in)).astype(np.float32)
+    for (precision, (sess, path, opt)), batch in [(s, b) for b in (1, 64) for s in sessions.items()]:
         result = {
             "runtime": "onnxruntime",
             "version": ort.__version__,
             "precision": precision,
+            "batch": batch,
             "threads": 1,
             "cpu_flags": [f for f in ("avx512_vnni", "avx512f", "avx2", "fma") if has_cpu_flag(f)],
         }
-        result.update(time_session(sess, x, args.samples))
+        result.update(time_session(sess, x if batch == 1 else x64, args.samples))
         result["model"] = path
         result["ops_after_optimization"] = op_types(opt)
         if precision == "f32":

@@ -9,16 +9,22 @@
 //! `EDGEAE_BENCH_MODELS` set to model files (`.eam`, any precision the
 //! engine reads, colon-separated; absolute, or relative to `firmware/`,
 //! where cargo runs benches), the `file_reconstruct` group also runs each
-//! of them, named by its file stem (`scripts/bench-host-int8` uses it):
+//! of them, named by its file stem, on the fastest kernel path this CPU
+//! has and again on the portable path (`STEM_portable`), and the
+//! `score_stream` group streams 64 windows of each through
+//! `firmware::Stream`, as `edgeae score` does once its data is read
+//! (criterion's elements are windows). `scripts/bench-host-int8` uses them.
+//! Build with `--features std`, or only the portable kernels exist.
 //!
-//! `EDGEAE_BENCH_MODELS=$PWD/a.eam:$PWD/b.eam cargo bench -p edgeae-firmware --bench engine -- file_reconstruct`
+//! `EDGEAE_BENCH_MODELS=$PWD/a.eam:$PWD/b.eam cargo bench -p edgeae-firmware --features std --bench engine -- file_reconstruct`
 
 use std::hint::black_box;
 use std::path::Path;
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
-use firmware::{Engine, Model};
+use firmware::ops::{KernelPath, set_kernel_path};
+use firmware::{Engine, Event, Model, Stream};
 use model_format::build::{InputBuf, LayerBuf, ModelBuf};
 use model_format::{Activation, ModelKind};
 
@@ -97,24 +103,88 @@ fn bench_model(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, bytes: &[u8
     });
 }
 
-/// `Engine::reconstruct` on every model file `EDGEAE_BENCH_MODELS` names.
-fn bench_files(c: &mut Criterion) {
+/// The model files `EDGEAE_BENCH_MODELS` names, with their file stems.
+fn model_files() -> Vec<(String, Vec<u8>)> {
     let Some(list) = std::env::var_os("EDGEAE_BENCH_MODELS") else {
-        return;
+        return Vec::new();
     };
     let list = list
         .into_string()
         .expect("EDGEAE_BENCH_MODELS is not valid UTF-8");
+    list.split(':')
+        .filter(|p| !p.is_empty())
+        .map(|path| {
+            let path = Path::new(path);
+            let bytes = std::fs::read(path)
+                .unwrap_or_else(|e| panic!("EDGEAE_BENCH_MODELS: {}: {e}", path.display()));
+            let name = path.file_stem().map_or_else(
+                || path.display().to_string(),
+                |s| s.to_string_lossy().into_owned(),
+            );
+            (name, bytes)
+        })
+        .collect()
+}
+
+/// `Engine::reconstruct` on every model file `EDGEAE_BENCH_MODELS` names,
+/// on the fastest kernel path and on the portable one.
+fn bench_files(c: &mut Criterion) {
+    let files = model_files();
+    if files.is_empty() {
+        return;
+    }
+    println!("kernel path: {}", KernelPath::best());
     let mut group = c.benchmark_group("file_reconstruct");
-    for path in list.split(':').filter(|p| !p.is_empty()) {
-        let path = Path::new(path);
-        let bytes = std::fs::read(path)
-            .unwrap_or_else(|e| panic!("EDGEAE_BENCH_MODELS: {}: {e}", path.display()));
-        let name = path.file_stem().map_or_else(
-            || path.display().to_string(),
-            |s| s.to_string_lossy().into_owned(),
+    for (name, bytes) in &files {
+        bench_model(&mut group, name, bytes);
+        if KernelPath::best() != KernelPath::Portable {
+            set_kernel_path(Some(KernelPath::Portable)).unwrap();
+            bench_model(&mut group, &format!("{name}_portable"), bytes);
+            set_kernel_path(None).unwrap();
+        }
+    }
+    group.finish();
+}
+
+/// Windows per `score_stream` iteration.
+const SCORE_BATCH: usize = 64;
+
+/// `edgeae score`'s loop (`Stream::push_samples`, one window per hop) over
+/// 64 windows of every model file `EDGEAE_BENCH_MODELS` names.
+fn bench_score(c: &mut Criterion) {
+    let files = model_files();
+    if files.is_empty() {
+        return;
+    }
+    let mut group = c.benchmark_group("score_stream");
+    for (name, bytes) in &files {
+        let model = Model::load(bytes).unwrap();
+        let input = model.input();
+        let (channels, window, hop) = (
+            input.channels as usize,
+            input.window as usize,
+            input.hop as usize,
         );
-        bench_model(&mut group, &name, &bytes);
+        let mut scratch = vec![0.0f32; Stream::scratch_len(&model)];
+        let mut stream = Stream::new(&model, &mut scratch).unwrap();
+        let mut samples = vec![0.0f32; SCORE_BATCH * hop * channels];
+        fill_input(&mut samples);
+        // The first window needs `window − hop` more frames; after them,
+        // every `hop` frames end one window.
+        stream.push_samples(&samples[..(window.saturating_sub(hop)) * channels], |_| {});
+        group.throughput(Throughput::Elements(SCORE_BATCH as u64));
+        group.bench_function(name.as_str(), |b| {
+            b.iter(|| {
+                let mut windows = 0;
+                stream.push_samples(&samples, |e| {
+                    if let Event::Window(w) = e {
+                        windows += 1;
+                        black_box(w.score);
+                    }
+                });
+                assert_eq!(windows, SCORE_BATCH);
+            })
+        });
     }
     group.finish();
 }
@@ -134,5 +204,5 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench, bench_files);
+criterion_group!(benches, bench, bench_files, bench_score);
 criterion_main!(benches);

@@ -12,6 +12,10 @@
     )
 )]
 
+// The `std` feature: only the host kernels' CPU detection uses it.
+#[cfg(all(feature = "std", not(test)))]
+extern crate std;
+
 // Declared first so its macros are visible in every module below.
 mod fmt;
 

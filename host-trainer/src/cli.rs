@@ -8,7 +8,13 @@ use crate::train::config::{DeviceChoice, Kind, LossChoice, Noise, Normalize, Spa
 
 /// edgeae: train autoencoders on the desktop, run them on microcontrollers.
 #[derive(Debug, Parser)]
-#[command(name = "edgeae", version, about, long_about = None)]
+#[command(
+    name = "edgeae",
+    version,
+    about,
+    long_about = None,
+    after_help = "Environment:\n  EDGEAE_KERNELS=portable|avx2|avx512|avx512-vnni  force the inference kernels (default: the fastest this CPU has; every path computes the same bits)"
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]

@@ -92,6 +92,27 @@ use anyhow::Result;
 
 pub use cmd::{Printed, Report};
 
+/// Forces the firmware's inference kernels named by `EDGEAE_KERNELS`
+/// (`portable`, `avx2`, `avx512`, `avx512-vnni`; unset or empty: the
+/// fastest this CPU has). Every path computes the same bits; the variable
+/// is for tests and benchmarks.
+pub fn kernels_from_env() -> Result<()> {
+    let Some(value) = std::env::var_os("EDGEAE_KERNELS").filter(|v| !v.is_empty()) else {
+        return Ok(());
+    };
+    let names = firmware::ops::KernelPath::ALL.map(|p| p.name()).join(", ");
+    let path = value
+        .to_str()
+        .and_then(firmware::ops::KernelPath::from_name)
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "EDGEAE_KERNELS={}: not a kernel path; the paths are {names}",
+                value.to_string_lossy()
+            )
+        })?;
+    firmware::ops::set_kernel_path(Some(path)).map_err(|e| anyhow::anyhow!("EDGEAE_KERNELS: {e}"))
+}
+
 /// Runs one parsed command and renders its report.
 pub fn run(cli: cli::Cli) -> Result<Printed> {
     match cli.command {

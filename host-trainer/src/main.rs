@@ -5,7 +5,7 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = host_trainer::cli::Cli::parse();
     let json = cli.json;
-    match host_trainer::run(cli) {
+    match host_trainer::kernels_from_env().and_then(|()| host_trainer::run(cli)) {
         Ok(printed) => {
             for note in &printed.notes {
                 eprintln!("note: {note}");

@@ -180,3 +180,25 @@ fn pack_writes_a_model_from_json_and_refuses_bad_ones() {
     assert_clean_failure(&out, &["bad.json", "line 3"]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn kernels_env_forces_a_path_and_refuses_unknown_ones() {
+    let run = |value: &str| {
+        Command::new(env!("CARGO_BIN_EXE_edgeae"))
+            .args(["inspect", golden("dense_v1.eam").to_str().unwrap()])
+            .env("EDGEAE_KERNELS", value)
+            .output()
+            .unwrap()
+    };
+    assert!(run("portable").status.success());
+    assert!(run("").status.success());
+    assert_clean_failure(&run("sse9"), &["EDGEAE_KERNELS=sse9", "portable, avx2"]);
+    for p in firmware::ops::KernelPath::ALL {
+        let out = run(p.name());
+        if p.is_available() {
+            assert!(out.status.success(), "{p}");
+        } else {
+            assert_clean_failure(&out, &["EDGEAE_KERNELS", p.name(), "not available"]);
+        }
+    }
+}

@@ -254,6 +254,11 @@ pub enum WeightLayout {
     /// `inputs × outputs`, row-major (a [`TiedDense`] layer reading its
     /// source's weights transposed).
     InputsByOutputs,
+    /// int8 only (a `DenseI8x4` layer, tag 14): rows interleaved four at a
+    /// time, `G·4 × B·4` bytes with `G = ⌈outputs/4⌉` row groups and
+    /// `B = ⌈inputs/4⌉` input blocks; `w[o, i]` is at byte
+    /// `((o/4)·B + i/4)·16 + (o%4)·4 + i%4`, padding rows and inputs 0.
+    Interleaved4,
 }
 
 /// A dense computation with every reference resolved and every length

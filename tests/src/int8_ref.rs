@@ -646,6 +646,9 @@ fn run_dense_f32(op: &DenseOp<'_>, x: &Expected) -> Expected {
     let weight = |o: usize, i: usize| match op.layout {
         model_format::WeightLayout::OutputsByInputs => op.weights.get(o * op.inputs + i),
         model_format::WeightLayout::InputsByOutputs => op.weights.get(i * op.outputs + o),
+        model_format::WeightLayout::Interleaved4 => op
+            .weights
+            .get(((o / 4) * op.inputs.div_ceil(4) + i / 4) * 16 + (o % 4) * 4 + i % 4),
     };
     let bounds = (0..op.outputs)
         .map(|o| {

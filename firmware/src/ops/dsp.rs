@@ -55,9 +55,31 @@
 //! (the stack is used, so the blocks are not `nostack`). The weights come from the model bytes through
 //! `bytemuck::try_cast_slice` (no unsafe), which refuses a slice that is
 //! not 4-byte aligned; those take the byte kernels, with the same bits.
+//!
+//! ## x86-64 (`x86.rs`)
+//!
+//! With the `std` feature on x86-64 (`cfg(edgeae_x86)`, set by the build
+//! script), the submodule `x86` holds the host kernels for AVX2, AVX-512
+//! (F, BW) and AVX-512 VNNI, chosen at run time. Its only `unsafe` is the
+//! calls of its `#[target_feature]` functions, each made from a method of
+//! `x86::Simd`, a token whose only constructor, `Simd::new`, checks with
+//! `is_x86_feature_detected!` (CPUID and the OS's XCR0 state) that the CPU
+//! has every feature the token's level lets its methods call (every level
+//! includes AVX2; AVX-512 F and BW for `Avx512`; and VNNI for `Vnni`).
+//! Inside those functions the intrinsics are safe calls; vectors are made
+//! from and turned back into arrays with `bytemuck::cast` (by value, no
+//! pointers), so no memory is touched except through safe slices.
+//!
+//! The integer kernels use `vpmaddwd` / `vpdpwssd` (never the saturating
+//! `vpdpwssds`) on the packed 16-bit input: each pair sum
+//! `w·x + w'·x'` with `|w| ≤ 128`, `|x| ≤ 255` is exact, and the lanes are
+//! added with wrapping i32 adds, so the bits equal the portable sums.
 #![allow(unsafe_code)]
 
 pub mod vfp;
+
+#[cfg(edgeae_x86)]
+pub(crate) mod x86;
 
 #[cfg(edgeae_dsp)]
 mod arm {

@@ -266,10 +266,12 @@ pub fn run<'a>(op: &DenseI8Op<'a>, x: &[u32], y: &mut [i8]) {
                 if t.is_empty() {
                     return acc;
                 }
-                t.iter().zip(xt).fold(acc, |a, (w, v)| {
-                    a.wrapping_add(i32::from(*w as i8).wrapping_mul(i32::from(*v as u16 as i16)))
-                })
+                tail_sum(acc, t, xt)
             };
+            #[cfg(edgeae_x86)]
+            if let Some(simd) = dsp::x86::Simd::current() {
+                return super::int8_x86::dense(simd, op, x, y);
+            }
             if op.inputs.is_multiple_of(4) {
                 // The usual case: rows are whole blocks, no tails to add.
                 let rows = weights.as_chunks::<4>().0.chunks_exact(blocks);
@@ -302,18 +304,37 @@ pub fn run<'a>(op: &DenseI8Op<'a>, x: &[u32], y: &mut [i8]) {
             }
         }
         WeightLayout::InputsByOutputs => {
-            // Output j reads column j of the source's `inputs × outputs` view.
+            #[cfg(edgeae_x86)]
+            if let Some(simd) = dsp::x86::Simd::current() {
+                return super::int8_x86::tied(simd, op, x, y);
+            }
             for (j, yj) in y.iter_mut().enumerate() {
-                let mut acc = bias.next().unwrap_or(0);
-                for k in 0..op.inputs {
-                    let w = weights.get(k * op.outputs + j).copied().unwrap_or(0) as i8;
-                    acc =
-                        acc.wrapping_add(i32::from(w).wrapping_mul(packed_value(x, op.inputs, k)));
-                }
-                *yj = finish(op, acc, 0);
+                *yj = finish(op, tied_column(op, x, j, bias.next().unwrap_or(0)), 0);
             }
         }
+        WeightLayout::Interleaved4 => super::int8_x4::run(op, x, y),
     }
+}
+
+/// `acc + Σ w[i]·x[i]` over the leftover inputs of a row (`w`, bytes),
+/// one packed value per word of `x`.
+#[inline]
+pub(crate) fn tail_sum(acc: i32, w: &[u8], x: &[u32]) -> i32 {
+    w.iter().zip(x).fold(acc, |a, (w, v)| {
+        a.wrapping_add(i32::from(*w as i8).wrapping_mul(i32::from(*v as u16 as i16)))
+    })
+}
+
+/// Tied layers: `acc + Σ_k w[k·outputs + j]·x_k`, output `j` reading column
+/// `j` of the source's `inputs × outputs` weights.
+pub(crate) fn tied_column(op: &DenseI8Op<'_>, x: &[u32], j: usize, acc: i32) -> i32 {
+    let weights = op.weights.as_bytes();
+    let mut acc = acc;
+    for k in 0..op.inputs {
+        let w = weights.get(k * op.outputs + j).copied().unwrap_or(0) as i8;
+        acc = acc.wrapping_add(i32::from(w).wrapping_mul(packed_value(x, op.inputs, k)));
+    }
+    acc
 }
 
 /// [`run`] for rows that are whole blocks of four (`inputs % 4 == 0`).

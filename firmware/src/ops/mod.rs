@@ -8,8 +8,14 @@ pub mod conv_i8;
 pub mod dense;
 mod dsp;
 pub mod int8;
+pub mod int8_x4;
+#[cfg(edgeae_x86)]
+mod int8_x86;
+mod kernel_path;
 pub mod math;
 pub mod pool;
 pub mod recurrent;
 pub mod recurrent_i8;
 pub mod upsample;
+
+pub use kernel_path::{KernelPath, PathUnavailable, kernel_path, set_kernel_path};

@@ -1,0 +1,443 @@
+//! x86-64 host kernels (AVX2, AVX-512 F+BW, AVX-512 VNNI), chosen at run
+//! time through [`Simd`]. See the audit note of the parent module: the only
+//! `unsafe` here is the calls of the `#[target_feature]` functions from
+//! `Simd`'s methods; loads are `bytemuck::cast`s of arrays to vectors.
+//!
+//! Every kernel computes the same bits as the portable code: the f32 dot
+//! product keeps [`crate::ops::dense::dot`]'s order, and the int8 sums are
+//! wrapping i32 sums of exact pair products (`vpmaddwd`, `vpdpwssd`).
+
+use core::arch::x86_64::*;
+
+use crate::ops::KernelPath;
+
+/// Which instructions a [`Simd`] may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Level {
+    /// AVX2 (and AVX).
+    Avx2,
+    /// AVX-512 F and BW (and AVX2).
+    Avx512,
+    /// AVX-512 F, BW and VNNI (and AVX2).
+    Vnni,
+}
+
+/// Proof that the CPU has the instructions of its level: the only
+/// constructor, [`Simd::new`], asks the CPU.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Simd {
+    level: Level,
+}
+
+impl Simd {
+    /// The kernels of `path`, if the CPU has its instructions (`None` for
+    /// [`KernelPath::Portable`]).
+    pub(crate) fn new(path: KernelPath) -> Option<Self> {
+        let avx2 = std::is_x86_feature_detected!("avx2");
+        let avx512 = avx2
+            && std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512bw");
+        let (level, has) = match path {
+            KernelPath::Portable => return None,
+            KernelPath::Avx2 => (Level::Avx2, avx2),
+            KernelPath::Avx512 => (Level::Avx512, avx512),
+            KernelPath::Avx512Vnni => (
+                Level::Vnni,
+                avx512 && std::is_x86_feature_detected!("avx512vnni"),
+            ),
+        };
+        has.then_some(Self { level })
+    }
+
+    /// The kernels of [`crate::ops::kernel_path`], unless that is the
+    /// portable path.
+    pub(crate) fn current() -> Option<Self> {
+        Self::new(crate::ops::kernel_path())
+    }
+
+    /// [`crate::ops::dense::dot`] of each of eight rows with `x`, bit for
+    /// bit.
+    #[inline]
+    pub(crate) fn dot_f32(self, rows: [&[[u8; 4]]; 8], x: &[f32]) -> [f32; 8] {
+        if rows.iter().any(|r| r.len() != x.len()) {
+            // Not a dense layer's rows: the portable code handles the
+            // lengths (the kernel walks whole rows together).
+            return rows.map(|r| crate::ops::dense::dot(r, x));
+        }
+        // SAFETY: every level includes AVX2, hence AVX (checked by `new`).
+        unsafe { dot_f32_avx(rows, x) }
+    }
+
+    /// `acc[r] + Σ_b Σ_i rows[r][b][i] · x_b[i]` over the whole blocks all
+    /// four rows and `x` have (as [`super::dot1`] per row), `x` packed.
+    #[inline]
+    pub(crate) fn dot_i8(self, rows: [&[[u8; 4]]; 4], x: &[[u32; 2]], acc: [i32; 4]) -> [i32; 4] {
+        let n = rows.iter().fold(x.len(), |n, r| n.min(r.len()));
+        let wide = match self.level {
+            Level::Avx2 => 0,
+            Level::Avx512 | Level::Vnni => n / 8 * 8,
+        };
+        let n4 = wide + (n - wide) / 4 * 4;
+        let cut = |a: usize, b: usize| rows.map(|r| r.get(a..b).unwrap_or_default());
+        let xs = |a: usize, b: usize| x.get(a..b).unwrap_or_default();
+        let acc = match self.level {
+            Level::Avx2 => acc,
+            // SAFETY: this level has AVX-512 F and BW (checked by `new`).
+            Level::Avx512 => unsafe { i8_rows_512(cut(0, wide), xs(0, wide), acc) },
+            // SAFETY: this level has AVX-512 F, BW and VNNI (checked by `new`).
+            Level::Vnni => unsafe { i8_rows_vnni(cut(0, wide), xs(0, wide), acc) },
+        };
+        // SAFETY: every level includes AVX2 (checked by `new`).
+        let acc = unsafe { i8_rows_256(cut(wide, n4), xs(wide, n4), acc) };
+        let mut out = acc;
+        for (a, r) in out.iter_mut().zip(cut(n4, n)) {
+            *a = super::dot1(r, xs(n4, n), *a);
+        }
+        out
+    }
+
+    /// One row group of the interleaved layout: `acc[r] + Σ_b Σ_i
+    /// units[b][4r + i] · x_b[i]` over the whole blocks both have.
+    #[inline]
+    pub(crate) fn dot_x4(self, units: &[[u8; 16]], x: &[[u32; 2]], acc: [i32; 4]) -> [i32; 4] {
+        match self.level {
+            // SAFETY: every level includes AVX2 (checked by `new`).
+            Level::Avx2 => unsafe { x4_256(units, x, acc) },
+            // SAFETY: this level has AVX-512 F and BW (checked by `new`).
+            Level::Avx512 => unsafe { x4_512(units, x, acc) },
+            // SAFETY: this level has AVX-512 F, BW and VNNI (checked by `new`).
+            Level::Vnni => unsafe { x4_vnni(units, x, acc) },
+        }
+    }
+
+    /// Tied int8 (an `inputs × outputs` source read by column): for the 16
+    /// columns `j0..j0 + 16`, `acc[c] + Σ_k w[k·outputs + j0 + c] · x_k`
+    /// over the `inputs` rows, `x` packed. Columns past `outputs` are not
+    /// computed (their sums are left as given).
+    #[inline]
+    pub(crate) fn tied16(
+        self,
+        w: &[u8],
+        outputs: usize,
+        inputs: usize,
+        x: &[u32],
+        j0: usize,
+        acc: [i32; 16],
+    ) -> [i32; 16] {
+        if j0 + 16 > outputs {
+            return acc;
+        }
+        // SAFETY: every level includes AVX2 (checked by `new`).
+        unsafe { tied16_256(w, outputs, inputs, x, j0, acc) }
+    }
+}
+
+#[target_feature(enable = "avx")]
+fn dot_f32_avx(rows: [&[[u8; 4]]; 8], x: &[f32]) -> [f32; 8] {
+    let (xb, xt) = x.as_chunks::<8>();
+    let [r0, r1, r2, r3, r4, r5, r6, r7] = rows.map(|r| r.as_chunks::<8>().0);
+    let mut acc = [_mm256_setzero_ps(); 8];
+    let blocks = xb.iter().zip(r0).zip(r1).zip(r2).zip(r3);
+    for ((((((((xk, w0), w1), w2), w3), w4), w5), w6), w7) in blocks.zip(r4).zip(r5).zip(r6).zip(r7)
+    {
+        let xv: __m256 = bytemuck::cast(*xk);
+        for (a, w) in acc.iter_mut().zip([w0, w1, w2, w3, w4, w5, w6, w7]) {
+            // Little-endian f32s: the bytes are the values. Lane l is
+            // `acc[l] += w[8k + l] * x[8k + l]`: a multiply, then an add,
+            // as the portable code (no FMA).
+            let wv: __m256 = bytemuck::cast(*w);
+            *a = _mm256_add_ps(*a, _mm256_mul_ps(wv, xv));
+        }
+    }
+    let mut out = [0.0f32; 8];
+    for ((o, a), r) in out.iter_mut().zip(acc).zip(rows) {
+        // The portable pairwise reduction: lanes i += i + 4, then i += i + 2,
+        // then 0 += 1; then the tail, from 0.
+        let four = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps::<1>(a));
+        let two = _mm_add_ps(four, _mm_movehl_ps(four, four));
+        let one = _mm_add_ss(two, _mm_shuffle_ps::<1>(two, two));
+        let mut tail = 0.0f32;
+        for (w, xi) in r.as_chunks::<8>().1.iter().zip(xt) {
+            tail += f32::from_le_bytes(*w) * *xi;
+        }
+        *o = _mm_cvtss_f32(one) + tail;
+    }
+    out
+}
+
+/// Within each 8-byte block, the 16-bit values `[x0, x2, x1, x3]` (the
+/// packed order) to `[x0, x1, x2, x3]`, so that `vpmaddwd` pairs
+/// `(x0, x1)` and `(x2, x3)` with the sign-extended weight bytes.
+const REORDER: [i8; 16] = [0, 1, 4, 5, 2, 3, 6, 7, 8, 9, 12, 13, 10, 11, 14, 15];
+
+/// `acc[r]` plus the wrapping sum of the eight lanes of `v[r]`, the four
+/// sums together (`vphaddd` adds neighbouring lanes, wrapping).
+#[target_feature(enable = "avx2")]
+fn hsum4(v: [__m256i; 4], acc: [i32; 4]) -> [i32; 4] {
+    let [a, b, c, d] = v;
+    // [a01 a23 b01 b23 | a45 a67 b45 b67], [c.. d.. | c.. d..]
+    let ab = _mm256_hadd_epi32(a, b);
+    let cd = _mm256_hadd_epi32(c, d);
+    // [a0..3 b0..3 c0..3 d0..3 | a4..7 b4..7 c4..7 d4..7]
+    let abcd = _mm256_hadd_epi32(ab, cd);
+    let sums = _mm_add_epi32(
+        _mm256_castsi256_si128(abcd),
+        _mm256_extracti128_si256::<1>(abcd),
+    );
+    bytemuck::cast(_mm_add_epi32(sums, bytemuck::cast(acc)))
+}
+
+/// Four rows over chunks of four blocks (as many as all have).
+#[target_feature(enable = "avx2")]
+fn i8_rows_256(rows: [&[[u8; 4]]; 4], x: &[[u32; 2]], acc: [i32; 4]) -> [i32; 4] {
+    let reorder = _mm256_broadcastsi128_si256(bytemuck::cast(REORDER));
+    let [r0, r1, r2, r3] = rows.map(|r| r.as_chunks::<4>().0);
+    let mut v = [_mm256_setzero_si256(); 4];
+    for ((((xk, w0), w1), w2), w3) in x.as_chunks::<4>().0.iter().zip(r0).zip(r1).zip(r2).zip(r3) {
+        let xv = _mm256_shuffle_epi8(bytemuck::cast(*xk), reorder);
+        for (a, w) in v.iter_mut().zip([w0, w1, w2, w3]) {
+            let wv = _mm256_cvtepi8_epi16(bytemuck::cast(*w));
+            *a = _mm256_add_epi32(*a, _mm256_madd_epi16(wv, xv));
+        }
+    }
+    hsum4(v, acc)
+}
+
+/// Stamps out the 512-bit kernels, with `vpmaddwd` + `vpaddd` or `vpdpwssd`.
+macro_rules! kernels_512 {
+    ($rows:ident, $x4:ident, $features:literal, $mac:path) => {
+        /// Four rows over chunks of eight blocks (as many as all have).
+        #[target_feature(enable = $features)]
+        fn $rows(rows: [&[[u8; 4]]; 4], x: &[[u32; 2]], acc: [i32; 4]) -> [i32; 4] {
+            let reorder = _mm512_broadcast_i32x4(bytemuck::cast(REORDER));
+            let [r0, r1, r2, r3] = rows.map(|r| r.as_chunks::<8>().0);
+            let mut v = [_mm512_setzero_si512(); 4];
+            let chunks = x.as_chunks::<8>().0.iter().zip(r0).zip(r1).zip(r2).zip(r3);
+            for ((((xk, w0), w1), w2), w3) in chunks {
+                let [lo, hi]: [__m256i; 2] = bytemuck::cast(*xk);
+                let xv = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi);
+                let xv = _mm512_shuffle_epi8(xv, reorder);
+                for (a, w) in v.iter_mut().zip([w0, w1, w2, w3]) {
+                    let wv = _mm512_cvtepi8_epi16(bytemuck::cast(*w));
+                    *a = $mac(*a, wv, xv);
+                }
+            }
+            let halves = v.map(|a| {
+                _mm256_add_epi32(_mm512_castsi512_si256(a), _mm512_extracti64x4_epi64::<1>(a))
+            });
+            hsum4(halves, acc)
+        }
+
+        /// One interleaved row group, two units per 512-bit register.
+        #[target_feature(enable = $features)]
+        fn $x4(units: &[[u8; 16]], x: &[[u32; 2]], acc: [i32; 4]) -> [i32; 4] {
+            // Lane 16u + 4r + i takes the 16-bit value of input i of block
+            // u: packed position 4u + [0, 2, 1, 3][i].
+            const IDX: [[i16; 16]; 2] = [
+                [0, 2, 1, 3, 0, 2, 1, 3, 0, 2, 1, 3, 0, 2, 1, 3],
+                [4, 6, 5, 7, 4, 6, 5, 7, 4, 6, 5, 7, 4, 6, 5, 7],
+            ];
+            let [ilo, ihi]: [__m256i; 2] = bytemuck::cast(IDX);
+            let idx = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(ilo), ihi);
+            let mut v = [_mm512_setzero_si512(); 2];
+            let (uc, _) = units.as_chunks::<2>();
+            let (xc, _) = x.as_chunks::<2>();
+            for (k, (u, xb)) in uc.iter().zip(xc).enumerate() {
+                let wv = _mm512_cvtepi8_epi16(bytemuck::cast(*u));
+                let xv = _mm512_castsi128_si512(bytemuck::cast(*xb));
+                let xv = _mm512_permutexvar_epi16(idx, xv);
+                if let Some(a) = v.get_mut(k % 2) {
+                    *a = $mac(*a, wv, xv);
+                }
+            }
+            let [a, b] = v;
+            let s = _mm512_add_epi32(a, b);
+            let s = _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64::<1>(s));
+            let done = uc.len().min(xc.len()) * 2;
+            x4_256(
+                units.get(done..).unwrap_or_default(),
+                x.get(done..).unwrap_or_default(),
+                add_pairs(s, acc),
+            )
+        }
+    };
+}
+
+/// `a + Σ pairs w·x` without VNNI: `vpmaddwd`, then `vpaddd`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw")]
+fn madd512(a: __m512i, w: __m512i, x: __m512i) -> __m512i {
+    _mm512_add_epi32(a, _mm512_madd_epi16(w, x))
+}
+
+kernels_512!(i8_rows_512, x4_512, "avx512f,avx512bw", madd512);
+kernels_512!(
+    i8_rows_vnni,
+    x4_vnni,
+    "avx512f,avx512bw,avx512vnni",
+    _mm512_dpwssd_epi32
+);
+
+/// `acc[r] + s[2r] + s[2r + 1]` (the two pair sums of row `r`).
+#[target_feature(enable = "avx2")]
+fn add_pairs(s: __m256i, acc: [i32; 4]) -> [i32; 4] {
+    let lanes: [[i32; 2]; 4] = bytemuck::cast(s);
+    let mut out = acc;
+    for (o, [p, q]) in out.iter_mut().zip(lanes) {
+        *o = o.wrapping_add(p).wrapping_add(q);
+    }
+    out
+}
+
+/// One interleaved row group, one unit per 256-bit register.
+#[target_feature(enable = "avx2")]
+fn x4_256(units: &[[u8; 16]], x: &[[u32; 2]], acc: [i32; 4]) -> [i32; 4] {
+    let reorder = _mm256_broadcastsi128_si256(bytemuck::cast(REORDER));
+    let mut v = [_mm256_setzero_si256(); 2];
+    for (k, (u, xb)) in units.iter().zip(x).enumerate() {
+        let wv = _mm256_cvtepi8_epi16(bytemuck::cast(*u));
+        let xv = _mm256_set1_epi64x(bytemuck::cast(*xb));
+        let xv = _mm256_shuffle_epi8(xv, reorder);
+        if let Some(a) = v.get_mut(k % 2) {
+            *a = _mm256_add_epi32(*a, _mm256_madd_epi16(wv, xv));
+        }
+    }
+    let [a, b] = v;
+    add_pairs(_mm256_add_epi32(a, b), acc)
+}
+
+/// Sixteen bytes of `w` from `at`, or zeros past its end.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn load16(w: &[u8], at: usize) -> __m128i {
+    let bytes: [u8; 16] = w
+        .get(at..at + 16)
+        .and_then(|b| b.try_into().ok())
+        .unwrap_or([0; 16]);
+    bytemuck::cast(bytes)
+}
+
+/// See [`Simd::tied16`]; the caller checked `j0 + 16 <= outputs`.
+#[target_feature(enable = "avx2")]
+fn tied16_256(
+    w: &[u8],
+    outputs: usize,
+    inputs: usize,
+    x: &[u32],
+    j0: usize,
+    acc: [i32; 16],
+) -> [i32; 16] {
+    let [mut lo, mut hi]: [__m256i; 2] = bytemuck::cast(acc);
+    // Rows k and k2 (zeros when `k2` is `None`) against the packed word
+    // `word` (`x_k | x_k2 << 16`): interleaved bytes, sign-extended, pair sums.
+    let mut pair = |k: usize, k2: Option<usize>, word: u32| {
+        let a = load16(w, k * outputs + j0);
+        let c = k2.map_or(_mm_setzero_si128(), |k2| load16(w, k2 * outputs + j0));
+        let xv = _mm256_set1_epi32(word as i32);
+        let l = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(a, c));
+        let h = _mm256_cvtepi8_epi16(_mm_unpackhi_epi8(a, c));
+        lo = _mm256_add_epi32(lo, _mm256_madd_epi16(l, xv));
+        hi = _mm256_add_epi32(hi, _mm256_madd_epi16(h, xv));
+    };
+    let blocks = inputs / 4;
+    let (xb, xt) = x.split_at((blocks * 2).min(x.len()));
+    for (b, [w0, w1]) in xb.as_chunks::<2>().0.iter().enumerate() {
+        // Block b packs [x0 | x2 << 16, x1 | x3 << 16] of rows 4b..4b+4.
+        pair(4 * b, Some(4 * b + 2), *w0);
+        pair(4 * b + 1, Some(4 * b + 3), *w1);
+    }
+    for (t, word) in xt.iter().take(inputs % 4).enumerate() {
+        // One value per word, in its low half.
+        pair(4 * blocks + t, None, *word & 0xffff);
+    }
+    bytemuck::cast([lo, hi])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// xorshift64: the same values on every run.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        /// Weight bytes, a third of them the extremes −128 and 127.
+        fn weights(&mut self, n: usize) -> Vec<u8> {
+            (0..n)
+                .map(|_| match self.next() % 6 {
+                    0 => 0x80,
+                    1 => 0x7f,
+                    _ => self.next() as u8,
+                })
+                .collect()
+        }
+        /// Packed inputs `x − zp` in −255..=255, a third of them ±255.
+        fn packed(&mut self, words: usize) -> Vec<u32> {
+            let mut half = || -> u32 {
+                let v: i32 = match self.next() % 6 {
+                    0 => -255,
+                    1 => 255,
+                    _ => (self.next() % 511) as i32 - 255,
+                };
+                u32::from(v as i16 as u16)
+            };
+            (0..words).map(|_| half() | half() << 16).collect()
+        }
+    }
+
+    fn levels() -> Vec<Simd> {
+        KernelPath::ALL.into_iter().filter_map(Simd::new).collect()
+    }
+
+    #[test]
+    fn int8_rows_and_groups_match_the_portable_blocks() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for blocks in [0usize, 1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 33, 160] {
+            let w = rng.weights(4 * 4 * blocks);
+            let x = rng.packed(2 * blocks);
+            let x = x.as_chunks::<2>().0;
+            let rows: Vec<&[[u8; 4]]> = w.as_chunks::<4>().0.chunks(blocks.max(1)).collect();
+            let rows: [&[[u8; 4]]; 4] =
+                core::array::from_fn(|r| rows.get(r).copied().unwrap_or_default());
+            let acc = [7, -9, i32::MAX, i32::MIN];
+            let want: [i32; 4] = core::array::from_fn(|r| super::super::dot1(rows[r], x, acc[r]));
+            // The interleaved units of the same four rows.
+            let units: Vec<[u8; 16]> = (0..blocks)
+                .map(|b| core::array::from_fn(|k| rows[k / 4][b][k % 4]))
+                .collect();
+            for simd in levels() {
+                assert_eq!(simd.dot_i8(rows, x, acc), want, "{simd:?} blocks {blocks}");
+                assert_eq!(
+                    simd.dot_x4(&units, x, acc),
+                    want,
+                    "{simd:?} blocks {blocks}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn f32_dot_matches_the_portable_bits() {
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let mut f = || ((rng.next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 3.0;
+        for n in [0usize, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 640] {
+            let w: Vec<[u8; 4]> = (0..8 * n).map(|_| f().to_le_bytes()).collect();
+            let x: Vec<f32> = (0..n).map(|_| f()).collect();
+            let rows: [&[[u8; 4]]; 8] = core::array::from_fn(|r| &w[r * n..(r + 1) * n]);
+            let want = rows.map(|r| crate::ops::dense::dot(r, &x).to_bits());
+            for simd in levels() {
+                assert_eq!(
+                    simd.dot_f32(rows, &x).map(f32::to_bits),
+                    want,
+                    "{simd:?} n {n}"
+                );
+            }
+        }
+    }
+}

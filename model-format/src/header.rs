@@ -23,7 +23,7 @@ pub const MAGIC: [u8; 4] = *b"EAEM";
 /// [`crate::ModelKind::min_version`] and [`crate::Metric::min_version`]), so
 /// an all-f32 model with an older kind and metric stays readable by
 /// version-1 readers.
-pub const FORMAT_VERSION: u16 = 7;
+pub const FORMAT_VERSION: u16 = 8;
 /// The oldest format version this crate reads.
 pub const MIN_FORMAT_VERSION: u16 = 1;
 /// Size of the fixed header in bytes.
@@ -209,7 +209,8 @@ mod tests {
             (5, true),
             (6, true),
             (7, true),
-            (8, false),
+            (8, true),
+            (9, false),
         ] {
             let mut b = good;
             b[4] = version;
@@ -220,7 +221,7 @@ mod tests {
                     Header::parse(&b),
                     Err(FormatError::UnsupportedVersion {
                         found: u16::from(version),
-                        supported: 7
+                        supported: 8
                     })
                 );
             }

@@ -79,6 +79,7 @@ pub fn run(op: &DenseOp<'_>, input: &[f32], output: &mut [f32]) {
                 axpy(*xi, row, y);
             }
         }
+        WeightLayout::Interleaved4 => {} // int8 only (tag 14): never an f32 op
     }
     activation::apply(op.activation, y);
 }

@@ -118,6 +118,90 @@ mod arm {
         [a0, a1, a2, a3]
     }
 
+    /// `[a.lo | b.lo << 16]`.
+    #[inline(always)]
+    pub fn pkhbt(a: u32, b: u32) -> u32 {
+        let r;
+        // SAFETY: register-only instruction, see the module's audit note.
+        unsafe {
+            core::arch::asm!("pkhbt {0}, {1}, {2}, lsl #16", lateout(reg) r, in(reg) a, in(reg) b,
+                options(pure, nomem, nostack, preserves_flags));
+        }
+        r
+    }
+
+    /// `[a.hi | b.hi << 16]`.
+    #[inline(always)]
+    pub fn pkhtb(b: u32, a: u32) -> u32 {
+        let r;
+        // SAFETY: register-only instruction, see the module's audit note.
+        unsafe {
+            core::arch::asm!("pkhtb {0}, {1}, {2}, asr #16", lateout(reg) r, in(reg) b, in(reg) a,
+                options(pure, nomem, nostack, preserves_flags));
+        }
+        r
+    }
+
+    /// The loop of [`super::dot4x4`] over `n ≥ 1` units: per unit one
+    /// `ldrd` of the input block, four `ldr`s of the four rows' weight
+    /// words (unaligned loads are allowed for `ldr`, not `ldrd`), eight
+    /// `sxtb16` and eight `smlad`; the loop is `cmp` and `bne`.
+    ///
+    /// # Safety
+    ///
+    /// `w` must point to `n` readable units of 16 bytes and `x` to `n`
+    /// readable, word-aligned pairs of words, `n ≥ 1`.
+    #[inline(always)]
+    pub unsafe fn dot4x4(w: *const u8, x: *const [u32; 2], n: usize, acc: [i32; 4]) -> [i32; 4] {
+        let [mut a0, mut a1, mut a2, mut a3] = acc;
+        let end = x.wrapping_add(n);
+        // SAFETY: reads `n` units at `w` and `n` input blocks at `x` (the
+        // caller's contract), writes only registers; the loop runs while
+        // `x` has not reached `end`, which is `n ≥ 1` blocks on. See the
+        // module's audit note.
+        unsafe {
+            core::arch::asm!(
+                "2:",
+                "ldrd {x0}, {x1}, [{px}], #8",
+                "ldr {wv}, [{pw}], #4",
+                "sxtb16 {t}, {wv}",
+                "sxtb16 {wv}, {wv}, ror #8",
+                "smlad {a0}, {t}, {x0}, {a0}",
+                "smlad {a0}, {wv}, {x1}, {a0}",
+                "ldr {wv}, [{pw}], #4",
+                "sxtb16 {t}, {wv}",
+                "sxtb16 {wv}, {wv}, ror #8",
+                "smlad {a1}, {t}, {x0}, {a1}",
+                "smlad {a1}, {wv}, {x1}, {a1}",
+                "ldr {wv}, [{pw}], #4",
+                "sxtb16 {t}, {wv}",
+                "sxtb16 {wv}, {wv}, ror #8",
+                "smlad {a2}, {t}, {x0}, {a2}",
+                "smlad {a2}, {wv}, {x1}, {a2}",
+                "ldr {wv}, [{pw}], #4",
+                "sxtb16 {t}, {wv}",
+                "sxtb16 {wv}, {wv}, ror #8",
+                "smlad {a3}, {t}, {x0}, {a3}",
+                "smlad {a3}, {wv}, {x1}, {a3}",
+                "cmp {px}, {end}",
+                "bne 2b",
+                px = inout(reg) x => _,
+                pw = inout(reg) w => _,
+                end = in(reg) end,
+                x0 = out(reg) _,
+                x1 = out(reg) _,
+                wv = out(reg) _,
+                t = out(reg) _,
+                a0 = inout(reg) a0,
+                a1 = inout(reg) a1,
+                a2 = inout(reg) a2,
+                a3 = inout(reg) a3,
+                options(pure, readonly, nostack),
+            );
+        }
+        [a0, a1, a2, a3]
+    }
+
     /// `a − b` on each 16-bit half.
     #[inline(always)]
     pub fn ssub16(a: u32, b: u32) -> u32 {
@@ -135,7 +219,7 @@ mod arm {
 /// One block: `acc + w0·x0 + w1·x1 + w2·x2 + w3·x3`, weights as 4 bytes and
 /// the input as its two packed words.
 #[inline(always)]
-fn block(acc: i32, w: [u8; 4], x: &[u32; 2]) -> i32 {
+pub(super) fn block(acc: i32, w: [u8; 4], x: &[u32; 2]) -> i32 {
     #[cfg(edgeae_dsp)]
     {
         let w = u32::from_le_bytes(w);
@@ -200,6 +284,95 @@ pub fn dot1x4(w: &[[u8; 4]], x: &[[u32; 8]], acc: [i32; 4]) -> [i32; 4] {
         }
     }
     [a0, a1, a2, a3]
+}
+
+/// `Σ w[r][i]·x[i]` over whole blocks of four for the four rows `r` of one
+/// interleaved row group ([`super::int8_x4`]): unit `b` holds the four
+/// weights of block `b` of row 0, then of rows 1, 2 and 3. Each input
+/// block is loaded once for the four rows: 21 instructions per 16
+/// multiply-accumulates on the Cortex-M4, loop included.
+#[inline]
+pub fn dot4x4(w: &[[u8; 16]], x: &[[u32; 2]], acc: [i32; 4]) -> [i32; 4] {
+    #[cfg(edgeae_dsp)]
+    {
+        let n = w.len().min(x.len());
+        if n == 0 {
+            return acc;
+        }
+        // SAFETY: `w` and `x` hold at least `n ≥ 1` units and blocks, and
+        // `x` is word-aligned (it is a `[[u32; 2]]`).
+        unsafe { arm::dot4x4(w.as_ptr().cast(), x.as_ptr(), n, acc) }
+    }
+    #[cfg(not(edgeae_dsp))]
+    {
+        let mut acc = acc;
+        for (unit, xb) in w.iter().zip(x) {
+            for (a, row) in acc.iter_mut().zip(unit.as_chunks::<4>().0) {
+                *a = block(*a, *row, xb);
+            }
+        }
+        acc
+    }
+}
+
+/// `Σ_k w[k][j + c]·x[k]` over whole blocks of four inputs for the four
+/// columns `c` of a row-major `rows × width` matrix `w` (a tied layer
+/// reading its source transposed), `j + 4 ≤ width`. Per block the four
+/// rows' words of the four columns are loaded, sign-extended by
+/// `sxtb16` and paired across rows (rows 0 and 2, 1 and 3, as the packed
+/// input pairs its values) by `pkhbt`/`pkhtb`: 8 of each and 8 `smlad`
+/// per 16 multiply-accumulates.
+#[inline]
+pub fn dot_columns4(
+    w: &[u8],
+    width: usize,
+    j: usize,
+    x: &[[u32; 2]],
+    acc: [i32; 4],
+) -> [i32; 4] {
+    let word = |k: usize| {
+        w.get(k * width + j..k * width + j + 4)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .unwrap_or([0; 4])
+    };
+    let mut acc = acc;
+    for (b, xb) in x.iter().enumerate() {
+        let k = 4 * b;
+        let rows = [word(k), word(k + 1), word(k + 2), word(k + 3)];
+        #[cfg(edgeae_dsp)]
+        {
+            let [r0, r1, r2, r3] = rows.map(u32::from_le_bytes);
+            let [c0, c1, c2, c3] = &mut acc;
+            let (e0, o0, e2, o2) = (
+                arm::sxtb16(r0),
+                arm::sxtb16_ror8(r0),
+                arm::sxtb16(r2),
+                arm::sxtb16_ror8(r2),
+            );
+            *c0 = arm::smlad(arm::pkhbt(e0, e2), xb[0], *c0);
+            *c1 = arm::smlad(arm::pkhbt(o0, o2), xb[0], *c1);
+            *c2 = arm::smlad(arm::pkhtb(e2, e0), xb[0], *c2);
+            *c3 = arm::smlad(arm::pkhtb(o2, o0), xb[0], *c3);
+            let (e1, o1, e3, o3) = (
+                arm::sxtb16(r1),
+                arm::sxtb16_ror8(r1),
+                arm::sxtb16(r3),
+                arm::sxtb16_ror8(r3),
+            );
+            *c0 = arm::smlad(arm::pkhbt(e1, e3), xb[1], *c0);
+            *c1 = arm::smlad(arm::pkhbt(o1, o3), xb[1], *c1);
+            *c2 = arm::smlad(arm::pkhtb(e3, e1), xb[1], *c2);
+            *c3 = arm::smlad(arm::pkhtb(o3, o1), xb[1], *c3);
+        }
+        #[cfg(not(edgeae_dsp))]
+        {
+            for (c, a) in acc.iter_mut().enumerate() {
+                let col = rows.map(|r| r.get(c).copied().unwrap_or(0));
+                *a = block(*a, col, xb);
+            }
+        }
+    }
+    acc
 }
 
 /// Four int8 values (the bytes of `v`, little-endian) minus the zero point

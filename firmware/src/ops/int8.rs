@@ -9,7 +9,7 @@
 
 use model_format::{DenseI8Op, I8s, Quant, WeightLayout};
 
-use super::dsp;
+use super::{dsp, int8_x4};
 
 /// Words of packed input for `n` values.
 pub const fn packed_words(n: usize) -> usize {
@@ -211,6 +211,7 @@ pub(crate) fn pack_i8(src: &[i8], zero_point: i8, dst: &mut [u32]) {
 }
 
 /// The value at index `k` of a packed vector of `n` values.
+#[cfg(test)]
 pub(crate) fn packed_value(x: &[u32], n: usize, k: usize) -> i32 {
     let blocks = n / 4;
     let (word, high) = if k < blocks * 4 {
@@ -301,18 +302,8 @@ pub fn run<'a>(op: &DenseI8Op<'a>, x: &[u32], y: &mut [i8]) {
                 o += 1;
             }
         }
-        WeightLayout::InputsByOutputs => {
-            // Output j reads column j of the source's `inputs × outputs` view.
-            for (j, yj) in y.iter_mut().enumerate() {
-                let mut acc = bias.next().unwrap_or(0);
-                for k in 0..op.inputs {
-                    let w = weights.get(k * op.outputs + j).copied().unwrap_or(0) as i8;
-                    acc =
-                        acc.wrapping_add(i32::from(w).wrapping_mul(packed_value(x, op.inputs, k)));
-                }
-                *yj = finish(op, acc, 0);
-            }
-        }
+        WeightLayout::InputsByOutputs => int8_x4::run_tied(op, x, y),
+        WeightLayout::Interleaved4 => int8_x4::run_interleaved(op, x, y),
     }
 }
 

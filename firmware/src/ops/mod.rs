@@ -8,6 +8,7 @@ pub mod conv_i8;
 pub mod dense;
 mod dsp;
 pub mod int8;
+mod int8_x4;
 pub mod math;
 pub mod pool;
 pub mod recurrent;

@@ -644,7 +644,8 @@ mod tests {
             else {
                 panic!("{:?}", def.layers[0])
             };
-            let LayerBuf::DenseI8 { input, .. } = &def.layers[1] else {
+            let (LayerBuf::DenseI8 { input, .. } | LayerBuf::DenseI8x4 { input, .. }) = &def.layers[1]
+            else {
                 panic!("{:?}", def.layers[1])
             };
             assert!(output.same_as(input), "{cell:?}: one quantization for h");

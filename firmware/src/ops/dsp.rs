@@ -323,13 +323,7 @@ pub fn dot4x4(w: &[[u8; 16]], x: &[[u32; 2]], acc: [i32; 4]) -> [i32; 4] {
 /// input pairs its values) by `pkhbt`/`pkhtb`: 8 of each and 8 `smlad`
 /// per 16 multiply-accumulates.
 #[inline]
-pub fn dot_columns4(
-    w: &[u8],
-    width: usize,
-    j: usize,
-    x: &[[u32; 2]],
-    acc: [i32; 4],
-) -> [i32; 4] {
+pub fn dot_columns4(w: &[u8], width: usize, j: usize, x: &[[u32; 2]], acc: [i32; 4]) -> [i32; 4] {
     let word = |k: usize| {
         w.get(k * width + j..k * width + j + 4)
             .and_then(|b| <[u8; 4]>::try_from(b).ok())

@@ -86,7 +86,12 @@ pub(crate) fn run_interleaved(op: &DenseI8Op<'_>, x: &[u32], y: &mut [i8]) {
     let (xb, xt) = x.split_at((blocks * 2).min(x.len()));
     let xb = xb.as_chunks::<2>().0;
     let fin = Requantizer::new(op);
-    let groups = op.weights.as_bytes().as_chunks::<16>().0.chunks_exact(units);
+    let groups = op
+        .weights
+        .as_bytes()
+        .as_chunks::<16>()
+        .0
+        .chunks_exact(units);
     let mut bias = op.bias.iter();
     let mut exponents = (0..).map(|o| op.exponents.get(o));
     for (group, ys) in groups.zip(y.chunks_mut(4)) {

@@ -644,7 +644,8 @@ mod tests {
             else {
                 panic!("{:?}", def.layers[0])
             };
-            let (LayerBuf::DenseI8 { input, .. } | LayerBuf::DenseI8x4 { input, .. }) = &def.layers[1]
+            let (LayerBuf::DenseI8 { input, .. } | LayerBuf::DenseI8x4 { input, .. }) =
+                &def.layers[1]
             else {
                 panic!("{:?}", def.layers[1])
             };

@@ -17,63 +17,99 @@
 use model_format::DenseI8Op;
 
 use super::dsp;
-use super::int8::{mbqm, mbqm_high, packed_words};
+use super::int8::{mbqm, packed_words};
 
-/// The requantization and table step of one layer, its branches decided
-/// once per layer rather than once per output.
+/// The requantization and table step of one layer (`finish` of
+/// [`super::int8`], the same bits), its branches decided once per layer
+/// rather than once per output.
+#[derive(Clone, Copy)]
 pub(crate) struct Requantizer<'a> {
     multiplier: i32,
     shift: i32,
     zero_point: i32,
     clamp_min: i32,
-    /// `shift ≤ −1`: every output's shift `shift − exponent` is too, so
-    /// [`mbqm_high`] gives `mbqm`'s bits without its branches.
-    high: bool,
     table: &'a [u8],
 }
 
 impl<'a> Requantizer<'a> {
     /// The step of `op`.
     pub(crate) fn new(op: &DenseI8Op<'a>) -> Self {
-        let shift = i32::from(op.requant.shift);
         Requantizer {
             multiplier: op.requant.multiplier,
-            shift,
+            shift: i32::from(op.requant.shift),
             zero_point: i32::from(op.target_zero_point),
             clamp_min: i32::from(op.clamp_min),
-            high: shift <= -1,
             table: op.table.as_bytes(),
         }
     }
 
-    /// `finish` of [`super::int8`]: requantizes `acc` for a channel whose
-    /// exponent is `exponent`, adds the zero point, clamps and looks up the
-    /// table. On the high path `|mbqm| < 2^30`, so adding the zero point
-    /// cannot saturate and a plain add gives the same bits.
-    #[inline(always)]
-    pub(crate) fn apply(&self, acc: i32, exponent: u8) -> i8 {
-        let e = i32::from(exponent);
-        let v = if self.high {
-            let k = (-1 - self.shift + e).min(31) as u32;
-            mbqm_high(acc, self.multiplier, k) + self.zero_point
-        } else {
-            mbqm(acc, self.multiplier, self.shift - e).saturating_add(self.zero_point)
-        };
-        let q = v.clamp(self.clamp_min, 127) as i8;
-        if self.table.is_empty() {
-            q
-        } else {
-            self.table
-                .get(usize::from((q as u8) ^ 0x80))
-                .map_or(q, |t| *t as i8)
-        }
+    /// True when every channel's shift `shift − exponent` is at most −2
+    /// (the usual case, a layer multiplier below 1/4): then
+    /// [`Self::high`] applies.
+    pub(crate) fn is_high(&self) -> bool {
+        self.shift <= -2
     }
+
+    /// `mbqm(acc, m, s) + zp` for `s = shift − exponent ≤ −2`: with
+    /// `k = min(−1 − s, 31) ≥ 1` and `hi` the high word of `acc · m`
+    /// (floored), `mbqm` is `(hi + 2^(k−1)) >> k` ([`mbqm`]'s high-word
+    /// path, exactly), and `|hi| < 2^30`, so neither addition overflows:
+    /// one `smmul`, an add and a shift.
+    #[inline(always)]
+    pub(crate) fn high(&self, acc: i32, exponent: u8) -> i32 {
+        let k = (-1 - self.shift + i32::from(exponent)).min(31) as u32;
+        let hi = ((i64::from(acc) * i64::from(self.multiplier)) >> 32) as i32;
+        ((hi + (1 << ((k - 1) & 31))) >> (k & 31)) + self.zero_point
+    }
+
+    /// `mbqm(acc, m, shift − exponent) + zp`, saturating, for any shift.
+    #[inline(always)]
+    pub(crate) fn general(&self, acc: i32, exponent: u8) -> i32 {
+        mbqm(acc, self.multiplier, self.shift - i32::from(exponent)).saturating_add(self.zero_point)
+    }
+
+    /// The clamp to `clamp_min..=127` (`clamp_min ≥ −128`, so saturating
+    /// to int8 first gives the same value).
+    #[inline(always)]
+    pub(crate) fn clamp(&self, v: i32) -> i8 {
+        v.clamp(-128, 127).max(self.clamp_min) as i8
+    }
+
+    /// The table lookup (for SELU, sigmoid and tanh).
+    #[inline(always)]
+    pub(crate) fn lut(&self, q: i8) -> i8 {
+        self.table
+            .get(usize::from((q as u8) ^ 0x80))
+            .map_or(q, |t| *t as i8)
+    }
+}
+
+/// Calls `$kernel($args.., finish)` with the finishing step of `$op`
+/// (requantization, clamp, table) as a closure chosen once per layer: four
+/// monomorphized copies of the kernel, none of which branches per output
+/// on the layer's constants.
+macro_rules! with_finish {
+    ($op:expr, $kernel:ident($($arg:expr),*)) => {{
+        let r = Requantizer::new($op);
+        match (r.is_high(), r.table.is_empty()) {
+            (true, true) => $kernel($($arg,)* |a, e| r.clamp(r.high(a, e))),
+            (true, false) => $kernel($($arg,)* |a, e| r.lut(r.clamp(r.high(a, e)))),
+            (false, true) => $kernel($($arg,)* |a, e| r.clamp(r.general(a, e))),
+            (false, false) => $kernel($($arg,)* |a, e| r.lut(r.clamp(r.general(a, e)))),
+        }
+    }};
 }
 
 /// Runs an interleaved `op` on the packed input `x`
 /// (`packed_words(op.inputs)` words) into the first `op.outputs` values of
 /// `y`.
 pub(crate) fn run_interleaved(op: &DenseI8Op<'_>, x: &[u32], y: &mut [i8]) {
+    with_finish!(op, groups(op, x, y))
+}
+
+/// [`run_interleaved`] with the finishing step `finish(acc, exponent)`.
+#[inline(always)]
+fn groups(op: &DenseI8Op<'_>, x: &[u32], y: &mut [i8], finish: impl Fn(i32, u8) -> i8) {
     let Some(y) = y.get_mut(..op.outputs) else {
         return; // unreachable with buffers sized by `ScratchPlan`
     };
@@ -85,31 +121,56 @@ pub(crate) fn run_interleaved(op: &DenseI8Op<'_>, x: &[u32], y: &mut [i8]) {
     let x = x.get(..packed_words(op.inputs)).unwrap_or(x);
     let (xb, xt) = x.split_at((blocks * 2).min(x.len()));
     let xb = xb.as_chunks::<2>().0;
-    let fin = Requantizer::new(op);
     let groups = op
         .weights
         .as_bytes()
         .as_chunks::<16>()
         .0
         .chunks_exact(units);
-    let mut bias = op.bias.iter();
-    let mut exponents = (0..).map(|o| op.exponents.get(o));
-    for (group, ys) in groups.zip(y.chunks_mut(4)) {
+    // Per group of four outputs: 16 bytes of bias, 2 of exponents.
+    let bias = op.bias.as_bytes().chunks(16);
+    let exponents = op.exponents.as_bytes().chunks(2);
+    for (((group, ys), b), e) in groups.zip(y.chunks_mut(4)).zip(bias).zip(exponents) {
         let (whole, last) = group.split_at(blocks.min(group.len()));
-        let acc = [0; 4].map(|_: i32| bias.next().unwrap_or(0));
-        let mut acc = dsp::dot4x4(whole, xb, acc);
+        let mut acc = [0i32; 4];
+        for (a, v) in acc.iter_mut().zip(b.as_chunks::<4>().0) {
+            *a = i32::from_le_bytes(*v);
+        }
+        acc = dsp::dot4x4(whole, xb, acc);
         if let Some(unit) = last.first() {
-            // Fewer than four inputs left: one leftover word each.
-            for (a, row) in acc.iter_mut().zip(unit.as_chunks::<4>().0) {
-                *a = row.iter().zip(xt).fold(*a, |s, (w, v)| {
-                    s.wrapping_add(i32::from(*w as i8).wrapping_mul(i32::from(*v as u16 as i16)))
-                });
+            acc = leftover(unit, xt, acc);
+        }
+        let e0 = e.first().copied().unwrap_or(0);
+        let e1 = e.get(1).copied().unwrap_or(0);
+        let exps = [e0 & 15, e0 >> 4, e1 & 15, e1 >> 4];
+        if let Ok(ys) = <&mut [i8; 4]>::try_from(&mut *ys) {
+            let [a0, a1, a2, a3] = acc;
+            let [x0, x1, x2, x3] = exps;
+            *ys = [
+                finish(a0, x0),
+                finish(a1, x1),
+                finish(a2, x2),
+                finish(a3, x3),
+            ];
+        } else {
+            for ((yo, a), ex) in ys.iter_mut().zip(acc).zip(exps) {
+                *yo = finish(a, ex);
             }
         }
-        for (yo, a) in ys.iter_mut().zip(acc) {
-            *yo = fin.apply(a, exponents.next().unwrap_or(0));
-        }
     }
+}
+
+/// The last unit of a row group over the fewer than four inputs left (one
+/// packed word each).
+#[inline(never)]
+fn leftover(unit: &[u8; 16], xt: &[u32], acc: [i32; 4]) -> [i32; 4] {
+    let mut acc = acc;
+    for (a, row) in acc.iter_mut().zip(unit.as_chunks::<4>().0) {
+        *a = row.iter().zip(xt).fold(*a, |s, (w, v)| {
+            s.wrapping_add(i32::from(*w as i8).wrapping_mul(i32::from(*v as u16 as i16)))
+        });
+    }
+    acc
 }
 
 /// Runs a tied `op` (`WeightLayout::InputsByOutputs`: output `j` reads
@@ -118,6 +179,12 @@ pub(crate) fn run_interleaved(op: &DenseI8Op<'_>, x: &[u32], y: &mut [i8]) {
 /// four at a time through [`dsp::dot_columns4`]; a tied layer has one
 /// weight scale, so every exponent is 0.
 pub(crate) fn run_tied(op: &DenseI8Op<'_>, x: &[u32], y: &mut [i8]) {
+    with_finish!(op, tied(op, x, y))
+}
+
+/// [`run_tied`] with the finishing step `finish(acc, exponent)`.
+#[inline(always)]
+fn tied(op: &DenseI8Op<'_>, x: &[u32], y: &mut [i8], finish: impl Fn(i32, u8) -> i8) {
     let Some(y) = y.get_mut(..op.outputs) else {
         return; // unreachable with buffers sized by `ScratchPlan`
     };
@@ -130,7 +197,6 @@ pub(crate) fn run_tied(op: &DenseI8Op<'_>, x: &[u32], y: &mut [i8]) {
     let x = x.get(..packed_words(n_in)).unwrap_or(x);
     let (xb, xt) = x.split_at((blocks * 2).min(x.len()));
     let xb = xb.as_chunks::<2>().0;
-    let fin = Requantizer::new(op);
     let mut bias = op.bias.iter();
     // Rows of the source's weights: `k` for input `k`, `n_out` bytes each.
     let (head, tail_rows) = weights.split_at((blocks * 4 * n_out).min(weights.len()));
@@ -152,8 +218,9 @@ pub(crate) fn run_tied(op: &DenseI8Op<'_>, x: &[u32], y: &mut [i8]) {
                 s.wrapping_add(i32::from(*w as i8).wrapping_mul(i32::from(*v as u16 as i16)))
             });
         }
+        // A tied layer has one weight scale: every exponent is 0.
         for (yo, a) in ys.iter_mut().zip(acc) {
-            *yo = fin.apply(a, 0);
+            *yo = finish(a, 0);
         }
         j += 4;
     }
@@ -165,4 +232,175 @@ fn column(head: &[u8], n_out: usize, j: usize, xb: &[[u32; 2]], acc: i32) -> i32
     xb.iter().enumerate().fold(acc, |a, (b, xw)| {
         dsp::block(a, [w(4 * b), w(4 * b + 1), w(4 * b + 2), w(4 * b + 3)], xw)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::int8::{self, finish, packed_value};
+    use model_format::{Activation, I8s, I32s, Nibbles, Quant, Requant, WeightLayout};
+
+    struct Lcg(u64);
+    impl Lcg {
+        fn next(&mut self) -> u32 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (self.0 >> 33) as u32
+        }
+        fn i8(&mut self) -> i8 {
+            (self.next() % 255) as i8 // includes −127..=127 only after the shift below
+        }
+    }
+
+    /// Row-major weights in the interleaved order (SPEC.md 3.3, tag 14).
+    fn interleave(w: &[u8], inputs: usize, outputs: usize) -> Vec<u8> {
+        let b = inputs.div_ceil(4);
+        let mut out = vec![0u8; outputs.div_ceil(4) * 16 * b];
+        for o in 0..outputs {
+            for i in 0..inputs {
+                out[((o / 4) * b + i / 4) * 16 + (o % 4) * 4 + i % 4] = w[o * inputs + i];
+            }
+        }
+        out
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn op<'a>(
+        inputs: usize,
+        outputs: usize,
+        layout: WeightLayout,
+        weights: &'a [u8],
+        exponents: &'a [u8],
+        bias: &'a [u8],
+        requant: Requant,
+        table: &'a [u8],
+        clamp_min: i8,
+    ) -> DenseI8Op<'a> {
+        let q = Quant {
+            scale: 0.1,
+            zero_point: 3,
+        };
+        DenseI8Op {
+            inputs,
+            outputs,
+            activation: Activation::Identity,
+            layout,
+            input: q,
+            output: q,
+            requant,
+            weights: I8s::new(weights),
+            exponents: Nibbles::new(exponents),
+            bias: I32s::new(bias),
+            target_zero_point: -7,
+            clamp_min,
+            table: I8s::new(table),
+        }
+    }
+
+    #[test]
+    fn interleaved_and_tied_kernels_give_the_row_major_bits() {
+        let mut rng = Lcg(7);
+        let table: Vec<u8> = (0..256).map(|i| (255 - i) as u8).collect();
+        for (inputs, outputs) in [
+            (1usize, 1usize),
+            (3, 2),
+            (4, 4),
+            (5, 7),
+            (8, 3),
+            (9, 9),
+            (13, 8),
+            (16, 5),
+            (32, 12),
+        ] {
+            for (shift, with_table, clamp_min, multiplier) in [
+                (-5i8, false, -128i8, 0x4000_0000),
+                (-1, true, -128, 0x7fff_ffff),
+                (-2, false, 0, 0x5555_5555),
+                (3, false, -128, 0x4000_0001),
+                (-31, true, -3, 0x7000_0000),
+                (0, false, 5, 0),
+            ] {
+                let w: Vec<u8> = (0..inputs * outputs)
+                    .map(|_| (rng.i8().max(-127)) as u8)
+                    .collect();
+                let exps: Vec<u8> = (0..outputs.div_ceil(2))
+                    .map(|k| {
+                        let v = (rng.next() % 256) as u8;
+                        // A last odd channel's high nibble is 0.
+                        if 2 * k + 1 == outputs { v & 15 } else { v }
+                    })
+                    .collect();
+                let bias: Vec<u8> = (0..outputs)
+                    .flat_map(|_| ((rng.next() as i32) >> 12).to_le_bytes())
+                    .collect();
+                let x: Vec<i8> = (0..inputs).map(|_| rng.i8()).collect();
+                let mut packed = vec![0u32; int8::packed_words(inputs)];
+                int8::pack_i8(&x, -4, &mut packed);
+                let requant = Requant { multiplier, shift };
+                let t: &[u8] = if with_table { &table } else { &[] };
+                let rows = op(
+                    inputs,
+                    outputs,
+                    WeightLayout::OutputsByInputs,
+                    &w,
+                    &exps,
+                    &bias,
+                    requant,
+                    t,
+                    clamp_min,
+                );
+                let mut want = vec![0i8; outputs];
+                int8::run(&rows, &packed, &mut want);
+                let iw = interleave(&w, inputs, outputs);
+                let inter = op(
+                    inputs,
+                    outputs,
+                    WeightLayout::Interleaved4,
+                    &iw,
+                    &exps,
+                    &bias,
+                    requant,
+                    t,
+                    clamp_min,
+                );
+                let mut got = vec![0i8; outputs];
+                int8::run(&inter, &packed, &mut got);
+                assert_eq!(got, want, "{inputs}x{outputs} shift {shift}");
+                // Tied: the transposed weights (`outputs × inputs` read as
+                // `inputs × outputs` columns), one weight scale.
+                let tbias: Vec<u8> = (0..inputs)
+                    .flat_map(|_| ((rng.next() as i32) >> 12).to_le_bytes())
+                    .collect();
+                let tied = op(
+                    outputs,
+                    inputs,
+                    WeightLayout::InputsByOutputs,
+                    &w,
+                    &[],
+                    &tbias,
+                    requant,
+                    t,
+                    clamp_min,
+                );
+                let xs: Vec<i8> = (0..outputs).map(|_| rng.i8()).collect();
+                let mut xp = vec![0u32; int8::packed_words(outputs)];
+                int8::pack_i8(&xs, 9, &mut xp);
+                let want: Vec<i8> = (0..tied.outputs)
+                    .map(|j| {
+                        let acc = (0..outputs).fold(tied.bias.get(j).unwrap(), |a, k| {
+                            a.wrapping_add(
+                                i32::from(w[k * inputs + j] as i8) * packed_value(&xp, outputs, k),
+                            )
+                        });
+                        finish(&tied, acc, 0)
+                    })
+                    .collect();
+                let mut got = vec![0i8; tied.outputs];
+                int8::run(&tied, &xp, &mut got);
+                assert_eq!(got, want, "tied {outputs}x{inputs} shift {shift}");
+            }
+        }
+    }
 }

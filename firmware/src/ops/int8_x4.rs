@@ -53,13 +53,14 @@ impl<'a> Requantizer<'a> {
     /// `mbqm(acc, m, s) + zp` for `s = shift − exponent ≤ −2`: with
     /// `k = min(−1 − s, 31) ≥ 1` and `hi` the high word of `acc · m`
     /// (floored), `mbqm` is `(hi + 2^(k−1)) >> k` ([`mbqm`]'s high-word
-    /// path, exactly), and `|hi| < 2^30`, so neither addition overflows:
-    /// one `smmul`, an add and a shift.
+    /// path, exactly), which is `((hi >> (k − 1)) + 1) >> 1` (flooring by
+    /// `2^(k−1)` first does not change the floor by `2^k`); `|hi| < 2^30`,
+    /// so nothing overflows. One `smmul`, a shift, an add and a shift.
     #[inline(always)]
     pub(crate) fn high(&self, acc: i32, exponent: u8) -> i32 {
-        let k = (-1 - self.shift + i32::from(exponent)).min(31) as u32;
+        let k1 = (-2 - self.shift + i32::from(exponent)).clamp(0, 30) as u32;
         let hi = ((i64::from(acc) * i64::from(self.multiplier)) >> 32) as i32;
-        ((hi + (1 << ((k - 1) & 31))) >> (k & 31)) + self.zero_point
+        (((hi >> (k1 & 31)) + 1) >> 1) + self.zero_point
     }
 
     /// `mbqm(acc, m, shift − exponent) + zp`, saturating, for any shift.
@@ -102,7 +103,9 @@ macro_rules! with_finish {
 
 /// Runs an interleaved `op` on the packed input `x`
 /// (`packed_words(op.inputs)` words) into the first `op.outputs` values of
-/// `y`.
+/// `y`. Not inlined: the engine's loop over the layers keeps its
+/// registers, this its own.
+#[inline(never)]
 pub(crate) fn run_interleaved(op: &DenseI8Op<'_>, x: &[u32], y: &mut [i8]) {
     with_finish!(op, groups(op, x, y))
 }
@@ -133,8 +136,18 @@ fn groups(op: &DenseI8Op<'_>, x: &[u32], y: &mut [i8], finish: impl Fn(i32, u8) 
     for (((group, ys), b), e) in groups.zip(y.chunks_mut(4)).zip(bias).zip(exponents) {
         let (whole, last) = group.split_at(blocks.min(group.len()));
         let mut acc = [0i32; 4];
-        for (a, v) in acc.iter_mut().zip(b.as_chunks::<4>().0) {
-            *a = i32::from_le_bytes(*v);
+        if let Ok(b) = <&[u8; 16]>::try_from(b) {
+            let [b0, b1, b2, b3] = b
+                .as_chunks::<4>()
+                .0
+                .first_chunk::<4>()
+                .copied()
+                .unwrap_or_default();
+            acc = [b0, b1, b2, b3].map(i32::from_le_bytes);
+        } else {
+            for (a, v) in acc.iter_mut().zip(b.as_chunks::<4>().0) {
+                *a = i32::from_le_bytes(*v);
+            }
         }
         acc = dsp::dot4x4(whole, xb, acc);
         if let Some(unit) = last.first() {
@@ -177,7 +190,9 @@ fn leftover(unit: &[u8; 16], xt: &[u32], acc: [i32; 4]) -> [i32; 4] {
 /// column `j` of the source's row-major `inputs × outputs` weights) on the
 /// packed input `x` into the first `op.outputs` values of `y`. Columns go
 /// four at a time through [`dsp::dot_columns4`]; a tied layer has one
-/// weight scale, so every exponent is 0.
+/// weight scale, so every exponent is 0. Not inlined, as
+/// [`run_interleaved`].
+#[inline(never)]
 pub(crate) fn run_tied(op: &DenseI8Op<'_>, x: &[u32], y: &mut [i8]) {
     with_finish!(op, tied(op, x, y))
 }

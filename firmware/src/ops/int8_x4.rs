@@ -43,22 +43,23 @@ impl<'a> Requantizer<'a> {
         }
     }
 
-    /// True when every channel's shift `shift − exponent` is at most −2
-    /// (the usual case, a layer multiplier below 1/4): then
-    /// [`Self::high`] applies.
+    /// True when the layer's shift is in −17..=−2 (the usual case, a layer
+    /// multiplier from 2^−18 to 1/4): then every channel's shift `shift −
+    /// exponent` is at most −2 and [`Self::high`] applies.
     pub(crate) fn is_high(&self) -> bool {
-        self.shift <= -2
+        (-17..=-2).contains(&self.shift)
     }
 
     /// `mbqm(acc, m, s) + zp` for `s = shift − exponent ≤ −2`: with
-    /// `k = min(−1 − s, 31) ≥ 1` and `hi` the high word of `acc · m`
+    /// `k = −1 − s` in 1..=31 and `hi` the high word of `acc · m`
     /// (floored), `mbqm` is `(hi + 2^(k−1)) >> k` ([`mbqm`]'s high-word
     /// path, exactly), which is `((hi >> (k − 1)) + 1) >> 1` (flooring by
     /// `2^(k−1)` first does not change the floor by `2^k`); `|hi| < 2^30`,
     /// so nothing overflows. One `smmul`, a shift, an add and a shift.
     #[inline(always)]
     pub(crate) fn high(&self, acc: i32, exponent: u8) -> i32 {
-        let k1 = (-2 - self.shift + i32::from(exponent)).clamp(0, 30) as u32;
+        // 0..=30 for a shift in −17..=−2 and an exponent in 0..=15.
+        let k1 = (-2 - self.shift + i32::from(exponent)) as u32;
         let hi = ((i64::from(acc) * i64::from(self.multiplier)) >> 32) as i32;
         (((hi >> (k1 & 31)) + 1) >> 1) + self.zero_point
     }
@@ -333,6 +334,8 @@ mod tests {
                 (-5i8, false, -128i8, 0x4000_0000),
                 (-1, true, -128, 0x7fff_ffff),
                 (-2, false, 0, 0x5555_5555),
+                (-17, false, 0, 0x4000_0000),
+                (-18, false, -128, 0x7fff_0000),
                 (3, false, -128, 0x4000_0001),
                 (-31, true, -3, 0x7000_0000),
                 (0, false, 5, 0),

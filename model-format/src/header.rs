@@ -173,7 +173,7 @@ mod tests {
         assert_eq!(
             b,
             [
-                b'E', b'A', b'E', b'M', 7, 0, 0, 0, 0x04, 0x03, 0x02, 0x01, 0xD4, 0xC3, 0xB2, 0xA1
+                b'E', b'A', b'E', b'M', 8, 0, 0, 0, 0x04, 0x03, 0x02, 0x01, 0xD4, 0xC3, 0xB2, 0xA1
             ]
         );
         assert_eq!(Header::parse(&b), Ok(h));

@@ -173,18 +173,18 @@ fn wrong_magic_and_newer_version() {
         }
     );
     let mut bytes = golden_files().remove(0);
-    bytes[4..6].copy_from_slice(&8u16.to_le_bytes());
+    bytes[4..6].copy_from_slice(&9u16.to_le_bytes());
     let err = Model::load(&bytes).unwrap_err();
     assert_eq!(
         err,
         FormatError::UnsupportedVersion {
-            found: 8,
-            supported: 7
+            found: 9,
+            supported: 8
         }
     );
     assert_eq!(
         err.to_string(),
-        "format version 8 is not supported (this build reads versions 1 to 7)"
+        "format version 9 is not supported (this build reads versions 1 to 8)"
     );
 }
 

@@ -3,7 +3,7 @@
 //! # Audit
 //!
 //! This is the only module of the crate allowed `unsafe`, and only for
-//! `core::arch::asm!` of four instructions on Arm targets with the DSP
+//! `core::arch::asm!` of the instructions below on Arm targets with the DSP
 //! extension, when the `dsp` feature asks for them (`cfg(edgeae_dsp)`, set
 //! by the build script for `thumbv7em-*` and `thumbv8m.main-*` only):
 //!
@@ -15,7 +15,25 @@
 //! - `ssub16 rd, rn, rm`: subtracts the halfwords of `rm` from those of
 //!   `rn` (each wrapping to 16 bits; it sets the GE flags, which no code
 //!   reads).
-//! - `ldrd rt, rt2, [rn, #imm]`: loads two words, in `block4` only.
+//! - `ldrd rt, rt2, [rn, #imm]` (post-indexed `[rn], #8` in `dot4x4`) and
+//!   `ldr rt, [rn], #4`: loads, in `block4` and `dot4x4` only.
+//! - `pkhbt rd, rn, rm, lsl #16` and `pkhtb rd, rn, rm, asr #16`: pack
+//!   one halfword of each operand into `rd` (register-only, no flags), in
+//!   `dot_columns4`.
+//!
+//! `dot4x4` (the interleaved int8 dense layer, `ops::int8_x4`) is one
+//! `asm!` loop over `n ≥ 1` units, unrolled twice: `sub`/`tst`/`bne` pick
+//! the entry (an odd `n` starts at the second copy), each unit is
+//! `ldrd x0, x1, [px], #8` (the input block, post-indexed), the four rows'
+//! weight words by `ldrd w0, w1, [pw], #8` twice when `pw` is word-aligned
+//! (checked at run time; LDRD faults on an unaligned address) or by
+//! `ldr w, [pw], #4` four times otherwise (unaligned LDR is allowed on the
+//! Cortex-M4), eight `sxtb16` and eight `smlad`; `cmp px, end` / `bne`
+//! close the loop. It reads exactly `16n` bytes from `pw` and `8n` from
+//! `px` (the caller passes pointers of live slices of at least `n` units
+//! and blocks, `px` word-aligned) and writes only its register operands;
+//! the flags it sets are declared clobbered (no `preserves_flags`), and
+//! `options(pure, readonly, nostack)` states that it has no other effect.
 //!
 //! The first three read only their register operands and write only `rd`:
 //! no memory, no stack (`options(pure, nomem, nostack)` states exactly

@@ -919,20 +919,8 @@ impl SpecBytes<'_> {
                     requant,
                     lut: l,
                     ..
-                } => Layer::DenseI8(DenseI8 {
-                    inputs: *inputs,
-                    outputs: *outputs,
-                    activation: *activation,
-                    input: *input,
-                    output: *output,
-                    weight_scale: *weight_scale,
-                    requant: *requant,
-                    weights: I8s::new(&t.weights),
-                    exponents: Nibbles::new(&t.exponents),
-                    bias: I32s::new(&t.bias),
-                    lut: lut(l),
-                }),
-                LayerBuf::DenseI8x4 {
+                }
+                | LayerBuf::DenseI8x4 {
                     inputs,
                     outputs,
                     activation,
@@ -942,19 +930,26 @@ impl SpecBytes<'_> {
                     requant,
                     lut: l,
                     ..
-                } => Layer::DenseI8x4(DenseI8 {
-                    inputs: *inputs,
-                    outputs: *outputs,
-                    activation: *activation,
-                    input: *input,
-                    output: *output,
-                    weight_scale: *weight_scale,
-                    requant: *requant,
-                    weights: I8s::new(&t.weights),
-                    exponents: Nibbles::new(&t.exponents),
-                    bias: I32s::new(&t.bias),
-                    lut: lut(l),
-                }),
+                } => {
+                    let d = DenseI8 {
+                        inputs: *inputs,
+                        outputs: *outputs,
+                        activation: *activation,
+                        input: *input,
+                        output: *output,
+                        weight_scale: *weight_scale,
+                        requant: *requant,
+                        weights: I8s::new(&t.weights),
+                        exponents: Nibbles::new(&t.exponents),
+                        bias: I32s::new(&t.bias),
+                        lut: lut(l),
+                    };
+                    if matches!(def, LayerBuf::DenseI8x4 { .. }) {
+                        Layer::DenseI8x4(d)
+                    } else {
+                        Layer::DenseI8(d)
+                    }
+                }
                 LayerBuf::TiedDenseI8 {
                     source,
                     activation,
@@ -1207,32 +1202,30 @@ impl ModelBuf {
                     activation: t.activation,
                     bias: t.bias.iter().collect(),
                 },
-                Layer::DenseI8(d) => LayerBuf::DenseI8 {
-                    inputs: d.inputs,
-                    outputs: d.outputs,
-                    activation: d.activation,
-                    input: d.input,
-                    output: d.output,
-                    weight_scale: d.weight_scale,
-                    requant: d.requant,
-                    weights: d.weights.iter().collect(),
-                    exponents: unpack_nibbles(d.exponents, d.outputs),
-                    bias: d.bias.iter().collect(),
-                    lut: lut_def(&d.lut),
-                },
-                Layer::DenseI8x4(d) => LayerBuf::DenseI8x4 {
-                    inputs: d.inputs,
-                    outputs: d.outputs,
-                    activation: d.activation,
-                    input: d.input,
-                    output: d.output,
-                    weight_scale: d.weight_scale,
-                    requant: d.requant,
-                    weights: deinterleave4(d.weights, d.inputs, d.outputs),
-                    exponents: unpack_nibbles(d.exponents, d.outputs),
-                    bias: d.bias.iter().collect(),
-                    lut: lut_def(&d.lut),
-                },
+                Layer::DenseI8(d) | Layer::DenseI8x4(d) => {
+                    let dense = LayerBuf::DenseI8 {
+                        inputs: d.inputs,
+                        outputs: d.outputs,
+                        activation: d.activation,
+                        input: d.input,
+                        output: d.output,
+                        weight_scale: d.weight_scale,
+                        requant: d.requant,
+                        weights: if matches!(layer, Layer::DenseI8x4(_)) {
+                            deinterleave4(d.weights, d.inputs, d.outputs)
+                        } else {
+                            d.weights.iter().collect()
+                        },
+                        exponents: unpack_nibbles(d.exponents, d.outputs),
+                        bias: d.bias.iter().collect(),
+                        lut: lut_def(&d.lut),
+                    };
+                    if matches!(layer, Layer::DenseI8x4(_)) {
+                        dense.into_interleaved()
+                    } else {
+                        dense
+                    }
+                }
                 Layer::TiedDenseI8(t) => LayerBuf::TiedDenseI8 {
                     source: t.source,
                     activation: t.activation,

@@ -160,6 +160,35 @@ mod arm {
         r
     }
 
+    /// One row of a unit of [`dot4x4`]: the weight word `{w}` sign-extended
+    /// into its even and odd bytes, two `smlad`s into `{a}`.
+    macro_rules! row {
+        ($a:literal, $w:literal) => {
+            concat!(
+                "sxtb16 {t}, {",
+                $w,
+                "}\n",
+                "sxtb16 {",
+                $w,
+                "}, {",
+                $w,
+                "}, ror #8\n",
+                "smlad {",
+                $a,
+                "}, {t}, {x0}, {",
+                $a,
+                "}\n",
+                "smlad {",
+                $a,
+                "}, {",
+                $w,
+                "}, {x1}, {",
+                $a,
+                "}\n",
+            )
+        };
+    }
+
     /// One unit of [`dot4x4`] with the weights loaded by two `ldrd`s
     /// (word-aligned weights): 19 instructions per 16 multiply-accumulates.
     macro_rules! unit_ldrd {
@@ -167,23 +196,11 @@ mod arm {
             concat!(
                 "ldrd {x0}, {x1}, [{px}], #8\n",
                 "ldrd {w0}, {w1}, [{pw}], #8\n",
-                "sxtb16 {t}, {w0}\n",
-                "sxtb16 {w0}, {w0}, ror #8\n",
-                "smlad {a0}, {t}, {x0}, {a0}\n",
-                "smlad {a0}, {w0}, {x1}, {a0}\n",
-                "sxtb16 {t}, {w1}\n",
-                "sxtb16 {w1}, {w1}, ror #8\n",
-                "smlad {a1}, {t}, {x0}, {a1}\n",
-                "smlad {a1}, {w1}, {x1}, {a1}\n",
+                row!("a0", "w0"),
+                row!("a1", "w1"),
                 "ldrd {w0}, {w1}, [{pw}], #8\n",
-                "sxtb16 {t}, {w0}\n",
-                "sxtb16 {w0}, {w0}, ror #8\n",
-                "smlad {a2}, {t}, {x0}, {a2}\n",
-                "smlad {a2}, {w0}, {x1}, {a2}\n",
-                "sxtb16 {t}, {w1}\n",
-                "sxtb16 {w1}, {w1}, ror #8\n",
-                "smlad {a3}, {t}, {x0}, {a3}\n",
-                "smlad {a3}, {w1}, {x1}, {a3}\n",
+                row!("a2", "w0"),
+                row!("a3", "w1"),
             )
         };
     }
@@ -196,25 +213,13 @@ mod arm {
             concat!(
                 "ldrd {x0}, {x1}, [{px}], #8\n",
                 "ldr {w0}, [{pw}], #4\n",
-                "sxtb16 {t}, {w0}\n",
-                "sxtb16 {w0}, {w0}, ror #8\n",
-                "smlad {a0}, {t}, {x0}, {a0}\n",
-                "smlad {a0}, {w0}, {x1}, {a0}\n",
+                row!("a0", "w0"),
                 "ldr {w1}, [{pw}], #4\n",
-                "sxtb16 {t}, {w1}\n",
-                "sxtb16 {w1}, {w1}, ror #8\n",
-                "smlad {a1}, {t}, {x0}, {a1}\n",
-                "smlad {a1}, {w1}, {x1}, {a1}\n",
+                row!("a1", "w1"),
                 "ldr {w0}, [{pw}], #4\n",
-                "sxtb16 {t}, {w0}\n",
-                "sxtb16 {w0}, {w0}, ror #8\n",
-                "smlad {a2}, {t}, {x0}, {a2}\n",
-                "smlad {a2}, {w0}, {x1}, {a2}\n",
+                row!("a2", "w0"),
                 "ldr {w1}, [{pw}], #4\n",
-                "sxtb16 {t}, {w1}\n",
-                "sxtb16 {w1}, {w1}, ror #8\n",
-                "smlad {a3}, {t}, {x0}, {a3}\n",
-                "smlad {a3}, {w1}, {x1}, {a3}\n",
+                row!("a3", "w1"),
             )
         };
     }

@@ -174,15 +174,19 @@ fn groups(op: &DenseI8Op<'_>, x: &[u32], y: &mut [i8], finish: impl Fn(i32, u8) 
     }
 }
 
-/// The last unit of a row group over the fewer than four inputs left (one
-/// packed word each).
+/// `acc + Σ w·x` over the leftover inputs (one packed word each).
+fn tail_sum<'a>(acc: i32, w: impl Iterator<Item = &'a u8>, xt: &[u32]) -> i32 {
+    w.zip(xt).fold(acc, |s, (w, v)| {
+        s.wrapping_add(i32::from(*w as i8).wrapping_mul(i32::from(*v as u16 as i16)))
+    })
+}
+
+/// The last unit of a row group over the fewer than four inputs left.
 #[inline(never)]
 fn leftover(unit: &[u8; 16], xt: &[u32], acc: [i32; 4]) -> [i32; 4] {
     let mut acc = acc;
     for (a, row) in acc.iter_mut().zip(unit.as_chunks::<4>().0) {
-        *a = row.iter().zip(xt).fold(*a, |s, (w, v)| {
-            s.wrapping_add(i32::from(*w as i8).wrapping_mul(i32::from(*v as u16 as i16)))
-        });
+        *a = tail_sum(*a, row.iter(), xt);
     }
     acc
 }
@@ -229,10 +233,7 @@ fn tied(op: &DenseI8Op<'_>, x: &[u32], y: &mut [i8], finish: impl Fn(i32, u8) ->
             acc
         };
         for (c, a) in acc.iter_mut().enumerate().take(ys.len()) {
-            let col = tail_rows.iter().skip(j + c).step_by(n_out);
-            *a = col.zip(xt).fold(*a, |s, (w, v)| {
-                s.wrapping_add(i32::from(*w as i8).wrapping_mul(i32::from(*v as u16 as i16)))
-            });
+            *a = tail_sum(*a, tail_rows.iter().skip(j + c).step_by(n_out), xt);
         }
         // A tied layer has one weight scale: every exponent is 0.
         for (yo, a) in ys.iter_mut().zip(acc) {

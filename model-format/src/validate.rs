@@ -4,15 +4,17 @@
 
 use heapless::Vec;
 
+mod dense_i8;
 mod recurrent;
 
+use dense_i8::dense_i8_op;
 use recurrent::{recurrent_i8_op, recurrent_op};
 
 use crate::error::{Field, FormatError};
 use crate::{
-    Activation, Calibration, ConvGeometry, ConvI8Op, ConvOp, DenseI8, DenseI8Op, DenseOp, F32s,
-    I8s, I32s, Layer, Lut, MAX_LAYERS, MapDims, MapShape, Metric, ModelKind, ModelSpec, Nibbles,
-    Op, Padding, PoolI8Op, PoolKind, PoolOp, Quant, Requant, ScoringSpec, UpsampleI8Op, UpsampleOp,
+    Activation, Calibration, ConvGeometry, ConvI8Op, ConvOp, DenseI8Op, DenseOp, F32s, I8s, I32s,
+    Layer, Lut, MAX_LAYERS, MapDims, MapShape, Metric, ModelKind, ModelSpec, Nibbles, Op, Padding,
+    PoolI8Op, PoolKind, PoolOp, Quant, Requant, ScoringSpec, UpsampleI8Op, UpsampleOp,
     WeightLayout, conv_axis, conv_transpose_axis,
 };
 
@@ -200,81 +202,6 @@ fn int8_op<'a>(p: Int8Parts<'a>, layer: Option<u16>) -> Result<DenseI8Op<'a>, Fo
         clamp_min: finish.clamp_min,
         table: finish.table,
     })
-}
-
-/// Checks an int8 dense layer (tag 2, or tag 14 with `Interleaved4`) and
-/// resolves it.
-fn dense_i8_op<'a>(
-    d: &DenseI8<'a>,
-    layout: WeightLayout,
-    at: Option<u16>,
-) -> Result<DenseI8Op<'a>, FormatError> {
-    let inputs = nonzero(d.inputs, Field::Inputs, at)?;
-    let outputs = nonzero(d.outputs, Field::Outputs, at)?;
-    let count = if layout == WeightLayout::Interleaved4 {
-        let padded = elements(
-            inputs.div_ceil(4) * 4,
-            outputs.div_ceil(4) * 4,
-            Field::Weights,
-            at,
-        )?;
-        elements(inputs, outputs, Field::Weights, at)?;
-        padded
-    } else {
-        elements(inputs, outputs, Field::Weights, at)?
-    };
-    check_int8_numbers(
-        d.weights,
-        count,
-        d.exponents,
-        outputs,
-        d.bias,
-        d.weight_scale,
-        at,
-    )?;
-    let inputs = to_usize(inputs, Field::Inputs, at)?;
-    let outputs = to_usize(outputs, Field::Outputs, at)?;
-    if layout == WeightLayout::Interleaved4
-        && !interleaved_padding_is_zero(d.weights, inputs, outputs)
-    {
-        return Err(FormatError::BadValue {
-            field: Field::Weights,
-            layer: at,
-        });
-    }
-    int8_op(
-        Int8Parts {
-            inputs,
-            outputs,
-            activation: d.activation,
-            layout,
-            input: d.input,
-            output: d.output,
-            requant: d.requant,
-            weights: d.weights,
-            exponents: d.exponents,
-            bias: d.bias,
-            lut: d.lut,
-        },
-        at,
-    )
-}
-
-/// True when every padding weight of an interleaved layer (rows past
-/// `outputs`, inputs past `inputs`; [`WeightLayout::Interleaved4`]) is 0.
-fn interleaved_padding_is_zero(weights: I8s<'_>, inputs: usize, outputs: usize) -> bool {
-    let blocks = inputs.div_ceil(4);
-    weights
-        .as_bytes()
-        .chunks(16)
-        .enumerate()
-        .all(|(unit, bytes)| {
-            let (g, b) = (unit / blocks.max(1), unit % blocks.max(1));
-            bytes.iter().enumerate().all(|(k, w)| {
-                let (o, i) = (4 * g + k / 4, 4 * b + k % 4);
-                *w == 0 || (o < outputs && i < inputs)
-            })
-        })
 }
 
 /// Checks the numbers an int8 layer with weights stores: `count` weights

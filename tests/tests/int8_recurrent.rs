@@ -68,7 +68,7 @@ fn int8_stays_close_to_f32(cell: Cell) {
     train_and_export(cfg, None, RunOptions::QUIET).unwrap();
     let out = dir.join("int8.eam");
     let report = export(&dir.join("run"), Precision::Int8, Some(&csv), &out, &[]).unwrap();
-    assert_eq!(report.version, 8);
+    assert_eq!(report.version, 6);
     assert_eq!(report.recurrent.len(), 3, "{:?}", report.recurrent);
     let name = cell.name().to_lowercase();
     assert!(report.recurrent.iter().all(|r| r.cell.name() == name));

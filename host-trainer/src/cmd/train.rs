@@ -701,7 +701,7 @@ mod tests {
         );
         let bytes = std::fs::read(dir.join("i8.eam")).unwrap();
         let q = firmware::Model::load(&bytes).unwrap();
-        assert_eq!(q.header().version, 8);
+        assert_eq!(q.header().version, 6);
         let int8 = q.layers().iter().filter(|l| l.is_int8()).count();
         assert_eq!(int8, q.layers().len(), "every layer int8");
         std::fs::remove_dir_all(&dir).unwrap();

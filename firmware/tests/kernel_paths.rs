@@ -220,7 +220,7 @@ fn int8_dense_bits_equal_on_every_path_and_in_both_layouts() {
         let results = on_every_path(|| {
             (run(&row_major), run(&interleaved), {
                 let mut y = vec![0i8; outputs];
-                int8_x4::run(&interleaved, &layer.x, &mut y);
+                int8_x4::run_interleaved(&interleaved, &layer.x, &mut y);
                 y
             })
         });

@@ -133,6 +133,34 @@ pub enum LayerBuf {
         /// The activation table, exactly for SELU, sigmoid and tanh.
         lut: Option<LutBuf>,
     },
+    /// int8 `Dense` stored with its weights interleaved four rows at a
+    /// time (tag 14, format version 8, SPEC.md 3.3): the fields as
+    /// `DenseI8`'s, `weights` row-major here; the encoder interleaves them.
+    /// What a tied layer reads must stay a `DenseI8`.
+    DenseI8x4 {
+        /// Input width.
+        inputs: u32,
+        /// Output width.
+        outputs: u32,
+        /// Activation (SELU, sigmoid and tanh through `lut`).
+        activation: Activation,
+        /// Quantization of the input.
+        input: Quant,
+        /// Quantization of the output.
+        output: Quant,
+        /// Weight scale of a channel whose exponent is 0.
+        weight_scale: f32,
+        /// `input.scale · weight_scale / target.scale` in fixed point.
+        requant: Requant,
+        /// Row-major `outputs × inputs` weights in −127..=127.
+        weights: Vec<i8>,
+        /// One exponent (0..=15) per output channel.
+        exponents: Vec<u8>,
+        /// Bias, one per output, in units of `input.scale` times the channel's weight scale.
+        bias: Vec<i32>,
+        /// The activation table, exactly for SELU, sigmoid and tanh.
+        lut: Option<LutBuf>,
+    },
     /// int8 `TiedDense`: the transposed weights of the `DenseI8` layer
     /// `source`, whose exponents must all be 0.
     TiedDenseI8 {
@@ -356,6 +384,7 @@ impl LayerBuf {
             LayerBuf::Dense { activation, .. }
             | LayerBuf::TiedDense { activation, .. }
             | LayerBuf::DenseI8 { activation, .. }
+            | LayerBuf::DenseI8x4 { activation, .. }
             | LayerBuf::TiedDenseI8 { activation, .. }
             | LayerBuf::Conv { activation, .. }
             | LayerBuf::ConvTranspose { activation, .. }
@@ -375,6 +404,7 @@ impl LayerBuf {
         matches!(
             self,
             LayerBuf::DenseI8 { .. }
+                | LayerBuf::DenseI8x4 { .. }
                 | LayerBuf::TiedDenseI8 { .. }
                 | LayerBuf::ConvI8 { .. }
                 | LayerBuf::ConvTransposeI8 { .. }
@@ -382,6 +412,40 @@ impl LayerBuf {
                 | LayerBuf::UpsampleI8 { .. }
                 | LayerBuf::RecurrentI8 { .. }
         )
+    }
+
+    /// A `DenseI8` as the same layer stored with its weights interleaved
+    /// (`DenseI8x4`, tag 14, format version 8); any other layer unchanged.
+    /// Only for a layer that no tied layer reads.
+    pub fn into_interleaved(self) -> LayerBuf {
+        match self {
+            LayerBuf::DenseI8 {
+                inputs,
+                outputs,
+                activation,
+                input,
+                output,
+                weight_scale,
+                requant,
+                weights,
+                exponents,
+                bias,
+                lut,
+            } => LayerBuf::DenseI8x4 {
+                inputs,
+                outputs,
+                activation,
+                input,
+                output,
+                weight_scale,
+                requant,
+                weights,
+                exponents,
+                bias,
+                lut,
+            },
+            other => other,
+        }
     }
 
     /// The layer a tied layer reads its weights from.
@@ -580,6 +644,21 @@ impl LayerBytes {
                 table: table(lut),
                 ..LayerBytes::default()
             },
+            LayerBuf::DenseI8x4 {
+                inputs,
+                outputs,
+                weights,
+                exponents,
+                bias,
+                lut,
+                ..
+            } => LayerBytes {
+                weights: interleave4(index, *inputs, *outputs, weights)?,
+                bias: i32_bytes(bias),
+                exponents: pack_nibbles(index, *outputs, exponents)?,
+                table: table(lut),
+                ..LayerBytes::default()
+            },
             LayerBuf::TiedDenseI8 { bias, lut, .. } => LayerBytes {
                 bias: i32_bytes(bias),
                 table: table(lut),
@@ -686,6 +765,55 @@ fn pack_nibbles(layer: u16, outputs: u32, exponents: &[u8]) -> Result<Vec<u8>, F
 }
 
 /// One exponent per channel from packed nibbles.
+/// Byte offset of `w[o, i]` in the interleaved order of tag 14 (SPEC.md
+/// 3.3): `((o / 4)·B + i / 4)·16 + (o % 4)·4 + i % 4`, `B = ceil(inputs / 4)`.
+fn interleaved_offset(inputs: usize, o: usize, i: usize) -> usize {
+    ((o / 4) * inputs.div_ceil(4) + i / 4) * 16 + (o % 4) * 4 + i % 4
+}
+
+/// Row-major `outputs × inputs` weights in the interleaved order of tag 14,
+/// padding 0.
+fn interleave4(
+    layer: u16,
+    inputs: u32,
+    outputs: u32,
+    weights: &[i8],
+) -> Result<Vec<u8>, FormatError> {
+    let (n_in, n_out) = (inputs as usize, outputs as usize);
+    let expected = inputs.saturating_mul(outputs);
+    let found = u32::try_from(weights.len()).unwrap_or(u32::MAX);
+    if found != expected {
+        return Err(FormatError::CountMismatch {
+            field: Field::Weights,
+            layer: Some(layer),
+            expected,
+            found,
+        });
+    }
+    let mut out = vec![0u8; n_out.div_ceil(4) * 4 * n_in.div_ceil(4) * 4];
+    for (o, row) in weights.chunks_exact(n_in.max(1)).enumerate() {
+        for (i, w) in row.iter().enumerate() {
+            if let Some(d) = out.get_mut(interleaved_offset(n_in, o, i)) {
+                *d = w.to_le_bytes()[0];
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The row-major weights of a tag-14 layer (a loaded model's, so the
+/// lengths are checked).
+fn deinterleave4(weights: I8s<'_>, inputs: u32, outputs: u32) -> Vec<i8> {
+    let (n_in, n_out) = (inputs as usize, outputs as usize);
+    (0..n_out * n_in)
+        .map(|k| {
+            weights
+                .get(interleaved_offset(n_in, k / n_in, k % n_in))
+                .unwrap_or(0)
+        })
+        .collect()
+}
+
 fn unpack_nibbles(n: Nibbles<'_>, outputs: u32) -> Vec<u8> {
     (0..outputs as usize).map(|o| n.get(o)).collect()
 }
@@ -791,19 +919,37 @@ impl SpecBytes<'_> {
                     requant,
                     lut: l,
                     ..
-                } => Layer::DenseI8(DenseI8 {
-                    inputs: *inputs,
-                    outputs: *outputs,
-                    activation: *activation,
-                    input: *input,
-                    output: *output,
-                    weight_scale: *weight_scale,
-                    requant: *requant,
-                    weights: I8s::new(&t.weights),
-                    exponents: Nibbles::new(&t.exponents),
-                    bias: I32s::new(&t.bias),
-                    lut: lut(l),
-                }),
+                }
+                | LayerBuf::DenseI8x4 {
+                    inputs,
+                    outputs,
+                    activation,
+                    input,
+                    output,
+                    weight_scale,
+                    requant,
+                    lut: l,
+                    ..
+                } => {
+                    let d = DenseI8 {
+                        inputs: *inputs,
+                        outputs: *outputs,
+                        activation: *activation,
+                        input: *input,
+                        output: *output,
+                        weight_scale: *weight_scale,
+                        requant: *requant,
+                        weights: I8s::new(&t.weights),
+                        exponents: Nibbles::new(&t.exponents),
+                        bias: I32s::new(&t.bias),
+                        lut: lut(l),
+                    };
+                    if matches!(def, LayerBuf::DenseI8x4 { .. }) {
+                        Layer::DenseI8x4(d)
+                    } else {
+                        Layer::DenseI8(d)
+                    }
+                }
                 LayerBuf::TiedDenseI8 {
                     source,
                     activation,
@@ -1056,19 +1202,30 @@ impl ModelBuf {
                     activation: t.activation,
                     bias: t.bias.iter().collect(),
                 },
-                Layer::DenseI8(d) => LayerBuf::DenseI8 {
-                    inputs: d.inputs,
-                    outputs: d.outputs,
-                    activation: d.activation,
-                    input: d.input,
-                    output: d.output,
-                    weight_scale: d.weight_scale,
-                    requant: d.requant,
-                    weights: d.weights.iter().collect(),
-                    exponents: unpack_nibbles(d.exponents, d.outputs),
-                    bias: d.bias.iter().collect(),
-                    lut: lut_def(&d.lut),
-                },
+                Layer::DenseI8(d) | Layer::DenseI8x4(d) => {
+                    let dense = LayerBuf::DenseI8 {
+                        inputs: d.inputs,
+                        outputs: d.outputs,
+                        activation: d.activation,
+                        input: d.input,
+                        output: d.output,
+                        weight_scale: d.weight_scale,
+                        requant: d.requant,
+                        weights: if matches!(layer, Layer::DenseI8x4(_)) {
+                            deinterleave4(d.weights, d.inputs, d.outputs)
+                        } else {
+                            d.weights.iter().collect()
+                        },
+                        exponents: unpack_nibbles(d.exponents, d.outputs),
+                        bias: d.bias.iter().collect(),
+                        lut: lut_def(&d.lut),
+                    };
+                    if matches!(layer, Layer::DenseI8x4(_)) {
+                        dense.into_interleaved()
+                    } else {
+                        dense
+                    }
+                }
                 Layer::TiedDenseI8(t) => LayerBuf::TiedDenseI8 {
                     source: t.source,
                     activation: t.activation,

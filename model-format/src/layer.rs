@@ -127,6 +127,11 @@ pub enum Layer<'a> {
     /// int8 LSTM or GRU over a sequence (tag 13, format version 6).
     #[serde(borrow)]
     RecurrentI8(RecurrentI8<'a>),
+    /// int8 fully connected with the weights interleaved four rows at a
+    /// time (tag 14, format version 8): the fields of [`DenseI8`], only the
+    /// order of `weights` differs (SPEC.md 3.3, [`WeightLayout::Interleaved4`]).
+    #[serde(borrow)]
+    DenseI8x4(DenseI8<'a>),
 }
 
 impl<'a> Layer<'a> {
@@ -147,6 +152,7 @@ impl<'a> Layer<'a> {
             Layer::UpsampleI8(_) => "upsample_i8",
             Layer::Recurrent(_) => "recurrent",
             Layer::RecurrentI8(_) => "recurrent_i8",
+            Layer::DenseI8x4(_) => "dense_i8x4",
         }
     }
 
@@ -165,6 +171,7 @@ impl<'a> Layer<'a> {
             | Layer::UpsampleI8(_) => 4,
             Layer::Recurrent(_) => 5,
             Layer::RecurrentI8(_) => 6,
+            Layer::DenseI8x4(_) => 8,
         }
     }
 
@@ -179,6 +186,7 @@ impl<'a> Layer<'a> {
                 | Layer::PoolI8(_)
                 | Layer::UpsampleI8(_)
                 | Layer::RecurrentI8(_)
+                | Layer::DenseI8x4(_)
         )
     }
 
@@ -188,7 +196,7 @@ impl<'a> Layer<'a> {
         match self {
             Layer::Dense(d) => d.activation,
             Layer::TiedDense(t) => t.activation,
-            Layer::DenseI8(d) => d.activation,
+            Layer::DenseI8(d) | Layer::DenseI8x4(d) => d.activation,
             Layer::TiedDenseI8(t) => t.activation,
             Layer::Conv(c) => c.activation,
             Layer::ConvTranspose(c) => c.activation,
@@ -210,6 +218,10 @@ impl<'a> Layer<'a> {
             Layer::Dense(d) => d.weights.len() + d.bias.len(),
             Layer::TiedDense(t) => t.bias.len(),
             Layer::DenseI8(d) => d.weights.len() + d.bias.len(),
+            // The padding weights are not parameters.
+            Layer::DenseI8x4(d) => (d.inputs as usize)
+                .saturating_mul(d.outputs as usize)
+                .saturating_add(d.bias.len()),
             Layer::TiedDenseI8(t) => t.bias.len(),
             Layer::Conv(c) => c.weights.len() + c.bias.len(),
             Layer::ConvTranspose(c) => c.weights.len() + c.bias.len(),

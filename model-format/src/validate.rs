@@ -4,8 +4,10 @@
 
 use heapless::Vec;
 
+mod dense_i8;
 mod recurrent;
 
+use dense_i8::dense_i8_op;
 use recurrent::{recurrent_i8_op, recurrent_op};
 
 use crate::error::{Field, FormatError};
@@ -534,36 +536,8 @@ fn resolve_layers<'a>(
                     bias: t.bias,
                 })
             }
-            Layer::DenseI8(d) => {
-                let inputs = nonzero(d.inputs, Field::Inputs, at)?;
-                let outputs = nonzero(d.outputs, Field::Outputs, at)?;
-                let count = elements(inputs, outputs, Field::Weights, at)?;
-                check_int8_numbers(
-                    d.weights,
-                    count,
-                    d.exponents,
-                    outputs,
-                    d.bias,
-                    d.weight_scale,
-                    at,
-                )?;
-                Op::DenseI8(int8_op(
-                    Int8Parts {
-                        inputs: to_usize(inputs, Field::Inputs, at)?,
-                        outputs: to_usize(outputs, Field::Outputs, at)?,
-                        activation: d.activation,
-                        layout: WeightLayout::OutputsByInputs,
-                        input: d.input,
-                        output: d.output,
-                        requant: d.requant,
-                        weights: d.weights,
-                        exponents: d.exponents,
-                        bias: d.bias,
-                        lut: d.lut,
-                    },
-                    at,
-                )?)
-            }
+            Layer::DenseI8(d) => Op::DenseI8(dense_i8_op(d, WeightLayout::OutputsByInputs, at)?),
+            Layer::DenseI8x4(d) => Op::DenseI8(dense_i8_op(d, WeightLayout::Interleaved4, at)?),
             Layer::TiedDenseI8(t) => {
                 let bad = FormatError::BadTiedReference {
                     layer: index,

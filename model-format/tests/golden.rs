@@ -880,4 +880,112 @@ fn padding_must_be_zero_and_only_from_version_8_on() {
         }
     );
     assert!(err.to_string().contains("multiple of 4"), "{err}");
+#[test]
+fn dense_i8x4_golden_file_is_version_8_with_interleaved_weights() {
+    // `int8_model` with its layer 1 (3→2, per-channel exponents, read by
+    // no tied layer) stored as tag 14.
+    let mut def = int8_model();
+    def.layers[1] = def.layers[1].clone().into_interleaved();
+    let bytes = check_golden("dense_i8x4_v8.eam", &def.encode().unwrap());
+    let model = Model::load(&bytes).unwrap();
+    assert_eq!(model.header().version, 8);
+    assert_eq!(model.layers()[1].type_name(), "dense_i8x4");
+    // Padding weights are not parameters: the same count as row-major.
+    let row_major = int8_model().encode().unwrap();
+    let plain = Model::load(&row_major).unwrap();
+    assert_eq!(model.param_count(), plain.param_count());
+    // One unit of 16 bytes (G = B = 1): rows 0 and 1, three inputs each
+    // and a padding 0, then the two padding rows.
+    let w = i8_ramp(6, 40, 31);
+    let mut want = [0u8; 16];
+    want[0..3].copy_from_slice(&w[0..3]);
+    want[4..7].copy_from_slice(&w[3..6]);
+    let Layer::DenseI8x4(d) = model.layers()[1] else {
+        panic!("layer 1 is tag 14")
+    };
+    assert_eq!(d.weights.as_bytes(), &want);
+    let Op::DenseI8(op) = model.ops()[1] else {
+        panic!("op 1 is int8")
+    };
+    assert_eq!(op.layout, WeightLayout::Interleaved4);
+    assert_eq!((op.inputs, op.outputs), (3, 2));
+    // Everything but the layer tag and the weights is the row-major op's.
+    let Op::DenseI8(plain_op) = plain.ops()[1] else {
+        panic!("op 1 is int8")
+    };
+    assert_eq!(
+        (op.requant, op.bias, op.exponents),
+        (plain_op.requant, plain_op.bias, plain_op.exponents)
+    );
+    // The owned form gives the weights back row-major: a round trip.
+    assert_eq!(model_format::build::ModelBuf::from_model(&model), def);
+    // A file without tag 14 is still written as before, byte for byte.
+    assert_eq!(row_major, std::fs::read(data("int8_v2.eam")).unwrap());
+}
+
+#[test]
+fn dense_i8x4_needs_version_8_zero_padding_and_no_tie() {
+    use model_format::FormatError;
+    let mut def = int8_model();
+    def.layers[1] = def.layers[1].clone().into_interleaved();
+    let store = store(def.clone());
+    let good = spec(&store);
+    // In a version-7 file tag 14 is refused.
+    let mut old = raw_file(&good);
+    old[4] = 7;
+    assert_eq!(
+        Model::load(&old).unwrap_err(),
+        FormatError::LayerNeedsVersion {
+            layer: 1,
+            needs: 8,
+            version: 7
+        }
+    );
+    // A padding weight that is not 0, and a unit too few.
+    let Layer::DenseI8x4(d) = good.layers[1] else {
+        panic!("layer 1 is tag 14")
+    };
+    for (k, bad) in [(3usize, 1u8), (8, 1), (15, 0xff)] {
+        let mut w = d.weights.as_bytes().to_vec();
+        w[k] = bad;
+        let mut s = good.clone();
+        let mut layers = s.layers.clone();
+        let mut e = d;
+        e.weights = model_format::I8s::new(&w);
+        layers[1] = Layer::DenseI8x4(e);
+        s.layers = layers;
+        assert_eq!(
+            Model::load(&raw_file(&s)).unwrap_err(),
+            FormatError::BadValue {
+                field: model_format::Field::Weights,
+                layer: Some(1)
+            },
+            "byte {k}"
+        );
+    }
+    let mut s = good.clone();
+    let mut layers = s.layers.clone();
+    let mut e = d;
+    e.weights = model_format::I8s::new(&d.weights.as_bytes()[..12]);
+    layers[1] = Layer::DenseI8x4(e);
+    s.layers = layers;
+    assert!(matches!(
+        Model::load(&raw_file(&s)).unwrap_err(),
+        FormatError::LengthMismatch {
+            layer: Some(1),
+            expected: 16,
+            found: 12,
+            ..
+        }
+    ));
+    // A tied layer reads a row-major `DenseI8` only.
+    let mut tied = def;
+    tied.layers[0] = tied.layers[0].clone().into_interleaved();
+    assert_eq!(
+        tied.encode().unwrap_err(),
+        FormatError::BadTiedReference {
+            layer: 3,
+            source: 0
+        }
+    );
 }

@@ -79,6 +79,9 @@ pub enum Mutation {
     DequantizeBetweenInt8Layers,
     /// A tied int8 layer reads its source's weights without transposing.
     TiedNotTransposed,
+    /// A tag-14 layer reads each 16-byte unit input after input instead of
+    /// row after row (`w[o, i]` at `(o % 4) + 4·(i % 4)` in the unit).
+    InterleavedUnitTransposed,
     /// A padded position of an int8 convolution reads the stored value 0
     /// instead of `input.zero_point` (so it adds `w · (0 − zero_point)`).
     PaddingReadsZero,
@@ -116,7 +119,7 @@ pub enum Mutation {
 impl Mutation {
     /// The mutations of the dense int8 arithmetic (and the edges), which
     /// the dense random models catch.
-    pub const DENSE: [Mutation; 7] = [
+    pub const DENSE: [Mutation; 8] = [
         Mutation::IgnoreInputZeroPoint,
         Mutation::ReluClampAtMinus128,
         Mutation::IgnoreExponents,
@@ -124,6 +127,7 @@ impl Mutation {
         Mutation::RoundHalfEven,
         Mutation::DequantizeBetweenInt8Layers,
         Mutation::TiedNotTransposed,
+        Mutation::InterleavedUnitTransposed,
     ];
 
     /// The mutations of the feature-map layers.
@@ -304,7 +308,7 @@ fn i32s(v: I32s<'_>) -> Vec<i32> {
         .collect()
 }
 
-/// The int8 dense layer `index` of `model` (DenseI8 or TiedDenseI8).
+/// The int8 dense layer `index` of `model` (DenseI8, DenseI8x4 or TiedDenseI8).
 fn int8_dense(model: &Model<'_>, index: usize, mutation: Mutation) -> Int8Layer {
     match &model.layers()[index] {
         Layer::DenseI8(d) => {
@@ -317,6 +321,33 @@ fn int8_dense(model: &Model<'_>, index: usize, mutation: Mutation) -> Int8Layer 
                 // Row-major `outputs × inputs`: row o holds output o's weights.
                 w: (0..n_out)
                     .map(|o| (0..n_in).map(|i| weights[o * n_in + i]).collect())
+                    .collect(),
+                e: exponents(d.exponents.as_bytes(), n_out, mutation),
+                bias: i32s(d.bias),
+                finish: Finish::of(d.activation, d.output, d.requant, &d.lut),
+            }
+        }
+        Layer::DenseI8x4(d) => {
+            // SPEC 3.3, tag 14: G = ceil(outputs / 4) row groups of
+            // B = ceil(inputs / 4) units of 16 bytes; w[o, i] is byte
+            // ((o / 4)·B + i / 4)·16 + (o % 4)·4 + i % 4.
+            let (n_in, n_out) = (d.inputs as usize, d.outputs as usize);
+            let weights = i8s(d.weights);
+            let b = n_in.div_ceil(4);
+            let at = |o: usize, i: usize| {
+                let unit = ((o / 4) * b + i / 4) * 16;
+                if mutation == Mutation::InterleavedUnitTransposed {
+                    unit + o % 4 + (i % 4) * 4
+                } else {
+                    unit + (o % 4) * 4 + i % 4
+                }
+            };
+            Int8Layer {
+                inputs: n_in,
+                outputs: n_out,
+                input: d.input,
+                w: (0..n_out)
+                    .map(|o| (0..n_in).map(|i| weights[at(o, i)]).collect())
                     .collect(),
                 e: exponents(d.exponents.as_bytes(), n_out, mutation),
                 bias: i32s(d.bias),
@@ -646,9 +677,7 @@ fn run_dense_f32(op: &DenseOp<'_>, x: &Expected) -> Expected {
     let weight = |o: usize, i: usize| match op.layout {
         model_format::WeightLayout::OutputsByInputs => op.weights.get(o * op.inputs + i),
         model_format::WeightLayout::InputsByOutputs => op.weights.get(i * op.outputs + o),
-        model_format::WeightLayout::Interleaved4 => op
-            .weights
-            .get(((o / 4) * op.inputs.div_ceil(4) + i / 4) * 16 + (o % 4) * 4 + i % 4),
+        model_format::WeightLayout::Interleaved4 => unreachable!("tag 14 is int8 only"),
     };
     let bounds = (0..op.outputs)
         .map(|o| {
@@ -696,7 +725,7 @@ fn run(
                     .into_i8(&quant, mutation)
                     .ok_or(Ambiguous { layer: index })?;
                 let (y, output) = match layer {
-                    Layer::DenseI8(_) | Layer::TiedDenseI8(_) => {
+                    Layer::DenseI8(_) | Layer::DenseI8x4(_) | Layer::TiedDenseI8(_) => {
                         let dense = int8_dense(model, index, mutation);
                         (run_int8(&dense, &x, mutation), dense.finish.output)
                     }
@@ -730,7 +759,7 @@ fn int8_input(layer: &Layer<'_>) -> Option<Quant> {
         | Layer::Pool(_)
         | Layer::Upsample(_)
         | Layer::Recurrent(_) => None,
-        Layer::DenseI8(d) => Some(d.input),
+        Layer::DenseI8(d) | Layer::DenseI8x4(d) => Some(d.input),
         Layer::TiedDenseI8(t) => Some(t.input),
         Layer::ConvI8(c) => Some(c.input),
         Layer::ConvTransposeI8(c) => Some(c.input),
@@ -1025,7 +1054,11 @@ pub fn random_model(shape: &ModelShape, seed: u64) -> ModelBuf {
                     .map(|_| int(&mut rng, 0, i64::from(max_e)) as u8)
                     .collect();
                 let weights: Vec<i8> = (0..n_in * n_out).map(|_| random_weight(&mut rng)).collect();
-                LayerBuf::DenseI8 {
+                // About half the int8 dense layers that no tied layer reads
+                // are stored interleaved (tag 14), chosen by the seed
+                // without drawing from `rng`.
+                let interleave = !is_source && (seed >> (i % 64)) & 1 == 1;
+                let dense = LayerBuf::DenseI8 {
                     inputs: n_in as u32,
                     outputs: n_out as u32,
                     activation: act,
@@ -1037,6 +1070,11 @@ pub fn random_model(shape: &ModelShape, seed: u64) -> ModelBuf {
                     exponents: e,
                     bias,
                     lut,
+                };
+                if interleave {
+                    dense.into_interleaved()
+                } else {
+                    dense
                 }
             }
         };

@@ -3,7 +3,7 @@
 //! # Audit
 //!
 //! This is the only module of the crate allowed `unsafe`, and only for
-//! `core::arch::asm!` of four instructions on Arm targets with the DSP
+//! `core::arch::asm!` of the instructions below on Arm targets with the DSP
 //! extension, when the `dsp` feature asks for them (`cfg(edgeae_dsp)`, set
 //! by the build script for `thumbv7em-*` and `thumbv8m.main-*` only):
 //!
@@ -15,7 +15,25 @@
 //! - `ssub16 rd, rn, rm`: subtracts the halfwords of `rm` from those of
 //!   `rn` (each wrapping to 16 bits; it sets the GE flags, which no code
 //!   reads).
-//! - `ldrd rt, rt2, [rn, #imm]`: loads two words, in `block4` only.
+//! - `ldrd rt, rt2, [rn, #imm]` (post-indexed `[rn], #8` in `dot4x4`) and
+//!   `ldr rt, [rn], #4`: loads, in `block4` and `dot4x4` only.
+//! - `pkhbt rd, rn, rm, lsl #16` and `pkhtb rd, rn, rm, asr #16`: pack
+//!   one halfword of each operand into `rd` (register-only, no flags), in
+//!   `dot_columns4`.
+//!
+//! `dot4x4` (the interleaved int8 dense layer, `ops::int8_x4`) is one
+//! `asm!` loop over `n ≥ 1` units, unrolled twice: `sub`/`tst`/`bne` pick
+//! the entry (an odd `n` starts at the second copy), each unit is
+//! `ldrd x0, x1, [px], #8` (the input block, post-indexed), the four rows'
+//! weight words by `ldrd w0, w1, [pw], #8` twice when `pw` is word-aligned
+//! (checked at run time; LDRD faults on an unaligned address) or by
+//! `ldr w, [pw], #4` four times otherwise (unaligned LDR is allowed on the
+//! Cortex-M4), eight `sxtb16` and eight `smlad`; `cmp px, end` / `bne`
+//! close the loop. It reads exactly `16n` bytes from `pw` and `8n` from
+//! `px` (the caller passes pointers of live slices of at least `n` units
+//! and blocks, `px` word-aligned) and writes only its register operands;
+//! the flags it sets are declared clobbered (no `preserves_flags`), and
+//! `options(pure, readonly, nostack)` states that it has no other effect.
 //!
 //! The first three read only their register operands and write only `rd`:
 //! no memory, no stack (`options(pure, nomem, nostack)` states exactly
@@ -162,6 +180,152 @@ mod arm {
         [a0, a1, a2, a3]
     }
 
+    /// `[a.lo | b.lo << 16]`.
+    #[inline(always)]
+    pub fn pkhbt(a: u32, b: u32) -> u32 {
+        let r;
+        // SAFETY: register-only instruction, see the module's audit note.
+        unsafe {
+            core::arch::asm!("pkhbt {0}, {1}, {2}, lsl #16", lateout(reg) r, in(reg) a, in(reg) b,
+                options(pure, nomem, nostack, preserves_flags));
+        }
+        r
+    }
+
+    /// `[a.hi | b.hi << 16]`.
+    #[inline(always)]
+    pub fn pkhtb(b: u32, a: u32) -> u32 {
+        let r;
+        // SAFETY: register-only instruction, see the module's audit note.
+        unsafe {
+            core::arch::asm!("pkhtb {0}, {1}, {2}, asr #16", lateout(reg) r, in(reg) b, in(reg) a,
+                options(pure, nomem, nostack, preserves_flags));
+        }
+        r
+    }
+
+    /// One row of a unit of [`dot4x4`]: the weight word `{w}` sign-extended
+    /// into its even and odd bytes, two `smlad`s into `{a}`.
+    macro_rules! row {
+        ($a:literal, $w:literal) => {
+            concat!(
+                "sxtb16 {t}, {",
+                $w,
+                "}\n",
+                "sxtb16 {",
+                $w,
+                "}, {",
+                $w,
+                "}, ror #8\n",
+                "smlad {",
+                $a,
+                "}, {t}, {x0}, {",
+                $a,
+                "}\n",
+                "smlad {",
+                $a,
+                "}, {",
+                $w,
+                "}, {x1}, {",
+                $a,
+                "}\n",
+            )
+        };
+    }
+
+    /// One unit of [`dot4x4`] with the weights loaded by two `ldrd`s
+    /// (word-aligned weights): 19 instructions per 16 multiply-accumulates.
+    macro_rules! unit_ldrd {
+        () => {
+            concat!(
+                "ldrd {x0}, {x1}, [{px}], #8\n",
+                "ldrd {w0}, {w1}, [{pw}], #8\n",
+                row!("a0", "w0"),
+                row!("a1", "w1"),
+                "ldrd {w0}, {w1}, [{pw}], #8\n",
+                row!("a2", "w0"),
+                row!("a3", "w1"),
+            )
+        };
+    }
+
+    /// One unit of [`dot4x4`] with the weights loaded by four `ldr`s
+    /// (unaligned loads are allowed for `ldr`, not for `ldrd`): 21
+    /// instructions per 16 multiply-accumulates.
+    macro_rules! unit_ldr {
+        () => {
+            concat!(
+                "ldrd {x0}, {x1}, [{px}], #8\n",
+                "ldr {w0}, [{pw}], #4\n",
+                row!("a0", "w0"),
+                "ldr {w1}, [{pw}], #4\n",
+                row!("a1", "w1"),
+                "ldr {w0}, [{pw}], #4\n",
+                row!("a2", "w0"),
+                "ldr {w1}, [{pw}], #4\n",
+                row!("a3", "w1"),
+            )
+        };
+    }
+
+    /// The loop of [`super::dot4x4`] over `n ≥ 1` units, unrolled twice:
+    /// an odd `n` enters at the second unit (bit 3 of the input's byte
+    /// length `8n`); the loop is `cmp` and `bne` per two units.
+    macro_rules! dot4x4_loop {
+        ($unit:ident, $w:expr, $x:expr, $end:expr, $acc:expr) => {{
+            let [mut a0, mut a1, mut a2, mut a3] = $acc;
+            // SAFETY: the caller's contract: reads `n ≥ 1` units at `w`
+            // and `n` word-aligned input blocks at `x`, up to `end`;
+            // writes only registers. See the module's audit note.
+            unsafe {
+                core::arch::asm!(
+                    "sub {x0}, {end}, {px}",
+                    "tst {x0}, #8",
+                    "bne 3f",
+                    "2:",
+                    $unit!(),
+                    "3:",
+                    $unit!(),
+                    "cmp {px}, {end}",
+                    "bne 2b",
+                    px = inout(reg) $x => _,
+                    pw = inout(reg) $w => _,
+                    end = in(reg) $end,
+                    x0 = out(reg) _,
+                    x1 = out(reg) _,
+                    w0 = out(reg) _,
+                    w1 = out(reg) _,
+                    t = out(reg) _,
+                    a0 = inout(reg) a0,
+                    a1 = inout(reg) a1,
+                    a2 = inout(reg) a2,
+                    a3 = inout(reg) a3,
+                    options(pure, readonly, nostack),
+                );
+            }
+            [a0, a1, a2, a3]
+        }};
+    }
+
+    /// The loop of [`super::dot4x4`] over `n ≥ 1` units: per unit one
+    /// `ldrd` of the input block, the four rows' weight words (two `ldrd`s
+    /// when `w` is word-aligned, else four `ldr`s), eight `sxtb16` and
+    /// eight `smlad`.
+    ///
+    /// # Safety
+    ///
+    /// `w` must point to `n` readable units of 16 bytes and `x` to `n`
+    /// readable, word-aligned pairs of words, `n ≥ 1`.
+    #[inline(always)]
+    pub unsafe fn dot4x4(w: *const u8, x: *const [u32; 2], n: usize, acc: [i32; 4]) -> [i32; 4] {
+        let end = x.wrapping_add(n);
+        if w.addr().is_multiple_of(4) {
+            dot4x4_loop!(unit_ldrd, w, x, end, acc)
+        } else {
+            dot4x4_loop!(unit_ldr, w, x, end, acc)
+        }
+    }
+
     /// `a − b` on each 16-bit half.
     #[inline(always)]
     pub fn ssub16(a: u32, b: u32) -> u32 {
@@ -179,7 +343,7 @@ mod arm {
 /// One block: `acc + w0·x0 + w1·x1 + w2·x2 + w3·x3`, weights as 4 bytes and
 /// the input as its two packed words.
 #[inline(always)]
-fn block(acc: i32, w: [u8; 4], x: &[u32; 2]) -> i32 {
+pub(super) fn block(acc: i32, w: [u8; 4], x: &[u32; 2]) -> i32 {
     #[cfg(edgeae_dsp)]
     {
         let w = u32::from_le_bytes(w);
@@ -244,6 +408,90 @@ pub fn dot1x4(w: &[[u8; 4]], x: &[[u32; 8]], acc: [i32; 4]) -> [i32; 4] {
         }
     }
     [a0, a1, a2, a3]
+}
+
+/// `Σ w[r][i]·x[i]` over whole blocks of four for the four rows `r` of one
+/// interleaved row group ([`super::int8_x4`]): unit `b` holds the four
+/// weights of block `b` of row 0, then of rows 1, 2 and 3. Each input
+/// block is loaded once for the four rows: on the Cortex-M4, 20
+/// instructions per 16 multiply-accumulates, loop included (22 when the
+/// weights are not word-aligned).
+#[inline]
+pub fn dot4x4(w: &[[u8; 16]], x: &[[u32; 2]], acc: [i32; 4]) -> [i32; 4] {
+    #[cfg(edgeae_dsp)]
+    {
+        let n = w.len().min(x.len());
+        if n == 0 {
+            return acc;
+        }
+        // SAFETY: `w` and `x` hold at least `n ≥ 1` units and blocks, and
+        // `x` is word-aligned (it is a `[[u32; 2]]`).
+        unsafe { arm::dot4x4(w.as_ptr().cast(), x.as_ptr(), n, acc) }
+    }
+    #[cfg(not(edgeae_dsp))]
+    {
+        let mut acc = acc;
+        for (unit, xb) in w.iter().zip(x) {
+            for (a, row) in acc.iter_mut().zip(unit.as_chunks::<4>().0) {
+                *a = block(*a, *row, xb);
+            }
+        }
+        acc
+    }
+}
+
+/// `Σ_k w[k][j + c]·x[k]` over whole blocks of four inputs for the four
+/// columns `c` of a row-major `rows × width` matrix `w` (a tied layer
+/// reading its source transposed), `j + 4 ≤ width`. Per block the four
+/// rows' words of the four columns are loaded, sign-extended by
+/// `sxtb16` and paired across rows (rows 0 and 2, 1 and 3, as the packed
+/// input pairs its values) by `pkhbt`/`pkhtb`: 8 of each and 8 `smlad`
+/// per 16 multiply-accumulates.
+#[inline]
+pub fn dot_columns4(w: &[u8], width: usize, j: usize, x: &[[u32; 2]], acc: [i32; 4]) -> [i32; 4] {
+    let word = |k: usize| {
+        w.get(k * width + j..k * width + j + 4)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .unwrap_or([0; 4])
+    };
+    let mut acc = acc;
+    for (b, xb) in x.iter().enumerate() {
+        let k = 4 * b;
+        let rows = [word(k), word(k + 1), word(k + 2), word(k + 3)];
+        #[cfg(edgeae_dsp)]
+        {
+            let [r0, r1, r2, r3] = rows.map(u32::from_le_bytes);
+            let [c0, c1, c2, c3] = &mut acc;
+            let (e0, o0, e2, o2) = (
+                arm::sxtb16(r0),
+                arm::sxtb16_ror8(r0),
+                arm::sxtb16(r2),
+                arm::sxtb16_ror8(r2),
+            );
+            *c0 = arm::smlad(arm::pkhbt(e0, e2), xb[0], *c0);
+            *c1 = arm::smlad(arm::pkhbt(o0, o2), xb[0], *c1);
+            *c2 = arm::smlad(arm::pkhtb(e2, e0), xb[0], *c2);
+            *c3 = arm::smlad(arm::pkhtb(o2, o0), xb[0], *c3);
+            let (e1, o1, e3, o3) = (
+                arm::sxtb16(r1),
+                arm::sxtb16_ror8(r1),
+                arm::sxtb16(r3),
+                arm::sxtb16_ror8(r3),
+            );
+            *c0 = arm::smlad(arm::pkhbt(e1, e3), xb[1], *c0);
+            *c1 = arm::smlad(arm::pkhbt(o1, o3), xb[1], *c1);
+            *c2 = arm::smlad(arm::pkhtb(e3, e1), xb[1], *c2);
+            *c3 = arm::smlad(arm::pkhtb(o3, o1), xb[1], *c3);
+        }
+        #[cfg(not(edgeae_dsp))]
+        {
+            for (c, a) in acc.iter_mut().enumerate() {
+                let col = rows.map(|r| r.get(c).copied().unwrap_or(0));
+                *a = block(*a, col, xb);
+            }
+        }
+    }
+    acc
 }
 
 /// Four int8 values (the bytes of `v`, little-endian) minus the zero point

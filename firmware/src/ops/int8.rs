@@ -9,7 +9,7 @@
 
 use model_format::{DenseI8Op, I8s, Quant, WeightLayout};
 
-use super::dsp;
+use super::{dsp, int8_x4};
 
 /// Words of packed input for `n` values.
 pub const fn packed_words(n: usize) -> usize {
@@ -211,6 +211,7 @@ pub(crate) fn pack_i8(src: &[i8], zero_point: i8, dst: &mut [u32]) {
 }
 
 /// The value at index `k` of a packed vector of `n` values.
+#[cfg(any(test, edgeae_x86))]
 pub(crate) fn packed_value(x: &[u32], n: usize, k: usize) -> i32 {
     let blocks = n / 4;
     let (word, high) = if k < blocks * 4 {
@@ -308,11 +309,9 @@ pub fn run<'a>(op: &DenseI8Op<'a>, x: &[u32], y: &mut [i8]) {
             if let Some(simd) = dsp::x86::Simd::current() {
                 return super::int8_x86::tied(simd, op, x, y);
             }
-            for (j, yj) in y.iter_mut().enumerate() {
-                *yj = finish(op, tied_column(op, x, j, bias.next().unwrap_or(0)), 0);
-            }
+            int8_x4::run_tied(op, x, y)
         }
-        WeightLayout::Interleaved4 => super::int8_x4::run(op, x, y),
+        WeightLayout::Interleaved4 => int8_x4::run_interleaved(op, x, y),
     }
 }
 
@@ -327,6 +326,7 @@ pub(crate) fn tail_sum(acc: i32, w: &[u8], x: &[u32]) -> i32 {
 
 /// Tied layers: `acc + Σ_k w[k·outputs + j]·x_k`, output `j` reading column
 /// `j` of the source's `inputs × outputs` weights.
+#[cfg(edgeae_x86)]
 pub(crate) fn tied_column(op: &DenseI8Op<'_>, x: &[u32], j: usize, acc: i32) -> i32 {
     let weights = op.weights.as_bytes();
     let mut acc = acc;

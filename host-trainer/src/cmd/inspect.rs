@@ -120,7 +120,7 @@ fn weight_bytes(layer: &Layer<'_>) -> usize {
     match layer {
         Layer::Dense(d) => d.weights.as_bytes().len() + d.bias.as_bytes().len(),
         Layer::TiedDense(t) => t.bias.as_bytes().len(),
-        Layer::DenseI8(d) => {
+        Layer::DenseI8(d) | Layer::DenseI8x4(d) => {
             d.weights.len()
                 + d.bias.as_bytes().len()
                 + d.exponents.as_bytes().len()

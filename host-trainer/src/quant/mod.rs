@@ -561,7 +561,7 @@ pub fn quantize(model: &Model<'_>, windows: &[f32], opts: &QuantizeOptions) -> R
                     exponents,
                     bias,
                 } = q;
-                LayerBuf::DenseI8 {
+                let dense = LayerBuf::DenseI8 {
                     inputs: d.inputs,
                     outputs: d.outputs,
                     activation: d.activation,
@@ -573,6 +573,13 @@ pub fn quantize(model: &Model<'_>, windows: &[f32], opts: &QuantizeOptions) -> R
                     exponents,
                     bias,
                     lut: plan.lut,
+                };
+                // Interleaved for the 4-row kernels (format version 8),
+                // unless a tied layer reads the weights row-major.
+                if tie_sources.contains(&i) {
+                    dense
+                } else {
+                    dense.into_interleaved()
                 }
             }
             Layer::TiedDense(t) => {
@@ -648,6 +655,7 @@ pub fn quantize(model: &Model<'_>, windows: &[f32], opts: &QuantizeOptions) -> R
                 quant: plan.input,
             },
             Layer::DenseI8(_)
+            | Layer::DenseI8x4(_)
             | Layer::TiedDenseI8(_)
             | Layer::ConvI8(_)
             | Layer::ConvTransposeI8(_)
@@ -808,9 +816,11 @@ mod tests {
         let def = quantize(&model, &w, &QuantizeOptions::default()).unwrap();
         let out = def.encode().unwrap();
         let q = Model::load(&out).unwrap();
-        assert_eq!(q.header().version, 2);
+        // Layer 0 is interleaved (tag 14); layer 1, read by the tied
+        // layer, stays row-major.
+        assert_eq!(q.header().version, 8);
         assert!(q.layers().iter().all(Layer::is_int8));
-        let LayerBuf::DenseI8 { exponents, .. } = &def.layers[0] else {
+        let LayerBuf::DenseI8x4 { exponents, .. } = &def.layers[0] else {
             panic!("{:?}", def.layers[0])
         };
         // The small output channel uses a finer step; the others do not need one.
@@ -899,6 +909,7 @@ mod tests {
         let def = quantize(&model, &windows(), &QuantizeOptions::default()).unwrap();
         let io = |l: &LayerBuf| match l {
             LayerBuf::DenseI8 { input, output, .. }
+            | LayerBuf::DenseI8x4 { input, output, .. }
             | LayerBuf::TiedDenseI8 { input, output, .. } => (*input, *output),
             _ => panic!(),
         };

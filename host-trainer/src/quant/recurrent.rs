@@ -629,7 +629,7 @@ mod tests {
     }
 
     #[test]
-    fn quantize_gives_a_version_6_model_whose_tensors_chain() {
+    fn quantize_gives_a_version_8_model_whose_tensors_chain() {
         for (cell, sequences) in [(Cell::Lstm, false), (Cell::Gru, true)] {
             let bytes = model(cell, 10, 3, 6, sequences, 8);
             let m = Model::load(&bytes).unwrap();
@@ -644,7 +644,9 @@ mod tests {
             else {
                 panic!("{:?}", def.layers[0])
             };
-            let LayerBuf::DenseI8 { input, .. } = &def.layers[1] else {
+            let (LayerBuf::DenseI8 { input, .. } | LayerBuf::DenseI8x4 { input, .. }) =
+                &def.layers[1]
+            else {
                 panic!("{:?}", def.layers[1])
             };
             assert!(output.same_as(input), "{cell:?}: one quantization for h");
@@ -656,7 +658,7 @@ mod tests {
                 .unwrap()
                 .header()
                 .version;
-            assert_eq!(q, 6);
+            assert_eq!(q, 8, "the dense layer after it is tag 14");
             let out = def.encode().unwrap();
             let cmp = super::super::compare(&m, &Model::load(&out).unwrap(), &windows).unwrap();
             assert!(

@@ -31,12 +31,12 @@ pub fn ramp(n: usize, start: f32, step: f32) -> Vec<u8> {
 }
 
 /// The byte strings of `model`, for the life of the test.
-fn store(model: ModelBuf) -> SpecBytes<'static> {
+pub fn store(model: ModelBuf) -> SpecBytes<'static> {
     Box::leak(Box::new(model)).bytes().unwrap()
 }
 
 /// The spec of a store.
-fn spec<'s>(store: &'s SpecBytes<'_>) -> ModelSpec<'s> {
+pub fn spec<'s>(store: &'s SpecBytes<'_>) -> ModelSpec<'s> {
     store.spec().unwrap()
 }
 

@@ -40,7 +40,7 @@ fn model(seed: u64, metric: MetricBuf, shared: bool) -> ModelBuf {
         layers: (0..4)
             .map(|i| LayerChoice {
                 int8: true,
-                tied: i == 3 && seed % 2 == 0,
+                tied: i == 3 && seed.is_multiple_of(2),
                 activation: ((seed + i) % 5) as u8,
             })
             .collect(),

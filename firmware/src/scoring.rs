@@ -532,6 +532,41 @@ mod tests {
     }
 
     #[test]
+    fn int8_errors_by_hand() {
+        let x: [i8; 3] = [3, -2, 5];
+        let y: [i8; 3] = [1, 0, 5];
+        let xq = Quant {
+            scale: 0.5,
+            zero_point: 1,
+        };
+        let yq = Quant {
+            scale: 0.5,
+            zero_point: -1,
+        };
+        let e = |m: &Metric<'_>, yq: &Quant| window_error_i8(m, 1, x.iter().copied(), &xq, &y, yq);
+        // Shared scale: D = (3 − 1) − (1 + 1), (−2 − 1) − (0 + 1), (5 − 1) − (5 + 1)
+        // = 0, −4, −2; ΣD² = 20, Σ|D| = 6.
+        assert_eq!(e(&Metric::Mse, &yq), 20.0 * 0.25 / 3.0);
+        assert_eq!(e(&Metric::Mae, &yq), 1.0);
+        let w = le(&[2.0, 0.5, 1.0]);
+        let st = Metric::Standardized(model_format::F32s::new(&w));
+        // 2·0 + 0.5·16 + 1·4 = 12, times 0.25, over 3.
+        assert_eq!(e(&st, &yq), 1.0);
+        // Another scale: dequantized first, x' = 1, −1.5, 2 and
+        // y' = 0.5, 0.25, 1.5, so d = 0.5, −1.75, 0.5.
+        let other = Quant {
+            scale: 0.25,
+            zero_point: -1,
+        };
+        assert_eq!(e(&Metric::Mse, &other), (0.25 + 3.0625 + 0.25) / 3.0);
+        assert_eq!(e(&Metric::Mae, &other), 2.75 / 3.0);
+        assert_eq!(
+            window_error_i8(&Metric::Mse, 1, [].into_iter(), &xq, &[], &yq),
+            0.0
+        );
+    }
+
+    #[test]
     fn hysteresis_raises_above_and_clears_below() {
         let mut s = Scorer::new(&spec(1.0, 0.5, 1.0));
         let states: [(f32, bool, Option<AlarmChange>); 6] = [

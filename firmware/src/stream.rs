@@ -335,7 +335,8 @@ impl<'m, 's> Stream<'m, 's> {
         }
     }
 
-    /// The ring's values `range`, zeroed (a faulty frame).
+    /// Zeroes the frame that starts at value `start` of the ring (a faulty
+    /// frame).
     fn zero_frame(&mut self, start: usize) {
         let end = start + self.channels;
         match self.int8 {

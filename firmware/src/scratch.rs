@@ -46,7 +46,8 @@ use crate::ops::{conv_i8, recurrent, recurrent_i8};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ScratchPlan {
-    /// The input window (f32).
+    /// The input window (f32; none in a stream's engine over a model
+    /// scored in int8, whose ring holds the window).
     pub input: usize,
     /// Outputs of even-numbered ops.
     pub even: usize,

@@ -7,6 +7,11 @@
 //! [`Engine::input_mut`] and calls [`Engine::reconstruct`],
 //! [`Engine::encode`], or writes codings into [`Engine::codings_mut`] and
 //! calls [`Engine::decode`].
+//!
+//! A [`crate::Stream`] over a model scored in int8
+//! ([`crate::int8_window`]) binds its engine with
+//! [`ScratchPlan::for_stream`] instead: the window arrives as int8 bytes at
+//! the start of the buffer op 0 reads, and the reconstruction stays int8.
 
 use model_format::{Model, Op};
 
@@ -22,10 +27,25 @@ pub struct Engine<'m, 's> {
     odd: &'s mut [f32],
     column: &'s mut [f32],
     state: &'s mut [f32],
+    /// The window arrives as int8 bytes in the odd buffer and the last op's
+    /// output stays int8 (a stream's engine over a model scored in int8).
+    int8_window: bool,
 }
 
 fn split(buf: &mut [f32], at: usize) -> Option<(&mut [f32], &mut [f32])> {
     buf.split_at_mut_checked(at)
+}
+
+/// True when int8 op `i` of `model`, the last of `..end` run or one before
+/// an f32 op, dequantizes its output in place; with `int8_window` (a
+/// stream's engine over a model scored in int8) the last op's output
+/// stays int8.
+fn hands_out_f32(model: &Model<'_>, int8_window: bool, i: usize, end: usize) -> bool {
+    let ops = model.ops();
+    if i + 1 == ops.len() {
+        return !int8_window;
+    }
+    i + 1 == end || !ops.get(i + 1).is_some_and(Op::is_int8)
 }
 
 impl<'m, 's> Engine<'m, 's> {
@@ -37,7 +57,26 @@ impl<'m, 's> Engine<'m, 's> {
     /// Binds `model` to `scratch`, which must hold at least
     /// [`Engine::scratch_len`] values (more is fine; the rest is unused).
     pub fn new(model: &'m Model<'m>, scratch: &'s mut [f32]) -> Result<Self, ScratchTooSmall> {
-        let plan = ScratchPlan::for_model(model);
+        Engine::bind(model, scratch, ScratchPlan::for_model(model), false)
+    }
+
+    /// Binds `model` as a stream's engine in [`ScratchPlan::for_stream`]
+    /// words: for a model scored in int8, the window is written with
+    /// [`Engine::window_i8_mut`] and [`Engine::reconstruct_i8`] runs it.
+    pub(crate) fn for_stream(
+        model: &'m Model<'m>,
+        scratch: &'s mut [f32],
+    ) -> Result<Self, ScratchTooSmall> {
+        let int8 = crate::int8_window(model).is_some();
+        Engine::bind(model, scratch, ScratchPlan::for_stream(model), int8)
+    }
+
+    fn bind(
+        model: &'m Model<'m>,
+        scratch: &'s mut [f32],
+        plan: ScratchPlan,
+        int8_window: bool,
+    ) -> Result<Self, ScratchTooSmall> {
         let too_small = ScratchTooSmall {
             needed: plan.total(),
             given: scratch.len(),
@@ -60,7 +99,44 @@ impl<'m, 's> Engine<'m, 's> {
             odd,
             column,
             state,
+            int8_window,
         })
+    }
+
+    /// Where a stream writes the quantized window of a model scored in
+    /// int8 (`model.input_len()` bytes at the start of the odd buffer, which
+    /// op 0 reads); empty on an engine bound with [`Engine::new`].
+    pub(crate) fn window_i8_mut(&mut self) -> &mut [i8] {
+        if !self.int8_window {
+            return &mut [];
+        }
+        let n = self.model.input_len();
+        bytemuck::cast_slice_mut::<f32, i8>(self.odd)
+            .get_mut(..n)
+            .unwrap_or_default()
+    }
+
+    /// Runs every op on the window in [`Engine::window_i8_mut`] (which it
+    /// overwrites) and returns the int8 reconstruction; empty on an engine
+    /// bound with [`Engine::new`].
+    pub(crate) fn reconstruct_i8(&mut self) -> &[i8] {
+        if !self.int8_window {
+            return &[];
+        }
+        self.run(0, self.model.ops().len());
+        self.last_i8()
+    }
+
+    /// The int8 reconstruction the last [`Engine::reconstruct_i8`] left.
+    pub(crate) fn last_i8(&self) -> &[i8] {
+        if !self.int8_window {
+            return &[];
+        }
+        let last = self.model.ops().len().saturating_sub(1);
+        let len = self.model.ops().get(last).map_or(0, Op::outputs);
+        bytemuck::cast_slice::<f32, i8>(self.buffer_of(last))
+            .get(..len)
+            .unwrap_or_default()
     }
 
     /// The model.
@@ -132,12 +208,16 @@ impl<'m, 's> Engine<'m, 's> {
     /// The output of op `index` (in its ping-pong buffer).
     fn output_of(&self, index: usize) -> &[f32] {
         let len = self.model.ops().get(index).map_or(0, Op::outputs);
-        let buf = if index.is_multiple_of(2) {
+        self.buffer_of(index).get(..len).unwrap_or_default()
+    }
+
+    /// The ping-pong buffer op `index` writes.
+    fn buffer_of(&self, index: usize) -> &[f32] {
+        if index.is_multiple_of(2) {
             &*self.even
         } else {
             &*self.odd
-        };
-        buf.get(..len).unwrap_or_default()
+        }
     }
 
     /// Runs ops `start..end`; op `i` reads op `i - 1`'s buffer (the input for op 0).
@@ -147,7 +227,9 @@ impl<'m, 's> Engine<'m, 's> {
     /// place in the buffer it reads (op 0 into the odd buffer, keeping the
     /// input window); an int8 feature-map op reads int8 bytes there,
     /// quantized in place from f32 when needed, and an int8 convolution
-    /// builds its im2col column in the column buffer. A recurrent op keeps
+    /// builds its im2col column in the column buffer. In a stream's engine
+    /// over a model scored in int8, op 0 reads the window's int8 bytes in
+    /// the odd buffer and the last op's output stays int8. A recurrent op keeps
     /// its state between steps in the state buffer. [`ScratchPlan`] sized
     /// all of them.
     fn run(&mut self, start: usize, end: usize) {
@@ -171,7 +253,9 @@ impl<'m, 's> Engine<'m, 's> {
                 Op::Recurrent(r) => recurrent::run(r, x, dst, self.state),
                 Op::DenseI8(q) => {
                     let int8_input = i > start && ops.get(i - 1).is_some_and(Op::is_int8);
-                    if i == 0 {
+                    if i == 0 && self.int8_window {
+                        int8::pack_i8_in_place(src, q.inputs, q.input.zero_point);
+                    } else if i == 0 {
                         let words = bytemuck::cast_slice_mut::<f32, u32>(src);
                         int8::pack_f32(&*self.input, &q.input, words);
                     } else if int8_input {
@@ -181,8 +265,7 @@ impl<'m, 's> Engine<'m, 's> {
                     }
                     let x = bytemuck::cast_slice::<f32, u32>(src);
                     int8::run(q, x, bytemuck::cast_slice_mut::<f32, i8>(dst));
-                    let next_int8 = ops.get(i + 1).is_some_and(Op::is_int8);
-                    if i + 1 == end || !next_int8 {
+                    if hands_out_f32(model, self.int8_window, i, end) {
                         int8::dequantize_in_place(dst, q.outputs, &q.output);
                     }
                 }
@@ -195,7 +278,9 @@ impl<'m, 's> Engine<'m, 's> {
                         continue; // unreachable: an int8 op has a quantization
                     };
                     let int8_input = i > start && ops.get(i - 1).is_some_and(Op::is_int8);
-                    if i == 0 {
+                    if i == 0 && self.int8_window {
+                        // The window's bytes are already there.
+                    } else if i == 0 {
                         let bytes = bytemuck::cast_slice_mut::<f32, i8>(src);
                         int8::quantize_into(&*self.input, &quant, bytes);
                     } else if !int8_input {
@@ -216,9 +301,8 @@ impl<'m, 's> Engine<'m, 's> {
                         }
                         _ => {}
                     }
-                    let next_int8 = ops.get(i + 1).is_some_and(Op::is_int8);
                     if let Some(out) = op.output_quant()
-                        && (i + 1 == end || !next_int8)
+                        && hands_out_f32(model, self.int8_window, i, end)
                     {
                         int8::dequantize_in_place(dst, op.outputs(), &out);
                     }

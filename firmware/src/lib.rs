@@ -35,6 +35,6 @@ pub use error::ScratchTooSmall;
 pub use model_format;
 pub use model_format::{FormatError, Model};
 pub use scoring::{Calibrator, Scorer, Thresholds};
-pub use scratch::ScratchPlan;
+pub use scratch::{ScratchPlan, int8_window};
 pub use stream::{Event, Stream};
 pub use streaming::StreamCosts;

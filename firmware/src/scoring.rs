@@ -20,48 +20,114 @@
 
 use core::fmt;
 
-use model_format::{Calibration, Metric, ScoringSpec};
+use model_format::{Calibration, Metric, Quant, ScoringSpec};
+
+use crate::ops::int8::dequantize;
 
 /// The smoothed score's input is capped at this multiple of the threshold.
 pub const SATURATION: f32 = 2.0;
 
 /// Reconstruction error of one window, in normalised units, as `metric`
 /// says: the mean over the window of `(x − y)²` (MSE), `|x − y|` (MAE),
-/// `w[c]·(x − y)²` with `c` the value's channel (weighted MSE), or
-/// `w[i]·(x − y)²` with `i` the value's index in the window (standardized,
-/// computed as `d = x − y`, then `w[i]·(d·d)`).
+/// `w[c]·(x − y)²` with `c` the value's channel (weighted MSE, computed as
+/// `(w[c]·d)·d` with `d = x − y`), or `w[i]·(x − y)²` with `i` the value's
+/// index in the window (standardized, computed as `d = x − y`, then
+/// `w[i]·(d·d)`).
 ///
 /// Summed in f32 in index order, then divided by the number of values, so
 /// the host and a board get the same bits. `input` and `output` (and the
 /// standardized weights) have the same length in a validated model; extra
 /// values of a longer one are ignored. Returns 0 for an empty window.
 pub fn window_error(metric: &Metric<'_>, channels: usize, input: &[f32], output: &[f32]) -> f32 {
-    let n = input.len().min(output.len());
-    if n == 0 {
-        return 0.0;
+    error_of_differences(
+        metric,
+        channels,
+        input.iter().zip(output).map(|(x, y)| x - y),
+    )
+}
+
+/// [`window_error`] of the differences `d = x − y`, in index order.
+fn error_of_differences(
+    metric: &Metric<'_>,
+    channels: usize,
+    differences: impl Iterator<Item = f32>,
+) -> f32 {
+    let channels = channels.max(1);
+    let mut n = 0usize;
+    let mut sum = 0.0f32;
+    for (i, d) in differences.enumerate() {
+        n += 1;
+        sum += match metric {
+            Metric::Mse => d * d,
+            Metric::Mae => d.abs(),
+            Metric::WeightedMse(w) => w.get(i % channels).map_or(0.0, |w| w * d * d),
+            Metric::Standardized(w) => w.get(i).map_or(0.0, |w| w * (d * d)),
+        };
     }
-    let pairs = input.iter().zip(output);
-    let sum: f32 = match metric {
-        Metric::Mse => pairs.map(|(x, y)| (x - y) * (x - y)).sum(),
-        Metric::Mae => pairs.map(|(x, y)| (x - y).abs()).sum(),
-        Metric::WeightedMse(w) => {
-            let mut sum = 0.0f32;
-            for (xs, ys) in input
-                .chunks(channels.max(1))
-                .zip(output.chunks(channels.max(1)))
-            {
-                for ((x, y), w) in xs.iter().zip(ys).zip(w.iter()) {
-                    sum += w * (x - y) * (x - y);
-                }
-            }
-            sum
+    mean(sum, n)
+}
+
+/// `sum / n` in f32; 0 for no values.
+fn mean(sum: f32, n: usize) -> f32 {
+    if n == 0 { 0.0 } else { sum / n as f32 }
+}
+
+/// Reconstruction error of a window scored in int8 (SPEC.md 3.5,
+/// [`crate::int8_window`]): `input` is the quantized window (quantization
+/// `in_q`, the first layer's input), `output` the int8 reconstruction
+/// (`out_q`, the last layer's output), in index order.
+///
+/// When the two share a scale `s` (the same bits; `edgeae export` makes
+/// them so), each difference is the integer
+/// `D = (x − in_q.zero_point) − (y − out_q.zero_point)` and the error is
+/// exact up to its last roundings: `(ΣD² as f32 · (s·s)) / n` (MSE),
+/// `(Σ|D| as f32 · s) / n` (MAE), with the sums in u64, or
+/// `(Σ w·(D² as f32) · (s·s)) / n` with the weighted sum in f32 in index
+/// order (`w` the value's channel weight for weighted MSE, its position
+/// weight for standardized). Otherwise both sides are dequantized
+/// (`(q − zero_point) · scale`) and the f32 rule of [`window_error`]
+/// applies to `d = x − y`. Returns 0 for an empty window.
+pub fn window_error_i8(
+    metric: &Metric<'_>,
+    channels: usize,
+    input: impl Iterator<Item = i8>,
+    in_q: &Quant,
+    output: &[i8],
+    out_q: &Quant,
+) -> f32 {
+    let pairs = input.zip(output.iter().copied());
+    if in_q.scale.to_bits() != out_q.scale.to_bits() {
+        let d = pairs.map(|(x, y)| dequantize(x, in_q) - dequantize(y, out_q));
+        return error_of_differences(metric, channels, d);
+    }
+    let (zx, zy) = (i32::from(in_q.zero_point), i32::from(out_q.zero_point));
+    let d =
+        pairs.map(|(x, y)| u64::from(((i32::from(x) - zx) - (i32::from(y) - zy)).unsigned_abs()));
+    let s = in_q.scale;
+    let count = |(n, sum): (usize, u64), term: u64| (n + 1, sum + term);
+    match metric {
+        Metric::Mse => {
+            let (n, sum) = d.map(|d| d * d).fold((0, 0), count);
+            mean(sum as f32 * (s * s), n)
         }
-        Metric::Standardized(w) => pairs.zip(w.iter()).fold(0.0f32, |sum, ((x, y), w)| {
-            let d = x - y;
-            sum + w * (d * d)
-        }),
-    };
-    sum / n as f32
+        Metric::Mae => {
+            let (n, sum) = d.fold((0, 0), count);
+            mean(sum as f32 * s, n)
+        }
+        Metric::WeightedMse(w) | Metric::Standardized(w) => {
+            let channels = match metric {
+                Metric::WeightedMse(_) => channels.max(1),
+                _ => usize::MAX,
+            };
+            let mut n = 0usize;
+            let mut sum = 0.0f32;
+            for (i, d) in d.enumerate() {
+                n += 1;
+                sum += w.get(i % channels).map_or(0.0, |w| w * (d * d) as f32);
+            }
+            mean(sum * (s * s), n)
+        }
+    }
 }
 
 /// A change of the alarm state.
@@ -463,6 +529,41 @@ mod tests {
         let w = le(&[1.0; 9]);
         let m = Metric::Standardized(model_format::F32s::new(&w));
         assert_eq!(window_error(&m, 1, &x, &[0.0; 9]), 11_111_111.0);
+    }
+
+    #[test]
+    fn int8_errors_by_hand() {
+        let x: [i8; 3] = [3, -2, 5];
+        let y: [i8; 3] = [1, 0, 5];
+        let xq = Quant {
+            scale: 0.5,
+            zero_point: 1,
+        };
+        let yq = Quant {
+            scale: 0.5,
+            zero_point: -1,
+        };
+        let e = |m: &Metric<'_>, yq: &Quant| window_error_i8(m, 1, x.iter().copied(), &xq, &y, yq);
+        // Shared scale: D = (3 − 1) − (1 + 1), (−2 − 1) − (0 + 1), (5 − 1) − (5 + 1)
+        // = 0, −4, −2; ΣD² = 20, Σ|D| = 6.
+        assert_eq!(e(&Metric::Mse, &yq), 20.0 * 0.25 / 3.0);
+        assert_eq!(e(&Metric::Mae, &yq), 1.0);
+        let w = le(&[2.0, 0.5, 1.0]);
+        let st = Metric::Standardized(model_format::F32s::new(&w));
+        // 2·0 + 0.5·16 + 1·4 = 12, times 0.25, over 3.
+        assert_eq!(e(&st, &yq), 1.0);
+        // Another scale: dequantized first, x' = 1, −1.5, 2 and
+        // y' = 0.5, 0.25, 1.5, so d = 0.5, −1.75, 0.5.
+        let other = Quant {
+            scale: 0.25,
+            zero_point: -1,
+        };
+        assert_eq!(e(&Metric::Mse, &other), (0.25 + 3.0625 + 0.25) / 3.0);
+        assert_eq!(e(&Metric::Mae, &other), 2.75 / 3.0);
+        assert_eq!(
+            window_error_i8(&Metric::Mse, 1, [].into_iter(), &xq, &[], &yq),
+            0.0
+        );
     }
 
     #[test]

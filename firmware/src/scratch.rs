@@ -27,8 +27,17 @@
 //! gate buffer. An int8 recurrent layer reads and writes int8 bytes as the
 //! int8 feature-map layers do and keeps its int16 state and its packed
 //! input and hidden state there (`ops::recurrent_i8::state_words`).
+//!
+//! **A stream's engine** ([`ScratchPlan::for_stream`]). A model scored in
+//! int8 ([`int8_window`]: an autoencoder whose first and last layers are
+//! int8) keeps no input window of its own in a [`crate::Stream`]: the
+//! stream's ring holds the quantized window, copies it as int8 bytes into
+//! the start of the buffer op 0 reads (where op 0 packs it in place, as it
+//! packs any int8 input), and scores the reconstruction as the last op
+//! leaves it, int8 bytes, against the ring (SPEC.md 3.5). So that plan has
+//! no `input` words, and the last op's output takes a byte per value.
 
-use model_format::{Model, Op};
+use model_format::{Model, Op, Quant};
 
 use crate::ops::int8::packed_words;
 use crate::ops::{conv_i8, recurrent, recurrent_i8};
@@ -37,7 +46,8 @@ use crate::ops::{conv_i8, recurrent, recurrent_i8};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ScratchPlan {
-    /// The input window (f32).
+    /// The input window (f32; none in a stream's engine over a model
+    /// scored in int8, whose ring holds the window).
     pub input: usize,
     /// Outputs of even-numbered ops.
     pub even: usize,
@@ -49,10 +59,25 @@ pub struct ScratchPlan {
     pub state: usize,
 }
 
-/// True when op `i`'s output leaves the int8 domain (so it is dequantized in place).
-pub(crate) fn hands_out_f32(model: &Model<'_>, i: usize) -> bool {
+/// The quantizations of the window and of the reconstruction when `model`
+/// is scored in int8 (SPEC.md 3.5): an autoencoder (not a classifier)
+/// whose first op takes int8 input and whose last op gives int8 output.
+/// `None` for every other model, which is scored in f32.
+pub fn int8_window(model: &Model<'_>) -> Option<(Quant, Quant)> {
+    if model.classes().is_some() {
+        return None;
+    }
     let ops = model.ops();
-    i + 1 == ops.len()
+    let input = ops.first()?.input_quant()?;
+    let output = ops.last()?.output_quant()?;
+    Some((input, output))
+}
+
+/// True when op `i`'s output leaves the int8 domain (so it is dequantized
+/// in place); with `int8_out`, the last op's output stays int8.
+fn hands_out_f32(model: &Model<'_>, i: usize, int8_out: bool) -> bool {
+    let ops = model.ops();
+    (i + 1 == ops.len() && !int8_out)
         || i == model.codings_layer()
         || ops.get(i + 1).is_some_and(|next| !next.is_int8())
 }
@@ -78,10 +103,23 @@ fn input_words(op: &Op<'_>) -> usize {
 }
 
 impl ScratchPlan {
-    /// The plan for `model`.
+    /// The plan for `model` in an [`crate::Engine`] of its own: it keeps
+    /// the f32 input window and hands out an f32 reconstruction.
     pub fn for_model(model: &Model<'_>) -> ScratchPlan {
+        ScratchPlan::plan(model, false)
+    }
+
+    /// The plan for the engine of a [`crate::Stream`] over `model`: for a
+    /// model scored in int8 ([`int8_window`]) no input words (the stream's
+    /// ring holds the window) and an int8 reconstruction; for any other
+    /// model, [`ScratchPlan::for_model`].
+    pub fn for_stream(model: &Model<'_>) -> ScratchPlan {
+        ScratchPlan::plan(model, int8_window(model).is_some())
+    }
+
+    fn plan(model: &Model<'_>, int8: bool) -> ScratchPlan {
         let words = |i: usize, op: &Op<'_>| {
-            if op.is_int8() && !hands_out_f32(model, i) {
+            if op.is_int8() && !hands_out_f32(model, i, int8) {
                 op.outputs().div_ceil(4)
             } else {
                 op.outputs()
@@ -124,7 +162,7 @@ impl ScratchPlan {
             .max()
             .unwrap_or(0);
         ScratchPlan {
-            input: model.input_len(),
+            input: if int8 { 0 } else { model.input_len() },
             even: widest(0),
             odd: widest(1),
             column,

@@ -366,9 +366,9 @@ impl<'m, 's> Server<'m, 's> {
         let input = self.stream.model().input();
         let channels = (input.channels as usize).max(1);
         let (mean, scale) = (input.mean, input.scale);
-        let (_, y) = self.stream.last_window();
+        let y = self.stream.last_reconstruction();
         // Back to sensor units: the inverse of the stream's normalisation.
-        let values = y.iter().enumerate().map(|(i, v)| {
+        let values = y.enumerate().map(|(i, v)| {
             let s = scale.get(i % channels).unwrap_or(1.0);
             let m = mean.get(i % channels).unwrap_or(0.0);
             if s == 0.0 { m } else { v / s + m }

@@ -39,6 +39,18 @@
 //! Memory: no allocation. The ring lives in the caller's scratch slice
 //! after the engine's part ([`Stream::scratch_len`]).
 //!
+//! **Scored in int8.** For a model whose first and last layers are int8
+//! (an autoencoder, [`crate::int8_window`]), each normalised sample is
+//! quantized as it arrives with the first layer's input quantization, so
+//! the ring holds one byte per value; at a window's end its bytes are
+//! copied into the engine, which keeps no window of its own
+//! ([`ScratchPlan::for_stream`]), and the error is computed from the
+//! quantized window and the int8 reconstruction
+//! ([`crate::scoring::window_error_i8`], SPEC.md 3.5). A finite sample
+//! outside the input's quantization range saturates there: its window is
+//! scored, with a finite error, where the f32 path of a huge sample could
+//! report an overflow.
+//!
 //! **Streaming encoder.** [`Stream::new`] picks it by itself when the
 //! model qualifies: an encoder of recurrent layers only (LSTM, GRU), each
 //! over the whole window, the last one sequence to vector (the
@@ -59,9 +71,10 @@
 //! windowed path (and [`Stream::windowed_scratch_len`] is its scratch);
 //! any other model always takes it.
 
-use model_format::Model;
+use model_format::{Model, Quant};
 
-use crate::scoring::{Scorer, Thresholds, Verdict, window_error};
+use crate::ops::int8::{dequantize, quantize, reciprocal};
+use crate::scoring::{Scorer, Thresholds, Verdict, window_error, window_error_i8};
 use crate::streaming::{self, StreamCosts, StreamingEncoder};
 use crate::{Engine, ScratchPlan, ScratchTooSmall};
 
@@ -184,15 +197,37 @@ pub struct Stream<'m, 's> {
     last_fault: Option<u64>,
     /// The in-flight encoder states, when streaming.
     encoder: Option<StreamingEncoder<'s>>,
+    /// The first channel of the current frame that was not finite once
+    /// normalised.
+    bad_channel: Option<usize>,
+    /// For a model scored in int8: the quantizations of the window and of
+    /// the reconstruction (the ring holds int8 bytes).
+    int8: Option<(Quant, Quant)>,
+}
+
+/// Words of the ring of one window for `model`: a byte per value when it
+/// is scored in int8, else a word.
+fn ring_words(model: &Model<'_>) -> usize {
+    match crate::int8_window(model) {
+        Some(_) => model.input_len().div_ceil(4),
+        None => model.input_len(),
+    }
 }
 
 /// Copies the common prefix of `src` into `dst` (the lengths are equal
 /// here; this form has no panic path).
-fn copy(dst: &mut [f32], src: &[f32]) {
+fn copy<T: Copy>(dst: &mut [T], src: &[T]) {
     let n = dst.len().min(src.len());
     if let (Some(d), Some(s)) = (dst.get_mut(..n), src.get(..n)) {
         d.copy_from_slice(s);
     }
+}
+
+/// The first `n` values of a ring that holds int8 bytes.
+fn ring_bytes(ring: &[f32], n: usize) -> &[i8] {
+    bytemuck::cast_slice::<f32, i8>(ring)
+        .get(..n)
+        .unwrap_or_default()
 }
 
 fn u32_of(n: usize) -> u32 {
@@ -208,9 +243,10 @@ impl<'m, 's> Stream<'m, 's> {
     }
 
     /// f32 slots of scratch [`Stream::windowed`] needs for `model`: the
-    /// engine's ([`ScratchPlan`]) plus the ring (one window).
+    /// engine's ([`ScratchPlan::for_stream`]) plus the ring (one window:
+    /// a word per value, or a byte per value for a model scored in int8).
     pub fn windowed_scratch_len(model: &Model<'_>) -> usize {
-        ScratchPlan::for_model(model).total() + model.input_len()
+        ScratchPlan::for_stream(model).total() + ring_words(model)
     }
 
     /// What a stream over `model` as [`Stream::new`] runs it costs per
@@ -253,12 +289,11 @@ impl<'m, 's> Stream<'m, 's> {
         if given < needed {
             return Err(too_small);
         }
-        let engine_len = ScratchPlan::for_model(model).total();
+        let engine_len = ScratchPlan::for_stream(model).total();
         let (engine_part, rest) = scratch.split_at_mut_checked(engine_len).ok_or(too_small)?;
         let (ring, rest) = rest
-            .split_at_mut_checked(model.input_len())
+            .split_at_mut_checked(ring_words(model))
             .ok_or(too_small)?;
-        ring.fill(0.0);
         let encoder = if stream_encoder {
             Some(StreamingEncoder::new(model, rest).ok_or(too_small)?)
         } else {
@@ -266,8 +301,8 @@ impl<'m, 's> Stream<'m, 's> {
         };
         let input = model.input();
         let window = u64::from(input.window);
-        Ok(Stream {
-            engine: Engine::new(model, engine_part)?,
+        let mut stream = Stream {
+            engine: Engine::for_stream(model, engine_part)?,
             ring,
             scorer: Scorer::new(model.scoring()),
             channels: input.channels as usize,
@@ -279,7 +314,44 @@ impl<'m, 's> Stream<'m, 's> {
             next_end: window,
             last_fault: None,
             encoder,
-        })
+            bad_channel: None,
+            int8: crate::int8_window(model),
+        };
+        stream.clear_ring();
+        Ok(stream)
+    }
+
+    /// True when the stream scores in int8 (module docs).
+    pub fn scores_int8(&self) -> bool {
+        self.int8.is_some()
+    }
+
+    /// Sets every value of the ring to a normalised 0 (0.0, or the input
+    /// zero point when scored in int8).
+    fn clear_ring(&mut self) {
+        match self.int8 {
+            Some((q, _)) => bytemuck::cast_slice_mut::<f32, i8>(self.ring).fill(q.zero_point),
+            None => self.ring.fill(0.0),
+        }
+    }
+
+    /// Zeroes the frame that starts at value `start` of the ring (a faulty
+    /// frame).
+    fn zero_frame(&mut self, start: usize) {
+        let end = start + self.channels;
+        match self.int8 {
+            Some((q, _)) => {
+                let bytes = bytemuck::cast_slice_mut::<f32, i8>(self.ring);
+                if let Some(slot) = bytes.get_mut(start..end) {
+                    slot.fill(q.zero_point);
+                }
+            }
+            None => {
+                if let Some(slot) = self.ring.get_mut(start..end) {
+                    slot.fill(0.0);
+                }
+            }
+        }
     }
 
     /// The model.
@@ -305,9 +377,26 @@ impl<'m, 's> Stream<'m, 's> {
 
     /// The last window fed to the model (normalised), and its
     /// reconstruction, valid after a scored [`WindowReport`] until the next
-    /// window.
+    /// window. Both are empty for a stream scored in int8, which holds
+    /// neither in f32: see [`Stream::last_reconstruction`].
     pub fn last_window(&self) -> (&[f32], &[f32]) {
+        if self.int8.is_some() {
+            return (&[], &[]);
+        }
         self.engine.last_reconstruction()
+    }
+
+    /// The reconstruction of the last window (normalised; dequantized,
+    /// `(q − zero_point) · scale`, when scored in int8), valid after a
+    /// scored [`WindowReport`] until the next window.
+    pub fn last_reconstruction(&self) -> impl ExactSizeIterator<Item = f32> + '_ {
+        let f32s = self.last_window().1;
+        let int8 = self.engine.last_i8();
+        let quant = self.int8.map(|(_, out)| out);
+        (0..f32s.len().max(int8.len())).map(move |i| match (quant, int8.get(i)) {
+            (Some(q), Some(&v)) => dequantize(v, &q),
+            _ => f32s.get(i).copied().unwrap_or(0.0),
+        })
     }
 
     /// The class of the last window a classifier model ran
@@ -320,15 +409,21 @@ impl<'m, 's> Stream<'m, 's> {
     }
 
     /// The codings of the last window fed to the model (runs the encoder
-    /// again on it; overwrites the reconstruction).
+    /// again on it; overwrites the reconstruction). A stream scored in
+    /// int8 reads that window from its ring again: call it before the next
+    /// frame.
     pub fn encode_last(&mut self) -> &[f32] {
+        if self.int8.is_some() {
+            self.load_window();
+        }
         self.engine.encode()
     }
 
     /// Forgets the ring, the partial frame, the smoothed score and the
     /// alarm; frame numbering starts again at 0. Thresholds are kept.
     pub fn reset(&mut self) {
-        self.ring.fill(0.0);
+        self.clear_ring();
+        self.bad_channel = None;
         self.head = 0;
         self.partial = 0;
         self.frames = 0;
@@ -362,12 +457,28 @@ impl<'m, 's> Stream<'m, 's> {
     pub fn push_samples(&mut self, samples: &[f32], mut on_event: impl FnMut(Event)) {
         let input = self.engine.model().input();
         let (mean, scale) = (input.mean, input.scale);
+        let int8 = self.int8.map(|(q, _)| (reciprocal(&q), q.zero_point));
         for &x in samples {
             let c = self.partial;
             let m = mean.get(c).unwrap_or(0.0);
             let s = scale.get(c).unwrap_or(1.0);
-            if let Some(slot) = self.ring.get_mut(self.head + c) {
-                *slot = (x - m) * s;
+            let v = (x - m) * s;
+            if !v.is_finite() && self.bad_channel.is_none() {
+                self.bad_channel = Some(c);
+            }
+            let at = self.head + c;
+            match int8 {
+                Some((inv, zp)) => {
+                    let bytes = bytemuck::cast_slice_mut::<f32, i8>(self.ring);
+                    if let Some(slot) = bytes.get_mut(at) {
+                        *slot = quantize(v, inv, zp);
+                    }
+                }
+                None => {
+                    if let Some(slot) = self.ring.get_mut(at) {
+                        *slot = v;
+                    }
+                }
             }
             self.partial += 1;
             if self.partial == self.channels {
@@ -380,12 +491,8 @@ impl<'m, 's> Stream<'m, 's> {
     /// The frame at `head` is complete: check it, advance, maybe score.
     fn end_frame(&mut self, on_event: &mut impl FnMut(Event)) {
         let frame_index = self.frames;
-        let slot = self
-            .ring
-            .get_mut(self.head..self.head + self.channels)
-            .unwrap_or_default();
-        if let Some(channel) = slot.iter().position(|v| !v.is_finite()) {
-            slot.fill(0.0);
+        if let Some(channel) = self.bad_channel.take() {
+            self.zero_frame(self.head);
             self.last_fault = Some(frame_index);
             on_event(Event::Fault(SampleFault {
                 frame: frame_index,
@@ -402,7 +509,7 @@ impl<'m, 's> Stream<'m, 's> {
             encoder.advance(self.engine.model(), frame_index, frame);
         }
         self.head += self.channels;
-        if self.head >= self.ring.len() {
+        if self.head >= self.engine.model().input_len() {
             self.head = 0;
         }
         self.frames += 1;
@@ -431,6 +538,17 @@ impl<'m, 's> Stream<'m, 's> {
         if let Some(frame) = self.last_fault.filter(|&f| f >= start) {
             return faulted(WindowFault::BadSample { frame });
         }
+        let model = self.engine.model();
+        if let Some((in_q, out_q)) = self.int8 {
+            self.load_window();
+            let y = self.engine.reconstruct_i8();
+            let ring = ring_bytes(self.ring, model.input_len());
+            let (newer, older) = ring.split_at(self.head.min(ring.len()));
+            let x = older.iter().chain(newer).copied();
+            let metric = &model.scoring().metric;
+            let score = window_error_i8(metric, self.channels, x, &in_q, y, &out_q);
+            return self.report(start, end, score, before);
+        }
         // Oldest frame first: the ring from `head` to its end, then from 0.
         let (newer, older) = self.ring.split_at(self.head);
         let input = self.engine.input_mut();
@@ -438,7 +556,6 @@ impl<'m, 's> Stream<'m, 's> {
         copy(a, older);
         copy(b, newer);
         let channels = self.channels;
-        let model = self.engine.model();
         let (x, y) = match self.encoder.as_ref() {
             Some(encoder) => {
                 let codings = encoder.codings(start / self.hop, model.codings_len());
@@ -455,6 +572,12 @@ impl<'m, 's> Stream<'m, 's> {
             Some(_) => crate::classify(y).map_or(f32::NAN, |c| 1.0 - c.confidence),
             None => window_error(&model.scoring().metric, channels, x, y),
         };
+        self.report(start, end, score, before)
+    }
+
+    /// The report of window `start..end` with error `score` (an overflow
+    /// fault when it is not finite; `before`: the scorer's state).
+    fn report(&mut self, start: u64, end: u64, score: f32, before: Verdict) -> WindowReport {
         match self.scorer.update(score) {
             Some(verdict) => WindowReport {
                 start,
@@ -463,7 +586,24 @@ impl<'m, 's> Stream<'m, 's> {
                 verdict,
                 fault: None,
             },
-            None => faulted(WindowFault::Overflow),
+            None => WindowReport {
+                start,
+                end,
+                score: f32::NAN,
+                verdict: before,
+                fault: Some(WindowFault::Overflow),
+            },
         }
+    }
+
+    /// Copies the window in the ring, oldest frame first, into the engine
+    /// (a stream scored in int8).
+    fn load_window(&mut self) {
+        let ring = ring_bytes(self.ring, self.engine.model().input_len());
+        let (newer, older) = ring.split_at(self.head.min(ring.len()));
+        let window = self.engine.window_i8_mut();
+        let (a, b) = window.split_at_mut(older.len().min(window.len()));
+        copy(a, older);
+        copy(b, newer);
     }
 }

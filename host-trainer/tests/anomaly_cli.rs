@@ -593,6 +593,15 @@ fn conv_models_train_export_and_refuse_bad_architectures() {
     let v = json(&["inspect", s(&int8)]);
     assert_eq!(v["layers"][0]["type"], "conv_i8");
     assert!(v["scratch"]["column"].as_u64().unwrap() > 0, "{v}");
+    // Conv in, transposed conv out, both int8: scored in int8, the ring
+    // holds the window and the stream's engine none (SPEC.md 3.5).
+    assert_eq!(v["scratch"]["int8_scoring"], true, "{v}");
+    assert_eq!(v["scratch"]["input"], 0, "{v}");
+    let engine = v["scratch"]["bytes"].as_u64().unwrap();
+    assert!(
+        v["scratch"]["engine_bytes"].as_u64().unwrap() > engine,
+        "{v}"
+    );
     // --ram: enough passes, too little is one sentence with the shortfall.
     let need = v["scratch"]["stream_bytes"].as_u64().unwrap();
     ok(&edgeae(&["inspect", s(&int8), "--ram", &need.to_string()]));

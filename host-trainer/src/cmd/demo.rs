@@ -269,7 +269,7 @@ pub fn run(opts: &DemoOptions) -> Result<DemoReport> {
         widths,
         params: model.param_count(),
         flash_bytes: model.file_len(),
-        engine_ram_bytes: ScratchPlan::for_model(&model).bytes(),
+        engine_ram_bytes: ScratchPlan::for_stream(&model).bytes(),
         stream_ram_bytes: Stream::scratch_len(&model) * 4,
         train_seconds: done.trained.elapsed_s,
         val_loss: last.map_or(f64::NAN, |r| r.val_recon),

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
-use firmware::{Engine, Model, ScratchPlan};
+use firmware::{Model, ScratchPlan};
 use serde::Serialize;
 
 use super::Report;
@@ -264,10 +264,13 @@ pub fn run(
         flash_bytes: [model.file_len(), new.file_len()],
         parameters: [model.param_count(), new.param_count()],
         scratch_bytes: [
-            ScratchPlan::for_model(&model).bytes(),
-            ScratchPlan::for_model(&new).bytes(),
+            ScratchPlan::for_stream(&model).bytes(),
+            ScratchPlan::for_stream(&new).bytes(),
         ],
-        scratch_words: [Engine::scratch_len(&model), Engine::scratch_len(&new)],
+        scratch_words: [
+            ScratchPlan::for_stream(&model).total(),
+            ScratchPlan::for_stream(&new).total(),
+        ],
         trained_threshold: f32_scoring
             .threshold
             .is_finite()
@@ -334,9 +337,9 @@ pub struct ExportReport {
     pub flash_bytes: [usize; 2],
     /// Parameters.
     pub parameters: [usize; 2],
-    /// Scratch RAM bytes.
+    /// Scratch RAM bytes of a board's engine (`ScratchPlan::for_stream`).
     pub scratch_bytes: [usize; 2],
-    /// Engine scratch words.
+    /// Those in words.
     pub scratch_words: [usize; 2],
     /// The f32 model's threshold as trained (absent: not calibrated).
     pub trained_threshold: Option<f32>,

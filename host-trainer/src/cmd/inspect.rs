@@ -36,14 +36,15 @@ pub struct LayerReport {
     pub tied_to: Option<u16>,
 }
 
-/// Scratch RAM in the report.
+/// Scratch RAM in the report: the engine of a stream, as a board runs it
+/// (`ScratchPlan::for_stream`).
 #[derive(Debug, Serialize)]
 pub struct ScratchReport {
-    /// 4-byte words (the length of the f32 scratch slice a board declares).
+    /// 4-byte words of the engine's part of a board's scratch slice.
     pub f32s: usize,
     /// Bytes.
     pub bytes: usize,
-    /// Words for the input window.
+    /// Words for the input window (0 when scored in int8: the ring holds it).
     pub input: usize,
     /// Words of the even ping-pong buffer.
     pub even: usize,
@@ -54,6 +55,12 @@ pub struct ScratchReport {
     /// Bytes a streaming scorer needs: the engine's plus a ring of one
     /// window (`firmware::Stream::scratch_len`).
     pub stream_bytes: usize,
+    /// True when the model is scored in int8 (SPEC.md 3.5): the ring holds
+    /// a byte per value and the error comes from the int8 reconstruction.
+    pub int8_scoring: bool,
+    /// Bytes of an engine of its own (`firmware::Engine::scratch_len`: an
+    /// f32 window in, an f32 reconstruction out).
+    pub engine_bytes: usize,
 }
 
 /// Everything `inspect` prints.
@@ -185,8 +192,7 @@ pub fn report(path: &Path, model: &Model<'_>) -> InspectReport {
         .collect::<Vec<LayerReport>>();
     let weight_bytes = layers.iter().map(|l| l.weight_bytes).sum();
     let int8_layers = layers.iter().filter(|l| l.precision == "int8").count();
-    let plan = ScratchPlan::for_model(model);
-    debug_assert_eq!(plan.total(), Engine::scratch_len(model));
+    let plan = ScratchPlan::for_stream(model);
     let scoring = model.scoring();
     let prov = model.provenance();
     InspectReport {
@@ -214,6 +220,8 @@ pub fn report(path: &Path, model: &Model<'_>) -> InspectReport {
             odd: plan.odd,
             column: plan.column,
             stream_bytes: firmware::Stream::scratch_len(model) * 4,
+            int8_scoring: firmware::int8_window(model).is_some(),
+            engine_bytes: Engine::scratch_len(model) * 4,
         },
         metric: scoring.metric.name(),
         threshold: finite(scoring.threshold),
@@ -303,9 +311,21 @@ impl InspectReport {
         );
         let _ = writeln!(
             s,
-            "streaming    {} bytes of RAM (scratch + a ring of one window of samples)",
-            self.scratch.stream_bytes
+            "streaming    {} bytes of RAM (scratch + a ring of one window of {})",
+            self.scratch.stream_bytes,
+            if self.scratch.int8_scoring {
+                "int8 samples; scored from the int8 reconstruction"
+            } else {
+                "samples"
+            }
         );
+        if self.scratch.engine_bytes != self.scratch.bytes {
+            let _ = writeln!(
+                s,
+                "engine       {} bytes for an engine of its own (f32 window in and out, host tools)",
+                self.scratch.engine_bytes
+            );
+        }
         match self.threshold {
             Some(t) => {
                 let _ = writeln!(

@@ -499,6 +499,44 @@ fn int8_layers(model: &Model<'_>, keep_f32: &[usize]) -> Result<Vec<bool>> {
     Ok(int8)
 }
 
+/// A model scored in int8 (an autoencoder whose first and last layers are
+/// int8, `firmware::int8_window`) gets one quantization for its window and
+/// its reconstruction, that of the union of their ranges, so that its
+/// error is an integer sum times the scale (SPEC.md 3.5). Not when the
+/// first or last layer pools or upsamples (those keep their input's
+/// quantization).
+fn share_window_quant(
+    model: &Model<'_>,
+    ops: &[Op<'_>],
+    int8: &[bool],
+    ranges: &Ranges,
+    quants: &mut [Quant],
+) {
+    let reshapes = |op: Option<&Op<'_>>| matches!(op, Some(Op::Pool(_) | Op::Upsample(_)));
+    let last = ops.len().saturating_sub(1);
+    let scored_in_int8 = model.classes().is_none()
+        && int8.first() == Some(&true)
+        && int8.get(last) == Some(&true)
+        && !reshapes(ops.first())
+        && !reshapes(ops.get(last));
+    if let (true, Some(a), Some(b)) = (
+        scored_in_int8,
+        ranges.tensors.first(),
+        ranges.tensors.get(last + 1),
+    ) {
+        let shared = quant_for(Range {
+            min: a.min.min(b.min),
+            max: a.max.max(b.max),
+        });
+        if let Some(q) = quants.first_mut() {
+            *q = shared;
+        }
+        if let Some(q) = quants.get_mut(last + 1) {
+            *q = shared;
+        }
+    }
+}
+
 /// Quantizes the f32 `model` to int8, except the layers in
 /// `opts.keep_f32`, with activation ranges measured on `windows`
 /// (normalised calibration windows, concatenated, `model.input_len()`
@@ -509,6 +547,7 @@ pub fn quantize(model: &Model<'_>, windows: &[f32], opts: &QuantizeOptions) -> R
     let int8 = int8_layers(model, &opts.keep_f32)?;
     let ranges = measure_ranges(model, windows)?;
     let mut quants: Vec<Quant> = ranges.tensors.iter().map(|r| quant_for(*r)).collect();
+    share_window_quant(model, &ops, &int8, &ranges, &mut quants);
     // Pooling and upsampling keep their input's quantization (SPEC: one
     // quantization in and out): a max or an average of values, or a copy,
     // stays in the input's range.
@@ -916,6 +955,14 @@ mod tests {
         for pair in def.layers.windows(2) {
             assert!(io(&pair[0]).1.same_as(&io(&pair[1]).0));
         }
+        // Scored in int8: the window and the reconstruction share one
+        // quantization, which holds both ranges.
+        let (window, reconstruction) = (io(&def.layers[0]).0, io(&def.layers[3]).1);
+        assert!(window.same_as(&reconstruction));
+        let (x, y) = (r.tensors[0], r.tensors[4]);
+        let lo = window.scale * (-128.0 - f32::from(window.zero_point));
+        let hi = window.scale * (127.0 - f32::from(window.zero_point));
+        assert!(lo <= x.min.min(y.min) + window.scale && hi >= x.max.max(y.max) - window.scale);
         assert_eq!(
             io(&def.layers[0]).1.zero_point,
             -128,

@@ -455,7 +455,7 @@ fn objective<D: Backend<f32>, T: Tape<f32, D> + Merge<T>>(
     match cfg.kind {
         Kind::Vae if full => {
             let c = net.spec.codings_layer;
-            let h = net.forward(x, 0..c, false)?;
+            let h = net.forward_data(x, 0..c, false)?;
             let mean = net.forward(h.retaped::<T>(), c..c + 1, false)?;
             let logvar = net.logvar(h)?;
             let z = match eps {
@@ -470,7 +470,7 @@ fn objective<D: Backend<f32>, T: Tape<f32, D> + Merge<T>>(
             Ok((r + kl, rv))
         }
         Kind::Sparse if full => {
-            let codings = net.forward(x, net.encoder(), false)?;
+            let codings = net.forward_data(x, net.encoder(), false)?;
             let penalty = match cfg.sparsity {
                 Sparsity::L1 { weight } => loss::l1_penalty(codings.retaped::<T>(), weight),
                 Sparsity::Kl { target, weight } => {
@@ -483,7 +483,7 @@ fn objective<D: Backend<f32>, T: Tape<f32, D> + Merge<T>>(
             Ok((r + penalty, rv))
         }
         _ => {
-            let out = net.forward(x, phase.path.iter().copied(), logits)?;
+            let out = net.forward_data(x, phase.path.iter().copied(), logits)?;
             let r = loss::reconstruction(phase.recon, out, target);
             let rv = crate::nn::scalar(&r);
             Ok((r, rv))

@@ -528,10 +528,12 @@ fn train_step<D: Backend<f32>>(
     dim: usize,
     rng: &mut crate::rng::Fast,
 ) -> Result<f32> {
-    let mut input = clean.clone();
-    if cfg.corrupts() && phase.full {
+    // Uncorrupted, the input and the target are one tensor (no copy).
+    let input = (cfg.corrupts() && phase.full).then(|| {
+        let mut input = clean.clone();
         corrupt(cfg.noise, &mut input, rng);
-    }
+        input
+    });
     let eps = if cfg.kind == Kind::Vae && phase.full {
         let c = net.spec.codings_len();
         let e: Vec<f32> = (0..rows * c)
@@ -541,8 +543,11 @@ fn train_step<D: Backend<f32>>(
     } else {
         None
     };
-    let x: Mat<f32, D> = dev.tensor_from_vec(input, (rows, dim));
     let target: Mat<f32, D> = dev.tensor_from_vec(clean, (rows, dim));
+    let x: Mat<f32, D> = match input {
+        Some(v) => dev.tensor_from_vec(v, (rows, dim)),
+        None => target.clone(),
+    };
     let next = next.map(|v| {
         let width = v.len() / rows.max(1);
         dev.tensor_from_vec(v, (rows, width))

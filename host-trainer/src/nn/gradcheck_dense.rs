@@ -5,7 +5,7 @@
 //! the first layer skips.
 
 use dfdx::prelude::*;
-use model_format::Activation;
+use model_format::Activation::{self, Identity, Relu, Selu, Sigmoid, Tanh};
 use rand::{SeedableRng, rngs::StdRng};
 
 use super::dense::{composed, dense_cpu};
@@ -16,13 +16,7 @@ use super::{Mat, Vector, loss};
 
 type Dev = Cpu;
 
-const ACTIVATIONS: [Activation; 5] = [
-    Activation::Identity,
-    Activation::Relu,
-    Activation::Selu,
-    Activation::Sigmoid,
-    Activation::Tanh,
-];
+const ACTIVATIONS: [Activation; 5] = [Identity, Relu, Selu, Sigmoid, Tanh];
 
 /// One layer's inputs: `x` `(batch, inputs)`, weights in `layout`, bias,
 /// and the weights `r` of the scalar `Σ r·y` whose gradients are compared.

@@ -212,7 +212,7 @@ impl IndexTable {
 }
 
 /// Reads each sample's values from a contiguous copy of `x`.
-fn contiguous_copy<E: Real, T>(x: &Mat<E, Cpu, T>) -> Vec<E> {
+pub(super) fn contiguous_copy<E: Real, T>(x: &Mat<E, Cpu, T>) -> Vec<E> {
     let (rows, cols) = *x.shape();
     let mut v = vec![E::zero(); rows * cols];
     x.copy_into(&mut v);
@@ -220,7 +220,7 @@ fn contiguous_copy<E: Real, T>(x: &Mat<E, Cpu, T>) -> Vec<E> {
 }
 
 /// `x` with standard row-major strides (free when it has them already).
-fn contiguous<E: Real, T: Tape<E, Cpu>>(x: Mat<E, Cpu, T>) -> Result<Mat<E, Cpu, T>> {
+pub(super) fn contiguous<E: Real, T: Tape<E, Cpu>>(x: Mat<E, Cpu, T>) -> Result<Mat<E, Cpu, T>> {
     let shape = *x.shape();
     Ok(x.try_reshape_like(&shape)?)
 }

@@ -96,9 +96,13 @@ pub fn bce_with_logits_cpu<E: Real, T: Tape<E, Cpu>>(
     logits: Mat<E, Cpu, T>,
     target: Mat<E, Cpu>,
 ) -> Tensor<Rank0, E, Cpu, T> {
-    let (logits, mut tape) = logits.split_tape();
-    let x = logits.as_vec();
-    let t = target.as_vec();
+    // Reshaped to themselves, both have row-major strides (free when they
+    // have them already), so they read back as plain copies (dfdx's
+    // `as_vec` walks a tensor element by element).
+    let shape = *logits.shape();
+    let (logits, mut tape) = logits.reshape_like(&shape).split_tape();
+    let x = super::conv::contiguous_copy(&logits);
+    let t = super::conv::contiguous_copy(&target.reshape_like(&shape));
     let n = x.len().max(1);
     let mut grad = vec![E::zero(); x.len()];
     let total = E::bce_terms(&x, &t, super::c::<E>(1.0 / n as f64), &mut grad);

@@ -6,8 +6,9 @@
 //! `nn` modules and optimisers only accept compile-time sizes, so this
 //! module holds its own layers ([`net`]; convolutions in [`conv`], LSTM
 //! and GRU layers in [`recurrent`]), the activations dfdx lacks ([`act`],
-//! SELU), the autoencoder losses ([`loss`]), an Adam step on dfdx's
-//! fused kernel ([`adam`]) and vectorised element-wise math ([`vmath`]).
+//! SELU), the autoencoder losses ([`loss`]), Adam ([`adam`]), the fused
+//! dense layer ([`dense`]) over plain matrix products ([`matmul`]) and
+//! vectorised element-wise math ([`vmath`]).
 //!
 //! Everything is generic over the float type `E` (f32 to train, f64 for the
 //! finite-difference gradient checks) and the device `D` (CPU; CUDA behind
@@ -17,8 +18,10 @@ pub mod act;
 pub mod adam;
 pub mod conv;
 pub mod conv_shape;
+pub mod dense;
 pub mod fused;
 pub mod loss;
+pub mod matmul;
 pub mod net;
 pub mod recurrent;
 pub mod vmath;
@@ -52,6 +55,23 @@ pub trait Backend<E: Real>:
         target: Mat<E, Self>,
     ) -> Tensor<Rank0, E, Self, T> {
         binary_cross_entropy_with_logits_loss(logits, target)
+    }
+
+    /// A dense layer `act(x·op(W) + b)`: `op(W)` is `Wᵀ` for
+    /// `Layout::Transposed` (a dense layer's `(outputs, inputs)` weights),
+    /// `W` for `Layout::AsStored` (a tied layer). With `input_grad` false
+    /// the gradient of `x` may be left out (`x` is data). The default is
+    /// dfdx's composed ops; the CPU fuses the layer ([`dense`]).
+    fn dense<T: Tape<E, Self> + Merge<T>>(
+        x: Mat<E, Self, T>,
+        w: &Mat<E, Self>,
+        w_layout: matmul::Layout,
+        b: &Vector<E, Self>,
+        activation: model_format::Activation,
+        input_grad: bool,
+    ) -> anyhow::Result<Mat<E, Self, T>> {
+        let _ = input_grad;
+        dense::composed(x, w, w_layout, b, activation)
     }
 
     /// A feature-map layer ([`conv::MapOp`]) before its activation. Only
@@ -95,6 +115,17 @@ macro_rules! cpu_backend {
                 fused::bce_with_logits_cpu(logits, target)
             }
 
+            fn dense<T: Tape<$e, Self> + Merge<T>>(
+                x: Mat<$e, Self, T>,
+                w: &Mat<$e, Self>,
+                w_layout: matmul::Layout,
+                b: &Vector<$e, Self>,
+                activation: model_format::Activation,
+                input_grad: bool,
+            ) -> anyhow::Result<Mat<$e, Self, T>> {
+                dense::dense_cpu(x, w, w_layout, b, activation, input_grad)
+            }
+
             fn map_op<T: Tape<$e, Self> + Merge<T>>(
                 op: &conv::MapOp,
                 x: Mat<$e, Self, T>,
@@ -128,5 +159,7 @@ pub fn scalar<E: Real, D: Backend<E>, T>(t: &Tensor<Rank0, E, D, T>) -> E {
 mod gradcheck;
 #[cfg(test)]
 mod gradcheck_conv;
+#[cfg(test)]
+mod gradcheck_dense;
 #[cfg(test)]
 mod gradcheck_recurrent;

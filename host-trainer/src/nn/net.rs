@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use super::conv::MapOp;
 use super::conv_shape::{ConvSpec, ConvTransposeSpec, PoolSpec, UpsampleSpec};
+use super::matmul::Layout;
 use super::recurrent::{Cell, RnnSpec, SeqOp, SeqParams};
 use super::{Backend, Mat, Real, Vector, act};
 
@@ -611,14 +612,16 @@ impl<E: Real, D: Backend<E>> Net<E, D> {
         self.spec.codings_layer + 1..self.spec.reconstruction_end()
     }
 
-    /// Layer `i` before its activation.
-    pub fn affine<T: Tape<E, D> + Merge<T>>(
+    /// Layer `i` with `activation`: dense and tied layers as one operation
+    /// ([`Backend::dense`]; `input_grad` false leaves the gradient of `x`
+    /// out), the others before their activation, which follows.
+    fn layer<T: Tape<E, D> + Merge<T>>(
         &self,
         i: usize,
         x: Mat<E, D, T>,
+        activation: Activation,
+        input_grad: bool,
     ) -> Result<Mat<E, D, T>> {
-        let (batch, _) = *x.shape();
-        let (_, out) = self.spec.widths(i).unwrap_or((0, 0));
         let (Some(layer), Some(b)) = (self.spec.layers.get(i), self.biases.get(i)) else {
             bail!("no layer {i}")
         };
@@ -627,7 +630,7 @@ impl<E: Real, D: Backend<E>> Net<E, D> {
                 bail!("layer {i} has no feature-map operation")
             };
             let w = self.weights.get(i).and_then(Option::as_ref);
-            return D::map_op(op, x, w, b);
+            return Ok(act::apply(activation, D::map_op(op, x, w, b)?));
         }
         if layer.is_sequence() {
             let Some(Some(op)) = self.seq_ops.get(i) else {
@@ -639,20 +642,20 @@ impl<E: Real, D: Backend<E>> Net<E, D> {
                 b,
                 b_hh: self.recurrent_biases.get(i).and_then(Option::as_ref),
             };
-            return D::seq_op(op, x, &p);
+            return Ok(act::apply(activation, D::seq_op(op, x, &p)?));
         }
-        let y = match *layer {
+        let (w, layout) = match *layer {
             LayerSpec::Dense { .. } => {
                 let Some(Some(w)) = self.weights.get(i) else {
                     bail!("layer {i} has no weights")
                 };
-                x.try_matmul(w.retaped::<T>().try_permute::<_, Axes2<1, 0>>()?)?
+                (w, Layout::Transposed)
             }
             LayerSpec::Tied { source, .. } => {
                 let Some(Some(w)) = self.weights.get(source) else {
                     bail!("layer {i} is tied to layer {source}, which has no weights")
                 };
-                x.try_matmul(w.retaped::<T>())?
+                (w, Layout::AsStored)
             }
             LayerSpec::Conv { .. }
             | LayerSpec::ConvTranspose { .. }
@@ -664,10 +667,7 @@ impl<E: Real, D: Backend<E>> Net<E, D> {
                 bail!("layer {i} is a sequence layer")
             }
         };
-        Ok(y.try_add(
-            b.retaped::<T>()
-                .try_broadcast_like::<_, Axis<0>>(&(batch, out))?,
-        )?)
+        D::dense(x, w, layout, b, activation, input_grad)
     }
 
     /// Runs the layers in `path` (indices, in order). With `logits` the last
@@ -678,14 +678,36 @@ impl<E: Real, D: Backend<E>> Net<E, D> {
         path: impl IntoIterator<Item = usize>,
         logits: bool,
     ) -> Result<Mat<E, D, T>> {
+        self.forward_path(x, path, logits, true)
+    }
+
+    /// [`Net::forward`] for an `x` whose gradient nothing reads (training
+    /// data): the first layer's backward pass skips it.
+    pub fn forward_data<T: Tape<E, D> + Merge<T>>(
+        &self,
+        x: Mat<E, D, T>,
+        path: impl IntoIterator<Item = usize>,
+        logits: bool,
+    ) -> Result<Mat<E, D, T>> {
+        self.forward_path(x, path, logits, false)
+    }
+
+    fn forward_path<T: Tape<E, D> + Merge<T>>(
+        &self,
+        x: Mat<E, D, T>,
+        path: impl IntoIterator<Item = usize>,
+        logits: bool,
+        input_grad: bool,
+    ) -> Result<Mat<E, D, T>> {
         let path: Vec<usize> = path.into_iter().collect();
         let mut h = x;
         for (k, &i) in path.iter().enumerate() {
-            h = self.affine(i, h)?;
             let last = k + 1 == path.len();
-            if !(logits && last) {
-                h = act::apply(self.spec.layers[i].activation(), h);
-            }
+            let activation = match self.spec.layers.get(i) {
+                Some(l) if !(logits && last) => l.activation(),
+                _ => Activation::Identity,
+            };
+            h = self.layer(i, h, activation, input_grad || k > 0)?;
         }
         Ok(h)
     }

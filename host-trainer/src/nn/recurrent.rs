@@ -78,7 +78,7 @@ use anyhow::{Context, Result, bail, ensure};
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use bptt::{Dims, Lhs, Weights, add_column_sums, add_into, add_time_to_batch, gemm};
+use bptt::{Dims, Layout, Weights, add_column_sums, add_into, add_time_to_batch, gemm};
 
 use super::net::LayerSpec;
 use super::{Backend, Mat, Real, Vector};
@@ -316,23 +316,27 @@ impl Recurrent {
             let mut dx = vec![E::zero(); bt * n];
             gemm(
                 &mut dx,
-                (&back.dax, Lhs::AsStored, bt, gh),
-                (&w_ih, n),
+                (&back.dax, Layout::AsStored, bt, gh),
+                (&w_ih, Layout::AsStored, n),
                 E::zero(),
             )?;
             add_time_to_batch(grads.get_or_alloc_mut(&x_g)?, &dx, batch, s.steps, n);
             // dW_ih += dA_xᵀ · X (time-major)
             gemm(
                 grads.get_or_alloc_mut(&w_ih_g)?,
-                (&back.dax, Lhs::Transposed, gh, bt),
-                (&cache.x, n),
+                (&back.dax, Layout::Transposed, gh, bt),
+                (&cache.x, Layout::AsStored, n),
                 E::one(),
             )?;
             // dW_hh += dA_hᵀ · H_prev (the states h_{-1} … h_{T−2}, time-major)
             gemm(
                 grads.get_or_alloc_mut(&w_hh_g)?,
-                (back.dah(), Lhs::Transposed, gh, bt),
-                (cache.hs.get(..bt * h).unwrap_or_default(), h),
+                (back.dah(), Layout::Transposed, gh, bt),
+                (
+                    cache.hs.get(..bt * h).unwrap_or_default(),
+                    Layout::AsStored,
+                    h,
+                ),
                 E::one(),
             )?;
             add_column_sums(grads.get_or_alloc_mut(&b_ih_g)?, &back.dax);

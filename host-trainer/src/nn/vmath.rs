@@ -1,6 +1,7 @@
 //! Element-wise math written so that the compiler vectorises it: `exp`,
 //! and the logistic sigmoid and `tanh` over slices (the recurrent cells'
-//! gates, [`super::recurrent`]).
+//! gates, [`super::recurrent`]; the fused dense layer's activations,
+//! [`super::act::forward_in_place`]).
 //!
 //! The C library's `expf` and `tanhf` are scalar calls; over the gates of
 //! an LSTM they were most of the element-wise time. f32 here uses the
@@ -46,6 +47,8 @@ fn tanh_f32(a: f32) -> f32 {
 
 /// The gate activations over slices, in a float type.
 pub trait GateMath: Sized + Copy {
+    /// `x ← eˣ`, element-wise (f32: [`exp_fast`], its argument clamped to [−80, 80]).
+    fn exp_in_place(x: &mut [Self]);
     /// `x ← σ(x)`, element-wise.
     fn sigmoid_in_place(x: &mut [Self]);
     /// `x ← tanh(x)`, element-wise.
@@ -53,6 +56,12 @@ pub trait GateMath: Sized + Copy {
 }
 
 impl GateMath for f32 {
+    fn exp_in_place(x: &mut [f32]) {
+        for v in x {
+            *v = exp_fast(*v);
+        }
+    }
+
     fn sigmoid_in_place(x: &mut [f32]) {
         for v in x {
             *v = sigmoid_f32(*v);
@@ -67,6 +76,12 @@ impl GateMath for f32 {
 }
 
 impl GateMath for f64 {
+    fn exp_in_place(x: &mut [f64]) {
+        for v in x {
+            *v = v.exp();
+        }
+    }
+
     fn sigmoid_in_place(x: &mut [f64]) {
         for v in x {
             *v = 1.0 / (1.0 + (-*v).exp());

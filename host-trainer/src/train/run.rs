@@ -455,7 +455,7 @@ fn objective<D: Backend<f32>, T: Tape<f32, D> + Merge<T>>(
     match cfg.kind {
         Kind::Vae if full => {
             let c = net.spec.codings_layer;
-            let h = net.forward(x, 0..c, false)?;
+            let h = net.forward_data(x, 0..c, false)?;
             let mean = net.forward(h.retaped::<T>(), c..c + 1, false)?;
             let logvar = net.logvar(h)?;
             let z = match eps {
@@ -470,7 +470,7 @@ fn objective<D: Backend<f32>, T: Tape<f32, D> + Merge<T>>(
             Ok((r + kl, rv))
         }
         Kind::Sparse if full => {
-            let codings = net.forward(x, net.encoder(), false)?;
+            let codings = net.forward_data(x, net.encoder(), false)?;
             let penalty = match cfg.sparsity {
                 Sparsity::L1 { weight } => loss::l1_penalty(codings.retaped::<T>(), weight),
                 Sparsity::Kl { target, weight } => {
@@ -483,7 +483,7 @@ fn objective<D: Backend<f32>, T: Tape<f32, D> + Merge<T>>(
             Ok((r + penalty, rv))
         }
         _ => {
-            let out = net.forward(x, phase.path.iter().copied(), logits)?;
+            let out = net.forward_data(x, phase.path.iter().copied(), logits)?;
             let r = loss::reconstruction(phase.recon, out, target);
             let rv = crate::nn::scalar(&r);
             Ok((r, rv))
@@ -528,10 +528,12 @@ fn train_step<D: Backend<f32>>(
     dim: usize,
     rng: &mut crate::rng::Fast,
 ) -> Result<f32> {
-    let mut input = clean.clone();
-    if cfg.corrupts() && phase.full {
+    // Uncorrupted, the input and the target are one tensor (no copy).
+    let input = (cfg.corrupts() && phase.full).then(|| {
+        let mut input = clean.clone();
         corrupt(cfg.noise, &mut input, rng);
-    }
+        input
+    });
     let eps = if cfg.kind == Kind::Vae && phase.full {
         let c = net.spec.codings_len();
         let e: Vec<f32> = (0..rows * c)
@@ -541,8 +543,11 @@ fn train_step<D: Backend<f32>>(
     } else {
         None
     };
-    let x: Mat<f32, D> = dev.tensor_from_vec(input, (rows, dim));
     let target: Mat<f32, D> = dev.tensor_from_vec(clean, (rows, dim));
+    let x: Mat<f32, D> = match input {
+        Some(v) => dev.tensor_from_vec(v, (rows, dim)),
+        None => target.clone(),
+    };
     let next = next.map(|v| {
         let width = v.len() / rows.max(1);
         dev.tensor_from_vec(v, (rows, width))

@@ -12,11 +12,11 @@
 //! per step.
 
 use dfdx::tensor::CpuError;
-use nalgebra::{DMatrixView, DMatrixViewMut};
 use rayon::prelude::*;
 
 use super::{Cell, RnnSpec};
 use crate::nn::Real;
+pub(super) use crate::nn::matmul::{Layout, add_column_sums, add_into, gemm, transpose};
 
 /// The parameter values, row-major.
 #[derive(Clone, Copy)]
@@ -151,8 +151,8 @@ impl Dims {
         }
         gemm(
             &mut gates,
-            (&x, Lhs::AsStored, bsz * steps, n),
-            (&transpose(p.w_ih, gh, n), gh),
+            (&x, Layout::AsStored, bsz * steps, n),
+            (&transpose(p.w_ih, gh, n), Layout::AsStored, gh),
             E::one(),
         )?;
         let mut hs = vec![E::zero(); (steps + 1) * state];
@@ -180,8 +180,8 @@ impl Dims {
             if lstm {
                 gemm(
                     g_t,
-                    (h_prev, Lhs::AsStored, bsz, h),
-                    (&w_hh_t, gh),
+                    (h_prev, Layout::AsStored, bsz, h),
+                    (&w_hh_t, Layout::AsStored, gh),
                     E::one(),
                 )?;
                 let (c_done, c_next) = cs.split_at_mut((t + 1) * state);
@@ -196,8 +196,8 @@ impl Dims {
             } else {
                 gemm(
                     &mut hw,
-                    (h_prev, Lhs::AsStored, bsz, h),
-                    (&w_hh_t, gh),
+                    (h_prev, Layout::AsStored, bsz, h),
+                    (&w_hh_t, Layout::AsStored, gh),
                     E::zero(),
                 )?;
                 if let Some(b_hh) = p.b_hh {
@@ -282,8 +282,8 @@ impl Dims {
                 // dh_{t−1} = dA_t · W_hh
                 gemm(
                     &mut dh_prev,
-                    (da_t, Lhs::AsStored, bsz, gh),
-                    (w_hh, h),
+                    (da_t, Layout::AsStored, bsz, gh),
+                    (w_hh, Layout::AsStored, h),
                     E::zero(),
                 )?;
             } else {
@@ -302,8 +302,8 @@ impl Dims {
                 // dh_{t−1} += dA_h,t · W_hh
                 gemm(
                     &mut dh_prev,
-                    (dr_t, Lhs::AsStored, bsz, gh),
-                    (w_hh, h),
+                    (dr_t, Layout::AsStored, bsz, gh),
+                    (w_hh, Layout::AsStored, h),
                     E::one(),
                 )?;
             }
@@ -384,24 +384,6 @@ fn gru_row_back<E: Real>(
     }
 }
 
-/// `dst += src`, element-wise.
-pub(super) fn add_into<E: Real>(dst: &mut [E], src: &[E]) {
-    for (d, &s) in dst.iter_mut().zip(src) {
-        *d += s;
-    }
-}
-
-/// `dst[j] += Σ_rows m[row][j]` for a row-major `m` with `dst.len()` columns.
-pub(super) fn add_column_sums<E: Real>(dst: &mut [E], m: &[E]) {
-    if dst.is_empty() {
-        return;
-    }
-    let cols = dst.len();
-    for row in m.chunks_exact(cols) {
-        add_into(dst, row);
-    }
-}
-
 /// A batch-major `(batch, steps, width)` buffer, time-major: `(steps,
 /// batch, width)`.
 fn batch_to_time<E: Real>(x: &[E], batch: usize, steps: usize, width: usize) -> Vec<E> {
@@ -433,151 +415,4 @@ pub(super) fn add_time_to_batch<E: Real>(
             add_into(d, &src[(t * batch + b) * width..][..width]);
         }
     }
-}
-
-/// The transpose of a row-major `(rows, cols)` matrix, row-major, copied
-/// in 32 × 32 tiles (both sides stay in cache).
-pub(super) fn transpose<E: Real>(m: &[E], rows: usize, cols: usize) -> Vec<E> {
-    const TILE: usize = 32;
-    let mut out = vec![E::zero(); m.len()];
-    if rows == 0 || cols == 0 || m.len() != rows * cols {
-        return out;
-    }
-    for i0 in (0..rows).step_by(TILE) {
-        for j0 in (0..cols).step_by(TILE) {
-            let j1 = (j0 + TILE).min(cols);
-            for i in i0..(i0 + TILE).min(rows) {
-                for (j, &v) in (j0..j1).zip(&m[i * cols + j0..i * cols + j1]) {
-                    out[j * rows + i] = v;
-                }
-            }
-        }
-    }
-    out
-}
-
-/// How [`gemm`] reads its left operand.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Lhs {
-    /// As stored: `(m, k)` row-major.
-    AsStored,
-    /// Transposed: stored `(k, m)` row-major (a weight gradient from
-    /// time-major rows, without copying them transposed).
-    Transposed,
-}
-
-/// nalgebra multiplies through matrixmultiply when every dimension is
-/// above this, and with its own loops otherwise.
-const NALGEBRA_SMALL: usize = 5;
-
-/// `c = a·b + beta·c`, every matrix row-major and contiguous: `a` is
-/// `(m, k)` ([`Lhs`] says whether stored so or transposed), `b` is `(k,
-/// n)` (`n` given), `c` is `(m, n)`; `c` is not read when `beta` is 0. An
-/// error (never a panic) when the lengths disagree.
-///
-/// Above [`NALGEBRA_SMALL`] in every dimension, nalgebra's gemm (that is,
-/// matrixmultiply, which takes any strides) on the same buffers read as
-/// column-major matrices: `cᵀ = bᵀ·aᵀ`. Otherwise own loops, which run
-/// along the longer side: nalgebra's small-matrix fallback is a
-/// matrix-vector product per column, slow when one side is 3 long (the
-/// input projection of three sensor channels) and it reads past the end of
-/// views with other strides (nalgebra 0.33.3, `axcpy_uninit`).
-pub(super) fn gemm<E: Real>(
-    c: &mut [E],
-    (a, lhs, m, k): (&[E], Lhs, usize, usize),
-    (b, n): (&[E], usize),
-    beta: E,
-) -> Result<(), CpuError> {
-    let a_t = lhs == Lhs::Transposed;
-    let fits = |len: usize, r: usize, q: usize| r.checked_mul(q) == Some(len);
-    if !fits(a.len(), m, k) || !fits(b.len(), k, n) || !fits(c.len(), m, n) {
-        return Err(CpuError::WrongNumElements);
-    }
-    if m == 0 || n == 0 {
-        return Ok(());
-    }
-    if m > NALGEBRA_SMALL && n > NALGEBRA_SMALL && k > NALGEBRA_SMALL {
-        // aᵀ as a column-major (k, m) matrix: contiguous for `a` as
-        // stored, row by row for the transposed one.
-        let (rs, cs) = if a_t { (m, 1) } else { (1, k) };
-        let at = DMatrixView::from_slice_with_strides(a, k, m, rs, cs);
-        let bt = DMatrixView::from_slice_with_strides(b, n, k, 1, n);
-        let mut ct = DMatrixViewMut::from_slice(c, n, m);
-        ct.gemm(E::one(), &bt, &at, beta);
-        return Ok(());
-    }
-    if beta == E::zero() {
-        c.fill(E::zero());
-    } else if beta != E::one() {
-        for v in c.iter_mut() {
-            *v *= beta;
-        }
-    }
-    if k == 0 {
-        return Ok(());
-    }
-    match (a_t, n >= k.min(m)) {
-        // c_i += Σ_p a_ip b_p: axpys along the rows of c.
-        (false, true) => {
-            for (ci, ai) in c.chunks_exact_mut(n).zip(a.chunks_exact(k)) {
-                for (&aip, bp) in ai.iter().zip(b.chunks_exact(n)) {
-                    axpy(ci, aip, bp);
-                }
-            }
-        }
-        // c_ij += a_i · b_{·j}: dot products along k.
-        (false, false) => {
-            let bt = transpose(b, k, n);
-            for (ci, ai) in c.chunks_exact_mut(n).zip(a.chunks_exact(k)) {
-                for (cij, bj) in ci.iter_mut().zip(bt.chunks_exact(k)) {
-                    *cij += dot(ai, bj);
-                }
-            }
-        }
-        // c_i += Σ_p a_pi b_p: axpys along the rows of c.
-        (true, true) => {
-            for (ap, bp) in a.chunks_exact(m).zip(b.chunks_exact(n)) {
-                for (ci, &api) in c.chunks_exact_mut(n).zip(ap) {
-                    axpy(ci, api, bp);
-                }
-            }
-        }
-        // cᵀ_j += Σ_p b_pj a_p: axpys along the columns of c.
-        (true, false) => {
-            let mut ct = vec![E::zero(); m * n];
-            for (ap, bp) in a.chunks_exact(m).zip(b.chunks_exact(n)) {
-                for (ctj, &bpj) in ct.chunks_exact_mut(m).zip(bp) {
-                    axpy(ctj, bpj, ap);
-                }
-            }
-            for (i, ci) in c.chunks_exact_mut(n).enumerate() {
-                for (j, cij) in ci.iter_mut().enumerate() {
-                    *cij += ct[j * m + i];
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// `dst += alpha·src`, element-wise.
-fn axpy<E: Real>(dst: &mut [E], alpha: E, src: &[E]) {
-    for (d, &s) in dst.iter_mut().zip(src) {
-        *d += alpha * s;
-    }
-}
-
-/// `a · b`, in eight running sums (so the loop vectorises).
-fn dot<E: Real>(a: &[E], b: &[E]) -> E {
-    const LANES: usize = 8;
-    let (ab, ar) = a.as_chunks::<LANES>();
-    let (bb, br) = b.as_chunks::<LANES>();
-    let mut acc = [E::zero(); LANES];
-    for (x, y) in ab.iter().zip(bb) {
-        for l in 0..LANES {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    let tail = ar.iter().zip(br).fold(E::zero(), |s, (&x, &y)| s + x * y);
-    acc.iter().fold(tail, |s, &v| s + v)
 }

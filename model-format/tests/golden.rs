@@ -925,7 +925,13 @@ fn dense_i8x4_golden_file_is_version_8_with_interleaved_weights() {
     // version-2 golden byte for byte (it has f32 layers, so `encode`
     // writes version 8 with aligned tensors).
     let m = int8_model();
-    let v2 = m.bytes().unwrap().spec().unwrap().encode_version(2).unwrap();
+    let v2 = m
+        .bytes()
+        .unwrap()
+        .spec()
+        .unwrap()
+        .encode_version(2)
+        .unwrap();
     assert_eq!(v2, std::fs::read(data("int8_v2.eam")).unwrap());
     assert_eq!(Model::load(&row_major).unwrap().header().version, 8);
 }

@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use super::conv::MapOp;
 use super::conv_shape::{ConvSpec, ConvTransposeSpec, PoolSpec, UpsampleSpec};
 use super::recurrent::{Cell, RnnSpec, SeqOp, SeqParams};
-use super::{Backend, Mat, Real, Vector, act};
+use super::{Backend, DevResult, Mat, Real, Vector, act};
 
 /// One layer's structure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -646,13 +646,14 @@ impl<E: Real, D: Backend<E>> Net<E, D> {
                 let Some(Some(w)) = self.weights.get(i) else {
                     bail!("layer {i} has no weights")
                 };
-                x.try_matmul(w.retaped::<T>().try_permute::<_, Axes2<1, 0>>()?)?
+                x.try_matmul(w.retaped::<T>().try_permute::<_, Axes2<1, 0>>().dev()?)
+                    .dev()?
             }
             LayerSpec::Tied { source, .. } => {
                 let Some(Some(w)) = self.weights.get(source) else {
                     bail!("layer {i} is tied to layer {source}, which has no weights")
                 };
-                x.try_matmul(w.retaped::<T>())?
+                x.try_matmul(w.retaped::<T>()).dev()?
             }
             LayerSpec::Conv { .. }
             | LayerSpec::ConvTranspose { .. }
@@ -666,8 +667,10 @@ impl<E: Real, D: Backend<E>> Net<E, D> {
         };
         Ok(y.try_add(
             b.retaped::<T>()
-                .try_broadcast_like::<_, Axis<0>>(&(batch, out))?,
-        )?)
+                .try_broadcast_like::<_, Axis<0>>(&(batch, out))
+                .dev()?,
+        )
+        .dev()?)
     }
 
     /// Runs the layers in `path` (indices, in order). With `logits` the last
@@ -697,11 +700,15 @@ impl<E: Real, D: Backend<E>> Net<E, D> {
         };
         let (batch, _) = *h.shape();
         let out = b.shape().0;
-        let y = h.try_matmul(w.retaped::<T>().try_permute::<_, Axes2<1, 0>>()?)?;
+        let y = h
+            .try_matmul(w.retaped::<T>().try_permute::<_, Axes2<1, 0>>().dev()?)
+            .dev()?;
         Ok(y.try_add(
             b.retaped::<T>()
-                .try_broadcast_like::<_, Axis<0>>(&(batch, out))?,
-        )?)
+                .try_broadcast_like::<_, Axis<0>>(&(batch, out))
+                .dev()?,
+        )
+        .dev()?)
     }
 
     /// Visits every parameter that `filter` selects.

@@ -6,6 +6,7 @@ pub mod checkpoint;
 pub mod classifier;
 pub mod config;
 pub mod conv_arch;
+pub mod cuda;
 pub mod objective;
 pub mod pca;
 pub mod prepare;

@@ -665,12 +665,12 @@ impl<E: Real, D: Backend<E>> Net<E, D> {
                 bail!("layer {i} is a sequence layer")
             }
         };
-        Ok(y.try_add(
+        y.try_add(
             b.retaped::<T>()
                 .try_broadcast_like::<_, Axis<0>>(&(batch, out))
                 .dev()?,
         )
-        .dev()?)
+        .dev()
     }
 
     /// Runs the layers in `path` (indices, in order). With `logits` the last
@@ -703,12 +703,12 @@ impl<E: Real, D: Backend<E>> Net<E, D> {
         let y = h
             .try_matmul(w.retaped::<T>().try_permute::<_, Axes2<1, 0>>().dev()?)
             .dev()?;
-        Ok(y.try_add(
+        y.try_add(
             b.retaped::<T>()
                 .try_broadcast_like::<_, Axis<0>>(&(batch, out))
                 .dev()?,
         )
-        .dev()?)
+        .dev()
     }
 
     /// Visits every parameter that `filter` selects.

@@ -55,40 +55,34 @@ fn train_args<'a>(data: &'a Path, out: &'a Path, extra: &[&'a str]) -> Vec<&'a s
     args
 }
 
+/// `--device cuda` on a stacked autoencoder of fresh data: one sentence
+/// holding every needle, no model; the folder and the data.
+fn stacked_on_cuda_fails(name: &str, needles: &[&str]) -> (PathBuf, PathBuf) {
+    let (d, train) = series(name);
+    let out = d.join("run");
+    let args = train_args(&train, &out, &["--kind", "stacked", "--device", "cuda"]);
+    fails_cleanly(&run(&args), needles);
+    assert!(!out.join("model.eam").exists());
+    (d, train)
+}
+
 #[cfg(not(feature = "cuda"))]
 #[test]
 fn device_cuda_without_the_feature_names_the_feature() {
-    let (d, train) = series("no-feature");
-    let out = d.join("run");
-    fails_cleanly(
-        &run(&train_args(
-            &train,
-            &out,
-            &["--kind", "stacked", "--device", "cuda"],
-        )),
-        &["--device cuda", "--features cuda"],
-    );
-    assert!(!out.join("model.eam").exists());
+    let (d, _) = stacked_on_cuda_fails("no-feature", &["--device cuda", "--features cuda"]);
     std::fs::remove_dir_all(&d).unwrap();
 }
 
 #[cfg(feature = "cuda")]
 #[test]
 fn device_cuda_without_a_driver_is_one_sentence() {
-    let (d, train) = series("no-driver");
-    let out = d.join("run");
-    fails_cleanly(
-        &run(&train_args(
-            &train,
-            &out,
-            &["--kind", "stacked", "--device", "cuda"],
-        )),
+    let (d, train) = stacked_on_cuda_fails(
+        "no-driver",
         &[
             "no usable CUDA device (CUDA_ERROR_STUB_LIBRARY)",
             "--device cpu",
         ],
     );
-    assert!(!out.join("model.eam").exists());
     // The same build trains on the CPU.
     let cpu = d.join("cpu");
     ok(&run(&train_args(

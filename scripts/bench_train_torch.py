@@ -1,5 +1,6 @@
 """PyTorch peer for `scripts/bench-train`: the same autoencoder as edgeae
-trains, Adam lr 1e-3, the same batch size and the same data, on the CPU. `--model stacked`: 784-100-30-100-784, SELU hidden layers,
+trains, Adam lr 1e-3, the same batch size and the same data, on the CPU
+(or `--device cuda`, for `scripts/gpu-check`). `--model stacked`: 784-100-30-100-784, SELU hidden layers,
 LeCun-normal init; `--model conv`: the textbook convolutional autoencoder
 (conv 16/32/64 k3 same + 2x2 max pooling, transposed conv 32 k3 s2 valid,
 16 k3 s2 same, 1 k3 s2 same; SELU), edgeae's default for 28x28 images. Both
@@ -86,6 +87,7 @@ def main():
     p.add_argument("--window", type=int, default=64, help="lstm: time steps")
     p.add_argument("--hidden", type=int, nargs="*", default=[32], help="lstm: sequence layer widths")
     p.add_argument("--codings", type=int, default=16, help="lstm: codings width")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -95,7 +97,7 @@ def main():
     else:
         x = load_idx(args.data, args.limit)
     n_train = int(round(len(x) * 0.9))
-    x = x[:n_train]
+    x = x[:n_train].to(args.device)
 
     def dense(i, o, selu):
         layer = torch.nn.Linear(i, o)
@@ -126,11 +128,12 @@ def main():
             torch.nn.ConvTranspose2d(16, 1, 3, stride=2, padding=1, output_padding=1),
             torch.nn.Flatten(),
         )
+    model = model.to(args.device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = torch.nn.MSELoss() if args.model == "lstm" else torch.nn.BCEWithLogitsLoss()
     print(f"torch {torch.__version__}, {args.model}, {torch.get_num_threads()} threads, {n_train} samples", flush=True)
     for epoch in range(1, args.epochs + 1):
-        order = torch.randperm(n_train)
+        order = torch.randperm(n_train, device=args.device)
         t0 = time.perf_counter()
         total = 0.0
         for b in range(0, n_train, args.batch):

@@ -128,20 +128,6 @@ fn bad_training_input_is_one_clear_sentence() {
         "{err}"
     );
     fails_cleanly(
-        &edgeae(&[
-            "train",
-            "--data",
-            s(&short),
-            "--kind",
-            "stacked",
-            "--out",
-            s(&out),
-            "--device",
-            "cuda",
-        ]),
-        &["--device cuda", "--features cuda"],
-    );
-    fails_cleanly(
         &edgeae(&["train", "--out", s(&d.join("nothing")), "--resume"]),
         &["no checkpoint to resume from"],
     );

@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use dfdx::prelude::*;
 
 use super::net::{Net, ParamId, ParamVisitor};
-use super::{Backend, Real};
+use super::{Backend, DevResult, Real};
 
 /// Optimiser moments (first, second) per parameter, in visiting order.
 pub type Moments = Vec<(ParamId, Vec<f32>, Vec<f32>)>;
@@ -61,10 +61,10 @@ impl<E: Real, D: Backend<E>> Adam<E, D> {
         impl<E: Real, D: Backend<E>> ParamVisitor<E, D> for Step<'_, E, D> {
             fn visit<S: Shape>(&mut self, id: ParamId, p: &mut Tensor<S, E, D>) -> Result<()> {
                 self.adam.tracked.insert(id);
-                let g = self.grads.get_or_alloc_mut(p)?;
-                let m = self.adam.m.get_or_alloc_mut(p)?;
-                let v = self.adam.v.get_or_alloc_mut(p)?;
-                self.adam.cfg.try_update(self.adam.t, p, m, v, g)?;
+                let g = self.grads.get_or_alloc_mut(p).dev()?;
+                let m = self.adam.m.get_or_alloc_mut(p).dev()?;
+                let v = self.adam.v.get_or_alloc_mut(p).dev()?;
+                self.adam.cfg.try_update(self.adam.t, p, m, v, g).dev()?;
                 Ok(())
             }
         }
@@ -119,8 +119,8 @@ impl<E: Real, D: Backend<E>> Adam<E, D> {
                 let Some((_, m, v)) = self.moments.iter().find(|(k, _, _)| *k == id) else {
                     return Ok(());
                 };
-                *self.adam.m.get_or_alloc_mut(p)? = storage_of(self.dev, p, m)?;
-                *self.adam.v.get_or_alloc_mut(p)? = storage_of(self.dev, p, v)?;
+                *self.adam.m.get_or_alloc_mut(p).dev()? = storage_of(self.dev, p, m)?;
+                *self.adam.v.get_or_alloc_mut(p).dev()? = storage_of(self.dev, p, v)?;
                 self.adam.tracked.insert(id);
                 Ok(())
             }
@@ -160,5 +160,5 @@ fn storage_of<S: Shape, E: Real, D: Backend<E>>(
     let q: Tensor<S, E, D> = dev.zeros_like(&shape);
     let loss = (q.leaky_trace() * x).sum::<Rank0, _>();
     let mut grads = loss.backward();
-    Ok(grads.get_or_alloc_mut(&q)?.clone())
+    Ok(grads.get_or_alloc_mut(&q).dev()?.clone())
 }

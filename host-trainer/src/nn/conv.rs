@@ -37,7 +37,8 @@
 //!
 //! Only public dfdx API is used (`split_tape`, `Tape::add_backward_op`,
 //! `Gradients::get_or_alloc_mut`), as in [`super::fused`]. The functions are
-//! bound on `Cpu`: a CUDA build refuses them at compile time.
+//! bound on `Cpu`: on other devices [`super::Backend::map_op`] refuses the
+//! layer, and `--device cuda` refuses such a network before training.
 //!
 //! # Errors, not panics
 //!

@@ -26,7 +26,7 @@ use model_format::Activation;
 
 use super::conv::{contiguous, contiguous_copy};
 use super::matmul::{self, Layout, add_column_sums, add_into};
-use super::{Backend, Mat, Real, Vector, act};
+use super::{Backend, DevResult, Mat, Real, Vector, act};
 
 /// `act(x·op(W) + b)` from dfdx's ops, on any device: what
 /// [`Backend::dense`] does where nothing fuses it, and what [`dense_cpu`]
@@ -41,13 +41,18 @@ pub fn composed<E: Real, D: Backend<E>, T: Tape<E, D> + Merge<T>>(
     let (batch, _) = *x.shape();
     let out = b.shape().0;
     let y = match w_layout {
-        Layout::Transposed => x.try_matmul(w.retaped::<T>().try_permute::<_, Axes2<1, 0>>()?)?,
-        Layout::AsStored => x.try_matmul(w.retaped::<T>())?,
+        Layout::Transposed => x
+            .try_matmul(w.retaped::<T>().try_permute::<_, Axes2<1, 0>>().dev()?)
+            .dev()?,
+        Layout::AsStored => x.try_matmul(w.retaped::<T>()).dev()?,
     };
-    let y = y.try_add(
-        b.retaped::<T>()
-            .try_broadcast_like::<_, Axis<0>>(&(batch, out))?,
-    )?;
+    let y = y
+        .try_add(
+            b.retaped::<T>()
+                .try_broadcast_like::<_, Axis<0>>(&(batch, out))
+                .dev()?,
+        )
+        .dev()?;
     Ok(act::apply(activation, y))
 }
 

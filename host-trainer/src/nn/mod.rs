@@ -46,7 +46,7 @@ pub fn c<E: Real>(x: f64) -> E {
 /// Devices the trainer runs on: dfdx's `Device` whose errors `anyhow` can
 /// carry, plus the losses this crate fuses where it pays.
 pub trait Backend<E: Real>:
-    Device<E> + HasErr<Err: std::error::Error + Send + Sync + 'static>
+    Device<E> + HasErr<Err: std::fmt::Debug + std::fmt::Display + Send + Sync + 'static>
 {
     /// Mean binary cross-entropy of `sigmoid(logits)` against `target`.
     /// The default is dfdx's composed op; the CPU fuses it ([`fused`]).
@@ -149,6 +149,22 @@ cpu_backend!(f32, f64);
 
 #[cfg(feature = "cuda")]
 impl Backend<f32> for Cuda {}
+
+/// `?` for dfdx's device errors: the CPU's implement `std::error::Error`,
+/// dfdx 0.13's CUDA error only `Debug` and `Display`, which `anyhow` keeps
+/// as a message.
+pub trait DevResult<T> {
+    /// The result with its error as an [`anyhow::Error`].
+    fn dev(self) -> anyhow::Result<T>;
+}
+
+impl<T, Er: std::fmt::Debug + std::fmt::Display + Send + Sync + 'static> DevResult<T>
+    for Result<T, Er>
+{
+    fn dev(self) -> anyhow::Result<T> {
+        self.map_err(anyhow::Error::msg)
+    }
+}
 
 /// The value of a scalar tensor.
 pub fn scalar<E: Real, D: Backend<E>, T>(t: &Tensor<Rank0, E, D, T>) -> E {

@@ -33,7 +33,7 @@ use super::conv::MapOp;
 use super::conv_shape::{ConvSpec, ConvTransposeSpec, PoolSpec, UpsampleSpec};
 use super::matmul::Layout;
 use super::recurrent::{Cell, RnnSpec, SeqOp, SeqParams};
-use super::{Backend, Mat, Real, Vector, act};
+use super::{Backend, DevResult, Mat, Real, Vector, act};
 
 /// One layer's structure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -719,11 +719,15 @@ impl<E: Real, D: Backend<E>> Net<E, D> {
         };
         let (batch, _) = *h.shape();
         let out = b.shape().0;
-        let y = h.try_matmul(w.retaped::<T>().try_permute::<_, Axes2<1, 0>>()?)?;
-        Ok(y.try_add(
+        let y = h
+            .try_matmul(w.retaped::<T>().try_permute::<_, Axes2<1, 0>>().dev()?)
+            .dev()?;
+        y.try_add(
             b.retaped::<T>()
-                .try_broadcast_like::<_, Axis<0>>(&(batch, out))?,
-        )?)
+                .try_broadcast_like::<_, Axis<0>>(&(batch, out))
+                .dev()?,
+        )
+        .dev()
     }
 
     /// Visits every parameter that `filter` selects.

@@ -6,6 +6,8 @@ pub mod checkpoint;
 pub mod classifier;
 pub mod config;
 pub mod conv_arch;
+#[cfg(any(feature = "cuda", test))]
+pub mod cuda;
 pub mod objective;
 pub mod pca;
 pub mod prepare;

@@ -666,7 +666,9 @@ pub fn run(
         super::config::DeviceChoice::Cuda => {
             #[cfg(feature = "cuda")]
             {
-                train_on(&dfdx::tensor::Cuda::default(), &cfg, &data, start, opts)?
+                super::cuda::check(&arch::net_spec(&cfg, &data)?)?;
+                let dev = super::cuda::device(cfg.seed)?;
+                train_on(&dev, &cfg, &data, start, opts)?
             }
             #[cfg(not(feature = "cuda"))]
             bail!(

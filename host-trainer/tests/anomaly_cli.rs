@@ -576,7 +576,7 @@ fn conv_models_train_export_and_refuse_bad_architectures() {
     ]));
     let v = json(&["inspect", s(&run.join("model.eam"))]);
     assert_eq!(v["kind"], "conv");
-    assert_eq!(v["format_version"], 4);
+    assert_eq!(v["format_version"], 8); // f32 layers: aligned tensors (version 8)
     assert_eq!(v["layers"][0]["type"], "conv");
     assert_eq!(v["codings_len"], 6);
     let int8 = d.join("int8.eam");

@@ -382,7 +382,7 @@ fn f32_export_copies_and_recalibrates() {
         s(&recal),
     ]));
     let info = inspect(&recal);
-    assert_eq!(info["format_version"], 1);
+    assert_eq!(info["format_version"], 8); // f32 layers: aligned tensors (version 8)
     assert_eq!(precisions(&info), ["f32"; 4]);
     // A run directory: the threshold comes from the windows the run held
     // out, not from --calib (the training data), so the same f32 model

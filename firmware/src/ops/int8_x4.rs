@@ -7,7 +7,7 @@
 //! A row group `g` is `B = ceil(inputs / 4)` units of 16 bytes; unit `b`
 //! holds inputs `4b..4b + 4` of rows `4g..4g + 4`, row after row. The
 //! whole units meet the packed input's blocks (`[x0 | x2 << 16, x1 | x3 <<
-//! 16]`) in [`dsp::dot4x4`]; a last unit over fewer than four inputs meets
+//! 16]`) in `dsp::dot4x4`; a last unit over fewer than four inputs meets
 //! the packed input's leftover words here. Padding rows are computed and
 //! dropped; padding weights are 0 (the loader checked).
 //!
@@ -206,7 +206,7 @@ fn leftover(unit: &[u8; 16], xt: &[u32], acc: [i32; 4]) -> [i32; 4] {
 /// Runs a tied `op` (`WeightLayout::InputsByOutputs`: output `j` reads
 /// column `j` of the source's row-major `inputs × outputs` weights) on the
 /// packed input `x` into the first `op.outputs` values of `y`. Columns go
-/// four at a time through [`dsp::dot_columns4`]; a tied layer has one
+/// four at a time through `dsp::dot_columns4`; a tied layer has one
 /// weight scale, so every exponent is 0. Not inlined, as
 /// [`run_interleaved`].
 #[inline(never)]

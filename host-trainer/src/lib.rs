@@ -30,6 +30,7 @@
 //! that embed edgeae: train a model, export it, score data with it, run it
 //! on a board. Everything else is internal.
 #![deny(missing_docs)]
+#![deny(unsafe_code)]
 
 mod board;
 pub mod cli;

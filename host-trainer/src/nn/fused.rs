@@ -9,7 +9,8 @@
 //! `split_tape`, `Tape::add_backward_op` and `Gradients::get_or_alloc_mut`.
 //!
 //! f32 uses polynomial `exp` and `log1p` (relative error below 3e-7, checked
-//! in the tests); f64 (the gradient checks) uses the standard library.
+//! in the tests), in AVX2 where the CPU has it ([`super::simd`]); f64 (the
+//! gradient checks) uses the standard library.
 
 use dfdx::prelude::*;
 
@@ -47,30 +48,37 @@ fn bce_one(x: f32, t: f32) -> (f32, f32) {
 
 impl BceMath for f32 {
     fn bce_terms(x: &[f32], t: &[f32], scale: f32, grad: &mut [f32]) -> f64 {
-        const LANES: usize = 8;
-        let (xb, xr) = x.as_chunks::<LANES>();
-        let (tb, tr) = t.as_chunks::<LANES>();
-        let (gb, gr) = grad.as_chunks_mut::<LANES>();
-        let mut total = 0.0f64;
-        for ((xs, ts), gs) in xb.chunks(64).zip(tb.chunks(64)).zip(gb.chunks_mut(64)) {
-            let mut acc = [0.0f32; LANES];
-            for ((xv, tv), gv) in xs.iter().zip(ts).zip(gs.iter_mut()) {
-                for l in 0..LANES {
-                    let (term, g) = bce_one(xv[l], tv[l]);
-                    acc[l] += term;
-                    gv[l] = g * scale;
-                }
-            }
-            // Fold into f64 every 512 elements, so long inputs keep their precision.
-            total += acc.iter().map(|&a| f64::from(a)).sum::<f64>();
-        }
-        for ((&xv, &tv), gv) in xr.iter().zip(tr).zip(gr.iter_mut()) {
-            let (term, g) = bce_one(xv, tv);
-            total += f64::from(term);
-            *gv = g * scale;
-        }
-        total
+        super::simd::avx2(|| bce_terms_f32(x, t, scale, grad))
     }
+}
+
+/// [`BceMath::bce_terms`] for f32, in eight lanes of partial sums (the
+/// same bits at any vector width).
+#[inline(always)]
+pub(super) fn bce_terms_f32(x: &[f32], t: &[f32], scale: f32, grad: &mut [f32]) -> f64 {
+    const LANES: usize = 8;
+    let (xb, xr) = x.as_chunks::<LANES>();
+    let (tb, tr) = t.as_chunks::<LANES>();
+    let (gb, gr) = grad.as_chunks_mut::<LANES>();
+    let mut total = 0.0f64;
+    for ((xs, ts), gs) in xb.chunks(64).zip(tb.chunks(64)).zip(gb.chunks_mut(64)) {
+        let mut acc = [0.0f32; LANES];
+        for ((xv, tv), gv) in xs.iter().zip(ts).zip(gs.iter_mut()) {
+            for l in 0..LANES {
+                let (term, g) = bce_one(xv[l], tv[l]);
+                acc[l] += term;
+                gv[l] = g * scale;
+            }
+        }
+        // Fold into f64 every 512 elements, so long inputs keep their precision.
+        total += acc.iter().map(|&a| f64::from(a)).sum::<f64>();
+    }
+    for ((&xv, &tv), gv) in xr.iter().zip(tr).zip(gr.iter_mut()) {
+        let (term, g) = bce_one(xv, tv);
+        total += f64::from(term);
+        *gv = g * scale;
+    }
+    total
 }
 
 impl BceMath for f64 {

@@ -8,7 +8,8 @@
 //! and GRU layers in [`recurrent`]), the activations dfdx lacks ([`act`],
 //! SELU), the autoencoder losses ([`loss`]), Adam ([`adam`]), the fused
 //! dense layer ([`dense`]) over plain matrix products ([`matmul`]) and
-//! vectorised element-wise math ([`vmath`]).
+//! vectorised element-wise math ([`vmath`], in AVX2 where the CPU has it:
+//! [`simd`]).
 //!
 //! Everything is generic over the float type `E` (f32 to train, f64 for the
 //! finite-difference gradient checks) and the device `D` (CPU; CUDA behind
@@ -24,6 +25,7 @@ pub mod loss;
 pub mod matmul;
 pub mod net;
 pub mod recurrent;
+pub mod simd;
 pub mod vmath;
 
 use dfdx::prelude::*;

@@ -6,8 +6,9 @@
 //! The C library's `expf` and `tanhf` are scalar calls; over the gates of
 //! an LSTM they were most of the element-wise time. f32 here uses the
 //! firmware's polynomials (`firmware::ops::math`) without branches, one
-//! `exp` per sigmoid or `tanh`, relative error below 4e-7 (the tests);
-//! f64 (the gradient checks) uses the standard library.
+//! `exp` per sigmoid or `tanh`, relative error below 4e-7 (the tests), in
+//! AVX2 where the CPU has it ([`super::simd`]); f64 (the gradient checks)
+//! uses the standard library.
 
 use firmware::ops::math::{EXPM1_SMALL, LN2_HI, LN2_LO, LOG2_E, exp_reduced, expm1_small};
 
@@ -57,21 +58,39 @@ pub trait GateMath: Sized + Copy {
 
 impl GateMath for f32 {
     fn exp_in_place(x: &mut [f32]) {
-        for v in x {
-            *v = exp_fast(*v);
-        }
+        super::simd::avx2(|| exp_slice(x));
     }
 
     fn sigmoid_in_place(x: &mut [f32]) {
-        for v in x {
-            *v = sigmoid_f32(*v);
-        }
+        super::simd::avx2(|| sigmoid_slice(x));
     }
 
     fn tanh_in_place(x: &mut [f32]) {
-        for v in x {
-            *v = tanh_f32(*v);
-        }
+        super::simd::avx2(|| tanh_slice(x));
+    }
+}
+
+/// `x ← eˣ` ([`exp_fast`]), inlined where it is called.
+#[inline(always)]
+pub(super) fn exp_slice(x: &mut [f32]) {
+    for v in x {
+        *v = exp_fast(*v);
+    }
+}
+
+/// `x ← σ(x)`, inlined where it is called.
+#[inline(always)]
+pub(super) fn sigmoid_slice(x: &mut [f32]) {
+    for v in x {
+        *v = sigmoid_f32(*v);
+    }
+}
+
+/// `x ← tanh(x)`, inlined where it is called.
+#[inline(always)]
+pub(super) fn tanh_slice(x: &mut [f32]) {
+    for v in x {
+        *v = tanh_f32(*v);
     }
 }
 

@@ -24,10 +24,9 @@ pub trait BceMath: Sized + Copy {
     fn bce_terms(x: &[Self], t: &[Self], scale: Self, grad: &mut [Self]) -> f64;
 }
 
-/// `ln(1 + e)` for `e` in [0, 1]: `2·atanh(s)` with `s = e / (2 + e)` ≤ 1/3.
+/// `ln(1 + e)` for `e` in [0, 1] as `2·atanh(s)`, from `s = e / (2 + e)` ≤ 1/3.
 #[inline(always)]
-fn log1p_unit(e: f32) -> f32 {
-    let s = e / (2.0 + e);
+fn log1p_unit(s: f32) -> f32 {
     let s2 = s * s;
     let p = 1.0 / 11.0;
     let p = p * s2 + 1.0 / 9.0;
@@ -37,19 +36,27 @@ fn log1p_unit(e: f32) -> f32 {
     2.0 * s * (p * s2 + 1.0)
 }
 
-/// One element: (loss term, gradient before scaling).
+/// One element: (loss term, gradient before scaling). One division gives
+/// both `1 / (1 + e)` (the sigmoid) and `e / (2 + e)` (the `log1p`).
 #[inline(always)]
 fn bce_one(x: f32, t: f32) -> (f32, f32) {
     let e = exp_fast(-x.abs());
-    let inv = 1.0 / (1.0 + e);
+    let (a, b) = (1.0 + e, 2.0 + e);
+    let r = 1.0 / (a * b);
+    let inv = b * r;
     let sigmoid = if x >= 0.0 { inv } else { e * inv };
-    (x.max(0.0) - x * t + log1p_unit(e), sigmoid - t)
+    (x.max(0.0) - x * t + log1p_unit(e * a * r), sigmoid - t)
 }
 
 impl BceMath for f32 {
     fn bce_terms(x: &[f32], t: &[f32], scale: f32, grad: &mut [f32]) -> f64 {
-        super::simd::avx2(|| bce_terms_f32(x, t, scale, grad))
+        bce_terms_dispatch(x, t, scale, grad)
     }
+}
+
+super::simd::avx2_dispatch! {
+    /// [`bce_terms_f32`], in AVX2 where the CPU has it.
+    fn bce_terms_dispatch(x: &[f32], t: &[f32], scale: f32, grad: &mut [f32]) -> f64 = bce_terms_f32;
 }
 
 /// [`BceMath::bce_terms`] for f32, in eight lanes of partial sums (the

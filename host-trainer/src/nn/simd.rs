@@ -8,32 +8,36 @@
 //! their sums in fixed lanes, so both paths give the same bits (the tests
 //! compare them).
 //!
-//! The only `unsafe` in the crate is here: the call of the
-//! `#[target_feature(enable = "avx2")]` function, made only after
-//! `is_x86_feature_detected!("avx2")` (CPUID and the OS's saved AVX state)
-//! said yes. The function runs safe code, so no memory is touched except
-//! through safe references.
-#![allow(unsafe_code)]
+//! The only `unsafe` in the crate is in [`avx2_dispatch`]'s expansion: the
+//! call of its `#[target_feature(enable = "avx2")]` function, made only
+//! after `is_x86_feature_detected!("avx2")` (CPUID and the OS's saved AVX
+//! state) said yes. That function runs safe code, so no memory is touched
+//! except through safe references.
 
-/// Runs `f`, compiled for AVX2 where the CPU has it. `f`'s body is
-/// inlined into an AVX2 function, so it should call `#[inline(always)]`
-/// code (anything it calls out of line runs as built).
-#[inline(always)]
-pub fn avx2<R>(f: impl FnOnce() -> R) -> R {
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, the only feature `run_avx2` enables.
-        return unsafe { run_avx2(f) };
-    }
-    f()
+/// Defines `fn $name(args) -> R` that runs `$body(args)` compiled for AVX2
+/// where the CPU has it, as built otherwise. `$body` must be
+/// `#[inline(always)]` (so it is compiled inside the AVX2 function), and so
+/// must whatever it calls for the loop to vectorise.
+macro_rules! avx2_dispatch {
+    ($(#[$doc:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? = $body:path;) => {
+        $(#[$doc])*
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2")]
+            fn avx2($($arg: $ty),*) $(-> $ret)? {
+                $body($($arg),*)
+            }
+            #[cfg(target_arch = "x86_64")]
+            if std::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2, the only feature `avx2` enables.
+                #[allow(unsafe_code)]
+                return unsafe { avx2($($arg),*) };
+            }
+            $body($($arg),*)
+        }
+    };
 }
-
-/// `f()` with AVX2 code generation.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn run_avx2<R>(f: impl FnOnce() -> R) -> R {
-    f()
-}
+pub(crate) use avx2_dispatch;
 
 #[cfg(test)]
 mod tests {
@@ -43,9 +47,7 @@ mod tests {
     /// the same inputs: equal bits.
     #[test]
     fn avx2_and_portable_kernels_give_the_same_bits() {
-        let x: Vec<f32> = (0..10_007)
-            .map(|i| (i as f32 - 5_000.0) * 7.3e-3)
-            .collect();
+        let x: Vec<f32> = (0..10_007).map(|i| (i as f32 - 5_000.0) * 7.3e-3).collect();
         let t: Vec<f32> = (0..x.len()).map(|i| (i % 13) as f32 / 12.0).collect();
         let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
         let (mut g_fast, mut g_plain) = (vec![0.0f32; x.len()], vec![0.0f32; x.len()]);

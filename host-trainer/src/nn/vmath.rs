@@ -58,16 +58,29 @@ pub trait GateMath: Sized + Copy {
 
 impl GateMath for f32 {
     fn exp_in_place(x: &mut [f32]) {
-        super::simd::avx2(|| exp_slice(x));
+        exp_dispatch(x);
     }
 
     fn sigmoid_in_place(x: &mut [f32]) {
-        super::simd::avx2(|| sigmoid_slice(x));
+        sigmoid_dispatch(x);
     }
 
     fn tanh_in_place(x: &mut [f32]) {
-        super::simd::avx2(|| tanh_slice(x));
+        tanh_dispatch(x);
     }
+}
+
+super::simd::avx2_dispatch! {
+    /// [`exp_slice`], in AVX2 where the CPU has it.
+    fn exp_dispatch(x: &mut [f32]) = exp_slice;
+}
+super::simd::avx2_dispatch! {
+    /// [`sigmoid_slice`], in AVX2 where the CPU has it.
+    fn sigmoid_dispatch(x: &mut [f32]) = sigmoid_slice;
+}
+super::simd::avx2_dispatch! {
+    /// [`tanh_slice`], in AVX2 where the CPU has it.
+    fn tanh_dispatch(x: &mut [f32]) = tanh_slice;
 }
 
 /// `x ← eˣ` ([`exp_fast`]), inlined where it is called.

@@ -64,29 +64,6 @@ impl<'a> Requantizer<'a> {
         (((hi >> (k1 & 31)) + 1) >> 1) + self.zero_point
     }
 
-    /// The constants of [`Self::high_clamped`]: the multiplier, `−2 −
-    /// shift` (add the exponent for `k − 1`), `1 + 2·zp` and the clamp's
-    /// lower bound.
-    pub(crate) fn high_constants(&self) -> (i32, i32, i32, i32) {
-        (
-            self.multiplier,
-            -2 - self.shift,
-            1 + 2 * self.zero_point,
-            self.clamp_min,
-        )
-    }
-
-    /// `self.clamp(self.high(acc, exponent))` from [`Self::high_constants`]:
-    /// `((hi >> (k − 1)) + 1) >> 1 + zp` is `((hi >> (k − 1)) + 1 + 2·zp)
-    /// >> 1` (adding an even number before the floor by 2 adds its half
-    /// after), then the clamp to `lo..=127`.
-    #[inline(always)]
-    pub(crate) fn high_clamped(acc: i32, exponent: u8, m: i32, base: i32, c: i32, lo: i32) -> i8 {
-        let k1 = (base + i32::from(exponent)) as u32;
-        let hi = ((i64::from(acc) * i64::from(m)) >> 32) as i32;
-        (((hi >> (k1 & 31)) + c) >> 1).max(lo).min(127) as i8
-    }
-
     /// `mbqm(acc, m, shift − exponent) + zp`, saturating, for any shift.
     #[inline(always)]
     pub(crate) fn general(&self, acc: i32, exponent: u8) -> i32 {
@@ -117,12 +94,7 @@ macro_rules! with_finish {
     ($op:expr, $kernel:ident($($arg:expr),*)) => {{
         let r = Requantizer::new($op);
         match (r.is_high(), r.table.is_empty()) {
-            (true, true) => {
-                // The constants in locals, not behind `r`: the finishing
-                // step then needs no reloads per output.
-                let (m, base, c, lo) = r.high_constants();
-                $kernel($($arg,)* move |a, e| Requantizer::high_clamped(a, e, m, base, c, lo))
-            }
+            (true, true) => $kernel($($arg,)* |a, e| r.clamp(r.high(a, e))),
             (true, false) => $kernel($($arg,)* |a, e| r.lut(r.clamp(r.high(a, e)))),
             (false, true) => $kernel($($arg,)* |a, e| r.clamp(r.general(a, e))),
             (false, false) => $kernel($($arg,)* |a, e| r.lut(r.clamp(r.general(a, e)))),
@@ -167,8 +139,14 @@ fn groups(op: &DenseI8Op<'_>, x: &[u32], y: &mut [i8], finish: impl Fn(i32, u8) 
     for (((group, ys), b), e) in groups.zip(y.chunks_mut(4)).zip(bias).zip(exponents) {
         let (whole, last) = group.split_at(blocks.min(group.len()));
         let mut acc = [0i32; 4];
-        if let Some((b, _)) = b.as_chunks::<4>().0.split_first_chunk::<4>() {
-            acc = [b[0], b[1], b[2], b[3]].map(i32::from_le_bytes);
+        if let Ok(b) = <&[u8; 16]>::try_from(b) {
+            let [b0, b1, b2, b3] = b
+                .as_chunks::<4>()
+                .0
+                .first_chunk::<4>()
+                .copied()
+                .unwrap_or_default();
+            acc = [b0, b1, b2, b3].map(i32::from_le_bytes);
         } else {
             for (a, v) in acc.iter_mut().zip(b.as_chunks::<4>().0) {
                 *a = i32::from_le_bytes(*v);

@@ -35,6 +35,15 @@
 //! the flags it sets are declared clobbered (no `preserves_flags`), and
 //! `options(pure, readonly, nostack)` states that it has no other effect.
 //!
+//! `finish4_high` (the requantization of one row group of `int8_x4`) is
+//! one register-only `asm!` block: per output `smmul` (the high word of
+//! the signed 64-bit product), `asr` by a register, `add`, `asr #1`,
+//! `ssat #8` and `bfi` (insert the byte into the result word); then
+//! `ssub8` (which sets the GE flags, declared clobbered) and `sel` (takes
+//! each byte from the first operand where its GE flag is set) give the
+//! bytewise maximum with the clamp's lower bound. No memory, no stack
+//! (`options(pure, nomem, nostack)`).
+//!
 //! The first three read only their register operands and write only `rd`:
 //! no memory, no stack (`options(pure, nomem, nostack)` states exactly
 //! this, so the compiler may schedule them freely; `smlad` and `ssub16` are
@@ -326,6 +335,61 @@ mod arm {
         }
     }
 
+    /// [`super::finish4_high`]: one `asm!` block, 26 instructions.
+    #[inline(always)]
+    pub fn finish4_high(acc: [i32; 4], k: [u32; 4], m: i32, c: i32, lo4: u32) -> u32 {
+        let [a0, a1, a2, a3] = acc;
+        let [k0, k1, k2, k3] = k;
+        let out;
+        // SAFETY: register-only instructions (`ssub8` sets the GE flags,
+        // which `sel` reads and nothing after this block does; they are
+        // declared clobbered), see the module's audit note.
+        unsafe {
+            core::arch::asm!(
+                "smmul {h}, {a0}, {m}",
+                "asr {h}, {h}, {k0}",
+                "add {h}, {h}, {c}",
+                "asr {h}, {h}, #1",
+                "ssat {o}, #8, {h}",
+                "smmul {h}, {a1}, {m}",
+                "asr {h}, {h}, {k1}",
+                "add {h}, {h}, {c}",
+                "asr {h}, {h}, #1",
+                "ssat {h}, #8, {h}",
+                "bfi {o}, {h}, #8, #8",
+                "smmul {h}, {a2}, {m}",
+                "asr {h}, {h}, {k2}",
+                "add {h}, {h}, {c}",
+                "asr {h}, {h}, #1",
+                "ssat {h}, #8, {h}",
+                "bfi {o}, {h}, #16, #8",
+                "smmul {h}, {a3}, {m}",
+                "asr {h}, {h}, {k3}",
+                "add {h}, {h}, {c}",
+                "asr {h}, {h}, #1",
+                "ssat {h}, #8, {h}",
+                "bfi {o}, {h}, #24, #8",
+                "ssub8 {h}, {o}, {lo}",
+                "sel {o}, {o}, {lo}",
+                a0 = in(reg) a0,
+                a1 = in(reg) a1,
+                a2 = in(reg) a2,
+                a3 = in(reg) a3,
+                k0 = in(reg) k0,
+                k1 = in(reg) k1,
+                k2 = in(reg) k2,
+                k3 = in(reg) k3,
+                m = in(reg) m,
+                c = in(reg) c,
+                lo = in(reg) lo4,
+                h = out(reg) _,
+                o = out(reg) out,
+                options(pure, nomem, nostack),
+            );
+        }
+        out
+    }
+
     /// `a − b` on each 16-bit half.
     #[inline(always)]
     pub fn ssub16(a: u32, b: u32) -> u32 {
@@ -511,5 +575,31 @@ pub fn pack4(v: u32, zp2: u32) -> [u32; 2] {
         let zp = i32::from(zp2 as u16 as i16);
         let h = |b: u32| u32::from((i32::from((v >> b) as u8 as i8) - zp) as i16 as u16);
         [h(0) | h(16) << 16, h(8) | h(24) << 16]
+    }
+}
+
+/// The requantization of four accumulators with high-word shifts
+/// ([`super::int8_x4`]'s common case, a layer shift in −17..=−2): output
+/// `r` is `clamp(((hi_r >> k[r]) + c) >> 1, lo, 127)` with `hi_r` the high
+/// word of `acc[r] · m` (floored), `k[r]` in 0..=30, `c = 1 + 2·zp` and
+/// `lo` the clamp's lower bound, given in each byte of `lo4`; the four
+/// int8 results are the bytes of the word returned, output 0 lowest.
+#[inline(always)]
+pub fn finish4_high(acc: [i32; 4], k: [u32; 4], m: i32, c: i32, lo4: u32) -> u32 {
+    #[cfg(edgeae_dsp)]
+    {
+        arm::finish4_high(acc, k, m, c, lo4)
+    }
+    #[cfg(not(edgeae_dsp))]
+    {
+        let lo = i32::from(lo4 as u8 as i8);
+        let one = |a: i32, k: u32| {
+            let hi = ((i64::from(a) * i64::from(m)) >> 32) as i32;
+            let v = (((hi >> (k & 31)).wrapping_add(c)) >> 1).clamp(-128, 127);
+            u32::from(v.max(lo) as u8)
+        };
+        let [a0, a1, a2, a3] = acc;
+        let [k0, k1, k2, k3] = k;
+        one(a0, k0) | one(a1, k1) << 8 | one(a2, k2) << 16 | one(a3, k3) << 24
     }
 }

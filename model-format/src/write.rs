@@ -424,7 +424,10 @@ mod tests {
             j: -(1 << 90),
             k: None,
         };
-        assert_eq!(aligned(&s, true).unwrap(), postcard::to_allocvec(&s).unwrap());
+        assert_eq!(
+            aligned(&s, true).unwrap(),
+            postcard::to_allocvec(&s).unwrap()
+        );
     }
 
     #[test]

@@ -967,7 +967,10 @@ fn dense_i8x4_golden_file_is_version_9_with_aligned_weights() {
     let head = model_format::HEADER_LEN..at8 - 1;
     assert_eq!(bytes[head.clone()], v8[head]);
     let pad = at - at8;
-    assert!(pad > 0 && pad < 4, "the golden model's weights need padding");
+    assert!(
+        pad > 0 && pad < 4,
+        "the golden model's weights need padding"
+    );
     assert_eq!(usize::from(bytes[at8 - 1]), 16 + pad);
     assert!(bytes[at8..at].iter().all(|&b| b == 0));
     // A nonzero padding byte, and the same bytes read as version 8.

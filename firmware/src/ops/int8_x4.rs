@@ -121,6 +121,28 @@ pub fn run_interleaved(op: &DenseI8Op<'_>, x: &[u32], y: &mut [i8]) {
                 .to_le_bytes()
                 .map(|b| b as i8)
         };
+        if op.inputs.is_multiple_of(4) && op.outputs.is_multiple_of(4) {
+            let xb = x
+                .get(..op.inputs / 2)
+                .unwrap_or_default()
+                .as_chunks::<2>()
+                .0;
+            if let Some(y) = y.get_mut(..op.outputs)
+                && dsp::dense4_high(
+                    op.weights.as_bytes(),
+                    op.bias.as_bytes(),
+                    op.exponents.as_bytes(),
+                    xb,
+                    y,
+                    m,
+                    c,
+                    lo4,
+                    base,
+                )
+            {
+                return;
+            }
+        }
         return groups(op, x, y, |a, e| r.clamp(r.high(a, e)), four);
     }
     with_finish!(op, groups_each(op, x, y))

@@ -172,24 +172,6 @@ fn groups(
     finish: impl Fn(i32, u8) -> i8,
     four: impl Fn([i32; 4], [u8; 4]) -> [i8; 4],
 ) {
-    // Two copies of the loop: without a leftover unit (inputs a multiple
-    // of 4) the accumulators stay in registers, never passed to `leftover`.
-    if op.inputs.is_multiple_of(4) {
-        groups_with::<false>(op, x, y, finish, four);
-    } else {
-        groups_with::<true>(op, x, y, finish, four);
-    }
-}
-
-/// [`groups`], with the leftover unit of each group when `TAIL`.
-#[inline(always)]
-fn groups_with<const TAIL: bool>(
-    op: &DenseI8Op<'_>,
-    x: &[u32],
-    y: &mut [i8],
-    finish: impl Fn(i32, u8) -> i8,
-    four: impl Fn([i32; 4], [u8; 4]) -> [i8; 4],
-) {
     let Some(y) = y.get_mut(..op.outputs) else {
         return; // unreachable with buffers sized by `ScratchPlan`
     };
@@ -239,7 +221,7 @@ fn groups_with<const TAIL: bool>(
         {
             acc = dsp::dot4x4(whole, xb, acc);
         }
-        if TAIL && let Some(unit) = last.first() {
+        if let Some(unit) = last.first() {
             acc = leftover(unit, xt, acc);
         }
         let e0 = e.first().copied().unwrap_or(0);

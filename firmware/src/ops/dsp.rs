@@ -347,6 +347,50 @@ mod arm {
         }
     }
 
+    /// One output of [`finish4_high`] in place: `{a} = ssat8((((a·m) >> 32
+    /// >> {k}) + {c}) >> 1)` (`smmul` keeps the high word, floored).
+    macro_rules! requant {
+        ($a:literal, $k:literal, $m:literal, $c:literal) => {
+            concat!(
+                "smmul {", $a, "}, {", $a, "}, {", $m, "}\n", "asr {", $a, "}, {", $a, "}, {", $k,
+                "}\n", "add {", $a, "}, {", $a, "}, {", $c, "}\n", "asr {", $a, "}, {", $a,
+                "}, #1\n", "ssat {", $a, "}, #8, {", $a, "}\n",
+            )
+        };
+    }
+
+    /// The four outputs in `{a0}..{a3}` requantized and packed into the
+    /// bytes of `{a0}` (`bfi`, output 0 lowest).
+    macro_rules! requant4 {
+        ($k0:literal, $k1:literal, $k2:literal, $k3:literal, $m:literal, $c:literal) => {
+            concat!(
+                requant!("a0", $k0, $m, $c),
+                requant!("a1", $k1, $m, $c),
+                "bfi {a0}, {a1}, #8, #8\n",
+                requant!("a2", $k2, $m, $c),
+                "bfi {a0}, {a2}, #16, #8\n",
+                requant!("a3", $k3, $m, $c),
+                "bfi {a0}, {a3}, #24, #8\n",
+            )
+        };
+    }
+
+    /// The bytewise maximum of `{a0}` and `{lo}` (`ssub8` sets the GE
+    /// flags where `a0 ≥ lo`, `sel` takes `{a0}`'s byte there); `{a1}` is
+    /// clobbered.
+    macro_rules! max4 {
+        ($lo:literal) => {
+            concat!(
+                "ssub8 {a1}, {a0}, {",
+                $lo,
+                "}\n",
+                "sel {a0}, {a0}, {",
+                $lo,
+                "}\n",
+            )
+        };
+    }
+
     /// What [`dense4_high`] reads and updates, in memory (its registers
     /// all go to the dot-product loop).
     #[repr(C)]
@@ -427,32 +471,9 @@ mod arm {
                 "add {x1}, {w0}, {x1}, lsr #4",
                 "ldr {w0}, [{t}, #12]",
                 "ldr {px}, [{t}, #16]",
-                "smmul {a0}, {a0}, {w0}",
-                "asr {a0}, {a0}, {end}",
-                "add {a0}, {a0}, {px}",
-                "asr {a0}, {a0}, #1",
-                "ssat {a0}, #8, {a0}",
-                "smmul {a1}, {a1}, {w0}",
-                "asr {a1}, {a1}, {x0}",
-                "add {a1}, {a1}, {px}",
-                "asr {a1}, {a1}, #1",
-                "ssat {a1}, #8, {a1}",
-                "bfi {a0}, {a1}, #8, #8",
-                "smmul {a2}, {a2}, {w0}",
-                "asr {a2}, {a2}, {w1}",
-                "add {a2}, {a2}, {px}",
-                "asr {a2}, {a2}, #1",
-                "ssat {a2}, #8, {a2}",
-                "bfi {a0}, {a2}, #16, #8",
-                "smmul {a3}, {a3}, {w0}",
-                "asr {a3}, {a3}, {x1}",
-                "add {a3}, {a3}, {px}",
-                "asr {a3}, {a3}, #1",
-                "ssat {a3}, #8, {a3}",
-                "bfi {a0}, {a3}, #24, #8",
+                requant4!("end", "x0", "w1", "x1", "w0", "px"),
                 "ldr {w0}, [{t}, #20]",
-                "ssub8 {a1}, {a0}, {w0}",
-                "sel {a0}, {a0}, {w0}",
+                max4!("w0"),
                 "ldr {w1}, [{t}, #8]",
                 "str {a0}, [{w1}], #4",
                 "str {w1}, [{t}, #8]",
@@ -478,43 +499,19 @@ mod arm {
     /// [`super::finish4_high`]: one `asm!` block, 26 instructions.
     #[inline(always)]
     pub fn finish4_high(acc: [i32; 4], k: [u32; 4], m: i32, c: i32, lo4: u32) -> u32 {
-        let [a0, a1, a2, a3] = acc;
+        let [mut a0, a1, a2, a3] = acc;
         let [k0, k1, k2, k3] = k;
-        let out;
         // SAFETY: register-only instructions (`ssub8` sets the GE flags,
         // which `sel` reads and nothing after this block does; they are
         // declared clobbered), see the module's audit note.
         unsafe {
             core::arch::asm!(
-                "smmul {h}, {a0}, {m}",
-                "asr {h}, {h}, {k0}",
-                "add {h}, {h}, {c}",
-                "asr {h}, {h}, #1",
-                "ssat {o}, #8, {h}",
-                "smmul {h}, {a1}, {m}",
-                "asr {h}, {h}, {k1}",
-                "add {h}, {h}, {c}",
-                "asr {h}, {h}, #1",
-                "ssat {h}, #8, {h}",
-                "bfi {o}, {h}, #8, #8",
-                "smmul {h}, {a2}, {m}",
-                "asr {h}, {h}, {k2}",
-                "add {h}, {h}, {c}",
-                "asr {h}, {h}, #1",
-                "ssat {h}, #8, {h}",
-                "bfi {o}, {h}, #16, #8",
-                "smmul {h}, {a3}, {m}",
-                "asr {h}, {h}, {k3}",
-                "add {h}, {h}, {c}",
-                "asr {h}, {h}, #1",
-                "ssat {h}, #8, {h}",
-                "bfi {o}, {h}, #24, #8",
-                "ssub8 {h}, {o}, {lo}",
-                "sel {o}, {o}, {lo}",
-                a0 = in(reg) a0,
-                a1 = in(reg) a1,
-                a2 = in(reg) a2,
-                a3 = in(reg) a3,
+                requant4!("k0", "k1", "k2", "k3", "m", "c"),
+                max4!("lo"),
+                a0 = inout(reg) a0,
+                a1 = inout(reg) a1 => _,
+                a2 = inout(reg) a2 => _,
+                a3 = inout(reg) a3 => _,
                 k0 = in(reg) k0,
                 k1 = in(reg) k1,
                 k2 = in(reg) k2,
@@ -522,12 +519,10 @@ mod arm {
                 m = in(reg) m,
                 c = in(reg) c,
                 lo = in(reg) lo4,
-                h = out(reg) _,
-                o = out(reg) out,
                 options(pure, nomem, nostack),
             );
         }
-        out
+        a0 as u32
     }
 
     /// `a − b` on each 16-bit half.

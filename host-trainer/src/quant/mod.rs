@@ -613,7 +613,8 @@ pub fn quantize(model: &Model<'_>, windows: &[f32], opts: &QuantizeOptions) -> R
                     bias,
                     lut: plan.lut,
                 };
-                // Interleaved for the 4-row kernels (format version 8),
+                // Interleaved for the 4-row kernels (tag 14: format
+                // version 9, its weights aligned),
                 // unless a tied layer reads the weights row-major.
                 if tie_sources.contains(&i) {
                     dense

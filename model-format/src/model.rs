@@ -76,7 +76,8 @@ impl<'a> Model<'a> {
         &self.header
     }
 
-    /// The decoded body, as stored.
+    /// The decoded body, as stored (from format version 9, a tag-14
+    /// layer's weights without the padding before them).
     pub fn spec(&self) -> &ModelSpec<'a> {
         &self.spec
     }

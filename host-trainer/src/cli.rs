@@ -166,10 +166,12 @@ pub enum Command {
     /// f32 model over the windows of --calib (normal data, normalised with
     /// the model's mean and scale) to choose the int8 activation ranges,
     /// quantizes the weights per output channel with power-of-two scales,
-    /// and writes a file about 4x smaller (format version 2; 4 with feature-map
-    /// layers; 6 with recurrent layers, whose gates run in 16-bit fixed point
-    /// with an int16 state, and for which it prints a `recurrent` line per
-    /// layer). With --calib the
+    /// and writes a file about 4x smaller (format version 9 when a dense
+    /// layer is stored interleaved for the 4-row kernels, with its weights
+    /// 4-byte aligned; otherwise 2; 4 with feature-map layers; 6 with
+    /// recurrent layers, whose gates run in 16-bit fixed point with an
+    /// int16 state, and for which it prints a `recurrent` line per layer).
+    /// With --calib the
     /// alarm threshold is recalibrated on the same windows through the new
     /// model, with the f32 model's quantile, hysteresis and smoothing.
     /// Prints flash, parameters and scratch RAM before and after, both

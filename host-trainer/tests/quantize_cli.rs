@@ -157,7 +157,7 @@ fn int8_export_is_a_smaller_version_2_file_close_to_the_f32_model() {
     }
     let f32_info = inspect(&t.run.join("model.eam"));
     let info = inspect(&out);
-    assert_eq!(info["format_version"], 8);
+    assert_eq!(info["format_version"], 9); // tag-14 layers: aligned weights (version 9)
     assert_eq!(precisions(&info), ["int8"; 4]);
     assert_eq!(info["params"], f32_info["params"]);
     // Weights shrink 4x; tables, biases and the rest keep it above that.
@@ -259,7 +259,7 @@ fn keep_f32_writes_a_mixed_file() {
     ]));
     assert!(text.contains("int8: 1, 2; f32: 0, 3"), "{text}");
     let info = inspect(&out);
-    assert_eq!(info["format_version"], 8);
+    assert_eq!(info["format_version"], 9); // tag-14 layers: aligned weights (version 9)
     assert_eq!(precisions(&info), ["f32", "int8", "int8", "f32"]);
     let inspected = ok(&edgeae(&["inspect", s(&out)]));
     assert!(

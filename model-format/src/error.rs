@@ -239,14 +239,16 @@ pub enum FormatError {
         /// Its length in bytes.
         len: u32,
     },
-    /// In a version-8 file, an f32 tensor's values do not start at a
-    /// multiple of 4 bytes from the file start.
+    /// From format version 8, an f32 tensor's values (from version 9, a
+    /// tag-14 layer's weights) do not start at a multiple of 4 bytes from
+    /// the file start.
     UnalignedTensor {
         /// Byte offset in the file of the first value.
         offset: u32,
     },
-    /// In a version-8 file, a padding byte before an f32 tensor's values
-    /// is not zero.
+    /// From format version 8, a padding byte before an f32 tensor's
+    /// values (from version 9, before a tag-14 layer's weights) is not
+    /// zero.
     NonzeroPadding {
         /// Byte offset in the file of the padding byte.
         offset: u32,
@@ -444,12 +446,12 @@ impl fmt::Display for FormatError {
             ),
             FormatError::UnalignedTensor { offset } => write!(
                 f,
-                "the f32 values at byte {offset} do not start at a multiple of 4 bytes from the file start, as format version 8 requires"
+                "the tensor values at byte {offset} do not start at a multiple of 4 bytes from the file start, as format versions 8 (f32 tensors) and 9 (tag-14 weights) require"
             ),
             FormatError::NonzeroPadding { offset } => {
                 write!(
                     f,
-                    "the padding byte at {offset} before an f32 tensor is not 0"
+                    "the padding byte at {offset} before a tensor's values is not 0"
                 )
             }
             FormatError::ZeroSize { field, layer } => {

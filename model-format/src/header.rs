@@ -18,14 +18,16 @@ use crate::FormatError;
 /// The first four bytes of every model file.
 pub const MAGIC: [u8; 4] = *b"EAEM";
 /// The newest format version this crate reads and writes. Bumped on any
-/// layout change. A file with f32 layers is written as version 8
-/// ([`crate::ALIGNED_VERSION`]: its f32 tensors 4-byte aligned); any other
+/// layout change. A file with tag-14 layers is written as version 9
+/// ([`crate::ALIGNED_I8X4_VERSION`]: their weights 4-byte aligned), one
+/// with f32 layers as version 8 at least ([`crate::ALIGNED_VERSION`]: its
+/// f32 tensors 4-byte aligned); any other
 /// with the oldest version that has all of its tags (its kind, layers and
 /// metric: see [`crate::Layer::min_version`],
 /// [`crate::ModelKind::min_version`] and [`crate::Metric::min_version`]).
 /// `ModelSpec::encode_version` (feature `alloc`) writes an older version
 /// on request.
-pub const FORMAT_VERSION: u16 = 8;
+pub const FORMAT_VERSION: u16 = 9;
 /// The oldest format version this crate reads.
 pub const MIN_FORMAT_VERSION: u16 = 1;
 /// Size of the fixed header in bytes.
@@ -175,7 +177,7 @@ mod tests {
         assert_eq!(
             b,
             [
-                b'E', b'A', b'E', b'M', 8, 0, 0, 0, 0x04, 0x03, 0x02, 0x01, 0xD4, 0xC3, 0xB2, 0xA1
+                b'E', b'A', b'E', b'M', 9, 0, 0, 0, 0x04, 0x03, 0x02, 0x01, 0xD4, 0xC3, 0xB2, 0xA1
             ]
         );
         assert_eq!(Header::parse(&b), Ok(h));
@@ -212,7 +214,8 @@ mod tests {
             (6, true),
             (7, true),
             (8, true),
-            (9, false),
+            (9, true),
+            (10, false),
         ] {
             let mut b = good;
             b[4] = version;
@@ -223,7 +226,7 @@ mod tests {
                     Header::parse(&b),
                     Err(FormatError::UnsupportedVersion {
                         found: u16::from(version),
-                        supported: 8
+                        supported: 9
                     })
                 );
             }

@@ -53,4 +53,4 @@ pub const MAX_CLASSES: usize = 64;
 pub use spec::{
     Calibration, InputSpec, Layers, Metric, ModelKind, ModelSpec, Provenance, ScoringSpec,
 };
-pub use tensor::{ALIGNED_VERSION, F32s};
+pub use tensor::{ALIGNED_I8X4_VERSION, ALIGNED_VERSION, F32s};

@@ -14,10 +14,10 @@ use serde::Deserialize;
 
 use crate::error::{Field, FormatError, Section};
 use crate::header::{HEADER_LEN, Header, crc32, len_u32};
-use crate::tensor::ALIGNED_VERSION;
+use crate::tensor::{ALIGNED_I8X4_VERSION, ALIGNED_VERSION};
 use crate::validate::validate;
 use crate::{
-    InputSpec, Layer, Layers, MAX_LAYERS, ModelKind, ModelSpec, Op, Provenance, ScoringSpec,
+    I8s, InputSpec, Layer, Layers, MAX_LAYERS, ModelKind, ModelSpec, Op, Provenance, ScoringSpec,
 };
 
 /// A validated model, borrowing its weights from the bytes it was loaded from.
@@ -61,7 +61,10 @@ impl<'a> Model<'a> {
                 computed,
             });
         }
-        let spec = decode_body(body)?;
+        let mut spec = decode_body(body)?;
+        if header.version >= ALIGNED_I8X4_VERSION {
+            unpad_x4_weights(&mut spec, region)?;
+        }
         let ops = validate(&spec)?;
         check_versions(&spec, header.version)?;
         check_tensors(&spec, header.version, region)?;
@@ -73,7 +76,8 @@ impl<'a> Model<'a> {
         &self.header
     }
 
-    /// The decoded body, as stored.
+    /// The decoded body, as stored (from format version 9, a tag-14
+    /// layer's weights without the padding before them).
     pub fn spec(&self) -> &ModelSpec<'a> {
         &self.spec
     }
@@ -163,18 +167,46 @@ fn tags_version(spec: &ModelSpec<'_>) -> u16 {
         .unwrap_or(1)
 }
 
-/// The version a file is written with: [`ALIGNED_VERSION`] when a layer
-/// has f32 weights (so that a board reads them as words), otherwise the
-/// oldest version that has every tag of `spec`, so that such a model stays
+/// The version a file is written with: [`ALIGNED_I8X4_VERSION`] when a
+/// layer is a `DenseI8x4`, at least [`ALIGNED_VERSION`] when a layer has
+/// f32 weights (so that a board reads them as words), otherwise the oldest
+/// version that has every tag of `spec`, so that such a model stays
 /// readable by older readers.
 #[cfg(feature = "alloc")]
 pub(crate) fn needed_version(spec: &ModelSpec<'_>) -> u16 {
     let tags = tags_version(spec);
-    if spec.has_f32_layers() {
+    if spec.layers.iter().any(|l| matches!(l, Layer::DenseI8x4(_))) {
+        tags.max(ALIGNED_I8X4_VERSION)
+    } else if spec.has_f32_layers() {
         tags.max(ALIGNED_VERSION)
     } else {
         tags
     }
+}
+
+/// From [`ALIGNED_I8X4_VERSION`] on, the weights' byte string of a tag-14
+/// layer starts with `L mod 4` bytes of padding (`L` its length): checks
+/// that they are zero and that the values start at a multiple of 4 bytes
+/// from the start of `file`, and leaves the values alone in the layer.
+fn unpad_x4_weights<'a>(spec: &mut ModelSpec<'a>, file: &[u8]) -> Result<(), FormatError> {
+    let offset = |bytes: &[u8]| len_u32(bytes.as_ptr().addr().saturating_sub(file.as_ptr().addr()));
+    for layer in spec.layers.iter_mut() {
+        if let Layer::DenseI8x4(d) = layer {
+            let raw = d.weights.as_bytes();
+            let (pad, values) = raw.split_at(raw.len() % 4);
+            if let Some(i) = pad.iter().position(|&b| b != 0) {
+                return Err(FormatError::NonzeroPadding {
+                    offset: offset(pad).saturating_add(len_u32(i)),
+                });
+            }
+            let at = offset(values);
+            if at % 4 != 0 {
+                return Err(FormatError::UnalignedTensor { offset: at });
+            }
+            d.weights = I8s::new(values);
+        }
+    }
+    Ok(())
 }
 
 /// Checks the f32 tensors' byte strings: whole values in a file older
@@ -308,14 +340,16 @@ impl ModelSpec<'_> {
     /// Nothing invalid is ever written: the bytes produced are loaded back
     /// with [`Model::load`] before they are returned.
     ///
-    /// The file's version is [`ALIGNED_VERSION`] when a layer has f32
+    /// The file's version is [`ALIGNED_I8X4_VERSION`] when a layer is a
+    /// `DenseI8x4`, at least [`ALIGNED_VERSION`] when a layer has f32
     /// weights, otherwise the oldest that has every tag of the model.
     pub fn encode(&self) -> Result<alloc::vec::Vec<u8>, FormatError> {
         self.encode_version(needed_version(self))
     }
 
     /// Writes the model as format `version`, for a reader that knows no
-    /// newer one: [`ALIGNED_VERSION`] and later pad the f32 tensors, older
+    /// newer one: [`ALIGNED_VERSION`] and later pad the f32 tensors,
+    /// [`ALIGNED_I8X4_VERSION`] and later the tag-14 weights too, older
     /// versions do not. Refuses a version that lacks one of the model's
     /// tags (its kind, a layer, its metric) or that this crate does not
     /// write.
@@ -329,7 +363,7 @@ impl ModelSpec<'_> {
         }
         check_versions(self, version)?;
         let body = if version >= ALIGNED_VERSION {
-            crate::write::aligned(self).ok()
+            crate::write::aligned(self, version >= ALIGNED_I8X4_VERSION).ok()
         } else {
             postcard::to_allocvec(self).ok()
         }

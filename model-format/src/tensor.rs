@@ -12,6 +12,14 @@ use serde::{Deserialize, Serialize, Serializer};
 /// be read as words.
 pub const ALIGNED_VERSION: u16 = 8;
 
+/// The first format version whose tag-14 weights
+/// ([`crate::Layer::DenseI8x4`]) start at a multiple of 4 bytes from the
+/// file start, as f32 tensors do from [`ALIGNED_VERSION`]: their byte
+/// string (whose values are a multiple of 16 bytes) holds `L mod 4` zero
+/// bytes of padding before the values, so that a board reads them as
+/// words (SPEC.md sections 2 and 3.3).
+pub const ALIGNED_I8X4_VERSION: u16 = 9;
+
 /// The newtype name [`F32s`] serializes under, which the aligning writer
 /// of [`crate::ModelSpec::encode`] recognises; every other serializer
 /// (postcard, JSON) ignores it and writes the plain byte string.

@@ -1,14 +1,17 @@
 //! The aligning body writer (feature `alloc`): postcard's encoding, with
 //! every [`F32s`](crate::F32s) padded so that its values start at a
 //! multiple of 4 bytes from the file start (format version 8, SPEC.md
-//! section 2).
+//! section 2), and from format version 9 the weights of every tag-14
+//! layer ([`Layer::DenseI8x4`](crate::Layer::DenseI8x4)) too.
 //!
 //! postcard's own serializer cannot do this: the padding depends on where
 //! the tensor lands in the file, and a `Serialize` impl does not know that.
 //! This serializer writes the same bytes as postcard 1.x for every serde
 //! type (the rules of SPEC.md section 2) and tracks its position; `F32s`
 //! serializes as a newtype struct named [`F32S_TOKEN`], which postcard
-//! ignores and this writer takes as "pad the next byte string".
+//! ignores and this writer takes as "pad the next byte string". The
+//! tag-14 weights are found by name: the `weights` field of the newtype
+//! variant `Layer::DenseI8x4`.
 
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -20,11 +23,14 @@ use crate::HEADER_LEN;
 use crate::tensor::F32S_TOKEN;
 
 /// Encodes `value` as postcard would, with every `F32s` aligned for a body
-/// that starts [`HEADER_LEN`] bytes into the file.
-pub(crate) fn aligned<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> {
+/// that starts [`HEADER_LEN`] bytes into the file, and the weights of
+/// every `Layer::DenseI8x4` too when `x4` is set (format version 9).
+pub(crate) fn aligned<T: Serialize + ?Sized>(value: &T, x4: bool) -> Result<Vec<u8>, Error> {
     let mut w = Writer {
         out: Vec::new(),
         pad_next: false,
+        x4,
+        in_x4: false,
     };
     value.serialize(&mut w)?;
     Ok(w.out)
@@ -54,6 +60,10 @@ struct Writer {
     /// Set by a newtype struct named [`F32S_TOKEN`]: its byte string gets
     /// the padding.
     pad_next: bool,
+    /// Pad the weights of `Layer::DenseI8x4` layers (format version 9).
+    x4: bool,
+    /// Inside a `Layer::DenseI8x4` whose `weights` field is still to come.
+    in_x4: bool,
 }
 
 fn varint_len(mut v: u64) -> usize {
@@ -226,18 +236,30 @@ impl ser::Serializer for &mut Writer {
 
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,
-        _name: &'static str,
+        name: &'static str,
         index: u32,
-        _variant: &'static str,
+        variant: &'static str,
         value: &T,
     ) -> Result<(), Error> {
         self.varint(u64::from(index));
-        value.serialize(self)
+        self.in_x4 = self.x4 && name == "Layer" && variant == "DenseI8x4";
+        value.serialize(&mut *self)?;
+        self.in_x4 = false;
+        Ok(())
     }
 
+    /// A sequence; an [`I8s`](crate::I8s) is a sequence of `u8`, and the
+    /// tag-14 weights get their padding here, as an `F32s` in
+    /// `serialize_bytes`.
     fn serialize_seq(self, len: Option<usize>) -> Result<Self, Error> {
         let len = len.ok_or_else(|| Error("a sequence of unknown length".to_string()))?;
-        self.varint(len as u64);
+        let pad = if core::mem::take(&mut self.pad_next) {
+            padding(HEADER_LEN + self.out.len(), len)
+        } else {
+            0
+        };
+        self.varint((len + pad) as u64);
+        self.out.resize(self.out.len() + pad, 0);
         Ok(self)
     }
 
@@ -310,9 +332,31 @@ elements!(
     SerializeTuple::serialize_element,
     SerializeTupleStruct::serialize_field,
     SerializeTupleVariant::serialize_field,
-    SerializeStruct::serialize_field(key),
     SerializeStructVariant::serialize_field(key),
 );
+
+impl ser::SerializeStruct for &mut Writer {
+    type Ok = ();
+    type Error = Error;
+
+    /// A field; the `weights` of a `Layer::DenseI8x4` are padded.
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), Error> {
+        if key == "weights" && core::mem::take(&mut self.in_x4) {
+            self.pad_next = true;
+        }
+        value.serialize(&mut **self)?;
+        self.pad_next = false;
+        Ok(())
+    }
+
+    fn end(self) -> Result<(), Error> {
+        Ok(())
+    }
+}
 
 impl ser::SerializeMap for &mut Writer {
     type Ok = ();
@@ -380,7 +424,10 @@ mod tests {
             j: -(1 << 90),
             k: None,
         };
-        assert_eq!(aligned(&s).unwrap(), postcard::to_allocvec(&s).unwrap());
+        assert_eq!(
+            aligned(&s, true).unwrap(),
+            postcard::to_allocvec(&s).unwrap()
+        );
     }
 
     #[test]
@@ -389,7 +436,7 @@ mod tests {
         for lead in 0..8 {
             // `lead` bytes of a string before the tensor.
             let s = "x".repeat(lead);
-            let out = aligned(&(s.as_str(), F32s::new(&v), 7u8)).unwrap();
+            let out = aligned(&(s.as_str(), F32s::new(&v), 7u8), false).unwrap();
             let at = 1 + lead; // the string's length byte and its bytes
             let pad = usize::from(out[at]) - 8;
             assert!(pad < 4);
@@ -398,7 +445,7 @@ mod tests {
             assert_eq!(&out[at + 1 + pad..at + 9 + pad], &v[..]);
             assert_eq!(out[at + 9 + pad..], [7]);
             // A plain byte string is not padded.
-            let plain = aligned(&(s.as_str(), &v[..])).unwrap();
+            let plain = aligned(&(s.as_str(), &v[..]), true).unwrap();
             assert_eq!(plain, postcard::to_allocvec(&(s.as_str(), &v[..])).unwrap());
         }
     }

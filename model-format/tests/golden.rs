@@ -885,10 +885,12 @@ fn padding_must_be_zero_and_only_from_version_8_on() {
 #[test]
 fn dense_i8x4_golden_file_is_version_8_with_interleaved_weights() {
     // `int8_model` with its layer 1 (3→2, per-channel exponents, read by
-    // no tied layer) stored as tag 14.
+    // no tied layer) stored as tag 14, written as version 8 on request
+    // (weights not padded).
     let mut def = int8_model();
     def.layers[1] = def.layers[1].clone().into_interleaved();
-    let bytes = check_golden("dense_i8x4_v8.eam", &def.encode().unwrap());
+    let spec_v8 = def.bytes().unwrap().spec().unwrap().encode_version(8);
+    let bytes = check_golden("dense_i8x4_v8.eam", &spec_v8.unwrap());
     let model = Model::load(&bytes).unwrap();
     assert_eq!(model.header().version, 8);
     assert_eq!(model.layers()[1].type_name(), "dense_i8x4");
@@ -934,6 +936,71 @@ fn dense_i8x4_golden_file_is_version_8_with_interleaved_weights() {
         .unwrap();
     assert_eq!(v2, std::fs::read(data("int8_v2.eam")).unwrap());
     assert_eq!(Model::load(&row_major).unwrap().header().version, 8);
+}
+
+#[test]
+fn dense_i8x4_golden_file_is_version_9_with_aligned_weights() {
+    // The model of the version-8 golden, written by `encode`: version 9,
+    // the tag-14 weights padded to a multiple of 4 from the file start.
+    let mut def = int8_model();
+    def.layers[1] = def.layers[1].clone().into_interleaved();
+    let bytes = check_golden("dense_i8x4_v9.eam", &def.encode().unwrap());
+    let model = Model::load(&bytes).unwrap();
+    assert_eq!(model.header().version, 9);
+    let Layer::DenseI8x4(d) = model.layers()[1] else {
+        panic!("layer 1 is tag 14")
+    };
+    let at = d.weights.as_bytes().as_ptr() as usize - bytes.as_ptr() as usize;
+    assert_eq!(at % 4, 0, "weights at byte {at}");
+    // The same model as the version-8 file: the padding is layout.
+    let v8 = std::fs::read(data("dense_i8x4_v8.eam")).unwrap();
+    let old = Model::load(&v8).unwrap();
+    assert_eq!(model.spec(), old.spec());
+    assert_eq!(model_format::build::ModelBuf::from_model(&model), def);
+    // Everything before layer 1's weights is written as in version 8, so
+    // the byte string starts where the version-8 file's values start
+    // (one length byte before): the padding lies between.
+    let Layer::DenseI8x4(d8) = old.layers()[1] else {
+        panic!("layer 1 is tag 14")
+    };
+    let at8 = d8.weights.as_bytes().as_ptr() as usize - v8.as_ptr() as usize;
+    let head = model_format::HEADER_LEN..at8 - 1;
+    assert_eq!(bytes[head.clone()], v8[head]);
+    let pad = at - at8;
+    assert!(
+        pad > 0 && pad < 4,
+        "the golden model's weights need padding"
+    );
+    assert_eq!(usize::from(bytes[at8 - 1]), 16 + pad);
+    assert!(bytes[at8..at].iter().all(|&b| b == 0));
+    // A nonzero padding byte, and the same bytes read as version 8.
+    let mut bad = bytes.clone();
+    bad[at8] = 1;
+    let body = bad[model_format::HEADER_LEN..].to_vec();
+    bad[12..16].copy_from_slice(&model_format::crc32(&body).to_le_bytes());
+    assert_eq!(
+        Model::load(&bad).unwrap_err(),
+        model_format::FormatError::NonzeroPadding { offset: at8 as u32 }
+    );
+    let mut as_v8 = bytes.clone();
+    as_v8[4] = 8;
+    assert!(matches!(
+        Model::load(&as_v8).unwrap_err(),
+        model_format::FormatError::LengthMismatch {
+            layer: Some(1),
+            expected: 16,
+            ..
+        }
+    ));
+    // An unpadded version-8 body read as version 9: its weights sit
+    // where the version-8 writer put them, off a multiple of 4.
+    let mut as_v9 = v8.clone();
+    as_v9[4] = 9;
+    assert_ne!(at8 % 4, 0);
+    assert_eq!(
+        Model::load(&as_v9).unwrap_err(),
+        model_format::FormatError::UnalignedTensor { offset: at8 as u32 }
+    );
 }
 
 #[test]

@@ -260,9 +260,10 @@ proptest! {
 
 #[test]
 fn the_int8_golden_files_match_the_reference() {
-    // int8_v2.eam, and dense_i8x4_v8.eam: the same model with its layer 1
-    // stored interleaved (tag 14).
-    for name in ["int8_v2.eam", "dense_i8x4_v8.eam"] {
+    // int8_v2.eam, and dense_i8x4_v8.eam and dense_i8x4_v9.eam: the same
+    // model with its layer 1 stored interleaved (tag 14), unpadded and
+    // padded to a multiple of 4 bytes.
+    for name in ["int8_v2.eam", "dense_i8x4_v8.eam", "dense_i8x4_v9.eam"] {
         let bytes = std::fs::read(format!(
             "{}/../model-format/tests/data/{name}",
             env!("CARGO_MANIFEST_DIR")

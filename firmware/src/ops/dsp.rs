@@ -35,6 +35,27 @@
 //! the flags it sets are declared clobbered (no `preserves_flags`), and
 //! `options(pure, readonly, nostack)` states that it has no other effect.
 //!
+//! `finish4_high` (the requantization of one row group of `int8_x4`) is
+//! one register-only `asm!` block: per output `smmul` (the high word of
+//! the signed 64-bit product), `asr` by a register, `add`, `asr #1`,
+//! `ssat #8` and `bfi` (insert the byte into the result word); then
+//! `ssub8` (which sets the GE flags, declared clobbered) and `sel` (takes
+//! each byte from the first operand where its GE flag is set) give the
+//! bytewise maximum with the clamp's lower bound. No memory, no stack
+//! (`options(pure, nomem, nostack)`).
+//!
+//! `dense4_high` runs a whole interleaved layer (its common case) as one
+//! `asm!` loop over the row groups: the `dot4x4` units with word-aligned
+//! weights between the group's bias loads (`ldr`, post-indexed) and the
+//! `finish4_high` steps (with `ldrb` of the two exponent bytes, `and` and
+//! `add` for the shifts), then one `str` of the four outputs. Its pointers
+//! and constants live in a `#[repr(C)]` struct (`Layer4`) that it reads
+//! and updates (`ldr`/`str` at fixed offsets) through a register that it
+//! saves with `push` and restores with `pop` around the units (so no
+//! `nostack`); it reads exactly the weights, input blocks, biases and
+//! exponents of the layer and writes exactly its `4·G` output bytes, which
+//! the safe wrapper checks the slices hold before it runs.
+//!
 //! The first three read only their register operands and write only `rd`:
 //! no memory, no stack (`options(pure, nomem, nostack)` states exactly
 //! this, so the compiler may schedule them freely; `smlad` and `ssub16` are
@@ -326,6 +347,184 @@ mod arm {
         }
     }
 
+    /// One output of [`finish4_high`] in place: `{a} = ssat8((((a·m) >> 32
+    /// >> {k}) + {c}) >> 1)` (`smmul` keeps the high word, floored).
+    macro_rules! requant {
+        ($a:literal, $k:literal, $m:literal, $c:literal) => {
+            concat!(
+                "smmul {", $a, "}, {", $a, "}, {", $m, "}\n", "asr {", $a, "}, {", $a, "}, {", $k,
+                "}\n", "add {", $a, "}, {", $a, "}, {", $c, "}\n", "asr {", $a, "}, {", $a,
+                "}, #1\n", "ssat {", $a, "}, #8, {", $a, "}\n",
+            )
+        };
+    }
+
+    /// The four outputs in `{a0}..{a3}` requantized and packed into the
+    /// bytes of `{a0}` (`bfi`, output 0 lowest).
+    macro_rules! requant4 {
+        ($k0:literal, $k1:literal, $k2:literal, $k3:literal, $m:literal, $c:literal) => {
+            concat!(
+                requant!("a0", $k0, $m, $c),
+                requant!("a1", $k1, $m, $c),
+                "bfi {a0}, {a1}, #8, #8\n",
+                requant!("a2", $k2, $m, $c),
+                "bfi {a0}, {a2}, #16, #8\n",
+                requant!("a3", $k3, $m, $c),
+                "bfi {a0}, {a3}, #24, #8\n",
+            )
+        };
+    }
+
+    /// The bytewise maximum of `{a0}` and `{lo}` (`ssub8` sets the GE
+    /// flags where `a0 ≥ lo`, `sel` takes `{a0}`'s byte there); `{a1}` is
+    /// clobbered.
+    macro_rules! max4 {
+        ($lo:literal) => {
+            concat!(
+                "ssub8 {a1}, {a0}, {",
+                $lo,
+                "}\n",
+                "sel {a0}, {a0}, {",
+                $lo,
+                "}\n",
+            )
+        };
+    }
+
+    /// What [`dense4_high`] reads and updates, in memory (its registers
+    /// all go to the dot-product loop).
+    #[repr(C)]
+    pub struct Layer4 {
+        /// The next group's four i32 biases (any alignment).
+        pub bias: *const u8,
+        /// The next group's two exponent bytes.
+        pub exps: *const u8,
+        /// Where the next group's four int8 outputs go.
+        pub y: *mut u8,
+        /// The layer's multiplier.
+        pub m: i32,
+        /// `1 + 2·zp`.
+        pub c: i32,
+        /// The clamp's lower bound in each byte.
+        pub lo4: u32,
+        /// `−2 − shift` (add a channel's exponent for its `k − 1`).
+        pub base: i32,
+        /// The packed input's first block (word-aligned).
+        pub x: *const u32,
+        /// One past its last whole block.
+        pub x_end: *const u32,
+        /// One past the last output.
+        pub y_end: *mut u8,
+    }
+
+    /// A whole interleaved layer with high-word shifts and no table, in
+    /// one `asm!` loop over its row groups: per group the four biases
+    /// (`ldr`), the units as in [`dot4x4`] with word-aligned weights, then
+    /// the requantization of [`finish4_high`] with the exponents' nibbles
+    /// and one `str` of the four outputs.
+    ///
+    /// # Safety
+    ///
+    /// `w` must be word-aligned and point to `G·n` readable units of 16
+    /// bytes, where `n ≥ 1` is the number of blocks from `st.x` to
+    /// `st.x_end` (word-aligned, readable) and `G ≥ 1` is `(st.y_end −
+    /// st.y) / 4`; `st.bias` must point to `16·G` readable bytes,
+    /// `st.exps` to `2·G`, and `st.y` to `4·G` writable bytes that nothing
+    /// else borrows.
+    pub unsafe fn dense4_high(w: *const u8, st: &mut Layer4) {
+        // SAFETY: the caller's contract; the block reads and writes `*st`
+        // (through `{t}`, pushed while the loop needs the register) and
+        // the memory the contract names, and restores the stack pointer.
+        unsafe {
+            core::arch::asm!(
+                "4:",
+                "ldr {x0}, [{t}, #0]",
+                "ldr {a0}, [{x0}], #4",
+                "ldr {a1}, [{x0}], #4",
+                "ldr {a2}, [{x0}], #4",
+                "ldr {a3}, [{x0}], #4",
+                "str {x0}, [{t}, #0]",
+                "ldr {px}, [{t}, #28]",
+                "ldr {end}, [{t}, #32]",
+                "push {{{t}}}",
+                "sub {x0}, {end}, {px}",
+                "tst {x0}, #8",
+                "bne 3f",
+                "2:",
+                unit_ldrd!(),
+                "3:",
+                unit_ldrd!(),
+                "cmp {px}, {end}",
+                "bne 2b",
+                "pop {{{t}}}",
+                // The exponents: k_r = base + nibble r.
+                "ldr {px}, [{t}, #4]",
+                "ldrb {x0}, [{px}], #1",
+                "ldrb {x1}, [{px}], #1",
+                "str {px}, [{t}, #4]",
+                "ldr {w0}, [{t}, #24]",
+                "and {end}, {x0}, #15",
+                "add {end}, {end}, {w0}",
+                "add {x0}, {w0}, {x0}, lsr #4",
+                "and {w1}, {x1}, #15",
+                "add {w1}, {w1}, {w0}",
+                "add {x1}, {w0}, {x1}, lsr #4",
+                "ldr {w0}, [{t}, #12]",
+                "ldr {px}, [{t}, #16]",
+                requant4!("end", "x0", "w1", "x1", "w0", "px"),
+                "ldr {w0}, [{t}, #20]",
+                max4!("w0"),
+                "ldr {w1}, [{t}, #8]",
+                "str {a0}, [{w1}], #4",
+                "str {w1}, [{t}, #8]",
+                "ldr {w0}, [{t}, #36]",
+                "cmp {w1}, {w0}",
+                "bne 4b",
+                pw = inout(reg) w => _,
+                t = inout(reg) core::ptr::from_mut(st) => _,
+                px = out(reg) _,
+                end = out(reg) _,
+                x0 = out(reg) _,
+                x1 = out(reg) _,
+                w0 = out(reg) _,
+                w1 = out(reg) _,
+                a0 = out(reg) _,
+                a1 = out(reg) _,
+                a2 = out(reg) _,
+                a3 = out(reg) _,
+            );
+        }
+    }
+
+    /// [`super::finish4_high`]: one `asm!` block, 26 instructions.
+    #[inline(always)]
+    pub fn finish4_high(acc: [i32; 4], k: [u32; 4], m: i32, c: i32, lo4: u32) -> u32 {
+        let [mut a0, a1, a2, a3] = acc;
+        let [k0, k1, k2, k3] = k;
+        // SAFETY: register-only instructions (`ssub8` sets the GE flags,
+        // which `sel` reads and nothing after this block does; they are
+        // declared clobbered), see the module's audit note.
+        unsafe {
+            core::arch::asm!(
+                requant4!("k0", "k1", "k2", "k3", "m", "c"),
+                max4!("lo"),
+                a0 = inout(reg) a0,
+                a1 = inout(reg) a1 => _,
+                a2 = inout(reg) a2 => _,
+                a3 = inout(reg) a3 => _,
+                k0 = in(reg) k0,
+                k1 = in(reg) k1,
+                k2 = in(reg) k2,
+                k3 = in(reg) k3,
+                m = in(reg) m,
+                c = in(reg) c,
+                lo = in(reg) lo4,
+                options(pure, nomem, nostack),
+            );
+        }
+        a0 as u32
+    }
+
     /// `a − b` on each 16-bit half.
     #[inline(always)]
     pub fn ssub16(a: u32, b: u32) -> u32 {
@@ -511,5 +710,93 @@ pub fn pack4(v: u32, zp2: u32) -> [u32; 2] {
         let zp = i32::from(zp2 as u16 as i16);
         let h = |b: u32| u32::from((i32::from((v >> b) as u8 as i8) - zp) as i16 as u16);
         [h(0) | h(16) << 16, h(8) | h(24) << 16]
+    }
+}
+
+/// The requantization of four accumulators with high-word shifts
+/// ([`super::int8_x4`]'s common case, a layer shift in −17..=−2): output
+/// `r` is `clamp(((hi_r >> k[r]) + c) >> 1, lo, 127)` with `hi_r` the high
+/// word of `acc[r] · m` (floored), `k[r]` in 0..=30, `c = 1 + 2·zp` and
+/// `lo` the clamp's lower bound, given in each byte of `lo4`; the four
+/// int8 results are the bytes of the word returned, output 0 lowest.
+#[inline(always)]
+pub fn finish4_high(acc: [i32; 4], k: [u32; 4], m: i32, c: i32, lo4: u32) -> u32 {
+    #[cfg(edgeae_dsp)]
+    {
+        arm::finish4_high(acc, k, m, c, lo4)
+    }
+    #[cfg(not(edgeae_dsp))]
+    {
+        let lo = i32::from(lo4 as u8 as i8);
+        let one = |a: i32, k: u32| {
+            let hi = ((i64::from(a) * i64::from(m)) >> 32) as i32;
+            let v = (((hi >> (k & 31)).wrapping_add(c)) >> 1).clamp(-128, 127);
+            u32::from(v.max(lo) as u8)
+        };
+        let [a0, a1, a2, a3] = acc;
+        let [k0, k1, k2, k3] = k;
+        one(a0, k0) | one(a1, k1) << 8 | one(a2, k2) << 16 | one(a3, k3) << 24
+    }
+}
+
+/// Runs a whole interleaved layer in its common case (a layer shift in
+/// −17..=−2, no table, inputs and outputs multiples of 4, word-aligned
+/// weights) on the Cortex-M4: the sums of [`dot4x4`] from the biases, then
+/// [`finish4_high`] with each channel's `k = base + exponent`, for every
+/// group of four outputs in `y`. `w`, `bias` and `exps` are the layer's
+/// weights, biases (4 bytes each) and exponent nibbles, `x` its packed
+/// input's blocks. Returns false, and does nothing, on any other target or
+/// when the slices do not hold the layer (then the caller's portable loop
+/// runs it).
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub fn dense4_high(
+    w: &[u8],
+    bias: &[u8],
+    exps: &[u8],
+    x: &[[u32; 2]],
+    y: &mut [i8],
+    m: i32,
+    c: i32,
+    lo4: u32,
+    base: i32,
+) -> bool {
+    #[cfg(edgeae_dsp)]
+    {
+        let (n, g) = (x.len(), y.len() / 4);
+        let fits = n >= 1
+            && g >= 1
+            && y.len().is_multiple_of(4)
+            && w.as_ptr().addr().is_multiple_of(4)
+            && w.len() >= g * n * 16
+            && bias.len() >= 16 * g
+            && exps.len() >= 2 * g;
+        if !fits {
+            return false;
+        }
+        let range = y.as_mut_ptr_range();
+        let xs = x.as_ptr_range();
+        let mut st = arm::Layer4 {
+            bias: bias.as_ptr(),
+            exps: exps.as_ptr(),
+            y: range.start.cast(),
+            m,
+            c,
+            lo4,
+            base,
+            x: xs.start.cast(),
+            x_end: xs.end.cast(),
+            y_end: range.end.cast(),
+        };
+        // SAFETY: checked above: `w` is word-aligned with `g·n` units,
+        // `x` holds `n ≥ 1` word-aligned blocks, `bias` `16g` bytes,
+        // `exps` `2g`, and `y` is `4g ≥ 4` bytes borrowed mutably here.
+        unsafe { arm::dense4_high(w.as_ptr(), &mut st) };
+        true
+    }
+    #[cfg(not(edgeae_dsp))]
+    {
+        let _ = (w, bias, exps, x, y, m, c, lo4, base);
+        false
     }
 }

@@ -175,6 +175,7 @@ pub fn pack_f32_in_place(buf: &mut [f32], n: usize, quant: &Quant) {
 /// `2·blocks + j` from word `blocks`, goes first).
 pub fn pack_i8_in_place(buf: &mut [f32], n: usize, zero_point: i8) {
     let zp = i32::from(zero_point);
+    let zp2 = u32::from(zero_point as u16) * 0x1_0001;
     let words = bytemuck::cast_slice_mut::<f32, u32>(buf);
     let blocks = n / 4;
     let v = |w: u32| w.to_le_bytes().map(|q| i32::from(q as i8) - zp);
@@ -187,7 +188,7 @@ pub fn pack_i8_in_place(buf: &mut [f32], n: usize, zero_point: i8) {
         }
     }
     for b in (0..blocks).rev() {
-        let packed = pack_block(v(words.get(b).copied().unwrap_or(0)));
+        let packed = dsp::pack4(words.get(b).copied().unwrap_or(0), zp2);
         if let Some(dst) = words.get_mut(2 * b..2 * b + 2) {
             dst.copy_from_slice(&packed);
         }

@@ -613,7 +613,8 @@ pub fn quantize(model: &Model<'_>, windows: &[f32], opts: &QuantizeOptions) -> R
                     bias,
                     lut: plan.lut,
                 };
-                // Interleaved for the 4-row kernels (format version 8),
+                // Interleaved for the 4-row kernels (tag 14: format
+                // version 9, its weights aligned),
                 // unless a tied layer reads the weights row-major.
                 if tie_sources.contains(&i) {
                     dense
@@ -856,8 +857,8 @@ mod tests {
         let out = def.encode().unwrap();
         let q = Model::load(&out).unwrap();
         // Layer 0 is interleaved (tag 14); layer 1, read by the tied
-        // layer, stays row-major.
-        assert_eq!(q.header().version, 8);
+        // layer, stays row-major; tag 14 is written as version 9 (aligned weights).
+        assert_eq!(q.header().version, 9);
         assert!(q.layers().iter().all(Layer::is_int8));
         let LayerBuf::DenseI8x4 { exponents, .. } = &def.layers[0] else {
             panic!("{:?}", def.layers[0])

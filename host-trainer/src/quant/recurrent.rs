@@ -629,7 +629,7 @@ mod tests {
     }
 
     #[test]
-    fn quantize_gives_a_version_8_model_whose_tensors_chain() {
+    fn quantize_gives_a_version_9_model_whose_tensors_chain() {
         for (cell, sequences) in [(Cell::Lstm, false), (Cell::Gru, true)] {
             let bytes = model(cell, 10, 3, 6, sequences, 8);
             let m = Model::load(&bytes).unwrap();
@@ -658,7 +658,7 @@ mod tests {
                 .unwrap()
                 .header()
                 .version;
-            assert_eq!(q, 8, "the dense layer after it is tag 14");
+            assert_eq!(q, 9, "the dense layer after it is tag 14 (aligned weights)");
             let out = def.encode().unwrap();
             let cmp = super::super::compare(&m, &Model::load(&out).unwrap(), &windows).unwrap();
             assert!(

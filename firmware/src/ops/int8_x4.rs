@@ -131,57 +131,126 @@ fn groups(op: &DenseI8Op<'_>, x: &[u32], y: &mut [i8], finish: impl Fn(i32, u8) 
         .as_chunks::<16>()
         .0
         .chunks_exact(units);
-    #[cfg(edgeae_x86)]
-    let simd = dsp::x86::Simd::current();
     // Per group of four outputs: 16 bytes of bias, 2 of exponents.
     let bias = op.bias.as_bytes().chunks(16);
     let exponents = op.exponents.as_bytes().chunks(2);
+    #[cfg(edgeae_x86)]
+    if let Some(simd) = dsp::x86::Simd::current() {
+        let req = Requantizer::new(op);
+        // Four row groups at a time (one permuted input serves them), a
+        // last one to three one at a time.
+        let mut quads = groups.zip(y.chunks_mut(4)).zip(bias).zip(exponents);
+        while let Some(q0) = quads.next() {
+            let mut four = [Some(q0), quads.next(), quads.next(), quads.next()];
+            if let [Some(q0), Some(q1), Some(q2), Some(q3)] = &mut four {
+                let mut qs = [q0, q1, q2, q3];
+                let whole = qs.each_ref().map(|q| q.0.0.0.get(..blocks).unwrap_or(q.0.0.0));
+                let acc = simd.dot_x4_4(whole, xb, qs.each_ref().map(|q| bias4(q.0.1)));
+                let mut sums = [0i32; 16];
+                let mut exps = [0u8; 16];
+                for ((q, acc), (s, ex)) in qs.iter().zip(acc).zip(
+                    sums.as_chunks_mut::<4>()
+                        .0
+                        .iter_mut()
+                        .zip(exps.as_chunks_mut::<4>().0),
+                ) {
+                    let last = q.0.0.0.get(blocks..).unwrap_or_default();
+                    *s = last.first().map_or(acc, |unit| leftover(unit, xt, acc));
+                    *ex = nibbles4(q.1);
+                }
+                let k1 = exps.map(|e| -2 - req.shift + i32::from(e));
+                let fast = if req.is_high() {
+                    simd.requant_high16(sums, k1, req.multiplier, req.zero_point, req.clamp_min as i8)
+                } else {
+                    None
+                };
+                let out: [i8; 16] = match fast {
+                    Some(q) if req.table.is_empty() => q,
+                    Some(q) => q.map(|v| req.lut(v)),
+                    None => core::array::from_fn(|l| {
+                        finish(sums.get(l).copied().unwrap_or(0), exps.get(l).copied().unwrap_or(0))
+                    }),
+                };
+                for (q, o) in qs.iter_mut().zip(out.as_chunks::<4>().0) {
+                    for (y, v) in q.0.0.1.iter_mut().zip(o) {
+                        *y = *v;
+                    }
+                }
+                continue;
+            }
+            for (((group, ys), b), e) in four.into_iter().flatten() {
+                let (whole, last) = group.split_at(blocks.min(group.len()));
+                let acc = simd.dot_x4(whole, xb, bias4(b));
+                finish_group(acc, last, xt, e, ys, &finish);
+            }
+        }
+        return;
+    }
     for (((group, ys), b), e) in groups.zip(y.chunks_mut(4)).zip(bias).zip(exponents) {
         let (whole, last) = group.split_at(blocks.min(group.len()));
-        let mut acc = [0i32; 4];
-        if let Ok(b) = <&[u8; 16]>::try_from(b) {
-            let [b0, b1, b2, b3] = b
-                .as_chunks::<4>()
-                .0
-                .first_chunk::<4>()
-                .copied()
-                .unwrap_or_default();
-            acc = [b0, b1, b2, b3].map(i32::from_le_bytes);
-        } else {
-            for (a, v) in acc.iter_mut().zip(b.as_chunks::<4>().0) {
-                *a = i32::from_le_bytes(*v);
-            }
+        let acc = dsp::dot4x4(whole, xb, bias4(b));
+        finish_group(acc, last, xt, e, ys, &finish);
+    }
+}
+
+/// The bias of a group of four outputs (16 bytes; fewer for a last group
+/// of fewer outputs).
+#[inline(always)]
+fn bias4(b: &[u8]) -> [i32; 4] {
+    let mut acc = [0i32; 4];
+    if let Ok(b) = <&[u8; 16]>::try_from(b) {
+        let [b0, b1, b2, b3] = b
+            .as_chunks::<4>()
+            .0
+            .first_chunk::<4>()
+            .copied()
+            .unwrap_or_default();
+        acc = [b0, b1, b2, b3].map(i32::from_le_bytes);
+    } else {
+        for (a, v) in acc.iter_mut().zip(b.as_chunks::<4>().0) {
+            *a = i32::from_le_bytes(*v);
         }
-        #[cfg(edgeae_x86)]
-        {
-            acc = match simd {
-                Some(simd) => simd.dot_x4(whole, xb, acc),
-                None => dsp::dot4x4(whole, xb, acc),
-            };
-        }
-        #[cfg(not(edgeae_x86))]
-        {
-            acc = dsp::dot4x4(whole, xb, acc);
-        }
-        if let Some(unit) = last.first() {
-            acc = leftover(unit, xt, acc);
-        }
-        let e0 = e.first().copied().unwrap_or(0);
-        let e1 = e.get(1).copied().unwrap_or(0);
-        let exps = [e0 & 15, e0 >> 4, e1 & 15, e1 >> 4];
-        if let Ok(ys) = <&mut [i8; 4]>::try_from(&mut *ys) {
-            let [a0, a1, a2, a3] = acc;
-            let [x0, x1, x2, x3] = exps;
-            *ys = [
-                finish(a0, x0),
-                finish(a1, x1),
-                finish(a2, x2),
-                finish(a3, x3),
-            ];
-        } else {
-            for ((yo, a), ex) in ys.iter_mut().zip(acc).zip(exps) {
-                *yo = finish(a, ex);
-            }
+    }
+    acc
+}
+
+/// The four exponents of a group of four outputs (2 bytes of nibbles).
+#[inline(always)]
+fn nibbles4(e: &[u8]) -> [u8; 4] {
+    let e0 = e.first().copied().unwrap_or(0);
+    let e1 = e.get(1).copied().unwrap_or(0);
+    [e0 & 15, e0 >> 4, e1 & 15, e1 >> 4]
+}
+
+/// The rest of a group of four outputs after the whole units: the last
+/// unit `last` (if any) over the leftover words `xt`, then the finishing
+/// step with the exponents `e` (2 bytes) into `ys`.
+#[inline(always)]
+fn finish_group(
+    acc: [i32; 4],
+    last: &[[u8; 16]],
+    xt: &[u32],
+    e: &[u8],
+    ys: &mut [i8],
+    finish: &impl Fn(i32, u8) -> i8,
+) {
+    let mut acc = acc;
+    if let Some(unit) = last.first() {
+        acc = leftover(unit, xt, acc);
+    }
+    let exps = nibbles4(e);
+    if let Ok(ys) = <&mut [i8; 4]>::try_from(&mut *ys) {
+        let [a0, a1, a2, a3] = acc;
+        let [x0, x1, x2, x3] = exps;
+        *ys = [
+            finish(a0, x0),
+            finish(a1, x1),
+            finish(a2, x2),
+            finish(a3, x3),
+        ];
+    } else {
+        for ((yo, a), ex) in ys.iter_mut().zip(acc).zip(exps) {
+            *yo = finish(a, ex);
         }
     }
 }

@@ -110,6 +110,59 @@ impl Simd {
         }
     }
 
+    /// [`Simd::dot_x4`] of four row groups at once, each group's units in
+    /// `groups[g]`: one permute of the input per unit pair serves all four.
+    #[inline]
+    pub(crate) fn dot_x4_4(
+        self,
+        groups: [&[[u8; 16]]; 4],
+        x: &[[u32; 2]],
+        acc: [[i32; 4]; 4],
+    ) -> [[i32; 4]; 4] {
+        let n = groups.iter().fold(x.len(), |n, g| n.min(g.len()));
+        let wide = match self.level {
+            Level::Avx2 => 0,
+            Level::Avx512 | Level::Vnni => n / 2 * 2,
+        };
+        let acc = match self.level {
+            Level::Avx2 => acc,
+            // SAFETY: this level has AVX-512 F and BW (checked by `new`).
+            Level::Avx512 => unsafe { x4x4_512(groups, x, acc) },
+            // SAFETY: this level has AVX-512 F, BW and VNNI (checked by `new`).
+            Level::Vnni => unsafe { x4x4_vnni(groups, x, acc) },
+        };
+        let xs = x.get(wide..n).unwrap_or_default();
+        let mut out = acc;
+        for (a, g) in out.iter_mut().zip(groups) {
+            // SAFETY: every level includes AVX2 (checked by `new`).
+            *a = unsafe { x4_256(g.get(wide..n).unwrap_or_default(), xs, *a) };
+        }
+        out
+    }
+
+    /// The high-word requantization and clamp of sixteen sums, lane by
+    /// lane the bits of `Requantizer::high` then `Requantizer::clamp` (in
+    /// `ops::int8_x4`): `((((acc · m) >> 32) >> (k1 & 31)) + 1) >> 1) + zp`,
+    /// saturated to int8, then at least `clamp_min`. `None` on the AVX2
+    /// level (the caller then finishes lane by lane).
+    #[inline]
+    pub(crate) fn requant_high16(
+        self,
+        acc: [i32; 16],
+        k1: [i32; 16],
+        multiplier: i32,
+        zero_point: i32,
+        clamp_min: i8,
+    ) -> Option<[i8; 16]> {
+        match self.level {
+            Level::Avx2 => None,
+            // SAFETY: these levels have AVX-512 F and BW (checked by `new`).
+            Level::Avx512 | Level::Vnni => Some(unsafe {
+                requant_high16_512(acc, k1, multiplier, zero_point, clamp_min)
+            }),
+        }
+    }
+
     /// Tied int8 (an `inputs × outputs` source read by column): for the 16
     /// columns `j0..j0 + 16`, `acc[c] + Σ_k w[k·outputs + j0 + c] · x_k`
     /// over the `inputs` rows, `x` packed. Columns past `outputs` are not
@@ -205,7 +258,7 @@ fn i8_rows_256(rows: [&[[u8; 4]]; 4], x: &[[u32; 2]], acc: [i32; 4]) -> [i32; 4]
 
 /// Stamps out the 512-bit kernels, with `vpmaddwd` + `vpaddd` or `vpdpwssd`.
 macro_rules! kernels_512 {
-    ($rows:ident, $x4:ident, $features:literal, $mac:path) => {
+    ($rows:ident, $x4:ident, $x4x4:ident, $features:literal, $mac:path) => {
         /// Four rows over chunks of eight blocks (as many as all have).
         #[target_feature(enable = $features)]
         fn $rows(rows: [&[[u8; 4]]; 4], x: &[[u32; 2]], acc: [i32; 4]) -> [i32; 4] {
@@ -228,30 +281,44 @@ macro_rules! kernels_512 {
             hsum4(halves, acc)
         }
 
+        /// Four interleaved row groups over their whole unit pairs (as many
+        /// as all four and `x` have), one permuted input per pair.
+        #[target_feature(enable = $features)]
+        fn $x4x4(groups: [&[[u8; 16]]; 4], x: &[[u32; 2]], acc: [[i32; 4]; 4]) -> [[i32; 4]; 4] {
+            let idx = x4_index();
+            let [g0, g1, g2, g3] = groups.map(|g| g.as_chunks::<2>().0);
+            let mut v = [_mm512_setzero_si512(); 4];
+            let pairs = x.as_chunks::<2>().0.iter().zip(g0).zip(g1).zip(g2).zip(g3);
+            for ((((xb, u0), u1), u2), u3) in pairs {
+                let xv = _mm512_castsi128_si512(bytemuck::cast(*xb));
+                let xv = _mm512_permutexvar_epi16(idx, xv);
+                for (a, u) in v.iter_mut().zip([u0, u1, u2, u3]) {
+                    *a = $mac(*a, _mm512_cvtepi8_epi16(bytemuck::cast(*u)), xv);
+                }
+            }
+            let mut out = acc;
+            for (o, s) in out.iter_mut().zip(v) {
+                let s = _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64::<1>(s));
+                *o = add_pairs(s, *o);
+            }
+            out
+        }
+
         /// One interleaved row group, two units per 512-bit register.
         #[target_feature(enable = $features)]
         fn $x4(units: &[[u8; 16]], x: &[[u32; 2]], acc: [i32; 4]) -> [i32; 4] {
-            // Lane 16u + 4r + i takes the 16-bit value of input i of block
-            // u: packed position 4u + [0, 2, 1, 3][i].
-            const IDX: [[i16; 16]; 2] = [
-                [0, 2, 1, 3, 0, 2, 1, 3, 0, 2, 1, 3, 0, 2, 1, 3],
-                [4, 6, 5, 7, 4, 6, 5, 7, 4, 6, 5, 7, 4, 6, 5, 7],
-            ];
-            let [ilo, ihi]: [__m256i; 2] = bytemuck::cast(IDX);
-            let idx = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(ilo), ihi);
-            let mut v = [_mm512_setzero_si512(); 2];
+            let idx = x4_index();
+            // One accumulator in a register (indexing an array of two by
+            // `k % 2` kept them on the stack).
+            let mut s = _mm512_setzero_si512();
             let (uc, _) = units.as_chunks::<2>();
             let (xc, _) = x.as_chunks::<2>();
-            for (k, (u, xb)) in uc.iter().zip(xc).enumerate() {
+            for (u, xb) in uc.iter().zip(xc) {
                 let wv = _mm512_cvtepi8_epi16(bytemuck::cast(*u));
                 let xv = _mm512_castsi128_si512(bytemuck::cast(*xb));
                 let xv = _mm512_permutexvar_epi16(idx, xv);
-                if let Some(a) = v.get_mut(k % 2) {
-                    *a = $mac(*a, wv, xv);
-                }
+                s = $mac(s, wv, xv);
             }
-            let [a, b] = v;
-            let s = _mm512_add_epi32(a, b);
             let s = _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64::<1>(s));
             let done = uc.len().min(xc.len()) * 2;
             x4_256(
@@ -270,13 +337,54 @@ fn madd512(a: __m512i, w: __m512i, x: __m512i) -> __m512i {
     _mm512_add_epi32(a, _mm512_madd_epi16(w, x))
 }
 
-kernels_512!(i8_rows_512, x4_512, "avx512f,avx512bw", madd512);
+/// The `vpermw` index that spreads two packed blocks over the lanes of two
+/// interleaved units: lane 16u + 4r + i takes the 16-bit value of input i
+/// of block u, packed position 4u + [0, 2, 1, 3][i].
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw")]
+fn x4_index() -> __m512i {
+    const IDX: [[i16; 16]; 2] = [
+        [0, 2, 1, 3, 0, 2, 1, 3, 0, 2, 1, 3, 0, 2, 1, 3],
+        [4, 6, 5, 7, 4, 6, 5, 7, 4, 6, 5, 7, 4, 6, 5, 7],
+    ];
+    let [ilo, ihi]: [__m256i; 2] = bytemuck::cast(IDX);
+    _mm512_inserti64x4::<1>(_mm512_castsi256_si512(ilo), ihi)
+}
+
+kernels_512!(i8_rows_512, x4_512, x4x4_512, "avx512f,avx512bw", madd512);
 kernels_512!(
     i8_rows_vnni,
     x4_vnni,
+    x4x4_vnni,
     "avx512f,avx512bw,avx512vnni",
     _mm512_dpwssd_epi32
 );
+
+/// See [`Simd::requant_high16`].
+#[target_feature(enable = "avx512f,avx512bw")]
+fn requant_high16_512(
+    acc: [i32; 16],
+    k1: [i32; 16],
+    multiplier: i32,
+    zero_point: i32,
+    clamp_min: i8,
+) -> [i8; 16] {
+    let [alo, ahi]: [__m256i; 2] = bytemuck::cast(acc);
+    let a = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(alo), ahi);
+    let [klo, khi]: [__m256i; 2] = bytemuck::cast(k1.map(|k| k & 31));
+    let k = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(klo), khi);
+    let m = _mm512_set1_epi32(multiplier);
+    // The exact 64-bit products of the even lanes, then of the odd ones;
+    // their high words, back in their lanes.
+    let even = _mm512_srli_epi64::<32>(_mm512_mul_epi32(a, m));
+    let odd = _mm512_mul_epi32(_mm512_srli_epi64::<32>(a), m);
+    let hi = _mm512_mask_blend_epi32(0xaaaa, even, odd);
+    let one = _mm512_set1_epi32(1);
+    let q = _mm512_srai_epi32::<1>(_mm512_add_epi32(_mm512_srav_epi32(hi, k), one));
+    let q = _mm512_add_epi32(q, _mm512_set1_epi32(zero_point));
+    let q = _mm_max_epi8(_mm512_cvtsepi32_epi8(q), _mm_set1_epi8(clamp_min));
+    bytemuck::cast(q)
+}
 
 /// `acc[r] + s[2r] + s[2r + 1]` (the two pair sums of row `r`).
 #[target_feature(enable = "avx2")]
@@ -293,17 +401,14 @@ fn add_pairs(s: __m256i, acc: [i32; 4]) -> [i32; 4] {
 #[target_feature(enable = "avx2")]
 fn x4_256(units: &[[u8; 16]], x: &[[u32; 2]], acc: [i32; 4]) -> [i32; 4] {
     let reorder = _mm256_broadcastsi128_si256(bytemuck::cast(REORDER));
-    let mut v = [_mm256_setzero_si256(); 2];
-    for (k, (u, xb)) in units.iter().zip(x).enumerate() {
+    let mut s = _mm256_setzero_si256();
+    for (u, xb) in units.iter().zip(x) {
         let wv = _mm256_cvtepi8_epi16(bytemuck::cast(*u));
         let xv = _mm256_set1_epi64x(bytemuck::cast(*xb));
         let xv = _mm256_shuffle_epi8(xv, reorder);
-        if let Some(a) = v.get_mut(k % 2) {
-            *a = _mm256_add_epi32(*a, _mm256_madd_epi16(wv, xv));
-        }
+        s = _mm256_add_epi32(s, _mm256_madd_epi16(wv, xv));
     }
-    let [a, b] = v;
-    add_pairs(_mm256_add_epi32(a, b), acc)
+    add_pairs(s, acc)
 }
 
 /// Sixteen bytes of `w` from `at`, or zeros past its end.
@@ -416,6 +521,16 @@ mod tests {
                 assert_eq!(
                     simd.dot_x4(&units, x, acc),
                     want,
+                    "{simd:?} blocks {blocks}"
+                );
+                // Four groups: the same group, each with its own start.
+                let accs = [acc, acc.map(|a| a ^ 1), [0; 4], acc.map(i32::wrapping_neg)];
+                let want4 = accs.map(|a| {
+                    core::array::from_fn(|r| super::super::dot1(rows[r], x, a[r]))
+                });
+                assert_eq!(
+                    simd.dot_x4_4([&units[..]; 4], x, accs),
+                    want4,
                     "{simd:?} blocks {blocks}"
                 );
             }

@@ -125,56 +125,49 @@ fn groups(op: &DenseI8Op<'_>, x: &[u32], y: &mut [i8], finish: impl Fn(i32, u8) 
     let x = x.get(..packed_words(op.inputs)).unwrap_or(x);
     let (xb, xt) = x.split_at((blocks * 2).min(x.len()));
     let xb = xb.as_chunks::<2>().0;
-    let groups = op
-        .weights
-        .as_bytes()
-        .as_chunks::<16>()
-        .0
-        .chunks_exact(units);
+    let all_units = op.weights.as_bytes().as_chunks::<16>().0;
+    let groups = all_units.chunks_exact(units);
     // Per group of four outputs: 16 bytes of bias, 2 of exponents.
     let bias = op.bias.as_bytes().chunks(16);
     let exponents = op.exponents.as_bytes().chunks(2);
     #[cfg(edgeae_x86)]
     if let Some(simd) = dsp::x86::Simd::current() {
-        let req = Requantizer::new(op);
-        // Four row groups at a time (one permuted input serves them), a
-        // last one to three one at a time.
-        let mut quads = groups.zip(y.chunks_mut(4)).zip(bias).zip(exponents);
+        let r = Requantizer::new(op);
+        // Sixteen outputs at a time through the whole-layer kernel where it
+        // applies (whole units, the high-word step), then four row groups
+        // at a time (one permuted input serves them), a last one to three
+        // one at a time.
+        let mut done = 0;
+        if blocks == units && r.is_high() {
+            let rq = dsp::x86::HighRequant {
+                k0: -2 - r.shift,
+                multiplier: r.multiplier,
+                zero_point: r.zero_point,
+                clamp_min: r.clamp_min as i8,
+            };
+            let (b, e) = (op.bias.as_bytes(), op.exponents.as_bytes());
+            done = simd.x4_layer_high(all_units, units, xb, b, e, rq, y);
+            if !r.table.is_empty() {
+                for v in y.iter_mut().take(done) {
+                    *v = r.lut(*v);
+                }
+            }
+        }
+        let mut quads = groups
+            .zip(y.chunks_mut(4))
+            .zip(bias)
+            .zip(exponents)
+            .skip(done / 4);
         while let Some(q0) = quads.next() {
             let mut four = [Some(q0), quads.next(), quads.next(), quads.next()];
             if let [Some(q0), Some(q1), Some(q2), Some(q3)] = &mut four {
                 let mut qs = [q0, q1, q2, q3];
                 let whole = qs.each_ref().map(|q| q.0.0.0.get(..blocks).unwrap_or(q.0.0.0));
                 let acc = simd.dot_x4_4(whole, xb, qs.each_ref().map(|q| bias4(q.0.1)));
-                let mut sums = [0i32; 16];
-                let mut exps = [0u8; 16];
-                for ((q, acc), (s, ex)) in qs.iter().zip(acc).zip(
-                    sums.as_chunks_mut::<4>()
-                        .0
-                        .iter_mut()
-                        .zip(exps.as_chunks_mut::<4>().0),
-                ) {
-                    let last = q.0.0.0.get(blocks..).unwrap_or_default();
-                    *s = last.first().map_or(acc, |unit| leftover(unit, xt, acc));
-                    *ex = nibbles4(q.1);
-                }
-                let k1 = exps.map(|e| -2 - req.shift + i32::from(e));
-                let fast = if req.is_high() {
-                    simd.requant_high16(sums, k1, req.multiplier, req.zero_point, req.clamp_min as i8)
-                } else {
-                    None
-                };
-                let out: [i8; 16] = match fast {
-                    Some(q) if req.table.is_empty() => q,
-                    Some(q) => q.map(|v| req.lut(v)),
-                    None => core::array::from_fn(|l| {
-                        finish(sums.get(l).copied().unwrap_or(0), exps.get(l).copied().unwrap_or(0))
-                    }),
-                };
-                for (q, o) in qs.iter_mut().zip(out.as_chunks::<4>().0) {
-                    for (y, v) in q.0.0.1.iter_mut().zip(o) {
-                        *y = *v;
-                    }
+                for (q, acc) in qs.iter_mut().zip(acc) {
+                    let (((group, ref mut ys), _), e) = **q;
+                    let last = group.get(blocks..).unwrap_or_default();
+                    finish_group(acc, last, xt, e, ys, &finish);
                 }
                 continue;
             }

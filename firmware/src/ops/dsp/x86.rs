@@ -29,6 +29,19 @@ pub(crate) struct Simd {
     level: Level,
 }
 
+/// The constants of an int8 layer's high-word finishing step (see
+/// [`Simd::x4_layer_high`]): output `o` with exponent `e` is
+/// `((((acc · multiplier) >> 32) >> (k0 + e)) + 1) >> 1) + zero_point`,
+/// saturated to int8, then at least `clamp_min`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HighRequant {
+    /// `−2 − shift` (0..=15 for a high-word layer).
+    pub(crate) k0: i32,
+    pub(crate) multiplier: i32,
+    pub(crate) zero_point: i32,
+    pub(crate) clamp_min: i8,
+}
+
 impl Simd {
     /// The kernels of `path`, if the CPU has its instructions (`None` for
     /// [`KernelPath::Portable`]).
@@ -140,26 +153,37 @@ impl Simd {
         out
     }
 
-    /// The high-word requantization and clamp of sixteen sums, lane by
-    /// lane the bits of `Requantizer::high` then `Requantizer::clamp` (in
-    /// `ops::int8_x4`): `((((acc · m) >> 32) >> (k1 & 31)) + 1) >> 1) + zp`,
-    /// saturated to int8, then at least `clamp_min`. `None` on the AVX2
-    /// level (the caller then finishes lane by lane).
+    /// A whole interleaved int8 layer whose inputs fill their units
+    /// (`inputs % 4 == 0`, `units` of them per row group) and whose
+    /// finishing step is the high-word one, sixteen outputs (four row
+    /// groups) at a time: the sums as [`Simd::dot_x4`] from the 16 bytes of
+    /// bias per group, then per output the bits of `Requantizer::high` and
+    /// `Requantizer::clamp` (in `ops::int8_x4`, with `rq`'s constants); no
+    /// table. `exps` holds the exponent nibbles. Returns how many outputs
+    /// it wrote (a multiple of 16: the caller finishes the rest), 0 on the
+    /// AVX2 level.
     #[inline]
-    pub(crate) fn requant_high16(
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn x4_layer_high(
         self,
-        acc: [i32; 16],
-        k1: [i32; 16],
-        multiplier: i32,
-        zero_point: i32,
-        clamp_min: i8,
-    ) -> Option<[i8; 16]> {
+        groups: &[[u8; 16]],
+        units: usize,
+        x: &[[u32; 2]],
+        bias: &[u8],
+        exps: &[u8],
+        rq: HighRequant,
+        y: &mut [i8],
+    ) -> usize {
+        if units == 0 || x.len() < units {
+            return 0;
+        }
+        let x = x.get(..units).unwrap_or(x);
         match self.level {
-            Level::Avx2 => None,
-            // SAFETY: these levels have AVX-512 F and BW (checked by `new`).
-            Level::Avx512 | Level::Vnni => Some(unsafe {
-                requant_high16_512(acc, k1, multiplier, zero_point, clamp_min)
-            }),
+            Level::Avx2 => 0,
+            // SAFETY: this level has AVX-512 F and BW (checked by `new`).
+            Level::Avx512 => unsafe { x4_layer_512(groups, units, x, bias, exps, rq, y) },
+            // SAFETY: this level has AVX-512 F, BW and VNNI (checked by `new`).
+            Level::Vnni => unsafe { x4_layer_vnni(groups, units, x, bias, exps, rq, y) },
         }
     }
 
@@ -258,7 +282,7 @@ fn i8_rows_256(rows: [&[[u8; 4]]; 4], x: &[[u32; 2]], acc: [i32; 4]) -> [i32; 4]
 
 /// Stamps out the 512-bit kernels, with `vpmaddwd` + `vpaddd` or `vpdpwssd`.
 macro_rules! kernels_512 {
-    ($rows:ident, $x4:ident, $x4x4:ident, $features:literal, $mac:path) => {
+    ($rows:ident, $x4:ident, $x4x4:ident, $layer:ident, $features:literal, $mac:path) => {
         /// Four rows over chunks of eight blocks (as many as all have).
         #[target_feature(enable = $features)]
         fn $rows(rows: [&[[u8; 4]]; 4], x: &[[u32; 2]], acc: [i32; 4]) -> [i32; 4] {
@@ -302,6 +326,61 @@ macro_rules! kernels_512 {
                 *o = add_pairs(s, *o);
             }
             out
+        }
+
+        /// See [`Simd::x4_layer_high`]; `x` has exactly `units` blocks.
+        #[target_feature(enable = $features)]
+        fn $layer(
+            groups: &[[u8; 16]],
+            units: usize,
+            x: &[[u32; 2]],
+            bias: &[u8],
+            exps: &[u8],
+            rq: HighRequant,
+            y: &mut [i8],
+        ) -> usize {
+            let idx = x4_index();
+            let (xp, xlast) = x.as_chunks::<2>();
+            // The odd last block of `x`, as `x4_256` spreads it.
+            let reorder = _mm256_broadcastsi128_si256(bytemuck::cast(REORDER));
+            let xl = xlast
+                .first()
+                .map(|xb| _mm256_shuffle_epi8(_mm256_set1_epi64x(bytemuck::cast(*xb)), reorder));
+            let mut done = 0;
+            let quads = groups
+                .chunks_exact(4 * units)
+                .zip(y.as_chunks_mut::<16>().0)
+                .zip(bias.as_chunks::<64>().0)
+                .zip(exps.as_chunks::<8>().0);
+            for (((w, ys), b), e) in quads {
+                let mut g = w.chunks_exact(units);
+                let [g0, g1, g2, g3] = [g.next(), g.next(), g.next(), g.next()]
+                    .map(|g| g.unwrap_or_default().as_chunks::<2>());
+                let mut v = [_mm512_setzero_si512(); 4];
+                let pairs = xp.iter().zip(g0.0).zip(g1.0).zip(g2.0).zip(g3.0);
+                for ((((xb, u0), u1), u2), u3) in pairs {
+                    let xv = _mm512_castsi128_si512(bytemuck::cast(*xb));
+                    let xv = _mm512_permutexvar_epi16(idx, xv);
+                    for (a, u) in v.iter_mut().zip([u0, u1, u2, u3]) {
+                        *a = $mac(*a, _mm512_cvtepi8_epi16(bytemuck::cast(*u)), xv);
+                    }
+                }
+                // Lane 2r + p of group g's half sums: pair p of row r.
+                let mut h = v.map(|a| {
+                    _mm256_add_epi32(_mm512_castsi512_si256(a), _mm512_extracti64x4_epi64::<1>(a))
+                });
+                if let Some(xl) = xl {
+                    for (a, u) in h.iter_mut().zip([g0.1, g1.1, g2.1, g3.1]) {
+                        let wv = _mm256_cvtepi8_epi16(bytemuck::cast(u.first().copied().unwrap_or_default()));
+                        *a = _mm256_add_epi32(*a, _mm256_madd_epi16(wv, xl));
+                    }
+                }
+                let bias = join512(bytemuck::cast(*b));
+                let q = requant_high16(_mm512_add_epi32(sums16(h), bias), e, rq);
+                *ys = bytemuck::cast(q);
+                done += 16;
+            }
+            done
         }
 
         /// One interleaved row group, two units per 512-bit register.
@@ -351,39 +430,70 @@ fn x4_index() -> __m512i {
     _mm512_inserti64x4::<1>(_mm512_castsi256_si512(ilo), ihi)
 }
 
-kernels_512!(i8_rows_512, x4_512, x4x4_512, "avx512f,avx512bw", madd512);
+kernels_512!(
+    i8_rows_512,
+    x4_512,
+    x4x4_512,
+    x4_layer_512,
+    "avx512f,avx512bw",
+    madd512
+);
 kernels_512!(
     i8_rows_vnni,
     x4_vnni,
     x4x4_vnni,
+    x4_layer_vnni,
     "avx512f,avx512bw,avx512vnni",
     _mm512_dpwssd_epi32
 );
 
-/// See [`Simd::requant_high16`].
+/// The 512-bit vector of two 256-bit halves, the low one first
+/// (`bytemuck` has no 512-bit vectors).
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn join512([lo, hi]: [__m256i; 2]) -> __m512i {
+    _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi)
+}
+
+/// The sums of four row groups' half sums `h[g]` (lane `2r + p`: pair `p`
+/// of row `r`), lane `4g + r` (wrapping adds).
+#[inline]
 #[target_feature(enable = "avx512f,avx512bw")]
-fn requant_high16_512(
-    acc: [i32; 16],
-    k1: [i32; 16],
-    multiplier: i32,
-    zero_point: i32,
-    clamp_min: i8,
-) -> [i8; 16] {
-    let [alo, ahi]: [__m256i; 2] = bytemuck::cast(acc);
-    let a = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(alo), ahi);
-    let [klo, khi]: [__m256i; 2] = bytemuck::cast(k1.map(|k| k & 31));
-    let k = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(klo), khi);
-    let m = _mm512_set1_epi32(multiplier);
+fn sums16(h: [__m256i; 4]) -> __m512i {
+    let [h0, h1, h2, h3] = h;
+    // [g0r0 g0r1 g1r0 g1r1 | g0r2 g0r3 g1r2 g1r3], the same for g2, g3.
+    let t01 = _mm256_hadd_epi32(h0, h1);
+    let t23 = _mm256_hadd_epi32(h2, h3);
+    let t = join512([t01, t23]);
+    const IDX: [i32; 16] = [0, 1, 4, 5, 2, 3, 6, 7, 8, 9, 12, 13, 10, 11, 14, 15];
+    _mm512_permutexvar_epi32(join512(bytemuck::cast(IDX)), t)
+}
+
+/// The high-word requantization and clamp of sixteen sums `acc` with the
+/// exponent nibbles `e` (lane `l`: nibble `l % 2` of byte `l / 2`, the
+/// low one first): see [`HighRequant`].
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw")]
+fn requant_high16(acc: __m512i, e: &[u8; 8], rq: HighRequant) -> __m128i {
+    const SPREAD: [i8; 16] = [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7];
+    const NIBBLE: [i32; 16] = [0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4];
+    let bytes = _mm_shuffle_epi8(_mm_set1_epi64x(i64::from_le_bytes(*e)), bytemuck::cast(SPREAD));
+    let ex = _mm512_srlv_epi32(_mm512_cvtepu8_epi32(bytes), join512(bytemuck::cast(NIBBLE)));
+    let ex = _mm512_and_si512(ex, _mm512_set1_epi32(15));
+    let k = _mm512_and_si512(
+        _mm512_add_epi32(ex, _mm512_set1_epi32(rq.k0)),
+        _mm512_set1_epi32(31),
+    );
+    let m = _mm512_set1_epi32(rq.multiplier);
     // The exact 64-bit products of the even lanes, then of the odd ones;
     // their high words, back in their lanes.
-    let even = _mm512_srli_epi64::<32>(_mm512_mul_epi32(a, m));
-    let odd = _mm512_mul_epi32(_mm512_srli_epi64::<32>(a), m);
+    let even = _mm512_srli_epi64::<32>(_mm512_mul_epi32(acc, m));
+    let odd = _mm512_mul_epi32(_mm512_srli_epi64::<32>(acc), m);
     let hi = _mm512_mask_blend_epi32(0xaaaa, even, odd);
     let one = _mm512_set1_epi32(1);
     let q = _mm512_srai_epi32::<1>(_mm512_add_epi32(_mm512_srav_epi32(hi, k), one));
-    let q = _mm512_add_epi32(q, _mm512_set1_epi32(zero_point));
-    let q = _mm_max_epi8(_mm512_cvtsepi32_epi8(q), _mm_set1_epi8(clamp_min));
-    bytemuck::cast(q)
+    let q = _mm512_add_epi32(q, _mm512_set1_epi32(rq.zero_point));
+    _mm_max_epi8(_mm512_cvtsepi32_epi8(q), _mm_set1_epi8(rq.clamp_min))
 }
 
 /// `acc[r] + s[2r] + s[2r + 1]` (the two pair sums of row `r`).

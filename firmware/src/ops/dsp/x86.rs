@@ -68,17 +68,18 @@ impl Simd {
         Self::new(crate::ops::kernel_path())
     }
 
-    /// [`crate::ops::dense::dot`] of each of eight rows with `x`, bit for
-    /// bit.
+    /// A dense f32 layer's rows (`w`: row after row of `x.len()` values),
+    /// eight at a time: `y[o] = bias[o] + dot(row o, x)`, the bits of
+    /// [`crate::ops::dense::dot`] (the eight partial sums of eight rows
+    /// reduced together, in the portable order). Returns how many outputs
+    /// it wrote (a multiple of 8: the caller computes the rest).
     #[inline]
-    pub(crate) fn dot_f32(self, rows: [&[[u8; 4]]; 8], x: &[f32]) -> [f32; 8] {
-        if rows.iter().any(|r| r.len() != x.len()) {
-            // Not a dense layer's rows: the portable code handles the
-            // lengths (the kernel walks whole rows together).
-            return rows.map(|r| crate::ops::dense::dot(r, x));
+    pub(crate) fn rows_f32(self, w: &[[u8; 4]], x: &[f32], bias: &[[u8; 4]], y: &mut [f32]) -> usize {
+        if x.is_empty() {
+            return 0;
         }
         // SAFETY: every level includes AVX2, hence AVX (checked by `new`).
-        unsafe { dot_f32_avx(rows, x) }
+        unsafe { rows_f32_avx(w, x, bias, y) }
     }
 
     /// `acc[r] + Σ_b Σ_i rows[r][b][i] · x_b[i]` over the whole blocks all
@@ -209,37 +210,73 @@ impl Simd {
     }
 }
 
+/// See [`Simd::rows_f32`]; `x` is not empty.
 #[target_feature(enable = "avx")]
-fn dot_f32_avx(rows: [&[[u8; 4]]; 8], x: &[f32]) -> [f32; 8] {
+fn rows_f32_avx(w: &[[u8; 4]], x: &[f32], bias: &[[u8; 4]], y: &mut [f32]) -> usize {
+    let n = x.len();
     let (xb, xt) = x.as_chunks::<8>();
-    let [r0, r1, r2, r3, r4, r5, r6, r7] = rows.map(|r| r.as_chunks::<8>().0);
-    let mut acc = [_mm256_setzero_ps(); 8];
-    let blocks = xb.iter().zip(r0).zip(r1).zip(r2).zip(r3);
-    for ((((((((xk, w0), w1), w2), w3), w4), w5), w6), w7) in blocks.zip(r4).zip(r5).zip(r6).zip(r7)
-    {
-        let xv: __m256 = bytemuck::cast(*xk);
-        for (a, w) in acc.iter_mut().zip([w0, w1, w2, w3, w4, w5, w6, w7]) {
-            // Little-endian f32s: the bytes are the values. Lane l is
-            // `acc[l] += w[8k + l] * x[8k + l]`: a multiply, then an add,
-            // as the portable code (no FMA).
-            let wv: __m256 = bytemuck::cast(*w);
-            *a = _mm256_add_ps(*a, _mm256_mul_ps(wv, xv));
+    let mut done = 0;
+    let groups = w
+        .chunks_exact(8 * n)
+        .zip(bias.as_chunks::<8>().0)
+        .zip(y.as_chunks_mut::<8>().0);
+    for ((rows, b), ys) in groups {
+        let mut it = rows.chunks_exact(n);
+        let rows: [&[[u8; 4]]; 8] = core::array::from_fn(|_| it.next().unwrap_or_default());
+        let [r0, r1, r2, r3, r4, r5, r6, r7] = rows.map(|r| r.as_chunks::<8>().0);
+        let mut acc = [_mm256_setzero_ps(); 8];
+        let blocks = xb.iter().zip(r0).zip(r1).zip(r2).zip(r3);
+        for ((((((((xk, w0), w1), w2), w3), w4), w5), w6), w7) in
+            blocks.zip(r4).zip(r5).zip(r6).zip(r7)
+        {
+            let xv: __m256 = bytemuck::cast(*xk);
+            for (a, w) in acc.iter_mut().zip([w0, w1, w2, w3, w4, w5, w6, w7]) {
+                // A multiply, then an add, as the portable code (no FMA).
+                let wv: __m256 = bytemuck::cast(*w);
+                *a = _mm256_add_ps(*a, _mm256_mul_ps(wv, xv));
+            }
         }
+        // The tails, one row at a time from 0, as the portable code.
+        let tails: [f32; 8] = rows.map(|r| {
+            let t = r.as_chunks::<8>().1.iter().zip(xt);
+            t.fold(0.0f32, |t, (w, xi)| t + f32::from_le_bytes(*w) * *xi)
+        });
+        let sums = _mm256_add_ps(reduce8(acc), bytemuck::cast(tails));
+        let out = _mm256_add_ps(bytemuck::cast(*b), sums);
+        *ys = bytemuck::cast(out);
+        done += 8;
     }
-    let mut out = [0.0f32; 8];
-    for ((o, a), r) in out.iter_mut().zip(acc).zip(rows) {
-        // The portable pairwise reduction: lanes i += i + 4, then i += i + 2,
-        // then 0 += 1; then the tail, from 0.
-        let four = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps::<1>(a));
-        let two = _mm_add_ps(four, _mm_movehl_ps(four, four));
-        let one = _mm_add_ss(two, _mm_shuffle_ps::<1>(two, two));
-        let mut tail = 0.0f32;
-        for (w, xi) in r.as_chunks::<8>().1.iter().zip(xt) {
-            tail += f32::from_le_bytes(*w) * *xi;
-        }
-        *o = _mm_cvtss_f32(one) + tail;
-    }
-    out
+    done
+}
+
+/// The portable reduction of each of eight partial-sum vectors (lanes
+/// i += i + 4, then i += i + 2, then 0 += 1, each add with the lower lane
+/// first), the eight results in one vector, row `r` in lane `r`.
+#[inline]
+#[target_feature(enable = "avx")]
+fn reduce8(a: [__m256; 8]) -> __m256 {
+    let [a0, a1, a2, a3, a4, a5, a6, a7] = a;
+    // [b_r | b_r+4] with b_r[i] = a_r[i] + a_r[i + 4].
+    let half = |p: __m256, q: __m256| {
+        _mm256_add_ps(
+            _mm256_permute2f128_ps::<0x20>(p, q),
+            _mm256_permute2f128_ps::<0x31>(p, q),
+        )
+    };
+    let (s04, s15, s26, s37) = (half(a0, a4), half(a1, a5), half(a2, a6), half(a3, a7));
+    // [c_r, c_r+1 | c_r+4, c_r+5] pairs with c_r[i] = b_r[i] + b_r[i + 2].
+    let quarter = |p: __m256, q: __m256| {
+        _mm256_add_ps(
+            _mm256_shuffle_ps::<0x44>(p, q),
+            _mm256_shuffle_ps::<0xee>(p, q),
+        )
+    };
+    let (c01, c23) = (quarter(s04, s15), quarter(s26, s37));
+    // Lane r: c_r[0] + c_r[1].
+    _mm256_add_ps(
+        _mm256_shuffle_ps::<0x88>(c01, c23),
+        _mm256_shuffle_ps::<0xdd>(c01, c23),
+    )
 }
 
 /// Within each 8-byte block, the 16-bit values `[x0, x2, x1, x3]` (the
@@ -648,20 +685,27 @@ mod tests {
     }
 
     #[test]
-    fn f32_dot_matches_the_portable_bits() {
+    fn f32_rows_match_the_portable_bits() {
         let mut rng = Rng(0x2545_f491_4f6c_dd1d);
         let mut f = || ((rng.next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 3.0;
-        for n in [0usize, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 640] {
-            let w: Vec<[u8; 4]> = (0..8 * n).map(|_| f().to_le_bytes()).collect();
-            let x: Vec<f32> = (0..n).map(|_| f()).collect();
-            let rows: [&[[u8; 4]]; 8] = core::array::from_fn(|r| &w[r * n..(r + 1) * n]);
-            let want = rows.map(|r| crate::ops::dense::dot(r, &x).to_bits());
-            for simd in levels() {
-                assert_eq!(
-                    simd.dot_f32(rows, &x).map(f32::to_bits),
-                    want,
-                    "{simd:?} n {n}"
-                );
+        for n in [1usize, 7, 8, 9, 15, 16, 17, 63, 64, 65, 640] {
+            for outputs in [1usize, 7, 8, 9, 16, 23] {
+                let w: Vec<[u8; 4]> = (0..outputs * n).map(|_| f().to_le_bytes()).collect();
+                let bias: Vec<[u8; 4]> = (0..outputs).map(|_| f().to_le_bytes()).collect();
+                let x: Vec<f32> = (0..n).map(|_| f()).collect();
+                let want: Vec<u32> = w
+                    .chunks(n)
+                    .zip(&bias)
+                    .map(|(r, b)| (f32::from_le_bytes(*b) + crate::ops::dense::dot(r, &x)).to_bits())
+                    .collect();
+                for simd in levels() {
+                    let mut y = vec![f32::NAN; outputs];
+                    let done = simd.rows_f32(&w, &x, &bias, &mut y);
+                    assert_eq!(done, outputs / 8 * 8, "{simd:?} n {n}");
+                    let got: Vec<u32> = y.iter().map(|v| v.to_bits()).collect();
+                    assert_eq!(got[..done], want[..done], "{simd:?} n {n} outputs {outputs}");
+                    assert!(y[done..].iter().all(|v| v.is_nan()), "wrote past {done}");
+                }
             }
         }
     }

@@ -221,9 +221,16 @@ fn rows_f32_avx(w: &[[u8; 4]], x: &[f32], bias: &[[u8; 4]], y: &mut [f32]) -> us
         .zip(bias.as_chunks::<8>().0)
         .zip(y.as_chunks_mut::<8>().0);
     for ((rows, b), ys) in groups {
+        // No closures here (`map`, `from_fn`): they are not inlined into a
+        // `target_feature` function, and cost a call each per row group.
         let mut it = rows.chunks_exact(n);
-        let rows: [&[[u8; 4]]; 8] = core::array::from_fn(|_| it.next().unwrap_or_default());
-        let [r0, r1, r2, r3, r4, r5, r6, r7] = rows.map(|r| r.as_chunks::<8>().0);
+        let mut rows: [&[[u8; 4]]; 8] = [&[]; 8];
+        for r in rows.iter_mut() {
+            *r = it.next().unwrap_or_default();
+        }
+        let [r0, r1, r2, r3, r4, r5, r6, r7] = rows;
+        let (r0, r1, r2, r3) = (r0.as_chunks::<8>().0, r1.as_chunks::<8>().0, r2.as_chunks::<8>().0, r3.as_chunks::<8>().0);
+        let (r4, r5, r6, r7) = (r4.as_chunks::<8>().0, r5.as_chunks::<8>().0, r6.as_chunks::<8>().0, r7.as_chunks::<8>().0);
         let mut acc = [_mm256_setzero_ps(); 8];
         let blocks = xb.iter().zip(r0).zip(r1).zip(r2).zip(r3);
         for ((((((((xk, w0), w1), w2), w3), w4), w5), w6), w7) in
@@ -237,10 +244,14 @@ fn rows_f32_avx(w: &[[u8; 4]], x: &[f32], bias: &[[u8; 4]], y: &mut [f32]) -> us
             }
         }
         // The tails, one row at a time from 0, as the portable code.
-        let tails: [f32; 8] = rows.map(|r| {
-            let t = r.as_chunks::<8>().1.iter().zip(xt);
-            t.fold(0.0f32, |t, (w, xi)| t + f32::from_le_bytes(*w) * *xi)
-        });
+        let mut tails = [0.0f32; 8];
+        if !xt.is_empty() {
+            for (t, r) in tails.iter_mut().zip(rows) {
+                for (w, xi) in r.as_chunks::<8>().1.iter().zip(xt) {
+                    *t += f32::from_le_bytes(*w) * *xi;
+                }
+            }
+        }
         let sums = _mm256_add_ps(reduce8(acc), bytemuck::cast(tails));
         let out = _mm256_add_ps(bytemuck::cast(*b), sums);
         *ys = bytemuck::cast(out);
@@ -390,9 +401,12 @@ macro_rules! kernels_512 {
                 .zip(bias.as_chunks::<64>().0)
                 .zip(exps.as_chunks::<8>().0);
             for (((w, ys), b), e) in quads {
+                // No closures in the loop (see `rows_f32_avx`).
                 let mut g = w.chunks_exact(units);
-                let [g0, g1, g2, g3] = [g.next(), g.next(), g.next(), g.next()]
-                    .map(|g| g.unwrap_or_default().as_chunks::<2>());
+                let g0 = g.next().unwrap_or_default().as_chunks::<2>();
+                let g1 = g.next().unwrap_or_default().as_chunks::<2>();
+                let g2 = g.next().unwrap_or_default().as_chunks::<2>();
+                let g3 = g.next().unwrap_or_default().as_chunks::<2>();
                 let mut v = [_mm512_setzero_si512(); 4];
                 let pairs = xp.iter().zip(g0.0).zip(g1.0).zip(g2.0).zip(g3.0);
                 for ((((xb, u0), u1), u2), u3) in pairs {
@@ -403,9 +417,10 @@ macro_rules! kernels_512 {
                     }
                 }
                 // Lane 2r + p of group g's half sums: pair p of row r.
-                let mut h = v.map(|a| {
-                    _mm256_add_epi32(_mm512_castsi512_si256(a), _mm512_extracti64x4_epi64::<1>(a))
-                });
+                let mut h = [_mm256_setzero_si256(); 4];
+                for (h, a) in h.iter_mut().zip(v) {
+                    *h = _mm256_add_epi32(_mm512_castsi512_si256(a), _mm512_extracti64x4_epi64::<1>(a));
+                }
                 if let Some(xl) = xl {
                     for (a, u) in h.iter_mut().zip([g0.1, g1.1, g2.1, g3.1]) {
                         let wv = _mm256_cvtepi8_epi16(bytemuck::cast(u.first().copied().unwrap_or_default()));

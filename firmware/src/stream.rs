@@ -470,7 +470,18 @@ impl<'m, 's> Stream<'m, 's> {
                 Some((inv, zp)) => {
                     let bytes = bytemuck::cast_slice_mut::<f32, i8>(self.ring);
                     let slots = bytes.get_mut(at..).unwrap_or_default();
-                    normalise(run, c0, mean, scale, slots, |v| quantize(v, inv, zp))
+                    // The x86-64 kernel's values (eight at a time, up to a
+                    // group with a fault), then the rest here.
+                    #[cfg(edgeae_x86)]
+                    let done = crate::ops::Simd::current().map_or(0, |simd| {
+                        let (m, s) = (mean.get(c0..), scale.get(c0..));
+                        let (m, s) = (m.unwrap_or_default(), s.unwrap_or_default());
+                        simd.quantize_i8(run, m, s, inv, zp, slots)
+                    });
+                    #[cfg(not(edgeae_x86))]
+                    let done = 0;
+                    let (run, slots) = (run.get(done..).unwrap_or_default(), slots.get_mut(done..).unwrap_or_default());
+                    normalise(run, c0 + done, mean, scale, slots, |v| quantize(v, inv, zp))
                 }
                 None => {
                     let slots = self.ring.get_mut(at..).unwrap_or_default();

@@ -82,6 +82,25 @@ impl Simd {
         unsafe { rows_f32_avx(w, x, bias, y) }
     }
 
+    /// A stream's int8 input step, eight samples at a time: `out[i] =
+    /// quantize((x[i] − mean[i]) · scale[i], inv, zero_point)`, the bits of
+    /// [`crate::ops::int8::quantize`]. Stops before the first group of
+    /// eight with a non-finite normalised value (and where `mean`,
+    /// `scale` or `out` end); returns how many values it wrote.
+    #[inline]
+    pub(crate) fn quantize_i8(
+        self,
+        x: &[f32],
+        mean: &[[u8; 4]],
+        scale: &[[u8; 4]],
+        inv: f32,
+        zero_point: i8,
+        out: &mut [i8],
+    ) -> usize {
+        // SAFETY: every level includes AVX2 (checked by `new`).
+        unsafe { quantize_i8_avx2(x, mean, scale, inv, zero_point, out) }
+    }
+
     /// `acc[r] + Σ_b Σ_i rows[r][b][i] · x_b[i]` over the whole blocks all
     /// four rows and `x` have (as [`super::dot1`] per row), `x` packed.
     #[inline]
@@ -288,6 +307,57 @@ fn reduce8(a: [__m256; 8]) -> __m256 {
         _mm256_shuffle_ps::<0x88>(c01, c23),
         _mm256_shuffle_ps::<0xdd>(c01, c23),
     )
+}
+
+/// See [`Simd::quantize_i8`]. `round_sat` (truncate, then one step away
+/// from zero when the exact remainder is at least one half) on `t = v · inv`
+/// clamped to ±1000 first: the clamp to int8 after adding the zero point
+/// gives the same value for any `|t| > 1000`; NaN gives 0, as `as i32`.
+#[target_feature(enable = "avx2")]
+fn quantize_i8_avx2(
+    x: &[f32],
+    mean: &[[u8; 4]],
+    scale: &[[u8; 4]],
+    inv: f32,
+    zero_point: i8,
+    out: &mut [i8],
+) -> usize {
+    let (zero, half, limit) = (_mm256_setzero_ps(), _mm256_set1_ps(0.5), _mm256_set1_ps(1000.0));
+    let inv = _mm256_set1_ps(inv);
+    let zp = _mm256_set1_epi32(i32::from(zero_point));
+    let mut done = 0;
+    let groups = x
+        .as_chunks::<8>()
+        .0
+        .iter()
+        .zip(mean.as_chunks::<8>().0)
+        .zip(scale.as_chunks::<8>().0)
+        .zip(out.as_chunks_mut::<8>().0);
+    for (((xv, m), s), o) in groups {
+        let v = _mm256_mul_ps(
+            _mm256_sub_ps(bytemuck::cast(*xv), bytemuck::cast(*m)),
+            bytemuck::cast(*s),
+        );
+        // v − v is 0 exactly when v is finite.
+        if _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_EQ_OQ>(_mm256_sub_ps(v, v), zero)) != 0xff {
+            break;
+        }
+        let t = _mm256_mul_ps(v, inv);
+        let t = _mm256_and_ps(t, _mm256_cmp_ps::<_CMP_ORD_Q>(t, t));
+        let t = _mm256_min_ps(_mm256_max_ps(t, _mm256_sub_ps(zero, limit)), limit);
+        let i = _mm256_cvttps_epi32(t);
+        let frac = _mm256_sub_ps(t, _mm256_cvtepi32_ps(i));
+        // The comparisons are −1 where true.
+        let up = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_GE_OQ>(frac, half));
+        let down = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_LE_OQ>(frac, _mm256_sub_ps(zero, half)));
+        let i = _mm256_add_epi32(_mm256_add_epi32(_mm256_sub_epi32(i, up), down), zp);
+        // Saturating packs: the clamp to −128..=127.
+        let w = _mm_packs_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256::<1>(i));
+        let [b, _]: [[i8; 8]; 2] = bytemuck::cast(_mm_packs_epi16(w, w));
+        *o = b;
+        done += 8;
+    }
+    done
 }
 
 /// Within each 8-byte block, the 16-bit values `[x0, x2, x1, x3]` (the
@@ -695,6 +765,41 @@ mod tests {
                     want4,
                     "{simd:?} blocks {blocks}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn stream_quantization_matches_the_portable_bits() {
+        let mut rng = Rng(0x1234_5678_9abc_def1);
+        let specials = [0.5f32, -0.5, 1.5, -1.5, 2.5, 0.49999997, -0.49999997, 1e3, 1e6, -3e9, 1e38, 0.0, -0.0];
+        let n = 8 * 40;
+        let x: Vec<f32> = (0..n)
+            .map(|i| match rng.next() % 4 {
+                0 => specials[i % specials.len()],
+                _ => ((rng.next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 700.0,
+            })
+            .collect();
+        let mean: Vec<[u8; 4]> = (0..n).map(|i| (if i % 3 == 0 { 0.0f32 } else { 0.25 }).to_le_bytes()).collect();
+        let scale: Vec<[u8; 4]> = (0..n).map(|i| (if i % 5 == 0 { 1.0f32 } else { 0.5 }).to_le_bytes()).collect();
+        for (inv, zp) in [(1.0f32, 0i8), (0.37, -5), (3.1, 100), (1e30, -128), (1e-3, 127)] {
+            let want: Vec<i8> = x
+                .iter()
+                .zip(&mean)
+                .zip(&scale)
+                .map(|((x, m), s)| {
+                    let v = (x - f32::from_le_bytes(*m)) * f32::from_le_bytes(*s);
+                    crate::ops::int8::quantize(v, inv, zp)
+                })
+                .collect();
+            for simd in levels() {
+                let mut out = vec![0i8; n];
+                assert_eq!(simd.quantize_i8(&x, &mean, &scale, inv, zp, &mut out), n);
+                assert_eq!(out, want, "{simd:?} inv {inv} zp {zp}");
+                // A non-finite value stops it before its group of eight.
+                let mut bad = x.clone();
+                bad[8 * 7 + 3] = f32::INFINITY;
+                assert_eq!(simd.quantize_i8(&bad, &mean, &scale, inv, zp, &mut out), 8 * 7);
             }
         }
     }

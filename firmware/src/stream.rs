@@ -480,7 +480,10 @@ impl<'m, 's> Stream<'m, 's> {
                     });
                     #[cfg(not(edgeae_x86))]
                     let done = 0;
-                    let (run, slots) = (run.get(done..).unwrap_or_default(), slots.get_mut(done..).unwrap_or_default());
+                    let (run, slots) = (
+                        run.get(done..).unwrap_or_default(),
+                        slots.get_mut(done..).unwrap_or_default(),
+                    );
                     normalise(run, c0 + done, mean, scale, slots, |v| quantize(v, inv, zp))
                 }
                 None => {
@@ -633,9 +636,13 @@ fn normalise<T>(
     store: impl Fn(f32) -> T,
 ) -> Option<usize> {
     let mean = mean.get(c0..).unwrap_or_default().iter();
-    let mean = mean.map(|b| f32::from_le_bytes(*b)).chain(core::iter::repeat(0.0));
+    let mean = mean
+        .map(|b| f32::from_le_bytes(*b))
+        .chain(core::iter::repeat(0.0));
     let scale = scale.get(c0..).unwrap_or_default().iter();
-    let scale = scale.map(|b| f32::from_le_bytes(*b)).chain(core::iter::repeat(1.0));
+    let scale = scale
+        .map(|b| f32::from_le_bytes(*b))
+        .chain(core::iter::repeat(1.0));
     let mut bad = None;
     let mut slots = slots.iter_mut();
     let runs = run.iter().zip(mean).zip(scale);

@@ -171,9 +171,8 @@ pub fn run(op: &DenseOp<'_>, input: &[f32], output: &mut [f32]) {
             // The x86-64 kernel's outputs (eight rows at a time), then the
             // rest here.
             #[cfg(edgeae_x86)]
-            let done = super::dsp::x86::Simd::current().map_or(0, |simd| {
-                simd.rows_f32(weights, x, op.bias.chunks(), y)
-            });
+            let done = super::dsp::x86::Simd::current()
+                .map_or(0, |simd| simd.rows_f32(weights, x, op.bias.chunks(), y));
             #[cfg(not(edgeae_x86))]
             let done = 0;
             let rows = weights.chunks_exact(op.inputs).skip(done);

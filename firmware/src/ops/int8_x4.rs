@@ -162,7 +162,9 @@ fn groups(op: &DenseI8Op<'_>, x: &[u32], y: &mut [i8], finish: impl Fn(i32, u8) 
             let mut four = [Some(q0), quads.next(), quads.next(), quads.next()];
             if let [Some(q0), Some(q1), Some(q2), Some(q3)] = &mut four {
                 let mut qs = [q0, q1, q2, q3];
-                let whole = qs.each_ref().map(|q| q.0.0.0.get(..blocks).unwrap_or(q.0.0.0));
+                let whole = qs
+                    .each_ref()
+                    .map(|q| q.0.0.0.get(..blocks).unwrap_or(q.0.0.0));
                 let acc = simd.dot_x4_4(whole, xb, qs.each_ref().map(|q| bias4(q.0.1)));
                 for (q, acc) in qs.iter_mut().zip(acc) {
                     let (((group, ref mut ys), _), e) = **q;

@@ -74,7 +74,13 @@ impl Simd {
     /// reduced together, in the portable order). Returns how many outputs
     /// it wrote (a multiple of 8: the caller computes the rest).
     #[inline]
-    pub(crate) fn rows_f32(self, w: &[[u8; 4]], x: &[f32], bias: &[[u8; 4]], y: &mut [f32]) -> usize {
+    pub(crate) fn rows_f32(
+        self,
+        w: &[[u8; 4]],
+        x: &[f32],
+        bias: &[[u8; 4]],
+        y: &mut [f32],
+    ) -> usize {
         if x.is_empty() {
             return 0;
         }
@@ -248,8 +254,18 @@ fn rows_f32_avx(w: &[[u8; 4]], x: &[f32], bias: &[[u8; 4]], y: &mut [f32]) -> us
             *r = it.next().unwrap_or_default();
         }
         let [r0, r1, r2, r3, r4, r5, r6, r7] = rows;
-        let (r0, r1, r2, r3) = (r0.as_chunks::<8>().0, r1.as_chunks::<8>().0, r2.as_chunks::<8>().0, r3.as_chunks::<8>().0);
-        let (r4, r5, r6, r7) = (r4.as_chunks::<8>().0, r5.as_chunks::<8>().0, r6.as_chunks::<8>().0, r7.as_chunks::<8>().0);
+        let (r0, r1, r2, r3) = (
+            r0.as_chunks::<8>().0,
+            r1.as_chunks::<8>().0,
+            r2.as_chunks::<8>().0,
+            r3.as_chunks::<8>().0,
+        );
+        let (r4, r5, r6, r7) = (
+            r4.as_chunks::<8>().0,
+            r5.as_chunks::<8>().0,
+            r6.as_chunks::<8>().0,
+            r7.as_chunks::<8>().0,
+        );
         let mut acc = [_mm256_setzero_ps(); 8];
         let blocks = xb.iter().zip(r0).zip(r1).zip(r2).zip(r3);
         for ((((((((xk, w0), w1), w2), w3), w4), w5), w6), w7) in
@@ -322,7 +338,11 @@ fn quantize_i8_avx2(
     zero_point: i8,
     out: &mut [i8],
 ) -> usize {
-    let (zero, half, limit) = (_mm256_setzero_ps(), _mm256_set1_ps(0.5), _mm256_set1_ps(1000.0));
+    let (zero, half, limit) = (
+        _mm256_setzero_ps(),
+        _mm256_set1_ps(0.5),
+        _mm256_set1_ps(1000.0),
+    );
     let inv = _mm256_set1_ps(inv);
     let zp = _mm256_set1_epi32(i32::from(zero_point));
     let mut done = 0;
@@ -349,7 +369,8 @@ fn quantize_i8_avx2(
         let frac = _mm256_sub_ps(t, _mm256_cvtepi32_ps(i));
         // The comparisons are −1 where true.
         let up = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_GE_OQ>(frac, half));
-        let down = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_LE_OQ>(frac, _mm256_sub_ps(zero, half)));
+        let down =
+            _mm256_castps_si256(_mm256_cmp_ps::<_CMP_LE_OQ>(frac, _mm256_sub_ps(zero, half)));
         let i = _mm256_add_epi32(_mm256_add_epi32(_mm256_sub_epi32(i, up), down), zp);
         // Saturating packs: the clamp to −128..=127.
         let w = _mm_packs_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256::<1>(i));
@@ -440,7 +461,8 @@ macro_rules! kernels_512 {
             }
             let mut out = acc;
             for (o, s) in out.iter_mut().zip(v) {
-                let s = _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64::<1>(s));
+                let s =
+                    _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64::<1>(s));
                 *o = add_pairs(s, *o);
             }
             out
@@ -489,11 +511,16 @@ macro_rules! kernels_512 {
                 // Lane 2r + p of group g's half sums: pair p of row r.
                 let mut h = [_mm256_setzero_si256(); 4];
                 for (h, a) in h.iter_mut().zip(v) {
-                    *h = _mm256_add_epi32(_mm512_castsi512_si256(a), _mm512_extracti64x4_epi64::<1>(a));
+                    *h = _mm256_add_epi32(
+                        _mm512_castsi512_si256(a),
+                        _mm512_extracti64x4_epi64::<1>(a),
+                    );
                 }
                 if let Some(xl) = xl {
                     for (a, u) in h.iter_mut().zip([g0.1, g1.1, g2.1, g3.1]) {
-                        let wv = _mm256_cvtepi8_epi16(bytemuck::cast(u.first().copied().unwrap_or_default()));
+                        let wv = _mm256_cvtepi8_epi16(bytemuck::cast(
+                            u.first().copied().unwrap_or_default(),
+                        ));
                         *a = _mm256_add_epi32(*a, _mm256_madd_epi16(wv, xl));
                     }
                 }
@@ -599,7 +626,10 @@ fn sums16(h: [__m256i; 4]) -> __m512i {
 fn requant_high16(acc: __m512i, e: &[u8; 8], rq: HighRequant) -> __m128i {
     const SPREAD: [i8; 16] = [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7];
     const NIBBLE: [i32; 16] = [0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4];
-    let bytes = _mm_shuffle_epi8(_mm_set1_epi64x(i64::from_le_bytes(*e)), bytemuck::cast(SPREAD));
+    let bytes = _mm_shuffle_epi8(
+        _mm_set1_epi64x(i64::from_le_bytes(*e)),
+        bytemuck::cast(SPREAD),
+    );
     let ex = _mm512_srlv_epi32(_mm512_cvtepu8_epi32(bytes), join512(bytemuck::cast(NIBBLE)));
     let ex = _mm512_and_si512(ex, _mm512_set1_epi32(15));
     let k = _mm512_and_si512(
@@ -757,9 +787,8 @@ mod tests {
                 );
                 // Four groups: the same group, each with its own start.
                 let accs = [acc, acc.map(|a| a ^ 1), [0; 4], acc.map(i32::wrapping_neg)];
-                let want4 = accs.map(|a| {
-                    core::array::from_fn(|r| super::super::dot1(rows[r], x, a[r]))
-                });
+                let want4 =
+                    accs.map(|a| core::array::from_fn(|r| super::super::dot1(rows[r], x, a[r])));
                 assert_eq!(
                     simd.dot_x4_4([&units[..]; 4], x, accs),
                     want4,
@@ -772,7 +801,21 @@ mod tests {
     #[test]
     fn stream_quantization_matches_the_portable_bits() {
         let mut rng = Rng(0x1234_5678_9abc_def1);
-        let specials = [0.5f32, -0.5, 1.5, -1.5, 2.5, 0.49999997, -0.49999997, 1e3, 1e6, -3e9, 1e38, 0.0, -0.0];
+        let specials = [
+            0.5f32,
+            -0.5,
+            1.5,
+            -1.5,
+            2.5,
+            0.49999997,
+            -0.49999997,
+            1e3,
+            1e6,
+            -3e9,
+            1e38,
+            0.0,
+            -0.0,
+        ];
         let n = 8 * 40;
         let x: Vec<f32> = (0..n)
             .map(|i| match rng.next() % 4 {
@@ -780,9 +823,19 @@ mod tests {
                 _ => ((rng.next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 700.0,
             })
             .collect();
-        let mean: Vec<[u8; 4]> = (0..n).map(|i| (if i % 3 == 0 { 0.0f32 } else { 0.25 }).to_le_bytes()).collect();
-        let scale: Vec<[u8; 4]> = (0..n).map(|i| (if i % 5 == 0 { 1.0f32 } else { 0.5 }).to_le_bytes()).collect();
-        for (inv, zp) in [(1.0f32, 0i8), (0.37, -5), (3.1, 100), (1e30, -128), (1e-3, 127)] {
+        let mean: Vec<[u8; 4]> = (0..n)
+            .map(|i| (if i % 3 == 0 { 0.0f32 } else { 0.25 }).to_le_bytes())
+            .collect();
+        let scale: Vec<[u8; 4]> = (0..n)
+            .map(|i| (if i % 5 == 0 { 1.0f32 } else { 0.5 }).to_le_bytes())
+            .collect();
+        for (inv, zp) in [
+            (1.0f32, 0i8),
+            (0.37, -5),
+            (3.1, 100),
+            (1e30, -128),
+            (1e-3, 127),
+        ] {
             let want: Vec<i8> = x
                 .iter()
                 .zip(&mean)
@@ -799,7 +852,10 @@ mod tests {
                 // A non-finite value stops it before its group of eight.
                 let mut bad = x.clone();
                 bad[8 * 7 + 3] = f32::INFINITY;
-                assert_eq!(simd.quantize_i8(&bad, &mean, &scale, inv, zp, &mut out), 8 * 7);
+                assert_eq!(
+                    simd.quantize_i8(&bad, &mean, &scale, inv, zp, &mut out),
+                    8 * 7
+                );
             }
         }
     }
@@ -816,14 +872,20 @@ mod tests {
                 let want: Vec<u32> = w
                     .chunks(n)
                     .zip(&bias)
-                    .map(|(r, b)| (f32::from_le_bytes(*b) + crate::ops::dense::dot(r, &x)).to_bits())
+                    .map(|(r, b)| {
+                        (f32::from_le_bytes(*b) + crate::ops::dense::dot(r, &x)).to_bits()
+                    })
                     .collect();
                 for simd in levels() {
                     let mut y = vec![f32::NAN; outputs];
                     let done = simd.rows_f32(&w, &x, &bias, &mut y);
                     assert_eq!(done, outputs / 8 * 8, "{simd:?} n {n}");
                     let got: Vec<u32> = y.iter().map(|v| v.to_bits()).collect();
-                    assert_eq!(got[..done], want[..done], "{simd:?} n {n} outputs {outputs}");
+                    assert_eq!(
+                        got[..done],
+                        want[..done],
+                        "{simd:?} n {n} outputs {outputs}"
+                    );
                     assert!(y[done..].iter().all(|v| v.is_nan()), "wrote past {done}");
                 }
             }

@@ -145,8 +145,15 @@ fn groups(op: &DenseI8Op<'_>, x: &[u32], y: &mut [i8], finish: impl Fn(i32, u8) 
                 zero_point: r.zero_point,
                 clamp_min: r.clamp_min as i8,
             };
-            let (b, e) = (op.bias.as_bytes(), op.exponents.as_bytes());
-            done = simd.x4_layer_high(all_units, units, xb, b, e, rq, y);
+            let layer = dsp::x86::X4Layer {
+                groups: all_units,
+                units,
+                x: xb,
+                bias: op.bias.as_bytes(),
+                exps: op.exponents.as_bytes(),
+                rq,
+            };
+            done = simd.x4_layer_high(layer, y);
             if !r.table.is_empty() {
                 for v in y.iter_mut().take(done) {
                     *v = r.lut(*v);

@@ -29,6 +29,19 @@ pub(crate) struct Simd {
     level: Level,
 }
 
+/// An interleaved int8 layer for [`Simd::x4_layer_high`]: `units` units
+/// per row group in `groups`, the packed input's blocks `x`, the bias
+/// bytes, the exponent nibbles and the finishing step's constants.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct X4Layer<'a> {
+    pub(crate) groups: &'a [[u8; 16]],
+    pub(crate) units: usize,
+    pub(crate) x: &'a [[u32; 2]],
+    pub(crate) bias: &'a [u8],
+    pub(crate) exps: &'a [u8],
+    pub(crate) rq: HighRequant,
+}
+
 /// The constants of an int8 layer's high-word finishing step (see
 /// [`Simd::x4_layer_high`]): output `o` with exponent `e` is
 /// `((((acc · multiplier) >> 32) >> (k0 + e)) + 1) >> 1) + zero_point`,
@@ -189,27 +202,18 @@ impl Simd {
     /// it wrote (a multiple of 16: the caller finishes the rest), 0 on the
     /// AVX2 level.
     #[inline]
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn x4_layer_high(
-        self,
-        groups: &[[u8; 16]],
-        units: usize,
-        x: &[[u32; 2]],
-        bias: &[u8],
-        exps: &[u8],
-        rq: HighRequant,
-        y: &mut [i8],
-    ) -> usize {
-        if units == 0 || x.len() < units {
+    pub(crate) fn x4_layer_high(self, layer: X4Layer<'_>, y: &mut [i8]) -> usize {
+        let units = layer.units;
+        let Some(x) = layer.x.get(..units).filter(|_| units > 0) else {
             return 0;
-        }
-        let x = x.get(..units).unwrap_or(x);
+        };
+        let layer = X4Layer { x, ..layer };
         match self.level {
             Level::Avx2 => 0,
             // SAFETY: this level has AVX-512 F and BW (checked by `new`).
-            Level::Avx512 => unsafe { x4_layer_512(groups, units, x, bias, exps, rq, y) },
+            Level::Avx512 => unsafe { x4_layer_512(layer, y) },
             // SAFETY: this level has AVX-512 F, BW and VNNI (checked by `new`).
-            Level::Vnni => unsafe { x4_layer_vnni(groups, units, x, bias, exps, rq, y) },
+            Level::Vnni => unsafe { x4_layer_vnni(layer, y) },
         }
     }
 
@@ -470,15 +474,15 @@ macro_rules! kernels_512 {
 
         /// See [`Simd::x4_layer_high`]; `x` has exactly `units` blocks.
         #[target_feature(enable = $features)]
-        fn $layer(
-            groups: &[[u8; 16]],
-            units: usize,
-            x: &[[u32; 2]],
-            bias: &[u8],
-            exps: &[u8],
-            rq: HighRequant,
-            y: &mut [i8],
-        ) -> usize {
+        fn $layer(layer: X4Layer<'_>, y: &mut [i8]) -> usize {
+            let X4Layer {
+                groups,
+                units,
+                x,
+                bias,
+                exps,
+                rq,
+            } = layer;
             let idx = x4_index();
             let (xp, xlast) = x.as_chunks::<2>();
             // The odd last block of `x`, as `x4_256` spreads it.

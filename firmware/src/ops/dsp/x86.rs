@@ -120,6 +120,15 @@ impl Simd {
         unsafe { quantize_i8_avx2(x, mean, scale, inv, zero_point, out) }
     }
 
+    /// [`crate::ops::int8::pack_f32`] of the first values of `src` into
+    /// `dst`, eight values (two packed blocks) at a time, the same bits;
+    /// returns how many values it packed (a multiple of 8).
+    #[inline]
+    pub(crate) fn pack_f32(self, src: &[f32], inv: f32, zero_point: i8, dst: &mut [u32]) -> usize {
+        // SAFETY: every level includes AVX2 (checked by `new`).
+        unsafe { pack_f32_avx2(src, inv, zero_point, dst) }
+    }
+
     /// `acc[r] + Σ_b Σ_i rows[r][b][i] · x_b[i]` over the whole blocks all
     /// four rows and `x` have (as [`super::dot1`] per row), `x` packed.
     #[inline]
@@ -329,10 +338,7 @@ fn reduce8(a: [__m256; 8]) -> __m256 {
     )
 }
 
-/// See [`Simd::quantize_i8`]. `round_sat` (truncate, then one step away
-/// from zero when the exact remainder is at least one half) on `t = v · inv`
-/// clamped to ±1000 first: the clamp to int8 after adding the zero point
-/// gives the same value for any `|t| > 1000`; NaN gives 0, as `as i32`.
+/// See [`Simd::quantize_i8`].
 #[target_feature(enable = "avx2")]
 fn quantize_i8_avx2(
     x: &[f32],
@@ -342,13 +348,11 @@ fn quantize_i8_avx2(
     zero_point: i8,
     out: &mut [i8],
 ) -> usize {
-    let (zero, half, limit) = (
-        _mm256_setzero_ps(),
-        _mm256_set1_ps(0.5),
-        _mm256_set1_ps(1000.0),
+    let zero = _mm256_setzero_ps();
+    let (inv, zp) = (
+        _mm256_set1_ps(inv),
+        _mm256_set1_epi32(i32::from(zero_point)),
     );
-    let inv = _mm256_set1_ps(inv);
-    let zp = _mm256_set1_epi32(i32::from(zero_point));
     let mut done = 0;
     let groups = x
         .as_chunks::<8>()
@@ -366,20 +370,72 @@ fn quantize_i8_avx2(
         if _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_EQ_OQ>(_mm256_sub_ps(v, v), zero)) != 0xff {
             break;
         }
-        let t = _mm256_mul_ps(v, inv);
-        let t = _mm256_and_ps(t, _mm256_cmp_ps::<_CMP_ORD_Q>(t, t));
-        let t = _mm256_min_ps(_mm256_max_ps(t, _mm256_sub_ps(zero, limit)), limit);
-        let i = _mm256_cvttps_epi32(t);
-        let frac = _mm256_sub_ps(t, _mm256_cvtepi32_ps(i));
-        // The comparisons are −1 where true.
-        let up = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_GE_OQ>(frac, half));
-        let down =
-            _mm256_castps_si256(_mm256_cmp_ps::<_CMP_LE_OQ>(frac, _mm256_sub_ps(zero, half)));
-        let i = _mm256_add_epi32(_mm256_add_epi32(_mm256_sub_epi32(i, up), down), zp);
-        // Saturating packs: the clamp to −128..=127.
-        let w = _mm_packs_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256::<1>(i));
-        let [b, _]: [[i8; 8]; 2] = bytemuck::cast(_mm_packs_epi16(w, w));
-        *o = b;
+        *o = quantize8(v, inv, zp);
+        done += 8;
+    }
+    done
+}
+
+/// `quantize(v[l], inv, zp)` of each lane ([`crate::ops::int8::quantize`]
+/// bit for bit, any `v`): `round_sat` (truncate, then one step away
+/// from zero when the exact remainder is at least one half) on `t = v · inv`
+/// clamped to ±1000 first: the clamp to int8 after adding the zero point
+/// gives the same value for any `|t| > 1000`; NaN gives 0, as `as i32`.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn quantize8(v: __m256, inv: __m256, zp: __m256i) -> [i8; 8] {
+    let (zero, half, limit) = (
+        _mm256_setzero_ps(),
+        _mm256_set1_ps(0.5),
+        _mm256_set1_ps(1000.0),
+    );
+    let t = _mm256_mul_ps(v, inv);
+    let t = _mm256_and_ps(t, _mm256_cmp_ps::<_CMP_ORD_Q>(t, t));
+    let t = _mm256_min_ps(_mm256_max_ps(t, _mm256_sub_ps(zero, limit)), limit);
+    let i = _mm256_cvttps_epi32(t);
+    let frac = _mm256_sub_ps(t, _mm256_cvtepi32_ps(i));
+    // The comparisons are −1 where true.
+    let up = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_GE_OQ>(frac, half));
+    let down = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_LE_OQ>(frac, _mm256_sub_ps(zero, half)));
+    let i = _mm256_add_epi32(_mm256_add_epi32(_mm256_sub_epi32(i, up), down), zp);
+    // Saturating packs: the clamp to −128..=127.
+    let w = _mm_packs_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256::<1>(i));
+    let [b, _]: [[i8; 8]; 2] = bytemuck::cast(_mm_packs_epi16(w, w));
+    b
+}
+
+/// See [`Simd::pack_f32`].
+#[target_feature(enable = "avx2")]
+fn pack_f32_avx2(src: &[f32], inv: f32, zero_point: i8, dst: &mut [u32]) -> usize {
+    let (inv, zp) = (
+        _mm256_set1_ps(inv),
+        _mm256_set1_epi32(i32::from(zero_point)),
+    );
+    let z = i32::from(zero_point);
+    let mut done = 0;
+    for (d, s) in dst
+        .as_chunks_mut::<4>()
+        .0
+        .iter_mut()
+        .zip(src.as_chunks::<8>().0)
+    {
+        let [q0, q1, q2, q3, q4, q5, q6, q7] = quantize8(bytemuck::cast(*s), inv, zp);
+        // No closures here (see `rows_f32_avx`).
+        let (v0, v1, v2, v3) = (
+            i32::from(q0) - z,
+            i32::from(q1) - z,
+            i32::from(q2) - z,
+            i32::from(q3) - z,
+        );
+        let (v4, v5, v6, v7) = (
+            i32::from(q4) - z,
+            i32::from(q5) - z,
+            i32::from(q6) - z,
+            i32::from(q7) - z,
+        );
+        let [a, b] = crate::ops::int8::pack_block([v0, v1, v2, v3]);
+        let [c, e] = crate::ops::int8::pack_block([v4, v5, v6, v7]);
+        *d = [a, b, c, e];
         done += 8;
     }
     done
@@ -860,6 +916,54 @@ mod tests {
                     simd.quantize_i8(&bad, &mean, &scale, inv, zp, &mut out),
                     8 * 7
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn f32_packing_matches_the_portable_bits() {
+        let mut rng = Rng(0x0bad_cafe_1234_5678);
+        let specials = [
+            0.5f32,
+            -0.5,
+            2.5,
+            -2.5,
+            1e3,
+            -1e3,
+            1e9,
+            -1e38,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            -0.0,
+        ];
+        for n in [0usize, 3, 4, 7, 8, 9, 15, 16, 17, 640] {
+            let src: Vec<f32> = (0..n)
+                .map(|i| match rng.next() % 4 {
+                    0 => specials[i % specials.len()],
+                    _ => ((rng.next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 300.0,
+                })
+                .collect();
+            for (scale, zp) in [(1.0f32, 0i8), (0.37, -5), (2.9, 100), (1e-30, -128)] {
+                let quant = model_format::Quant {
+                    scale,
+                    zero_point: zp,
+                };
+                let words = crate::ops::int8::packed_words(n);
+                let mut want = vec![0u32; words];
+                crate::ops::set_kernel_path(Some(KernelPath::Portable)).unwrap();
+                crate::ops::int8::pack_f32(&src, &quant, &mut want);
+                crate::ops::set_kernel_path(None).unwrap();
+                for simd in levels() {
+                    let mut got = vec![0u32; words];
+                    let done = simd.pack_f32(&src, 1.0 / scale, zp, &mut got);
+                    assert_eq!(done, n / 8 * 8, "n {n}");
+                    assert_eq!(
+                        got[..done / 2],
+                        want[..done / 2],
+                        "{simd:?} n {n} scale {scale} zp {zp}"
+                    );
+                }
             }
         }
     }

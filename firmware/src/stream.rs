@@ -456,31 +456,45 @@ impl<'m, 's> Stream<'m, 's> {
     /// into calls.
     pub fn push_samples(&mut self, samples: &[f32], mut on_event: impl FnMut(Event)) {
         let input = self.engine.model().input();
-        let (mean, scale) = (input.mean, input.scale);
+        let (mean, scale) = (input.mean.chunks(), input.scale.chunks());
         let int8 = self.int8.map(|(q, _)| (reciprocal(&q), q.zero_point));
-        for &x in samples {
-            let c = self.partial;
-            let m = mean.get(c).unwrap_or(0.0);
-            let s = scale.get(c).unwrap_or(1.0);
-            let v = (x - m) * s;
-            if !v.is_finite() && self.bad_channel.is_none() {
-                self.bad_channel = Some(c);
-            }
-            let at = self.head + c;
-            match int8 {
+        let mut rest = samples;
+        while !rest.is_empty() {
+            // The samples up to the end of the current frame, in one pass.
+            let c0 = self.partial;
+            let take = self.channels.saturating_sub(c0).max(1).min(rest.len());
+            let (run, tail) = rest.split_at(take);
+            rest = tail;
+            let at = self.head + c0;
+            let bad = match int8 {
                 Some((inv, zp)) => {
                     let bytes = bytemuck::cast_slice_mut::<f32, i8>(self.ring);
-                    if let Some(slot) = bytes.get_mut(at) {
-                        *slot = quantize(v, inv, zp);
-                    }
+                    let slots = bytes.get_mut(at..).unwrap_or_default();
+                    // The x86-64 kernel's values (eight at a time, up to a
+                    // group with a fault), then the rest here.
+                    #[cfg(edgeae_x86)]
+                    let done = crate::ops::Simd::current().map_or(0, |simd| {
+                        let (m, s) = (mean.get(c0..), scale.get(c0..));
+                        let (m, s) = (m.unwrap_or_default(), s.unwrap_or_default());
+                        simd.quantize_i8(run, m, s, inv, zp, slots)
+                    });
+                    #[cfg(not(edgeae_x86))]
+                    let done = 0;
+                    let (run, slots) = (
+                        run.get(done..).unwrap_or_default(),
+                        slots.get_mut(done..).unwrap_or_default(),
+                    );
+                    normalise(run, c0 + done, mean, scale, slots, |v| quantize(v, inv, zp))
                 }
                 None => {
-                    if let Some(slot) = self.ring.get_mut(at) {
-                        *slot = v;
-                    }
+                    let slots = self.ring.get_mut(at..).unwrap_or_default();
+                    normalise(run, c0, mean, scale, slots, |v| v)
                 }
+            };
+            if self.bad_channel.is_none() {
+                self.bad_channel = bad;
             }
-            self.partial += 1;
+            self.partial += take;
             if self.partial == self.channels {
                 self.partial = 0;
                 self.end_frame(&mut on_event);
@@ -606,4 +620,40 @@ impl<'m, 's> Stream<'m, 's> {
         copy(a, older);
         copy(b, newer);
     }
+}
+
+/// Normalises the samples `run` of channels `c0..` of a frame (`(x −
+/// mean[c]) · scale[c]`, a missing mean 0 and scale 1) into the first
+/// slots of `slots` through `store`; the channel of the first non-finite
+/// value, if any.
+#[inline(always)]
+fn normalise<T>(
+    run: &[f32],
+    c0: usize,
+    mean: &[[u8; 4]],
+    scale: &[[u8; 4]],
+    slots: &mut [T],
+    store: impl Fn(f32) -> T,
+) -> Option<usize> {
+    let mean = mean.get(c0..).unwrap_or_default().iter();
+    let mean = mean
+        .map(|b| f32::from_le_bytes(*b))
+        .chain(core::iter::repeat(0.0));
+    let scale = scale.get(c0..).unwrap_or_default().iter();
+    let scale = scale
+        .map(|b| f32::from_le_bytes(*b))
+        .chain(core::iter::repeat(1.0));
+    let mut bad = None;
+    let mut slots = slots.iter_mut();
+    let runs = run.iter().zip(mean).zip(scale);
+    for (c, ((x, m), s)) in (c0..).zip(runs) {
+        let v = (x - m) * s;
+        if !v.is_finite() && bad.is_none() {
+            bad = Some(c);
+        }
+        if let Some(slot) = slots.next() {
+            *slot = store(v);
+        }
+    }
+    bad
 }

@@ -217,23 +217,51 @@ fn int8_dense_bits_equal_on_every_path_and_in_both_layouts() {
             int8::run(op, &layer.x, &mut y);
             y
         };
-        let results = on_every_path(|| {
-            (run(&row_major), run(&interleaved), {
-                let mut y = vec![0i8; outputs];
-                int8_x4::run_interleaved(&interleaved, &layer.x, &mut y);
-                y
-            })
+        // The other finishing steps: a table and a clamp (SELU-like), and
+        // a shift outside the high-word range (the general requantization).
+        let table: Vec<u8> = (0..=255u8).map(|i| i.wrapping_mul(37) ^ 0x5a).collect();
+        let variants = [row_major, interleaved].map(|op| {
+            [
+                op,
+                DenseI8Op {
+                    clamp_min: -100,
+                    table: I8s::new(&table),
+                    ..op
+                },
+                DenseI8Op {
+                    requant: Requant {
+                        shift: op.requant.shift - 16,
+                        ..op.requant
+                    },
+                    clamp_min: 0,
+                    ..op
+                },
+            ]
         });
-        let (_, (want, want_x4, _)) = &results[0];
+        let results = on_every_path(|| {
+            let [rm, x4] = &variants;
+            let direct = x4.map(|op| {
+                let mut y = vec![0i8; outputs];
+                int8_x4::run_interleaved(&op, &layer.x, &mut y);
+                y
+            });
+            (rm.map(|op| run(&op)), x4.map(|op| run(&op)), direct)
+        });
+        let (_, (wants, x4s, directs)) = &results[0];
+        assert_eq!(
+            x4s, wants,
+            "interleaved differs from row-major, portable, {inputs} -> {outputs}"
+        );
+        assert_eq!(
+            directs, wants,
+            "run_interleaved differs from row-major, portable, {inputs} -> {outputs}"
+        );
+        let want = &wants[0];
         // The outputs span the int8 range, so a wrong sum shows.
         let distinct: std::collections::BTreeSet<_> = want.iter().collect();
         assert!(
             outputs < 8 || distinct.len() > outputs / 4,
             "{inputs} -> {outputs}: {want:?}"
-        );
-        assert_eq!(
-            want_x4, want,
-            "interleaved differs from row-major, portable, {inputs} -> {outputs}"
         );
         assert_same(results, &format!("int8 {inputs} -> {outputs}"));
     }

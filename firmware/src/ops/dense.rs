@@ -168,13 +168,15 @@ pub fn run(op: &DenseOp<'_>, input: &[f32], output: &mut [f32]) {
     match (op.layout, words(op.weights)) {
         (WeightLayout::OutputsByInputs, Some(w)) => rows_words(w, x, op.bias, y),
         (WeightLayout::OutputsByInputs, None) => {
+            // The x86-64 kernel's outputs (eight rows at a time), then the
+            // rest here.
             #[cfg(edgeae_x86)]
-            if let Some(simd) = super::dsp::x86::Simd::current() {
-                rows_x86(simd, weights.chunks_exact(op.inputs), x, bias, y);
-                activation::apply(op.activation, y);
-                return;
-            }
-            for ((yo, row), b) in y.iter_mut().zip(weights.chunks_exact(op.inputs)).zip(bias) {
+            let done = super::dsp::x86::Simd::current()
+                .map_or(0, |simd| simd.rows_f32(weights, x, op.bias.chunks(), y));
+            #[cfg(not(edgeae_x86))]
+            let done = 0;
+            let rows = weights.chunks_exact(op.inputs).skip(done);
+            for ((yo, row), b) in y.iter_mut().skip(done).zip(rows).zip(bias.skip(done)) {
                 *yo = b + dot(row, x);
             }
         }
@@ -194,28 +196,6 @@ pub fn run(op: &DenseOp<'_>, input: &[f32], output: &mut [f32]) {
         (WeightLayout::Interleaved4, _) => return,
     }
     activation::apply(op.activation, y);
-}
-
-/// `y[o] = bias[o] + dot(row o, x)` with the x86-64 kernel, eight rows at
-/// a time (the same bits as [`dot`]); a last group of fewer rows is padded
-/// with copies of its first.
-#[cfg(edgeae_x86)]
-fn rows_x86<'a>(
-    simd: super::dsp::x86::Simd,
-    mut rows: impl Iterator<Item = &'a [[u8; 4]]>,
-    x: &[f32],
-    mut bias: impl Iterator<Item = f32>,
-    y: &mut [f32],
-) {
-    for ys in y.chunks_mut(8) {
-        let mut r = [rows.next().unwrap_or_default(); 8];
-        for slot in r.iter_mut().take(ys.len()).skip(1) {
-            *slot = rows.next().unwrap_or_default();
-        }
-        for (yo, d) in ys.iter_mut().zip(simd.dot_f32(r, x)) {
-            *yo = bias.next().unwrap_or(0.0) + d;
-        }
-    }
 }
 
 #[cfg(test)]

@@ -108,7 +108,20 @@ pub fn pack_f32(src: &[f32], quant: &Quant, dst: &mut [u32]) {
     let q = |x: &f32| i32::from(quantize(*x, inv, quant.zero_point)) - zp;
     let (blocks, tail) = src.as_chunks::<4>();
     let (head, rest) = dst.split_at_mut((blocks.len() * 2).min(dst.len()));
-    for (pair, b) in head.as_chunks_mut::<2>().0.iter_mut().zip(blocks) {
+    // The x86-64 kernel's blocks (two at a time), then the rest here.
+    #[cfg(edgeae_x86)]
+    let done = dsp::x86::Simd::current().map_or(0, |simd| {
+        simd.pack_f32(src, inv, quant.zero_point, head) / 4
+    });
+    #[cfg(not(edgeae_x86))]
+    let done = 0;
+    for (pair, b) in head
+        .as_chunks_mut::<2>()
+        .0
+        .iter_mut()
+        .zip(blocks)
+        .skip(done)
+    {
         *pair = pack_block(b.each_ref().map(q));
     }
     for (d, x) in rest.iter_mut().zip(tail) {

@@ -183,56 +183,128 @@ fn groups(
     let x = x.get(..packed_words(op.inputs)).unwrap_or(x);
     let (xb, xt) = x.split_at((blocks * 2).min(x.len()));
     let xb = xb.as_chunks::<2>().0;
-    let groups = op
-        .weights
-        .as_bytes()
-        .as_chunks::<16>()
-        .0
-        .chunks_exact(units);
-    #[cfg(edgeae_x86)]
-    let simd = dsp::x86::Simd::current();
+    let all_units = op.weights.as_bytes().as_chunks::<16>().0;
+    let groups = all_units.chunks_exact(units);
     // Per group of four outputs: 16 bytes of bias, 2 of exponents.
     let bias = op.bias.as_bytes().chunks(16);
     let exponents = op.exponents.as_bytes().chunks(2);
+    #[cfg(edgeae_x86)]
+    if let Some(simd) = dsp::x86::Simd::current() {
+        let r = Requantizer::new(op);
+        // Sixteen outputs at a time through the whole-layer kernel where it
+        // applies (whole units, the high-word step), then four row groups
+        // at a time (one permuted input serves them), a last one to three
+        // one at a time.
+        let mut done = 0;
+        if blocks == units && r.is_high() {
+            let rq = dsp::x86::HighRequant {
+                k0: -2 - r.shift,
+                multiplier: r.multiplier,
+                zero_point: r.zero_point,
+                clamp_min: r.clamp_min as i8,
+            };
+            let layer = dsp::x86::X4Layer {
+                groups: all_units,
+                units,
+                x: xb,
+                bias: op.bias.as_bytes(),
+                exps: op.exponents.as_bytes(),
+                rq,
+            };
+            done = simd.x4_layer_high(layer, y);
+            if !r.table.is_empty() {
+                for v in y.iter_mut().take(done) {
+                    *v = r.lut(*v);
+                }
+            }
+        }
+        let mut quads = groups
+            .zip(y.chunks_mut(4))
+            .zip(bias)
+            .zip(exponents)
+            .skip(done / 4);
+        while let Some(q0) = quads.next() {
+            let mut next4 = [Some(q0), quads.next(), quads.next(), quads.next()];
+            if let [Some(q0), Some(q1), Some(q2), Some(q3)] = &mut next4 {
+                let mut qs = [q0, q1, q2, q3];
+                let whole = qs
+                    .each_ref()
+                    .map(|q| q.0.0.0.get(..blocks).unwrap_or(q.0.0.0));
+                let acc = simd.dot_x4_4(whole, xb, qs.each_ref().map(|q| bias4(q.0.1)));
+                for (q, acc) in qs.iter_mut().zip(acc) {
+                    let (((group, ref mut ys), _), e) = **q;
+                    let last = group.get(blocks..).unwrap_or_default();
+                    finish_group(acc, last, xt, e, ys, (&finish, &four));
+                }
+                continue;
+            }
+            for (((group, ys), b), e) in next4.into_iter().flatten() {
+                let (whole, last) = group.split_at(blocks.min(group.len()));
+                let acc = simd.dot_x4(whole, xb, bias4(b));
+                finish_group(acc, last, xt, e, ys, (&finish, &four));
+            }
+        }
+        return;
+    }
     for (((group, ys), b), e) in groups.zip(y.chunks_mut(4)).zip(bias).zip(exponents) {
         let (whole, last) = group.split_at(blocks.min(group.len()));
-        let mut acc = [0i32; 4];
-        if let Ok(b) = <&[u8; 16]>::try_from(b) {
-            let [b0, b1, b2, b3] = b
-                .as_chunks::<4>()
-                .0
-                .first_chunk::<4>()
-                .copied()
-                .unwrap_or_default();
-            acc = [b0, b1, b2, b3].map(i32::from_le_bytes);
-        } else {
-            for (a, v) in acc.iter_mut().zip(b.as_chunks::<4>().0) {
-                *a = i32::from_le_bytes(*v);
-            }
+        let acc = dsp::dot4x4(whole, xb, bias4(b));
+        finish_group(acc, last, xt, e, ys, (&finish, &four));
+    }
+}
+
+/// The bias of a group of four outputs (16 bytes; fewer for a last group
+/// of fewer outputs).
+#[inline(always)]
+fn bias4(b: &[u8]) -> [i32; 4] {
+    let mut acc = [0i32; 4];
+    if let Ok(b) = <&[u8; 16]>::try_from(b) {
+        let [b0, b1, b2, b3] = b
+            .as_chunks::<4>()
+            .0
+            .first_chunk::<4>()
+            .copied()
+            .unwrap_or_default();
+        acc = [b0, b1, b2, b3].map(i32::from_le_bytes);
+    } else {
+        for (a, v) in acc.iter_mut().zip(b.as_chunks::<4>().0) {
+            *a = i32::from_le_bytes(*v);
         }
-        #[cfg(edgeae_x86)]
-        {
-            acc = match simd {
-                Some(simd) => simd.dot_x4(whole, xb, acc),
-                None => dsp::dot4x4(whole, xb, acc),
-            };
-        }
-        #[cfg(not(edgeae_x86))]
-        {
-            acc = dsp::dot4x4(whole, xb, acc);
-        }
-        if let Some(unit) = last.first() {
-            acc = leftover(unit, xt, acc);
-        }
-        let e0 = e.first().copied().unwrap_or(0);
-        let e1 = e.get(1).copied().unwrap_or(0);
-        let exps = [e0 & 15, e0 >> 4, e1 & 15, e1 >> 4];
-        if let Ok(ys) = <&mut [i8; 4]>::try_from(&mut *ys) {
-            *ys = four(acc, exps);
-        } else {
-            for ((yo, a), ex) in ys.iter_mut().zip(acc).zip(exps) {
-                *yo = finish(a, ex);
-            }
+    }
+    acc
+}
+
+/// The four exponents of a group of four outputs (2 bytes of nibbles).
+#[inline(always)]
+fn nibbles4(e: &[u8]) -> [u8; 4] {
+    let e0 = e.first().copied().unwrap_or(0);
+    let e1 = e.get(1).copied().unwrap_or(0);
+    [e0 & 15, e0 >> 4, e1 & 15, e1 >> 4]
+}
+
+/// The rest of a group of four outputs after the whole units: the last
+/// unit `last` (if any) over the leftover words `xt`, then the finishing
+/// step with the exponents `e` (2 bytes) into `ys`: `four` for a whole
+/// group, `finish` per output for a last group of fewer.
+#[inline(always)]
+fn finish_group(
+    acc: [i32; 4],
+    last: &[[u8; 16]],
+    xt: &[u32],
+    e: &[u8],
+    ys: &mut [i8],
+    (finish, four): (&impl Fn(i32, u8) -> i8, &impl Fn([i32; 4], [u8; 4]) -> [i8; 4]),
+) {
+    let mut acc = acc;
+    if let Some(unit) = last.first() {
+        acc = leftover(unit, xt, acc);
+    }
+    let exps = nibbles4(e);
+    if let Ok(ys) = <&mut [i8; 4]>::try_from(&mut *ys) {
+        *ys = four(acc, exps);
+    } else {
+        for ((yo, a), ex) in ys.iter_mut().zip(acc).zip(exps) {
+            *yo = finish(a, ex);
         }
     }
 }

@@ -18,4 +18,7 @@ pub mod recurrent;
 pub mod recurrent_i8;
 pub mod upsample;
 
+/// The x86-64 kernels' token, for the stream's input step.
+#[cfg(edgeae_x86)]
+pub(crate) use dsp::x86::Simd;
 pub use kernel_path::{KernelPath, PathUnavailable, kernel_path, set_kernel_path};

@@ -293,7 +293,10 @@ fn finish_group(
     xt: &[u32],
     e: &[u8],
     ys: &mut [i8],
-    (finish, four): (&impl Fn(i32, u8) -> i8, &impl Fn([i32; 4], [u8; 4]) -> [i8; 4]),
+    (finish, four): (
+        &impl Fn(i32, u8) -> i8,
+        &impl Fn([i32; 4], [u8; 4]) -> [i8; 4],
+    ),
 ) {
     let mut acc = acc;
     if let Some(unit) = last.first() {

@@ -13,7 +13,10 @@
 //! has and again on the portable path (`STEM_portable`), and the
 //! `score_stream` group streams 64 windows of each through
 //! `firmware::Stream`, as `edgeae score` does once its data is read
-//! (criterion's elements are windows). `scripts/bench-host-int8` uses them.
+//! (criterion's elements are windows). The `read_file` group times one
+//! read of every byte of each file (no arithmetic: eight XOR lanes), the
+//! floor of an inference at batch 1 whose weights do not stay in cache
+//! between windows. `scripts/bench-host-int8` uses them.
 //! Build with `--features std`, or only the portable kernels exist.
 //!
 //! `EDGEAE_BENCH_MODELS=$PWD/a.eam:$PWD/b.eam cargo bench -p edgeae-firmware --features std --bench engine -- file_reconstruct`
@@ -146,6 +149,53 @@ fn bench_files(c: &mut Criterion) {
     group.finish();
 }
 
+/// XOR of every 8-byte word of `bytes` (the tail ignored), in eight
+/// independent lanes so that the loads, not the XORs, set the pace.
+#[inline(always)]
+fn xor_words(bytes: &[u8]) -> u64 {
+    let mut lanes = [0u64; 8];
+    for block in bytes.as_chunks::<64>().0 {
+        for (lane, word) in lanes.iter_mut().zip(block.as_chunks::<8>().0) {
+            *lane ^= u64::from_ne_bytes(*word);
+        }
+    }
+    lanes.iter().fold(0, |a, b| a ^ b)
+}
+
+/// [`xor_words`] with 32-byte loads.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn xor_words_avx2(bytes: &[u8]) -> u64 {
+    xor_words(bytes)
+}
+
+/// One read of `bytes` on the widest loads this CPU has.
+fn read_all(bytes: &[u8]) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked on the line above).
+        return unsafe { xor_words_avx2(bytes) };
+    }
+    xor_words(bytes)
+}
+
+/// One read of every byte of each model file (the memory floor of a
+/// batch-1 inference whose weights come from beyond the L2 cache).
+fn bench_read(c: &mut Criterion) {
+    let files = model_files();
+    if files.is_empty() {
+        return;
+    }
+    let mut group = c.benchmark_group("read_file");
+    for (name, bytes) in &files {
+        group.throughput(Throughput::Bytes(bytes.len() as u64));
+        group.bench_function(name.as_str(), |b| {
+            b.iter(|| black_box(read_all(black_box(bytes))))
+        });
+    }
+    group.finish();
+}
+
 /// Windows per `score_stream` iteration.
 const SCORE_BATCH: usize = 64;
 
@@ -204,5 +254,5 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench, bench_files, bench_score);
+criterion_group!(benches, bench, bench_files, bench_read, bench_score);
 criterion_main!(benches);

@@ -1281,6 +1281,7 @@ fn int8_model(
                     exponents,
                     bias,
                     lut,
+                    interleaved: false,
                 }
             }
             TestLayer::Pool(shape, size, kind) => {

@@ -107,7 +107,9 @@ pub enum LayerBuf {
         /// Bias, one per output.
         bias: Vec<f32>,
     },
-    /// int8 `Dense` (format version 2, SPEC.md 3.3 "int8 layers").
+    /// int8 `Dense` (format version 2, SPEC.md 3.3 "int8 layers"); with
+    /// `interleaved`, stored with its weights interleaved four rows at a
+    /// time (tag 14, format version 8).
     DenseI8 {
         /// Input width.
         inputs: u32,
@@ -132,34 +134,10 @@ pub enum LayerBuf {
         bias: Vec<i32>,
         /// The activation table, exactly for SELU, sigmoid and tanh.
         lut: Option<LutBuf>,
-    },
-    /// int8 `Dense` stored with its weights interleaved four rows at a
-    /// time (tag 14, format version 8, SPEC.md 3.3): the fields as
-    /// `DenseI8`'s, `weights` row-major here; the encoder interleaves them.
-    /// What a tied layer reads must stay a `DenseI8`.
-    DenseI8x4 {
-        /// Input width.
-        inputs: u32,
-        /// Output width.
-        outputs: u32,
-        /// Activation (SELU, sigmoid and tanh through `lut`).
-        activation: Activation,
-        /// Quantization of the input.
-        input: Quant,
-        /// Quantization of the output.
-        output: Quant,
-        /// Weight scale of a channel whose exponent is 0.
-        weight_scale: f32,
-        /// `input.scale · weight_scale / target.scale` in fixed point.
-        requant: Requant,
-        /// Row-major `outputs × inputs` weights in −127..=127.
-        weights: Vec<i8>,
-        /// One exponent (0..=15) per output channel.
-        exponents: Vec<u8>,
-        /// Bias, one per output, in units of `input.scale` times the channel's weight scale.
-        bias: Vec<i32>,
-        /// The activation table, exactly for SELU, sigmoid and tanh.
-        lut: Option<LutBuf>,
+        /// Store `weights` interleaved four rows at a time (a `DenseI8x4`
+        /// layer, tag 14; they stay row-major here, the encoder
+        /// interleaves them). What a tied layer reads must not be.
+        interleaved: bool,
     },
     /// int8 `TiedDense`: the transposed weights of the `DenseI8` layer
     /// `source`, whose exponents must all be 0.
@@ -384,7 +362,6 @@ impl LayerBuf {
             LayerBuf::Dense { activation, .. }
             | LayerBuf::TiedDense { activation, .. }
             | LayerBuf::DenseI8 { activation, .. }
-            | LayerBuf::DenseI8x4 { activation, .. }
             | LayerBuf::TiedDenseI8 { activation, .. }
             | LayerBuf::Conv { activation, .. }
             | LayerBuf::ConvTranspose { activation, .. }
@@ -404,7 +381,6 @@ impl LayerBuf {
         matches!(
             self,
             LayerBuf::DenseI8 { .. }
-                | LayerBuf::DenseI8x4 { .. }
                 | LayerBuf::TiedDenseI8 { .. }
                 | LayerBuf::ConvI8 { .. }
                 | LayerBuf::ConvTransposeI8 { .. }
@@ -415,37 +391,13 @@ impl LayerBuf {
     }
 
     /// A `DenseI8` as the same layer stored with its weights interleaved
-    /// (`DenseI8x4`, tag 14, format version 8); any other layer unchanged.
-    /// Only for a layer that no tied layer reads.
-    pub fn into_interleaved(self) -> LayerBuf {
-        match self {
-            LayerBuf::DenseI8 {
-                inputs,
-                outputs,
-                activation,
-                input,
-                output,
-                weight_scale,
-                requant,
-                weights,
-                exponents,
-                bias,
-                lut,
-            } => LayerBuf::DenseI8x4 {
-                inputs,
-                outputs,
-                activation,
-                input,
-                output,
-                weight_scale,
-                requant,
-                weights,
-                exponents,
-                bias,
-                lut,
-            },
-            other => other,
+    /// (`interleaved` set: tag 14, format version 8); any other layer
+    /// unchanged. Only for a layer that no tied layer reads.
+    pub fn into_interleaved(mut self) -> LayerBuf {
+        if let LayerBuf::DenseI8 { interleaved, .. } = &mut self {
+            *interleaved = true;
         }
+        self
     }
 
     /// The layer a tied layer reads its weights from.
@@ -631,29 +583,20 @@ impl LayerBytes {
                 ..LayerBytes::default()
             },
             LayerBuf::DenseI8 {
-                outputs,
-                weights,
-                exponents,
-                bias,
-                lut,
-                ..
-            } => LayerBytes {
-                weights: i8_bytes(weights),
-                bias: i32_bytes(bias),
-                exponents: pack_nibbles(index, *outputs, exponents)?,
-                table: table(lut),
-                ..LayerBytes::default()
-            },
-            LayerBuf::DenseI8x4 {
                 inputs,
                 outputs,
                 weights,
                 exponents,
                 bias,
                 lut,
+                interleaved,
                 ..
             } => LayerBytes {
-                weights: interleave4(index, *inputs, *outputs, weights)?,
+                weights: if *interleaved {
+                    interleave4(index, *inputs, *outputs, weights)?
+                } else {
+                    i8_bytes(weights)
+                },
                 bias: i32_bytes(bias),
                 exponents: pack_nibbles(index, *outputs, exponents)?,
                 table: table(lut),
@@ -918,17 +861,7 @@ impl SpecBytes<'_> {
                     weight_scale,
                     requant,
                     lut: l,
-                    ..
-                }
-                | LayerBuf::DenseI8x4 {
-                    inputs,
-                    outputs,
-                    activation,
-                    input,
-                    output,
-                    weight_scale,
-                    requant,
-                    lut: l,
+                    interleaved,
                     ..
                 } => {
                     let d = DenseI8 {
@@ -944,7 +877,7 @@ impl SpecBytes<'_> {
                         bias: I32s::new(&t.bias),
                         lut: lut(l),
                     };
-                    if matches!(def, LayerBuf::DenseI8x4 { .. }) {
+                    if *interleaved {
                         Layer::DenseI8x4(d)
                     } else {
                         Layer::DenseI8(d)
@@ -1203,7 +1136,8 @@ impl ModelBuf {
                     bias: t.bias.iter().collect(),
                 },
                 Layer::DenseI8(d) | Layer::DenseI8x4(d) => {
-                    let dense = LayerBuf::DenseI8 {
+                    let interleaved = matches!(layer, Layer::DenseI8x4(_));
+                    LayerBuf::DenseI8 {
                         inputs: d.inputs,
                         outputs: d.outputs,
                         activation: d.activation,
@@ -1211,7 +1145,7 @@ impl ModelBuf {
                         output: d.output,
                         weight_scale: d.weight_scale,
                         requant: d.requant,
-                        weights: if matches!(layer, Layer::DenseI8x4(_)) {
+                        weights: if interleaved {
                             deinterleave4(d.weights, d.inputs, d.outputs)
                         } else {
                             d.weights.iter().collect()
@@ -1219,11 +1153,7 @@ impl ModelBuf {
                         exponents: unpack_nibbles(d.exponents, d.outputs),
                         bias: d.bias.iter().collect(),
                         lut: lut_def(&d.lut),
-                    };
-                    if matches!(layer, Layer::DenseI8x4(_)) {
-                        dense.into_interleaved()
-                    } else {
-                        dense
+                        interleaved,
                     }
                 }
                 Layer::TiedDenseI8(t) => LayerBuf::TiedDenseI8 {

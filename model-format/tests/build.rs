@@ -59,6 +59,7 @@ fn tiny_int8() -> ModelBuf {
                     input: a,
                     table: (0..256).map(|i| (i / 2 - 64) as i8).collect(),
                 }),
+                interleaved: false,
             },
             LayerBuf::TiedDenseI8 {
                 source: 0,

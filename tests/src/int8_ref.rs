@@ -1054,11 +1054,7 @@ pub fn random_model(shape: &ModelShape, seed: u64) -> ModelBuf {
                     .map(|_| int(&mut rng, 0, i64::from(max_e)) as u8)
                     .collect();
                 let weights: Vec<i8> = (0..n_in * n_out).map(|_| random_weight(&mut rng)).collect();
-                // About half the int8 dense layers that no tied layer reads
-                // are stored interleaved (tag 14), chosen by the seed
-                // without drawing from `rng`.
-                let interleave = !is_source && (seed >> (i % 64)) & 1 == 1;
-                let dense = LayerBuf::DenseI8 {
+                LayerBuf::DenseI8 {
                     inputs: n_in as u32,
                     outputs: n_out as u32,
                     activation: act,
@@ -1070,11 +1066,10 @@ pub fn random_model(shape: &ModelShape, seed: u64) -> ModelBuf {
                     exponents: e,
                     bias,
                     lut,
-                };
-                if interleave {
-                    dense.into_interleaved()
-                } else {
-                    dense
+                    // About half the int8 dense layers that no tied layer
+                    // reads are stored interleaved (tag 14), chosen by the
+                    // seed without drawing from `rng`.
+                    interleaved: !is_source && (seed >> (i % 64)) & 1 == 1,
                 }
             }
         };

@@ -306,6 +306,7 @@ fn two_to_one(bias: i32, exponent: u8, activation: Activation) -> ModelBuf {
             exponents: vec![exponent],
             bias: vec![bias],
             lut: None,
+            interleaved: false,
         },
         LayerBuf::Dense {
             inputs: 1,

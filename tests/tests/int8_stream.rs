@@ -25,9 +25,9 @@ const FRAMES: usize = 40;
 
 fn quants(layer: &mut LayerBuf) -> (&mut Quant, &mut Quant) {
     match layer {
-        LayerBuf::DenseI8 { input, output, .. }
-        | LayerBuf::DenseI8x4 { input, output, .. }
-        | LayerBuf::TiedDenseI8 { input, output, .. } => (input, output),
+        LayerBuf::DenseI8 { input, output, .. } | LayerBuf::TiedDenseI8 { input, output, .. } => {
+            (input, output)
+        }
         other => panic!("not an int8 dense layer: {other:?}"),
     }
 }

@@ -600,7 +600,7 @@ pub fn quantize(model: &Model<'_>, windows: &[f32], opts: &QuantizeOptions) -> R
                     exponents,
                     bias,
                 } = q;
-                let dense = LayerBuf::DenseI8 {
+                LayerBuf::DenseI8 {
                     inputs: d.inputs,
                     outputs: d.outputs,
                     activation: d.activation,
@@ -612,14 +612,10 @@ pub fn quantize(model: &Model<'_>, windows: &[f32], opts: &QuantizeOptions) -> R
                     exponents,
                     bias,
                     lut: plan.lut,
-                };
-                // Interleaved for the 4-row kernels (tag 14: format
-                // version 9, its weights aligned),
-                // unless a tied layer reads the weights row-major.
-                if tie_sources.contains(&i) {
-                    dense
-                } else {
-                    dense.into_interleaved()
+                    // Interleaved for the 4-row kernels (tag 14: format
+                    // version 9, its weights aligned), unless a tied
+                    // layer reads the weights row-major.
+                    interleaved: !tie_sources.contains(&i),
                 }
             }
             Layer::TiedDense(t) => {
@@ -860,7 +856,12 @@ mod tests {
         // layer, stays row-major; tag 14 is written as version 9 (aligned weights).
         assert_eq!(q.header().version, 9);
         assert!(q.layers().iter().all(Layer::is_int8));
-        let LayerBuf::DenseI8x4 { exponents, .. } = &def.layers[0] else {
+        let LayerBuf::DenseI8 {
+            exponents,
+            interleaved: true,
+            ..
+        } = &def.layers[0]
+        else {
             panic!("{:?}", def.layers[0])
         };
         // The small output channel uses a finer step; the others do not need one.
@@ -949,7 +950,6 @@ mod tests {
         let def = quantize(&model, &windows(), &QuantizeOptions::default()).unwrap();
         let io = |l: &LayerBuf| match l {
             LayerBuf::DenseI8 { input, output, .. }
-            | LayerBuf::DenseI8x4 { input, output, .. }
             | LayerBuf::TiedDenseI8 { input, output, .. } => (*input, *output),
             _ => panic!(),
         };

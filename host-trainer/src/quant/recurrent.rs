@@ -644,9 +644,7 @@ mod tests {
             else {
                 panic!("{:?}", def.layers[0])
             };
-            let (LayerBuf::DenseI8 { input, .. } | LayerBuf::DenseI8x4 { input, .. }) =
-                &def.layers[1]
-            else {
+            let LayerBuf::DenseI8 { input, .. } = &def.layers[1] else {
                 panic!("{:?}", def.layers[1])
             };
             assert!(output.same_as(input), "{cell:?}: one quantization for h");

@@ -213,6 +213,7 @@ pub fn int8_model() -> ModelBuf {
                     input: q(0.0234375, 1),
                     table: (0..256i32).map(|i| ((i - 128) / 2) as i8).collect(),
                 }),
+                interleaved: false,
             },
             LayerBuf::DenseI8 {
                 inputs: 3,
@@ -229,6 +230,7 @@ pub fn int8_model() -> ModelBuf {
                 exponents: vec![1, 2],
                 bias: vec![-5, 7],
                 lut: None,
+                interleaved: false,
             },
             dense(
                 2,

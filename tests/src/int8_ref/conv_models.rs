@@ -494,6 +494,7 @@ pub fn random_conv_model(shape: &ConvShape, seed: u64) -> ModelBuf {
                             exponents: k.exponents,
                             bias: k.bias,
                             lut: k.lut,
+                            interleaved: false,
                         }
                     }
                     MapOp::Conv {

@@ -9,7 +9,8 @@
 //! - The convolution walks the kernel rows that fall inside the input; in
 //!   such a row the kernel columns inside the input read `(j1 − j0)·c`
 //!   contiguous input values, and the matching part of each filter's weight
-//!   row is contiguous too (OHWI), so each is one [`dense::dot`]. Padding is
+//!   row is contiguous too (OHWI), so each is one [`dense::dot`] (two filters
+//!   at a time over words: [`dense::add_dots`]). Padding is
 //!   never read: it would only add zeros.
 //! - The transposed convolution is written as the gather of the scatter
 //!   that defines it: output `(p, q)` receives from input `(oy, ox)`
@@ -52,7 +53,6 @@ pub fn run(op: &ConvOp<'_>, x: &[f32], y: &mut [f32]) {
     if filters == 0 || patch == 0 {
         return;
     }
-    let rows = op.weights.chunks();
     let mut pixels = y.chunks_exact_mut(filters);
     for oy in 0..output.h {
         let base_y = oy * sh;
@@ -76,12 +76,7 @@ pub fn run(op: &ConvOp<'_>, x: &[f32], y: &mut [f32]) {
                 let Some(xs) = x.get(start..start + seg) else {
                     continue;
                 };
-                let at = (i * kw + j0) * cin;
-                for (v, row) in px.iter_mut().zip(rows.chunks_exact(patch)) {
-                    if let Some(ws) = row.get(at..at + seg) {
-                        *v += dense::dot(ws, xs);
-                    }
-                }
+                dense::add_dots(op.weights, patch, (i * kw + j0) * cin, xs, px);
             }
         }
     }
@@ -103,7 +98,6 @@ pub fn run_transpose(op: &ConvOp<'_>, x: &[f32], y: &mut [f32]) {
     if filters == 0 || patch == 0 {
         return;
     }
-    let rows = op.weights.chunks();
     let mut pixels = y.chunks_exact_mut(filters);
     for p in 0..output.h {
         let py = p + top;
@@ -131,12 +125,7 @@ pub fn run_transpose(op: &ConvOp<'_>, x: &[f32], y: &mut [f32]) {
                     let Some(xs) = x.get(start..start + cin) else {
                         continue;
                     };
-                    let at = (i * kw + j) * cin;
-                    for (v, row) in px.iter_mut().zip(rows.chunks_exact(patch)) {
-                        if let Some(ws) = row.get(at..at + cin) {
-                            *v += dense::dot(ws, xs);
-                        }
-                    }
+                    dense::add_dots(op.weights, patch, (i * kw + j) * cin, xs, px);
                 }
             }
         }

@@ -50,6 +50,30 @@ pub fn dot_words(w: &[f32], x: &[f32]) -> f32 {
     reduce(acc, tail)
 }
 
+/// `(dot(w0, x), dot(w1, x))` with both rows as words, through the word
+/// kernel (each input block loaded once for both): the bits of [`dot`].
+#[inline(always)]
+pub fn dot2_words(w0: &[f32], w1: &[f32], x: &[f32]) -> (f32, f32) {
+    if w0.len() != x.len() || w1.len() != x.len() {
+        return (dot_words(w0, x), dot_words(w1, x));
+    }
+    let (x_blocks, x_tail) = x.as_chunks::<LANES>();
+    dot2_blocks(w0, w1, x_blocks, x_tail)
+}
+
+/// [`dot2_words`] of two rows as long as `x`, split into its blocks and
+/// tail.
+#[inline(always)]
+fn dot2_blocks(w0: &[f32], w1: &[f32], x_blocks: &[[f32; LANES]], x_tail: &[f32]) -> (f32, f32) {
+    let (b0, t0) = w0.as_chunks::<LANES>();
+    let (b1, t1) = w1.as_chunks::<LANES>();
+    let [a0, a1] = vfp::rows2(b0, b1, x_blocks, [[0.0; LANES]; 2]);
+    (
+        reduce(a0, tail_sum(t0.iter().copied(), x_tail)),
+        reduce(a1, tail_sum(t1.iter().copied(), x_tail)),
+    )
+}
+
 /// `((0 + w[0]·x[0]) + w[1]·x[1]) + …`: the values after the last block.
 #[inline(always)]
 fn tail_sum(w: impl Iterator<Item = f32>, x: &[f32]) -> f32 {
@@ -84,7 +108,7 @@ pub fn axpy(a: f32, w: &[[u8; 4]], y: &mut [f32]) {
 /// (`cfg(edgeae_vfp)`) and `t` is 4-byte aligned in memory; `None`
 /// elsewhere (the byte kernels then compute the same bits).
 #[inline]
-fn words(t: F32s<'_>) -> Option<&[f32]> {
+pub(crate) fn words(t: F32s<'_>) -> Option<&[f32]> {
     if cfg!(all(edgeae_vfp, target_endian = "little")) {
         bytemuck::try_cast_slice(t.as_bytes()).ok()
     } else {
@@ -104,11 +128,9 @@ pub fn rows_words(w: &[f32], x: &[f32], bias: F32s<'_>, y: &mut [f32]) {
     for (ys, rows) in y.chunks_mut(2).zip(w.chunks(2 * n)) {
         match (ys, rows.split_at_checked(n)) {
             ([y0, y1], Some((r0, r1))) => {
-                let (b0, t0) = r0.as_chunks::<LANES>();
-                let (b1, t1) = r1.as_chunks::<LANES>();
-                let [a0, a1] = vfp::rows2(b0, b1, x_blocks, [[0.0; LANES]; 2]);
-                *y0 = bias.next().unwrap_or(0.0) + reduce(a0, tail_sum(t0.iter().copied(), x_tail));
-                *y1 = bias.next().unwrap_or(0.0) + reduce(a1, tail_sum(t1.iter().copied(), x_tail));
+                let (d0, d1) = dot2_blocks(r0, r1, x_blocks, x_tail);
+                *y0 = bias.next().unwrap_or(0.0) + d0;
+                *y1 = bias.next().unwrap_or(0.0) + d1;
             }
             (ys, _) => {
                 for (yo, row) in ys.iter_mut().zip(rows.chunks_exact(n)) {
@@ -116,6 +138,41 @@ pub fn rows_words(w: &[f32], x: &[f32], bias: F32s<'_>, y: &mut [f32]) {
                 }
             }
         }
+    }
+}
+
+/// `y[f] += dot(row f of w from value at, x)` for every output `f`, where
+/// `w` holds one row of `stride` values per output and the part read is
+/// `x.len()` values from `at` (a convolution's filters over one input
+/// segment): the bits of [`dot`], two rows at a time through the word
+/// kernel where the weights are words. Rows too short are skipped.
+pub fn add_dots(w: F32s<'_>, stride: usize, at: usize, x: &[f32], y: &mut [f32]) {
+    let len = x.len();
+    let part = |row: usize| row * stride + at..row * stride + at + len;
+    let Some(words) = words(w) else {
+        let bytes = w.chunks();
+        for (f, v) in y.iter_mut().enumerate() {
+            if let Some(ws) = bytes.get(part(f)) {
+                *v += dot(ws, x);
+            }
+        }
+        return;
+    };
+    let mut f = 0;
+    for ys in y.chunks_mut(2) {
+        match (ys, words.get(part(f)), words.get(part(f + 1))) {
+            ([y0, y1], Some(r0), Some(r1)) => {
+                let (d0, d1) = dot2_words(r0, r1, x);
+                *y0 += d0;
+                *y1 += d1;
+            }
+            (ys, r0, _) => {
+                if let (Some(y0), Some(r0)) = (ys.first_mut(), r0) {
+                    *y0 += dot_words(r0, x);
+                }
+            }
+        }
+        f += 2;
     }
 }
 

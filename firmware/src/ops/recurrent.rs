@@ -48,7 +48,7 @@
 
 use model_format::{Cell, F32s, RecurrentOp};
 
-use super::dense::dot;
+use super::dense::{self, dot};
 use super::math::{sigmoid, tanh};
 
 /// Words of scratch `op` needs besides its input and output (see the
@@ -68,12 +68,14 @@ fn row(w: &[[u8; 4]], r: usize, len: usize) -> &[[u8; 4]] {
     w.get(start..start.saturating_add(len)).unwrap_or_default()
 }
 
-/// The weights of one layer, as 4-byte groups.
+/// The weights of one layer, as 4-byte groups (and `w_hh` as words where
+/// the word kernels read it: [`dense::words`]).
 struct Weights<'a> {
     hidden: usize,
     inputs: usize,
     w_ih: &'a [[u8; 4]],
     w_hh: &'a [[u8; 4]],
+    w_hh_words: Option<&'a [f32]>,
     b_ih: F32s<'a>,
     b_hh: F32s<'a>,
 }
@@ -91,24 +93,43 @@ impl Weights<'_> {
         self.b_ih.get(r).unwrap_or(0.0) + dot(row(self.w_ih, r, self.inputs), x)
     }
 
+    /// Row `r` of `w_hh` as words, where the word kernels read it.
+    #[inline]
+    fn hh_words(&self, r: usize) -> Option<&[f32]> {
+        let start = r.checked_mul(self.hidden)?;
+        self.w_hh_words?.get(start..start.checked_add(self.hidden)?)
+    }
+
     /// `dot(w_hh[r], h)`.
     #[inline]
     fn state_term(&self, r: usize, h: &[f32]) -> f32 {
-        dot(row(self.w_hh, r, self.hidden), h)
+        match self.hh_words(r) {
+            Some(w) => dense::dot_words(w, h),
+            None => dot(row(self.w_hh, r, self.hidden), h),
+        }
+    }
+
+    /// `(dot(w_hh[r0], h), dot(w_hh[r1], h))`, the two rows through the
+    /// word kernel at once where it reads `w_hh`: the same bits.
+    #[inline]
+    fn state_terms(&self, r0: usize, r1: usize, h: &[f32]) -> (f32, f32) {
+        match (self.hh_words(r0), self.hh_words(r1)) {
+            (Some(w0), Some(w1)) => dense::dot2_words(w0, w1, h),
+            _ => (self.state_term(r0, h), self.state_term(r1, h)),
+        }
     }
 
     /// One LSTM step: reads `x` and `h` (empty: zero), updates `c` in
     /// place and writes the new hidden state into `out`.
     fn lstm_step(&self, x: &[f32], h: &[f32], c: &mut [f32], out: &mut [f32]) {
         for (j, (cj, hj)) in c.iter_mut().zip(out.iter_mut()).enumerate() {
-            let a = |k| {
-                let r = self.r(k, j);
-                self.input_term(r, x) + self.state_term(r, h)
-            };
-            let i = sigmoid(a(0));
-            let f = sigmoid(a(1));
-            let g = tanh(a(2));
-            let o = sigmoid(a(3));
+            let (s0, s1) = self.state_terms(self.r(0, j), self.r(1, j), h);
+            let (s2, s3) = self.state_terms(self.r(2, j), self.r(3, j), h);
+            let a = |k, s: f32| self.input_term(self.r(k, j), x) + s;
+            let i = sigmoid(a(0, s0));
+            let f = sigmoid(a(1, s1));
+            let g = tanh(a(2, s2));
+            let o = sigmoid(a(3, s3));
             let cell = f * *cj + i * g;
             *cj = cell;
             *hj = o * tanh(cell);
@@ -119,14 +140,15 @@ impl Weights<'_> {
     /// hidden state into `out`.
     fn gru_step(&self, x: &[f32], h: &[f32], out: &mut [f32]) {
         for (j, hj) in out.iter_mut().enumerate() {
-            let sums = |k| {
+            let (s0, s1) = self.state_terms(self.r(0, j), self.r(1, j), h);
+            let s2 = self.state_term(self.r(2, j), h);
+            let sums = |k, s: f32| {
                 let r = self.r(k, j);
-                let s = self.b_hh.get(r).unwrap_or(0.0) + self.state_term(r, h);
-                (self.input_term(r, x), s)
+                (self.input_term(r, x), self.b_hh.get(r).unwrap_or(0.0) + s)
             };
-            let (xr, hr) = sums(0);
-            let (xz, hz) = sums(1);
-            let (xn, hn) = sums(2);
+            let (xr, hr) = sums(0, s0);
+            let (xz, hz) = sums(1, s1);
+            let (xn, hn) = sums(2, s2);
             let reset = sigmoid(xr + hr);
             let update = sigmoid(xz + hz);
             let n = tanh(xn + reset * hn);
@@ -148,6 +170,7 @@ impl Weights<'_> {
             inputs: op.step_inputs(),
             w_ih: op.w_ih.chunks(),
             w_hh: op.w_hh.chunks(),
+            w_hh_words: dense::words(op.w_hh),
             b_ih: op.b_ih,
             b_hh: op.b_hh,
         }

@@ -372,35 +372,62 @@ fn upsample_gradients() {
     }
 }
 
+/// A direct-loop (transposed) convolution: [`naive_conv`] or
+/// [`naive_conv_transpose`].
+type NaiveConv = fn(
+    &[f64],
+    usize,
+    (usize, usize, usize),
+    &[f64],
+    &[f64],
+    (usize, usize),
+    (usize, usize),
+    bool,
+) -> Vec<f64>;
+
+/// Checks `layer`, of geometry `spec` (input, kernel, stride, padding),
+/// against `naive`, direct loops over its definition: a batch of 3 random
+/// inputs, weights and biases from `rng`, equal to 1e-12 and `(3, out_len)`
+/// in shape; `name` names the case in messages.
+fn check_against_loops<L: Layer>(
+    rng: &mut StdRng,
+    layer: &L,
+    out_len: usize,
+    name: &dyn std::fmt::Debug,
+    (i, kernel, stride, padding): (MapShape, (usize, usize), (usize, usize), Padding),
+    naive: NaiveConv,
+) {
+    let batch = 3;
+    let (wr, wc) = layer.weight_shape().unwrap();
+    let x = random(rng, batch * i.len(), -1.0, 1.0);
+    let w = random(rng, wr * wc, -1.0, 1.0);
+    let b = random(rng, wr, -1.0, 1.0);
+    let got = layer.run(mat(batch, i.len(), &x), &mat(wr, wc, &w), &vector(&b));
+    assert_eq!(*got.shape(), (batch, out_len));
+    let want = naive(
+        &x,
+        batch,
+        (i.h, i.w, i.c),
+        &w,
+        &b,
+        kernel,
+        stride,
+        padding == Padding::Same,
+    );
+    assert_eq!(want.len(), got.shape().0 * got.shape().1, "{name:?}");
+    for (g, e) in got.as_vec().iter().zip(&want) {
+        assert!((g - e).abs() < 1e-12, "{name:?}: {g} vs {e}");
+    }
+}
+
 #[test]
 fn conv_forward_matches_direct_loops() {
     let mut rng = StdRng::seed_from_u64(11);
     for spec in conv_specs() {
         let layer = Conv2d::new(spec).unwrap();
-        let batch = 3;
-        let i = spec.input;
-        let (wr, wc) = spec.weight_shape();
-        let x = random(&mut rng, batch * i.len(), -1.0, 1.0);
-        let w = random(&mut rng, wr * wc, -1.0, 1.0);
-        let b = random(&mut rng, wr, -1.0, 1.0);
-        let got = layer
-            .forward(mat(batch, i.len(), &x), &mat(wr, wc, &w), &vector(&b))
-            .unwrap();
-        assert_eq!(*got.shape(), (batch, layer.output().len()));
-        let want = naive_conv(
-            &x,
-            batch,
-            (i.h, i.w, i.c),
-            &w,
-            &b,
-            spec.kernel,
-            spec.stride,
-            spec.padding == Padding::Same,
-        );
-        assert_eq!(want.len(), got.shape().0 * got.shape().1, "{spec:?}");
-        for (g, e) in got.as_vec().iter().zip(&want) {
-            assert!((g - e).abs() < 1e-12, "{spec:?}: {g} vs {e}");
-        }
+        let geometry = (spec.input, spec.kernel, spec.stride, spec.padding);
+        let out_len = layer.output().len();
+        check_against_loops(&mut rng, &layer, out_len, &spec, geometry, naive_conv);
     }
 }
 
@@ -409,30 +436,16 @@ fn conv_transpose_forward_matches_direct_loops() {
     let mut rng = StdRng::seed_from_u64(12);
     for spec in conv_transpose_specs() {
         let layer = ConvTranspose2d::new(spec).unwrap();
-        let batch = 3;
-        let i = spec.input;
-        let (wr, wc) = spec.weight_shape();
-        let x = random(&mut rng, batch * i.len(), -1.0, 1.0);
-        let w = random(&mut rng, wr * wc, -1.0, 1.0);
-        let b = random(&mut rng, wr, -1.0, 1.0);
-        let got = layer
-            .forward(mat(batch, i.len(), &x), &mat(wr, wc, &w), &vector(&b))
-            .unwrap();
-        assert_eq!(*got.shape(), (batch, layer.output().len()));
-        let want = naive_conv_transpose(
-            &x,
-            batch,
-            (i.h, i.w, i.c),
-            &w,
-            &b,
-            spec.kernel,
-            spec.stride,
-            spec.padding == Padding::Same,
+        let geometry = (spec.input, spec.kernel, spec.stride, spec.padding);
+        let out_len = layer.output().len();
+        check_against_loops(
+            &mut rng,
+            &layer,
+            out_len,
+            &spec,
+            geometry,
+            naive_conv_transpose,
         );
-        assert_eq!(want.len(), got.shape().0 * got.shape().1, "{spec:?}");
-        for (g, e) in got.as_vec().iter().zip(&want) {
-            assert!((g - e).abs() < 1e-12, "{spec:?}: {g} vs {e}");
-        }
     }
 }
 

@@ -46,72 +46,41 @@ trait Layer {
     ) -> Mat<f64, Dev, T>;
 }
 
-impl Layer for Conv2d {
-    fn input_len(&self) -> usize {
-        self.spec().input.len()
-    }
-    fn weight_shape(&self) -> Option<(usize, usize)> {
-        Some(self.spec().weight_shape())
-    }
-    fn run<T: Tape<f64, Dev> + Merge<T>>(
-        &self,
-        x: Mat<f64, Dev, T>,
-        w: &Mat<f64, Dev>,
-        b: &Vector<f64, Dev>,
-    ) -> Mat<f64, Dev, T> {
-        self.forward(x, w, b).unwrap()
-    }
-}
-
-impl Layer for ConvTranspose2d {
-    fn input_len(&self) -> usize {
-        self.spec().input.len()
-    }
-    fn weight_shape(&self) -> Option<(usize, usize)> {
-        Some(self.spec().weight_shape())
-    }
-    fn run<T: Tape<f64, Dev> + Merge<T>>(
-        &self,
-        x: Mat<f64, Dev, T>,
-        w: &Mat<f64, Dev>,
-        b: &Vector<f64, Dev>,
-    ) -> Mat<f64, Dev, T> {
-        self.forward(x, w, b).unwrap()
-    }
-}
-
-impl Layer for Pool2d {
-    fn input_len(&self) -> usize {
-        self.spec().input.len()
-    }
-    fn weight_shape(&self) -> Option<(usize, usize)> {
+/// Implements [`Layer`] for each `Type: weighted|unweighted |layer, x, w,
+/// b| output` (`w` and `b` are `_` for the layers without parameters).
+macro_rules! impl_layer {
+    (@weights weighted $layer:ident) => {
+        Some($layer.spec().weight_shape())
+    };
+    (@weights unweighted $layer:ident) => {
         None
-    }
-    fn run<T: Tape<f64, Dev> + Merge<T>>(
-        &self,
-        x: Mat<f64, Dev, T>,
-        _: &Mat<f64, Dev>,
-        _: &Vector<f64, Dev>,
-    ) -> Mat<f64, Dev, T> {
-        self.forward(x).unwrap()
-    }
+    };
+    ($($l:ty: $kind:ident |$this:ident, $x:ident, $w:tt, $b:tt| $run:expr;)*) => {$(
+        impl Layer for $l {
+            fn input_len(&self) -> usize {
+                self.spec().input.len()
+            }
+            fn weight_shape(&self) -> Option<(usize, usize)> {
+                impl_layer!(@weights $kind self)
+            }
+            fn run<T: Tape<f64, Dev> + Merge<T>>(
+                &self,
+                $x: Mat<f64, Dev, T>,
+                $w: &Mat<f64, Dev>,
+                $b: &Vector<f64, Dev>,
+            ) -> Mat<f64, Dev, T> {
+                let $this = self;
+                $run
+            }
+        }
+    )*};
 }
 
-impl Layer for Upsample2d {
-    fn input_len(&self) -> usize {
-        self.spec().input.len()
-    }
-    fn weight_shape(&self) -> Option<(usize, usize)> {
-        None
-    }
-    fn run<T: Tape<f64, Dev> + Merge<T>>(
-        &self,
-        x: Mat<f64, Dev, T>,
-        _: &Mat<f64, Dev>,
-        _: &Vector<f64, Dev>,
-    ) -> Mat<f64, Dev, T> {
-        self.forward(x).unwrap()
-    }
+impl_layer! {
+    Conv2d: weighted |l, x, w, b| l.forward(x, w, b).unwrap();
+    ConvTranspose2d: weighted |l, x, w, b| l.forward(x, w, b).unwrap();
+    Pool2d: unweighted |l, x, _, _| l.forward(x).unwrap();
+    Upsample2d: unweighted |l, x, _, _| l.forward(x).unwrap();
 }
 
 /// Worst relative gradient error of `Σ r ⊙ layer(x, w, b)` over x, w and b.

@@ -404,36 +404,51 @@ fn check_layer<E: Real, T>(
     Ok(())
 }
 
-/// A convolution layer's operation, its im2col table built once.
-#[derive(Debug, Clone)]
-pub struct Conv2d {
-    spec: ConvSpec,
-    output: MapShape,
-    table: IndexTable,
+/// Declares a layer operation that holds its checked geometry `$spec`,
+/// its output map and the index table `IndexTable::$table` builds from the
+/// geometry, once; with `new`, `spec` and `output`. Each layer adds its own
+/// `forward`.
+macro_rules! tabled_layer {
+    ($(#[$doc:meta])* $name:ident, $spec:ty, $table:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $name {
+            spec: $spec,
+            output: MapShape,
+            table: IndexTable,
+        }
+
+        impl $name {
+            /// Checks `spec` and builds the table.
+            pub fn new(spec: $spec) -> Result<Self> {
+                let output = spec.output()?;
+                let table = IndexTable::$table(&spec)?;
+                Ok($name {
+                    spec,
+                    output,
+                    table,
+                })
+            }
+
+            /// The geometry.
+            pub fn spec(&self) -> &$spec {
+                &self.spec
+            }
+
+            /// The output map.
+            pub fn output(&self) -> MapShape {
+                self.output
+            }
+        }
+    };
+}
+
+tabled_layer! {
+    /// A convolution layer's operation, its im2col table built once.
+    Conv2d, ConvSpec, im2col
 }
 
 impl Conv2d {
-    /// Checks `spec` and builds the table.
-    pub fn new(spec: ConvSpec) -> Result<Self> {
-        let output = spec.output()?;
-        let table = IndexTable::im2col(&spec)?;
-        Ok(Conv2d {
-            spec,
-            output,
-            table,
-        })
-    }
-
-    /// The geometry.
-    pub fn spec(&self) -> &ConvSpec {
-        &self.spec
-    }
-
-    /// The output map.
-    pub fn output(&self) -> MapShape {
-        self.output
-    }
-
     /// `y = conv(x, w) + b`: `x` is `(batch, input.len())`, `w` is
     /// `(filters, kh·kw·in)` (OHWI), `b` has one value per filter; `y` is
     /// `(batch, output.len())`:
@@ -464,36 +479,12 @@ impl Conv2d {
     }
 }
 
-/// A transposed convolution layer's operation, its col2im table built once.
-#[derive(Debug, Clone)]
-pub struct ConvTranspose2d {
-    spec: ConvTransposeSpec,
-    output: MapShape,
-    table: IndexTable,
+tabled_layer! {
+    /// A transposed convolution layer's operation, its col2im table built once.
+    ConvTranspose2d, ConvTransposeSpec, col2im
 }
 
 impl ConvTranspose2d {
-    /// Checks `spec` and builds the table.
-    pub fn new(spec: ConvTransposeSpec) -> Result<Self> {
-        let output = spec.output()?;
-        let table = IndexTable::col2im(&spec)?;
-        Ok(ConvTranspose2d {
-            spec,
-            output,
-            table,
-        })
-    }
-
-    /// The geometry.
-    pub fn spec(&self) -> &ConvTransposeSpec {
-        &self.spec
-    }
-
-    /// The output map.
-    pub fn output(&self) -> MapShape {
-        self.output
-    }
-
     /// `y = convᵀ(x, w) + b`: `x` is `(batch, input.len())`, `w` is
     /// `(filters, kh·kw·in)` (OHWI, `filters` = output channels), `b` has one
     /// value per filter; `y` is `(batch, output.len())`:
@@ -533,36 +524,12 @@ impl ConvTranspose2d {
     }
 }
 
-/// A pooling layer's operation, its window table built once.
-#[derive(Debug, Clone)]
-pub struct Pool2d {
-    spec: PoolSpec,
-    output: MapShape,
-    table: IndexTable,
+tabled_layer! {
+    /// A pooling layer's operation, its window table built once.
+    Pool2d, PoolSpec, pool_windows
 }
 
 impl Pool2d {
-    /// Checks `spec` and builds the table.
-    pub fn new(spec: PoolSpec) -> Result<Self> {
-        let output = spec.output()?;
-        let table = IndexTable::pool_windows(&spec)?;
-        Ok(Pool2d {
-            spec,
-            output,
-            table,
-        })
-    }
-
-    /// The geometry.
-    pub fn spec(&self) -> &PoolSpec {
-        &self.spec
-    }
-
-    /// The output map.
-    pub fn output(&self) -> MapShape {
-        self.output
-    }
-
     /// Max or average of each window, per channel: `(batch, input.len())`
     /// to `(batch, output.len())`. Max pooling takes the first largest
     /// value of a window (row-major) and passes the gradient to it alone; a
@@ -659,36 +626,12 @@ impl Pool2d {
     }
 }
 
-/// A nearest-neighbour upsampling layer's operation, its table built once.
-#[derive(Debug, Clone)]
-pub struct Upsample2d {
-    spec: UpsampleSpec,
-    output: MapShape,
-    table: IndexTable,
+tabled_layer! {
+    /// A nearest-neighbour upsampling layer's operation, its table built once.
+    Upsample2d, UpsampleSpec, upsample
 }
 
 impl Upsample2d {
-    /// Checks `spec` and builds the table.
-    pub fn new(spec: UpsampleSpec) -> Result<Self> {
-        let output = spec.output()?;
-        let table = IndexTable::upsample(&spec)?;
-        Ok(Upsample2d {
-            spec,
-            output,
-            table,
-        })
-    }
-
-    /// The geometry.
-    pub fn spec(&self) -> &UpsampleSpec {
-        &self.spec
-    }
-
-    /// The output map.
-    pub fn output(&self) -> MapShape {
-        self.output
-    }
-
     /// Each input value repeated over an `fh × fw` block: `(batch,
     /// input.len())` to `(batch, output.len())`. The gradient of an input is
     /// the sum over its block.

@@ -209,59 +209,90 @@ pub fn conv_transpose_axis(n: usize, k: usize, s: usize, padding: Padding) -> Re
     out.context("transposed convolution size overflows")
 }
 
-/// A convolution: `filters` output channels from windows of `kernel`
-/// (rows, columns) positions moved by `stride`, plus a bias per filter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct ConvSpec {
-    /// Input map.
-    pub input: MapShape,
-    /// Output channels.
-    pub filters: usize,
-    /// Kernel (rows, columns).
-    pub kernel: (usize, usize),
-    /// Stride (rows, columns).
-    pub stride: (usize, usize),
-    /// Padding.
-    pub padding: Padding,
+/// Declares a convolution-like layer's geometry, the fields and the
+/// constructors that [`ConvSpec`] and [`ConvTransposeSpec`] share: `$what`
+/// names the layer in the docs, `$line` adds to the docs of `line`, and
+/// `$weights` to those of `weight_shape`. Each type adds its own `output`.
+macro_rules! conv_like_spec {
+    (
+        $(#[$doc:meta])*
+        $name:ident, $what:literal, stride: $stride:literal, line: $line:literal,
+        weights: $weights:literal
+    ) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub struct $name {
+            /// Input map.
+            pub input: MapShape,
+            /// Output channels.
+            pub filters: usize,
+            /// Kernel (rows, columns).
+            pub kernel: (usize, usize),
+            #[doc = $stride]
+            pub stride: (usize, usize),
+            /// Padding.
+            pub padding: Padding,
+        }
+
+        impl $name {
+            #[doc = concat!("A 2-D ", $what, " with a square kernel and equal strides.")]
+            pub fn square(
+                input: MapShape,
+                filters: usize,
+                kernel: usize,
+                stride: usize,
+                padding: Padding,
+            ) -> Self {
+                $name {
+                    input,
+                    filters,
+                    kernel: (kernel, kernel),
+                    stride: (stride, stride),
+                    padding,
+                }
+            }
+
+            #[doc = concat!("A 1-D ", $what, " over `len` steps of `channels`", $line)]
+            pub fn line(
+                len: usize,
+                channels: usize,
+                filters: usize,
+                kernel: usize,
+                stride: usize,
+                padding: Padding,
+            ) -> Self {
+                let input = MapShape::line(len, channels);
+                $name {
+                    kernel: (1, kernel),
+                    stride: (1, stride),
+                    ..Self::square(input, filters, kernel, stride, padding)
+                }
+            }
+
+            #[doc = concat!("Weight matrix shape `(filters, kh·kw·in)`: ", $weights)]
+            pub fn weight_shape(&self) -> (usize, usize) {
+                (
+                    self.filters,
+                    self.kernel
+                        .0
+                        .saturating_mul(self.kernel.1)
+                        .saturating_mul(self.input.c),
+                )
+            }
+        }
+    };
+}
+
+conv_like_spec! {
+    /// A convolution: `filters` output channels from windows of `kernel`
+    /// (rows, columns) positions moved by `stride`, plus a bias per filter.
+    ConvSpec, "convolution",
+    stride: "Stride (rows, columns).",
+    line: ": the 2-D one with one row, kernel `(1, kernel)` and stride `(1, stride)`.",
+    weights: "OHWI, one row per filter."
 }
 
 impl ConvSpec {
-    /// A 2-D convolution with a square kernel and equal strides.
-    pub fn square(
-        input: MapShape,
-        filters: usize,
-        kernel: usize,
-        stride: usize,
-        padding: Padding,
-    ) -> Self {
-        ConvSpec {
-            input,
-            filters,
-            kernel: (kernel, kernel),
-            stride: (stride, stride),
-            padding,
-        }
-    }
-
-    /// A 1-D convolution over `len` steps of `channels`: the 2-D one with
-    /// one row, kernel `(1, kernel)` and stride `(1, stride)`.
-    pub fn line(
-        len: usize,
-        channels: usize,
-        filters: usize,
-        kernel: usize,
-        stride: usize,
-        padding: Padding,
-    ) -> Self {
-        ConvSpec {
-            input: MapShape::line(len, channels),
-            filters,
-            kernel: (1, kernel),
-            stride: (1, stride),
-            padding,
-        }
-    }
-
     /// The output map, after checking every size.
     pub fn output(&self) -> Result<MapShape> {
         self.geometry().map(|g| g.0)
@@ -270,17 +301,6 @@ impl ConvSpec {
     /// The zeros padded before the input: (top, left).
     pub fn pad_before(&self) -> Result<(usize, usize)> {
         self.geometry().map(|g| g.1)
-    }
-
-    /// Weight matrix shape `(filters, kh·kw·in)`: OHWI, one row per filter.
-    pub fn weight_shape(&self) -> (usize, usize) {
-        (
-            self.filters,
-            self.kernel
-                .0
-                .saturating_mul(self.kernel.1)
-                .saturating_mul(self.input.c),
-        )
     }
 
     fn geometry(&self) -> Result<(MapShape, (usize, usize))> {
@@ -301,58 +321,16 @@ impl ConvSpec {
     }
 }
 
-/// A transposed convolution (Keras `Conv2DTranspose`): the adjoint of the
-/// convolution from its output back to its input ([`Self::adjoint`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct ConvTransposeSpec {
-    /// Input map.
-    pub input: MapShape,
-    /// Output channels.
-    pub filters: usize,
-    /// Kernel (rows, columns).
-    pub kernel: (usize, usize),
-    /// Stride (rows, columns): the upsampling factor.
-    pub stride: (usize, usize),
-    /// Padding.
-    pub padding: Padding,
+conv_like_spec! {
+    /// A transposed convolution (Keras `Conv2DTranspose`): the adjoint of the
+    /// convolution from its output back to its input ([`Self::adjoint`]).
+    ConvTransposeSpec, "transposed convolution",
+    stride: "Stride (rows, columns): the upsampling factor.",
+    line: ".",
+    weights: "OHWI from this layer's point of view (`filters` = its output channels)."
 }
 
 impl ConvTransposeSpec {
-    /// A 2-D transposed convolution with a square kernel and equal strides.
-    pub fn square(
-        input: MapShape,
-        filters: usize,
-        kernel: usize,
-        stride: usize,
-        padding: Padding,
-    ) -> Self {
-        ConvTransposeSpec {
-            input,
-            filters,
-            kernel: (kernel, kernel),
-            stride: (stride, stride),
-            padding,
-        }
-    }
-
-    /// A 1-D transposed convolution over `len` steps of `channels`.
-    pub fn line(
-        len: usize,
-        channels: usize,
-        filters: usize,
-        kernel: usize,
-        stride: usize,
-        padding: Padding,
-    ) -> Self {
-        ConvTransposeSpec {
-            input: MapShape::line(len, channels),
-            filters,
-            kernel: (1, kernel),
-            stride: (1, stride),
-            padding,
-        }
-    }
-
     /// The output map, after checking every size.
     pub fn output(&self) -> Result<MapShape> {
         self.input.check()?;
@@ -367,18 +345,6 @@ impl ConvTransposeSpec {
         let out = MapShape::new(h, w, self.filters);
         out.check()?;
         Ok(out)
-    }
-
-    /// Weight matrix shape `(filters, kh·kw·in)`: OHWI from this layer's
-    /// point of view (`filters` = its output channels).
-    pub fn weight_shape(&self) -> (usize, usize) {
-        (
-            self.filters,
-            self.kernel
-                .0
-                .saturating_mul(self.kernel.1)
-                .saturating_mul(self.input.c),
-        )
     }
 
     /// The convolution this layer is the adjoint of: from [`Self::output`]

@@ -104,6 +104,22 @@ fn check_net(net: &Net<f64, Dev>, loss: NetLoss<'_>) -> f64 {
     worst
 }
 
+/// Checks the gradients of the reconstruction loss `recon` of `x` through
+/// the whole of `net` (`logits` as in [`Net::forward`]) with [`check_net`].
+fn check_reconstruction(net: &Net<f64, Dev>, x: &Mat<f64, Dev>, recon: Recon, logits: bool) -> f64 {
+    let loss = |n: &Net<f64, Dev>, trace: bool| {
+        if trace {
+            let out = n.forward(x.leaky_trace(), n.all(), logits).unwrap();
+            let l = loss::reconstruction(recon, out, x.clone());
+            (l.array(), Some(l.backward()))
+        } else {
+            let out = n.forward(x.clone(), n.all(), logits).unwrap();
+            (loss::reconstruction(recon, out, x.clone()).array(), None)
+        }
+    };
+    check_net(net, &loss)
+}
+
 fn param_values(net: &Net<f64, Dev>, id: ParamId) -> Vec<f64> {
     match id {
         ParamId::Weight(i) => net.weights[i].as_ref().unwrap().as_vec(),
@@ -186,20 +202,7 @@ fn tied_dense_gradients_come_from_both_uses() {
     let mut net: Net<f64, Dev> = Net::init(&dev, spec, 7).unwrap();
     jitter_biases(&mut net, &mut rng);
     let x = batch(&mut rng, 4, 5, -1.0, 1.0);
-    let loss = |n: &Net<f64, Dev>, trace: bool| {
-        if trace {
-            let out = n.forward(x.leaky_trace(), n.all(), false).unwrap();
-            let l = loss::reconstruction(Recon::Mse, out, x.clone());
-            (l.array(), Some(l.backward()))
-        } else {
-            let out = n.forward(x.clone(), n.all(), false).unwrap();
-            (
-                loss::reconstruction(Recon::Mse, out, x.clone()).array(),
-                None,
-            )
-        }
-    };
-    let err = check_net(&net, &loss);
+    let err = check_reconstruction(&net, &x, Recon::Mse, false);
     assert!(err < 1e-6, "tied dense gradient error {err:e}");
 
     // The gradient of the shared weights is the sum of both uses: compare
@@ -283,20 +286,7 @@ fn stacked_selu_sigmoid_bce_gradients() {
     let mut net: Net<f64, Dev> = Net::init(&dev, spec, 3).unwrap();
     jitter_biases(&mut net, &mut rng);
     let x = batch(&mut rng, 5, 6, 0.0, 1.0);
-    let loss = |n: &Net<f64, Dev>, trace: bool| {
-        if trace {
-            let out = n.forward(x.leaky_trace(), n.all(), true).unwrap();
-            let l = loss::reconstruction(Recon::BceWithLogits, out, x.clone());
-            (l.array(), Some(l.backward()))
-        } else {
-            let out = n.forward(x.clone(), n.all(), true).unwrap();
-            (
-                loss::reconstruction(Recon::BceWithLogits, out, x.clone()).array(),
-                None,
-            )
-        }
-    };
-    let err = check_net(&net, &loss);
+    let err = check_reconstruction(&net, &x, Recon::BceWithLogits, true);
     assert!(err < 1e-6, "stacked BCE gradient error {err:e}");
 }
 
@@ -479,20 +469,7 @@ fn convolutional_network_gradients_through_the_net() {
         let mut net: Net<f64, Dev> = Net::init(&dev, spec, 9).unwrap();
         jitter_biases(&mut net, &mut rng);
         let x = batch(&mut rng, 3, input.len(), 0.0, 1.0);
-        let loss = |n: &Net<f64, Dev>, trace: bool| {
-            if trace {
-                let out = n.forward(x.leaky_trace(), n.all(), true).unwrap();
-                let l = loss::reconstruction(Recon::BceWithLogits, out, x.clone());
-                (l.array(), Some(l.backward()))
-            } else {
-                let out = n.forward(x.clone(), n.all(), true).unwrap();
-                (
-                    loss::reconstruction(Recon::BceWithLogits, out, x.clone()).array(),
-                    None,
-                )
-            }
-        };
-        let err = check_net(&net, &loss);
+        let err = check_reconstruction(&net, &x, Recon::BceWithLogits, true);
         assert!(err < 1e-6, "{arch}: gradient error {err:e}");
         // The parameters are the convolutions' and the dense layers'.
         let host = net.to_host();
@@ -525,20 +502,7 @@ fn recurrent_network_gradients_through_the_net() {
             *b = dev.tensor_from_vec(random(&mut rng, n, -0.3, 0.3), (n,));
         }
         let x = batch(&mut rng, 3, 8, 0.0, 1.0);
-        let loss = |n: &Net<f64, Dev>, trace: bool| {
-            if trace {
-                let out = n.forward(x.leaky_trace(), n.all(), true).unwrap();
-                let l = loss::reconstruction(Recon::BceWithLogits, out, x.clone());
-                (l.array(), Some(l.backward()))
-            } else {
-                let out = n.forward(x.clone(), n.all(), true).unwrap();
-                (
-                    loss::reconstruction(Recon::BceWithLogits, out, x.clone()).array(),
-                    None,
-                )
-            }
-        };
-        let err = check_net(&net, &loss);
+        let err = check_reconstruction(&net, &x, Recon::BceWithLogits, true);
         assert!(err < 1e-6, "{cell:?}: gradient error {err:e}");
     }
 }

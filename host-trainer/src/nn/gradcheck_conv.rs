@@ -46,72 +46,41 @@ trait Layer {
     ) -> Mat<f64, Dev, T>;
 }
 
-impl Layer for Conv2d {
-    fn input_len(&self) -> usize {
-        self.spec().input.len()
-    }
-    fn weight_shape(&self) -> Option<(usize, usize)> {
-        Some(self.spec().weight_shape())
-    }
-    fn run<T: Tape<f64, Dev> + Merge<T>>(
-        &self,
-        x: Mat<f64, Dev, T>,
-        w: &Mat<f64, Dev>,
-        b: &Vector<f64, Dev>,
-    ) -> Mat<f64, Dev, T> {
-        self.forward(x, w, b).unwrap()
-    }
-}
-
-impl Layer for ConvTranspose2d {
-    fn input_len(&self) -> usize {
-        self.spec().input.len()
-    }
-    fn weight_shape(&self) -> Option<(usize, usize)> {
-        Some(self.spec().weight_shape())
-    }
-    fn run<T: Tape<f64, Dev> + Merge<T>>(
-        &self,
-        x: Mat<f64, Dev, T>,
-        w: &Mat<f64, Dev>,
-        b: &Vector<f64, Dev>,
-    ) -> Mat<f64, Dev, T> {
-        self.forward(x, w, b).unwrap()
-    }
-}
-
-impl Layer for Pool2d {
-    fn input_len(&self) -> usize {
-        self.spec().input.len()
-    }
-    fn weight_shape(&self) -> Option<(usize, usize)> {
+/// Implements [`Layer`] for each `Type: weighted|unweighted |layer, x, w,
+/// b| output` (`w` and `b` are `_` for the layers without parameters).
+macro_rules! impl_layer {
+    (@weights weighted $layer:ident) => {
+        Some($layer.spec().weight_shape())
+    };
+    (@weights unweighted $layer:ident) => {
         None
-    }
-    fn run<T: Tape<f64, Dev> + Merge<T>>(
-        &self,
-        x: Mat<f64, Dev, T>,
-        _: &Mat<f64, Dev>,
-        _: &Vector<f64, Dev>,
-    ) -> Mat<f64, Dev, T> {
-        self.forward(x).unwrap()
-    }
+    };
+    ($($l:ty: $kind:ident |$this:ident, $x:ident, $w:tt, $b:tt| $run:expr;)*) => {$(
+        impl Layer for $l {
+            fn input_len(&self) -> usize {
+                self.spec().input.len()
+            }
+            fn weight_shape(&self) -> Option<(usize, usize)> {
+                impl_layer!(@weights $kind self)
+            }
+            fn run<T: Tape<f64, Dev> + Merge<T>>(
+                &self,
+                $x: Mat<f64, Dev, T>,
+                $w: &Mat<f64, Dev>,
+                $b: &Vector<f64, Dev>,
+            ) -> Mat<f64, Dev, T> {
+                let $this = self;
+                $run
+            }
+        }
+    )*};
 }
 
-impl Layer for Upsample2d {
-    fn input_len(&self) -> usize {
-        self.spec().input.len()
-    }
-    fn weight_shape(&self) -> Option<(usize, usize)> {
-        None
-    }
-    fn run<T: Tape<f64, Dev> + Merge<T>>(
-        &self,
-        x: Mat<f64, Dev, T>,
-        _: &Mat<f64, Dev>,
-        _: &Vector<f64, Dev>,
-    ) -> Mat<f64, Dev, T> {
-        self.forward(x).unwrap()
-    }
+impl_layer! {
+    Conv2d: weighted |l, x, w, b| l.forward(x, w, b).unwrap();
+    ConvTranspose2d: weighted |l, x, w, b| l.forward(x, w, b).unwrap();
+    Pool2d: unweighted |l, x, _, _| l.forward(x).unwrap();
+    Upsample2d: unweighted |l, x, _, _| l.forward(x).unwrap();
 }
 
 /// Worst relative gradient error of `Σ r ⊙ layer(x, w, b)` over x, w and b.
@@ -372,35 +341,62 @@ fn upsample_gradients() {
     }
 }
 
+/// A direct-loop (transposed) convolution: [`naive_conv`] or
+/// [`naive_conv_transpose`].
+type NaiveConv = fn(
+    &[f64],
+    usize,
+    (usize, usize, usize),
+    &[f64],
+    &[f64],
+    (usize, usize),
+    (usize, usize),
+    bool,
+) -> Vec<f64>;
+
+/// Checks `layer`, of geometry `spec` (input, kernel, stride, padding),
+/// against `naive`, direct loops over its definition: a batch of 3 random
+/// inputs, weights and biases from `rng`, equal to 1e-12 and `(3, out_len)`
+/// in shape; `name` names the case in messages.
+fn check_against_loops<L: Layer>(
+    rng: &mut StdRng,
+    layer: &L,
+    out_len: usize,
+    name: &dyn std::fmt::Debug,
+    (i, kernel, stride, padding): (MapShape, (usize, usize), (usize, usize), Padding),
+    naive: NaiveConv,
+) {
+    let batch = 3;
+    let (wr, wc) = layer.weight_shape().unwrap();
+    let x = random(rng, batch * i.len(), -1.0, 1.0);
+    let w = random(rng, wr * wc, -1.0, 1.0);
+    let b = random(rng, wr, -1.0, 1.0);
+    let got = layer.run(mat(batch, i.len(), &x), &mat(wr, wc, &w), &vector(&b));
+    assert_eq!(*got.shape(), (batch, out_len));
+    let want = naive(
+        &x,
+        batch,
+        (i.h, i.w, i.c),
+        &w,
+        &b,
+        kernel,
+        stride,
+        padding == Padding::Same,
+    );
+    assert_eq!(want.len(), got.shape().0 * got.shape().1, "{name:?}");
+    for (g, e) in got.as_vec().iter().zip(&want) {
+        assert!((g - e).abs() < 1e-12, "{name:?}: {g} vs {e}");
+    }
+}
+
 #[test]
 fn conv_forward_matches_direct_loops() {
     let mut rng = StdRng::seed_from_u64(11);
     for spec in conv_specs() {
         let layer = Conv2d::new(spec).unwrap();
-        let batch = 3;
-        let i = spec.input;
-        let (wr, wc) = spec.weight_shape();
-        let x = random(&mut rng, batch * i.len(), -1.0, 1.0);
-        let w = random(&mut rng, wr * wc, -1.0, 1.0);
-        let b = random(&mut rng, wr, -1.0, 1.0);
-        let got = layer
-            .forward(mat(batch, i.len(), &x), &mat(wr, wc, &w), &vector(&b))
-            .unwrap();
-        assert_eq!(*got.shape(), (batch, layer.output().len()));
-        let want = naive_conv(
-            &x,
-            batch,
-            (i.h, i.w, i.c),
-            &w,
-            &b,
-            spec.kernel,
-            spec.stride,
-            spec.padding == Padding::Same,
-        );
-        assert_eq!(want.len(), got.shape().0 * got.shape().1, "{spec:?}");
-        for (g, e) in got.as_vec().iter().zip(&want) {
-            assert!((g - e).abs() < 1e-12, "{spec:?}: {g} vs {e}");
-        }
+        let geometry = (spec.input, spec.kernel, spec.stride, spec.padding);
+        let out_len = layer.output().len();
+        check_against_loops(&mut rng, &layer, out_len, &spec, geometry, naive_conv);
     }
 }
 
@@ -409,30 +405,16 @@ fn conv_transpose_forward_matches_direct_loops() {
     let mut rng = StdRng::seed_from_u64(12);
     for spec in conv_transpose_specs() {
         let layer = ConvTranspose2d::new(spec).unwrap();
-        let batch = 3;
-        let i = spec.input;
-        let (wr, wc) = spec.weight_shape();
-        let x = random(&mut rng, batch * i.len(), -1.0, 1.0);
-        let w = random(&mut rng, wr * wc, -1.0, 1.0);
-        let b = random(&mut rng, wr, -1.0, 1.0);
-        let got = layer
-            .forward(mat(batch, i.len(), &x), &mat(wr, wc, &w), &vector(&b))
-            .unwrap();
-        assert_eq!(*got.shape(), (batch, layer.output().len()));
-        let want = naive_conv_transpose(
-            &x,
-            batch,
-            (i.h, i.w, i.c),
-            &w,
-            &b,
-            spec.kernel,
-            spec.stride,
-            spec.padding == Padding::Same,
+        let geometry = (spec.input, spec.kernel, spec.stride, spec.padding);
+        let out_len = layer.output().len();
+        check_against_loops(
+            &mut rng,
+            &layer,
+            out_len,
+            &spec,
+            geometry,
+            naive_conv_transpose,
         );
-        assert_eq!(want.len(), got.shape().0 * got.shape().1, "{spec:?}");
-        for (g, e) in got.as_vec().iter().zip(&want) {
-            assert!((g - e).abs() < 1e-12, "{spec:?}: {g} vs {e}");
-        }
     }
 }
 

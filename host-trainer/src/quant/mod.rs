@@ -537,6 +537,32 @@ fn share_window_quant(
     }
 }
 
+/// The int8 layer `LayerBuf::$variant` of the f32 convolution or
+/// transposed convolution `$c`, layer `$i` quantized as `$plan` says: the
+/// two layers have the same fields and quantize alike.
+macro_rules! conv_i8 {
+    ($variant:ident, $c:expr, $i:expr, $plan:expr) => {{
+        let (c, plan): (_, Plan) = ($c, $plan);
+        let q = quantize_rows($i, &plan, &c.weights, c.filters, &c.bias, false)?;
+        LayerBuf::$variant {
+            shape: c.shape,
+            filters: c.filters,
+            kernel: c.kernel,
+            stride: c.stride,
+            padding: c.padding,
+            activation: c.activation,
+            input: plan.input,
+            output: plan.output,
+            weight_scale: q.weight_scale,
+            requant: q.requant,
+            weights: q.weights,
+            exponents: q.exponents,
+            bias: q.bias,
+            lut: plan.lut,
+        }
+    }};
+}
+
 /// Quantizes the f32 `model` to int8, except the layers in
 /// `opts.keep_f32`, with activation ranges measured on `windows`
 /// (normalised calibration windows, concatenated, `model.input_len()`
@@ -641,44 +667,8 @@ pub fn quantize(model: &Model<'_>, windows: &[f32], opts: &QuantizeOptions) -> R
                     lut: plan.lut,
                 }
             }
-            Layer::Conv(c) => {
-                let q = quantize_rows(i, &plan, &c.weights, c.filters, &c.bias, false)?;
-                LayerBuf::ConvI8 {
-                    shape: c.shape,
-                    filters: c.filters,
-                    kernel: c.kernel,
-                    stride: c.stride,
-                    padding: c.padding,
-                    activation: c.activation,
-                    input: plan.input,
-                    output: plan.output,
-                    weight_scale: q.weight_scale,
-                    requant: q.requant,
-                    weights: q.weights,
-                    exponents: q.exponents,
-                    bias: q.bias,
-                    lut: plan.lut,
-                }
-            }
-            Layer::ConvTranspose(c) => {
-                let q = quantize_rows(i, &plan, &c.weights, c.filters, &c.bias, false)?;
-                LayerBuf::ConvTransposeI8 {
-                    shape: c.shape,
-                    filters: c.filters,
-                    kernel: c.kernel,
-                    stride: c.stride,
-                    padding: c.padding,
-                    activation: c.activation,
-                    input: plan.input,
-                    output: plan.output,
-                    weight_scale: q.weight_scale,
-                    requant: q.requant,
-                    weights: q.weights,
-                    exponents: q.exponents,
-                    bias: q.bias,
-                    lut: plan.lut,
-                }
-            }
+            Layer::Conv(c) => conv_i8!(ConvI8, c, i, plan),
+            Layer::ConvTranspose(c) => conv_i8!(ConvTransposeI8, c, i, plan),
             Layer::Pool(p) => LayerBuf::PoolI8 {
                 shape: p.shape,
                 size: p.size,

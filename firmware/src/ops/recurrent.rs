@@ -68,16 +68,53 @@ fn row(w: &[[u8; 4]], r: usize, len: usize) -> &[[u8; 4]] {
     w.get(start..start.saturating_add(len)).unwrap_or_default()
 }
 
-/// The weights of one layer, as 4-byte groups (and `w_hh` as words where
-/// the word kernels read it: [`dense::words`]).
+/// The weights of one layer, as 4-byte groups (and as words where the
+/// word kernels read them: [`dense::words`]).
 struct Weights<'a> {
     hidden: usize,
     inputs: usize,
     w_ih: &'a [[u8; 4]],
     w_hh: &'a [[u8; 4]],
+    w_ih_words: Option<&'a [f32]>,
     w_hh_words: Option<&'a [f32]>,
     b_ih: F32s<'a>,
     b_hh: F32s<'a>,
+}
+
+/// Row `r` (of `len` values) of a matrix read as words.
+#[inline]
+fn row_words(words: Option<&[f32]>, r: usize, len: usize) -> Option<&[f32]> {
+    let start = r.checked_mul(len)?;
+    words?.get(start..start.checked_add(len)?)
+}
+
+/// `dot(row r, v)` of a matrix with rows of `len` values: through
+/// the word kernel where it reads the matrix, else from its bytes.
+#[inline]
+fn dot1(words: Option<&[f32]>, bytes: &[[u8; 4]], len: usize, r: usize, v: &[f32]) -> f32 {
+    match row_words(words, r, len) {
+        Some(w) => dense::dot_words(w, v),
+        None => dot(row(bytes, r, len), v),
+    }
+}
+
+/// `(dot(row r0, v), dot(row r1, v))`, both rows through the word kernel
+/// at once where it reads the matrix: the bits of [`dot1`] twice.
+#[inline]
+fn dot2(
+    words: Option<&[f32]>,
+    bytes: &[[u8; 4]],
+    len: usize,
+    [r0, r1]: [usize; 2],
+    v: &[f32],
+) -> (f32, f32) {
+    match (row_words(words, r0, len), row_words(words, r1, len)) {
+        (Some(w0), Some(w1)) => dense::dot2_words(w0, w1, v),
+        _ => (
+            dot1(words, bytes, len, r0, v),
+            dot1(words, bytes, len, r1, v),
+        ),
+    }
 }
 
 impl Weights<'_> {
@@ -90,46 +127,41 @@ impl Weights<'_> {
     /// `b_ih[r] + dot(w_ih[r], x)`.
     #[inline]
     fn input_term(&self, r: usize, x: &[f32]) -> f32 {
-        self.b_ih.get(r).unwrap_or(0.0) + dot(row(self.w_ih, r, self.inputs), x)
+        let d = dot1(self.w_ih_words, self.w_ih, self.inputs, r, x);
+        self.b_ih.get(r).unwrap_or(0.0) + d
     }
 
-    /// Row `r` of `w_hh` as words, where the word kernels read it.
+    /// [`Weights::input_term`] of rows `r[0]` and `r[1]`.
     #[inline]
-    fn hh_words(&self, r: usize) -> Option<&[f32]> {
-        let start = r.checked_mul(self.hidden)?;
-        self.w_hh_words?.get(start..start.checked_add(self.hidden)?)
+    fn input_terms(&self, r: [usize; 2], x: &[f32]) -> (f32, f32) {
+        let (d0, d1) = dot2(self.w_ih_words, self.w_ih, self.inputs, r, x);
+        let b = |r| self.b_ih.get(r).unwrap_or(0.0);
+        (b(r[0]) + d0, b(r[1]) + d1)
     }
 
     /// `dot(w_hh[r], h)`.
     #[inline]
     fn state_term(&self, r: usize, h: &[f32]) -> f32 {
-        match self.hh_words(r) {
-            Some(w) => dense::dot_words(w, h),
-            None => dot(row(self.w_hh, r, self.hidden), h),
-        }
+        dot1(self.w_hh_words, self.w_hh, self.hidden, r, h)
     }
 
-    /// `(dot(w_hh[r0], h), dot(w_hh[r1], h))`, the two rows through the
-    /// word kernel at once where it reads `w_hh`: the same bits.
+    /// [`Weights::state_term`] of rows `r[0]` and `r[1]`.
     #[inline]
-    fn state_terms(&self, r0: usize, r1: usize, h: &[f32]) -> (f32, f32) {
-        match (self.hh_words(r0), self.hh_words(r1)) {
-            (Some(w0), Some(w1)) => dense::dot2_words(w0, w1, h),
-            _ => (self.state_term(r0, h), self.state_term(r1, h)),
-        }
+    fn state_terms(&self, r: [usize; 2], h: &[f32]) -> (f32, f32) {
+        dot2(self.w_hh_words, self.w_hh, self.hidden, r, h)
     }
 
     /// One LSTM step: reads `x` and `h` (empty: zero), updates `c` in
     /// place and writes the new hidden state into `out`.
     fn lstm_step(&self, x: &[f32], h: &[f32], c: &mut [f32], out: &mut [f32]) {
         for (j, (cj, hj)) in c.iter_mut().zip(out.iter_mut()).enumerate() {
-            let (s0, s1) = self.state_terms(self.r(0, j), self.r(1, j), h);
-            let (s2, s3) = self.state_terms(self.r(2, j), self.r(3, j), h);
-            let a = |k, s: f32| self.input_term(self.r(k, j), x) + s;
-            let i = sigmoid(a(0, s0));
-            let f = sigmoid(a(1, s1));
-            let g = tanh(a(2, s2));
-            let o = sigmoid(a(3, s3));
+            let (r01, r23) = ([self.r(0, j), self.r(1, j)], [self.r(2, j), self.r(3, j)]);
+            let ((x0, x1), (x2, x3)) = (self.input_terms(r01, x), self.input_terms(r23, x));
+            let ((s0, s1), (s2, s3)) = (self.state_terms(r01, h), self.state_terms(r23, h));
+            let i = sigmoid(x0 + s0);
+            let f = sigmoid(x1 + s1);
+            let g = tanh(x2 + s2);
+            let o = sigmoid(x3 + s3);
             let cell = f * *cj + i * g;
             *cj = cell;
             *hj = o * tanh(cell);
@@ -140,15 +172,11 @@ impl Weights<'_> {
     /// hidden state into `out`.
     fn gru_step(&self, x: &[f32], h: &[f32], out: &mut [f32]) {
         for (j, hj) in out.iter_mut().enumerate() {
-            let (s0, s1) = self.state_terms(self.r(0, j), self.r(1, j), h);
-            let s2 = self.state_term(self.r(2, j), h);
-            let sums = |k, s: f32| {
-                let r = self.r(k, j);
-                (self.input_term(r, x), self.b_hh.get(r).unwrap_or(0.0) + s)
-            };
-            let (xr, hr) = sums(0, s0);
-            let (xz, hz) = sums(1, s1);
-            let (xn, hn) = sums(2, s2);
+            let (r01, r2) = ([self.r(0, j), self.r(1, j)], self.r(2, j));
+            let ((xr, xz), xn) = (self.input_terms(r01, x), self.input_term(r2, x));
+            let ((s0, s1), s2) = (self.state_terms(r01, h), self.state_term(r2, h));
+            let b = |r| self.b_hh.get(r).unwrap_or(0.0);
+            let (hr, hz, hn) = (b(r01[0]) + s0, b(r01[1]) + s1, b(r2) + s2);
             let reset = sigmoid(xr + hr);
             let update = sigmoid(xz + hz);
             let n = tanh(xn + reset * hn);
@@ -170,6 +198,7 @@ impl Weights<'_> {
             inputs: op.step_inputs(),
             w_ih: op.w_ih.chunks(),
             w_hh: op.w_hh.chunks(),
+            w_ih_words: dense::words(op.w_ih),
             w_hh_words: dense::words(op.w_hh),
             b_ih: op.b_ih,
             b_hh: op.b_hh,

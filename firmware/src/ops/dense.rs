@@ -148,7 +148,10 @@ pub fn rows_words(w: &[f32], x: &[f32], bias: F32s<'_>, y: &mut [f32]) {
 /// kernel where the weights are words. Rows too short are skipped.
 pub fn add_dots(w: F32s<'_>, stride: usize, at: usize, x: &[f32], y: &mut [f32]) {
     let len = x.len();
-    let part = |row: usize| row * stride + at..row * stride + at + len;
+    let part = |row: usize| {
+        let start = row.saturating_mul(stride).saturating_add(at);
+        start..start.saturating_add(len)
+    };
     let Some(words) = words(w) else {
         let bytes = w.chunks();
         for (f, v) in y.iter_mut().enumerate() {

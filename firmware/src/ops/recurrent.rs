@@ -24,7 +24,7 @@
 //! GRU with `sequences`.
 //!
 //! **Arithmetic**, in the order SPEC.md states (every operation one f32
-//! operation, no fused multiply-add), with `dot` = [`dense::dot`](super::dense::dot) and
+//! operation, no fused multiply-add), with `dot` = [`dense::dot`] and
 //! `σ`, `tanh` from [`math`](super::math):
 //!
 //! ```text

@@ -250,7 +250,11 @@ impl<'m, 's> Engine<'m, 's> {
                 Op::ConvTranspose(c) => conv::run_transpose(c, x, dst),
                 Op::Pool(p) => pool::run(p, x, dst),
                 Op::Upsample(u) => upsample::run(u, x, dst),
-                Op::Recurrent(r) => recurrent::run(r, x, dst, self.state),
+                // After op 0 the input buffer is the previous op's output,
+                // which nothing reads again: room for a repeated input's
+                // terms (the window itself stays untouched).
+                Op::Recurrent(r) if i == 0 => recurrent::run(r, x, dst, self.state),
+                Op::Recurrent(r) => recurrent::run_in_place(r, src, dst, self.state),
                 Op::DenseI8(q) => {
                     let int8_input = i > start && ops.get(i - 1).is_some_and(Op::is_int8);
                     if i == 0 && self.int8_window {

@@ -15,6 +15,15 @@
 //!   step alternates between the output (`hidden` values) and `hidden`
 //!   words of its own, arranged so that the last step writes the output.
 //!
+//! **Repeated input.** A decoder's recurrent layer reads its codings
+//! repeated over the window, the same input at every step, so its input
+//! terms `b_ih[r] + dot(w_ih[r], x)` are the same at every step too.
+//! [`run_in_place`] (what the engine calls after op 0, whose input buffer
+//! nothing reads again) checks that every step's input is the same bit
+//! for bit, computes the terms once into that buffer after the first
+//! step, and every step reads them: the bits of [`run`], without `T − 1`
+//! of the `T` input products.
+//!
 //! [`step`] is one step, what [`run`] does for each `t`; the streaming
 //! encoder of [`crate::Stream`] calls it too, keeping the states itself,
 //! so both compute the same bits.
@@ -66,6 +75,16 @@ pub const fn state_words(op: &RecurrentOp<'_>) -> usize {
 fn row(w: &[[u8; 4]], r: usize, len: usize) -> &[[u8; 4]] {
     let start = r.saturating_mul(len);
     w.get(start..start.saturating_add(len)).unwrap_or_default()
+}
+
+/// Where a step's input terms `b_ih[r] + dot(w_ih[r], x_t)` come from.
+#[derive(Clone, Copy)]
+enum Inputs<'x> {
+    /// Computed from the step's input `x_t`.
+    Step(&'x [f32]),
+    /// Computed once for every step, term `r` at index `r` (every step's
+    /// input is the same: [`run_in_place`]).
+    Cached(&'x [f32]),
 }
 
 /// The weights of one layer, as 4-byte groups (and as words where the
@@ -139,6 +158,24 @@ impl Weights<'_> {
         (b(r[0]) + d0, b(r[1]) + d1)
     }
 
+    /// The input term of row `r` from `x`.
+    #[inline]
+    fn term(&self, r: usize, x: Inputs<'_>) -> f32 {
+        match x {
+            Inputs::Step(x) => self.input_term(r, x),
+            Inputs::Cached(t) => t.get(r).copied().unwrap_or(0.0),
+        }
+    }
+
+    /// The input terms of rows `r[0]` and `r[1]` from `x`.
+    #[inline]
+    fn terms(&self, r: [usize; 2], x: Inputs<'_>) -> (f32, f32) {
+        match x {
+            Inputs::Step(x) => self.input_terms(r, x),
+            Inputs::Cached(_) => (self.term(r[0], x), self.term(r[1], x)),
+        }
+    }
+
     /// `dot(w_hh[r], h)`.
     #[inline]
     fn state_term(&self, r: usize, h: &[f32]) -> f32 {
@@ -153,10 +190,10 @@ impl Weights<'_> {
 
     /// One LSTM step: reads `x` and `h` (empty: zero), updates `c` in
     /// place and writes the new hidden state into `out`.
-    fn lstm_step(&self, x: &[f32], h: &[f32], c: &mut [f32], out: &mut [f32]) {
+    fn lstm_step(&self, x: Inputs<'_>, h: &[f32], c: &mut [f32], out: &mut [f32]) {
         for (j, (cj, hj)) in c.iter_mut().zip(out.iter_mut()).enumerate() {
             let (r01, r23) = ([self.r(0, j), self.r(1, j)], [self.r(2, j), self.r(3, j)]);
-            let ((x0, x1), (x2, x3)) = (self.input_terms(r01, x), self.input_terms(r23, x));
+            let ((x0, x1), (x2, x3)) = (self.terms(r01, x), self.terms(r23, x));
             let ((s0, s1), (s2, s3)) = (self.state_terms(r01, h), self.state_terms(r23, h));
             let i = sigmoid(x0 + s0);
             let f = sigmoid(x1 + s1);
@@ -170,10 +207,10 @@ impl Weights<'_> {
 
     /// One GRU step: reads `x` and `h` (empty: zero) and writes the new
     /// hidden state into `out`.
-    fn gru_step(&self, x: &[f32], h: &[f32], out: &mut [f32]) {
+    fn gru_step(&self, x: Inputs<'_>, h: &[f32], out: &mut [f32]) {
         for (j, hj) in out.iter_mut().enumerate() {
             let (r01, r2) = ([self.r(0, j), self.r(1, j)], self.r(2, j));
-            let ((xr, xz), xn) = (self.input_terms(r01, x), self.input_term(r2, x));
+            let ((xr, xz), xn) = (self.terms(r01, x), self.term(r2, x));
             let ((s0, s1), s2) = (self.state_terms(r01, h), self.state_term(r2, h));
             let b = |r| self.b_hh.get(r).unwrap_or(0.0);
             let (hr, hz, hn) = (b(r01[0]) + s0, b(r01[1]) + s1, b(r2) + s2);
@@ -185,7 +222,7 @@ impl Weights<'_> {
         }
     }
 
-    fn step(&self, cell: Cell, x: &[f32], h: &[f32], c: &mut [f32], out: &mut [f32]) {
+    fn step(&self, cell: Cell, x: Inputs<'_>, h: &[f32], c: &mut [f32], out: &mut [f32]) {
         match cell {
             Cell::Lstm => self.lstm_step(x, h, c, out),
             Cell::Gru => self.gru_step(x, h, out),
@@ -224,13 +261,74 @@ pub const fn cell_words(op: &RecurrentOp<'_>) -> usize {
 /// state itself (the streaming encoder, [`crate::stream`]) computes the
 /// same bits. Shorter slices compute less.
 pub fn step(op: &RecurrentOp<'_>, x: &[f32], h: &[f32], c: &mut [f32], out: &mut [f32]) {
-    Weights::of(op).step(op.cell, x, h, c, out);
+    Weights::of(op).step(op.cell, Inputs::Step(x), h, c, out);
 }
 
 /// Runs `op` on the sequence `x` (`T × in` values, step-major) into `y`
 /// (`T × hidden` values with `sequences`, else `hidden`), using the first
 /// [`state_words`] words of `state`. Shorter slices compute less.
 pub fn run(op: &RecurrentOp<'_>, x: &[f32], y: &mut [f32], state: &mut [f32]) {
+    let inputs = op.step_inputs().max(1);
+    let xs = x.chunks_exact(inputs).map(Inputs::Step);
+    run_steps(op, xs, y, state);
+}
+
+/// [`run`] on an input buffer the caller no longer needs. When every
+/// step's input is the same, bit for bit (a decoder reading its codings
+/// repeated over the window), the input terms `b_ih[r] + dot(w_ih[r], x)`
+/// are computed once, into the buffer after the first step, and every step
+/// reads them there: the same bits as [`run`], with `G·hidden` input dot
+/// products instead of `T·G·hidden`. Otherwise, or when the buffer has no
+/// room for the `G·hidden` terms, it is [`run`].
+pub fn run_in_place(op: &RecurrentOp<'_>, x: &mut [f32], y: &mut [f32], state: &mut [f32]) {
+    let (steps, inputs) = (op.steps(), op.step_inputs());
+    let rows = op.cell.gates().saturating_mul(op.hidden);
+    let repeated = steps > 1
+        && inputs > 0
+        && x.get(..steps.saturating_mul(inputs)).is_some_and(|xs| {
+            let (first, rest) = xs.split_at(inputs.min(xs.len()));
+            let same = |x_t: &[f32]| {
+                x_t.iter()
+                    .zip(first)
+                    .all(|(a, b)| a.to_bits() == b.to_bits())
+            };
+            rest.chunks_exact(inputs).all(same)
+        });
+    if !repeated || x.len() < inputs.saturating_add(rows) {
+        return run(op, x, y, state);
+    }
+    let Some((first, rest)) = x.split_at_mut_checked(inputs) else {
+        return; // unreachable: checked above
+    };
+    let Some(cache) = rest.get_mut(..rows) else {
+        return; // unreachable: checked above
+    };
+    let w = Weights::of(op);
+    let mut r = 0;
+    for pair in cache.chunks_mut(2) {
+        match pair {
+            [t0, t1] => (*t0, *t1) = w.input_terms([r, r + 1], first),
+            [t0] => *t0 = w.input_term(r, first),
+            _ => {}
+        }
+        r += 2;
+    }
+    let cached: &[f32] = cache;
+    run_steps(
+        op,
+        core::iter::repeat_n(Inputs::Cached(cached), steps),
+        y,
+        state,
+    );
+}
+
+/// [`run`] over the steps' inputs `xs`.
+fn run_steps<'x>(
+    op: &RecurrentOp<'_>,
+    xs: impl Iterator<Item = Inputs<'x>>,
+    y: &mut [f32],
+    state: &mut [f32],
+) {
     let (steps, inputs, hidden) = (op.steps(), op.step_inputs(), op.hidden);
     if steps == 0 || inputs == 0 || hidden == 0 {
         return; // never in a validated model
@@ -246,7 +344,9 @@ pub fn run(op: &RecurrentOp<'_>, x: &[f32], y: &mut [f32], state: &mut [f32]) {
         Cell::Gru => (&mut [], state),
     };
     c.fill(0.0);
-    let xs = x.chunks_exact(inputs).take(steps);
+    let w = Weights::of(op);
+    let step = |x, h: &[f32], c: &mut [f32], out: &mut [f32]| w.step(op.cell, x, h, c, out);
+    let xs = xs.take(steps);
     if op.sequences {
         let Some(y) = y.get_mut(..steps.saturating_mul(hidden)) else {
             return; // unreachable with buffers sized by `ScratchPlan`
@@ -254,7 +354,7 @@ pub fn run(op: &RecurrentOp<'_>, x: &[f32], y: &mut [f32], state: &mut [f32]) {
         // Row t − 1 of the output is the state step t reads.
         let mut h: &[f32] = &[];
         for (x_t, out) in xs.zip(y.chunks_exact_mut(hidden)) {
-            step(op, x_t, h, c, out);
+            step(x_t, h, c, out);
             h = out;
         }
     } else {
@@ -265,10 +365,10 @@ pub fn run(op: &RecurrentOp<'_>, x: &[f32], y: &mut [f32], state: &mut [f32]) {
         for (t, x_t) in xs.enumerate() {
             let into_y = (steps - 1 - t).is_multiple_of(2);
             match (t == 0, into_y) {
-                (true, true) => step(op, x_t, &[], c, y),
-                (true, false) => step(op, x_t, &[], c, spare),
-                (false, true) => step(op, x_t, spare, c, y),
-                (false, false) => step(op, x_t, y, c, spare),
+                (true, true) => step(x_t, &[], c, y),
+                (true, false) => step(x_t, &[], c, spare),
+                (false, true) => step(x_t, spare, c, y),
+                (false, false) => step(x_t, y, c, spare),
             }
         }
     }
@@ -378,6 +478,48 @@ mod tests {
             &mut [9.0; 4],
         );
         assert_eq!(last, h);
+    }
+
+    #[test]
+    fn a_repeated_input_computed_once_gives_the_same_bits() {
+        // Weights away from zero, a repeated input of 3 values over 5
+        // steps; LSTM and GRU, every step and the last only.
+        let w = |n: usize, k: f32| le(&(0..n).map(|i| (i as f32 * k).sin()).collect::<Vec<_>>());
+        for (cell, sequences) in [
+            (Cell::Lstm, true),
+            (Cell::Lstm, false),
+            (Cell::Gru, true),
+            (Cell::Gru, false),
+        ] {
+            let g = cell.gates();
+            let (steps, inputs, hidden) = (5, 3, 3);
+            let b = [
+                w(g * hidden * inputs, 0.7),
+                w(g * hidden * hidden, 1.3),
+                w(g * hidden, 0.4),
+                w(g * hidden, 0.9),
+            ];
+            let op = op(cell, steps, inputs, hidden, sequences, &b);
+            let out = if sequences { steps * hidden } else { hidden };
+            let mut want = vec![0.0f32; out];
+            let x: Vec<f32> = [0.5, -1.25, 2.0].repeat(steps);
+            run(&op, &x, &mut want, &mut [0.0; 6]);
+            let mut y = vec![0.0f32; out];
+            let mut buffer = x.clone();
+            run_in_place(&op, &mut buffer, &mut y, &mut [0.0; 6]);
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&y), bits(&want), "{cell:?}, sequences {sequences}");
+            // The terms were cached in the buffer after the first step.
+            assert_ne!(bits(&buffer), bits(&x), "{cell:?}: no cache written");
+            // Not repeated: the buffer is left as it was, the result is run's.
+            let mut x = x.clone();
+            x[7] = 0.125;
+            run(&op, &x, &mut want, &mut [0.0; 6]);
+            let mut buffer = x.clone();
+            run_in_place(&op, &mut buffer, &mut y, &mut [0.0; 6]);
+            assert_eq!(bits(&y), bits(&want));
+            assert_eq!(bits(&buffer), bits(&x));
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //!   such a row the kernel columns inside the input read `(j1 − j0)·c`
 //!   contiguous input values, and the matching part of each filter's weight
 //!   row is contiguous too (OHWI), so each is one [`dense::dot`] (two filters
-//!   at a time over words: [`dense::add_dots`]). Padding is
+//!   at a time over words: `dense::add_dots`). Padding is
 //!   never read: it would only add zeros.
 //! - The transposed convolution is written as the gather of the scatter
 //!   that defines it: output `(p, q)` receives from input `(oy, ox)`
@@ -53,6 +53,7 @@ pub fn run(op: &ConvOp<'_>, x: &[f32], y: &mut [f32]) {
     if filters == 0 || patch == 0 {
         return;
     }
+    let (bytes, words) = (op.weights.chunks(), dense::words(op.weights));
     let mut pixels = y.chunks_exact_mut(filters);
     for oy in 0..output.h {
         let base_y = oy * sh;
@@ -76,7 +77,7 @@ pub fn run(op: &ConvOp<'_>, x: &[f32], y: &mut [f32]) {
                 let Some(xs) = x.get(start..start + seg) else {
                     continue;
                 };
-                dense::add_dots(op.weights, patch, (i * kw + j0) * cin, xs, px);
+                dense::add_dots(bytes, words, patch, (i * kw + j0) * cin, xs, px);
             }
         }
     }
@@ -98,6 +99,7 @@ pub fn run_transpose(op: &ConvOp<'_>, x: &[f32], y: &mut [f32]) {
     if filters == 0 || patch == 0 {
         return;
     }
+    let (bytes, words) = (op.weights.chunks(), dense::words(op.weights));
     let mut pixels = y.chunks_exact_mut(filters);
     for p in 0..output.h {
         let py = p + top;
@@ -125,7 +127,7 @@ pub fn run_transpose(op: &ConvOp<'_>, x: &[f32], y: &mut [f32]) {
                     let Some(xs) = x.get(start..start + cin) else {
                         continue;
                     };
-                    dense::add_dots(op.weights, patch, (i * kw + j) * cin, xs, px);
+                    dense::add_dots(bytes, words, patch, (i * kw + j) * cin, xs, px);
                 }
             }
         }

@@ -53,7 +53,7 @@ pub fn dot_words(w: &[f32], x: &[f32]) -> f32 {
 /// `(dot(w0, x), dot(w1, x))` with both rows as words, through the word
 /// kernel (each input block loaded once for both): the bits of [`dot`].
 #[inline(always)]
-pub fn dot2_words(w0: &[f32], w1: &[f32], x: &[f32]) -> (f32, f32) {
+pub(crate) fn dot2_words(w0: &[f32], w1: &[f32], x: &[f32]) -> (f32, f32) {
     if w0.len() != x.len() || w1.len() != x.len() {
         return (dot_words(w0, x), dot_words(w1, x));
     }
@@ -141,19 +141,27 @@ pub fn rows_words(w: &[f32], x: &[f32], bias: F32s<'_>, y: &mut [f32]) {
     }
 }
 
-/// `y[f] += dot(row f of w from value at, x)` for every output `f`, where
-/// `w` holds one row of `stride` values per output and the part read is
-/// `x.len()` values from `at` (a convolution's filters over one input
-/// segment): the bits of [`dot`], two rows at a time through the word
-/// kernel where the weights are words. Rows too short are skipped.
-pub fn add_dots(w: F32s<'_>, stride: usize, at: usize, x: &[f32], y: &mut [f32]) {
+/// `y[f] += dot(row f of the weights from value at, x)` for every output
+/// `f`, where the weights (`bytes`, and `words` from [`words`] where the
+/// word kernels read them) hold one row of `stride` values per output and
+/// the part read is `x.len()` values from `at` (a convolution's filters
+/// over one input segment): the bits of [`dot`], two rows at a time
+/// through the word kernel where there are words. Rows too short are
+/// skipped.
+pub(crate) fn add_dots(
+    bytes: &[[u8; 4]],
+    words: Option<&[f32]>,
+    stride: usize,
+    at: usize,
+    x: &[f32],
+    y: &mut [f32],
+) {
     let len = x.len();
     let part = |row: usize| {
         let start = row.saturating_mul(stride).saturating_add(at);
         start..start.saturating_add(len)
     };
-    let Some(words) = words(w) else {
-        let bytes = w.chunks();
+    let Some(words) = words else {
         for (f, v) in y.iter_mut().enumerate() {
             if let Some(ws) = bytes.get(part(f)) {
                 *v += dot(ws, x);
